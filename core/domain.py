@@ -1,0 +1,76 @@
+"""Call-center vocabulary shared by machines, actors, the UI and analytics."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class WorkstationMode(StrEnum):
+    """Where the agent's voice rides: a WebRTC/SIP softphone, or the agent's mobile over GSM."""
+
+    SOFTPHONE = "softphone"
+    MOBILE = "mobile"
+
+
+class AgentState(StrEnum):
+    OFFLINE = "offline"
+    AVAILABLE = "available"
+    PAUSED = "paused"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+
+
+class CallStep(StrEnum):
+    """The Connect-to-Phone call's steps (see CallMachine for the transition table)."""
+
+    REQUESTED = "requested"
+    AGENT_DIALING = "agent_dialing"
+    AGENT_ANSWERED = "agent_answered"
+    AGENT_CONFIRMING = "agent_confirming"
+    ANNOUNCING = "announcing"
+    CUSTOMER_DIALING = "customer_dialing"
+    CONNECTED = "connected"
+    ENDING = "ending"
+    ENDED = "ended"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class CallOutcome(StrEnum):
+    """Why a call ended: one value per branch a supervisor wants counted separately."""
+
+    COMPLETED = "completed"
+    REJECTED = "rejected"  # refused before any dial (agent not available, invalid number...)
+    AGENT_BUSY = "agent_busy"
+    AGENT_NO_ANSWER = "agent_no_answer"
+    AGENT_UNREACHABLE = "agent_unreachable"
+    AGENT_NOT_CONFIRMED = "agent_not_confirmed"
+    AGENT_ABANDONED = "agent_abandoned"  # agent hung up before the customer answered
+    CUSTOMER_BUSY = "customer_busy"
+    CUSTOMER_NO_ANSWER = "customer_no_answer"
+    CUSTOMER_CONGESTION = "customer_congestion"
+    CUSTOMER_INVALID_NUMBER = "customer_invalid_number"
+    CUSTOMER_REJECTED = "customer_rejected"
+    CANCELLED = "cancelled"  # hung up from the web UI before the customer answered
+    INTERNAL_ERROR = "internal_error"
+
+
+class Party(StrEnum):
+    """Who ended a connected call first."""
+
+    AGENT = "agent"
+    CUSTOMER = "customer"
+    UI = "ui"  # the agent's hang-up button, or a supervisor
+    SYSTEM = "system"  # timeouts, errors, shutdown
+
+
+class LegRole(StrEnum):
+    AGENT = "agent"
+    CUSTOMER = "customer"
+    SUPERVISOR = "supervisor"
+
+
+class SupervisionMode(StrEnum):
+    LISTEN = "listen"
+    WHISPER = "whisper"
+    BARGE = "barge"

@@ -1,0 +1,41 @@
+"""Read-only snapshots of agents and calls, as the actors publish them to the gateway hub.
+
+They are what the agent desktop and the supervisor wallboard render; each is complete on its
+own, so a browser that reconnects needs only the latest one per agent.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from core.domain import AgentState, CallOutcome, CallStep, SupervisionMode, WorkstationMode
+
+
+class CallView(msgspec.Struct, frozen=True, kw_only=True):
+    call_id: str
+    agent_id: str
+    step: CallStep
+    customer_number: str
+    contact_id: str | None = None
+    outcome: CallOutcome | None = None
+    # Machine-readable detail of the outcome (e.g. "busy", "no_answer", "invalid_number").
+    reason: str = ""
+    workstation: WorkstationMode = WorkstationMode.MOBILE
+    step_since: float = 0.0  # epoch seconds when `step` began
+    connected_at: float | None = None
+    ended_at: float | None = None
+    recording_name: str | None = None
+    monitored_by: tuple[tuple[str, SupervisionMode], ...] = ()
+
+
+class AgentView(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: str
+    display_name: str
+    state: AgentState
+    state_since: float
+    workstation: WorkstationMode | None = None
+    mobile_number: str | None = None
+    pause_reason: str | None = None
+    call: CallView | None = None
+    # The last ended call, kept until it is qualified (the wrap-up form needs it).
+    awaiting_disposition: CallView | None = None

@@ -1,0 +1,39 @@
+"""`evscallpro` command line: one entry point, one subcommand per tool."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from asterisk.sim import cli as sim_cli
+
+    sim_cli.register(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evscallpro", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for register in _REGISTRARS:
+        register(sub)
+    return parser
+
+
+_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
+    _register_sim,
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
