@@ -1,10 +1,13 @@
-# EVSCallPro — `make demo` and `make test` are the contract: each sets itself up on a fresh machine.
+# EVSCallPro — `make demo` and `make test` are the contract: each sets itself up on a fresh
+# machine (virtualenv + pip, npm for the browser assets, Debian's Chromium for browser tests).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+SYS_STAMP := $(VENV)/.system-deps
 
-.PHONY: demo test lint typecheck unit bench setup clean sim
+.PHONY: demo test lint typecheck pytest bench setup clean sim
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,7 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+$(SYS_STAMP): scripts/install-system-deps.sh | $(STAMP)
+	sh scripts/install-system-deps.sh
+	touch $(SYS_STAMP)
+
+setup: $(STAMP) $(NODE_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -20,18 +31,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+pytest: setup $(SYS_STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+test: lint typecheck pytest
 
 sim: $(STAMP)
 	$(BIN)/evscallpro sim
 
-demo: $(STAMP)
+demo: setup
 	$(BIN)/evscallpro demo
 
-bench: $(STAMP)
+bench: setup
 	$(BIN)/python load-tests/run_all.py
 
 clean:
