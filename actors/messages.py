@@ -1,0 +1,79 @@
+"""Messages the actors tell each other (ARI events and command outcomes travel as they are).
+
+All are frozen msgspec Structs; the machines' own inputs (core.*) pass through unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from core.domain import SupervisionMode
+
+
+class AriLinkUp(msgspec.Struct, frozen=True):
+    """The events socket is open; `generation` counts (re)connections (1 = first)."""
+
+    generation: int
+    at: float
+
+
+class AriLinkDown(msgspec.Struct, frozen=True):
+    reason: str
+    at: float
+
+
+class AriAppReplaced(msgspec.Struct, frozen=True):
+    """Another process opened the events socket under our app name; we stopped reconnecting."""
+
+    app: str
+    at: float
+
+
+class ClaimRoutes(msgspec.Struct, frozen=True):
+    """Owner asks the Switchboard for the events of these ids (owner: an ActorRef)."""
+
+    owner: Any
+    channel_ids: tuple[str, ...] = ()
+    bridge_ids: tuple[str, ...] = ()
+    playback_ids: tuple[str, ...] = ()
+    recording_names: tuple[str, ...] = ()
+
+
+class ReleaseRoutes(msgspec.Struct, frozen=True):
+    channel_ids: tuple[str, ...] = ()
+    bridge_ids: tuple[str, ...] = ()
+    playback_ids: tuple[str, ...] = ()
+    recording_names: tuple[str, ...] = ()
+
+
+class SwitchboardStats(msgspec.Struct, frozen=True):
+    routed: int
+    dropped: int
+    unhandled: int
+    routes: int
+
+
+class GetStats(msgspec.Struct, frozen=True):
+    """ask() only from the root or tests."""
+
+
+class UiHangUp(msgspec.Struct, frozen=True):
+    """The agent's (or a supervisor's) hang-up button."""
+
+    requested_by: str = "ui"
+
+
+class StartSupervision(msgspec.Struct, frozen=True):
+    supervisor_id: str
+    supervisor_endpoint: str
+    mode: SupervisionMode
+
+
+class EndSupervision(msgspec.Struct, frozen=True):
+    supervisor_id: str
+
+
+class Shutdown(msgspec.Struct, frozen=True):
+    """Stop the actor WITHOUT touching Asterisk (calls stay up; the next start adopts them)."""

@@ -1,0 +1,79 @@
+"""Where finished call records go: a port with an in-memory and a JSON-lines implementation.
+
+`write` is called from CallActor threads; implementations are thread-safe and fast (the DuckDB
+writer, elsewhere, batches behind its own actor).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+
+
+class CallRecordSink(Protocol):
+    def write(self, record: Any) -> None: ...
+
+
+class MemoryRecordSink:
+    """Keeps records in a list; `wait_for` lets tests block on a record, never sleep."""
+
+    def __init__(self) -> None:
+        self._records: list[Any] = []
+        self._cond = threading.Condition()
+        self._listeners: list[Callable[[Any], None]] = []
+
+    def write(self, record: Any) -> None:
+        with self._cond:
+            self._records.append(record)
+            self._cond.notify_all()
+        for listener in list(self._listeners):
+            listener(record)
+
+    def add_listener(self, listener: Callable[[Any], None]) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def records(self) -> list[Any]:
+        with self._cond:
+            return list(self._records)
+
+    def wait_for(self, predicate: Callable[[Any], bool], timeout: float) -> Any | None:
+        """The first record matching `predicate`, waiting up to `timeout` seconds."""
+        with self._cond:
+            found: list[Any] = []
+
+            def match() -> bool:
+                found[:] = [r for r in self._records if predicate(r)]
+                return bool(found)
+
+            if self._cond.wait_for(match, timeout):
+                return found[0]
+            return None
+
+
+class JsonLinesRecordSink:
+    """One JSON object per line, appended and flushed per record (crash-safe enough)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._encoder = msgspec.json.Encoder()
+
+    def write(self, record: Any) -> None:
+        line = self._encoder.encode(record) + b"\n"
+        with self._lock, self.path.open("ab") as fh:
+            fh.write(line)
+
+
+class FanOutSink:
+    def __init__(self, *sinks: CallRecordSink) -> None:
+        self.sinks = list(sinks)
+
+    def write(self, record: Any) -> None:
+        for sink in self.sinks:
+            sink.write(record)

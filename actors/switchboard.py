@@ -1,0 +1,159 @@
+"""The Switchboard: routes each typed ARI event to the actor that owns its channel, bridge,
+playback or recording.
+
+Owners register their ids (chosen client-side before the command is sent, so no event can
+arrive before the route) with `ClaimRoutes` and drop them with `ReleaseRoutes`. An event
+nobody owns is dropped with a debug log and counted. Bridge membership events go to both the
+channel's owner and the bridge's owner when they differ.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pykka
+
+from actors.messages import ClaimRoutes, GetStats, ReleaseRoutes, SwitchboardStats
+from core.ari_events import (
+    BridgeDestroyed,
+    ChannelEnteredBridge,
+    ChannelLeftBridge,
+    PlaybackContinuing,
+    PlaybackFinished,
+    PlaybackStarted,
+    RecordingFailed,
+    RecordingFinished,
+    RecordingStarted,
+    UnhandledEvent,
+    event_channel_id,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _target(uri: str, kind: str) -> str | None:
+    """'channel:abc' -> 'abc' when kind == 'channel'."""
+    prefix = kind + ":"
+    return uri[len(prefix) :] if uri.startswith(prefix) else None
+
+
+class RoutingTable:
+    """Plain routing state (no threads): id -> owner, per id kind."""
+
+    def __init__(self) -> None:
+        self.channels: dict[str, Any] = {}
+        self.bridges: dict[str, Any] = {}
+        self.playbacks: dict[str, Any] = {}
+        self.recordings: dict[str, Any] = {}
+
+    def claim(self, msg: ClaimRoutes) -> None:
+        for table, keys in self._tables(msg):
+            for key in keys:
+                table[key] = msg.owner
+
+    def release(self, msg: ReleaseRoutes) -> None:
+        for table, keys in self._tables(msg):
+            for key in keys:
+                table.pop(key, None)
+
+    def forget_owner(self, owner: Any) -> None:
+        for table in (self.channels, self.bridges, self.playbacks, self.recordings):
+            for key in [k for k, v in table.items() if v == owner]:
+                del table[key]
+
+    def size(self) -> int:
+        return len(self.channels) + len(self.bridges) + len(self.playbacks) + len(self.recordings)
+
+    def _tables(
+        self, msg: ClaimRoutes | ReleaseRoutes
+    ) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+        return [
+            (self.channels, msg.channel_ids),
+            (self.bridges, msg.bridge_ids),
+            (self.playbacks, msg.playback_ids),
+            (self.recordings, msg.recording_names),
+        ]
+
+    def owners_of(self, event: Any) -> list[Any]:
+        """The distinct owners `event` must reach (possibly none)."""
+        owners: list[Any] = []
+
+        def add(owner: Any) -> None:
+            if owner is not None and owner not in owners:
+                owners.append(owner)
+
+        match event:
+            case ChannelEnteredBridge() | ChannelLeftBridge():
+                channel_id = event_channel_id(event)
+                if channel_id:
+                    add(self.channels.get(channel_id))
+                add(self.bridges.get(event.bridge.id))
+            case BridgeDestroyed():
+                add(self.bridges.get(event.bridge.id))
+            case PlaybackStarted() | PlaybackContinuing() | PlaybackFinished():
+                owner = self.playbacks.get(event.playback.id)
+                if owner is None:
+                    channel = _target(event.playback.target_uri, "channel")
+                    owner = self.channels.get(channel) if channel else None
+                add(owner)
+            case RecordingStarted() | RecordingFinished() | RecordingFailed():
+                owner = self.recordings.get(event.recording.name)
+                if owner is None:
+                    bridge = _target(event.recording.target_uri, "bridge")
+                    owner = self.bridges.get(bridge) if bridge else None
+                add(owner)
+            case _:
+                channel_id = event_channel_id(event)
+                if channel_id:
+                    add(self.channels.get(channel_id))
+        return owners
+
+
+class Switchboard(pykka.ThreadingActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = RoutingTable()
+        self.routed = 0
+        self.dropped = 0
+        self.unhandled = 0
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            return self._handle(message)
+        except Exception:  # a bad message must never stop the Switchboard
+            log.exception("Switchboard failed on %s", type(message).__name__)
+            return None
+
+    def _handle(self, message: Any) -> Any:
+        match message:
+            case ClaimRoutes():
+                self.table.claim(message)
+            case ReleaseRoutes():
+                self.table.release(message)
+            case GetStats():
+                return SwitchboardStats(
+                    routed=self.routed,
+                    dropped=self.dropped,
+                    unhandled=self.unhandled,
+                    routes=self.table.size(),
+                )
+            case UnhandledEvent():
+                self.unhandled += 1
+            case _:
+                self._route(message)
+        return None
+
+    def _route(self, event: Any) -> None:
+        owners = self.table.owners_of(event)
+        if not owners:
+            self.dropped += 1
+            log.debug("no owner for %s (%s)", type(event).__name__, event_channel_id(event))
+            return
+        for owner in owners:
+            try:
+                owner.tell(event)
+                self.routed += 1
+            except pykka.ActorDeadError:
+                self.table.forget_owner(owner)
+                self.dropped += 1
