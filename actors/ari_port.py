@@ -210,7 +210,7 @@ class AriPort:
     ) -> None:
         self._loop_thread = loop_thread
         self._base = base_url.rstrip("/") + "/ari"
-        self._auth = aiohttp.BasicAuth(username, password)
+        self._headers = {"Authorization": aiohttp.encode_basic_auth(username, password)}
         self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self._on_outcome = on_outcome
@@ -223,7 +223,7 @@ class AriPort:
 
     async def _open(self) -> None:
         if self._session is None:
-            self._session = aiohttp.ClientSession(auth=self._auth, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
 
     def stop(self) -> None:
         if self._loop_thread.running:

@@ -1,0 +1,221 @@
+"""CallActor: one per Connect-to-Phone call, a thin shell around core's CallMachine.
+
+It feeds the machine ARI events (routed by the Switchboard), REST outcomes (from the ARI
+port), timer expiries and UI hang-ups, each stamped `at=time.time()`; it executes the
+machine's commands and passes on what the machine emits: step changes become CallViews for
+subscribers (the agent actor, the gateway hub), the single CallRecord goes to the record sink.
+When the call ends the actor releases its routes and stops.
+
+Failure containment: any exception while handling a message ends THIS call only: both legs
+are hung up, a record with outcome `internal_error` is written, the actor stops. Other calls
+never notice (each call has its own actor and thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import msgspec
+import pykka
+
+from actors.commands import CommandExecutor
+from actors.deps import ActorDeps
+from actors.messages import GetStats, Shutdown, UiHangUp
+from core.ari_commands import AriCommandFailed, AriCommandSucceeded, HangupChannel
+from core.call_config import CallRequest
+from core.call_events import CallEnded, CallStepChanged
+from core.call_inputs import CallStart, HangupFromUi
+from core.domain import CallOutcome, CallStep, LegRole
+from core.records import CallRecord, LegRecord, StepTime
+from core.timers import TimerFired
+from core.views import CallView
+
+log = logging.getLogger(__name__)
+
+
+class CallMachineLike(Protocol):
+    def receive(self, inp: Any, at: float) -> None: ...
+
+    def commands_to_send(self) -> list[Any]: ...
+
+    def events_emitted(self) -> list[Any]: ...
+
+
+CallEndedListener = Callable[[CallRecord], None]
+
+
+def internal_error_record(
+    request: CallRequest, reason: str, started_at: float, steps: list[StepTime], at: float
+) -> CallRecord:
+    """The record of a call whose actor failed: the legs were hung up by the actor."""
+    agent_channel = f"{request.call_id}-agent"
+    return CallRecord(
+        call_id=request.call_id,
+        agent_id=request.agent_id,
+        contact_id=request.contact_id,
+        customer_number=request.customer_number,
+        workstation=request.workstation,
+        agent_leg=LegRecord(
+            role=LegRole.AGENT, endpoint=request.agent_endpoint, channel_id=agent_channel
+        ),
+        steps=(*steps, StepTime(CallStep.FAILED, at)),
+        outcome=CallOutcome.INTERNAL_ERROR,
+        reason=reason[:300],
+        started_at=started_at,
+        ended_at=at,
+    )
+
+
+class CallActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        request: CallRequest,
+        machine: CallMachineLike,
+        deps: ActorDeps,
+        on_ended: CallEndedListener | None = None,
+        adopted: bool = False,
+    ) -> None:
+        super().__init__()
+        self.request = request
+        self.machine = machine
+        self.deps = deps
+        self.on_ended = on_ended
+        self.adopted = adopted
+        self.started_at = request.requested_at or time.time()
+        self.step = CallStep.REQUESTED
+        self.step_since = self.started_at
+        self.connected_at: float | None = None
+        self.recording_name: str | None = None
+        self.steps: list[StepTime] = []
+        self.finished = False
+        self.executor: CommandExecutor | None = None
+
+    # -- pykka hooks ----------------------------------------------------------------------
+    def on_start(self) -> None:
+        self.executor = CommandExecutor(self.deps, self.actor_ref, timer_scope=self.request.call_id)
+        if self.adopted:
+            self._guarded(self._flush, None)
+        else:
+            self._guarded(self._feed, CallStart())
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, GetStats):
+            return self.view()
+        if isinstance(message, Shutdown):
+            # Root shutdown: leave the call up in Asterisk; the next start adopts it.
+            self._release()
+            self.stop()
+            return None
+        self._guarded(self._dispatch, message)
+        return None
+
+    def on_failure(self, *args: Any) -> None:  # pragma: no cover - pykka internal safety net
+        log.error("CallActor %s crashed outside the guard", self.request.call_id)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def _dispatch(self, message: Any) -> None:
+        if self.finished:
+            return
+        if isinstance(message, UiHangUp):
+            self._feed(HangupFromUi(by=message.requested_by))
+        else:
+            # ARI events, REST outcomes, TimerFired, adoption inputs: the machine's own types.
+            self._feed(message)
+
+    def _feed(self, inp: Any) -> None:
+        self.machine.receive(inp, time.time())
+        self._flush(None)
+
+    def _flush(self, _: Any) -> None:
+        assert self.executor is not None
+        commands = self.machine.commands_to_send()
+        events = self.machine.events_emitted()
+        self.executor.execute(commands)
+        for event in events:
+            self._on_machine_event(event)
+
+    def _on_machine_event(self, event: Any) -> None:
+        match event:
+            case CallStepChanged(step=step, at=at):
+                self.steps.append(StepTime(step, at))
+                self.step, self.step_since = step, at
+                if step == CallStep.CONNECTED:
+                    self.connected_at = at
+                self.deps.publish(self.view())
+            case CallEnded(record=record):
+                self._finish(record)
+
+    # -- the end of a call ------------------------------------------------------------------
+    def _finish(self, record: CallRecord) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.step = CallStep.ENDED if record.outcome == CallOutcome.COMPLETED else CallStep.FAILED
+        self.step_since = record.ended_at
+        self.recording_name = record.recording_name
+        self.connected_at = record.connected_at
+        try:
+            self.deps.sink.write(record)
+        except Exception:
+            log.exception("record sink failed for call %s", record.call_id)
+        self.deps.publish(self.view(record))
+        if self.on_ended is not None:
+            try:
+                self.on_ended(record)
+            except Exception:
+                log.exception("call-ended listener failed for %s", record.call_id)
+        self._release()
+        self.stop()
+
+    def _release(self) -> None:
+        if self.executor is not None:
+            self.executor.release_all()
+
+    def _guarded(self, fn: Callable[[Any], None], arg: Any) -> None:
+        try:
+            fn(arg)
+        except Exception as exc:
+            log.exception("call %s failed; ending it", self.request.call_id)
+            self._fail(f"{type(exc).__name__}: {exc}")
+
+    def _fail(self, reason: str) -> None:
+        if self.finished:
+            return
+        executor = self.executor
+        if executor is not None:
+            for channel_id in executor.channels:
+                try:
+                    self.deps.port.send(HangupChannel(channel_id=channel_id), None)
+                except Exception:
+                    log.exception("could not hang up %s", channel_id)
+        now = time.time()
+        record = internal_error_record(self.request, reason, self.started_at, self.steps, now)
+        self._finish(record)
+
+    # -- views ----------------------------------------------------------------------------
+    def view(self, record: CallRecord | None = None) -> CallView:
+        return CallView(
+            call_id=self.request.call_id,
+            agent_id=self.request.agent_id,
+            step=self.step,
+            customer_number=self.request.customer_number,
+            contact_id=self.request.contact_id,
+            outcome=record.outcome if record else None,
+            reason=record.reason if record else "",
+            workstation=self.request.workstation,
+            step_since=self.step_since,
+            connected_at=self.connected_at,
+            ended_at=record.ended_at if record else None,
+            recording_name=self.recording_name,
+        )
+
+
+def is_outcome(message: Any) -> bool:
+    return isinstance(message, AriCommandSucceeded | AriCommandFailed | TimerFired)
+
+
+def record_json(record: CallRecord) -> bytes:
+    return msgspec.json.encode(record)

@@ -1,0 +1,102 @@
+"""Execute a machine's commands: ARI commands go to the port (after their ids are claimed at
+the Switchboard, so no event can outrun its route), timer commands to the timer service.
+
+Shared by CallActor, BridgeActor and AgentActor so each stays a thin shell.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from actors.deps import ActorDeps
+from actors.messages import ClaimRoutes
+from core.ari_commands import (
+    CreateBridge,
+    CreateChannel,
+    OriginateChannel,
+    PlayMedia,
+    RecordBridge,
+    SnoopChannel,
+)
+from core.timers import CancelTimer, StartTimer, TimerFired
+
+log = logging.getLogger(__name__)
+
+
+def routes_for(command: Any, owner: Any) -> ClaimRoutes | None:
+    """The ids a command creates, which the issuing actor must own before it is sent."""
+    match command:
+        case OriginateChannel() | CreateChannel():
+            ids: tuple[str, ...] = (command.channel_id,)
+            if command.other_channel_id:
+                ids += (command.other_channel_id,)
+            return ClaimRoutes(owner=owner, channel_ids=ids)
+        case SnoopChannel():
+            return ClaimRoutes(owner=owner, channel_ids=(command.snoop_id,))
+        case CreateBridge():
+            return ClaimRoutes(owner=owner, bridge_ids=(command.bridge_id,))
+        case PlayMedia():
+            return ClaimRoutes(owner=owner, playback_ids=(command.playback_id,))
+        case RecordBridge():
+            return ClaimRoutes(owner=owner, recording_names=(command.name,))
+    return None
+
+
+class CommandExecutor:
+    """Per-actor: remembers what it claimed (to release it) and which channels it created."""
+
+    def __init__(self, deps: ActorDeps, owner: Any, timer_scope: str) -> None:
+        self.deps = deps
+        self.owner = owner
+        self.timer_scope = timer_scope
+        self.claimed: list[ClaimRoutes] = []
+        self.channels: list[str] = []  # ;1 / PJSIP / snoop channels this actor created
+        self.sent = 0
+
+    def execute(self, commands: list[Any]) -> None:
+        for command in commands:
+            match command:
+                case StartTimer(name=name, seconds=seconds):
+                    self.deps.timers.start(
+                        (self.timer_scope, name), seconds, TimerFired(name=name), self.owner
+                    )
+                case CancelTimer(name=name):
+                    self.deps.timers.cancel((self.timer_scope, name))
+                case _:
+                    self.send_ari(command)
+
+    def send_ari(self, command: Any) -> None:
+        claim = routes_for(command, self.owner)
+        if claim is not None:
+            self.claimed.append(claim)
+            self.deps.switchboard.tell(claim)
+            if isinstance(command, OriginateChannel | CreateChannel):
+                self.channels.append(command.channel_id)
+            elif isinstance(command, SnoopChannel):
+                self.channels.append(command.snoop_id)
+        self.sent += 1
+        self.deps.port.send(command, self.owner)
+
+    def claim(self, claim: ClaimRoutes) -> None:
+        """Own ids this actor did not create (adoption after a restart)."""
+        self.claimed.append(claim)
+        self.deps.switchboard.tell(claim)
+
+    def release_all(self) -> None:
+        from actors.messages import ReleaseRoutes
+
+        for claim in self.claimed:
+            try:
+                self.deps.switchboard.tell(
+                    ReleaseRoutes(
+                        channel_ids=claim.channel_ids,
+                        bridge_ids=claim.bridge_ids,
+                        playback_ids=claim.playback_ids,
+                        recording_names=claim.recording_names,
+                    )
+                )
+            except Exception:
+                log.debug("switchboard gone; routes not released")
+        self.claimed.clear()
+        self.deps.timers.cancel_all(self.timer_scope)

@@ -1,0 +1,117 @@
+"""Switchboard routing: each typed event reaches the owner of its channel / bridge / playback /
+recording, bridge membership reaches both owners, unknown ids are dropped and counted."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pykka
+import pytest
+
+from actors.messages import ClaimRoutes, GetStats, ReleaseRoutes
+from actors.switchboard import Switchboard
+from core.ari_events import decode_event
+
+
+class Collector(pykka.ThreadingActor):
+    def __init__(self, expected: int) -> None:
+        super().__init__()
+        self.got: list[Any] = []
+        self.expected = expected
+        self.done = threading.Event()
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "get":
+            return list(self.got)
+        self.got.append(message)
+        if len(self.got) >= self.expected:
+            self.done.set()
+        return None
+
+
+def ev(kind: str, **fields: Any) -> Any:
+    return decode_event({"type": kind, **fields})
+
+
+@pytest.fixture
+def board() -> Any:
+    ref = Switchboard.start()
+    yield ref
+    pykka.ActorRegistry.stop_all()
+
+
+def test_routes_by_channel_bridge_playback_and_recording(board: Any) -> None:
+    call = Collector.start(expected=6)
+    bridge_owner = Collector.start(expected=2)
+    board.tell(
+        ClaimRoutes(
+            owner=call,
+            channel_ids=("c1-agent", "c1-agent-2"),
+            playback_ids=("pb1",),
+            recording_names=("rec1",),
+        )
+    )
+    board.tell(ClaimRoutes(owner=bridge_owner, bridge_ids=("b1",)))
+
+    board.tell(ev("StasisStart", channel={"id": "c1-agent", "state": "Up"}, args=["agent", "c1"]))
+    board.tell(ev("ChannelVarset", variable="X", value="1", channel={"id": "c1-agent-2"}))
+    board.tell(ev("Dial", peer={"id": "c1-agent"}, dialstatus="RINGING"))
+    board.tell(ev("PlaybackStarted", playback={"id": "pb1", "target_uri": "channel:c1-agent"}))
+    board.tell(ev("RecordingStarted", recording={"name": "rec1", "target_uri": "bridge:b1"}))
+    board.tell(ev("ChannelEnteredBridge", bridge={"id": "b1"}, channel={"id": "c1-agent"}))
+    board.tell(ev("BridgeDestroyed", bridge={"id": "b1"}))
+    board.tell(ev("StasisStart", channel={"id": "stranger"}))
+
+    assert call.proxy().done.get().wait(2)
+    assert bridge_owner.proxy().done.get().wait(2)
+    got = [type(m).__name__ for m in call.ask("get")]
+    assert got == [
+        "StasisStart",
+        "ChannelVarset",
+        "Dial",
+        "PlaybackStarted",
+        "RecordingStarted",
+        "ChannelEnteredBridge",
+    ]
+    assert [type(m).__name__ for m in bridge_owner.ask("get")] == [
+        "ChannelEnteredBridge",
+        "BridgeDestroyed",
+    ]
+    stats = board.ask(GetStats())
+    assert stats.dropped == 1
+    assert stats.routed == 8
+
+
+def test_playback_falls_back_to_target_channel_and_release_stops_routing(board: Any) -> None:
+    call = Collector.start(expected=1)
+    board.tell(ClaimRoutes(owner=call, channel_ids=("c2-agent",)))
+    board.tell(
+        ev("PlaybackFinished", playback={"id": "unclaimed", "target_uri": "channel:c2-agent"})
+    )
+    assert call.proxy().done.get().wait(2)
+    board.tell(ReleaseRoutes(channel_ids=("c2-agent",)))
+    board.tell(ev("StasisEnd", channel={"id": "c2-agent"}))
+    stats = board.ask(GetStats())  # asks are queued behind the tells: all handled
+    assert stats.routes == 0
+    assert stats.dropped == 1
+    assert len(call.ask("get")) == 1
+
+
+def test_unknown_and_malformed_events_are_counted_not_fatal(board: Any) -> None:
+    board.tell(ev("ChannelTalkingStarted", channel={"id": "x"}))
+    board.tell(ev("StasisStart", channel="not a channel"))
+    board.tell(object())
+    stats = board.ask(GetStats())
+    assert stats.unhandled == 2
+    assert board.is_alive()
+
+
+def test_dead_owner_is_forgotten(board: Any) -> None:
+    call = Collector.start(expected=1)
+    board.tell(ClaimRoutes(owner=call, channel_ids=("c3", "c3-2")))
+    call.stop()
+    board.tell(ev("StasisEnd", channel={"id": "c3"}))
+    stats = board.ask(GetStats())
+    assert stats.routes == 0
+    assert stats.dropped == 1
