@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import msgspec
 
-from core.domain import AgentState, CallOutcome, CallStep, SupervisionMode, WorkstationMode
+from core.domain import (
+    AgentState,
+    CallOutcome,
+    CallStep,
+    Party,
+    SupervisionMode,
+    WorkstationMode,
+)
 
 
 class CallView(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,6 +33,8 @@ class CallView(msgspec.Struct, frozen=True, kw_only=True):
     ended_at: float | None = None
     recording_name: str | None = None
     monitored_by: tuple[tuple[str, SupervisionMode], ...] = ()
+    # Who ended the call first ("You hung up" / "The customer hung up"); None while live.
+    ended_by: Party | None = None
 
 
 class AgentView(msgspec.Struct, frozen=True, kw_only=True):
