@@ -1,0 +1,72 @@
+"""Per-call configuration and the request that creates a Connect-to-Phone call.
+
+`CallSettings` is the slice of `core.settings.Settings` a call machine needs (build it with
+`core.settings.call_settings`); `CallRequest` says who calls whom, with the dial strings
+already rendered from the templates and the customer number already normalized to E.164.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+from core.domain import WorkstationMode
+
+
+class HoldAudio(StrEnum):
+    """What the agent hears while the customer rings."""
+
+    MOH = "moh"
+    RINGING = "ringing"
+
+
+class CustomerDialMethod(StrEnum):
+    ORIGINATE = "originate"  # POST /channels: StasisStart only on answer
+    CREATE_DIAL = "create_dial"  # POST /channels/create then /dial: early media possible
+
+
+class CallPrompts(msgspec.Struct, frozen=True, kw_only=True):
+    """Media URIs played to the agent, in one language. Each prompt is a sequence of media
+    played one after another (ARI `media=a,b`)."""
+
+    customer_being_called: tuple[str, ...] = ("sound:pls-wait-connect-call",)
+    press_1_to_accept: tuple[str, ...] = ("sound:vm-press", "sound:digits/1")
+    customer_busy: tuple[str, ...] = ("sound:vm-isunavail",)
+    customer_no_answer: tuple[str, ...] = ("sound:vm-nobodyavail",)
+    customer_invalid_number: tuple[str, ...] = ("sound:ss-noservice",)
+    customer_unreachable: tuple[str, ...] = ("sound:cannot-complete-temp-error",)
+
+
+class CallSettings(msgspec.Struct, frozen=True, kw_only=True):
+    app: str = "evscallpro"
+    language: str = "fr"  # "fr" or "en": the language of the prompts below
+    prompts: CallPrompts = CallPrompts()
+    caller_id_to_agent: str = ""  # what the agent's phone shows, e.g. '"EVS" <+33100000000>'
+    caller_id_to_customer: str = ""  # what the customer's phone shows
+    agent_ring_timeout_s: int = 22  # below typical carrier voicemail pick-up
+    customer_ring_timeout_s: int = 30
+    acceptance: bool = False  # "press 1 to take the call" on the agent leg
+    acceptance_timeout_s: float = 20.0  # from the agent's answer, prompt included
+    acceptance_wait_s: float = 6.0  # after the prompt finished
+    hold_audio: HoldAudio = HoldAudio.MOH
+    moh_class: str = "default"
+    customer_dial_method: CustomerDialMethod = CustomerDialMethod.ORIGINATE
+    recording: bool = True
+    recording_format: str = "wav"
+    # Guards for events that should come but may be lost (seconds).
+    stasis_guard_s: float = 5.0  # added to ring timeouts before the machine gives up itself
+    prompt_guard_s: float = 20.0  # longest a prompt may play before the machine moves on
+    bridge_guard_s: float = 5.0  # from customer answer to both legs bridged
+    ending_guard_s: float = 10.0  # from hang-up requests to ChannelDestroyed of every leg
+
+
+class CallRequest(msgspec.Struct, frozen=True, kw_only=True):
+    call_id: str
+    agent_id: str
+    agent_endpoint: str  # e.g. "PJSIP/+33612345678@trunk" or "PJSIP/agent-1001"
+    customer_number: str  # E.164, already validated by core.phone
+    customer_endpoint: str  # e.g. "PJSIP/+33198765432@trunk"
+    workstation: WorkstationMode = WorkstationMode.MOBILE
+    contact_id: str | None = None
+    requested_at: float = 0.0

@@ -1,0 +1,224 @@
+"""One call leg as the call machine sees it, and why a leg that never answered failed.
+
+`Leg` folds the ARI events of one channel (and, for a Local channel, the ChannelDestroyed of
+its ;2 half) into what the call machine decides on: is it ringing, Up, in Stasis, going away,
+destroyed, and with which cause. `classify_failure` turns the causes and the last Dial status
+into a `FailureKind`, following what the recorded traces show:
+
+- Local channels: for busy/congestion the ;1 half says cause 0, so the Dial status (BUSY,
+  CONGESTION) or the ;2 half's cause decides; unallocated says 1 and a decline 21 on both.
+- PJSIP: one channel; ChannelHangupRequest/ChannelDestroyed carry the Q.850 cause and the SIP
+  status as `tech_cause` (486 -> 17, 503 -> 34, 404 -> 1, 603/403 -> 21, 480 -> 19).
+- After our own DELETE, ChannelHangupRequest says 32 soft: only ChannelDestroyed is trusted.
+Cause 16 (normal clearing) on a leg that never answered tells nothing: the Dial status decides.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+from core.ari_events import (
+    AriEvent,
+    ChannelDestroyed,
+    ChannelHangupRequest,
+    ChannelStateChange,
+    Dial,
+    StasisEnd,
+    StasisStart,
+    event_channel_id,
+)
+from core.domain import LegRole
+from core.records import LegRecord
+
+log = logging.getLogger(__name__)
+
+
+class FailureKind(StrEnum):
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CONGESTION = "congestion"
+    INVALID_NUMBER = "invalid_number"
+    REJECTED = "rejected"
+    UNREACHABLE = "unreachable"
+
+
+FINAL_DIAL_STATUSES = frozenset({"BUSY", "CONGESTION", "NOANSWER", "CHANUNAVAIL", "CANCEL"})
+
+_CAUSE_KINDS: dict[int, FailureKind] = {
+    1: FailureKind.INVALID_NUMBER,  # unallocated number (SIP 404)
+    3: FailureKind.INVALID_NUMBER,  # no route to destination
+    22: FailureKind.INVALID_NUMBER,  # number changed
+    28: FailureKind.INVALID_NUMBER,  # invalid number format (SIP 484)
+    17: FailureKind.BUSY,  # user busy (SIP 486)
+    18: FailureKind.NO_ANSWER,  # no user responding
+    19: FailureKind.NO_ANSWER,  # user alerting, no answer (SIP 480 / originate timeout)
+    21: FailureKind.REJECTED,  # call rejected (SIP 603 / 403)
+    20: FailureKind.UNREACHABLE,  # subscriber absent
+    27: FailureKind.UNREACHABLE,  # destination out of order
+    34: FailureKind.CONGESTION,  # no circuit available (SIP 503)
+    38: FailureKind.CONGESTION,  # network out of order
+    41: FailureKind.CONGESTION,  # temporary failure
+    42: FailureKind.CONGESTION,  # switching equipment congestion
+    44: FailureKind.CONGESTION,  # requested channel not available
+}
+
+_DIAL_KINDS: dict[str, FailureKind] = {
+    "BUSY": FailureKind.BUSY,
+    "CONGESTION": FailureKind.CONGESTION,
+    "NOANSWER": FailureKind.NO_ANSWER,
+    "CHANUNAVAIL": FailureKind.UNREACHABLE,
+}
+
+_SYNTHETIC_CAUSES: dict[str, tuple[int, str]] = {
+    "BUSY": (17, "User busy"),
+    "CONGESTION": (34, "Circuit/channel congestion"),
+}
+
+
+def classify_failure(cause: int, dial_status: str) -> FailureKind:
+    """Why a leg that never answered ended. `cause` is the best Q.850 cause known (0 when
+    none); `dial_status` the last non-empty Dial status."""
+    if cause not in (0, 16) and cause in _CAUSE_KINDS:
+        return _CAUSE_KINDS[cause]
+    if dial_status in _DIAL_KINDS:
+        return _DIAL_KINDS[dial_status]
+    return FailureKind.UNREACHABLE
+
+
+class Leg:
+    """Mutable, private to one machine (never shared across threads)."""
+
+    def __init__(self, role: LegRole, endpoint: str, channel_id: str) -> None:
+        self.role = role
+        self.endpoint = endpoint
+        self.channel_id = channel_id
+        # Local channels get a ;2 half whose id we choose (otherChannelId).
+        self.local2_id: str | None = f"{channel_id}-2" if is_local(endpoint) else None
+        self.state = "Down"
+        self.dialed_at: float | None = None
+        self.ringing_at: float | None = None
+        self.answered_at: float | None = None
+        self.ended_at: float | None = None
+        self.in_stasis = False
+        self.stasis_ended = False
+        self.destroyed = False
+        self.dial_status = ""
+        self.hangup_cause = 0
+        self.hangup_cause_text = ""
+        self.tech_cause: int | None = None
+        self.request_cause = 0  # from a ChannelHangupRequest that was not ours (not soft)
+        self.request_tech_cause: int | None = None
+        self.half_cause = 0  # ChannelDestroyed of the Local ;2 half
+        self.half_cause_text = ""
+        self.hangup_sent = False  # we asked Asterisk to hang it up
+        self.dial_sent = False  # create+dial: /dial sent
+
+    def owns(self, channel_id: str) -> bool:
+        return channel_id == self.channel_id or (
+            self.local2_id is not None and channel_id == self.local2_id
+        )
+
+    @property
+    def up(self) -> bool:
+        return self.answered_at is not None
+
+    @property
+    def ready(self) -> bool:
+        """Answered and in our Stasis app: it can be played to and bridged."""
+        return self.up and self.in_stasis and not self.going
+
+    @property
+    def remote_hangup(self) -> bool:
+        return self.request_cause != 0
+
+    @property
+    def going(self) -> bool:
+        """The leg is ending (whoever started it) or already gone."""
+        return self.remote_hangup or self.stasis_ended or self.destroyed or self.hangup_sent
+
+    def observe(self, event: AriEvent, at: float) -> None:
+        """Fold one event about this leg's channel (or its ;2 half) into the leg."""
+        if self.local2_id is not None and event_channel_id(event) == self.local2_id:
+            if isinstance(event, ChannelDestroyed):
+                self.half_cause = event.cause
+                self.half_cause_text = event.cause_txt
+            return
+        match event:
+            case StasisStart(channel=channel):
+                self.in_stasis = True
+                self._set_state(channel.state, at)
+            case ChannelStateChange(channel=channel):
+                self._set_state(channel.state, at)
+            case Dial(dialstatus=status):
+                if status:
+                    self.dial_status = status
+                if status in ("RINGING", "PROGRESS") and self.ringing_at is None:
+                    self.ringing_at = at
+                elif status == "ANSWER":
+                    self._set_state("Up", at)
+            case ChannelHangupRequest(cause=cause, soft=soft, tech_cause=tech):
+                if not soft and cause != 0:
+                    self.request_cause = cause
+                    self.request_tech_cause = tech
+            case StasisEnd():
+                self.stasis_ended = True
+            case ChannelDestroyed(cause=cause, cause_txt=text, tech_cause=tech):
+                self.mark_destroyed(at, cause, text, tech)
+            case _:
+                pass
+
+    def mark_destroyed(
+        self, at: float, cause: int = 0, text: str = "", tech: int | None = None
+    ) -> None:
+        if self.destroyed:
+            return
+        self.destroyed = True
+        self.ended_at = at
+        self.hangup_cause = cause
+        self.hangup_cause_text = text
+        self.tech_cause = tech if tech is not None else self.request_tech_cause
+
+    def best_cause(self) -> int:
+        for cause in (self.hangup_cause, self.half_cause, self.request_cause):
+            if cause not in (0, 16):
+                return cause
+        return self.hangup_cause or self.half_cause or self.request_cause
+
+    def failure_kind(self) -> FailureKind:
+        return classify_failure(self.best_cause(), self.dial_status)
+
+    def record(self) -> LegRecord:
+        cause, text = self.hangup_cause, self.hangup_cause_text
+        if cause == 0 and self.half_cause:
+            cause, text = self.half_cause, self.half_cause_text
+        if cause == 0 and self.dial_status in _SYNTHETIC_CAUSES:
+            cause, text = _SYNTHETIC_CAUSES[self.dial_status]
+        billable = 0.0
+        if self.answered_at is not None and self.ended_at is not None:
+            billable = max(0.0, self.ended_at - self.answered_at)
+        return LegRecord(
+            role=self.role,
+            endpoint=self.endpoint,
+            channel_id=self.channel_id,
+            dialed_at=self.dialed_at,
+            ringing_at=self.ringing_at,
+            answered_at=self.answered_at,
+            ended_at=self.ended_at,
+            hangup_cause=cause,
+            hangup_cause_text=text,
+            tech_cause=self.tech_cause,
+            dial_status=self.dial_status,
+            billable_seconds=round(billable, 3),
+        )
+
+    def _set_state(self, state: str, at: float) -> None:
+        if state == "Ringing" and self.ringing_at is None:
+            self.ringing_at = at
+        if state == "Up" and self.answered_at is None:
+            self.answered_at = at
+        self.state = state
+
+
+def is_local(endpoint: str) -> bool:
+    return endpoint.startswith("Local/")
