@@ -1,0 +1,353 @@
+"""AnalyticsWriter: the only DuckDB writer. Records arrive by tell(), leave in batches.
+
+    tell(CallRecord | Disposition | AgentStateInterval)   journaled at once, buffered
+    tell(AgentView)                                       cut into agent state intervals
+    tell(RecordWithAck(record, on_durable))               same, `on_durable(key)` after fsync
+    tell(FlushDue(...))                                    (its own timer) flush if due
+    ask(FlushNow())  -> WriterStatus                       flush now (composition root, tests)
+    ask(GetWriterStatus()) -> WriterStatus
+
+Order of a record's life: append to the JSON-lines journal (written to the OS immediately:
+a killed process loses nothing) -> buffer -> at `batch_size` records or `flush_interval_s`
+after the first buffered one: fsync the journal, acknowledge, upsert the whole buffer into
+DuckDB in one transaction, empty the journal. If DuckDB fails, the buffer and the journal are
+kept, the error is logged and counted (`evscallpro_record_write_errors_total`), and the flush
+is retried with back-off. On start, what the journal still holds is replayed (upserts are
+idempotent by key). On stop, open agent intervals are closed and everything is flushed.
+
+Every handler is guarded: a bad message is logged and refused, it never stops the actor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pykka
+
+from analytics import metrics
+from analytics.intervals import AgentIntervalTracker, AgentStateInterval
+from analytics.journal import Journal, JournalRecord
+from analytics.rows import RowError, call_row, disposition_row, interval_row, leg_rows
+from analytics.store import DEFAULT_DB_PATH, Batch, CallStore
+from core.records import CallRecord, Disposition
+from core.views import AgentView, CallView
+
+log = logging.getLogger(__name__)
+
+
+class WriterConfig(msgspec.Struct, frozen=True, kw_only=True):
+    db_path: str = str(DEFAULT_DB_PATH)
+    journal_path: str | None = None  # default: <db_path>.journal.jsonl
+    batch_size: int = 500
+    flush_interval_s: float = 1.0
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 30.0
+
+    @property
+    def journal(self) -> Path:
+        return Path(self.journal_path or f"{self.db_path}.journal.jsonl")
+
+
+class RecordWithAck(msgspec.Struct, frozen=True):
+    """A record whose sender wants to know it is on disk (fsync'd journal); `on_durable` runs
+    on the writer's thread: keep it to a tell()."""
+
+    record: Any
+    on_durable: Callable[[str], None]
+
+
+class FlushDue(msgspec.Struct, frozen=True):
+    generation: int
+
+
+class FlushNow(msgspec.Struct, frozen=True):
+    pass
+
+
+class GetWriterStatus(msgspec.Struct, frozen=True):
+    pass
+
+
+class WriterStatus(msgspec.Struct, frozen=True, kw_only=True):
+    pending: int  # records journaled, not yet committed to DuckDB
+    written: int  # records committed since start (replays included)
+    replayed: int  # records replayed from the journal at start
+    write_errors: int
+    refused: int  # messages that were not records, or records that cannot be stored
+    last_error: str = ""
+    store_open: bool = True
+
+
+def record_key(record: JournalRecord) -> str:
+    if isinstance(record, CallRecord):
+        return f"call:{record.call_id}"
+    if isinstance(record, Disposition):
+        return f"disposition:{record.call_id}"
+    return f"interval:{record.agent_id}@{record.started_at}"
+
+
+class AnalyticsWriter(pykka.ThreadingActor):
+    def __init__(
+        self,
+        config: WriterConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        store_factory: Callable[[str], CallStore] = CallStore,
+    ) -> None:
+        super().__init__()
+        self.config = config or WriterConfig()
+        self._clock = clock
+        self._store_factory = store_factory
+        self._store: CallStore | None = None
+        self._journal: Journal | None = None
+        self._tracker = AgentIntervalTracker()
+        self._batch = Batch()
+        self._acks: list[tuple[str, Callable[[str], None]]] = []
+        self._timer: threading.Timer | None = None
+        self._generation = 0
+        self._retry_s = self.config.retry_initial_s
+        self._failing = False  # a write failed: only the retry timer flushes until one works
+        self._written = 0
+        self._replayed = 0
+        self._errors = 0
+        self._refused = 0
+        self._last_error = ""
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._journal = Journal(self.config.journal)
+        self._open_store()
+        replay = self._journal.replay()
+        for record in replay:
+            try:
+                self._buffer(record)
+            except RowError as exc:
+                log.error("journaled record cannot be stored (%s); skipped", exc)
+        self._replayed = len(replay)
+        if replay:
+            log.warning("replaying %d journaled records into %s", len(replay), self.config.db_path)
+            metrics.journal_replayed(len(replay))
+            self._flush()
+
+    def on_stop(self) -> None:
+        self._cancel_timer()
+        try:
+            for interval in self._tracker.close_all(self._clock()):
+                self._accept(interval)
+            self._flush()
+        finally:
+            self._close()
+
+    def on_failure(self, *_: object) -> None:
+        self._cancel_timer()
+        self._close()
+
+    def _close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # --- messages ---------------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            return self._dispatch(message)
+        except Exception as exc:  # the actor outlives any bad message
+            self._refused += 1
+            log.exception("AnalyticsWriter refused %s", type(message).__name__)
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            return None
+
+    def _dispatch(self, message: Any) -> Any:
+        match message:
+            case CallRecord() | Disposition() | AgentStateInterval():
+                self._accept(message)
+            case RecordWithAck(record=record, on_durable=on_durable):
+                self._accept(record)
+                self._acks.append((record_key(record), on_durable))
+            case AgentView():
+                for interval in self._tracker.observe(message):
+                    self._accept(interval)
+            case CallView():
+                pass  # live progress; the CallRecord at the end is what is stored
+            case FlushDue(generation=generation):
+                if generation == self._generation:
+                    self._timer = None
+                    self._flush()
+            case FlushNow():
+                self._flush()
+                return self._status()
+            case GetWriterStatus():
+                return self._status()
+            case _:
+                self._refused += 1
+                log.error("AnalyticsWriter: not a record: %r", type(message).__name__)
+        return None
+
+    def _accept(self, record: JournalRecord) -> None:
+        """Refuse what cannot be stored before journaling it; journal; buffer; maybe flush."""
+        rows = _rows_of(record)  # raises RowError: nothing journaled, nothing buffered
+        assert self._journal is not None
+        self._journal.append(record)
+        self._batch.calls += rows.calls
+        self._batch.legs += rows.legs
+        self._batch.dispositions += rows.dispositions
+        self._batch.intervals += rows.intervals
+        if self.pending >= self.config.batch_size and not self._failing:
+            self._flush()
+        else:
+            self._arm_timer(self.config.flush_interval_s)
+
+    def _buffer(self, record: JournalRecord) -> None:
+        """A replayed record: already in the journal."""
+        rows = _rows_of(record)
+        self._batch.calls += rows.calls
+        self._batch.legs += rows.legs
+        self._batch.dispositions += rows.dispositions
+        self._batch.intervals += rows.intervals
+
+    @property
+    def pending(self) -> int:
+        return len(self._batch.calls) + len(self._batch.dispositions) + len(self._batch.intervals)
+
+    # --- flushing ---------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        self._cancel_timer()
+        if self._journal is None:
+            return
+        self._journal.sync()
+        self._acknowledge()
+        if not self.pending:
+            return
+        if self._store is None and not self._open_store():
+            self._arm_retry()
+            return
+        assert self._store is not None
+        try:
+            written = self._store.write(self._batch)
+        except Exception as exc:
+            self._write_failed(exc)
+            return
+        self._journal.clear()
+        self._batch = Batch()
+        self._written += written
+        self._failing = False
+        self._retry_s = self.config.retry_initial_s
+        metrics.records_written(written)
+
+    def _acknowledge(self) -> None:
+        acks, self._acks = self._acks, []
+        for key, on_durable in acks:
+            try:
+                on_durable(key)
+            except Exception:
+                log.exception("ack callback for %s failed", key)
+
+    def _write_failed(self, exc: BaseException) -> None:
+        self._errors += 1
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        metrics.record_write_error()
+        log.error(
+            "DuckDB write of %d records failed (%s); kept in the journal, retry in %.1fs",
+            self.pending,
+            self._last_error,
+            self._retry_s,
+        )
+        self._arm_retry()
+
+    def _open_store(self) -> bool:
+        try:
+            self._store = self._store_factory(self.config.db_path)
+            return True
+        except Exception as exc:
+            self._store = None
+            self._errors += 1
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            metrics.record_write_error()
+            log.error("cannot open %s (%s); records stay in the journal", self.config.db_path, exc)
+            return False
+
+    # --- timer (tells this actor; never runs writer code on the timer thread) -------------
+
+    def _arm_retry(self) -> None:
+        self._failing = True
+        self._arm_timer(self._retry_s, force=True)
+        self._retry_s = min(self._retry_s * 2, self.config.retry_max_s)
+
+    def _arm_timer(self, delay_s: float, force: bool = False) -> None:
+        if self._timer is not None and not force:
+            return
+        self._cancel_timer()
+        self._generation += 1
+        generation = self._generation
+        ref = self.actor_ref
+        timer = threading.Timer(delay_s, _tell_quietly, args=(ref, FlushDue(generation)))
+        timer.daemon = True
+        timer.name = "analytics-flush-timer"
+        self._timer = timer
+        timer.start()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _status(self) -> WriterStatus:
+        return WriterStatus(
+            pending=self.pending,
+            written=self._written,
+            replayed=self._replayed,
+            write_errors=self._errors,
+            refused=self._refused,
+            last_error=self._last_error,
+            store_open=self._store is not None,
+        )
+
+
+def _rows_of(record: object) -> Batch:
+    batch = Batch()
+    if isinstance(record, CallRecord):
+        batch.calls.append(call_row(record))
+        batch.legs.extend(leg_rows(record))
+        if record.disposition is not None:
+            batch.dispositions.append(disposition_row(record.disposition))
+    elif isinstance(record, Disposition):
+        batch.dispositions.append(disposition_row(record))
+    elif isinstance(record, AgentStateInterval):
+        batch.intervals.append(interval_row(record))
+    else:
+        raise RowError(f"not a record: {type(record).__name__}")
+    return batch
+
+
+def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
+
+
+class AnalyticsWriterSink:
+    """The `actors.sinks.CallRecordSink` port onto the writer: `write` is a tell()."""
+
+    def __init__(self, ref: pykka.ActorRef[Any]) -> None:
+        self._ref = ref
+
+    def write(self, record: Any) -> None:
+        try:
+            self._ref.tell(record)
+        except pykka.ActorDeadError:
+            log.error(
+                "AnalyticsWriter is stopped; %s %s NOT stored",
+                type(record).__name__,
+                getattr(record, "call_id", "?"),
+            )

@@ -1,0 +1,116 @@
+"""The writer's append-only JSON-lines journal: no call record is lost between tell() and DuckDB.
+
+Every record the AnalyticsWriter accepts is appended here first (one `JournalEntry` per line,
+written to the OS at once, so it survives a crash of the process), fsync'd once per batch
+(so it survives a crash of the machine) before the batch goes to DuckDB, and the journal is
+emptied only after DuckDB has committed everything it holds. On start the writer replays what
+is left; the store upserts by key, so a replay of rows already committed changes nothing.
+
+A torn last line (the process died mid-write) or any line that does not decode is kept aside
+in `<journal>.corrupt` and reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import msgspec
+
+from analytics.intervals import AgentStateInterval
+from core.records import CallRecord, Disposition
+
+log = logging.getLogger(__name__)
+
+JournalRecord = CallRecord | Disposition | AgentStateInterval
+
+
+class JournalEntry(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One line: exactly one of the three fields is set."""
+
+    call: CallRecord | None = None
+    disposition: Disposition | None = None
+    interval: AgentStateInterval | None = None
+
+    @property
+    def record(self) -> JournalRecord:
+        record = self.call or self.disposition or self.interval
+        if record is None:
+            raise ValueError("empty journal entry")
+        return record
+
+
+def entry_for(record: JournalRecord) -> JournalEntry:
+    if isinstance(record, CallRecord):
+        return JournalEntry(call=record)
+    if isinstance(record, Disposition):
+        return JournalEntry(disposition=record)
+    if isinstance(record, AgentStateInterval):
+        return JournalEntry(interval=record)
+    raise TypeError(f"not a journal record: {type(record).__name__}")
+
+
+class Journal:
+    """Not thread-safe: the writer actor is its only user."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._encoder = msgspec.json.Encoder()
+        self._decoder = msgspec.json.Decoder(JournalEntry)
+        self._file: IO[bytes] = self.path.open("ab")
+        self._unsynced = 0
+
+    @property
+    def unsynced(self) -> int:
+        return self._unsynced
+
+    def append(self, record: JournalRecord) -> None:
+        """Write one line to the OS (no fsync: `sync` does that once per batch)."""
+        self._file.write(self._encoder.encode(entry_for(record)) + b"\n")
+        self._file.flush()
+        self._unsynced += 1
+
+    def sync(self) -> None:
+        if self._unsynced:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._unsynced = 0
+
+    def clear(self) -> None:
+        """Everything journaled is committed to the store: start an empty journal."""
+        self._file.flush()
+        self._file.truncate(0)
+        self._file.seek(0)
+        os.fsync(self._file.fileno())
+        self._unsynced = 0
+
+    def replay(self) -> list[JournalRecord]:
+        """Every decodable record in the journal, oldest first."""
+        return list(self._read())
+
+    def _read(self) -> Iterator[JournalRecord]:
+        self._file.flush()
+        with self.path.open("rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield self._decoder.decode(line).record
+                except (msgspec.DecodeError, ValueError) as exc:
+                    log.error("journal %s line %d unreadable (%s); kept aside", self.path, number, exc)
+                    self._keep_aside(line)
+
+    def _keep_aside(self, line: bytes) -> None:
+        corrupt = self.path.with_name(self.path.name + ".corrupt")
+        with corrupt.open("ab") as fh:
+            fh.write(line if line.endswith(b"\n") else line + b"\n")
+
+    def close(self) -> None:
+        try:
+            self.sync()
+        finally:
+            self._file.close()

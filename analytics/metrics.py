@@ -1,0 +1,320 @@
+"""Prometheus metrics of the core, all named `evscallpro_*`, behind small functions.
+
+Other modules never touch prometheus-client directly; they call one of these (each is cheap,
+thread-safe and never raises on odd input):
+
+    record_call_started()                       a Connect-to-Phone call was requested
+    record_call_connected(setup_seconds)        both legs bridged; time from request to connect
+    record_call_ended(record)                   one CallRecord (core.records) finished
+    set_agents(counts)                          {AgentState: n} for every state (gauge, absolute)
+    ari_event(event_type)                       one ARI event decoded ("StasisStart", ...)
+    ari_command(op, ok, seconds)                one ARI REST command finished (op = Struct tag)
+    event_to_command(seconds)                   ARI event received -> resulting command sent
+    ari_connected(up) / ari_reconnect()         events WebSocket state / one reconnect attempt
+    records_written(n) / record_write_error()   AnalyticsWriter (DuckDB) outcomes
+    journal_replayed(n)                         records replayed from the journal on start
+    ws_clients(n) / ws_message(direction)       gateway WebSocket clients / frames "in"|"out"
+    start_http_server(port, addr)               /metrics for a headless core (the gateway
+                                                serves `exposition()` itself)
+
+Labelled children are cached in dicts: `labels(...)` costs 2-3 µs, a cached child's `inc()`
+well under 1 µs (ARCHITECTURE.md), and ARI events are the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import start_http_server as _prom_start_http_server
+
+from core.domain import AgentState, CallOutcome, WorkstationMode
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "METRIC_NAMES",
+    "ari_command",
+    "ari_connected",
+    "ari_event",
+    "ari_reconnect",
+    "event_to_command",
+    "exposition",
+    "journal_replayed",
+    "record_call_connected",
+    "record_call_ended",
+    "record_call_started",
+    "record_write_error",
+    "records_written",
+    "set_agents",
+    "start_http_server",
+    "ws_clients",
+    "ws_message",
+]
+
+# Latency buckets: call setup is seconds to tens of seconds (two phones ring);
+# ARI commands and event->command are sub-millisecond to a few hundred ms.
+_SETUP_BUCKETS = (1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0)
+_FAST_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)  # fmt: skip
+_TALK_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
+
+CALLS_TOTAL = Counter(
+    "evscallpro_calls_total",
+    "Calls ended, by outcome and agent workstation mode.",
+    ["outcome", "workstation"],
+)
+CALLS_IN_PROGRESS = Gauge("evscallpro_calls_in_progress", "Calls requested and not yet ended.")
+CALL_SETUP_SECONDS = Histogram(
+    "evscallpro_call_setup_seconds",
+    "Time from call request to both legs connected.",
+    buckets=_SETUP_BUCKETS,
+)
+CALL_TALK_SECONDS = Histogram(
+    "evscallpro_call_talk_seconds",
+    "Billable seconds of the customer leg of connected calls.",
+    buckets=_TALK_BUCKETS,
+)
+AGENTS = Gauge("evscallpro_agents", "Agents per state.", ["state"])
+ARI_EVENTS_TOTAL = Counter("evscallpro_ari_events_total", "ARI events received.", ["type"])
+ARI_COMMANDS_TOTAL = Counter(
+    "evscallpro_ari_commands_total", "ARI REST commands by operation and result.", ["op", "result"]
+)
+ARI_COMMAND_SECONDS = Histogram(
+    "evscallpro_ari_command_seconds",
+    "ARI REST command round trip.",
+    ["op"],
+    buckets=_FAST_BUCKETS,
+)
+ARI_CONNECTED = Gauge("evscallpro_ari_connected", "1 while the ARI events WebSocket is up.")
+ARI_RECONNECTS_TOTAL = Counter(
+    "evscallpro_ari_reconnects_total", "ARI events WebSocket reconnect attempts."
+)
+EVENT_TO_COMMAND_SECONDS = Histogram(
+    "evscallpro_event_to_command_seconds",
+    "From an ARI event's arrival to the ARI command it caused being sent.",
+    buckets=_FAST_BUCKETS,
+)
+RECORDS_WRITTEN_TOTAL = Counter(
+    "evscallpro_records_written_total", "Records committed to DuckDB by the AnalyticsWriter."
+)
+RECORD_WRITE_ERRORS_TOTAL = Counter(
+    "evscallpro_record_write_errors_total",
+    "Failed AnalyticsWriter flushes (records stay in the journal and are retried).",
+)
+JOURNAL_REPLAYED_TOTAL = Counter(
+    "evscallpro_journal_replayed_total", "Records replayed from the journal at writer start."
+)
+WS_CLIENTS = Gauge("evscallpro_ws_clients", "Browser WebSocket clients connected.")
+WS_MESSAGES_TOTAL = Counter(
+    "evscallpro_ws_messages_total", "WebSocket frames by direction (in/out).", ["direction"]
+)
+
+METRIC_NAMES: tuple[str, ...] = (
+    "evscallpro_calls_total",
+    "evscallpro_calls_in_progress",
+    "evscallpro_call_setup_seconds",
+    "evscallpro_call_talk_seconds",
+    "evscallpro_agents",
+    "evscallpro_ari_events_total",
+    "evscallpro_ari_commands_total",
+    "evscallpro_ari_command_seconds",
+    "evscallpro_ari_connected",
+    "evscallpro_ari_reconnects_total",
+    "evscallpro_event_to_command_seconds",
+    "evscallpro_records_written_total",
+    "evscallpro_record_write_errors_total",
+    "evscallpro_journal_replayed_total",
+    "evscallpro_ws_clients",
+    "evscallpro_ws_messages_total",
+)
+
+# --- cached labelled children -------------------------------------------------------------
+
+_lock = threading.Lock()  # guards only the creation of a new cached child
+_calls_children: dict[tuple[str, str], Any] = {}
+_event_children: dict[str, Any] = {}
+_command_children: dict[tuple[str, bool], tuple[Any, Any]] = {}
+_command_ops: set[str] = set()
+_ws_children: dict[str, Any] = {}
+
+# Bound label cardinality: ARI event types and ops come from the wire; an unknown flood of
+# names must not create unbounded series.
+_MAX_DYNAMIC_LABELS = 200
+_OTHER = "other"
+
+for _state in AgentState:
+    AGENTS.labels(state=_state.value).set(0)
+
+
+def _child(cache: dict[Any, Any], key: Any, make: Any) -> Any:
+    child = cache.get(key)
+    if child is None:
+        with _lock:
+            child = cache.get(key)
+            if child is None:
+                child = make()
+                cache[key] = child
+    return child
+
+
+def _label(value: object, known: Collection[Any]) -> str:
+    text = str(value) if value is not None else "unknown"
+    if text not in known and len(known) >= _MAX_DYNAMIC_LABELS:
+        return _OTHER
+    return text
+
+
+# --- calls ---------------------------------------------------------------------------------
+
+
+def record_call_started() -> None:
+    CALLS_IN_PROGRESS.inc()
+
+
+def record_call_connected(setup_seconds: float) -> None:
+    if setup_seconds >= 0:
+        CALL_SETUP_SECONDS.observe(setup_seconds)
+
+
+def record_call_ended(record: Any) -> None:
+    """Count one finished call from its CallRecord (read by attribute, tolerant of gaps)."""
+    outcome = _enum_text(getattr(record, "outcome", None), CallOutcome, "unknown")
+    workstation = _enum_text(getattr(record, "workstation", None), WorkstationMode, "unknown")
+    _child(
+        _calls_children,
+        (outcome, workstation),
+        lambda: CALLS_TOTAL.labels(outcome=outcome, workstation=workstation),
+    ).inc()
+    CALLS_IN_PROGRESS.dec()
+    talk = _customer_billable(record)
+    if talk is not None and talk > 0:
+        CALL_TALK_SECONDS.observe(talk)
+
+
+def _enum_text(value: object, enum: Any, default: str) -> str:
+    if value is None:
+        return default
+    text = str(value.value) if hasattr(value, "value") else str(value)
+    return text if text in enum._value2member_map_ else default
+
+
+def _customer_billable(record: Any) -> float | None:
+    leg = getattr(record, "customer_leg", None) or getattr(record, "customer", None)
+    seconds = getattr(leg, "billable_seconds", None) if leg is not None else None
+    return float(seconds) if isinstance(seconds, int | float) else None
+
+
+# --- agents --------------------------------------------------------------------------------
+
+
+def set_agents(counts: Mapping[AgentState | str, int]) -> None:
+    """Set the absolute number of agents per state; states absent from `counts` read 0."""
+    for state in AgentState:
+        value = counts.get(state, counts.get(state.value, 0))
+        AGENTS.labels(state=state.value).set(value)
+
+
+# --- ARI -----------------------------------------------------------------------------------
+
+
+def ari_event(event_type: str) -> None:
+    child = _event_children.get(event_type)
+    if child is None:
+        label = _label(event_type, _event_children)
+        child = _child(_event_children, label, lambda: ARI_EVENTS_TOTAL.labels(type=label))
+        if label == event_type:
+            _event_children[event_type] = child
+    child.inc()
+
+
+def ari_command(op: str, ok: bool, seconds: float | None = None) -> None:
+    children = _command_children.get((op, ok))
+    if children is None:
+        label = _label(op, _command_ops)
+        _command_ops.add(label)
+        children = _child(
+            _command_children,
+            (label, ok),
+            lambda: (
+                ARI_COMMANDS_TOTAL.labels(op=label, result="ok" if ok else "error"),
+                ARI_COMMAND_SECONDS.labels(op=label),
+            ),
+        )
+    counter, histogram = children
+    counter.inc()
+    if seconds is not None and seconds >= 0:
+        histogram.observe(seconds)
+
+
+def event_to_command(seconds: float) -> None:
+    if seconds >= 0:
+        EVENT_TO_COMMAND_SECONDS.observe(seconds)
+
+
+def ari_connected(up: bool) -> None:
+    ARI_CONNECTED.set(1 if up else 0)
+
+
+def ari_reconnect() -> None:
+    ARI_RECONNECTS_TOTAL.inc()
+
+
+# --- analytics writer ------------------------------------------------------------------------
+
+
+def records_written(n: int) -> None:
+    if n > 0:
+        RECORDS_WRITTEN_TOTAL.inc(n)
+
+
+def record_write_error() -> None:
+    RECORD_WRITE_ERRORS_TOTAL.inc()
+
+
+def journal_replayed(n: int) -> None:
+    if n > 0:
+        JOURNAL_REPLAYED_TOTAL.inc(n)
+
+
+# --- gateway WebSocket -----------------------------------------------------------------------
+
+
+def ws_clients(n: int) -> None:
+    WS_CLIENTS.set(max(0, n))
+
+
+def ws_message(direction: str) -> None:
+    label = direction if direction in ("in", "out") else _OTHER
+    _child(_ws_children, label, lambda: WS_MESSAGES_TOTAL.labels(direction=label)).inc()
+
+
+# --- exposition ------------------------------------------------------------------------------
+
+
+def exposition(registry: CollectorRegistry = REGISTRY) -> bytes:
+    """The text exposition format, for the gateway's GET /metrics (content type below)."""
+    return generate_latest(registry)
+
+
+def start_http_server(port: int, addr: str = "127.0.0.1") -> tuple[Any, Any]:
+    """Serve /metrics on its own thread for a headless core; returns (server, thread).
+
+    Port 0 picks a free port (`server.server_port`). Stop with `server.shutdown()`.
+    """
+    server, thread = _prom_start_http_server(port, addr=addr)
+    log.info("metrics on http://%s:%d/metrics", addr, server.server_port)
+    return server, thread

@@ -1,0 +1,157 @@
+"""The DuckDB tables of the call-record store, and the column order the writer appends in.
+
+All timestamps are UTC, stored as naive TIMESTAMP (microseconds); "day" in statistics is a UTC
+day. Every table has a primary key so the writer can upsert: replaying the journal after a
+crash rewrites the same rows instead of duplicating them.
+
+    calls                   one row per call, whatever its outcome (core.records.CallRecord)
+    call_legs               the agent leg and the customer leg of each call (LegRecord)
+    dispositions            the agent's qualification, decided in wrap-up (records.Disposition)
+    agent_state_intervals   closed [started_at, ended_at) intervals of one agent in one state
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA_VERSION: Final = 1
+
+CALL_COLUMNS: Final = (
+    "call_id",
+    "agent_id",
+    "contact_id",
+    "customer_number",
+    "workstation",
+    "outcome",
+    "reason",
+    "hung_up_first",
+    "recording_name",
+    "started_at",
+    "agent_dialing_at",
+    "agent_answered_at",
+    "announcing_at",
+    "customer_dialing_at",
+    "connected_at",
+    "ended_at",
+    "setup_seconds",
+    "talk_seconds",
+    "recovered",
+    "steps",
+)
+
+LEG_COLUMNS: Final = (
+    "call_id",
+    "role",
+    "endpoint",
+    "channel_id",
+    "dialed_at",
+    "ringing_at",
+    "answered_at",
+    "ended_at",
+    "hangup_cause",
+    "hangup_cause_text",
+    "tech_cause",
+    "dial_status",
+    "billable_seconds",
+)
+
+DISPOSITION_COLUMNS: Final = (
+    "call_id",
+    "agent_id",
+    "code",
+    "comment",
+    "callback_at",
+    "submitted_at",
+)
+
+INTERVAL_COLUMNS: Final = (
+    "agent_id",
+    "state",
+    "started_at",
+    "ended_at",
+    "seconds",
+    "pause_reason",
+    "workstation",
+    "call_id",
+)
+
+DDL: Final = (
+    """
+    CREATE TABLE IF NOT EXISTS schema_info (
+        key VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS calls (
+        call_id VARCHAR PRIMARY KEY,
+        agent_id VARCHAR NOT NULL,
+        contact_id VARCHAR,
+        customer_number VARCHAR NOT NULL,
+        workstation VARCHAR NOT NULL,
+        outcome VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL DEFAULT '',
+        hung_up_first VARCHAR,
+        recording_name VARCHAR,
+        started_at TIMESTAMP NOT NULL,
+        agent_dialing_at TIMESTAMP,
+        agent_answered_at TIMESTAMP,
+        announcing_at TIMESTAMP,
+        customer_dialing_at TIMESTAMP,
+        connected_at TIMESTAMP,
+        ended_at TIMESTAMP NOT NULL,
+        setup_seconds DOUBLE,      -- request -> connected, NULL when never connected
+        talk_seconds DOUBLE NOT NULL DEFAULT 0,  -- customer leg billable seconds
+        recovered BOOLEAN NOT NULL DEFAULT false,
+        steps VARCHAR NOT NULL DEFAULT '[]'      -- JSON [[step, epoch seconds], ...]
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS call_legs (
+        call_id VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        endpoint VARCHAR NOT NULL,
+        channel_id VARCHAR NOT NULL,
+        dialed_at TIMESTAMP,
+        ringing_at TIMESTAMP,
+        answered_at TIMESTAMP,
+        ended_at TIMESTAMP,
+        hangup_cause INTEGER NOT NULL DEFAULT 0,
+        hangup_cause_text VARCHAR NOT NULL DEFAULT '',
+        tech_cause INTEGER,
+        dial_status VARCHAR NOT NULL DEFAULT '',
+        billable_seconds DOUBLE NOT NULL DEFAULT 0,
+        PRIMARY KEY (call_id, role)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS dispositions (
+        call_id VARCHAR PRIMARY KEY,
+        agent_id VARCHAR NOT NULL,
+        code VARCHAR NOT NULL,
+        comment VARCHAR NOT NULL DEFAULT '',
+        callback_at VARCHAR,
+        submitted_at TIMESTAMP
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS agent_state_intervals (
+        agent_id VARCHAR NOT NULL,
+        state VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        ended_at TIMESTAMP NOT NULL,
+        seconds DOUBLE NOT NULL,
+        pause_reason VARCHAR,
+        workstation VARCHAR,
+        call_id VARCHAR,
+        PRIMARY KEY (agent_id, started_at)
+    )
+    """,
+    # The view statistics and exports read: one row per call with its disposition.
+    """
+    CREATE OR REPLACE VIEW call_report AS
+    SELECT c.*, d.code AS disposition, d.comment AS disposition_comment,
+           d.callback_at AS callback_at
+    FROM calls c LEFT JOIN dispositions d USING (call_id)
+    """,
+)

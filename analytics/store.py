@@ -1,0 +1,140 @@
+"""The DuckDB call-record store: open the file, create the schema, upsert batches of rows.
+
+Writes go through DuckDB's Appender (`connection.appender(table, action="upsert")`), all
+tables of one batch in one transaction: a batch is in the store entirely or not at all. The
+measurement that chose it is in docs/analytics.md and BENCHMARKS.md.
+
+Concurrency (DuckDB's rules): one process holds the file read-write; inside that process any
+number of connections/cursors may read. `connect_reader` opens a reader that works both in
+the core's process (a second connection on the same database instance) and in a separate
+process while no core runs (read-only); a separate process while the core runs gets a
+`StoreBusy` error that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from analytics import schema
+from analytics.rows import Row
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB_PATH = Path("data/evscallpro.duckdb")
+
+
+class StoreBusy(RuntimeError):
+    """The database file is held read-write by another process (a running core)."""
+
+
+@dataclass
+class Batch:
+    calls: list[Row] = field(default_factory=list)
+    legs: list[Row] = field(default_factory=list)
+    dispositions: list[Row] = field(default_factory=list)
+    intervals: list[Row] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.calls) + len(self.dispositions) + len(self.intervals)
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()) -> list[tuple]:  # type: ignore[type-arg]
+    """Execute and fetch everything (this DuckDB refuses new work while a result is pending)."""
+    return con.execute(sql, list(params)).fetchall()
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in schema.DDL:
+        _run(con, statement)
+    _run(
+        con,
+        "INSERT OR REPLACE INTO schema_info VALUES ('version', ?)",
+        [str(schema.SCHEMA_VERSION)],
+    )
+
+
+def _dedupe(rows: list[Row], key: tuple[int, ...]) -> list[Row]:
+    """Last row wins per key: an upsert may not touch the same key twice in one statement."""
+    if len(rows) < 2:
+        return rows
+    latest: dict[tuple[object, ...], Row] = {}
+    for row in rows:
+        latest[tuple(row[i] for i in key)] = row
+    return list(latest.values()) if len(latest) != len(rows) else rows
+
+
+class CallStore:
+    """The single read-write connection; used by the AnalyticsWriter only."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB_PATH) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            raise StoreBusy(f"{self.path}: {exc}") from exc
+        create_schema(self.con)
+
+    def write(self, batch: Batch) -> int:
+        """Upsert every row of the batch in one transaction; returns the number of records."""
+        if not len(batch) and not batch.legs:
+            return 0
+        self.con.begin()
+        try:
+            self._append("calls", _dedupe(batch.calls, (0,)))
+            self._append("call_legs", _dedupe(batch.legs, (0, 1)))
+            self._append("dispositions", _dedupe(batch.dispositions, (0,)))
+            # agent_state_intervals' key is (agent_id, started_at): columns 0 and 2.
+            self._append("agent_state_intervals", _dedupe(batch.intervals, (0, 2)))
+            self.con.commit()
+        except Exception:
+            try:
+                self.con.rollback()
+            except duckdb.Error:
+                log.exception("rollback failed")
+            raise
+        return len(batch)
+
+    def _append(self, table: str, rows: list[Row]) -> None:
+        if not rows:
+            return
+        appender = self.con.appender(table, action="upsert")
+        appender.append_rows(rows)
+        appender.flush()
+
+    def count(self, table: str) -> int:
+        if table not in ("calls", "call_legs", "dispositions", "agent_state_intervals"):
+            raise ValueError(f"unknown table {table!r}")
+        return int(_run(self.con, f"SELECT count(*) FROM {table}")[0][0])
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A reader on the same database instance (for in-process statistics)."""
+        return self.con.cursor()
+
+    def checkpoint(self) -> None:
+        _run(self.con, "CHECKPOINT")
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def connect_reader(path: str | Path = DEFAULT_DB_PATH) -> duckdb.DuckDBPyConnection:
+    """A connection for statistics/exports; see the module docstring for when each kind is used."""
+    target = Path(path)
+    if not target.exists():
+        raise FileNotFoundError(f"no analytics database at {target} (no call recorded yet?)")
+    try:
+        return duckdb.connect(str(target), read_only=True)
+    except duckdb.ConnectionException:
+        # This process already holds the file read-write (the core's writer): share it.
+        return duckdb.connect(str(target))
+    except duckdb.IOException as exc:
+        raise StoreBusy(
+            f"{target} is held by a running core ({exc}); "
+            "read statistics through the running core, or stop it first"
+        ) from exc
