@@ -255,6 +255,7 @@ class CallMachine:
             connected_at=self.connected_at,
             ended_at=self.ended_at,
             recording_name=self.recording_name,
+            ended_by=self.hung_up_first if self.outcome is not None else None,
         )
 
     # ----------------------------------------------------------------- dispatch

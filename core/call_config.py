@@ -70,3 +70,22 @@ class CallRequest(msgspec.Struct, frozen=True, kw_only=True):
     workstation: WorkstationMode = WorkstationMode.MOBILE
     contact_id: str | None = None
     requested_at: float = 0.0
+
+
+class DialTemplates(msgspec.Struct, frozen=True, kw_only=True):
+    """How an endpoint is written for Asterisk. Placeholders: {number} (E.164), {trunk},
+    {endpoint} (the agent's softphone endpoint name)."""
+
+    trunk: str = "trunk"
+    mobile: str = "PJSIP/{number}@{trunk}"
+    softphone: str = "PJSIP/{endpoint}"
+    customer: str = "PJSIP/{number}@{trunk}"
+
+    def render(self, template: str, *, number: str = "", endpoint: str = "") -> str:
+        """The dial string, or "" when the template names an unknown placeholder."""
+        try:
+            return template.format_map(
+                {"number": number, "trunk": self.trunk, "endpoint": endpoint}
+            )
+        except (KeyError, IndexError, ValueError, AttributeError):
+            return ""
