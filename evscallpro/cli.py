@@ -15,6 +15,12 @@ def _register_sim(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     sim_cli.register(sub)
 
 
+def _register_dial(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from evscallpro import dial
+
+    dial.register(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evscallpro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -25,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     _register_sim,
+    _register_dial,
 ]
 
 

@@ -1,0 +1,170 @@
+"""`evscallpro dial`: place one Connect-to-Phone call through an ARI server and print its
+CallRecord as JSON.
+
+It runs the same actors as the core (a minimal CallCenterApp: loop, port, switchboard,
+timers, ARI link, one CallActor), so a smoke test exercises the production code path.
+Exit status: 0 only when the outcome is `completed`; 1 for any other outcome; 2 when the
+core could not start, the arguments are wrong, or no record came within --timeout.
+
+App name: a second process must never open the events socket under the app name a running
+core uses (Asterisk would hand it the app, ApplicationReplaced, and the core would hear
+nothing more). Against a server where the core runs, pass `--app evscallpro-dial` and make
+sure that app's calls are reachable (ari.conf users see every app).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import threading
+import time
+from typing import Any
+
+import msgspec
+
+from core.call_config import CallRequest
+from core.domain import CallOutcome, CallStep, WorkstationMode
+from core.records import CallRecord
+from core.views import CallView
+from evscallpro.root import CallCenterApp, CoreConfig, new_call_id
+
+E164_IN_ENDPOINT = re.compile(r"(\+[1-9]\d{5,14})")
+PLACEHOLDER_NUMBER = "+10000000000"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("dial", help="place one Connect-to-Phone call and print its record")
+    p.add_argument("--ari-url", default=None, help="e.g. http://127.0.0.1:8088")
+    p.add_argument("--ari-user", default=None)
+    p.add_argument("--ari-password", default=None)
+    p.add_argument("--app", default=None, help="Stasis app name (default: evscallpro)")
+    p.add_argument("--agent-endpoint", required=True, help="dial string used as is")
+    p.add_argument("--customer", default=None, help="E.164 number, dialled via the template")
+    p.add_argument("--customer-endpoint", default=None, help="dial string used as is")
+    p.add_argument("--customer-template", default=None, help='e.g. "PJSIP/{number}@trunk"')
+    p.add_argument(
+        "--accept",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ask the agent to press 1 before the customer is dialled",
+    )
+    p.add_argument("--softphone", action="store_true", help="record the workstation as softphone")
+    p.add_argument("--talk", type=float, default=None, help="hang up N s after connecting")
+    p.add_argument("--config", default=None, help="core TOML configuration")
+    p.add_argument("--timeout", type=float, default=120.0, help="give up after N s")
+    p.add_argument("--verbose", "-v", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def _fail(message: str) -> int:
+    print(json.dumps({"error": message}), file=sys.stdout)
+    return 2
+
+
+def build_config(args: argparse.Namespace) -> CoreConfig:
+    config = CoreConfig()
+    if args.config:
+        from evscallpro.config_file import load_core_config
+
+        config, _ = load_core_config(args.config)
+    changes: dict[str, Any] = {}
+    for attr, field in (
+        ("ari_url", "ari_url"),
+        ("ari_user", "ari_user"),
+        ("ari_password", "ari_password"),
+        ("app", "app"),
+        ("customer_template", "customer_template"),
+    ):
+        value = getattr(args, attr)
+        if value is not None:
+            changes[field] = value
+    call = config.call
+    if args.accept is not None:
+        call = msgspec.structs.replace(call, acceptance=args.accept)
+    app = changes.get("app", config.app)
+    call = msgspec.structs.replace(call, app=app)
+    return msgspec.structs.replace(config, call=call, **changes)
+
+
+def build_request(args: argparse.Namespace, config: CoreConfig) -> CallRequest:
+    if args.customer_endpoint:
+        endpoint = args.customer_endpoint
+        number = args.customer
+        if not number:
+            found = E164_IN_ENDPOINT.search(endpoint)
+            number = found.group(1) if found else PLACEHOLDER_NUMBER
+    elif args.customer:
+        number = args.customer
+        endpoint = config.customer_template.format(number=number)
+    else:
+        raise ValueError("give --customer NUMBER or --customer-endpoint DIALSTRING")
+    return CallRequest(
+        call_id=new_call_id(),
+        agent_id="dial",
+        agent_endpoint=args.agent_endpoint,
+        customer_number=number,
+        customer_endpoint=endpoint,
+        workstation=WorkstationMode.SOFTPHONE if args.softphone else WorkstationMode.MOBILE,
+        requested_at=time.time(),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = build_config(args)
+        request = build_request(args, config)
+    except (ValueError, KeyError) as exc:
+        return _fail(str(exc))
+
+    app = CallCenterApp(config)
+    try:
+        app.start(wait_for_link_s=min(10.0, args.timeout))
+    except Exception as exc:
+        return _fail(f"cannot connect to ARI at {config.ari_url}: {exc}")
+
+    ended = threading.Event()
+    box: dict[str, CallRecord] = {}
+    hangup_timer: list[threading.Timer] = []
+
+    def on_view(view: Any) -> None:
+        if (
+            isinstance(view, CallView)
+            and view.call_id == request.call_id
+            and view.step == CallStep.CONNECTED
+            and args.talk is not None
+            and not hangup_timer
+        ):
+            timer = threading.Timer(args.talk, app.hang_up_call, (request.call_id, "dial"))
+            timer.daemon = True
+            hangup_timer.append(timer)
+            timer.start()
+
+    def on_ended(record: CallRecord) -> None:
+        box["record"] = record
+        ended.set()
+
+    app.subscribe(on_view)
+    try:
+        app.start_call(request, on_ended=on_ended)
+        if not ended.wait(args.timeout):
+            app.hang_up_call(request.call_id, "dial-timeout")
+            ended.wait(10.0)
+    finally:
+        for timer in hangup_timer:
+            timer.cancel()
+    record = box.get("record")
+    if record is None:
+        app.stop()
+        return _fail(f"no call record within {args.timeout}s")
+    app.stop()
+    sys.stdout.write(msgspec.json.encode(record).decode() + "\n")
+    sys.stdout.flush()
+    return 0 if record.outcome == CallOutcome.COMPLETED else 1
