@@ -1,4 +1,10 @@
-"""Judge one replay against every recorded run of its scenario."""
+"""Judge one replay against every recorded run of its scenario.
+
+One environment adjustment, and only one: the recording Asterisk kept the stored
+recordings of earlier scenarios (S12 and S14 list s01-rec, s08-rec...). A fresh simulator
+per scenario cannot have them, so `GET /ari/recordings/stored` is compared with the
+recorded list restricted to this scenario's own recordings (names sharing its prefix).
+"""
 
 from __future__ import annotations
 
@@ -41,6 +47,18 @@ def recorded_streams(trace: dict[str, Json]) -> dict[StreamKey, list[SigBody]]:
     }
 
 
+def scenario_prefix(trace: dict[str, Json]) -> str:
+    """`s12-` for S12-error-responses, `p04` for P04-agent-failed (ids start with it)."""
+    return str(trace.get("scenario", "")).split("-", 1)[0].lower()
+
+
+def own_recordings(body: Json, prefix: str) -> Json:
+    if not isinstance(body, list) or not prefix:
+        return body
+    return [item for item in body
+            if not isinstance(item, dict) or str(item.get("name", "")).startswith(prefix)]
+
+
 def _answers_by_request(traces: list[dict[str, Json]]) -> dict[int, list[RestAnswer]]:
     """Each request id's recorded answers, one per run that sent the same request."""
     main = traces[0]
@@ -52,8 +70,11 @@ def _answers_by_request(traces: list[dict[str, Json]]) -> dict[int, list[RestAns
             rid = step.get("id")
             if step["kind"] != "response" or rid not in requests or sent.get(rid) != requests[rid]:
                 continue
+            body = step.get("body")
+            if requests[rid] == ("GET", "/ari/recordings/stored"):
+                body = own_recordings(body, scenario_prefix(trace))
             answers.setdefault(rid, []).append(
-                RestAnswer(int(step["status"]), step.get("content_type"), step.get("body"))
+                RestAnswer(int(step["status"]), step.get("content_type"), body)
             )
     return answers
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from trace_check import own_recordings, scenario_prefix
 from trace_model import conn_of
 
 Json = Any
@@ -27,6 +28,7 @@ def _is_action(step: dict[str, Json]) -> bool:
 class TracePlayback:
     def __init__(self, trace: dict[str, Json]) -> None:
         self._steps: list[dict[str, Json]] = trace["steps"]
+        self._prefix = scenario_prefix(trace)
         self._pos = 0
         self._sockets: dict[str, web.WebSocketResponse] = {}
         self.protocol_errors: list[str] = []
@@ -73,6 +75,8 @@ class TracePlayback:
         )
         await self._advance(index)
         body = response.get("body")
+        if request.method == "GET" and request.path == "/ari/recordings/stored":
+            body = own_recordings(body, self._prefix)  # a fresh server, as in trace_check
         if response.get("content_type") == "application/json":
             return web.json_response(body, status=int(response["status"]))
         if body is None:
