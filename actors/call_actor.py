@@ -77,6 +77,7 @@ class CallActor(pykka.ThreadingActor):
         deps: ActorDeps,
         on_ended: CallEndedListener | None = None,
         adopted: bool = False,
+        agent: Any = None,
     ) -> None:
         super().__init__()
         self.request = request
@@ -84,6 +85,7 @@ class CallActor(pykka.ThreadingActor):
         self.deps = deps
         self.on_ended = on_ended
         self.adopted = adopted
+        self.agent = agent  # ActorRef[AgentActor] told every view and the end, or None
         self.started_at = request.requested_at or time.time()
         self.step = CallStep.REQUESTED
         self.step_since = self.started_at
@@ -144,9 +146,12 @@ class CallActor(pykka.ThreadingActor):
                 self.step, self.step_since = step, at
                 if step == CallStep.CONNECTED:
                     self.connected_at = at
-                self.deps.publish(self.view())
-            case CallEnded(record=record):
-                self._finish(record)
+                view = self.view()
+                self._tell_agent(view)
+                self.deps.publish(view)
+            case CallEnded():
+                self._tell_agent(event)
+                self._finish(event.record)
 
     # -- the end of a call ------------------------------------------------------------------
     def _finish(self, record: CallRecord) -> None:
@@ -169,6 +174,13 @@ class CallActor(pykka.ThreadingActor):
                 log.exception("call-ended listener failed for %s", record.call_id)
         self._release()
         self.stop()
+
+    def _tell_agent(self, message: Any) -> None:
+        if self.agent is not None:
+            try:
+                self.agent.tell(message)
+            except pykka.ActorDeadError:
+                log.warning("agent of call %s is gone", self.request.call_id)
 
     def _release(self) -> None:
         if self.executor is not None:
@@ -193,10 +205,19 @@ class CallActor(pykka.ThreadingActor):
                     log.exception("could not hang up %s", channel_id)
         now = time.time()
         record = internal_error_record(self.request, reason, self.started_at, self.steps, now)
+        self._tell_agent(CallEnded(record=record))
         self._finish(record)
 
     # -- views ----------------------------------------------------------------------------
     def view(self, record: CallRecord | None = None) -> CallView:
+        machine_view = getattr(self.machine, "view", None)
+        if machine_view is not None:
+            try:
+                view = machine_view()
+                if isinstance(view, CallView) and (record is None or view.outcome is not None):
+                    return view
+            except Exception:
+                log.exception("call %s: machine view failed", self.request.call_id)
         return CallView(
             call_id=self.request.call_id,
             agent_id=self.request.agent_id,

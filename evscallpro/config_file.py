@@ -8,9 +8,14 @@ Shape (every key optional):
     password = "evscallpro"
     app = "evscallpro"
 
-    [dial]
-    customer_template = "PJSIP/{number}@trunk"
-    mobile_template = "PJSIP/{number}@trunk"
+    [dial]                       # core.call_config.DialTemplates
+    trunk = "trunk"
+    customer = "PJSIP/{number}@{trunk}"
+    mobile = "PJSIP/{number}@{trunk}"
+    softphone = "PJSIP/{endpoint}"
+
+    [policy]                     # core.phone.DialingPolicy
+    allowed_regions = ["FR"]
 
     [call]                       # any field of core.call_config.CallSettings
     agent_ring_timeout_s = 22
@@ -19,7 +24,8 @@ Shape (every key optional):
     [[agents]]
     agent_id = "a1"
     display_name = "Alice"
-    softphone_endpoint = "PJSIP/agent-1001"
+    softphone_endpoint = "agent-1001"
+    workstation = "mobile"
     mobile_number = "+33612345678"
 
     [records]
@@ -34,7 +40,8 @@ from typing import Any
 
 import msgspec
 
-from core.call_config import CallSettings
+from core.call_config import CallSettings, DialTemplates
+from core.phone import DialingPolicy
 from evscallpro.root import AgentDirectoryEntry, CoreConfig
 
 
@@ -64,8 +71,9 @@ def core_config_from_dict(raw: dict[str, Any]) -> CoreConfig:
             "ari_user": ari.get("user", "evscallpro"),
             "ari_password": ari.get("password", "evscallpro"),
             "app": ari.get("app", call.app),
-            "customer_template": dial.get("customer_template", "PJSIP/{number}@trunk"),
-            "mobile_template": dial.get("mobile_template", "PJSIP/{number}@trunk"),
+            "templates": msgspec.convert(dial, DialTemplates),
+            "policy": msgspec.convert(raw.get("policy", {}), DialingPolicy),
+            "wrap_up_max_s": raw.get("wrap_up_max_s"),
             "call": call,
             "agents": agents,
         }

@@ -44,7 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--agent-endpoint", required=True, help="dial string used as is")
     p.add_argument("--customer", default=None, help="E.164 number, dialled via the template")
     p.add_argument("--customer-endpoint", default=None, help="dial string used as is")
-    p.add_argument("--customer-template", default=None, help='e.g. "PJSIP/{number}@trunk"')
+    p.add_argument(
+        "--customer-template",
+        default=None,
+        help='e.g. "PJSIP/{number}@carrier" (placeholders {number}, {trunk})',
+    )
     p.add_argument(
         "--accept",
         action=argparse.BooleanOptionalAction,
@@ -76,11 +80,14 @@ def build_config(args: argparse.Namespace) -> CoreConfig:
         ("ari_user", "ari_user"),
         ("ari_password", "ari_password"),
         ("app", "app"),
-        ("customer_template", "customer_template"),
     ):
         value = getattr(args, attr)
         if value is not None:
             changes[field] = value
+    if args.customer_template is not None:
+        changes["templates"] = msgspec.structs.replace(
+            config.templates, customer=args.customer_template
+        )
     call = config.call
     if args.accept is not None:
         call = msgspec.structs.replace(call, acceptance=args.accept)
@@ -98,7 +105,10 @@ def build_request(args: argparse.Namespace, config: CoreConfig) -> CallRequest:
             number = found.group(1) if found else PLACEHOLDER_NUMBER
     elif args.customer:
         number = args.customer
-        endpoint = config.customer_template.format(number=number)
+        templates = config.templates
+        endpoint = templates.render(templates.customer, number=number)
+        if not endpoint:
+            raise ValueError(f"bad customer template {templates.customer!r}")
     else:
         raise ValueError("give --customer NUMBER or --customer-endpoint DIALSTRING")
     return CallRequest(

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.agent_actor import AgentActor, AgentRequest, GetAgentView, HangUpCall, PlaceCall
 from actors.ari_link import AriLink, LinkNotice
 from actors.ari_port import AriPort
 from actors.call_actor import CallActor
@@ -32,9 +33,19 @@ from actors.messages import AriLinkUp, GetStats, Shutdown, SwitchboardStats, UiH
 from actors.sinks import CallRecordSink, MemoryRecordSink
 from actors.switchboard import Switchboard
 from actors.timers import TimerService
+from core.agent import (
+    AgentMachine,
+    LogIn,
+    LogOut,
+    Pause,
+    SetAvailable,
+    SetWorkstation,
+    SubmitDisposition,
+)
 from core.call import CallMachine
-from core.call_config import CallRequest, CallSettings
-from core.domain import WorkstationMode
+from core.call_config import CallRequest, CallSettings, DialTemplates
+from core.domain import SupervisionMode, WorkstationMode
+from core.phone import DialingPolicy
 from core.records import CallRecord
 from core.views import AgentView, CallView
 from gateway.ports import Refusal, ViewListener
@@ -47,8 +58,9 @@ ACTOR_STACK_SIZE = 256 * 1024
 class AgentDirectoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     agent_id: str
     display_name: str = ""
-    softphone_endpoint: str = ""  # e.g. "PJSIP/agent-1001"
+    softphone_endpoint: str = ""  # endpoint name, e.g. "agent-1001" (see DialTemplates.softphone)
     mobile_number: str = ""  # E.164
+    workstation: WorkstationMode | None = None  # the workstation chosen at start, if any
 
 
 class CoreConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,10 +70,11 @@ class CoreConfig(msgspec.Struct, frozen=True, kw_only=True):
     ari_user: str = "evscallpro"
     ari_password: str = "evscallpro"
     app: str = "evscallpro"
-    customer_template: str = "PJSIP/{number}@trunk"
-    mobile_template: str = "PJSIP/{number}@trunk"
+    templates: DialTemplates = DialTemplates()
+    policy: DialingPolicy = DialingPolicy()
     call: CallSettings = CallSettings()
     agents: tuple[AgentDirectoryEntry, ...] = ()
+    wrap_up_max_s: float | None = None
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 10.0
     request_timeout_s: float = 10.0
@@ -91,8 +104,7 @@ class CallCenterApp:
         self._calls_lock = threading.Lock()
         self._listeners: list[ViewListener] = []
         self._listeners_lock = threading.Lock()
-        self._agent_calls: dict[str, str] = {}  # agent_id -> live call_id
-        self._workstations: dict[str, tuple[WorkstationMode, str | None]] = {}
+        self._agents: dict[str, Any] = {}  # agent_id -> ActorRef[AgentActor]
         self.link_up = threading.Event()
         self.started = False
 
@@ -132,6 +144,7 @@ class CallCenterApp:
             backoff_base_s=cfg.backoff_base_s,
             backoff_cap_s=cfg.backoff_cap_s,
         )
+        self._start_agents()
         self.link.start()
         self.started = True
         if wait_for_link_s is not None and not self.link_up.wait(wait_for_link_s):
@@ -150,6 +163,9 @@ class CallCenterApp:
                 ref.tell(Shutdown())
         for ref in self._live_call_refs():
             ref.actor_stopped.wait(2)
+        for ref in list(self._agents.values()):
+            ref.stop()
+        self._agents.clear()
         if self.switchboard is not None:
             self.switchboard.stop()
         if self.port is not None:
@@ -164,7 +180,10 @@ class CallCenterApp:
 
     # ------------------------------------------------------------------ calls
     def start_call(
-        self, request: CallRequest, on_ended: Callable[[CallRecord], None] | None = None
+        self,
+        request: CallRequest,
+        on_ended: Callable[[CallRecord], None] | None = None,
+        agent: Any = None,
     ) -> Any:
         """Start a CallActor for `request` (it dials at once); returns its ActorRef."""
         if self.deps is None:
@@ -174,15 +193,12 @@ class CallCenterApp:
         def ended(record: CallRecord) -> None:
             with self._calls_lock:
                 self._calls.pop(record.call_id, None)
-                if self._agent_calls.get(record.agent_id) == record.call_id:
-                    del self._agent_calls[record.agent_id]
             if on_ended is not None:
                 on_ended(record)
 
         with self._calls_lock:
-            ref = CallActor.start(request, machine, self.deps, on_ended=ended)
+            ref = CallActor.start(request, machine, self.deps, on_ended=ended, agent=agent)
             self._calls[request.call_id] = ref
-            self._agent_calls[request.agent_id] = request.call_id
         return ref
 
     def hang_up_call(self, call_id: str, by: str = "ui") -> bool:
@@ -228,83 +244,78 @@ class CallCenterApp:
 
         return unsubscribe
 
-    # ------------------------------------------------------------------ CallCenter
-    def _agent(self, agent_id: str) -> AgentDirectoryEntry | None:
+    # ------------------------------------------------------------------ agents
+    def _start_agents(self) -> None:
+        assert self.deps is not None
+        now = time.time()
         for entry in self.config.agents:
-            if entry.agent_id == agent_id:
-                return entry
-        return None
+            machine = AgentMachine(
+                entry.agent_id,
+                entry.display_name,
+                workstation=entry.workstation,
+                mobile_number=entry.mobile_number or None,
+                softphone_endpoint=entry.softphone_endpoint or None,
+                templates=self.config.templates,
+                policy=self.config.policy,
+                wrap_up_max_s=self.config.wrap_up_max_s,
+                since=now,
+            )
+            ref = AgentActor.start(machine, self.deps, self._start_agent_call)
+            if not ref.is_alive():
+                raise RuntimeError(f"agent actor {entry.agent_id} did not start")
+            self._agents[entry.agent_id] = ref
 
-    def agent_endpoint(self, agent_id: str) -> tuple[WorkstationMode, str] | Refusal:
-        entry = self._agent(agent_id)
-        if entry is None:
+    def _start_agent_call(self, request: CallRequest, agent_ref: Any) -> Any:
+        return self.start_call(request, agent=agent_ref)
+
+    def _ask_agent(self, agent_id: str, message: Any, timeout: float = 5.0) -> Refusal | None:
+        ref = self._agents.get(agent_id)
+        if ref is None:
             return Refusal("unknown_agent", f"no agent {agent_id!r}")
-        mode, mobile = self._workstations.get(
-            agent_id,
-            (
-                WorkstationMode.SOFTPHONE if entry.softphone_endpoint else WorkstationMode.MOBILE,
-                None,
-            ),
-        )
-        if mode == WorkstationMode.SOFTPHONE:
-            if not entry.softphone_endpoint:
-                return Refusal("no_workstation", "this agent has no softphone endpoint")
-            return mode, entry.softphone_endpoint
-        number = mobile or entry.mobile_number
-        if not number:
-            return Refusal("no_workstation", "no mobile number for this agent")
-        return mode, self.config.mobile_template.format(number=number)
+        if not self.started:
+            return Refusal("core_stopped", "the telephony core is not running")
+        try:
+            answer = ref.ask(message, timeout=timeout)
+        except pykka.ActorDeadError:
+            return Refusal("internal_error", "the agent actor is gone")
+        except Exception as exc:  # timeout
+            return Refusal("internal_error", f"the agent did not answer: {type(exc).__name__}")
+        if answer is None:
+            return None
+        return Refusal(getattr(answer, "code", "refused"), getattr(answer, "detail", ""))
 
+    # ------------------------------------------------------------------ CallCenter
     def place_call(
         self, agent_id: str, customer_number: str, contact_id: str | None = None
     ) -> Refusal | None:
-        if not self.started:
-            return Refusal("core_stopped", "the telephony core is not running")
-        resolved = self.agent_endpoint(agent_id)
-        if isinstance(resolved, Refusal):
-            return resolved
-        mode, endpoint = resolved
-        with self._calls_lock:
-            if agent_id in self._agent_calls:
-                return Refusal("agent_on_call", "the agent already has a call")
-        call_id = new_call_id()
-        request = CallRequest(
-            call_id=call_id,
-            agent_id=agent_id,
-            agent_endpoint=endpoint,
-            customer_number=customer_number,
-            customer_endpoint=self.config.customer_template.format(number=customer_number),
-            workstation=mode,
-            contact_id=contact_id,
-            requested_at=time.time(),
+        return self._ask_agent(
+            agent_id,
+            PlaceCall(
+                customer_number=customer_number, call_id=new_call_id(), contact_id=contact_id
+            ),
         )
-        self.start_call(request)
-        return None
 
     def hang_up(self, agent_id: str, call_id: str) -> Refusal | None:
-        if not self.hang_up_call(call_id, by=agent_id):
-            return Refusal("no_such_call", f"no live call {call_id!r}")
-        return None
+        return self._ask_agent(agent_id, HangUpCall(call_id=call_id, by=agent_id))
 
     def set_workstation(
         self, agent_id: str, mode: WorkstationMode, mobile_number: str | None = None
     ) -> Refusal | None:
-        if self._agent(agent_id) is None:
-            return Refusal("unknown_agent", f"no agent {agent_id!r}")
-        self._workstations[agent_id] = (mode, mobile_number)
-        return None
+        return self._ask_agent(
+            agent_id, AgentRequest(SetWorkstation(mode=mode, mobile_number=mobile_number))
+        )
 
     def log_in(self, agent_id: str) -> Refusal | None:
-        return None if self._agent(agent_id) else Refusal("unknown_agent", agent_id)
+        return self._ask_agent(agent_id, AgentRequest(LogIn()))
 
     def log_out(self, agent_id: str) -> Refusal | None:
-        return None if self._agent(agent_id) else Refusal("unknown_agent", agent_id)
+        return self._ask_agent(agent_id, AgentRequest(LogOut()))
 
     def set_available(self, agent_id: str) -> Refusal | None:
-        return None if self._agent(agent_id) else Refusal("unknown_agent", agent_id)
+        return self._ask_agent(agent_id, AgentRequest(SetAvailable()))
 
     def pause(self, agent_id: str, reason: str) -> Refusal | None:
-        return None if self._agent(agent_id) else Refusal("unknown_agent", agent_id)
+        return self._ask_agent(agent_id, AgentRequest(Pause(reason=reason)))
 
     def qualify(
         self,
@@ -314,16 +325,29 @@ class CallCenterApp:
         comment: str = "",
         callback_at: str | None = None,
     ) -> Refusal | None:
-        return Refusal("not_implemented", "dispositions need the agent actor (not wired yet)")
+        return self._ask_agent(
+            agent_id,
+            AgentRequest(
+                SubmitDisposition(
+                    call_id=call_id, code=disposition, comment=comment, callback_at=callback_at
+                )
+            ),
+        )
 
-    def supervise(self, supervisor_id: str, call_id: str, mode: Any) -> Refusal | None:
-        return Refusal("not_implemented", "supervision is not wired yet")
+    def supervise(self, supervisor_id: str, call_id: str, mode: SupervisionMode) -> Refusal | None:
+        return Refusal("not_implemented", "live supervision is not wired in the core yet")
 
     def stop_supervision(self, supervisor_id: str, call_id: str) -> Refusal | None:
-        return Refusal("not_implemented", "supervision is not wired yet")
+        return Refusal("not_implemented", "live supervision is not wired in the core yet")
 
     def snapshot(self) -> list[AgentView]:
-        return []
+        views: list[AgentView] = []
+        for ref in list(self._agents.values()):
+            try:
+                views.append(ref.ask(GetAgentView(), timeout=2))
+            except Exception:
+                log.warning("agent view unavailable", exc_info=True)
+        return views
 
     def call_views(self) -> list[CallView]:
         views = []

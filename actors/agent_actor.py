@@ -1,0 +1,124 @@
+"""AgentActor: one per agent, a thin shell around core's AgentMachine.
+
+The composition root `ask()`s it for the UI's requests (log in, pause, place a call...) so a
+refusal reaches the browser at once; CallActors `tell()` it their views and their end. It
+never asks a peer: a call it accepts is started through the call factory, which returns a
+new CallActor's ref without waiting on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import pykka
+
+from actors.commands import CommandExecutor
+from actors.deps import ActorDeps
+from actors.messages import UiHangUp
+from core.agent import AgentMachine, DispositionSubmitted, Refusal
+from core.call_config import CallRequest
+from core.call_events import CallEnded, CallStepChanged
+from core.timers import TimerFired
+from core.views import AgentView, CallView
+
+log = logging.getLogger(__name__)
+
+CallFactory = Callable[[CallRequest, Any], Any]  # (request, agent ref) -> CallActor ref
+
+
+class AgentRequest(msgspec.Struct, frozen=True):
+    """ask() from the root: one AgentMachine input (LogIn, Pause, ...)."""
+
+    input: Any
+
+
+class PlaceCall(msgspec.Struct, frozen=True):
+    customer_number: str
+    call_id: str
+    contact_id: str | None = None
+
+
+class HangUpCall(msgspec.Struct, frozen=True):
+    call_id: str
+    by: str
+
+
+class GetAgentView(msgspec.Struct, frozen=True):
+    pass
+
+
+class AgentActor(pykka.ThreadingActor):
+    def __init__(self, machine: AgentMachine, deps: ActorDeps, start_call: CallFactory) -> None:
+        super().__init__()
+        self.machine = machine
+        self.deps = deps
+        self.start_call = start_call
+        self.call_ref: Any = None
+        self.executor: CommandExecutor | None = None
+
+    def on_start(self) -> None:
+        self.executor = CommandExecutor(
+            self.deps, self.actor_ref, timer_scope=f"agent:{self.machine.agent_id}"
+        )
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            return self._handle(message)
+        except Exception as exc:  # never let one bad message stop the agent
+            log.exception("agent %s failed on %s", self.machine.agent_id, type(message).__name__)
+            return Refusal("internal_error", f"{type(exc).__name__}")
+
+    def _handle(self, message: Any) -> Any:
+        now = time.time()
+        match message:
+            case GetAgentView():
+                return self.machine.view()
+            case AgentRequest(input=inp):
+                refusal = self.machine.receive(inp, now)
+                self._flush()
+                return refusal
+            case PlaceCall():
+                result = self.machine.request_call(
+                    message.customer_number, message.call_id, now, message.contact_id
+                )
+                if isinstance(result, Refusal):
+                    return result
+                self._flush()
+                self.call_ref = self.start_call(result, self.actor_ref)
+                return None
+            case HangUpCall(call_id=call_id, by=by):
+                if self.call_ref is None or self.machine.call_id != call_id:
+                    return Refusal("unknown_call", f"no live call {call_id!r} for this agent")
+                try:
+                    self.call_ref.tell(UiHangUp(requested_by=by))
+                except pykka.ActorDeadError:
+                    return Refusal("unknown_call", "the call already ended")
+                return None
+            case CallView() | CallStepChanged() | TimerFired():
+                self.machine.receive(message, now)
+                self._flush(publish=isinstance(message, CallView))
+            case CallEnded():
+                self.call_ref = None
+                self.machine.receive(message, now)
+                self._flush(publish=True)
+            case _:
+                log.debug("agent %s ignores %s", self.machine.agent_id, type(message).__name__)
+        return None
+
+    def _flush(self, publish: bool = False) -> None:
+        assert self.executor is not None
+        self.executor.execute(self.machine.commands_to_send())
+        events = self.machine.events_emitted()
+        for event in events:
+            if isinstance(event, DispositionSubmitted):
+                try:
+                    self.deps.sink.write(event.disposition)
+                except Exception:
+                    log.exception("disposition sink failed")
+        if events or publish:
+            view: AgentView = self.machine.view()
+            self.deps.publish(view)

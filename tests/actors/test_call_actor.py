@@ -1,0 +1,135 @@
+"""CallActor failure containment: an exception while handling one call's message ends that
+call only (legs hung up, an internal_error record written, actor stopped); a second call
+living next to it is untouched."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pykka
+import pytest
+
+from actors.call_actor import CallActor
+from actors.deps import ActorDeps
+from actors.loop import EventLoopThread
+from actors.messages import GetStats
+from actors.sinks import MemoryRecordSink
+from actors.switchboard import Switchboard
+from actors.timers import TimerService
+from core.ari_commands import HangupChannel
+from core.ari_events import decode_event
+from core.call import CallMachine
+from core.call_config import CallRequest, CallSettings
+from core.domain import CallOutcome, CallStep
+
+
+class RecordingPort:
+    """Stands in for AriPort: remembers what was sent, answers nothing."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self.lock = threading.Lock()
+
+    def send(self, command: Any, reply_to: Any) -> None:
+        with self.lock:
+            self.sent.append(command)
+
+
+class ExplodingMachine(CallMachine):
+    """A real CallMachine that raises outside its own guard on a chosen event type."""
+
+    def __init__(self, *args: Any, explode_on: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.explode_on = explode_on
+
+    def commands_to_send(self) -> list[Any]:
+        if getattr(self, "_armed", False):
+            raise RuntimeError("boom in the shell's path")
+        return super().commands_to_send()
+
+    def receive(self, inp: Any, at: float) -> None:
+        if type(inp).__name__ == self.explode_on:
+            self._armed = True
+        super().receive(inp, at)
+
+
+def request(call_id: str) -> CallRequest:
+    return CallRequest(
+        call_id=call_id,
+        agent_id="a1",
+        agent_endpoint="Local/answer@sim-phones",
+        customer_number="+33612345678",
+        customer_endpoint="Local/answer@sim-phones",
+        requested_at=time.time(),
+    )
+
+
+@pytest.fixture
+def deps() -> Any:
+    loop_thread = EventLoopThread("test-call-actor-loop")
+    loop_thread.start()
+    board = Switchboard.start()
+    port = RecordingPort()
+    sink = MemoryRecordSink()
+    views: list[Any] = []
+    yield ActorDeps(
+        switchboard=board,
+        port=port,
+        timers=TimerService(loop_thread),
+        sink=sink,  # type: ignore[arg-type]
+        publish=views.append,
+    )
+    pykka.ActorRegistry.stop_all()
+    loop_thread.stop()
+
+
+def test_exception_in_one_call_ends_it_with_internal_error_and_spares_the_other(deps: Any) -> None:
+    settings = CallSettings()
+    bad = ExplodingMachine(request("bad"), settings, explode_on="StasisStart")
+    good = CallMachine(request("good"), settings)
+    bad_ref = CallActor.start(request("bad"), bad, deps)
+    good_ref = CallActor.start(request("good"), good, deps)
+
+    started = decode_event(
+        {
+            "type": "StasisStart",
+            "channel": {"id": "bad-agent", "state": "Up"},
+            "args": ["agent", "bad"],
+        }
+    )
+    bad_ref.tell(started)
+
+    record = deps.sink.wait_for(lambda r: r.call_id == "bad", timeout=5)
+    assert record is not None
+    assert record.outcome == CallOutcome.INTERNAL_ERROR
+    assert "boom" in record.reason
+    assert bad_ref.actor_stopped.wait(5)
+    hangups = [c for c in deps.port.sent if isinstance(c, HangupChannel)]
+    assert [h.channel_id for h in hangups] == ["bad-agent"]
+
+    assert good_ref.is_alive()
+    assert good_ref.ask(GetStats()).step == CallStep.AGENT_DIALING
+    assert [r.call_id for r in deps.sink.records] == ["bad"]
+
+
+def test_call_ended_by_the_machine_writes_one_record_and_stops(deps: Any) -> None:
+    req = request("c9")
+    ref = CallActor.start(req, CallMachine(req, CallSettings()), deps)
+    # The agent leg is busy: Dial BUSY, then the ;1 and ;2 halves are destroyed.
+    for raw in (
+        {"type": "Dial", "peer": {"id": "c9-agent"}, "dialstatus": "BUSY"},
+        {
+            "type": "ChannelDestroyed",
+            "channel": {"id": "c9-agent-2"},
+            "cause": 17,
+            "cause_txt": "User busy",
+        },
+        {"type": "ChannelDestroyed", "channel": {"id": "c9-agent"}, "cause": 0},
+    ):
+        ref.tell(decode_event(raw))
+    record = deps.sink.wait_for(lambda r: r.call_id == "c9", timeout=5)
+    assert record is not None and record.outcome == CallOutcome.AGENT_BUSY
+    assert ref.actor_stopped.wait(5)
+    assert len([r for r in deps.sink.records if r.call_id == "c9"]) == 1
