@@ -21,6 +21,12 @@ def _register_dial(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     dial.register(sub)
 
 
+def _register_analytics(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from analytics import cli as analytics_cli
+
+    analytics_cli.register(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evscallpro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -32,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     _register_sim,
     _register_dial,
+    _register_analytics,
 ]
 
 
