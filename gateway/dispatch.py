@@ -1,0 +1,187 @@
+"""Turns one browser message into a CallCenter request, after checking role and ownership.
+
+Runs on the gateway loop (hub state is read there). Returns the fragments to send back
+to that browser only: an error notice, search results, a contact card. State changes come
+back separately, through the hub, when the core publishes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from core.domain import WorkstationMode
+from gateway import metrics
+from gateway.actions import (
+    AGENT_ACTIONS,
+    SUPERVISOR_ACTIONS,
+    Action,
+    BadAction,
+    HangUp,
+    Pause,
+    PlaceCall,
+    Qualify,
+    SearchContacts,
+    SetAvailable,
+    SetWorkstation,
+    ShowContact,
+    StopSupervision,
+    Supervise,
+    decode_action,
+)
+from gateway.contacts import ContactStore
+from gateway.hub import FINAL_STEPS, Hub
+from gateway.phones import InvalidNumber, normalize
+from gateway.ports import CallCenter, Refusal
+from gateway.render import Renderer
+from gateway.settings import GatewaySettings
+from gateway.users import User, UserDirectory
+
+log = logging.getLogger(__name__)
+
+Fragment = tuple[str, str]  # (element id, html)
+
+
+class Denied(Exception):
+    """An action refused by the gateway itself; `key` is a catalog key."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        call_center: CallCenter,
+        hub: Hub,
+        contacts: ContactStore,
+        users: UserDirectory,
+        renderer: Renderer,
+        settings: GatewaySettings,
+    ) -> None:
+        self._core = call_center
+        self._hub = hub
+        self._contacts = contacts
+        self._users = users
+        self._render = renderer
+        self._settings = settings
+
+    def handle(self, user: User, lang: str, raw: str | bytes) -> list[Fragment]:
+        action = decode_action(raw)
+        if isinstance(action, BadAction):
+            metrics.ACTIONS.labels("invalid", "bad_message").inc()
+            return [("notice", self._render.notice(lang, "err.bad_message", detail=action.reason))]
+        name = type(action).__name__
+        allowed = SUPERVISOR_ACTIONS if user.supervises else AGENT_ACTIONS
+        try:
+            if type(action) not in allowed:
+                log.warning("refused %s from %s (role %s)", name, user.user_id, user.role)
+                raise Denied("err.forbidden")
+            fragments = self._apply(user, lang, action)
+        except Denied as denied:
+            metrics.ACTIONS.labels(name, "denied").inc()
+            return [("notice", self._render.notice(lang, denied.key, **denied.params))]
+        except Exception:
+            log.exception("action %s from %s failed", name, user.user_id)
+            metrics.ACTIONS.labels(name, "error").inc()
+            return [("notice", self._render.notice(lang, "err.core", detail="internal error"))]
+        metrics.ACTIONS.labels(name, "ok").inc()
+        return [("notice", self._render.clear_notice(lang)), *fragments]
+
+    def _refused(self, lang: str, refusal: Refusal | None) -> None:
+        if refusal is None:
+            return
+        key = f"refusal.{refusal.code}"
+        detail = (
+            self._render.catalog.t(lang, key)
+            if self._render.catalog.has(lang, key)
+            else refusal.detail or refusal.code
+        )
+        raise Denied("err.core", detail=detail)
+
+    def _apply(self, user: User, lang: str, action: Action) -> list[Fragment]:
+        me = user.user_id
+        match action:
+            case PlaceCall(number=number, contact_id=contact_id):
+                if contact_id and self._contacts.get(contact_id) is None:
+                    raise Denied("err.unknown_contact")
+                self._refused(lang, self._core.place_call(me, self._number(number), contact_id or None))
+            case HangUp(call_id=call_id):
+                self._own_live_call(me, call_id)
+                self._refused(lang, self._core.hang_up(me, call_id))
+            case SetWorkstation(mode=mode, mobile_number=mobile):
+                self._set_workstation(user, lang, mode, mobile)
+            case SetAvailable():
+                view = self._hub.agent(me)
+                if view is not None and view.awaiting_disposition is not None:
+                    raise Denied("err.wrapup_pending")
+                self._refused(lang, self._core.set_available(me))
+            case Pause(reason=reason):
+                if reason not in self._settings.pause_reasons:
+                    raise Denied("err.unknown_reason")
+                self._refused(lang, self._core.pause(me, reason))
+            case Qualify(call_id=call_id, disposition=disposition, comment=comment,
+                         callback_at=callback_at):
+                self._qualify(me, lang, call_id, disposition, comment, callback_at)
+            case SearchContacts(q=query):
+                found = self._contacts.search(query)
+                return [("contact-list", self._render.contact_list(lang, found, self._contacts.count()))]
+            case ShowContact(contact_id=contact_id):
+                contact = self._contacts.get(contact_id)
+                if contact is None:
+                    raise Denied("err.unknown_contact")
+                return [("contact-card", self._render.contact_card(lang, contact))]
+            case Supervise(call_id=call_id, mode=mode):
+                if self._hub.live_call(call_id) is None:
+                    raise Denied("err.no_such_call")
+                self._refused(lang, self._core.supervise(me, call_id, mode))
+            case StopSupervision(call_id=call_id):
+                if self._hub.live_call(call_id) is None:
+                    raise Denied("err.no_such_call")
+                self._refused(lang, self._core.stop_supervision(me, call_id))
+        return []
+
+    def _number(self, number: str) -> str:
+        try:
+            return normalize(number, self._settings.default_region)
+        except InvalidNumber as exc:
+            raise Denied("err.invalid_number", detail=str(exc)) from None
+
+    def _own_live_call(self, agent_id: str, call_id: str) -> None:
+        view = self._hub.agent(agent_id)
+        live = view.call if view is not None else None
+        if live is None or live.call_id != call_id:
+            other = self._hub.live_call(call_id)
+            raise Denied("err.not_your_call" if other is not None else "err.no_such_call")
+
+    def _set_workstation(self, user: User, lang: str, mode: WorkstationMode, mobile: str) -> None:
+        number: str | None = None
+        if mode == WorkstationMode.MOBILE:
+            if not mobile.strip():
+                raise Denied("err.mobile_required")
+            number = self._number(mobile)
+            if number != user.mobile_number:
+                self._users.update_mobile(user.user_id, number)
+        self._refused(lang, self._core.set_workstation(user.user_id, mode, number))
+
+    def _qualify(self, agent_id: str, lang: str, call_id: str, disposition: str, comment: str,
+                 callback_at: str) -> None:
+        view = self._hub.agent(agent_id)
+        pending = view.awaiting_disposition if view is not None else None
+        last = self._hub.last_call(agent_id)
+        mine = (pending is not None and pending.call_id == call_id) or (
+            last is not None and last.call_id == call_id and last.step in FINAL_STEPS
+        )
+        if not mine:
+            raise Denied("err.not_your_call")
+        if disposition not in self._settings.dispositions:
+            raise Denied("err.unknown_disposition")
+        when: str | None = None
+        if callback_at.strip():
+            try:
+                when = dt.datetime.fromisoformat(callback_at.strip()).isoformat(timespec="minutes")
+            except ValueError:
+                raise Denied("err.invalid_date") from None
+        self._refused(lang, self._core.qualify(agent_id, call_id, disposition, comment.strip(), when))

@@ -1,0 +1,177 @@
+"""Fan-out of agent and call views from the actor threads to the browsers.
+
+Actor threads call `publish()`; it only schedules `_apply` on the gateway's asyncio loop
+(`call_soon_threadsafe`), so every piece of hub state is touched by the loop thread alone
+and needs no lock. Each browser connection owns a `HubClient` outbox that keeps the latest
+value per element key: a slow browser gets the newest state, never a growing queue.
+Agents are told only about themselves; supervisors get the whole wallboard, batched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+import msgspec
+
+from core.domain import AgentState, CallStep
+from core.views import AgentView, CallView
+
+log = logging.getLogger(__name__)
+
+FINAL_STEPS = frozenset({CallStep.ENDED, CallStep.REJECTED, CallStep.FAILED})
+AGENT_KEY = "agent"
+WALLBOARD_KEY = "wallboard"
+HTML_KEY_PREFIX = "html:"
+HISTORY_LIMIT = 500
+
+
+class HubClient:
+    """One browser connection's outbox, used from the loop thread only."""
+
+    def __init__(self, user_id: str, *, wallboard: bool, batch_s: float = 0.0) -> None:
+        self.user_id = user_id
+        self.wallboard = wallboard
+        self.batch_s = batch_s
+        self._pending: dict[str, object] = {}
+        self._wake = asyncio.Event()
+
+    def offer(self, key: str, payload: object = None) -> None:
+        """Replace whatever was pending under `key` (coalescing) and wake the sender."""
+        self._pending[key] = payload
+        self._wake.set()
+
+    @property
+    def pending_keys(self) -> list[str]:
+        return list(self._pending)
+
+    async def next_batch(self) -> dict[str, object]:
+        await self._wake.wait()
+        if self.batch_s > 0:
+            await asyncio.sleep(self.batch_s)  # gather a burst into one wallboard frame
+        self._wake.clear()
+        batch, self._pending = self._pending, {}
+        return batch
+
+
+class Hub:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._agents: dict[str, AgentView] = {}
+        self._last_call: dict[str, CallView] = {}
+        self._history: dict[str, dict[str, CallView]] = {}
+        self._clients: set[HubClient] = set()
+
+    # -- any thread -------------------------------------------------------------------
+
+    def publish(self, view: AgentView | CallView) -> None:
+        """The CallCenter listener: safe to call from any thread, never blocks."""
+        try:
+            self._loop.call_soon_threadsafe(self._apply, view)
+        except RuntimeError:  # loop closed: the gateway is shutting down
+            log.debug("hub: dropped a view published after shutdown")
+
+    # -- loop thread --------------------------------------------------------------------
+
+    def seed(self, views: Iterable[AgentView]) -> None:
+        for view in views:
+            self._apply(view)
+
+    def attach(self, client: HubClient) -> None:
+        """Register a connection and queue the full current state for it."""
+        self._clients.add(client)
+        client.offer(WALLBOARD_KEY if client.wallboard else AGENT_KEY)
+
+    def detach(self, client: HubClient) -> None:
+        self._clients.discard(client)
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    def _apply(self, view: AgentView | CallView) -> None:
+        try:
+            if isinstance(view, AgentView):
+                agent_id = self._apply_agent(view)
+            else:
+                agent_id = self._apply_call(view)
+        except Exception:  # a bad view must not kill the loop's callback
+            log.exception("hub: could not apply %r", view)
+            return
+        for client in self._clients:
+            if client.wallboard:
+                client.offer(WALLBOARD_KEY)
+            elif client.user_id == agent_id:
+                client.offer(AGENT_KEY)
+
+    def _apply_agent(self, view: AgentView) -> str:
+        self._agents[view.agent_id] = view
+        for call in (view.call, view.awaiting_disposition):
+            if call is not None:
+                self._remember_call(call)
+        return view.agent_id
+
+    def _apply_call(self, call: CallView) -> str:
+        self._remember_call(call)
+        agent = self._agents.get(call.agent_id)
+        if agent is not None and (agent.call is None or agent.call.call_id == call.call_id):
+            live = None if call.step in FINAL_STEPS else call
+            if agent.call != live:
+                self._agents[call.agent_id] = msgspec.structs.replace(agent, call=live)
+        return call.agent_id
+
+    def _remember_call(self, call: CallView) -> None:
+        previous = self._last_call.get(call.agent_id)
+        if previous is None or previous.call_id == call.call_id or call.step_since >= previous.step_since:
+            self._last_call[call.agent_id] = call
+        if call.step in FINAL_STEPS:
+            calls = self._history.setdefault(call.agent_id, {})
+            calls[call.call_id] = call
+            if len(calls) > HISTORY_LIMIT:
+                del calls[next(iter(calls))]
+
+    # -- queries (loop thread) ---------------------------------------------------------
+
+    def agent(self, agent_id: str) -> AgentView | None:
+        return self._agents.get(agent_id)
+
+    def agents(self) -> list[AgentView]:
+        return sorted(self._agents.values(), key=lambda a: a.display_name.lower())
+
+    def last_call(self, agent_id: str) -> CallView | None:
+        return self._last_call.get(agent_id)
+
+    def live_call(self, call_id: str) -> CallView | None:
+        for agent in self._agents.values():
+            if agent.call is not None and agent.call.call_id == call_id:
+                return agent.call
+        return None
+
+    def history_today(self, agent_id: str, today: dt.date | None = None) -> list[CallView]:
+        day = today or dt.date.today()
+        calls = [
+            c
+            for c in self._history.get(agent_id, {}).values()
+            if dt.date.fromtimestamp(c.ended_at or c.step_since) == day
+        ]
+        return sorted(calls, key=lambda c: c.ended_at or c.step_since, reverse=True)
+
+    def all_history(self) -> list[CallView]:
+        return [c for calls in self._history.values() for c in calls.values()]
+
+    def totals(self) -> dict[str, int]:
+        states = [a.state for a in self._agents.values()]
+        return {
+            "available": states.count(AgentState.AVAILABLE),
+            "on_call": states.count(AgentState.ON_CALL),
+            "wrap_up": states.count(AgentState.WRAP_UP),
+            "paused": states.count(AgentState.PAUSED),
+            "calls": sum(1 for a in self._agents.values() if a.call is not None),
+        }
+
+    def notify(self, client: HubClient, element_id: str, html: str) -> None:
+        """Queue a rendered fragment (an error, search results) for one connection; a newer
+        fragment for the same element replaces one not yet sent."""
+        client.offer(f"{HTML_KEY_PREFIX}{element_id}", html)

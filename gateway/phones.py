@@ -1,0 +1,34 @@
+"""Phone numbers in, E.164 out, with a reason when a number is not dialable."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+
+class InvalidNumber(ValueError):
+    pass
+
+
+def normalize(number: str, region: str) -> str:
+    """E.164 form of `number` (read in `region` when it has no +), or InvalidNumber."""
+    text = number.strip()
+    if not text:
+        raise InvalidNumber("empty number")
+    if len(text) > 32:
+        raise InvalidNumber("number too long")
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(str(exc.args[0] if exc.args else "unreadable number")) from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumber(f"{text} is not a valid number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def pretty(e164: str) -> str:
+    """International format for display; the input unchanged if it does not parse."""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

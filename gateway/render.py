@@ -1,0 +1,196 @@
+"""Server-side HTML: full pages and the out-of-band fragments the WebSocket pushes.
+
+Jinja2 with autoescape on; every visible word comes from the catalog through `t`.
+Fragments carry their element id and `hx-swap-oob="true"` when sent over the socket.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import msgspec
+
+from core.domain import CallOutcome, CallStep
+from core.views import AgentView, CallView
+from gateway.contacts import Contact
+from gateway.hub import FINAL_STEPS
+from gateway.i18n import LANGUAGES, Catalog
+from gateway.phones import pretty
+from gateway.settings import GatewaySettings
+from gateway.users import User
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "ui" / "templates"
+
+
+class Notice(msgspec.Struct, frozen=True):
+    text: str
+    level: str = "error"  # error | info
+
+
+class AgentDesk(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the agent desktop's live fragments are drawn from."""
+
+    view: AgentView | None
+    last_call: CallView | None
+    history: list[CallView]
+    profile_mobile: str | None = None
+    contact_name: str | None = None
+
+
+def _duration(seconds: float) -> str:
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def _clock(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch).strftime("%H:%M")
+
+
+def _datetime(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")
+
+
+class Renderer:
+    def __init__(
+        self,
+        catalog: Catalog,
+        settings: GatewaySettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.catalog = catalog
+        self.settings = settings
+        self._clock = clock
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(
+            duration=_duration, clock=_clock, datetime=_datetime, phone=pretty
+        )
+
+    # -- words --------------------------------------------------------------------
+
+    def step_label(self, lang: str, call: CallView) -> str:
+        if call.step in FINAL_STEPS:
+            return self.outcome_label(lang, call)
+        if call.step == CallStep.AGENT_DIALING:
+            return self.catalog.t(lang, f"step.agent_dialing.{call.workstation}")
+        return self.catalog.t(lang, f"step.{call.step}")
+
+    def outcome_label(self, lang: str, call: CallView) -> str:
+        if call.outcome is None:
+            return self.catalog.t(lang, f"step.{call.step}")
+        if call.outcome == CallOutcome.COMPLETED and call.ended_by is not None:
+            return self.catalog.t(lang, f"outcome.completed.{call.ended_by}")
+        return self.catalog.t(lang, f"outcome.{call.outcome}")
+
+    def _context(self, lang: str, **extra: Any) -> dict[str, Any]:
+        t = self.catalog.t
+        context: dict[str, Any] = {
+            "lang": lang,
+            "other_lang": next(code for code in LANGUAGES if code != lang),
+            "t": lambda key, **params: t(lang, key, **params),
+            "now": self._clock(),
+            "oob": False,
+            "notice": None,
+            "dispositions": self.settings.dispositions,
+            "pause_reasons": self.settings.pause_reasons,
+            "step_label": lambda call: self.step_label(lang, call),
+            "outcome_label": lambda call: self.outcome_label(lang, call),
+        }
+        context.update(extra)
+        return context
+
+    def _render(self, template: str, lang: str, **extra: Any) -> str:
+        return self.env.get_template(template).render(self._context(lang, **extra))
+
+    # -- pages ---------------------------------------------------------------------
+
+    def login_page(self, lang: str) -> str:
+        return self._render(
+            "login.html", lang, title=self.catalog.t(lang, "login.title"), page="login",
+            user=None, ws_page=False,
+        )
+
+    def agent_page(self, lang: str, user: User, desk: AgentDesk, contacts: list[Contact],
+                   contacts_total: int) -> str:
+        return self._render(
+            "agent.html", lang, title=self.catalog.t(lang, "nav.agent"), page="agent",
+            user=user, ws_page=True, contacts=contacts, contacts_total=contacts_total,
+            contact=None, script=None, **self._desk_context(desk),
+        )
+
+    def supervisor_page(self, lang: str, user: User, agents: list[AgentView],
+                        totals: dict[str, int]) -> str:
+        return self._render(
+            "supervisor.html", lang, title=self.catalog.t(lang, "sup.title"),
+            page="supervisor", user=user, ws_page=True, agents=agents, totals=totals,
+            supervisor_id=user.user_id,
+        )
+
+    def recordings_page(self, lang: str, user: User, recordings: list[Any],
+                        agents: list[str], filters: dict[str, str]) -> str:
+        return self._render(
+            "recordings.html", lang, title=self.catalog.t(lang, "rec.title"),
+            page="recordings", user=user, ws_page=False, recordings=recordings,
+            agents=agents, filters=filters,
+        )
+
+    # -- fragments (hx-swap-oob) -----------------------------------------------------
+
+    @staticmethod
+    def _desk_context(desk: AgentDesk) -> dict[str, Any]:
+        view = desk.view
+        live_call = view.call if view is not None else None
+        call = live_call or desk.last_call
+        return {
+            "view": view,
+            "call": call,
+            "live": call is not None and call.step not in FINAL_STEPS,
+            "history": desk.history,
+            "profile_mobile": desk.profile_mobile,
+            "contact_name": desk.contact_name,
+        }
+
+    def agent_fragments(self, lang: str, desk: AgentDesk) -> str:
+        ctx = self._desk_context(desk)
+        return "".join(
+            self._render(f"fragments/{name}.html", lang, oob=True, **ctx)
+            for name in ("agent_status", "call_panel", "wrapup", "history")
+        )
+
+    def wallboard(self, lang: str, supervisor_id: str, agents: list[AgentView],
+                  totals: dict[str, int]) -> str:
+        return self._render(
+            "fragments/wallboard.html", lang, oob=True, agents=agents, totals=totals,
+            supervisor_id=supervisor_id,
+        )
+
+    def notice(self, lang: str, key: str, level: str = "error", /, **params: object) -> str:
+        text = self.catalog.t(lang, key, **params)
+        return self._render("fragments/notice.html", lang, oob=True, notice=Notice(text, level))
+
+    def clear_notice(self, lang: str) -> str:
+        return self._render("fragments/notice.html", lang, oob=True)
+
+    def contact_list(self, lang: str, contacts: list[Contact], total: int) -> str:
+        return self._render(
+            "fragments/contact_list.html", lang, oob=True, contacts=contacts,
+            contacts_total=total,
+        )
+
+    def contact_card(self, lang: str, contact: Contact | None) -> str:
+        script = self.settings.campaign_scripts.get(contact.campaign) if contact else None
+        return self._render(
+            "fragments/contact_card.html", lang, oob=True, contact=contact, script=script
+        )

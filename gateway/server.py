@@ -1,0 +1,439 @@
+"""The gateway: one websockets asyncio server for pages, assets, /healthz, /metrics and /ws.
+
+`process_request` answers every plain HTTP request (websockets parses GET and body-less
+POST); only an authenticated, same-origin request to /ws goes on to the WebSocket
+handshake. Each socket gets a `HubClient` outbox drained by one sender task, so a slow
+browser only delays itself and always receives the latest state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from gateway import http, metrics
+from gateway.contacts import ContactStore
+from gateway.dispatch import Dispatcher
+from gateway.hub import AGENT_KEY, HTML_KEY_PREFIX, WALLBOARD_KEY, Hub, HubClient
+from gateway.i18n import LANGUAGES, Catalog
+from gateway.ports import CallCenter
+from gateway.ratelimit import LoginThrottle
+from gateway.recordings import list_recordings, recording_path
+from gateway.render import AgentDesk, Renderer
+from gateway.sessions import COOKIE_NAME, SessionStore
+from gateway.settings import GatewaySettings
+from gateway.users import Role, User, UserDirectory
+
+log = logging.getLogger(__name__)
+# websockets logs request headers (Cookie, Authorization) at DEBUG: cap its logger at INFO
+# so no session token or password can reach a log, whatever the root level.
+_WS_LOG = logging.getLogger("evscallpro.gateway.websockets")
+_WS_LOG.setLevel(logging.INFO)
+
+LANG_COOKIE = "evs_lang"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
+VENDOR_FILES = {
+    "htmx.min.js": ("htmx.org", "dist/htmx.min.js"),
+    "ws.js": ("htmx-ext-ws", "dist/ws.js"),
+}
+CLOSE_POLICY = 1008  # htmx's ws extension does not reconnect on this code
+
+
+class Gateway:
+    def __init__(
+        self,
+        call_center: CallCenter,
+        settings: GatewaySettings,
+        users: UserDirectory,
+        contacts: ContactStore | None = None,
+    ) -> None:
+        self.call_center = call_center
+        self.settings = settings
+        self.users = users
+        self.contacts = contacts or ContactStore.in_data_dir(settings.data_dir)
+        self.catalog = Catalog(default=settings.default_language)
+        self.renderer = Renderer(self.catalog, settings)
+        self.sessions = SessionStore(settings.secret_bytes(), settings.session_ttl_s)
+        self.throttle = LoginThrottle(
+            settings.login_attempts_per_user, settings.login_attempts_per_ip,
+            settings.login_window_s,
+        )
+        self._server: Server | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._sockets: dict[str, set[ServerConnection]] = {}  # session cookie -> sockets
+        self.hub: Hub
+        self.dispatcher: Dispatcher
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Bind, subscribe to the core, seed the hub; returns the bound port."""
+        loop = asyncio.get_running_loop()
+        self.hub = Hub(loop)
+        self.dispatcher = Dispatcher(
+            self.call_center, self.hub, self.contacts, self.users, self.renderer, self.settings
+        )
+        self._unsubscribe = self.call_center.subscribe(self.hub.publish)
+        self.hub.seed(await asyncio.to_thread(self.call_center.snapshot))
+        self._server = await serve(
+            self._socket,
+            self.settings.host,
+            self.settings.port,
+            process_request=self._process_request,
+            logger=_WS_LOG,
+            compression=None,  # deflate costs 2x CPU per delivery (see ARCHITECTURE)
+            max_size=64 * 1024,
+        )
+        port: int = self._server.sockets[0].getsockname()[1]
+        log.info("gateway listening on http://%s:%d", self.settings.host, port)
+        return port
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def _user(self, request: Request) -> tuple[User | None, str]:
+        cookie = http.cookies(request).get(COOKIE_NAME, "")
+        session = self.sessions.lookup(cookie)
+        if session is None:
+            return None, cookie
+        return self.users.get(session.user_id), cookie
+
+    def _lang(self, request: Request) -> str:
+        chosen = http.cookies(request).get(LANG_COOKIE)
+        if chosen in LANGUAGES:
+            return chosen
+        accept = request.headers.get("Accept-Language", "")
+        first = accept.split(",")[0].strip()[:2].lower()
+        return first if first in LANGUAGES and not self.settings.default_language else self.catalog.default
+
+    def _session_cookie(self, value: str, max_age: int) -> str:
+        secure = "; Secure" if self.settings.secure_cookies else ""
+        return f"{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        path = url.path
+        try:
+            if path == "/ws":
+                return self._ws_gate(request)
+            if request.method == "POST":
+                if path == "/login":
+                    return await self._login(connection, request)
+                if path == "/logout":
+                    return await self._logout(request)
+                return http.response(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed\n")
+            if request.method != "GET":
+                return http.response(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed\n")
+            return self._get(request, path, parse_qs(url.query))
+        except Exception:
+            log.exception("error serving %s %s", request.method, path)
+            return http.response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error\n")
+
+    def _get(self, request: Request, path: str, query: dict[str, list[str]]) -> Response:
+        if path == "/healthz":
+            return http.json_response({"status": "ok", "clients": self.hub.client_count})
+        if path == "/metrics":
+            return http.response(HTTPStatus.OK, generate_latest(), CONTENT_TYPE_LATEST)
+        if path.startswith("/static/"):
+            name = path.removeprefix("/static/")
+            if "/" in name or name.startswith("."):
+                return http.response(HTTPStatus.NOT_FOUND, "not found\n")
+            return http.static_file(STATIC_DIR / name)
+        if path.startswith("/vendor/"):
+            entry = VENDOR_FILES.get(path.removeprefix("/vendor/"))
+            if entry is None:
+                return http.response(HTTPStatus.NOT_FOUND, "not found\n")
+            package, file = entry
+            return http.static_file(self.settings.resolved_node_modules() / package / file)
+        if path.startswith("/lang/"):
+            lang = path.removeprefix("/lang/")
+            if lang not in LANGUAGES:
+                return http.response(HTTPStatus.NOT_FOUND, "unknown language\n")
+            back = urlsplit(request.headers.get("Referer", "")).path or "/"
+            if not back.startswith("/") or back.startswith("//"):
+                back = "/"
+            return http.redirect(back, [("Set-Cookie", f"{LANG_COOKIE}={lang}; Path=/; SameSite=Lax; Max-Age=31536000")])
+        lang = self._lang(request)
+        if path == "/login":
+            return http.html(self.renderer.login_page(lang))
+        user, _ = self._user(request)
+        if user is None:
+            return http.redirect("/login")
+        if path == "/":
+            return http.redirect("/supervisor" if user.supervises else "/agent")
+        if path == "/agent":
+            if user.supervises:
+                return http.redirect("/supervisor")
+            contacts = self.contacts.search("")
+            return http.html(self.renderer.agent_page(
+                lang, user, self._desk(user.user_id), contacts, self.contacts.count()))
+        if not user.supervises:
+            log.warning("agent %s refused access to %s", user.user_id, path)
+            return http.response(HTTPStatus.FORBIDDEN, "supervisors only\n")
+        if path == "/supervisor":
+            return http.html(self.renderer.supervisor_page(lang, user, self.hub.agents(), self.hub.totals()))
+        if path == "/recordings":
+            return self._recordings_page(lang, user, query)
+        if path.startswith("/recordings/") and path.endswith(".wav"):
+            name = path.removeprefix("/recordings/").removesuffix(".wav")
+            wav = recording_path(self.settings.resolved_recordings_dir(), name)
+            if wav is None:
+                return http.response(HTTPStatus.NOT_FOUND, "no such recording\n")
+            return http.response(HTTPStatus.OK, wav.read_bytes(), "audio/wav", cache="private, no-store")
+        return http.response(HTTPStatus.NOT_FOUND, "not found\n")
+
+    def _recordings_page(self, lang: str, user: User, query: dict[str, list[str]]) -> Response:
+        filters = {key: (query.get(key) or [""])[0][:100] for key in ("agent", "date", "q")}
+        found = list_recordings(
+            self.settings.resolved_recordings_dir(), self.hub.all_history(),
+            agent=filters["agent"], day=filters["date"], query=filters["q"],
+        )
+        agents = sorted(u.user_id for u in self.users.all() if u.role == Role.AGENT)
+        return http.html(self.renderer.recordings_page(lang, user, found, agents, filters))
+
+    async def _login(self, connection: ServerConnection, request: Request) -> Response:
+        if not http.same_origin(request, self.settings.allowed_origins):
+            metrics.LOGINS.labels("bad_origin").inc()
+            return http.json_response({"ok": False, "error": "origin"}, HTTPStatus.FORBIDDEN)
+        credentials = http.basic_credentials(request)
+        if credentials is None:
+            metrics.LOGINS.labels("malformed").inc()
+            return http.json_response({"ok": False, "error": "failed"}, HTTPStatus.BAD_REQUEST)
+        user_id, password = credentials
+        ip = str(connection.remote_address[0]) if connection.remote_address else "?"
+        if not self.throttle.allowed(user_id, ip):
+            metrics.LOGINS.labels("throttled").inc()
+            log.warning("login throttled for user %r from %s", user_id, ip)
+            return http.json_response({"ok": False, "error": "throttled"}, HTTPStatus.TOO_MANY_REQUESTS)
+        user = await asyncio.to_thread(self.users.verify, user_id, password)
+        self.throttle.record(user_id, ip, success=user is not None)
+        if user is None:
+            metrics.LOGINS.labels("failed").inc()
+            log.info("login failed for user %r from %s", user_id, ip)
+            return http.json_response({"ok": False, "error": "failed"}, HTTPStatus.UNAUTHORIZED)
+        metrics.LOGINS.labels("ok").inc()
+        log.info("user %s (%s) logged in from %s", user.user_id, user.role, ip)
+        if not user.supervises:
+            refusal = self.call_center.log_in(user.user_id)
+            if refusal is not None:
+                log.warning("core refused log_in of %s: %s", user.user_id, refusal)
+        cookie = self.sessions.create(user.user_id, user.role)
+        location = "/supervisor" if user.supervises else "/agent"
+        return http.json_response(
+            {"ok": True, "location": location},
+            headers=[("Set-Cookie", self._session_cookie(cookie, int(self.settings.session_ttl_s)))],
+        )
+
+    async def _logout(self, request: Request) -> Response:
+        if not http.same_origin(request, self.settings.allowed_origins):
+            return http.response(HTTPStatus.FORBIDDEN, "cross-origin logout refused\n")
+        user, cookie = self._user(request)
+        if self.sessions.revoke(cookie):
+            for socket in self._sockets.pop(cookie, set()):
+                await socket.close(CLOSE_POLICY, "logged out")
+            if user is not None and not user.supervises:
+                refusal = self.call_center.log_out(user.user_id)
+                if refusal is not None:
+                    log.warning("core refused log_out of %s: %s", user.user_id, refusal)
+            log.info("user %s logged out", user.user_id if user else "?")
+        return http.redirect("/login", [("Set-Cookie", self._session_cookie("", 0))])
+
+    def _ws_gate(self, request: Request) -> Response | None:
+        """Refuse the handshake unless same-origin and logged in (CSWSH protection)."""
+        if not http.same_origin(request, self.settings.allowed_origins):
+            metrics.HANDSHAKES_REFUSED.labels("origin").inc()
+            log.warning("WebSocket refused: origin %r", request.headers.get("Origin"))
+            return http.response(HTTPStatus.FORBIDDEN, "cross-origin WebSocket refused\n")
+        user, _ = self._user(request)
+        if user is None:
+            metrics.HANDSHAKES_REFUSED.labels("session").inc()
+            return http.response(HTTPStatus.UNAUTHORIZED, "log in first\n")
+        return None
+
+    # -- WebSocket --------------------------------------------------------------------------
+
+    def _desk(self, agent_id: str) -> AgentDesk:
+        view = self.hub.agent(agent_id)
+        call = view.call if view is not None and view.call is not None else self.hub.last_call(agent_id)
+        contact = self.contacts.get(call.contact_id) if call is not None and call.contact_id else None
+        user = self.users.get(agent_id)
+        return AgentDesk(
+            view=view,
+            last_call=self.hub.last_call(agent_id),
+            history=self.hub.history_today(agent_id),
+            profile_mobile=user.mobile_number if user else None,
+            contact_name=contact.name if contact else None,
+        )
+
+    async def _socket(self, connection: ServerConnection) -> None:
+        assert connection.request is not None
+        user, cookie = self._user(connection.request)
+        if user is None:  # the session ended between the gate and here
+            await connection.close(CLOSE_POLICY, "log in first")
+            return
+        lang = self._lang(connection.request)
+        role = "supervisor" if user.supervises else "agent"
+        client = HubClient(
+            user.user_id, wallboard=user.supervises,
+            batch_s=self.settings.wallboard_batch_s if user.supervises else 0.0,
+        )
+        self._sockets.setdefault(cookie, set()).add(connection)
+        self.hub.attach(client)
+        metrics.CLIENTS.labels(role).inc()
+        sender = asyncio.create_task(self._pump(connection, client, user, lang))
+        try:
+            async for message in connection:
+                if self.sessions.lookup(cookie) is None:
+                    await connection.close(CLOSE_POLICY, "session ended")
+                    break
+                for element_id, fragment in self.dispatcher.handle(user, lang, message):
+                    self.hub.notify(client, element_id, fragment)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.hub.detach(client)
+            metrics.CLIENTS.labels(role).dec()
+            sockets = self._sockets.get(cookie)
+            if sockets is not None:
+                sockets.discard(connection)
+                if not sockets:
+                    self._sockets.pop(cookie, None)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    async def _pump(self, connection: ServerConnection, client: HubClient, user: User, lang: str) -> None:
+        counter = metrics.WALLBOARD_SENT if client.wallboard else metrics.AGENT_SENT
+        try:
+            while True:
+                batch = await client.next_batch()
+                parts: list[str] = []
+                for key, payload in batch.items():
+                    if key == AGENT_KEY:
+                        parts.append(self.renderer.agent_fragments(lang, self._desk(user.user_id)))
+                    elif key == WALLBOARD_KEY:
+                        parts.append(self.renderer.wallboard(lang, user.user_id, self.hub.agents(), self.hub.totals()))
+                    elif key.startswith(HTML_KEY_PREFIX) and isinstance(payload, str):
+                        parts.append(payload)
+                if parts:
+                    await connection.send("".join(parts))
+                    counter.inc()
+        except ConnectionClosed:
+            pass
+
+
+# -- entry points for the composition root -----------------------------------------------
+
+
+async def serve_until_stopped(
+    call_center: CallCenter,
+    settings: GatewaySettings,
+    users: UserDirectory,
+    contacts: ContactStore | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    gateway = Gateway(call_center, settings, users, contacts)
+    await gateway.start()
+    done = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, done.set)
+    try:
+        await done.wait()
+    finally:
+        await gateway.stop()
+
+
+def run_gateway(
+    call_center: CallCenter,
+    settings: GatewaySettings,
+    users: UserDirectory,
+    contacts: ContactStore | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM, on a new event loop in the calling thread."""
+    asyncio.run(serve_until_stopped(call_center, settings, users, contacts))
+
+
+class GatewayThread:
+    """The gateway on its own loop in a background thread (demo command, tests)."""
+
+    def __init__(
+        self,
+        call_center: CallCenter,
+        settings: GatewaySettings,
+        users: UserDirectory,
+        contacts: ContactStore | None = None,
+    ) -> None:
+        self.gateway = Gateway(call_center, settings, users, contacts)
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.gateway.settings.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> GatewayThread:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the gateway did not start in time")
+        if self._error is not None:
+            raise RuntimeError("the gateway failed to start") from self._error
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+        self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            self.port = await self.gateway.start()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.gateway.stop()
+
+    def call(self, fn: Callable[[], object], timeout: float = 5.0) -> object:
+        """Run `fn` on the gateway loop and return its result (tests read hub state so)."""
+        async def run() -> object:
+            return fn()
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)

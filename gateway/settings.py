@@ -1,0 +1,76 @@
+"""Gateway settings: one frozen Struct, loadable from TOML, with defaults good for a demo."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+
+import msgspec
+
+
+class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 8080  # 0 picks a free port (tests)
+    data_dir: str = "data"
+    # HMAC key for session cookies; empty means "read or create data_dir/session-secret".
+    session_secret: str = ""
+    session_ttl_s: float = 12 * 3600.0
+    # Origins allowed on POST /login, /logout and the WebSocket handshake, besides the
+    # request's own scheme://Host (same-origin), e.g. ("https://callcenter.example.com",).
+    allowed_origins: tuple[str, ...] = ()
+    secure_cookies: bool = False  # set True behind HTTPS
+    default_language: str = "fr"
+    default_region: str = "FR"  # phone numbers without a + are read in this region
+    login_attempts_per_user: int = 5
+    login_attempts_per_ip: int = 20
+    login_window_s: float = 300.0
+    wallboard_batch_s: float = 0.05  # supervisors' updates are coalesced over this window
+    dispositions: tuple[str, ...] = (
+        "sale",
+        "callback",
+        "not_interested",
+        "wrong_number",
+        "voicemail",
+    )
+    pause_reasons: tuple[str, ...] = ("break", "lunch", "training", "meeting")
+    # campaign name -> call script shown on the contact card
+    campaign_scripts: dict[str, str] = {}
+    recordings_dir: str = ""  # empty means data_dir/recordings
+    node_modules_dir: str = ""  # empty means <repo>/node_modules
+
+    def resolved_recordings_dir(self) -> Path:
+        return Path(self.recordings_dir or Path(self.data_dir) / "recordings")
+
+    def resolved_node_modules(self) -> Path:
+        if self.node_modules_dir:
+            return Path(self.node_modules_dir)
+        return Path(__file__).resolve().parent.parent / "node_modules"
+
+    def secret_bytes(self) -> bytes:
+        """The cookie-signing key: configured, or persisted in the data dir (mode 0600)."""
+        if self.session_secret:
+            return self.session_secret.encode()
+        path = Path(self.data_dir) / "session-secret"
+        if path.exists():
+            return path.read_bytes().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32).encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        return key
+
+
+def load_settings(path: str | Path | None) -> GatewaySettings:
+    """Read settings from a TOML file ([gateway] table or top level); None gives defaults."""
+    if path is None:
+        return GatewaySettings()
+    with open(path, "rb") as handle:
+        raw = tomllib.load(handle)
+    table = raw.get("gateway", raw)
+    try:
+        return msgspec.convert(table, GatewaySettings)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid gateway settings in {path}: {exc}") from exc

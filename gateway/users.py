@@ -1,0 +1,116 @@
+"""Who may log in: agents, supervisors and admins, with argon2-hashed passwords.
+
+The directory is a JSON file (a list of `User`); passwords are never stored or logged in
+clear. `verify` is constant-time-ish for unknown users too (it hashes against a dummy) so
+that response time does not reveal which user ids exist.
+"""
+
+from __future__ import annotations
+
+import threading
+from enum import StrEnum
+from pathlib import Path
+
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_HASHER = PasswordHasher()
+_DUMMY_HASH = _HASHER.hash("not-a-real-password")
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class User(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: str
+    display_name: str
+    role: Role
+    password_hash: str
+    mobile_number: str | None = None
+
+    @property
+    def supervises(self) -> bool:
+        return self.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+def hash_password(password: str) -> str:
+    if not password:
+        raise ValueError("a password may not be empty")
+    return _HASHER.hash(password)
+
+
+class UserDirectory:
+    """In-memory user table, optionally persisted to a JSON file."""
+
+    def __init__(self, users: list[User] | None = None, path: Path | None = None) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[str, User] = {u.user_id: u for u in users or []}
+        self._path = path
+
+    @classmethod
+    def load(cls, path: str | Path) -> UserDirectory:
+        file = Path(path)
+        if not file.exists():
+            return cls([], file)
+        try:
+            users = msgspec.json.decode(file.read_bytes(), type=list[User])
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"invalid users file {file}: {exc}") from exc
+        return cls(users, file)
+
+    def save(self) -> None:
+        if self._path is None:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            data = msgspec.json.format(msgspec.json.encode(list(self._users.values())))
+        self._path.write_bytes(data)
+
+    def add(
+        self,
+        user_id: str,
+        password: str,
+        role: Role,
+        display_name: str = "",
+        mobile_number: str | None = None,
+    ) -> User:
+        if not user_id or not user_id.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValueError(f"invalid user id {user_id!r}: letters, digits, - _ . only")
+        user = User(
+            user_id=user_id,
+            display_name=display_name or user_id,
+            role=role,
+            password_hash=hash_password(password),
+            mobile_number=mobile_number,
+        )
+        with self._lock:
+            self._users[user_id] = user
+        return user
+
+    def update_mobile(self, user_id: str, mobile_number: str) -> None:
+        with self._lock:
+            user = self._users.get(user_id)
+            if user is not None:
+                self._users[user_id] = msgspec.structs.replace(user, mobile_number=mobile_number)
+
+    def get(self, user_id: str) -> User | None:
+        with self._lock:
+            return self._users.get(user_id)
+
+    def all(self) -> list[User]:
+        with self._lock:
+            return list(self._users.values())
+
+    def verify(self, user_id: str, password: str) -> User | None:
+        """The user if the password matches, else None."""
+        user = self.get(user_id)
+        stored = user.password_hash if user is not None else _DUMMY_HASH
+        try:
+            _HASHER.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        return user

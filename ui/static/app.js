@@ -1,0 +1,107 @@
+// EVSCallPro browser glue: what htmx cannot do by itself.
+// 1. Sign in with a body-less POST (credentials in the Authorization header), because the
+//    gateway's HTTP side reads no request bodies.
+// 2. Show when the live connection to the server is lost and when it is back.
+// 3. Tick the timers ("Connected 00:42") between server updates.
+(function () {
+  "use strict";
+
+  function basicAuth(user, password) {
+    var bytes = new TextEncoder().encode(user + ":" + password);
+    var binary = "";
+    bytes.forEach(function (b) { binary += String.fromCharCode(b); });
+    return "Basic " + btoa(binary);
+  }
+
+  function setupLogin() {
+    var form = document.getElementById("login-form");
+    if (!form) return;
+    var error = document.getElementById("login-error");
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      error.hidden = true;
+      var user = form.elements.user.value.trim();
+      var password = form.elements.password.value;
+      fetch("/login", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Authorization": basicAuth(user, password) }
+      }).then(function (resp) {
+        return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });
+      }).then(function (result) {
+        if (result.ok && result.body.location) {
+          window.location.assign(result.body.location);
+          return;
+        }
+        var kind = (result.body && result.body.error) || "error";
+        error.textContent = form.dataset[kind] || form.dataset.error;
+        error.hidden = false;
+        form.elements.password.value = "";
+        form.elements.password.focus();
+      }).catch(function () {
+        error.textContent = form.dataset.error;
+        error.hidden = false;
+      });
+    });
+  }
+
+  function setupConnectionBanner() {
+    var banner = document.getElementById("conn");
+    if (!banner) return;
+    var hideTimer = null;
+    function show(state, text) {
+      banner.className = "conn conn-" + state;
+      banner.textContent = text;
+      banner.dataset.state = state;
+      if (hideTimer) { clearTimeout(hideTimer); hideTimer = null; }
+    }
+    document.body.addEventListener("htmx:wsOpen", function () {
+      show("open", banner.dataset.back);
+      hideTimer = setTimeout(function () { banner.className = "conn conn-open conn-quiet"; }, 2500);
+    });
+    document.body.addEventListener("htmx:wsClose", function (event) {
+      var code = event.detail && event.detail.event && event.detail.event.code;
+      if (code === 1008) {  // session ended (logged out elsewhere): back to the sign-in page
+        window.location.assign("/login");
+        return;
+      }
+      show("lost", banner.dataset.lost);
+    });
+    // Offline events come before the socket notices (TCP can take a while to time out).
+    window.addEventListener("offline", function () { show("lost", banner.dataset.lost); });
+    window.addEventListener("online", function () {
+      var main = document.querySelector("[ws-connect]");
+      var socket = main && main["htmx-internal-data"] && main["htmx-internal-data"].webSocket;
+      if (socket && socket.socket && socket.socket.readyState !== WebSocket.OPEN) {
+        socket.publicInterface.reconnect();
+      }
+    });
+    // A quick, bounded reconnect instead of the extension's default back-off.
+    if (window.htmx) {
+      htmx.config.wsReconnectDelay = function (retry) { return Math.min(500 * Math.pow(2, retry), 5000); };
+    }
+  }
+
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  function format(seconds) {
+    var s = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    return h ? h + ":" + pad(m) + ":" + pad(r) : pad(m) + ":" + pad(r);
+  }
+  function tick() {
+    var nowMs = Date.now();
+    document.querySelectorAll(".timer[data-since]").forEach(function (el) {
+      if (!el.dataset.seenAt) el.dataset.seenAt = String(nowMs);
+      var elapsed = parseFloat(el.dataset.now) - parseFloat(el.dataset.since) +
+        (nowMs - parseFloat(el.dataset.seenAt)) / 1000;
+      el.textContent = format(elapsed);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setupLogin();
+    setupConnectionBanner();
+    tick();
+    setInterval(tick, 1000);
+  });
+})();
