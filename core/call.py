@@ -33,7 +33,7 @@ ChannelHangupRequest not asked by us, StasisEnd or ChannelDestroyed of that leg'
     timer agent_confirm          -> Hangup agent (rejected), agent_not_confirmed -> ending
     agent gone                   -> outcome agent_not_confirmed             -> ending
   announcing
-    announce finished/failed, timer announce
+    announce finished/failed, timer announce (at once when no announce media is configured)
                                  -> MOH (or ring) on agent, Originate (or Create) customer,
                                     timer customer_answer                   -> customer_dialing
     agent gone                   -> outcome agent_abandoned                 -> ending
@@ -542,9 +542,13 @@ class CallMachine:
             self._announce(at)
 
     def _announce(self, at: float) -> None:
-        self._play(self.agent, "announce", self.settings.prompts.customer_being_called)
-        self._start_timer(T_ANNOUNCE, self.settings.prompt_guard_s)
         self._set_step(CallStep.ANNOUNCING, at)
+        media = self.settings.prompts.customer_being_called
+        if not media:  # no announcement configured: straight to hold audio and dialing
+            self._dial_customer(at)
+            return
+        self._play(self.agent, "announce", media)
+        self._start_timer(T_ANNOUNCE, self.settings.prompt_guard_s)
 
     def _dial_customer(self, at: float) -> None:
         self._cancel_timer(T_ANNOUNCE)
@@ -691,7 +695,7 @@ class CallMachine:
             self._notice_playing = False
             self._cancel_timer(T_NOTICE)
         for leg in self._legs():
-            if not leg.destroyed and not leg.hangup_sent:
+            if not leg.going:  # a leg already hanging up needs no DELETE
                 self._hang_up(leg, reason)
         if self._step != CallStep.ENDING:
             self._set_step(CallStep.ENDING, at)
