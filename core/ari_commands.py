@@ -16,7 +16,7 @@ class _Command(msgspec.Struct, frozen=True, tag_field="op"):
     pass
 
 
-class OriginateChannel(_Command, tag="originate"):
+class OriginateChannel(_Command, frozen=True, tag="originate"):
     """POST /channels/{channel_id}. With a Local endpoint, Asterisk names the ;2 half
     `other_channel_id`; channel variables land on that ;2 half (see the traces)."""
 
@@ -31,7 +31,7 @@ class OriginateChannel(_Command, tag="originate"):
     originator: str | None = None
 
 
-class CreateChannel(_Command, tag="create"):
+class CreateChannel(_Command, frozen=True, tag="create"):
     """POST /channels/create: the channel exists in Stasis before it is dialed."""
 
     channel_id: str
@@ -43,7 +43,7 @@ class CreateChannel(_Command, tag="create"):
     originator: str | None = None
 
 
-class DialChannel(_Command, tag="dial"):
+class DialChannel(_Command, frozen=True, tag="dial"):
     """POST /channels/{channel_id}/dial on a created channel."""
 
     channel_id: str
@@ -51,28 +51,28 @@ class DialChannel(_Command, tag="dial"):
     timeout_s: int = 30
 
 
-class AnswerChannel(_Command, tag="answer"):
+class AnswerChannel(_Command, frozen=True, tag="answer"):
     channel_id: str
 
 
-class StartRinging(_Command, tag="ring"):
+class StartRinging(_Command, frozen=True, tag="ring"):
     channel_id: str
 
 
-class StopRinging(_Command, tag="ring_stop"):
+class StopRinging(_Command, frozen=True, tag="ring_stop"):
     channel_id: str
 
 
-class StartMusicOnHold(_Command, tag="moh"):
+class StartMusicOnHold(_Command, frozen=True, tag="moh"):
     channel_id: str
     moh_class: str = "default"
 
 
-class StopMusicOnHold(_Command, tag="moh_stop"):
+class StopMusicOnHold(_Command, frozen=True, tag="moh_stop"):
     channel_id: str
 
 
-class PlayMedia(_Command, tag="play"):
+class PlayMedia(_Command, frozen=True, tag="play"):
     """POST /channels/{channel_id}/play/{playback_id}; several media play one after another."""
 
     channel_id: str
@@ -81,11 +81,11 @@ class PlayMedia(_Command, tag="play"):
     lang: str = "en"
 
 
-class StopPlayback(_Command, tag="playback_stop"):
+class StopPlayback(_Command, frozen=True, tag="playback_stop"):
     playback_id: str
 
 
-class HangupChannel(_Command, tag="hangup"):
+class HangupChannel(_Command, frozen=True, tag="hangup"):
     """DELETE /channels/{channel_id}. `reason` is ARI's word (normal, busy, congestion,
     no_answer, ...); the real cause only shows in ChannelDestroyed."""
 
@@ -93,18 +93,18 @@ class HangupChannel(_Command, tag="hangup"):
     reason: str = "normal"
 
 
-class SetChannelVar(_Command, tag="setvar"):
+class SetChannelVar(_Command, frozen=True, tag="setvar"):
     channel_id: str
     variable: str
     value: str
 
 
-class SendDtmf(_Command, tag="dtmf"):
+class SendDtmf(_Command, frozen=True, tag="dtmf"):
     channel_id: str
     dtmf: str
 
 
-class SnoopChannel(_Command, tag="snoop"):
+class SnoopChannel(_Command, frozen=True, tag="snoop"):
     """POST /channels/{channel_id}/snoop/{snoop_id}. spy/whisper: none, both, out, in."""
 
     channel_id: str
@@ -115,27 +115,27 @@ class SnoopChannel(_Command, tag="snoop"):
     app_args: str = ""
 
 
-class CreateBridge(_Command, tag="bridge_create"):
+class CreateBridge(_Command, frozen=True, tag="bridge_create"):
     bridge_id: str
     name: str = ""
     type: str = "mixing"
 
 
-class AddToBridge(_Command, tag="bridge_add"):
+class AddToBridge(_Command, frozen=True, tag="bridge_add"):
     bridge_id: str
     channel_ids: tuple[str, ...]
 
 
-class RemoveFromBridge(_Command, tag="bridge_remove"):
+class RemoveFromBridge(_Command, frozen=True, tag="bridge_remove"):
     bridge_id: str
     channel_ids: tuple[str, ...]
 
 
-class DestroyBridge(_Command, tag="bridge_destroy"):
+class DestroyBridge(_Command, frozen=True, tag="bridge_destroy"):
     bridge_id: str
 
 
-class RecordBridge(_Command, tag="bridge_record"):
+class RecordBridge(_Command, frozen=True, tag="bridge_record"):
     bridge_id: str
     name: str
     format: str = "wav"
@@ -144,7 +144,7 @@ class RecordBridge(_Command, tag="bridge_record"):
     beep: bool = False
 
 
-class StopRecording(_Command, tag="recording_stop"):
+class StopRecording(_Command, frozen=True, tag="recording_stop"):
     name: str
 
 

@@ -76,47 +76,47 @@ class _Event(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_field
     asterisk_id: str = ""
 
 
-class StasisStart(_Event, tag="StasisStart"):
+class StasisStart(_Event, frozen=True, tag="StasisStart"):
     channel: Channel = Channel(id="")
     args: list[str] = []
     replace_channel: Channel | None = None
 
 
-class StasisEnd(_Event, tag="StasisEnd"):
+class StasisEnd(_Event, frozen=True, tag="StasisEnd"):
     channel: Channel = Channel(id="")
 
 
-class ChannelStateChange(_Event, tag="ChannelStateChange"):
+class ChannelStateChange(_Event, frozen=True, tag="ChannelStateChange"):
     channel: Channel = Channel(id="")
 
 
-class ChannelHangupRequest(_Event, tag="ChannelHangupRequest"):
+class ChannelHangupRequest(_Event, frozen=True, tag="ChannelHangupRequest"):
     channel: Channel = Channel(id="")
     cause: int = 0
     soft: bool = False
     tech_cause: int | None = None
 
 
-class ChannelDestroyed(_Event, tag="ChannelDestroyed"):
+class ChannelDestroyed(_Event, frozen=True, tag="ChannelDestroyed"):
     channel: Channel = Channel(id="")
     cause: int = 0
     cause_txt: str = ""
     tech_cause: int | None = None
 
 
-class ChannelDtmfReceived(_Event, tag="ChannelDtmfReceived"):
+class ChannelDtmfReceived(_Event, frozen=True, tag="ChannelDtmfReceived"):
     channel: Channel = Channel(id="")
     digit: str = ""
     duration_ms: int = 0
 
 
-class ChannelVarset(_Event, tag="ChannelVarset"):
+class ChannelVarset(_Event, frozen=True, tag="ChannelVarset"):
     variable: str = ""
     value: str = ""
     channel: Channel | None = None
 
 
-class Dial(_Event, tag="Dial"):
+class Dial(_Event, frozen=True, tag="Dial"):
     peer: Channel = Channel(id="")
     dialstatus: str = ""
     dialstring: str | None = None
@@ -124,45 +124,45 @@ class Dial(_Event, tag="Dial"):
     caller: Channel | None = None
 
 
-class ChannelEnteredBridge(_Event, tag="ChannelEnteredBridge"):
+class ChannelEnteredBridge(_Event, frozen=True, tag="ChannelEnteredBridge"):
     bridge: Bridge = Bridge(id="")
     channel: Channel | None = None
 
 
-class ChannelLeftBridge(_Event, tag="ChannelLeftBridge"):
+class ChannelLeftBridge(_Event, frozen=True, tag="ChannelLeftBridge"):
     bridge: Bridge = Bridge(id="")
     channel: Channel = Channel(id="")
 
 
-class BridgeDestroyed(_Event, tag="BridgeDestroyed"):
+class BridgeDestroyed(_Event, frozen=True, tag="BridgeDestroyed"):
     bridge: Bridge = Bridge(id="")
 
 
-class PlaybackStarted(_Event, tag="PlaybackStarted"):
+class PlaybackStarted(_Event, frozen=True, tag="PlaybackStarted"):
     playback: Playback = Playback(id="")
 
 
-class PlaybackContinuing(_Event, tag="PlaybackContinuing"):
+class PlaybackContinuing(_Event, frozen=True, tag="PlaybackContinuing"):
     playback: Playback = Playback(id="")
 
 
-class PlaybackFinished(_Event, tag="PlaybackFinished"):
+class PlaybackFinished(_Event, frozen=True, tag="PlaybackFinished"):
     playback: Playback = Playback(id="")
 
 
-class RecordingStarted(_Event, tag="RecordingStarted"):
+class RecordingStarted(_Event, frozen=True, tag="RecordingStarted"):
     recording: LiveRecording = LiveRecording(name="")
 
 
-class RecordingFinished(_Event, tag="RecordingFinished"):
+class RecordingFinished(_Event, frozen=True, tag="RecordingFinished"):
     recording: LiveRecording = LiveRecording(name="")
 
 
-class RecordingFailed(_Event, tag="RecordingFailed"):
+class RecordingFailed(_Event, frozen=True, tag="RecordingFailed"):
     recording: LiveRecording = LiveRecording(name="")
 
 
-class ApplicationReplaced(_Event, tag="ApplicationReplaced"):
+class ApplicationReplaced(_Event, frozen=True, tag="ApplicationReplaced"):
     pass
 
 

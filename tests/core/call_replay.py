@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from core.ari_commands import (
     AddToBridge,
+    AriCommand,
     AriCommandFailed,
     AriCommandSucceeded,
     CreateBridge,
@@ -45,6 +46,8 @@ from core.call import CallCommand, CallMachine
 from core.call_events import CallEnded, CallEvent
 from core.call_inputs import CallInput
 from core.timers import CancelTimer, StartTimer, TimerFired
+
+C = TypeVar("C")
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "ari-traces"
 
@@ -131,8 +134,11 @@ class Replay:
         self.advance(self.now + horizon)
 
     # -------------------------------------------------------------- results
-    def commands(self, kind: type | None = None) -> list[CallCommand]:
-        return [c for _, c in self.sent if kind is None or isinstance(c, kind)]
+    def commands(self, kind: type[C]) -> list[C]:
+        return [c for _, c in self.sent if isinstance(c, kind)]
+
+    def all_commands(self) -> list[CallCommand]:
+        return [c for _, c in self.sent]
 
     def record(self) -> Any:
         ended = [e for e in self.events if isinstance(e, CallEnded)]
@@ -185,7 +191,7 @@ class Replay:
             message = body.get("message") or body.get("error") or ""
             self.feed(AriCommandFailed(command=command, status=status, message=message), at)
 
-    def _match(self, request: dict[str, Any]) -> CallCommand | None:
+    def _match(self, request: dict[str, Any]) -> AriCommand | None:
         method, path = request["method"], request["path"]
         params = {**(request.get("query") or {}), **(request.get("body") or {})}
         params = _rename(params, self.ids)
@@ -213,7 +219,7 @@ class Replay:
         for index, (_, command) in enumerate(self.sent):
             if index in self._answered or not isinstance(command, kind):
                 continue
-            if _target(command) == target:
+            if _target(command) == target and not isinstance(command, StartTimer | CancelTimer):
                 self._answered.add(index)
                 return command
         return None
