@@ -101,8 +101,9 @@ class AgentActor(pykka.ThreadingActor):
             case CallView() | CallStepChanged() | TimerFired():
                 self.machine.receive(message, now)
                 self._flush(publish=isinstance(message, CallView))
-            case CallEnded():
-                self.call_ref = None
+            case CallEnded(record=record):
+                if record.call_id == self.machine.call_id:
+                    self.call_ref = None
                 self.machine.receive(message, now)
                 self._flush(publish=True)
             case _:

@@ -23,8 +23,9 @@ import pykka
 
 from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
-from actors.messages import GetStats, Shutdown, UiHangUp
+from actors.messages import ClaimRoutes, GetStats, ReconcileChannels, Shutdown, UiHangUp
 from core.ari_commands import AriCommandFailed, AriCommandSucceeded, HangupChannel
+from core.ari_events import Channel, ChannelDestroyed
 from core.call_config import CallRequest
 from core.call_events import CallEnded, CallStepChanged
 from core.call_inputs import CallStart, HangupFromUi
@@ -94,14 +95,46 @@ class CallActor(pykka.ThreadingActor):
         self.steps: list[StepTime] = []
         self.finished = False
         self.executor: CommandExecutor | None = None
+        self.destroyed_ids: set[str] = set()
 
     # -- pykka hooks ----------------------------------------------------------------------
     def on_start(self) -> None:
         self.executor = CommandExecutor(self.deps, self.actor_ref, timer_scope=self.request.call_id)
+        self._journal("started")
         if self.adopted:
-            self._guarded(self._flush, None)
+            self._guarded(self._adopt, None)
         else:
             self._guarded(self._feed, CallStart())
+
+    def _adopt(self, _: Any) -> None:
+        """Own the ids of a call rebuilt after a restart, then run its first commands."""
+        assert self.executor is not None
+        channel_ids = tuple(getattr(self.machine, "channel_ids", tuple)())
+        bridge_id = getattr(self.machine, "bridge_id", None)
+        self.executor.claim(
+            ClaimRoutes(
+                owner=self.actor_ref,
+                channel_ids=channel_ids,
+                bridge_ids=(bridge_id,) if bridge_id else (),
+                recording_names=(self.request.call_id,),
+            )
+        )
+        self.executor.channels.extend(c for c in channel_ids if not c.endswith("-2"))
+        self._flush(None)
+
+    def _journal(self, what: str, at: float | None = None) -> None:
+        journal = self.deps.journal
+        if journal is None:
+            return
+        try:
+            if what == "started":
+                journal.started(self.request, at or time.time())
+            elif what == "connected":
+                journal.connected(self.request.call_id, at or time.time())
+            else:
+                journal.ended(self.request.call_id, at or time.time())
+        except OSError:
+            log.exception("call journal write failed (%s)", what)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, GetStats):
@@ -123,9 +156,33 @@ class CallActor(pykka.ThreadingActor):
             return
         if isinstance(message, UiHangUp):
             self._feed(HangupFromUi(by=message.requested_by))
+        elif isinstance(message, ReconcileChannels):
+            self._reconcile(message.live_ids)
         else:
+            if isinstance(message, ChannelDestroyed):
+                self.destroyed_ids.add(message.channel.id)
             # ARI events, REST outcomes, TimerFired, adoption inputs: the machine's own types.
             self._feed(message)
+
+    def _reconcile(self, live_ids: frozenset[str]) -> None:
+        """Legs that vanished while the events socket was down: tell the machine they are
+        gone (;2 halves first, as Asterisk does), so the call ends and leaves its record."""
+        assert self.executor is not None
+        owned = [cid for claim in self.executor.claimed for cid in claim.channel_ids]
+        missing = [c for c in owned if c not in live_ids and c not in self.destroyed_ids]
+        missing.sort(key=lambda cid: not cid.endswith("-2"))
+        for channel_id in missing:
+            log.warning(
+                "call %s: channel %s vanished while we were away", self.request.call_id, channel_id
+            )
+            self.destroyed_ids.add(channel_id)
+            self._feed(
+                ChannelDestroyed(
+                    channel=Channel(id=channel_id), cause=0, cause_txt="gone during ARI outage"
+                )
+            )
+            if self.finished:
+                return
 
     def _feed(self, inp: Any) -> None:
         self.machine.receive(inp, time.time())
@@ -146,6 +203,7 @@ class CallActor(pykka.ThreadingActor):
                 self.step, self.step_since = step, at
                 if step == CallStep.CONNECTED:
                     self.connected_at = at
+                    self._journal("connected", at)
                 view = self.view()
                 self._tell_agent(view)
                 self.deps.publish(view)
@@ -162,6 +220,7 @@ class CallActor(pykka.ThreadingActor):
         self.step_since = record.ended_at
         self.recording_name = record.recording_name
         self.connected_at = record.connected_at
+        self._journal("ended", record.ended_at)
         try:
             self.deps.sink.write(record)
         except Exception:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.ari_port import AriPort
+from actors.call_journal import CallJournal
 from actors.sinks import CallRecordSink
 from actors.timers import TimerService
 
@@ -23,3 +24,4 @@ class ActorDeps:
     timers: TimerService
     sink: CallRecordSink
     publish: ViewPublisher = field(default=lambda view: None)
+    journal: CallJournal | None = None

@@ -75,5 +75,11 @@ class EndSupervision(msgspec.Struct, frozen=True):
     supervisor_id: str
 
 
+class ReconcileChannels(msgspec.Struct, frozen=True):
+    """The channels Asterisk has right now (after a reconnect): legs not in it are gone."""
+
+    live_ids: frozenset[str]
+
+
 class Shutdown(msgspec.Struct, frozen=True):
     """Stop the actor WITHOUT touching Asterisk (calls stay up; the next start adopts them)."""

@@ -27,9 +27,11 @@ from actors.agent_actor import AgentActor, AgentRequest, GetAgentView, HangUpCal
 from actors.ari_link import AriLink, LinkNotice
 from actors.ari_port import AriPort
 from actors.call_actor import CallActor
+from actors.call_journal import CallJournal
 from actors.deps import ActorDeps
 from actors.loop import EventLoopThread
 from actors.messages import AriLinkUp, GetStats, Shutdown, SwitchboardStats, UiHangUp
+from actors.recovery import Reconciler, ReconcileReport
 from actors.sinks import CallRecordSink, MemoryRecordSink
 from actors.switchboard import Switchboard
 from actors.timers import TimerService
@@ -47,6 +49,7 @@ from core.call_config import CallRequest, CallSettings, DialTemplates
 from core.domain import SupervisionMode, WorkstationMode
 from core.phone import DialingPolicy
 from core.records import CallRecord
+from core.recovery_call import RecoveredCallMachine
 from core.views import AgentView, CallView
 from gateway.ports import Refusal, ViewListener
 
@@ -90,8 +93,14 @@ class CallCenterApp:
         config: CoreConfig,
         sink: CallRecordSink | None = None,
         on_link_notice: Callable[[LinkNotice], None] | None = None,
+        journal: CallJournal | None = None,
+        on_reconciled: Callable[[ReconcileReport], None] | None = None,
     ) -> None:
         self.config = config
+        self.journal = journal
+        self._on_reconciled = on_reconciled
+        self.reconciler: Reconciler | None = None
+        self.reconciled = threading.Event()
         self.sink: CallRecordSink = sink if sink is not None else MemoryRecordSink()
         self._external_notice = on_link_notice
         self.loop_thread = EventLoopThread()
@@ -132,6 +141,18 @@ class CallCenterApp:
             timers=self.timers,
             sink=self.sink,
             publish=self._publish,
+            journal=self.journal,
+        )
+        if self.journal is not None:
+            self.journal.compact()
+        self.reconciler = Reconciler(
+            self.port,
+            cfg.app,
+            live_call_refs=self._live_calls,
+            adopt=self._adopt,
+            sink=self.sink,
+            journal=self.journal,
+            on_report=self._reconciled_report,
         )
         self.link = AriLink(
             self.loop_thread,
@@ -147,9 +168,11 @@ class CallCenterApp:
         self._start_agents()
         self.link.start()
         self.started = True
-        if wait_for_link_s is not None and not self.link_up.wait(wait_for_link_s):
+        if wait_for_link_s is not None and not self.reconciled.wait(wait_for_link_s):
             self.stop()
-            raise RuntimeError(f"ARI events socket did not open within {wait_for_link_s}s")
+            raise RuntimeError(
+                f"ARI events socket did not open (and reconcile) within {wait_for_link_s}s"
+            )
 
     def stop(self) -> None:
         """Stop in reverse order; live calls stay up in Asterisk."""
@@ -175,6 +198,8 @@ class CallCenterApp:
     def _on_link_notice(self, notice: LinkNotice) -> None:
         if isinstance(notice, AriLinkUp):
             self.link_up.set()
+            if self.reconciler is not None:
+                self.loop_thread.submit(self.reconciler.run(notice.generation))
         if self._external_notice is not None:
             self._external_notice(notice)
 
@@ -199,6 +224,38 @@ class CallCenterApp:
         with self._calls_lock:
             ref = CallActor.start(request, machine, self.deps, on_ended=ended, agent=agent)
             self._calls[request.call_id] = ref
+        return ref
+
+    def _reconciled_report(self, report: ReconcileReport) -> None:
+        self.reconciled.set()
+        if self._on_reconciled is not None:
+            self._on_reconciled(report)
+
+    def _live_calls(self) -> dict[str, Any]:
+        with self._calls_lock:
+            return dict(self._calls)
+
+    def _adopt(self, machine: RecoveredCallMachine, request: CallRequest) -> Any:
+        """Start a CallActor around a call rebuilt from Asterisk (called by the reconciler)."""
+        assert self.deps is not None
+
+        def ended(record: CallRecord) -> None:
+            with self._calls_lock:
+                self._calls.pop(record.call_id, None)
+
+        with self._calls_lock:
+            if request.call_id in self._calls:
+                return self._calls[request.call_id]
+            ref = CallActor.start(
+                request,
+                machine,
+                self.deps,
+                on_ended=ended,
+                adopted=True,
+                agent=self._agents.get(request.agent_id),
+            )
+            self._calls[request.call_id] = ref
+        log.warning("adopted live call %s (agent %s)", request.call_id, request.agent_id)
         return ref
 
     def hang_up_call(self, call_id: str, by: str = "ui") -> bool:
@@ -296,7 +353,14 @@ class CallCenterApp:
         )
 
     def hang_up(self, agent_id: str, call_id: str) -> Refusal | None:
-        return self._ask_agent(agent_id, HangUpCall(call_id=call_id, by=agent_id))
+        refusal = self._ask_agent(agent_id, HangUpCall(call_id=call_id, by=agent_id))
+        if refusal is not None and refusal.code == "unknown_call":
+            # An adopted call (after a restart) is not on the agent machine: end it directly.
+            with self._calls_lock:
+                known = call_id in self._calls
+            if known and self.hang_up_call(call_id, by=agent_id):
+                return None
+        return refusal
 
     def set_workstation(
         self, agent_id: str, mode: WorkstationMode, mobile_number: str | None = None

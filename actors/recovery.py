@@ -1,0 +1,184 @@
+"""Reconciliation on every ARI (re)connect: Asterisk is the source of truth for live calls,
+and it replays no missed events.
+
+1. GET /channels and /bridges.
+2. Every CallActor of this process is told which channels still exist (`ReconcileChannels`);
+   a leg that vanished while the socket was down gets a synthetic ChannelDestroyed, so its
+   call ends and writes its record.
+3. Calls of OUR app (dialplan app_data `<app>,<role>,<call_id>` or a journal entry) that no
+   actor owns are adopted: a CallActor around `RecoveredCallMachine` (a bridged call stays
+   up and can be hung up from the UI or either phone; anything unfinished is hung up).
+4. Calls the live-calls journal knew that Asterisk no longer has ended while the core was
+   away: their record is written (`recovered=True`) and the journal closes them.
+
+Runs on the asyncio loop (it only awaits REST requests) and only `tell()`s actors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from actors.ari_port import AriPort, AriRequest
+from actors.call_journal import CallJournal, JournaledCall
+from actors.messages import ReconcileChannels
+from actors.sinks import CallRecordSink
+from core.ari_events import Bridge, Channel
+from core.call_config import CallRequest
+from core.recovery_call import RecoveredCallMachine, adopted_request, lost_call_record
+from core.recovery_scan import EVS_VARIABLES, LiveCall, live_calls, split_leg_id
+
+log = logging.getLogger(__name__)
+
+Adopter = Callable[[RecoveredCallMachine, CallRequest], Any]
+
+
+class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):
+    generation: int
+    channels: int
+    told_actors: int
+    adopted: tuple[str, ...] = ()
+    closed_while_away: tuple[str, ...] = ()
+    error: str = ""
+
+
+class Reconciler:
+    def __init__(
+        self,
+        port: AriPort,
+        app: str,
+        live_call_refs: Callable[[], dict[str, Any]],
+        adopt: Adopter,
+        sink: CallRecordSink,
+        journal: CallJournal | None,
+        on_report: Callable[[ReconcileReport], None] | None = None,
+    ) -> None:
+        self.port = port
+        self.app = app
+        self.live_call_refs = live_call_refs
+        self.adopt = adopt
+        self.sink = sink
+        self.journal = journal
+        self.on_report = on_report
+        self._lock = asyncio.Lock()
+        self.reports: list[ReconcileReport] = []
+
+    async def run(self, generation: int) -> ReconcileReport:
+        async with self._lock:  # two quick reconnects must not adopt the same call twice
+            try:
+                report = await self._reconcile(generation)
+            except Exception as exc:
+                log.exception("reconciliation %d failed", generation)
+                report = ReconcileReport(
+                    generation=generation, channels=0, told_actors=0, error=repr(exc)
+                )
+        self.reports.append(report)
+        log.info("reconciliation: %s", report)
+        if self.on_report is not None:
+            self.on_report(report)
+        return report
+
+    async def _get_list(self, path: str) -> list[Any] | None:
+        status, body, text = await self.port.request(AriRequest("GET", path))
+        if status != 200 or not isinstance(body, list):
+            log.warning("reconcile: GET %s -> %s %s", path, status, text[:200])
+            return None
+        return body
+
+    async def _variables(self, channel_id: str) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for name in EVS_VARIABLES:
+            status, body, _ = await self.port.request(
+                AriRequest("GET", f"/channels/{channel_id}/variable", {"variable": name})
+            )
+            if status == 200 and isinstance(body, dict) and body.get("value"):
+                values[name] = str(body["value"])
+        return values
+
+    def _ours(self, channel: Channel, journal: dict[str, JournaledCall]) -> bool:
+        split = split_leg_id(channel.id)
+        if split is None:
+            return False
+        if split[0] in journal:
+            return True
+        data = channel.dialplan.app_data
+        return channel.dialplan.app_name == "Stasis" and data.startswith(self.app + ",")
+
+    async def _reconcile(self, generation: int) -> ReconcileReport:
+        raw_channels = await self._get_list("/channels")
+        raw_bridges = await self._get_list("/bridges")
+        if raw_channels is None or raw_bridges is None:
+            return ReconcileReport(
+                generation=generation, channels=0, told_actors=0, error="listing failed"
+            )
+        channels = [c for c in (_convert(x, Channel) for x in raw_channels) if c is not None]
+        bridges = [b for b in (_convert(x, Bridge) for x in raw_bridges) if b is not None]
+        live_ids = frozenset(c.id for c in channels)
+
+        owned = self.live_call_refs()
+        for ref in owned.values():
+            try:
+                ref.tell(ReconcileChannels(live_ids=live_ids))
+            except Exception:
+                log.debug("call actor gone during reconciliation")
+
+        journal = self.journal.live_calls() if self.journal is not None else {}
+        ours = [c for c in channels if self._ours(c, journal)]
+        ours_ids = {c.id for c in ours}
+        halves = [c for c in channels if c.id.endswith("-2") and c.id[:-2] in ours_ids]
+        candidates = [
+            call for call in live_calls(ours + halves, bridges) if call.call_id not in owned
+        ]
+        adopted: list[str] = []
+        now = time.time()
+        for call in candidates:
+            variables: dict[str, str] = {}
+            for leg in (call.agent, call.customer):
+                if leg is not None:
+                    variables.update(await self._variables(leg.local2_id or leg.channel_id))
+            call = msgspec.structs.replace(call, variables={**variables, **call.variables})
+            journaled = journal.get(call.call_id)
+            request = journaled.request if journaled else adopted_request(call, now)
+            machine = RecoveredCallMachine(
+                call, request, now, connected_at=journaled.connected_at if journaled else None
+            )
+            self.adopt(machine, request)
+            adopted.append(call.call_id)
+
+        live_call_ids = {c.call_id for c in candidates} | set(owned)
+        closed: list[str] = []
+        for call_id, journaled in journal.items():
+            if call_id in live_call_ids:
+                continue
+            record = lost_call_record(
+                journaled.request, journaled.last_step, journaled.connected_at, now
+            )
+            self.sink.write(record)
+            if self.journal is not None:
+                self.journal.ended(call_id, now)
+            closed.append(call_id)
+
+        return ReconcileReport(
+            generation=generation,
+            channels=len(channels),
+            told_actors=len(owned),
+            adopted=tuple(adopted),
+            closed_while_away=tuple(closed),
+        )
+
+
+def _convert(raw: Any, kind: type[Any]) -> Any:
+    try:
+        return msgspec.convert(raw, kind)
+    except msgspec.ValidationError:
+        log.warning("reconcile: unreadable %s skipped", kind.__name__)
+        return None
+
+
+def describe(call: LiveCall) -> str:
+    return f"{call.call_id} bridged={call.bridged}"

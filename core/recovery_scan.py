@@ -1,0 +1,120 @@
+"""What Asterisk still knows after a (re)connect, folded into calls to adopt or close.
+
+Pure: the reconciler (actors/recovery.py) fetches GET /channels, GET /bridges and the EVS_*
+channel variables, and hands the parsed lists here. Channel ids follow the call machine's
+naming (`<call_id>-agent`, `<call_id>-customer`, Local ;2 halves `<id>-2`); the variables
+(EVS_CALL_ID, EVS_AGENT_ID, EVS_CUSTOMER_NUMBER, EVS_WORKSTATION, EVS_CONTACT_ID) land on the
+;2 half of a Local channel and on the channel itself for PJSIP.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from core.ari_events import Bridge, Channel
+
+ROLE_SUFFIXES = {"-agent": "agent", "-customer": "customer"}
+EVS_VARIABLES = (
+    "EVS_CALL_ID",
+    "EVS_AGENT_ID",
+    "EVS_CUSTOMER_NUMBER",
+    "EVS_WORKSTATION",
+    "EVS_CONTACT_ID",
+)
+
+
+class LiveLeg(msgspec.Struct, frozen=True, kw_only=True):
+    role: str  # "agent" | "customer"
+    channel_id: str
+    name: str = ""
+    state: str = "Down"
+    bridge_id: str | None = None
+    local2_id: str | None = None
+
+
+class LiveCall(msgspec.Struct, frozen=True, kw_only=True):
+    call_id: str
+    agent: LiveLeg | None = None
+    customer: LiveLeg | None = None
+    bridge_id: str | None = None
+    variables: dict[str, str] = {}
+
+    @property
+    def bridged(self) -> bool:
+        """Both legs Up in the same bridge: a connected call worth adopting."""
+        return (
+            self.agent is not None
+            and self.customer is not None
+            and self.agent.state == "Up"
+            and self.customer.state == "Up"
+            and self.agent.bridge_id is not None
+            and self.agent.bridge_id == self.customer.bridge_id
+        )
+
+
+def split_leg_id(channel_id: str) -> tuple[str, str] | None:
+    """('<call_id>', role) for a ;1 / PJSIP leg id, None for anything else (;2 halves too)."""
+    for suffix, role in ROLE_SUFFIXES.items():
+        if channel_id.endswith(suffix) and len(channel_id) > len(suffix):
+            return channel_id[: -len(suffix)], role
+    return None
+
+
+def variable_sources(channels: list[Channel]) -> dict[str, str]:
+    """leg channel id -> the channel id whose variables to read (the ;2 half when present)."""
+    ids = {c.id for c in channels}
+    sources: dict[str, str] = {}
+    for channel in channels:
+        if split_leg_id(channel.id) is None:
+            continue
+        half = channel.id + "-2"
+        sources[channel.id] = half if half in ids else channel.id
+    return sources
+
+
+def live_calls(
+    channels: list[Channel],
+    bridges: list[Bridge],
+    variables: dict[str, dict[str, str]] | None = None,
+) -> list[LiveCall]:
+    """Group our legs by call id; `variables` maps a leg channel id to its EVS_* values."""
+    variables = variables or {}
+    ids = {c.id for c in channels}
+    bridge_of: dict[str, str] = {}
+    for bridge in bridges:
+        for member in bridge.channels:
+            bridge_of[member] = bridge.id
+    calls: dict[str, dict[str, LiveLeg]] = {}
+    for channel in channels:
+        split = split_leg_id(channel.id)
+        if split is None:
+            continue
+        call_id, role = split
+        half = channel.id + "-2"
+        calls.setdefault(call_id, {})[role] = LiveLeg(
+            role=role,
+            channel_id=channel.id,
+            name=channel.name,
+            state=channel.state,
+            bridge_id=bridge_of.get(channel.id),
+            local2_id=half if half in ids else None,
+        )
+    result = []
+    for call_id, legs in sorted(calls.items()):
+        merged: dict[str, str] = {}
+        for leg in legs.values():
+            merged.update({k: v for k, v in variables.get(leg.channel_id, {}).items() if v})
+        agent, customer = legs.get("agent"), legs.get("customer")
+        bridge_id = (agent.bridge_id if agent else None) or (
+            customer.bridge_id if customer else None
+        )
+        result.append(
+            LiveCall(
+                call_id=merged.get("EVS_CALL_ID", call_id),
+                agent=agent,
+                customer=customer,
+                bridge_id=bridge_id,
+                variables=merged,
+            )
+        )
+    return result
