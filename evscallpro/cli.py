@@ -27,6 +27,12 @@ def _register_analytics(sub: argparse._SubParsersAction) -> None:  # type: ignor
     analytics_cli.register(sub)
 
 
+def _register_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from evscallpro import serve
+
+    serve.register(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evscallpro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     _register_sim,
     _register_dial,
+    _register_serve,
     _register_analytics,
 ]
 

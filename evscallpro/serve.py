@@ -1,0 +1,99 @@
+"""`evscallpro serve --config F`: run the telephony core headless.
+
+Connects to ARI, starts one AgentActor per configured agent, reconciles with what Asterisk
+has (adopting live calls), then runs until SIGTERM / SIGINT. Stopping leaves live calls up
+in Asterisk: the next start adopts them. Call records go to the `[records] jsonl` file and,
+one JSON line each, to stdout; the first stdout line is {"event": "ready", ...} once the
+first reconciliation is done.
+
+`--call AGENT_ID:NUMBER` logs the agent in and places one call at start (smoke tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+import msgspec
+
+from actors.call_journal import CallJournal
+from actors.recovery import ReconcileReport
+from actors.sinks import FanOutSink, JsonLinesRecordSink
+from evscallpro.config_file import ConfigFileError, load_core_config
+from evscallpro.root import CallCenterApp
+
+
+class StdoutSink:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def write(self, record: Any) -> None:
+        line = json.dumps({"event": "record", "record": msgspec.to_builtins(record)})
+        with self._lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="run the telephony core headless")
+    p.add_argument("--config", required=True, help="core TOML configuration")
+    p.add_argument("--call", default=None, help="AGENT_ID:NUMBER, placed once at start")
+    p.add_argument("--verbose", "-v", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def _emit(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config, raw = load_core_config(args.config)
+    except ConfigFileError as exc:
+        _emit({"event": "error", "error": str(exc)})
+        return 2
+    records = raw.get("records", {})
+    sinks: list[Any] = [StdoutSink()]
+    if records.get("jsonl"):
+        sinks.append(JsonLinesRecordSink(records["jsonl"]))
+    journal = CallJournal(records.get("journal", "data/live-calls.jsonl"))
+
+    stop = threading.Event()
+
+    def on_reconciled(report: ReconcileReport) -> None:
+        _emit({"event": "reconciled", **msgspec.to_builtins(report)})
+
+    app = CallCenterApp(
+        config, sink=FanOutSink(*sinks), journal=journal, on_reconciled=on_reconciled
+    )
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        app.start(wait_for_link_s=15.0)
+    except Exception as exc:
+        _emit({"event": "error", "error": f"cannot start: {exc}"})
+        return 2
+    _emit({"event": "ready", "app": config.app, "agents": [a.agent_id for a in config.agents]})
+
+    if args.call:
+        agent_id, _, number = args.call.partition(":")
+        refusal = app.log_in(agent_id) or app.place_call(agent_id, number)
+        _emit(
+            {"event": "place_call", "agent_id": agent_id, "refusal": msgspec.to_builtins(refusal)}
+        )
+
+    stop.wait()
+    app.stop()
+    _emit({"event": "stopped", "live_calls_left_up": app.live_call_ids()})
+    return 0
