@@ -1,8 +1,8 @@
 """Export the store to CSV or Parquet with DuckDB's own COPY (no row passes through Python).
 
-    calls          call_report: one row per call with its disposition
-    legs           call_legs of the calls started in the window
-    agent_states   agent_state_intervals overlapping the window
+calls          call_report: one row per call with its disposition
+legs           call_legs of the calls started in the window
+agent_states   agent_state_intervals overlapping the window
 """
 
 from __future__ import annotations

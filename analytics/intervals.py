@@ -106,11 +106,7 @@ class AgentIntervalTracker:
 
 
 def _same_interval(a: _Open, b: _Open) -> bool:
-    return (
-        a.state is b.state
-        and a.since == b.since
-        and a.pause_reason == b.pause_reason
-    )
+    return a.state is b.state and a.since == b.since and a.pause_reason == b.pause_reason
 
 
 def _close(agent_id: str, interval: _Open, end: float) -> AgentStateInterval:

@@ -101,7 +101,9 @@ class Journal:
                 try:
                     yield self._decoder.decode(line).record
                 except (msgspec.DecodeError, ValueError) as exc:
-                    log.error("journal %s line %d unreadable (%s); kept aside", self.path, number, exc)
+                    log.error(
+                        "journal %s line %d unreadable (%s); kept aside", self.path, number, exc
+                    )
                     self._keep_aside(line)
 
     def _keep_aside(self, line: bytes) -> None:

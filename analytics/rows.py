@@ -52,9 +52,7 @@ def call_row(record: CallRecord) -> Row:
         for step_time in record.steps:
             first_at.setdefault(step_time.step, step_time.at)
         talk = record.customer_leg.billable_seconds if record.customer_leg is not None else 0.0
-        setup = (
-            record.connected_at - record.started_at if record.connected_at is not None else None
-        )
+        setup = record.connected_at - record.started_at if record.connected_at is not None else None
         steps_json = _steps_encoder.encode([(s.step, s.at) for s in record.steps]).decode()
         return (
             record.call_id,
@@ -118,7 +116,9 @@ def disposition_row(disposition: Disposition) -> Row:
             ts(disposition.submitted_at) if disposition.submitted_at else None,
         )
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:
-        raise RowError(f"disposition of call {getattr(disposition, 'call_id', '?')!r}: {exc}") from exc
+        raise RowError(
+            f"disposition of call {getattr(disposition, 'call_id', '?')!r}: {exc}"
+        ) from exc
 
 
 def interval_row(interval: AgentStateInterval) -> Row:

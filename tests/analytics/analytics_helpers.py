@@ -41,7 +41,9 @@ class SignallingStore(CallStore):
             self._cond.notify_all()
         return written
 
-    def wait_for(self, predicate: Callable[[SignallingStore], bool], timeout: float = WAIT_S) -> bool:
+    def wait_for(
+        self, predicate: Callable[[SignallingStore], bool], timeout: float = WAIT_S
+    ) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: predicate(self), timeout)
 

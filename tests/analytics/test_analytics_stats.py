@@ -47,7 +47,9 @@ INTERVALS = [
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, list[CallRecord], list[Disposition]]]:
+def dataset(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[object, list[CallRecord], list[Disposition]]]:
     path = Path(tmp_path_factory.mktemp("stats")) / "stats.duckdb"
     # 600 calls, one every 5 minutes from DAY1 00:00 -> a little over two days.
     records = list(generate_calls(600, agents=4, start=DAY1_START, spacing=300.0, seed=3))
@@ -216,5 +218,7 @@ def test_summary_matches_parts(dataset) -> None:
     con, records, _ = dataset
     got = stats.summary(con, DAY1, DAY1 + timedelta(days=3))
     assert sum(got.outcomes.values()) == len(records)
-    assert got.outcomes["completed"] == sum(1 for r in records if r.outcome is CallOutcome.COMPLETED)
+    assert got.outcomes["completed"] == sum(
+        1 for r in records if r.outcome is CallOutcome.COMPLETED
+    )
     assert {a.agent_id for a in got.agents} == {"a1", "a2"}

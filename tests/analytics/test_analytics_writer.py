@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from analytics_helpers import WAIT_S, count_rows
 
 from actors.analytics_writer import (
     AnalyticsWriter,
@@ -27,7 +28,6 @@ from analytics.synthetic import dispositions_for, generate_calls
 from core.domain import AgentState, WorkstationMode
 from core.records import CallRecord
 from core.views import AgentView, CallView
-from analytics_helpers import WAIT_S, count_rows
 
 REPO = Path(__file__).resolve().parents[2]
 SLOW = 3600.0  # a flush interval that never fires during a test
@@ -121,7 +121,8 @@ def test_replay_of_already_committed_records_is_idempotent(db_path: str) -> None
     ref = AnalyticsWriter.start(WriterConfig(db_path=db_path, flush_interval_s=SLOW))
     for record in records:
         ref.tell(record)
-    assert ref.ask(FlushNow(), timeout=WAIT_S).written == 5
+    status = ref.ask(FlushNow(), timeout=WAIT_S)
+    assert isinstance(status, WriterStatus) and status.written == 5
     ref.stop(timeout=WAIT_S)
     # A crash between DuckDB's commit and the journal being emptied leaves them journaled.
     journal = Journal(f"{db_path}.journal.jsonl")
@@ -178,7 +179,9 @@ def test_duckdb_error_keeps_records_in_journal_and_retries(start_writer, db_path
 
 
 def test_duckdb_down_until_stop_loses_nothing(start_writer, db_path: str) -> None:
-    ref, box = start_writer(fail_times=10**6, batch_size=3, flush_interval_s=SLOW, retry_initial_s=60)
+    ref, box = start_writer(
+        fail_times=10**6, batch_size=3, flush_interval_s=SLOW, retry_initial_s=60
+    )
     records = _calls(3)
     for record in records:
         ref.tell(record)

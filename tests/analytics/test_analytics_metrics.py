@@ -1,0 +1,89 @@
+"""Prometheus exposition carries every evscallpro_* metric, and the helpers move them."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from analytics import metrics
+from analytics.synthetic import generate_calls
+from core.domain import AgentState, CallOutcome
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "docs/grafana/evscallpro-dashboard.json"
+
+
+def _sample(name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def test_exposition_names_every_metric() -> None:
+    metrics.ari_event("StasisStart")
+    metrics.ari_command("originate", ok=True, seconds=0.01)
+    metrics.ws_message("in")
+    text = metrics.exposition().decode()
+    for name in metrics.METRIC_NAMES:
+        assert re.search(rf"^# TYPE {name} ", text, re.MULTILINE), name
+
+
+def test_call_ended_counts_outcome_workstation_and_talk() -> None:
+    record = next(r for r in generate_calls(50) if r.outcome is CallOutcome.COMPLETED)
+    labels = {"outcome": "completed", "workstation": str(record.workstation)}
+    before = _sample("evscallpro_calls_total", **labels)
+    talk_before = _sample("evscallpro_call_talk_seconds_count")
+    metrics.record_call_started()
+    metrics.record_call_ended(record)
+    assert _sample("evscallpro_calls_total", **labels) == before + 1
+    assert _sample("evscallpro_call_talk_seconds_count") == talk_before + 1
+
+
+def test_ari_helpers_use_cached_children_and_bound_labels() -> None:
+    before = _sample("evscallpro_ari_events_total", type="ChannelDestroyed")
+    for _ in range(3):
+        metrics.ari_event("ChannelDestroyed")
+    assert _sample("evscallpro_ari_events_total", type="ChannelDestroyed") == before + 3
+    errors = _sample("evscallpro_ari_commands_total", op="hangup", result="error")
+    metrics.ari_command("hangup", ok=False, seconds=0.2)
+    assert _sample("evscallpro_ari_commands_total", op="hangup", result="error") == errors + 1
+    metrics.ws_message("sideways")  # unknown direction does not create a series
+    assert _sample("evscallpro_ws_messages_total", direction="sideways") == 0
+
+
+def test_agents_gauge_is_absolute() -> None:
+    metrics.set_agents({AgentState.AVAILABLE: 3, "on_call": 2})
+    assert _sample("evscallpro_agents", state="available") == 3
+    assert _sample("evscallpro_agents", state="on_call") == 2
+    metrics.set_agents({AgentState.AVAILABLE: 1})
+    assert _sample("evscallpro_agents", state="on_call") == 0
+
+
+def test_headless_http_server_serves_metrics() -> None:
+    server, thread = metrics.start_http_server(0)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = response.read().decode()
+        assert "evscallpro_ari_connected" in body
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def test_dashboard_queries_only_known_metrics() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    assert len(exprs) >= 10
+    used = set()
+    for expr in exprs:
+        for name in re.findall(r"evscallpro_[a-z_]+", expr):
+            base = re.sub(r"_(bucket|count|sum)$", "", name)
+            assert base in metrics.METRIC_NAMES, f"{name} in {expr!r}"
+            used.add(base)
+    assert len(used) >= 12  # the dashboard covers most of the metrics
