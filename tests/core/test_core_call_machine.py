@@ -6,8 +6,8 @@ import msgspec
 import pytest
 from call_events_factory import (
     Driver,
-    dial,
     destroyed,
+    dial,
     dtmf,
     entered_bridge,
     failed,
@@ -374,7 +374,7 @@ def test_customer_answer_timeout() -> None:
 def test_customer_originate_http_error_is_congestion_with_message() -> None:
     d = Driver.make(SETTINGS)
     to_customer_dialing(d)
-    originate = [o for o in d.of(OriginateChannel) if o.channel_id == CUSTOMER][0]
+    originate = next(o for o in d.of(OriginateChannel) if o.channel_id == CUSTOMER)
     out = d.feed(failed(originate, 500, "Allocation failed"))
     assert d.of(PlayMedia, out)[0].playback_id == NOTICE
     d.feed(playback_finished(NOTICE), destroyed(AGENT, 16))
@@ -645,7 +645,7 @@ def test_step_history_and_view_follow_the_call() -> None:
     assert view.ended_at == d.now
     assert view.contact_id == "k1"
     record = d.record()
-    assert [s.step for s in record.steps][0] == CallStep.REQUESTED
+    assert record.steps[0].step == CallStep.REQUESTED
     assert record.started_at == 100.0
     assert msgspec.json.decode(msgspec.json.encode(record), type=type(record)) == record
     # StopRinging is never sent with MOH hold audio
