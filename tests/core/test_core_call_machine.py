@@ -39,7 +39,7 @@ from core.ari_events import UnhandledEvent
 from core.call import CallMachine
 from core.call_config import CallPrompts, CallSettings, CustomerDialMethod, HoldAudio
 from core.call_events import CallStepChanged
-from core.call_inputs import CallStart, HangupFromUi
+from core.call_inputs import CallInput, CallStart, HangupFromUi
 from core.domain import CallOutcome, CallStep, Party
 from core.timers import CancelTimer, StartTimer, TimerFired
 
@@ -276,13 +276,13 @@ def test_announce_end_starts_hold_and_dials_customer(how: str) -> None:
     d = Driver.make(SETTINGS)
     out = d.feed(CallStart(), stasis_start(AGENT))
     play = d.of(PlayMedia, out)[0]
-    inp = {
+    inputs: dict[str, CallInput] = {
         "finished": playback_finished(ANNOUNCE),
         "failed_playback": playback_finished(ANNOUNCE, "failed"),
         "http_error": failed(play, 404, "Channel not found"),
         "timer": TimerFired("announce"),
-    }[how]
-    out = d.feed(inp)
+    }
+    out = d.feed(inputs[how])
     assert StartMusicOnHold(channel_id=AGENT, moh_class="default") in out
     originate = d.of(OriginateChannel, out)[0]
     assert originate.channel_id == CUSTOMER
