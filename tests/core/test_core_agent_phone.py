@@ -1,0 +1,298 @@
+"""AgentMachine transitions and refusals; phone-number normalization and dialing policy."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from core.agent import (
+    AgentMachine,
+    AgentStateChanged,
+    DispositionSubmitted,
+    LogIn,
+    LogOut,
+    Pause,
+    Refusal,
+    SetAvailable,
+    SetWorkstation,
+    SubmitDisposition,
+)
+from core.call_config import CallRequest, DialTemplates
+from core.call_events import CallEnded
+from core.domain import AgentState, CallOutcome, Party, WorkstationMode
+from core.phone import DialingPolicy, NumberProblem, normalize
+from core.records import CallRecord, LegRecord
+from core.timers import CancelTimer, StartTimer, TimerFired
+from core.views import CallView
+
+TEMPLATES = DialTemplates(trunk="carrier")
+
+
+def agent(**kw: object) -> AgentMachine:
+    defaults: dict[str, object] = {
+        "workstation": WorkstationMode.MOBILE,
+        "mobile_number": "06 11 11 11 11",
+        "softphone_endpoint": "agent-1001",
+        "templates": TEMPLATES,
+    }
+    return AgentMachine("a1", "Alice", **{**defaults, **kw})  # type: ignore[arg-type]
+
+
+def record(call_id: str, outcome: CallOutcome = CallOutcome.COMPLETED) -> CallRecord:
+    leg = LegRecord(role="agent", endpoint="PJSIP/x", channel_id=f"{call_id}-agent")  # type: ignore[arg-type]
+    return CallRecord(
+        call_id=call_id,
+        agent_id="a1",
+        customer_number="+33622222222",
+        workstation=WorkstationMode.MOBILE,
+        agent_leg=leg,
+        outcome=outcome,
+        hung_up_first=Party.CUSTOMER,
+        started_at=1.0,
+        ended_at=9.0,
+    )
+
+
+def on_call(m: AgentMachine, call_id: str = "c1") -> CallRequest:
+    m.receive(LogIn(), 1.0)
+    req = m.request_call("06 22 22 22 22", call_id, 2.0, contact_id="k9")
+    assert isinstance(req, CallRequest)
+    return req
+
+
+# ------------------------------------------------------------------ states
+def test_log_in_pause_available_log_out() -> None:
+    m = agent()
+    assert m.state == AgentState.OFFLINE
+    assert m.receive(LogIn(), 1.0) is None
+    assert m.receive(Pause(reason="lunch"), 2.0) is None
+    assert m.state == AgentState.PAUSED
+    assert m.view().pause_reason == "lunch"
+    assert m.receive(SetAvailable(), 3.0) is None
+    assert m.state == AgentState.AVAILABLE
+    assert m.receive(LogOut(), 4.0) is None
+    assert m.state == AgentState.OFFLINE
+    states = [e.state for e in m.events_emitted() if isinstance(e, AgentStateChanged)]
+    assert states == [
+        AgentState.AVAILABLE,
+        AgentState.PAUSED,
+        AgentState.AVAILABLE,
+        AgentState.OFFLINE,
+    ]
+
+
+def test_offline_agent_cannot_pause_or_be_available() -> None:
+    m = agent()
+    assert m.receive(Pause(reason="x"), 1.0) == Refusal("agent_offline", "log in first")
+    refusal = m.receive(SetAvailable(), 1.0)
+    assert refusal is not None and refusal.code == "agent_offline"
+
+
+def test_request_call_builds_the_call_request_and_goes_on_call() -> None:
+    m = agent()
+    req = on_call(m)
+    assert req.agent_endpoint == "PJSIP/+33611111111@carrier"
+    assert req.customer_endpoint == "PJSIP/+33622222222@carrier"
+    assert req.customer_number == "+33622222222"
+    assert req.contact_id == "k9"
+    assert req.requested_at == 2.0
+    assert m.state == AgentState.ON_CALL
+    assert m.call_id == "c1"
+
+
+def test_softphone_workstation_uses_the_softphone_template() -> None:
+    m = agent()
+    m.receive(LogIn(), 1.0)
+    assert m.receive(SetWorkstation(mode=WorkstationMode.SOFTPHONE), 1.5) is None
+    req = m.request_call("+33622222222", "c1", 2.0)
+    assert isinstance(req, CallRequest)
+    assert req.agent_endpoint == "PJSIP/agent-1001"
+    assert req.workstation == WorkstationMode.SOFTPHONE
+
+
+@pytest.mark.parametrize(
+    ("setup", "number", "code"),
+    [
+        ("offline", "0622222222", "agent_offline"),
+        ("paused", "0622222222", "agent_not_available"),
+        ("on_call", "0622222222", "agent_on_call"),
+        ("no_workstation", "0622222222", "no_workstation"),
+        ("mobile_without_number", "0622222222", "no_workstation"),
+        ("available", "06 22", "invalid_number"),
+        ("available", "not a number", "invalid_number"),
+        ("available", "0899 23 45 67", "number_not_allowed"),
+        ("available", "+1 650 253 0000", "number_not_allowed"),
+    ],
+)
+def test_request_call_refusals(setup: str, number: str, code: str) -> None:
+    kw: dict[str, object] = {}
+    if setup == "no_workstation":
+        kw["workstation"] = None
+    if setup == "mobile_without_number":
+        kw["mobile_number"] = None
+    m = agent(**kw)
+    if setup != "offline":
+        m.receive(LogIn(), 1.0)
+    if setup == "paused":
+        m.receive(Pause(reason="x"), 1.0)
+    if setup == "on_call":
+        assert isinstance(m.request_call("0622222222", "c0", 1.0), CallRequest)
+    before = m.state
+    refusal = m.request_call(number, "c1", 2.0)
+    assert isinstance(refusal, Refusal)
+    assert refusal.code == code
+    assert refusal.detail
+    assert m.state == before
+
+
+def test_bad_dial_template_is_refused_not_raised() -> None:
+    m = agent(templates=DialTemplates(customer="PJSIP/{nummber}@{trunk}"))
+    m.receive(LogIn(), 1.0)
+    refusal = m.request_call("0622222222", "c1", 2.0)
+    assert isinstance(refusal, Refusal) and refusal.code == "bad_dial_template"
+    assert m.state == AgentState.AVAILABLE
+
+
+def test_call_end_goes_to_wrap_up_then_disposition_makes_available() -> None:
+    m = agent(wrap_up_max_s=60.0)
+    on_call(m)
+    m.receive(CallView(call_id="c1", agent_id="a1", step="connected", customer_number="+1"), 3.0)  # type: ignore[arg-type]
+    assert m.view().call is not None
+    m.receive(CallEnded(record=record("c1")), 10.0)
+    assert m.state == AgentState.WRAP_UP
+    assert m.commands_to_send() == [StartTimer("wrap_up", 60.0)]
+    view = m.view()
+    assert view.call is None
+    assert view.awaiting_disposition is not None
+    assert view.awaiting_disposition.ended_by == Party.CUSTOMER
+    assert m.receive(SetAvailable(), 11.0) == Refusal(
+        "disposition_required", "qualify the last call first"
+    )
+    wrong = m.receive(SubmitDisposition(call_id="c2", code="sale"), 12.0)
+    assert wrong is not None and wrong.code == "unknown_call"
+    empty = m.receive(SubmitDisposition(call_id="c1", code="  "), 12.0)
+    assert empty is not None and empty.code == "disposition_required"
+    m.events_emitted()
+    assert m.receive(SubmitDisposition(call_id="c1", code="sale", comment="ok"), 13.0) is None
+    assert m.state == AgentState.AVAILABLE
+    assert m.commands_to_send() == [CancelTimer("wrap_up")]
+    events = m.events_emitted()
+    dispositions = [e.disposition for e in events if isinstance(e, DispositionSubmitted)]
+    assert len(dispositions) == 1
+    assert (dispositions[0].call_id, dispositions[0].code, dispositions[0].comment) == (
+        "c1",
+        "sale",
+        "ok",
+    )
+    assert m.view().awaiting_disposition is None
+
+
+def test_wrap_up_timer_closes_with_automatic_disposition() -> None:
+    m = agent(wrap_up_max_s=30.0)
+    on_call(m)
+    m.receive(CallEnded(record=record("c1")), 10.0)
+    m.events_emitted()
+    m.receive(TimerFired("wrap_up"), 40.0)
+    assert m.state == AgentState.AVAILABLE
+    events = m.events_emitted()
+    assert [e.disposition.code for e in events if isinstance(e, DispositionSubmitted)] == [
+        "not_qualified"
+    ]
+
+
+def test_rejected_call_returns_to_available_without_wrap_up() -> None:
+    m = agent()
+    on_call(m)
+    m.receive(CallEnded(record=record("c1", CallOutcome.REJECTED)), 3.0)
+    assert m.state == AgentState.AVAILABLE
+
+
+def test_pause_during_call_applies_after_qualification() -> None:
+    m = agent()
+    on_call(m)
+    assert m.receive(Pause(reason="break"), 3.0) is None
+    assert m.state == AgentState.ON_CALL
+    m.receive(CallEnded(record=record("c1")), 4.0)
+    m.receive(SubmitDisposition(call_id="c1", code="callback"), 5.0)
+    assert m.state == AgentState.PAUSED
+    assert m.view().pause_reason == "break"
+
+
+def test_workstation_changes_and_refusals() -> None:
+    m = agent(softphone_endpoint=None)
+    m.receive(LogIn(), 1.0)
+    refusal = m.receive(SetWorkstation(mode=WorkstationMode.SOFTPHONE), 2.0)
+    assert refusal is not None and refusal.code == "no_softphone"
+    bad = m.receive(SetWorkstation(mode=WorkstationMode.MOBILE, mobile_number="+33 6 12"), 2.0)
+    assert bad is not None and bad.code == "invalid_number"
+    assert m.receive(SetWorkstation(WorkstationMode.MOBILE, "07 81 23 45 67"), 2.0) is None
+    assert m.view().mobile_number == "+33781234567"
+    on_call(m, "c2")
+    busy = m.receive(SetWorkstation(WorkstationMode.MOBILE, "0611111111"), 3.0)
+    assert busy is not None and busy.code == "agent_on_call"
+    out = m.receive(LogOut(), 3.0)
+    assert out is not None and out.code == "agent_on_call"
+
+
+def test_call_ended_for_another_call_is_ignored() -> None:
+    m = agent()
+    on_call(m)
+    m.receive(CallEnded(record=record("other")), 3.0)
+    assert m.state == AgentState.ON_CALL
+
+
+def test_agent_inputs_decode_from_json() -> None:
+    decoder = msgspec.json.Decoder(Pause | SubmitDisposition | LogIn)
+    assert decoder.decode(b'{"type":"pause","reason":"x"}') == Pause(reason="x")
+    with pytest.raises(msgspec.ValidationError):
+        decoder.decode(b'{"type":"submit_disposition","call_id":1}')
+
+
+# ------------------------------------------------------------------ phone numbers
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("06 12 34 56 78", "FR", "+33612345678"),
+        ("+33 (0)6 12 34 56 78", "FR", "+33612345678"),
+        ("0033612345678", "FR", "+33612345678"),
+        ("020 7946 0958", "GB", "+442079460958"),
+        ("+32 470 12 34 56", "FR", "+32470123456"),
+    ],
+)
+def test_normalize_to_e164(raw: str, region: str, expected: str) -> None:
+    assert normalize(raw, region) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "abc", "+33 6 12", "06", "1" * 40, "+999 123"])
+def test_normalize_refuses_with_a_clear_problem(raw: str) -> None:
+    problem = normalize(raw)
+    assert isinstance(problem, NumberProblem)
+    assert problem.code == "invalid_number"
+    assert problem.detail
+
+
+@pytest.mark.parametrize(
+    ("policy", "raw", "code"),
+    [
+        (DialingPolicy(), "08 99 23 45 67", "premium_rate"),
+        (DialingPolicy(), "08 10 12 34 56", "shared_cost"),
+        (DialingPolicy(), "+44 20 7946 0958", "region_not_allowed"),
+        (DialingPolicy(allowed_prefixes=("+336", "+337")), "01 23 45 67 89", "prefix_not_allowed"),
+    ],
+)
+def test_policy_refusals(policy: DialingPolicy, raw: str, code: str) -> None:
+    problem = policy.check(raw)
+    assert isinstance(problem, NumberProblem)
+    assert problem.code == code
+    assert "+" in problem.detail
+
+
+def test_policy_allows_what_it_should() -> None:
+    assert DialingPolicy().check("01 23 45 67 89") == "+33123456789"
+    open_policy = DialingPolicy(
+        allowed_regions=(), refuse_premium_rate=False, refuse_shared_cost=False
+    )
+    assert open_policy.check("+44 20 7946 0958") == "+442079460958"
+    assert open_policy.check("08 99 23 45 67") == "+33899234567"
+    prefixes = DialingPolicy(allowed_prefixes=("+336",))
+    assert prefixes.check("06 12 34 56 78") == "+33612345678"
