@@ -37,10 +37,10 @@ from gateway.settings import GatewaySettings
 from gateway.users import Role, User, UserDirectory
 
 log = logging.getLogger(__name__)
-# websockets logs request headers (Cookie, Authorization) at DEBUG: cap its logger at INFO
+# websockets logs request headers (Cookie, Authorization) at DEBUG: cap its logger at WARNING
 # so no session token or password can reach a log, whatever the root level.
 _WS_LOG = logging.getLogger("evscallpro.gateway.websockets")
-_WS_LOG.setLevel(logging.INFO)
+_WS_LOG.setLevel(logging.WARNING)
 
 LANG_COOKIE = "evs_lang"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"

@@ -37,16 +37,24 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
         return self.role in (Role.SUPERVISOR, Role.ADMIN)
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, hasher: PasswordHasher = _HASHER) -> str:
     if not password:
         raise ValueError("a password may not be empty")
-    return _HASHER.hash(password)
+    return hasher.hash(password)
 
 
 class UserDirectory:
     """In-memory user table, optionally persisted to a JSON file."""
 
-    def __init__(self, users: list[User] | None = None, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        users: list[User] | None = None,
+        path: Path | None = None,
+        hasher: PasswordHasher = _HASHER,
+    ) -> None:
+        """`hasher` sets the cost of new hashes (tests use a cheap one); verifying always
+        uses the parameters stored in each hash."""
+        self._hasher = hasher
         self._lock = threading.Lock()
         self._users: dict[str, User] = {u.user_id: u for u in users or []}
         self._path = path
@@ -84,7 +92,7 @@ class UserDirectory:
             user_id=user_id,
             display_name=display_name or user_id,
             role=role,
-            password_hash=hash_password(password),
+            password_hash=hash_password(password, self._hasher),
             mobile_number=mobile_number,
         )
         with self._lock:
