@@ -85,6 +85,7 @@ class ContactStore:
     def search(self, query: str, limit: int = 50) -> list[Contact]:
         needle = query.strip().casefold()
         digits = "".join(ch for ch in needle if ch.isdigit())
+        national = digits[1:] if digits.startswith("0") else digits  # 06... matches +336...
         with self._lock:
             items = list(self._contacts.values())
         found = [
@@ -93,7 +94,7 @@ class ContactStore:
             if not needle
             or needle in c.name.casefold()
             or needle in c.company.casefold()
-            or (digits and digits in c.phone)
+            or (len(digits) >= 3 and (digits in c.phone or national in c.phone))
         ]
         found.sort(key=lambda c: c.name.casefold())
         return found[:limit]

@@ -1,0 +1,133 @@
+"""The hub: thread-safe publishing, per-agent routing, latest-value coalescing, latency."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from core.domain import AgentState, CallStep
+from core.views import AgentView, CallView
+from gateway.hub import AGENT_KEY, WALLBOARD_KEY, Hub, HubClient
+
+
+def agent(agent_id: str, state: AgentState = AgentState.AVAILABLE, since: float = 0.0,
+          call: CallView | None = None) -> AgentView:
+    return AgentView(agent_id=agent_id, display_name=agent_id.title(), state=state,
+                     state_since=since, call=call)
+
+
+async def test_publish_from_many_threads_lands_on_the_loop() -> None:
+    hub = Hub(asyncio.get_running_loop())
+    client = HubClient("alice", wallboard=False)
+    hub.attach(client)
+    await client.next_batch()  # the initial full state
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def actor(n: int) -> None:
+        for i in range(500):
+            hub.publish(agent("alice", since=float(n * 1000 + i)))
+
+    threads = [threading.Thread(target=actor, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    loop.call_soon_threadsafe(done.set)  # queued after every publish above
+    await asyncio.wait_for(done.wait(), 2)
+    batch = await asyncio.wait_for(client.next_batch(), 1)
+    assert list(batch) == [AGENT_KEY]  # 2,000 changes, one pending element
+    finals = {hub.agent("alice").state_since}  # type: ignore[union-attr]
+    assert finals <= {float(n * 1000 + 499) for n in range(4)}
+
+
+async def test_slow_client_gets_latest_state_not_a_queue() -> None:
+    hub = Hub(asyncio.get_running_loop())
+    slow = HubClient("alice", wallboard=False)
+    hub.attach(slow)
+    for i in range(1000):
+        hub._apply(agent("alice", since=float(i)))
+        hub.notify(slow, "contact-list", f"<ul id='contact-list'>{i}</ul>")
+    assert sorted(slow.pending_keys) == sorted([AGENT_KEY, "html:contact-list"])
+    batch = await slow.next_batch()
+    assert batch["html:contact-list"] == "<ul id='contact-list'>999</ul>"
+    assert hub.agent("alice").state_since == 999.0  # type: ignore[union-attr]
+
+
+async def test_agents_see_only_themselves_supervisors_see_all() -> None:
+    hub = Hub(asyncio.get_running_loop())
+    alice, bob = HubClient("alice", wallboard=False), HubClient("bob", wallboard=False)
+    sup = HubClient("sam", wallboard=True, batch_s=0.02)
+    for c in (alice, bob, sup):
+        hub.attach(c)
+        await c.next_batch()
+    hub._apply(agent("bob", AgentState.PAUSED))
+    assert alice.pending_keys == []
+    assert bob.pending_keys == [AGENT_KEY]
+    assert sup.pending_keys == [WALLBOARD_KEY]
+
+
+async def test_wallboard_batches_a_burst_into_one_frame() -> None:
+    hub = Hub(asyncio.get_running_loop())
+    sup = HubClient("sam", wallboard=True, batch_s=0.05)
+    hub.attach(sup)
+    await sup.next_batch()
+    waiter = asyncio.create_task(sup.next_batch())
+    for i in range(50):
+        hub.publish(agent(f"agent{i}", AgentState.ON_CALL))
+    batch = await asyncio.wait_for(waiter, 1)
+    assert list(batch) == [WALLBOARD_KEY]
+    assert hub.totals()["on_call"] == 50  # all 50 applied before the batch closed
+
+
+async def test_change_reaches_the_outbox_within_100_ms() -> None:
+    hub = Hub(asyncio.get_running_loop())
+    client = HubClient("alice", wallboard=False)
+    sup = HubClient("sam", wallboard=True, batch_s=0.05)
+    hub.attach(client)
+    hub.attach(sup)
+    await client.next_batch()
+    await sup.next_batch()
+    latencies: list[float] = []
+    for i in range(20):
+        agent_wait = asyncio.create_task(client.next_batch())
+        sup_wait = asyncio.create_task(sup.next_batch())
+        start = time.perf_counter()
+        threading.Thread(target=hub.publish, args=(agent("alice", since=float(i)),)).start()
+        await asyncio.wait_for(asyncio.gather(agent_wait, sup_wait), 1)
+        latencies.append(time.perf_counter() - start)
+    assert max(latencies) < 0.1, latencies
+
+
+async def test_call_views_update_the_agents_live_call_and_history() -> None:
+    hub = Hub(asyncio.get_running_loop())
+    hub._apply(agent("alice", AgentState.ON_CALL))
+    now = time.time()
+    live = CallView(call_id="c1", agent_id="alice", step=CallStep.CONNECTED,
+                    customer_number="+33145678901", step_since=now)
+    hub._apply(live)
+    assert hub.agent("alice").call == live  # type: ignore[union-attr]
+    assert hub.live_call("c1") == live
+    ended = CallView(call_id="c1", agent_id="alice", step=CallStep.ENDED,
+                     customer_number="+33145678901", step_since=now + 1, ended_at=now + 1)
+    hub._apply(ended)
+    assert hub.agent("alice").call is None  # type: ignore[union-attr]
+    assert hub.live_call("c1") is None
+    assert hub.last_call("alice") == ended
+    assert hub.history_today("alice") == [ended]
+    assert hub.totals()["calls"] == 0
+
+
+async def test_a_bad_view_does_not_break_the_hub() -> None:
+    hub = Hub(asyncio.get_running_loop())
+    hub._apply("not a view")  # type: ignore[arg-type]
+    hub._apply(agent("alice"))
+    assert hub.agent("alice") is not None
+
+
+async def test_publish_after_loop_close_is_dropped() -> None:
+    loop = asyncio.new_event_loop()
+    hub = Hub(loop)
+    loop.close()
+    hub.publish(agent("alice"))  # must not raise into the actor thread

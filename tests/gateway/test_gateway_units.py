@@ -1,0 +1,144 @@
+"""Pure pieces of the gateway: sessions, throttle, action decoding, catalogs, contacts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from core.domain import CallOutcome, CallStep, Party, WorkstationMode
+from core.views import CallView
+from gateway.actions import BadAction, HangUp, SetWorkstation, decode_action
+from gateway.contacts import ContactStore
+from gateway.i18n import Catalog
+from gateway.phones import InvalidNumber, normalize
+from gateway.ratelimit import LoginThrottle
+from gateway.render import TEMPLATE_DIR, Renderer
+from gateway.sessions import SessionStore
+from gateway.settings import GatewaySettings
+from gateway.users import Role
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_session_cookie_is_signed_and_revocable() -> None:
+    clock = Clock()
+    store = SessionStore(b"k" * 32, ttl_s=60, clock=clock)
+    cookie = store.create("alice", Role.AGENT)
+    assert store.lookup(cookie).user_id == "alice"  # type: ignore[union-attr]
+    token, _, sig = cookie.partition(".")
+    assert store.lookup(f"{token}.{sig[:-1]}0") is None or sig.endswith("0")
+    assert store.lookup(token) is None
+    assert store.lookup(SessionStore(b"x" * 32, 60).create("alice", Role.AGENT)) is None
+    assert store.revoke(cookie)
+    assert store.lookup(cookie) is None
+
+
+def test_session_expires() -> None:
+    clock = Clock()
+    store = SessionStore(b"k" * 32, ttl_s=60, clock=clock)
+    cookie = store.create("alice", Role.AGENT)
+    clock.now += 59
+    assert store.lookup(cookie) is not None
+    clock.now += 2
+    assert store.lookup(cookie) is None
+
+
+def test_short_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        SessionStore(b"short", 60)
+
+
+def test_throttle_window_slides() -> None:
+    clock = Clock()
+    throttle = LoginThrottle(per_user=2, per_ip=5, window_s=10, clock=clock)
+    throttle.record("alice", "1.2.3.4", success=False)
+    throttle.record("alice", "1.2.3.4", success=False)
+    assert not throttle.allowed("alice", "1.2.3.4")
+    assert throttle.allowed("bob", "1.2.3.4")
+    clock.now += 11
+    assert throttle.allowed("alice", "1.2.3.4")
+
+
+def test_decode_actions() -> None:
+    assert decode_action('{"action":"hang_up","call_id":"c1","HEADERS":{"HX-Trigger":null}}') == HangUp(call_id="c1")
+    assert decode_action('{"action":"set_workstation","mode":"mobile","mobile_number":"06"}') == SetWorkstation(
+        mode=WorkstationMode.MOBILE, mobile_number="06")
+    assert isinstance(decode_action("x" * 20000), BadAction)
+    assert isinstance(decode_action(b"\xff\xfe"), BadAction)
+
+
+def test_catalogs_cover_the_same_keys_and_every_template_key() -> None:
+    catalog = Catalog()
+    assert catalog.keys("fr") == catalog.keys("en")
+    used: set[str] = set()
+    for template in Path(TEMPLATE_DIR).rglob("*.html"):
+        used |= set(re.findall(r"""\bt\(["']([a-z_]+\.[a-z_.]*[a-z_])["'][,)]""", template.read_text()))
+    assert used, "no t('...') calls found in templates"
+    missing = {k for k in used if not catalog.has("en", k)}
+    assert not missing
+    settings = GatewaySettings()
+    dynamic = [f"disposition.{d}" for d in settings.dispositions]
+    dynamic += [f"pause.{r}" for r in settings.pause_reasons]
+    dynamic += [f"outcome.{o}" for o in CallOutcome] + [f"outcome.completed.{p}" for p in Party]
+    dynamic += [f"step.{s}" for s in CallStep if s != CallStep.AGENT_DIALING]
+    dynamic += [f"step.agent_dialing.{w}" for w in WorkstationMode]
+    assert not [k for k in dynamic if not catalog.has("fr", k)]
+
+
+def test_words_for_steps_and_outcomes() -> None:
+    renderer = Renderer(Catalog(), GatewaySettings())
+    call = CallView(call_id="c", agent_id="a", step=CallStep.AGENT_DIALING, customer_number="+33145678901")
+    assert renderer.step_label("fr", call) == "Votre mobile sonne"
+    assert renderer.step_label("en", call) == "Your mobile is ringing"
+    done = CallView(call_id="c", agent_id="a", step=CallStep.ENDED, customer_number="x",
+                    outcome=CallOutcome.COMPLETED, ended_by=Party.CUSTOMER)
+    assert renderer.outcome_label("en", done) == "The customer hung up"
+    busy = CallView(call_id="c", agent_id="a", step=CallStep.FAILED, customer_number="x",
+                    outcome=CallOutcome.CUSTOMER_BUSY)
+    assert renderer.step_label("en", busy) == "Customer busy"
+
+
+def test_fragments_escape_user_text() -> None:
+    renderer = Renderer(Catalog(), GatewaySettings())
+    html = renderer.notice("en", "err.bad_message", detail="<script>alert(1)</script>")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_phone_numbers() -> None:
+    assert normalize("01 45 67 89 01", "FR") == "+33145678901"
+    assert normalize("+44 20 7946 0958", "FR") == "+442079460958"
+    for bad in ("", "12", "hello", "+33 1", "0" * 40):
+        with pytest.raises(InvalidNumber):
+            normalize(bad, "FR")
+
+
+def test_contacts_import_reports_rejected_rows(tmp_path: Path) -> None:
+    store = ContactStore(tmp_path / "contacts.json")
+    report = store.import_csv(
+        "name;phone;company;campaign\n"
+        "Claire Petit;01 45 67 89 01;Boulangerie;spring\n"
+        ";01 45 67 89 02;No Name Ltd;\n"
+        "Jean Bad;12345;;\n"
+        "\n"
+        "Marc Ok;+33 6 12 34 56 70;;\n",
+        "FR",
+    )
+    assert report.accepted == 2
+    assert [(r.line, r.reason.split(" ")[0]) for r in report.rejected] == [(3, "missing"), (4, "bad")]
+    again = ContactStore(tmp_path / "contacts.json")  # persisted
+    assert [c.name for c in again.search("")] == ["Claire Petit", "Marc Ok"]
+    assert [c.name for c in again.search("boulang")] == ["Claire Petit"]
+    assert [c.name for c in again.search("0612")] == ["Marc Ok"]
+
+
+def test_contacts_import_needs_name_and_phone_columns(tmp_path: Path) -> None:
+    report = ContactStore(tmp_path / "c.json").import_csv("who,what\nx,y\n", "FR")
+    assert report.accepted == 0 and "header" in report.rejected[0].reason
