@@ -26,7 +26,7 @@ class CustomerDialMethod(StrEnum):
     CREATE_DIAL = "create_dial"  # POST /channels/create then /dial: early media possible
 
 
-class CallPrompts(msgspec.Struct, frozen=True, kw_only=True):
+class CallPrompts(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Media URIs played to the agent, in one language. Each prompt is a sequence of media
     played one after another (ARI `media=a,b`)."""
 

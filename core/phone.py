@@ -37,7 +37,7 @@ def normalize(raw: str, region: str = DEFAULT_REGION) -> str | NumberProblem:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-class DialingPolicy(msgspec.Struct, frozen=True, kw_only=True):
+class DialingPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Which numbers the core may dial for a customer (or accept as an agent's mobile).
 
     `allowed_regions` are ISO 3166 codes of the number's country (empty: any);

@@ -1,0 +1,342 @@
+"""The configuration schema (msgspec Structs), TOML loading and validation.
+
+Reading the file is the only I/O here, in `read_toml`. Everything else is pure:
+`parse_settings(raw, env)` converts and validates, and every error names the bad key, e.g.
+"agents[1].mobile_number: '+33 6 12' is not a valid phone number". Secrets can come from the
+environment: EVSCALLPRO_ARI_PASSWORD overrides `ari.password`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import msgspec
+
+from core.call_config import (
+    CallPrompts,
+    CallSettings,
+    CustomerDialMethod,
+    DialTemplates,
+    HoldAudio,
+)
+from core.domain import WorkstationMode
+from core.phone import DialingPolicy, NumberProblem, normalize
+
+PASSWORD_ENV = "EVSCALLPRO_ARI_PASSWORD"
+LANGUAGES = ("fr", "en")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_PLACEHOLDERS = re.compile(r"{([^{}]*)}")
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class AriSettings(_Section, frozen=True):
+    url: str = "http://127.0.0.1:8088"
+    user: str = "evscallpro"
+    password: str = "evscallpro"
+    app: str = "evscallpro"
+
+
+class AgentSettings(_Section, frozen=True):
+    id: str
+    name: str = ""
+    workstation: WorkstationMode | None = None
+    mobile_number: str | None = None
+    softphone_endpoint: str | None = None
+    password_hash: str | None = None  # argon2 hash for the web login; None: no password
+
+
+class SupervisorSettings(AgentSettings, frozen=True):
+    """A supervisor's own phone is called like an agent's (Connect-to-Phone agent leg)."""
+
+
+class DialSettings(_Section, frozen=True):
+    trunk: str = "trunk"
+    mobile: str = "PJSIP/{number}@{trunk}"
+    softphone: str = "PJSIP/{endpoint}"
+    customer: str = "PJSIP/{number}@{trunk}"
+    caller_id_to_customer: str = ""
+    caller_id_to_agent: str = ""
+    customer_dial_method: CustomerDialMethod = CustomerDialMethod.ORIGINATE
+
+    def templates(self) -> DialTemplates:
+        return DialTemplates(
+            trunk=self.trunk, mobile=self.mobile, softphone=self.softphone, customer=self.customer
+        )
+
+
+class TimeoutSettings(_Section, frozen=True):
+    agent_ring_s: int = 22  # below typical carrier voicemail pick-up (~25 s)
+    customer_ring_s: int = 30
+    acceptance_s: float = 20.0
+    acceptance_wait_s: float = 6.0
+    wrap_up_max_s: float | None = None
+
+
+class AcceptanceSettings(_Section, frozen=True):
+    """ "Press 1 to take the call" on the agent leg, per workstation."""
+
+    mobile: bool = True
+    softphone: bool = False
+
+
+class PromptSettings(_Section, frozen=True):
+    language: str = "fr"
+    fr: CallPrompts = CallPrompts()
+    en: CallPrompts = CallPrompts()
+
+
+class RecordingSettings(_Section, frozen=True):
+    enabled: bool = True
+    format: str = "wav"
+
+
+class HoldSettings(_Section, frozen=True):
+    audio: HoldAudio = HoldAudio.MOH
+    moh_class: str = "default"
+
+
+class GatewaySettings(_Section, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+class Settings(_Section, frozen=True):
+    ari: AriSettings = AriSettings()
+    agents: list[AgentSettings] = []
+    supervisors: list[SupervisorSettings] = []
+    dial: DialSettings = DialSettings()
+    timeouts: TimeoutSettings = TimeoutSettings()
+    acceptance: AcceptanceSettings = AcceptanceSettings()
+    prompts: PromptSettings = PromptSettings()
+    recording: RecordingSettings = RecordingSettings()
+    hold: HoldSettings = HoldSettings()
+    policy: DialingPolicy = DialingPolicy()
+    data_dir: str = "./data"
+    gateway: GatewaySettings = GatewaySettings()
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; `errors` lists every problem, each naming its key."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(errors))
+        self.errors = errors
+
+
+# ---------------------------------------------------------------------- loading
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The only I/O of core/: read and parse one TOML file."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise SettingsError([f"{path}: cannot read ({exc.strerror or exc})"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([f"{path}: not valid TOML ({exc})"]) from exc
+
+
+def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, convert and validate; raises SettingsError listing every problem."""
+    import os
+
+    result = parse_settings(read_toml(path), os.environ if env is None else env)
+    if isinstance(result, list):
+        raise SettingsError([f"{path}: {error}" for error in result])
+    return result
+
+
+def parse_settings(
+    raw: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> Settings | list[str]:
+    """Pure: a Settings, or the list of errors (each naming its key)."""
+    data = dict(raw)
+    if env and env.get(PASSWORD_ENV):
+        data["ari"] = {**dict(data.get("ari") or {}), "password": env[PASSWORD_ENV]}
+    try:
+        settings = msgspec.convert(data, Settings, str_keys=True)
+    except msgspec.ValidationError as exc:
+        return [_explain(exc)]
+    errors = validate(settings)
+    return errors or settings
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    """msgspec says "Expected `int`, got `str` - at `$.timeouts.agent_ring_s`"; lead with the key."""
+    text = str(exc)
+    match = re.search(r" - at `\$\.?([^`]*)`$", text)
+    if match:
+        key, message = match.group(1), text[: match.start()]
+        unknown = re.match(r"Object contains unknown field `([^`]+)`", message)
+        if unknown:
+            return f"{key + '.' if key else ''}{unknown.group(1)}: unknown key"
+        return f"{key or '(top level)'}: {message}"
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", text)
+    if unknown:
+        return f"{unknown.group(1)}: unknown key"
+    return text
+
+
+# ---------------------------------------------------------------------- validation
+def validate(settings: Settings) -> list[str]:
+    """Semantic checks msgspec's types cannot express. Empty list: usable."""
+    errors: list[str] = []
+    errors += _check_ari(settings.ari)
+    region = settings.policy.default_region
+    seen: set[str] = set()
+    for section, people in (("agents", settings.agents), ("supervisors", settings.supervisors)):
+        for index, person in enumerate(people):
+            errors += _check_person(f"{section}[{index}]", person, region, seen)
+    errors += _check_templates(settings.dial)
+    t = settings.timeouts
+    for key, value, low, high in (
+        ("agent_ring_s", t.agent_ring_s, 5, 120),
+        ("customer_ring_s", t.customer_ring_s, 5, 300),
+        ("acceptance_s", t.acceptance_s, 1, 120),
+        ("acceptance_wait_s", t.acceptance_wait_s, 1, 60),
+    ):
+        if not low <= value <= high:
+            errors.append(f"timeouts.{key}: {value} is outside {low}..{high} seconds")
+    if t.wrap_up_max_s is not None and t.wrap_up_max_s <= 0:
+        errors.append(f"timeouts.wrap_up_max_s: {t.wrap_up_max_s} must be positive")
+    if settings.prompts.language not in LANGUAGES:
+        errors.append(
+            f"prompts.language: {settings.prompts.language!r} is not one of {', '.join(LANGUAGES)}"
+        )
+    for language in LANGUAGES:
+        prompts: CallPrompts = getattr(settings.prompts, language)
+        for field in prompts.__struct_fields__:
+            for media in getattr(prompts, field):
+                if ":" not in media:
+                    errors.append(
+                        f"prompts.{language}.{field}: {media!r} is not a media URI (sound:...)"
+                    )
+    if not re.fullmatch(r"[a-z0-9]{2,8}", settings.recording.format):
+        errors.append(f"recording.format: {settings.recording.format!r} is not a file format")
+    errors += _check_policy(settings.policy)
+    if not 0 <= settings.gateway.port <= 65535:
+        errors.append(f"gateway.port: {settings.gateway.port} is not a TCP port")
+    if not settings.data_dir.strip():
+        errors.append("data_dir: must not be empty")
+    return errors
+
+
+def _check_ari(ari: AriSettings) -> list[str]:
+    errors = []
+    url = urlparse(ari.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        errors.append(f"ari.url: {ari.url!r} is not an http(s) URL")
+    if not ari.user:
+        errors.append("ari.user: must not be empty")
+    if not ari.password:
+        errors.append(f"ari.password: must not be empty (or set {PASSWORD_ENV})")
+    if not _ID.match(ari.app):
+        errors.append(f"ari.app: {ari.app!r} is not a valid Stasis application name")
+    return errors
+
+
+def _check_person(key: str, person: AgentSettings, region: str, seen: set[str]) -> list[str]:
+    errors = []
+    if not _ID.match(person.id):
+        errors.append(f"{key}.id: {person.id!r} is not a valid id (letters, digits, _ . -)")
+    elif person.id in seen:
+        errors.append(f"{key}.id: {person.id!r} is used twice")
+    seen.add(person.id)
+    if person.mobile_number is not None:
+        checked = normalize(person.mobile_number, region)
+        if isinstance(checked, NumberProblem):
+            errors.append(
+                f"{key}.mobile_number: {person.mobile_number!r} is not a valid phone number"
+            )
+    if person.workstation == WorkstationMode.MOBILE and not person.mobile_number:
+        errors.append(f"{key}.mobile_number: required when workstation is 'mobile'")
+    if person.workstation == WorkstationMode.SOFTPHONE and not person.softphone_endpoint:
+        errors.append(f"{key}.softphone_endpoint: required when workstation is 'softphone'")
+    if person.password_hash is not None and not person.password_hash.startswith("$argon2"):
+        errors.append(f"{key}.password_hash: not an argon2 hash (starts with $argon2)")
+    return errors
+
+
+def _check_templates(dial: DialSettings) -> list[str]:
+    errors = []
+    allowed = {
+        "mobile": {"number", "trunk"},
+        "softphone": {"endpoint", "trunk"},
+        "customer": {"number", "trunk"},
+    }
+    for name, names in allowed.items():
+        template: str = getattr(dial, name)
+        used = set(_PLACEHOLDERS.findall(template))
+        unknown = used - names
+        if unknown:
+            errors.append(
+                f"dial.{name}: unknown placeholder {{{sorted(unknown)[0]}}} in {template!r} "
+                f"(allowed: {', '.join('{' + n + '}' for n in sorted(names))})"
+            )
+        elif "/" not in template:
+            errors.append(f"dial.{name}: {template!r} is not a dial string (TECH/resource)")
+        elif name != "softphone" and "number" not in used:
+            errors.append(f"dial.{name}: {template!r} never uses {{number}}")
+    if not dial.trunk:
+        errors.append("dial.trunk: must not be empty")
+    return errors
+
+
+def _check_policy(policy: DialingPolicy) -> list[str]:
+    import phonenumbers
+
+    errors = []
+    supported = phonenumbers.SUPPORTED_REGIONS
+    if policy.default_region.upper() not in supported:
+        errors.append(f"policy.default_region: {policy.default_region!r} is not a region code")
+    for index, region in enumerate(policy.allowed_regions):
+        if region.upper() not in supported:
+            errors.append(f"policy.allowed_regions[{index}]: {region!r} is not a region code")
+    for index, prefix in enumerate(policy.allowed_prefixes):
+        if not re.fullmatch(r"\+[0-9]{1,14}", prefix):
+            errors.append(f"policy.allowed_prefixes[{index}]: {prefix!r} is not an E.164 prefix")
+    return errors
+
+
+# ---------------------------------------------------------------------- projections
+def call_settings(settings: Settings, workstation: WorkstationMode) -> CallSettings:
+    """The slice of the configuration one call needs (acceptance depends on the workstation)."""
+    t = settings.timeouts
+    language = settings.prompts.language
+    acceptance = (
+        settings.acceptance.mobile
+        if workstation == WorkstationMode.MOBILE
+        else settings.acceptance.softphone
+    )
+    return CallSettings(
+        app=settings.ari.app,
+        language=language,
+        prompts=getattr(settings.prompts, language, CallPrompts()),
+        caller_id_to_agent=settings.dial.caller_id_to_agent,
+        caller_id_to_customer=settings.dial.caller_id_to_customer,
+        agent_ring_timeout_s=t.agent_ring_s,
+        customer_ring_timeout_s=t.customer_ring_s,
+        acceptance=acceptance,
+        acceptance_timeout_s=t.acceptance_s,
+        acceptance_wait_s=t.acceptance_wait_s,
+        hold_audio=settings.hold.audio,
+        moh_class=settings.hold.moh_class,
+        customer_dial_method=settings.dial.customer_dial_method,
+        recording=settings.recording.enabled,
+        recording_format=settings.recording.format,
+    )
+
+
+def find_agent(settings: Settings, agent_id: str) -> AgentSettings | None:
+    return next((a for a in settings.agents if a.id == agent_id), None)
+
+
+def find_supervisor(settings: Settings, supervisor_id: str) -> SupervisorSettings | None:
+    return next((s for s in settings.supervisors if s.id == supervisor_id), None)
