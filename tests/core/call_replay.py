@@ -11,23 +11,25 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
 from core.ari_commands import (
     AddToBridge,
-    AriCommand,
     AriCommandFailed,
     AriCommandSucceeded,
     CreateBridge,
     CreateChannel,
+    DestroyBridge,
     DialChannel,
     HangupChannel,
     OriginateChannel,
     PlayMedia,
     RecordBridge,
+    SnoopChannel,
 )
 from core.ari_events import (
     ChannelEnteredBridge,
@@ -42,9 +44,8 @@ from core.ari_events import (
     decode_event,
     event_channel_id,
 )
-from core.call import CallCommand, CallMachine
-from core.call_events import CallEnded, CallEvent
-from core.call_inputs import CallInput
+from core.call import CallMachine
+from core.call_events import CallEnded
 from core.timers import CancelTimer, StartTimer, TimerFired
 
 C = TypeVar("C")
@@ -72,19 +73,36 @@ def _rename(value: Any, ids: dict[str, str]) -> Any:
     return value
 
 
+class Replayable(Protocol):
+    @property
+    def is_finished(self) -> bool: ...
+
+    def receive(self, inp: Any, at: float) -> Any: ...
+
+    def commands_to_send(self) -> Sequence[Any]: ...
+
+    def events_emitted(self) -> Sequence[Any]: ...
+
+
 class Replay:
-    def __init__(self, machine: CallMachine, ids: dict[str, str]) -> None:
+    def __init__(
+        self,
+        machine: Replayable,
+        ids: dict[str, str],
+        concerns: Callable[[Any], bool] | None = None,
+    ) -> None:
         self.machine = machine
         self.ids = ids
+        self._concerns_fn = concerns
         self.now = 0.0
         self.timers: dict[str, float] = {}
-        self.sent: list[tuple[float, CallCommand]] = []
-        self.events: list[CallEvent] = []
+        self.sent: list[tuple[float, Any]] = []
+        self.events: list[Any] = []
         self._answered: set[int] = set()
         self._requests: dict[Any, dict[str, Any]] = {}
 
     # -------------------------------------------------------------- driving
-    def feed(self, inp: CallInput, at: float | None = None) -> None:
+    def feed(self, inp: Any, at: float | None = None) -> None:
         at = self.now if at is None else at
         self.now = max(self.now, at)
         self.machine.receive(inp, self.now)
@@ -106,7 +124,7 @@ class Replay:
         *,
         start: float | None = None,
         until: float | None = None,
-        inject: dict[str, CallInput] | None = None,
+        inject: dict[str, Any] | None = None,
     ) -> None:
         """Replay steps with start <= t < until (seconds); `inject` feeds an input at the
         note whose text contains the key (e.g. the UI hang-up)."""
@@ -137,7 +155,7 @@ class Replay:
     def commands(self, kind: type[C]) -> list[C]:
         return [c for _, c in self.sent if isinstance(c, kind)]
 
-    def all_commands(self) -> list[CallCommand]:
+    def all_commands(self) -> list[Any]:
         return [c for _, c in self.sent]
 
     def record(self) -> Any:
@@ -156,10 +174,13 @@ class Replay:
         self.events.extend(self.machine.events_emitted())
 
     def _concerns(self, event: Any) -> bool:
+        if isinstance(event, UnhandledEvent):
+            return False
+        if self._concerns_fn is not None:
+            return self._concerns_fn(event)
         m = self.machine
+        assert isinstance(m, CallMachine)
         match event:
-            case UnhandledEvent():
-                return False
             case PlaybackStarted() | PlaybackContinuing() | PlaybackFinished():
                 return bool(event.playback.id in m.playback_ids())
             case RecordingStarted() | RecordingFinished() | RecordingFailed():
@@ -191,7 +212,7 @@ class Replay:
             message = body.get("message") or body.get("error") or ""
             self.feed(AriCommandFailed(command=command, status=status, message=message), at)
 
-    def _match(self, request: dict[str, Any]) -> AriCommand | None:
+    def _match(self, request: dict[str, Any]) -> Any:
         method, path = request["method"], request["path"]
         params = {**(request.get("query") or {}), **(request.get("body") or {})}
         params = _rename(params, self.ids)
@@ -213,6 +234,10 @@ class Replay:
             wanted = (AddToBridge, parts[3])
         elif method == "POST" and re.fullmatch(r"/ari/bridges/[^/]+/record", path):
             wanted = (RecordBridge, parts[3])
+        elif method == "POST" and re.fullmatch(r"/ari/channels/[^/]+/snoop", path):
+            wanted = (SnoopChannel, params.get("snoopId", ""))
+        elif method == "DELETE" and re.fullmatch(r"/ari/bridges/[^/]+", path):
+            wanted = (DestroyBridge, parts[3])
         if wanted is None:
             return None
         kind, target = wanted
@@ -225,8 +250,10 @@ class Replay:
         return None
 
 
-def _target(command: CallCommand) -> str:
-    data = msgspec.structs.asdict(command)  # type: ignore[arg-type]
+def _target(command: Any) -> str:
+    if isinstance(command, SnoopChannel):
+        return command.snoop_id
+    data = msgspec.structs.asdict(command)
     for key in ("channel_id", "bridge_id"):
         if key in data:
             if isinstance(command, PlayMedia):

@@ -129,7 +129,8 @@ def test_s02_agent_busy_never_dials_customer(run: str) -> None:
     assert record.customer_leg is None
     assert record.agent_leg.hangup_cause == 17  # ;1 said 0; Dial BUSY decides
     assert record.agent_leg.dial_status == "BUSY"
-    assert r.machine.step == CallStep.FAILED
+    assert r.record().outcome == CallOutcome.AGENT_BUSY
+    assert isinstance(r.machine, CallMachine) and r.machine.step == CallStep.FAILED
 
 
 @pytest.mark.parametrize("run", S_RUNS)

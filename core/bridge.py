@@ -1,0 +1,545 @@
+"""Live supervision of one Connect-to-Phone call by one supervisor: listen, whisper, barge.
+
+The supervisor's own phone is called the way an agent's is (originate to the supervisor's
+endpoint, answered = Up and in Stasis). Then, depending on the mode:
+
+- listen:  a snoop on the agent leg (spy=both, whisper=none) and the supervisor leg share a
+           private mixing bridge `<sid>-bridge`: the supervisor hears both sides, nobody hears
+           the supervisor.
+- whisper: the same with a snoop whispering toward the agent (spy=both, whisper=out): only
+           the agent hears the supervisor.
+- barge:   the supervisor leg joins the call bridge (addChannel moves a bridged channel);
+           the snoop is hung up and the private bridge destroyed.
+
+Ids (sid = `<call_id>-sup-<supervisor_id>`): supervisor leg `<sid>-leg` (Local ;2 half
+`<sid>-leg-2`), snoops `<sid>-snoop-<n>` (a new one per mode switch), private bridge
+`<sid>-bridge`; app args `supervisor,<call_id>` / `snoop,<call_id>`; variables EVS_CALL_ID,
+EVS_ROLE=supervisor, EVS_SUPERVISOR_ID.
+
+Transition table (state: input -> commands, next state):
+
+  requested   StartSupervision(mode) -> Originate supervisor leg, timer answer, and for
+                                        listen/whisper CreateBridge(private) + SnoopChannel
+                                                                               -> dialing
+  dialing     leg Up in Stasis       -> (mode set-up below)                    -> joining
+              leg destroyed, never Up -> reason busy/no_answer/...              -> failed
+              timer answer           -> Hangup leg (no_answer)                  -> ending
+              AriCommandFailed(originate) -> reason "http <status>: ..."        -> failed
+  joining / listening / whispering / barging, towards the target mode:
+    listen|whisper: CreateBridge(private) once; SnoopChannel(agent, whisper none|out) when
+                    no snoop of the right kind (the old one is hung up); when the bridge is
+                    created and the snoop exists -> AddToBridge(private, snoop [+ leg]);
+                    AddToBridge ok / both entered                        -> listening | whispering
+    barge:          Hangup snoop, DestroyBridge(private), AddToBridge(call bridge, leg);
+                    AddToBridge ok / leg entered the call bridge         -> barging
+    SetSupervisionMode(mode)       -> re-run the set-up towards `mode`     -> joining
+  any live state
+    StopSupervision / CallFinished -> Hangup snoop and leg, DestroyBridge(private) -> ending
+    supervisor leg gone            -> Hangup snoop, DestroyBridge(private)         -> ending
+    snoop gone while not switching (the agent leg ended) -> same as CallFinished
+  ending      leg ChannelDestroyed and every snoop StasisEnd (a deleted snoop sends no
+              ChannelDestroyed), or timer ending  -> SupervisionEnded            -> ended
+
+`monitored()` gives the (supervisor id, mode) pair for CallView.monitored_by.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+import msgspec
+
+from core.ari_commands import (
+    AddToBridge,
+    AriCommand,
+    AriCommandFailed,
+    AriCommandSucceeded,
+    CreateBridge,
+    DestroyBridge,
+    HangupChannel,
+    OriginateChannel,
+    SnoopChannel,
+)
+from core.ari_events import (
+    AriEvent,
+    ChannelEnteredBridge,
+    StasisEnd,
+    StasisStart,
+    UnhandledEvent,
+    event_channel_id,
+)
+from core.domain import LegRole, SupervisionMode
+from core.leg import Leg
+from core.timers import CancelTimer, StartTimer, TimerCommand, TimerFired
+
+log = logging.getLogger(__name__)
+
+T_ANSWER = "supervisor_answer"
+T_ENDING = "ending"
+
+
+class SupervisionState(StrEnum):
+    REQUESTED = "requested"
+    DIALING = "dialing"
+    JOINING = "joining"
+    LISTENING = "listening"
+    WHISPERING = "whispering"
+    BARGING = "barging"
+    ENDING = "ending"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+_MODE_STATES = {
+    SupervisionMode.LISTEN: SupervisionState.LISTENING,
+    SupervisionMode.WHISPER: SupervisionState.WHISPERING,
+    SupervisionMode.BARGE: SupervisionState.BARGING,
+}
+_FINAL = frozenset({SupervisionState.ENDED, SupervisionState.FAILED})
+_JOINED_STATES = frozenset({SupervisionState.JOINING, *_MODE_STATES.values()})
+_LIVE_STATES = frozenset({SupervisionState.DIALING, *_JOINED_STATES})
+
+
+class StartSupervision(msgspec.Struct, frozen=True, tag="supervision_start"):
+    mode: SupervisionMode = SupervisionMode.LISTEN
+
+
+class SetSupervisionMode(msgspec.Struct, frozen=True, tag="supervision_mode"):
+    mode: SupervisionMode
+
+
+class StopSupervision(msgspec.Struct, frozen=True, tag="supervision_stop"):
+    pass
+
+
+class CallFinished(msgspec.Struct, frozen=True, tag="call_finished"):
+    """The supervised call ended (the actor tells this on the call's CallEnded)."""
+
+
+SupervisionInput = (
+    StartSupervision
+    | SetSupervisionMode
+    | StopSupervision
+    | CallFinished
+    | TimerFired
+    | AriCommandSucceeded
+    | AriCommandFailed
+    | AriEvent
+    | UnhandledEvent
+)
+
+
+class SupervisionStateChanged(msgspec.Struct, frozen=True, tag="supervision_state_changed"):
+    call_id: str
+    supervisor_id: str
+    state: SupervisionState
+    mode: SupervisionMode
+    at: float
+    reason: str = ""
+
+
+class SupervisionEnded(msgspec.Struct, frozen=True, tag="supervision_ended"):
+    call_id: str
+    supervisor_id: str
+    at: float
+    reason: str
+    failed: bool = False
+
+
+SupervisionEvent = SupervisionStateChanged | SupervisionEnded
+
+
+class SupervisionSettings(msgspec.Struct, frozen=True, kw_only=True):
+    app: str = "evscallpro"
+    caller_id: str = ""
+    ring_timeout_s: int = 22
+    stasis_guard_s: float = 5.0
+    ending_guard_s: float = 10.0
+
+
+class _Snoop:
+    def __init__(self, snoop_id: str, whisper: str) -> None:
+        self.id = snoop_id
+        self.whisper = whisper
+        self.ready = False  # exists (HTTP 200 or StasisStart)
+        self.gone = False  # StasisEnd (a deleted snoop gives no ChannelDestroyed)
+        self.hangup_sent = False
+        self.add_sent = False
+        self.bridged = False
+
+
+class SupervisionMachine:
+    def __init__(
+        self,
+        call_id: str,
+        supervisor_id: str,
+        supervisor_endpoint: str,
+        agent_channel_id: str,
+        call_bridge_id: str,
+        settings: SupervisionSettings | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.supervisor_id = supervisor_id
+        self.agent_channel_id = agent_channel_id
+        self.call_bridge_id = call_bridge_id
+        self.settings = settings or SupervisionSettings()
+        self.sid = f"{call_id}-sup-{supervisor_id}"
+        self.private_bridge_id = f"{self.sid}-bridge"
+        self.leg = Leg(LegRole.SUPERVISOR, supervisor_endpoint, f"{self.sid}-leg")
+        self.mode = SupervisionMode.LISTEN
+        self.reason = ""
+        self._state = SupervisionState.REQUESTED
+        self._snoop: _Snoop | None = None
+        self._old_snoops: list[_Snoop] = []
+        self._snoop_count = 0
+        self._bridge_requested = False
+        self._bridge_ready = False
+        self._leg_in: str | None = None  # the bridge the supervisor leg is in
+        self._leg_add_sent_to: str | None = None
+        self._timers: set[str] = set()
+        self._commands: list[AriCommand | TimerCommand] = []
+        self._events: list[SupervisionEvent] = []
+
+    # ----------------------------------------------------------------- surface
+    @property
+    def state(self) -> SupervisionState:
+        return self._state
+
+    @property
+    def is_finished(self) -> bool:
+        return self._state in _FINAL
+
+    def channel_ids(self) -> tuple[str, ...]:
+        ids = [self.leg.channel_id]
+        if self.leg.local2_id:
+            ids.append(self.leg.local2_id)
+        ids += [s.id for s in self._all_snoops()]
+        return tuple(ids)
+
+    def monitored(self) -> tuple[str, SupervisionMode] | None:
+        if self._state in _MODE_STATES.values():
+            return (self.supervisor_id, self.mode)
+        return None
+
+    def commands_to_send(self) -> list[AriCommand | TimerCommand]:
+        commands, self._commands = self._commands, []
+        return commands
+
+    def events_emitted(self) -> list[SupervisionEvent]:
+        events, self._events = self._events, []
+        return events
+
+    def receive(self, inp: SupervisionInput, at: float) -> None:
+        if self.is_finished:
+            return
+        try:
+            self._dispatch(inp, at)
+        except Exception:
+            log.exception("supervision %s: error on %s", self.sid, type(inp).__name__)
+            self._stop(at, "machine_error")
+
+    # ----------------------------------------------------------------- dispatch
+    def _dispatch(self, inp: SupervisionInput, at: float) -> None:
+        match inp:
+            case StartSupervision(mode=mode):
+                self._start(mode, at)
+            case SetSupervisionMode(mode=mode):
+                if self._state in (SupervisionState.REQUESTED, SupervisionState.ENDING):
+                    return
+                self.mode = mode
+                if self._state != SupervisionState.DIALING:
+                    self._set_state(SupervisionState.JOINING, at, f"switch to {mode}")
+                self._reconcile(at)
+            case StopSupervision():
+                self._stop(at, "stopped")
+            case CallFinished():
+                self._stop(at, "call_ended")
+            case TimerFired(name=name):
+                self._on_timer(name, at)
+            case AriCommandSucceeded(command=command):
+                self._on_ok(command, at)
+            case AriCommandFailed():
+                self._on_failed(inp, at)
+            case ChannelEnteredBridge(bridge=bridge, channel=channel) if channel is not None:
+                self._on_entered(bridge.id, channel.id, at)
+            case UnhandledEvent():
+                pass
+            case _:
+                self._on_channel_event(inp, at)
+
+    def _start(self, mode: SupervisionMode, at: float) -> None:
+        if self._state != SupervisionState.REQUESTED:
+            return
+        self.mode = mode
+        self.leg.dialed_at = at
+        self._commands.append(
+            OriginateChannel(
+                channel_id=self.leg.channel_id,
+                endpoint=self.leg.endpoint,
+                app=self.settings.app,
+                app_args=f"supervisor,{self.call_id}",
+                caller_id=self.settings.caller_id,
+                timeout_s=self.settings.ring_timeout_s,
+                variables={
+                    "EVS_CALL_ID": self.call_id,
+                    "EVS_ROLE": "supervisor",
+                    "EVS_SUPERVISOR_ID": self.supervisor_id,
+                },
+                other_channel_id=self.leg.local2_id,
+            )
+        )
+        self._start_timer(T_ANSWER, self.settings.ring_timeout_s + self.settings.stasis_guard_s)
+        self._set_state(SupervisionState.DIALING, at)
+        self._reconcile(at)
+
+    def _on_channel_event(self, event: AriEvent, at: float) -> None:
+        channel_id = event_channel_id(event)
+        if channel_id is None:
+            return
+        if self.leg.owns(channel_id):
+            self.leg.observe(event, at)
+            self._after_leg_change(at)
+            return
+        for snoop in self._all_snoops():
+            if snoop.id != channel_id:
+                continue
+            if isinstance(event, StasisStart):
+                snoop.ready = True
+                self._reconcile(at)
+            elif isinstance(event, StasisEnd):
+                snoop.gone = True
+                self._after_snoop_gone(snoop, at)
+            return
+
+    def _after_leg_change(self, at: float) -> None:
+        leg = self.leg
+        if self._state == SupervisionState.DIALING:
+            if not leg.up and leg.destroyed:
+                self._cancel_timer(T_ANSWER)
+                self._finish(at, f"supervisor_{leg.failure_kind()}", failed=True)
+            elif leg.ready:
+                self._cancel_timer(T_ANSWER)
+                self._set_state(SupervisionState.JOINING, at)
+                self._reconcile(at)
+            elif leg.up and leg.going:
+                self._stop(at, "supervisor_hung_up")
+        elif self._state == SupervisionState.ENDING:
+            self._maybe_finish(at)
+        elif leg.going and not leg.hangup_sent:
+            self._stop(at, "supervisor_hung_up")
+
+    def _after_snoop_gone(self, snoop: _Snoop, at: float) -> None:
+        if self._state == SupervisionState.ENDING:
+            self._maybe_finish(at)
+        elif snoop is self._snoop and not snoop.hangup_sent:
+            # Asterisk ended the snoop itself: the agent leg is gone.
+            self._stop(at, "agent_leg_gone")
+
+    def _on_timer(self, name: str, at: float) -> None:
+        if name not in self._timers:
+            return
+        self._timers.discard(name)
+        if name == T_ANSWER and self._state == SupervisionState.DIALING:
+            self._stop(at, "supervisor_no_answer", hangup_reason="no_answer")
+        elif name == T_ENDING and self._state == SupervisionState.ENDING:
+            self._finish(at, self.reason)
+
+    def _on_ok(self, command: AriCommand, at: float) -> None:
+        match command:
+            case CreateBridge(bridge_id=bid) if bid == self.private_bridge_id:
+                self._bridge_ready = True
+                self._reconcile(at)
+            case SnoopChannel(snoop_id=sid):
+                for snoop in self._all_snoops():
+                    if snoop.id == sid:
+                        snoop.ready = True
+                self._reconcile(at)
+            case AddToBridge(bridge_id=bid, channel_ids=ids):
+                for cid in ids:
+                    self._on_entered(bid, cid, at)
+            case _:
+                pass
+
+    def _on_failed(self, failed: AriCommandFailed, at: float) -> None:
+        detail = f"http {failed.status}: {failed.message}"
+        log.warning(
+            "supervision %s: %s failed: %s", self.sid, type(failed.command).__name__, detail
+        )
+        match failed.command:
+            case OriginateChannel() if self._state == SupervisionState.DIALING:
+                self._cancel_timer(T_ANSWER)
+                if failed.status == 0:
+                    self._stop(at, detail)
+                else:
+                    self.leg.mark_destroyed(at)
+                    self._finish(at, detail, failed=True)
+            case HangupChannel(channel_id=cid) if failed.status == 404:
+                if cid == self.leg.channel_id:
+                    self.leg.mark_destroyed(at)
+                for snoop in self._all_snoops():
+                    if snoop.id == cid:
+                        snoop.gone = True
+                self._maybe_finish(at)
+            case CreateBridge() if failed.status == 409:
+                self._bridge_ready = True
+                self._reconcile(at)
+            case SnoopChannel() | CreateBridge() | AddToBridge():
+                self._stop(at, f"setup_failed: {detail}")
+            case _:
+                pass
+
+    def _on_entered(self, bridge_id: str, channel_id: str, at: float) -> None:
+        if channel_id == self.leg.channel_id:
+            self._leg_in = bridge_id
+        elif self._snoop is not None and channel_id == self._snoop.id:
+            self._snoop.bridged = bridge_id == self.private_bridge_id
+        self._check_mode_reached(at)
+
+    # ----------------------------------------------------------------- set-up
+    def _reconcile(self, at: float) -> None:
+        """Send what is still missing to reach `self.mode` (idempotent). While the supervisor's
+        phone rings, the private bridge and the snoop are prepared already."""
+        if self._state not in _LIVE_STATES:
+            return
+        leg_ready = self.leg.ready
+        if self.mode == SupervisionMode.BARGE:
+            if not leg_ready:
+                return
+            self._drop_snoop()
+            self._drop_private_bridge()
+            if self._leg_add_sent_to != self.call_bridge_id:
+                self._leg_add_sent_to = self.call_bridge_id
+                self._commands.append(
+                    AddToBridge(bridge_id=self.call_bridge_id, channel_ids=(self.leg.channel_id,))
+                )
+        else:
+            if not self._bridge_requested:
+                self._bridge_requested = True
+                self._commands.append(
+                    CreateBridge(bridge_id=self.private_bridge_id, name=f"supervise-{self.call_id}")
+                )
+            whisper = "out" if self.mode == SupervisionMode.WHISPER else "none"
+            if self._snoop is None or self._snoop.whisper != whisper:
+                self._drop_snoop()
+                self._snoop_count += 1
+                self._snoop = _Snoop(f"{self.sid}-snoop-{self._snoop_count}", whisper)
+                self._commands.append(
+                    SnoopChannel(
+                        channel_id=self.agent_channel_id,
+                        snoop_id=self._snoop.id,
+                        app=self.settings.app,
+                        spy="both",
+                        whisper=whisper,
+                        app_args=f"snoop,{self.call_id}",
+                    )
+                )
+            snoop = self._snoop
+            if leg_ready and self._bridge_ready and snoop.ready and not snoop.add_sent:
+                snoop.add_sent = True
+                ids = [snoop.id]
+                if self._leg_add_sent_to != self.private_bridge_id:
+                    self._leg_add_sent_to = self.private_bridge_id
+                    ids.append(self.leg.channel_id)
+                self._commands.append(
+                    AddToBridge(bridge_id=self.private_bridge_id, channel_ids=tuple(ids))
+                )
+        self._check_mode_reached(at)
+
+    def _check_mode_reached(self, at: float) -> None:
+        if self._state not in _JOINED_STATES:
+            return
+        if self.mode == SupervisionMode.BARGE:
+            reached = self._leg_in == self.call_bridge_id
+        else:
+            snoop = self._snoop
+            reached = self._leg_in == self.private_bridge_id and snoop is not None and snoop.bridged
+        if reached:
+            self._set_state(_MODE_STATES[self.mode], at)
+
+    def _drop_snoop(self) -> None:
+        snoop, self._snoop = self._snoop, None
+        if snoop is None:
+            return
+        self._old_snoops.append(snoop)
+        if not snoop.gone and not snoop.hangup_sent:
+            snoop.hangup_sent = True
+            self._commands.append(HangupChannel(channel_id=snoop.id))
+
+    def _drop_private_bridge(self) -> None:
+        if self._bridge_requested:
+            self._bridge_requested = False
+            self._bridge_ready = False
+            self._commands.append(DestroyBridge(bridge_id=self.private_bridge_id))
+            if self._leg_add_sent_to == self.private_bridge_id:
+                self._leg_add_sent_to = None
+
+    # ----------------------------------------------------------------- ending
+    def _stop(self, at: float, reason: str, hangup_reason: str = "normal") -> None:
+        if self._state in (SupervisionState.ENDING,) or self.is_finished:
+            return
+        self.reason = reason
+        self._cancel_timer(T_ANSWER)
+        if self._state == SupervisionState.REQUESTED:
+            self._finish(at, reason)
+            return
+        self._drop_snoop()
+        self._drop_private_bridge()
+        leg = self.leg
+        if not leg.going:
+            leg.hangup_sent = True
+            self._commands.append(HangupChannel(channel_id=leg.channel_id, reason=hangup_reason))
+        self._set_state(SupervisionState.ENDING, at, reason)
+        self._start_timer(T_ENDING, self.settings.ending_guard_s)
+        self._maybe_finish(at)
+
+    def _maybe_finish(self, at: float) -> None:
+        if self._state != SupervisionState.ENDING:
+            return
+        if self.leg.destroyed and all(s.gone or not s.ready for s in self._all_snoops()):
+            self._finish(at, self.reason)
+
+    def _finish(self, at: float, reason: str, failed: bool = False) -> None:
+        for name in sorted(self._timers):
+            self._commands.append(CancelTimer(name=name))
+        self._timers.clear()
+        self.reason = reason
+        self._set_state(SupervisionState.FAILED if failed else SupervisionState.ENDED, at, reason)
+        self._events.append(
+            SupervisionEnded(
+                call_id=self.call_id,
+                supervisor_id=self.supervisor_id,
+                at=at,
+                reason=reason,
+                failed=failed,
+            )
+        )
+
+    # ----------------------------------------------------------------- helpers
+    def _all_snoops(self) -> list[_Snoop]:
+        return self._old_snoops + ([self._snoop] if self._snoop is not None else [])
+
+    def _set_state(self, state: SupervisionState, at: float, reason: str = "") -> None:
+        if state == self._state:
+            return
+        log.info("supervision %s: %s -> %s %s", self.sid, self._state, state, reason)
+        self._state = state
+        self._events.append(
+            SupervisionStateChanged(
+                call_id=self.call_id,
+                supervisor_id=self.supervisor_id,
+                state=state,
+                mode=self.mode,
+                at=at,
+                reason=reason,
+            )
+        )
+
+    def _start_timer(self, name: str, seconds: float) -> None:
+        self._timers.add(name)
+        self._commands.append(StartTimer(name=name, seconds=seconds))
+
+    def _cancel_timer(self, name: str) -> None:
+        if name in self._timers:
+            self._timers.discard(name)
+            self._commands.append(CancelTimer(name=name))
