@@ -337,7 +337,11 @@ def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
 
 
 class AnalyticsWriterSink:
-    """The `actors.sinks.CallRecordSink` port onto the writer: `write` is a tell()."""
+    """The `actors.sinks.CallRecordSink` port onto the writer: `write` is a tell().
+
+    Wiring in the composition root: put it in the record sink (CallRecords and Dispositions)
+    and `subscribe(sink.on_view)` so agent views become state intervals.
+    """
 
     def __init__(self, ref: pykka.ActorRef[Any]) -> None:
         self._ref = ref
@@ -351,3 +355,9 @@ class AnalyticsWriterSink:
                 type(record).__name__,
                 getattr(record, "call_id", "?"),
             )
+
+    def on_view(self, view: AgentView | CallView) -> None:
+        """A CallCenter.subscribe listener: only agent views matter (state intervals)."""
+        if isinstance(view, AgentView):
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._ref.tell(view)

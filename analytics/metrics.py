@@ -3,10 +3,12 @@
 Other modules never touch prometheus-client directly; they call one of these (each is cheap,
 thread-safe and never raises on odd input):
 
-    record_call_started()                       a Connect-to-Phone call was requested
-    record_call_connected(setup_seconds)        both legs bridged; time from request to connect
-    record_call_ended(record)                   one CallRecord (core.records) finished
-    set_agents(counts)                          {AgentState: n} for every state (gauge, absolute)
+    record_call_ended(record)                   one CallRecord (core.records) finished: counts
+                                                outcome x workstation, setup and talk seconds
+    ViewMetrics().on_view(view)                 a CallCenter.subscribe listener: keeps
+                                                evscallpro_agents{state} and
+                                                evscallpro_calls_in_progress from the views
+    set_agents(counts) / set_calls_in_progress(n)   the same gauges, set directly
     ari_event(event_type)                       one ARI event decoded ("StasisStart", ...)
     ari_command(op, ok, seconds)                one ARI REST command finished (op = Struct tag)
     event_to_command(seconds)                   ARI event received -> resulting command sent
@@ -23,6 +25,7 @@ well under 1 µs (ARCHITECTURE.md), and ARI events are the hot path.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from collections.abc import Collection, Mapping
@@ -39,13 +42,15 @@ from prometheus_client import (
 )
 from prometheus_client import start_http_server as _prom_start_http_server
 
-from core.domain import AgentState, CallOutcome, WorkstationMode
+from core.domain import AgentState, CallOutcome, CallStep, WorkstationMode
+from core.views import AgentView, CallView
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "METRIC_NAMES",
+    "ViewMetrics",
     "ari_command",
     "ari_connected",
     "ari_event",
@@ -53,12 +58,11 @@ __all__ = [
     "event_to_command",
     "exposition",
     "journal_replayed",
-    "record_call_connected",
     "record_call_ended",
-    "record_call_started",
     "record_write_error",
     "records_written",
     "set_agents",
+    "set_calls_in_progress",
     "start_http_server",
     "ws_clients",
     "ws_message",
@@ -181,15 +185,6 @@ def _label(value: object, known: Collection[Any]) -> str:
 # --- calls ---------------------------------------------------------------------------------
 
 
-def record_call_started() -> None:
-    CALLS_IN_PROGRESS.inc()
-
-
-def record_call_connected(setup_seconds: float) -> None:
-    if setup_seconds >= 0:
-        CALL_SETUP_SECONDS.observe(setup_seconds)
-
-
 def record_call_ended(record: Any) -> None:
     """Count one finished call from its CallRecord (read by attribute, tolerant of gaps)."""
     outcome = _enum_text(getattr(record, "outcome", None), CallOutcome, "unknown")
@@ -199,10 +194,21 @@ def record_call_ended(record: Any) -> None:
         (outcome, workstation),
         lambda: CALLS_TOTAL.labels(outcome=outcome, workstation=workstation),
     ).inc()
-    CALLS_IN_PROGRESS.dec()
+    started = getattr(record, "started_at", None)
+    connected = getattr(record, "connected_at", None)
+    if (
+        isinstance(started, int | float)
+        and isinstance(connected, int | float)
+        and connected >= started
+    ):
+        CALL_SETUP_SECONDS.observe(connected - started)
     talk = _customer_billable(record)
     if talk is not None and talk > 0:
         CALL_TALK_SECONDS.observe(talk)
+
+
+def set_calls_in_progress(n: int) -> None:
+    CALLS_IN_PROGRESS.set(max(0, n))
 
 
 def _enum_text(value: object, enum: Any, default: str) -> str:
@@ -226,6 +232,39 @@ def set_agents(counts: Mapping[AgentState | str, int]) -> None:
     for state in AgentState:
         value = counts.get(state, counts.get(state.value, 0))
         AGENTS.labels(state=state.value).set(value)
+
+
+_TERMINAL_STEPS = frozenset({CallStep.ENDED, CallStep.REJECTED, CallStep.FAILED})
+
+
+class ViewMetrics:
+    """Agents per state and calls in progress, kept from the views the actors publish.
+
+    Subscribe `on_view` to `CallCenter.subscribe`; it is called from actor threads, so it
+    takes a lock (a few µs per view).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._agent_state: dict[str, AgentState] = {}
+        self._live_calls: set[str] = set()
+
+    def on_view(self, view: AgentView | CallView) -> None:
+        with self._lock:
+            if isinstance(view, AgentView):
+                self._agent_state[view.agent_id] = view.state
+                if view.call is not None:
+                    self._call(view.call)
+                set_agents(collections.Counter(self._agent_state.values()))
+            elif isinstance(view, CallView):
+                self._call(view)
+            set_calls_in_progress(len(self._live_calls))
+
+    def _call(self, call: CallView) -> None:
+        if call.step in _TERMINAL_STEPS:
+            self._live_calls.discard(call.call_id)
+        else:
+            self._live_calls.add(call.call_id)
 
 
 # --- ARI -----------------------------------------------------------------------------------

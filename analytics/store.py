@@ -62,6 +62,11 @@ def _dedupe(rows: list[Row], key: tuple[int, ...]) -> list[Row]:
     """Last row wins per key: an upsert may not touch the same key twice in one statement."""
     if len(rows) < 2:
         return rows
+    if len(key) == 1:
+        (k,) = key
+        if len({row[k] for row in rows}) == len(rows):
+            return rows  # the usual case: no duplicate, no copy
+        return list({row[k]: row for row in rows}.values())
     latest: dict[tuple[object, ...], Row] = {}
     for row in rows:
         latest[tuple(row[i] for i in key)] = row

@@ -25,7 +25,7 @@ from actors.analytics_writer import (
 from analytics import metrics
 from analytics.journal import Journal
 from analytics.synthetic import dispositions_for, generate_calls
-from core.domain import AgentState, WorkstationMode
+from core.domain import AgentState, CallStep, WorkstationMode
 from core.records import CallRecord
 from core.views import AgentView, CallView
 
@@ -237,11 +237,14 @@ def test_dispositions_and_sink_port(start_writer, db_path: str) -> None:
     dispositions = dispositions_for(records)
     for disposition in dispositions:
         ref.tell(disposition)
-    ref.tell(CallView(call_id="x", agent_id="a", step="connected", customer_number="+1"))  # type: ignore[arg-type]
+    sink.on_view(CallView(call_id="x", agent_id="a", step=CallStep.CONNECTED, customer_number="+1"))
+    sink.on_view(_agent("a1", AgentState.AVAILABLE, 1000.0))
+    sink.on_view(_agent("a1", AgentState.OFFLINE, 1300.0))
     ref.ask(FlushNow(), timeout=WAIT_S)
     ref.stop(timeout=WAIT_S)
     assert count_rows(db_path) == 20
     assert count_rows(db_path, "dispositions") == len(dispositions) > 0
+    assert count_rows(db_path, "agent_state_intervals") == 1
 
 
 @pytest.mark.parametrize("garbage", [b"{not json\n", b'{"call": {"call_id": 3}}\n'])
