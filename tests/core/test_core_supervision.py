@@ -1,0 +1,274 @@
+"""SupervisionMachine: listen, whisper, barge, switching, and a clean end; S11/P10 replays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from call_events_factory import (
+    destroyed,
+    entered_bridge,
+    failed,
+    hangup_request,
+    ok,
+    stasis_end,
+    stasis_start,
+)
+from call_replay import Replay, load_trace
+
+from core.ari_commands import (
+    AddToBridge,
+    CreateBridge,
+    DestroyBridge,
+    HangupChannel,
+    OriginateChannel,
+    SnoopChannel,
+)
+from core.ari_events import ChannelEnteredBridge, ChannelLeftBridge, event_channel_id
+from core.bridge import (
+    CallFinished,
+    SetSupervisionMode,
+    StartSupervision,
+    StopSupervision,
+    SupervisionEnded,
+    SupervisionMachine,
+    SupervisionState,
+)
+from core.domain import SupervisionMode
+from core.timers import StartTimer, TimerFired
+
+SID = "c1-sup-s1"
+LEG, BRIDGE, CALL_BRIDGE, AGENT = f"{SID}-leg", f"{SID}-bridge", "c1-bridge", "c1-agent"
+
+
+class Sup:
+    def __init__(self, endpoint: str = "PJSIP/agent-1002") -> None:
+        self.m = SupervisionMachine("c1", "s1", endpoint, AGENT, CALL_BRIDGE)
+        self.commands: list[Any] = []
+        self.events: list[Any] = []
+        self.now = 0.0
+
+    def feed(self, *inputs: Any) -> list[Any]:
+        new: list[Any] = []
+        for inp in inputs:
+            self.now += 1.0
+            self.m.receive(inp, self.now)
+            new += self.m.commands_to_send()
+            self.events += self.m.events_emitted()
+        self.commands += new
+        return new
+
+    def ended(self) -> list[SupervisionEnded]:
+        return [e for e in self.events if isinstance(e, SupervisionEnded)]
+
+
+def listening(s: Sup) -> None:
+    s.feed(StartSupervision(SupervisionMode.LISTEN))
+    snoop = next(c for c in s.commands if isinstance(c, SnoopChannel))
+    s.feed(ok(CreateBridge(bridge_id=BRIDGE)), ok(snoop), stasis_start(LEG, "Up"))
+    add = next(c for c in s.commands if isinstance(c, AddToBridge))
+    s.feed(ok(add, 204))
+    assert s.m.state == SupervisionState.LISTENING
+
+
+def test_listen_calls_the_supervisor_and_bridges_a_spy_snoop() -> None:
+    s = Sup()
+    out = s.feed(StartSupervision(SupervisionMode.LISTEN))
+    originate = next(c for c in out if isinstance(c, OriginateChannel))
+    assert originate.channel_id == LEG
+    assert originate.app_args == "supervisor,c1"
+    assert originate.variables["EVS_SUPERVISOR_ID"] == "s1"
+    assert StartTimer("supervisor_answer", 27.0) in out
+    # prepared while the supervisor's phone rings
+    assert CreateBridge(bridge_id=BRIDGE, name="supervise-c1") in out
+    snoop = next(c for c in out if isinstance(c, SnoopChannel))
+    assert (snoop.channel_id, snoop.spy, snoop.whisper) == (AGENT, "both", "none")
+    assert snoop.app_args == "snoop,c1"
+    assert s.m.state == SupervisionState.DIALING
+    out = s.feed(ok(CreateBridge(bridge_id=BRIDGE)), stasis_start(snoop.snoop_id, "Up"))
+    assert not [c for c in out if isinstance(c, AddToBridge)]  # the supervisor is not up yet
+    out = s.feed(stasis_start(LEG, "Up"))
+    assert AddToBridge(bridge_id=BRIDGE, channel_ids=(snoop.snoop_id, LEG)) in out
+    assert s.m.state == SupervisionState.JOINING
+    s.feed(entered_bridge(BRIDGE, snoop.snoop_id, []), entered_bridge(BRIDGE, LEG, []))
+    assert s.m.state == SupervisionState.LISTENING
+    assert s.m.monitored() == ("s1", SupervisionMode.LISTEN)
+
+
+def test_switch_to_whisper_replaces_the_snoop() -> None:
+    s = Sup()
+    listening(s)
+    first = next(c for c in s.commands if isinstance(c, SnoopChannel)).snoop_id
+    out = s.feed(SetSupervisionMode(SupervisionMode.WHISPER))
+    assert HangupChannel(channel_id=first) in out
+    snoop = next(c for c in out if isinstance(c, SnoopChannel))
+    assert snoop.whisper == "out" and snoop.snoop_id != first
+    assert s.m.state == SupervisionState.JOINING
+    out = s.feed(stasis_end(first), ok(snoop))
+    assert AddToBridge(bridge_id=BRIDGE, channel_ids=(snoop.snoop_id,)) in out
+    s.feed(ok(AddToBridge(bridge_id=BRIDGE, channel_ids=(snoop.snoop_id,)), 204))
+    assert s.m.state == SupervisionState.WHISPERING
+    assert s.m.monitored() == ("s1", SupervisionMode.WHISPER)
+
+
+def test_barge_moves_the_supervisor_into_the_call_bridge() -> None:
+    s = Sup()
+    listening(s)
+    snoop = next(c for c in s.commands if isinstance(c, SnoopChannel)).snoop_id
+    out = s.feed(SetSupervisionMode(SupervisionMode.BARGE))
+    assert HangupChannel(channel_id=snoop) in out
+    assert DestroyBridge(bridge_id=BRIDGE) in out
+    assert AddToBridge(bridge_id=CALL_BRIDGE, channel_ids=(LEG,)) in out
+    s.feed(ok(AddToBridge(bridge_id=CALL_BRIDGE, channel_ids=(LEG,)), 204))
+    assert s.m.state == SupervisionState.BARGING
+    # and back to listening: a new private bridge and snoop, the leg moves back
+    out = s.feed(SetSupervisionMode(SupervisionMode.LISTEN))
+    assert CreateBridge(bridge_id=BRIDGE, name="supervise-c1") in out
+    new_snoop = next(c for c in out if isinstance(c, SnoopChannel))
+    out = s.feed(ok(CreateBridge(bridge_id=BRIDGE)), ok(new_snoop))
+    assert AddToBridge(bridge_id=BRIDGE, channel_ids=(new_snoop.snoop_id, LEG)) in out
+
+
+@pytest.mark.parametrize("stop", [StopSupervision(), CallFinished()])
+def test_stop_hangs_up_snoop_and_leg_then_ends(stop: Any) -> None:
+    s = Sup()
+    listening(s)
+    snoop = next(c for c in s.commands if isinstance(c, SnoopChannel)).snoop_id
+    out = s.feed(stop)
+    assert HangupChannel(channel_id=snoop) in out
+    assert HangupChannel(channel_id=LEG) in out
+    assert DestroyBridge(bridge_id=BRIDGE) in out
+    assert s.m.state == SupervisionState.ENDING
+    s.feed(hangup_request(snoop, 32, soft=True), stasis_end(snoop))  # no ChannelDestroyed
+    assert s.ended() == []
+    s.feed(stasis_end(LEG), destroyed(LEG, 16))
+    assert [e.reason for e in s.ended()] == [
+        "stopped" if isinstance(stop, StopSupervision) else "call_ended"
+    ]
+    assert s.m.state == SupervisionState.ENDED
+    assert s.m.monitored() is None
+
+
+def test_supervisor_hanging_up_cleans_up() -> None:
+    s = Sup()
+    listening(s)
+    snoop = next(c for c in s.commands if isinstance(c, SnoopChannel)).snoop_id
+    out = s.feed(hangup_request(LEG, 16))
+    assert HangupChannel(channel_id=snoop) in out
+    assert HangupChannel(channel_id=LEG) not in out
+    s.feed(stasis_end(snoop), destroyed(LEG, 16))
+    assert [e.reason for e in s.ended()] == ["supervisor_hung_up"]
+
+
+def test_snoop_ended_by_asterisk_means_the_call_is_gone() -> None:
+    s = Sup()
+    listening(s)
+    snoop = next(c for c in s.commands if isinstance(c, SnoopChannel)).snoop_id
+    out = s.feed(stasis_end(snoop))
+    assert HangupChannel(channel_id=LEG) in out
+    s.feed(destroyed(LEG, 16))
+    assert [e.reason for e in s.ended()] == ["agent_leg_gone"]
+
+
+def test_supervisor_busy_fails_and_cleans_the_snoop() -> None:
+    s = Sup()
+    s.feed(StartSupervision(SupervisionMode.WHISPER))
+    s.feed(destroyed(LEG, 17, tech=486))
+    ended = s.ended()
+    assert len(ended) == 1 and ended[0].failed
+    assert ended[0].reason == "supervisor_busy"
+    assert s.m.state == SupervisionState.FAILED
+
+
+def test_supervisor_no_answer_timer_and_http_error() -> None:
+    s = Sup()
+    s.feed(StartSupervision(SupervisionMode.BARGE))
+    out = s.feed(TimerFired("supervisor_answer"))
+    assert HangupChannel(channel_id=LEG, reason="no_answer") in out
+    s.feed(destroyed(LEG, 16))
+    assert s.ended()[0].reason == "supervisor_no_answer"
+
+    s2 = Sup()
+    originate = next(
+        c
+        for c in s2.feed(StartSupervision(SupervisionMode.BARGE))
+        if isinstance(c, OriginateChannel)
+    )
+    s2.feed(failed(originate, 500, "Allocation failed"))
+    assert s2.ended()[0].reason == "http 500: Allocation failed"
+    assert s2.ended()[0].failed
+
+
+def test_barge_from_the_start_never_snoops() -> None:
+    s = Sup()
+    s.feed(StartSupervision(SupervisionMode.BARGE), stasis_start(LEG, "Up"))
+    assert not [c for c in s.commands if isinstance(c, SnoopChannel | CreateBridge)]
+    assert AddToBridge(bridge_id=CALL_BRIDGE, channel_ids=(LEG,)) in s.commands
+
+
+def test_ending_guard_and_junk() -> None:
+    s = Sup()
+    listening(s)
+    s.feed(stasis_start("someone-else"), destroyed("someone-else", 16))
+    assert s.m.state == SupervisionState.LISTENING
+    s.feed(StopSupervision())
+    s.feed(TimerFired("ending"))
+    assert len(s.ended()) == 1
+    assert s.feed(StopSupervision(), TimerFired("ending")) == []
+
+
+# ------------------------------------------------------------------ replays
+@pytest.mark.parametrize(("trace", "run"), [("S11", ""), ("S11", "run2"), ("P10", "")])
+def test_supervision_replay(trace: str, run: str) -> None:
+    p = trace[0].lower() + trace[1:]  # "s11" / "p10"
+    ids = {
+        f"{p}-sup": f"{p}-sup-x-leg",
+        f"{p}-sup-2": f"{p}-sup-x-leg-2",
+        f"{p}-snoop-listen": f"{p}-sup-x-snoop-1",
+        f"{p}-snoop-whisper": f"{p}-sup-x-snoop-2",
+        f"{p}-listen-bridge": f"{p}-sup-x-bridge",
+    }
+    data = load_trace(trace, run)
+    endpoint = next(
+        (s.get("query") or s.get("body") or {}).get("endpoint", "")
+        for s in data["steps"]
+        if s["kind"] == "request" and "supervisor" in str(s.get("query") or s.get("body"))
+    )
+    m = SupervisionMachine(p, "x", endpoint, f"{p}-agent", f"{p}-bridge")
+
+    def concerns(event: Any) -> bool:
+        if isinstance(event, ChannelEnteredBridge | ChannelLeftBridge):
+            return event.channel is not None and event.channel.id in m.channel_ids()
+        cid = event_channel_id(event)
+        return cid is not None and cid in m.channel_ids()
+
+    r = Replay(m, ids, concerns)
+    start = next(s["t_ms"] for s in data["steps"] if "LISTEN" in s.get("text", "")) / 1000
+    r.feed(StartSupervision(SupervisionMode.LISTEN), start)
+    states: list[SupervisionState] = []
+    for needle, mode in (("WHISPER", SupervisionMode.WHISPER), ("BARGE", SupervisionMode.BARGE)):
+        until = next(s["t_ms"] for s in data["steps"] if needle in s.get("text", "")) / 1000
+        r.run(data, start=start, until=until)
+        states.append(m.state)
+        r.feed(SetSupervisionMode(mode), until)
+        start = until
+    until = next(s["t_ms"] for s in data["steps"] if "teardown" in s.get("text", "")) / 1000
+    r.run(data, start=start, until=until)
+    states.append(m.state)
+    r.feed(StopSupervision(), until)
+    r.run(data, start=until)
+    assert states == [
+        SupervisionState.LISTENING,
+        SupervisionState.WHISPERING,
+        SupervisionState.BARGING,
+    ]
+    snoops = r.commands(SnoopChannel)
+    assert [(c.snoop_id, c.whisper) for c in snoops] == [
+        (f"{p}-sup-x-snoop-1", "none"),
+        (f"{p}-sup-x-snoop-2", "out"),
+    ]
+    assert AddToBridge(bridge_id=f"{p}-bridge", channel_ids=(f"{p}-sup-x-leg",)) in r.commands(
+        AddToBridge
+    )
+    assert m.state == SupervisionState.ENDED
+    assert [e.reason for e in r.events if isinstance(e, SupervisionEnded)] == ["stopped"]
