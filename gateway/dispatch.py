@@ -132,7 +132,7 @@ class Dispatcher:
                 contact = self._contacts.get(contact_id)
                 if contact is None:
                     raise Denied("err.unknown_contact")
-                return [("contact-card", self._render.contact_card(lang, contact))]
+                return [("contact-card", self._render.contact_card(lang, contact, user.display_name))]
             case Supervise(call_id=call_id, mode=mode):
                 if self._hub.live_call(call_id) is None:
                     raise Denied("err.no_such_call")

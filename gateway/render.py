@@ -189,8 +189,14 @@ class Renderer:
             contacts_total=total,
         )
 
-    def contact_card(self, lang: str, contact: Contact | None) -> str:
+    def contact_card(self, lang: str, contact: Contact | None, agent_name: str = "") -> str:
         script = self.settings.campaign_scripts.get(contact.campaign) if contact else None
+        if script and contact:
+            # Known placeholders only (no str.format on configured text).
+            for placeholder, value in (
+                ("{contact}", contact.name), ("{company}", contact.company), ("{agent}", agent_name)
+            ):
+                script = script.replace(placeholder, value)
         return self._render(
             "fragments/contact_card.html", lang, oob=True, contact=contact, script=script
         )

@@ -65,6 +65,7 @@
         window.location.assign("/login");
         return;
       }
+      if (code === 4000) return;  // our own clean reconnect after the network came back
       show("lost", banner.dataset.lost);
     });
     // Offline events come before the socket notices (TCP can take a while to time out).
@@ -72,9 +73,12 @@
     window.addEventListener("online", function () {
       var main = document.querySelector("[ws-connect]");
       var socket = main && main["htmx-internal-data"] && main["htmx-internal-data"].webSocket;
-      if (socket && socket.socket && socket.socket.readyState !== WebSocket.OPEN) {
-        socket.publicInterface.reconnect();
+      if (!socket || !socket.socket) return;
+      if (socket.socket.readyState === WebSocket.OPEN) {
+        // The socket survived: ask for the full state again by reconnecting cleanly.
+        socket.socket.close(4000, "network back");
       }
+      socket.publicInterface.reconnect();
     });
     // A quick, bounded reconnect instead of the extension's default back-off.
     if (window.htmx) {
@@ -98,7 +102,16 @@
     });
   }
 
+  // Mirror the agent's state on <body> so controls elsewhere (the contact card's call
+  // button) follow it without the server re-rendering them.
+  function mirrorAgentState() {
+    var badge = document.getElementById("agent-state");
+    if (badge) document.body.dataset.agentState = badge.dataset.state;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    mirrorAgentState();
+    document.body.addEventListener("htmx:wsAfterMessage", mirrorAgentState);
     setupLogin();
     setupConnectionBanner();
     tick();

@@ -1,0 +1,40 @@
+"""Shared bits of the browser tests: Chromium launch flags, logins, screenshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "screenshots"
+PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "sam": "sam-pw-3"}
+TIMEOUT_MS = 5000
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def open_session(chromium: Browser, base_url: str) -> tuple[BrowserContext, Page]:
+    context = chromium.new_context(base_url=base_url, viewport={"width": 1280, "height": 860},
+                                   locale="fr-FR")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    return context, page
+
+
+def log_in(page: Page, user: str, password: str | None = None) -> None:
+    page.goto("/login")
+    page.fill("#login-user", user)
+    page.fill("#login-password", password or PASSWORDS[user])
+    page.click("#login-submit")
+
+
+def wait_connected(page: Page) -> None:
+    expect(page.locator("#conn")).to_have_attribute("data-state", "open")
