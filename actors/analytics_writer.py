@@ -143,6 +143,7 @@ class AnalyticsWriter(pykka.ThreadingActor):
                 self._accept(interval)
             self._flush()
         finally:
+            self._cancel_timer()  # a failed last flush armed a retry that will never run
             self._close()
 
     def on_failure(self, *_: object) -> None:
@@ -198,7 +199,10 @@ class AnalyticsWriter(pykka.ThreadingActor):
         """Refuse what cannot be stored before journaling it; journal; buffer; maybe flush."""
         rows = _rows_of(record)  # raises RowError: nothing journaled, nothing buffered
         assert self._journal is not None
-        self._journal.append(record)
+        try:
+            self._journal.append(record)
+        except OSError as exc:  # disk full...: the record is only in memory, still try DuckDB
+            self._journal_failed(f"append of {record_key(record)}", exc)
         self._batch.calls += rows.calls
         self._batch.legs += rows.legs
         self._batch.dispositions += rows.dispositions
@@ -226,8 +230,11 @@ class AnalyticsWriter(pykka.ThreadingActor):
         self._cancel_timer()
         if self._journal is None:
             return
-        self._journal.sync()
-        self._acknowledge()
+        try:
+            self._journal.sync()
+            self._acknowledge()  # only once the journal is on disk
+        except OSError as exc:
+            self._journal_failed("fsync", exc)
         if not self.pending:
             return
         if self._store is None and not self._open_store():
@@ -239,12 +246,21 @@ class AnalyticsWriter(pykka.ThreadingActor):
         except Exception as exc:
             self._write_failed(exc)
             return
-        self._journal.clear()
         self._batch = Batch()
         self._written += written
         self._failing = False
         self._retry_s = self.config.retry_initial_s
         metrics.records_written(written)
+        try:
+            self._journal.clear()
+        except OSError as exc:  # a later replay re-upserts the same rows: harmless
+            self._journal_failed("truncate", exc)
+
+    def _journal_failed(self, what: str, exc: OSError) -> None:
+        self._errors += 1
+        self._last_error = f"journal {what}: {exc}"
+        metrics.record_write_error()
+        log.error("journal %s failed: %s", what, exc)
 
     def _acknowledge(self) -> None:
         acks, self._acks = self._acks, []

@@ -1,0 +1,81 @@
+"""AnalyticsReader: the statistics the UI and supervisors ask for, inside the core's process.
+
+The gateway holds one reader; each method opens its own DuckDB cursor, so any thread may call
+it. Queries take milliseconds to tens of milliseconds (BENCHMARKS.md): from the asyncio loop,
+call them through `asyncio.to_thread`, never directly.
+
+It connects with DuckDB's default (read-write) configuration on purpose: inside one process
+every connection to a file must share one configuration, and the AnalyticsWriter opens the
+file read-write. The reader never writes. (A separate process, like `evscallpro stats`, must
+use `store.connect_reader`, which opens read-only.)
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from analytics import stats
+from analytics.store import DEFAULT_DB_PATH, create_schema
+from core.domain import CallOutcome
+
+
+class AnalyticsReader:
+    def __init__(self, db_path: str | Path = DEFAULT_DB_PATH) -> None:
+        self.path = Path(db_path)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._con is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                con = duckdb.connect(str(self.path))
+                try:
+                    create_schema(con)  # the reader may come up before the first write
+                except duckdb.TransactionException:
+                    pass  # the writer created it at the same moment
+                self._con = con
+            return self._con
+
+    def calls_for_agent(
+        self, agent_id: str, day: date, limit: int = 500
+    ) -> list[stats.CallHistoryItem]:
+        return stats.calls_for_agent(self._connection(), agent_id, day, limit)
+
+    def agent_daily_summary(
+        self, day: date, agent_id: str | None = None
+    ) -> list[stats.AgentDaySummary]:
+        return stats.agent_daily_summary(self._connection(), day, agent_id)
+
+    def recordings(
+        self,
+        *,
+        agent_id: str | None = None,
+        start: datetime | date | None = None,
+        end: datetime | date | None = None,
+        outcome: str | CallOutcome | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> list[stats.RecordingItem]:
+        return stats.recordings(
+            self._connection(),
+            agent_id=agent_id,
+            start=start,
+            end=end,
+            outcome=outcome,
+            limit=limit,
+            offset=offset,
+        )
+
+    def summary(self, start: datetime | date, end: datetime | date) -> stats.Summary:
+        return stats.summary(self._connection(), start, end)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
