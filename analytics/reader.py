@@ -12,6 +12,7 @@ use `store.connect_reader`, which opens read-only.)
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import date, datetime
 from pathlib import Path
@@ -34,10 +35,10 @@ class AnalyticsReader:
             if self._con is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 con = duckdb.connect(str(self.path))
-                try:
-                    create_schema(con)  # the reader may come up before the first write
-                except duckdb.TransactionException:
-                    pass  # the writer created it at the same moment
+                # The reader may come up before the first write; if the writer creates the
+                # schema at the same moment, DuckDB reports a conflict and the tables exist.
+                with contextlib.suppress(duckdb.TransactionException):
+                    create_schema(con)
                 self._con = con
             return self._con
 

@@ -25,18 +25,18 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import duckdb  # noqa: E402
+import duckdb
 
-from actors.analytics_writer import AnalyticsWriter, FlushNow, WriterConfig  # noqa: E402
-from analytics import rows, stats  # noqa: E402
-from analytics.export import export  # noqa: E402
-from analytics.schema import CALL_COLUMNS  # noqa: E402
-from analytics.store import CallStore  # noqa: E402
-from analytics.synthetic import generate_calls  # noqa: E402
+from actors.analytics_writer import AnalyticsWriter, FlushNow, WriterConfig, WriterStatus
+from analytics import rows, stats
+from analytics.export import export
+from analytics.schema import CALL_COLUMNS
+from analytics.store import CallStore
+from analytics.synthetic import generate_calls
 
 
 def bench_writer(workdir: Path, n: int) -> dict[str, float]:
@@ -49,6 +49,7 @@ def bench_writer(workdir: Path, n: int) -> dict[str, float]:
         for record in records:
             ref.tell(record)
         status = ref.ask(FlushNow(), timeout=120)
+        assert isinstance(status, WriterStatus)
         elapsed = time.perf_counter() - t0
     finally:
         ref.stop(timeout=60)
@@ -78,7 +79,9 @@ def bench_append_methods(workdir: Path, n: int) -> dict[str, float]:
         assert got == count, (name, got)
         con.close()
 
-    def appender(action: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    def appender(
+        action: Literal["insert", "upsert"],
+    ) -> Callable[[duckdb.DuckDBPyConnection], None]:
         def run(con: duckdb.DuckDBPyConnection) -> None:
             app = con.appender("calls", action=action)
             app.append_rows(call_rows)
@@ -102,11 +105,11 @@ def bench_append_methods(workdir: Path, n: int) -> dict[str, float]:
     timed("appender_insert", n, appender("insert"))
     timed("appender_upsert", n, appender("upsert"))
     timed("ndjson_read_json", n, ndjson)
-    timed(
-        "executemany",
-        len(sample),
-        lambda con: con.executemany(f"INSERT INTO calls VALUES ({marks})", sample),
-    )
+
+    def executemany(con: duckdb.DuckDBPyConnection) -> None:
+        con.executemany(f"INSERT INTO calls VALUES ({marks})", sample)
+
+    timed("executemany", len(sample), executemany)
     return results
 
 
