@@ -94,7 +94,7 @@ class Replayer:
         target: Target,
         *,
         time_scale: float,
-        min_event_timeout_s: float = 2.0,
+        min_event_timeout_s: float = 0.5,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -164,7 +164,7 @@ class Replayer:
         upcoming_t = float(self._steps[index]["t_ms"]) if index < len(self._steps) else (
             float(self._steps[-1]["t_ms"]) if self._steps else 0.0)
         gap_s = max(0.0, upcoming_t - self._last_action_t) / 1000.0 / self._scale
-        timeout = self._min_timeout + 3.0 * gap_s
+        timeout = self._min_timeout + 2.0 * gap_s
         async with self._changed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
