@@ -17,6 +17,8 @@ Transition table (state: input -> next state; anything else is refused with a re
              timer wrap_up                       -> same, with disposition code "not_qualified"
              Pause(reason)                       -> wrap_up, pause remembered
   any        SetWorkstation(mode, mobile number) -> same state (refused while on_call)
+  offline / available / paused
+             AdoptCall(call view) (core restart)  -> on_call
 
 Refusal codes: agent_offline, agent_not_available, agent_on_call, no_workstation,
 no_softphone, invalid_number, number_not_allowed, unknown_call, disposition_required,
@@ -72,6 +74,12 @@ class SetWorkstation(msgspec.Struct, frozen=True, tag="set_workstation"):
     mobile_number: str | None = None
 
 
+class AdoptCall(msgspec.Struct, frozen=True, tag="adopt_call"):
+    """After a core restart: this agent has a live call rebuilt from Asterisk."""
+
+    call: CallView
+
+
 class SubmitDisposition(msgspec.Struct, frozen=True, tag="submit_disposition"):
     call_id: str
     code: str
@@ -86,6 +94,7 @@ AgentInput = (
     | Pause
     | SetWorkstation
     | SubmitDisposition
+    | AdoptCall
     | CallStepChanged
     | CallEnded
     | CallView
@@ -225,6 +234,8 @@ class AgentMachine:
                 return self._set_workstation(mode, number)
             case SubmitDisposition():
                 return self._submit(inp, at)
+            case AdoptCall(call=view):
+                return self._adopt_call(view, at)
             case CallStepChanged(call_id=call_id) if call_id == self.call_id:
                 return None
             case CallView(call_id=call_id) if call_id == self.call_id:
@@ -318,6 +329,17 @@ class AgentMachine:
         if self.wrap_up_max_s:
             self._commands.append(StartTimer(name=T_WRAP_UP, seconds=self.wrap_up_max_s))
         self._set_state(AgentState.WRAP_UP, at, str(record.outcome))
+        return None
+
+    def _adopt_call(self, view: CallView, at: float) -> Refusal | None:
+        if self._state == AgentState.ON_CALL and self.call_id != view.call_id:
+            return Refusal("agent_on_call", f"already on call {self.call_id}")
+        if self._state == AgentState.WRAP_UP:
+            return Refusal("disposition_required", "qualify the last call first")
+        self.call_id = view.call_id
+        self.call = view
+        self.workstation = self.workstation or view.workstation
+        self._set_state(AgentState.ON_CALL, at, "adopted")
         return None
 
     def _wrap_up_expired(self, at: float) -> Refusal | None:

@@ -110,6 +110,7 @@ from core.call_inputs import CallInput, CallStart, HangupFromUi
 from core.domain import CallOutcome, CallStep, LegRole, Party
 from core.leg import FINAL_DIAL_STATUSES, FailureKind, Leg
 from core.records import CallRecord, LegRecord, StepTime
+from core.recovery_scan import LiveLeg
 from core.timers import CancelTimer, StartTimer, TimerCommand, TimerFired
 from core.views import CallView
 
@@ -143,6 +144,14 @@ _CUSTOMER_OUTCOMES: dict[FailureKind, CallOutcome] = {
     FailureKind.UNREACHABLE: CallOutcome.CUSTOMER_CONGESTION,
 }
 _SUCCESS_OUTCOMES = frozenset({CallOutcome.COMPLETED, CallOutcome.CANCELLED})
+_BEFORE_CUSTOMER = frozenset(
+    {
+        CallStep.AGENT_DIALING,
+        CallStep.AGENT_ANSWERED,
+        CallStep.AGENT_CONFIRMING,
+        CallStep.ANNOUNCING,
+    }
+)
 
 
 def agent_channel_id(call_id: str) -> str:
@@ -192,6 +201,121 @@ class CallMachine:
         self._commands: list[CallCommand] = []
         self._events: list[CallEvent] = []
         self.recovered = False
+
+    # ----------------------------------------------------------------- recovery
+    @classmethod
+    def adopt(
+        cls,
+        request: CallRequest,
+        settings: CallSettings,
+        *,
+        agent: LiveLeg | None,
+        customer: LiveLeg | None,
+        bridge_id: str | None,
+        at: float,
+        last_step: CallStep | None = None,
+        connected_at: float | None = None,
+    ) -> CallMachine:
+        """Rebuild a call after a core restart from the legs Asterisk still lists (GET
+        /channels, /bridges; see core.recovery_scan). `last_step` is what a journal kept, if
+        any. The record will say `recovered=True`. Rules:
+
+        - both legs Up            -> connected (bridged, or the bridge is set up again)
+        - agent Up, customer Down -> customer_dialing (the customer still rings)
+        - agent Up, no customer   -> announcing / agent_confirming again when the journal
+                                     says the customer was never dialed, else ending
+                                     (internal_error "recovered_incomplete")
+        - agent Down (ringing)    -> agent_dialing
+        - no agent leg            -> ending: the customer leg is hung up (agent_abandoned
+                                     before connect, completed after)
+        Commands to send at once (and a CallStepChanged) are queued as usual.
+        """
+        m = cls(request, settings)
+        m.recovered = True
+        m._step_since = at
+        m._adopt(agent, customer, bridge_id, at, last_step, connected_at)
+        return m
+
+    def _adopt(
+        self,
+        agent: LiveLeg | None,
+        customer: LiveLeg | None,
+        bridge_id: str | None,
+        at: float,
+        last_step: CallStep | None,
+        connected_at: float | None,
+    ) -> None:
+        creating = self.settings.customer_dial_method == CustomerDialMethod.CREATE_DIAL
+        if customer is not None:
+            self.customer = _adopted_leg(
+                LegRole.CUSTOMER,
+                self.request.customer_endpoint,
+                customer,
+                at,
+                connected_at,
+                in_stasis=creating,
+            )
+            self.customer.dial_sent = creating
+        if agent is None:
+            self.agent.mark_destroyed(at)
+            customer_up = self.customer is not None and self.customer.up
+            outcome = CallOutcome.COMPLETED if customer_up else CallOutcome.AGENT_ABANDONED
+            self.connected_at = connected_at if customer_up else None
+            self._conclude(outcome, "agent_gone_while_core_away", Party.AGENT)
+            self._hang_up_all(at)
+            return
+        self.agent = _adopted_leg(
+            LegRole.AGENT,
+            self.request.agent_endpoint,
+            agent,
+            at,
+            connected_at,
+            in_stasis=agent.state == "Up",
+        )
+        if not self.agent.up:
+            self._start_timer(
+                T_AGENT_ANSWER, self.settings.agent_ring_timeout_s + self.settings.stasis_guard_s
+            )
+            self._set_step(CallStep.AGENT_DIALING, at, "adopted")
+        elif self.customer is not None and self.customer.up:
+            self._adopt_connected(bridge_id, agent, customer, at, connected_at)
+        elif self.customer is not None:
+            self._hold = self.settings.hold_audio
+            self._start_timer(
+                T_CUSTOMER_ANSWER,
+                self.settings.customer_ring_timeout_s + self.settings.stasis_guard_s,
+            )
+            self._set_step(CallStep.CUSTOMER_DIALING, at, "adopted")
+        elif last_step in _BEFORE_CUSTOMER:
+            self._agent_ready(at)
+        else:
+            self._conclude(CallOutcome.INTERNAL_ERROR, "recovered_incomplete", Party.SYSTEM)
+            self._hang_up_all(at)
+
+    def _adopt_connected(
+        self,
+        bridge_id: str | None,
+        agent: LiveLeg,
+        customer: LiveLeg | None,
+        at: float,
+        connected_at: float | None,
+    ) -> None:
+        self.connected_at = connected_at if connected_at is not None else at
+        self._set_step(CallStep.CONNECTED, at, "adopted")
+        bridged = (
+            bridge_id == self.bridge_id
+            and agent.bridge_id == self.bridge_id
+            and customer is not None
+            and customer.bridge_id == self.bridge_id
+        )
+        if bridged:
+            self._bridge_created = True
+            self._bridged = True
+            self.recording_name = self.call_id if self.settings.recording else None
+        else:  # set the bridge up again (409 on CreateBridge counts as created)
+            self._hold = self.settings.hold_audio
+            self._send(CreateBridge(bridge_id=self.bridge_id, name=self.call_id))
+            self._start_timer(T_BRIDGE, self.settings.bridge_guard_s)
 
     # ----------------------------------------------------------------- public surface
     @property
@@ -845,6 +969,23 @@ class CallMachine:
         if request.contact_id:
             variables["EVS_CONTACT_ID"] = request.contact_id
         return variables
+
+
+def _adopted_leg(
+    role: LegRole,
+    endpoint: str,
+    live: LiveLeg,
+    at: float,
+    connected_at: float | None,
+    in_stasis: bool,
+) -> Leg:
+    leg = Leg(role, endpoint or live.name, live.channel_id)
+    leg.local2_id = live.local2_id
+    leg.state = live.state
+    leg.in_stasis = in_stasis
+    if live.state == "Up":
+        leg.answered_at = connected_at if connected_at is not None else at
+    return leg
 
 
 def _close(leg: LegRecord, at: float) -> LegRecord:

@@ -1,0 +1,168 @@
+"""CallMachine.adopt: rebuilding a call in the right step from what Asterisk still lists."""
+
+from __future__ import annotations
+
+from call_events_factory import (
+    Driver,
+    destroyed,
+    hangup_request,
+    ok,
+    playback_finished,
+    request,
+    stasis_start,
+)
+
+from core.agent import AdoptCall, AgentMachine, LogIn
+from core.ari_commands import (
+    AddToBridge,
+    CreateBridge,
+    DestroyBridge,
+    HangupChannel,
+    OriginateChannel,
+    PlayMedia,
+    StopMusicOnHold,
+)
+from core.ari_events import Bridge, Channel
+from core.call import CallMachine
+from core.call_config import CallSettings
+from core.domain import AgentState, CallOutcome, CallStep, Party
+from core.recovery_scan import LiveLeg, live_calls
+from core.timers import StartTimer
+
+AGENT, CUSTOMER, BRIDGE = "c1-agent", "c1-customer", "c1-bridge"
+SETTINGS = CallSettings()
+
+
+def leg(role: str, state: str = "Up", bridge: str | None = None) -> LiveLeg:
+    return LiveLeg(role=role, channel_id=f"c1-{role}", state=state, bridge_id=bridge)
+
+
+def adopt(
+    agent: LiveLeg | None,
+    customer: LiveLeg | None,
+    bridge_id: str | None = None,
+    last_step: CallStep | None = None,
+    settings: CallSettings = SETTINGS,
+) -> Driver:
+    m = CallMachine.adopt(
+        request(),
+        settings,
+        agent=agent,
+        customer=customer,
+        bridge_id=bridge_id,
+        at=500.0,
+        last_step=last_step,
+        connected_at=450.0,
+    )
+    d = Driver(m)
+    d.now = 500.0
+    d.commands += m.commands_to_send()
+    d.events += m.events_emitted()
+    return d
+
+
+def test_bridged_call_is_adopted_connected_and_ends_normally() -> None:
+    d = adopt(leg("agent", bridge=BRIDGE), leg("customer", bridge=BRIDGE), BRIDGE)
+    assert d.m.step == CallStep.CONNECTED
+    assert d.commands == []  # nothing to redo
+    assert d.m.view().connected_at == 450.0
+    out = d.feed(hangup_request(CUSTOMER, 16))
+    assert d.of(HangupChannel, out) == [HangupChannel(channel_id=AGENT)]
+    out = d.feed(destroyed(CUSTOMER, 16), destroyed(AGENT, 16))
+    assert DestroyBridge(bridge_id=BRIDGE) in out
+    record = d.record()
+    assert record.recovered is True
+    assert record.outcome == CallOutcome.COMPLETED
+    assert record.hung_up_first == Party.CUSTOMER
+    assert record.recording_name == "c1"
+    assert record.agent_leg.billable_seconds == 53.0  # connected_at 450 -> destroyed at 503
+
+
+def test_both_up_but_not_bridged_sets_the_bridge_up_again() -> None:
+    d = adopt(leg("agent"), leg("customer"), None)
+    assert d.m.step == CallStep.CONNECTED
+    assert d.commands[0] == CreateBridge(bridge_id=BRIDGE, name="c1")
+    out = d.feed(ok(CreateBridge(bridge_id=BRIDGE, name="c1")))
+    assert AddToBridge(bridge_id=BRIDGE, channel_ids=(AGENT, CUSTOMER)) in out
+    out = d.feed(ok(AddToBridge(bridge_id=BRIDGE, channel_ids=(AGENT, CUSTOMER)), 204))
+    assert StopMusicOnHold(channel_id=AGENT) in out
+
+
+def test_ringing_customer_is_adopted_in_customer_dialing() -> None:
+    d = adopt(leg("agent"), leg("customer", "Ringing"))
+    assert d.m.step == CallStep.CUSTOMER_DIALING
+    assert StartTimer("customer_answer", 35.0) in d.commands
+    out = d.feed(stasis_start(CUSTOMER, "Up"))
+    assert d.of(CreateBridge, out)
+    assert d.m.step == CallStep.CONNECTED
+
+
+def test_ringing_agent_is_adopted_in_agent_dialing() -> None:
+    d = adopt(leg("agent", "Ringing"), None)
+    assert d.m.step == CallStep.AGENT_DIALING
+    out = d.feed(stasis_start(AGENT, "Up"))
+    assert d.of(PlayMedia, out)[0].playback_id == "c1-pb-announce"
+    out = d.feed(playback_finished("c1-pb-announce"))
+    assert [o.channel_id for o in d.of(OriginateChannel, out)] == [CUSTOMER]
+
+
+def test_answered_agent_without_customer_resumes_only_when_journal_says_so() -> None:
+    resumed = adopt(leg("agent"), None, last_step=CallStep.ANNOUNCING)
+    assert resumed.m.step == CallStep.ANNOUNCING
+    assert resumed.of(PlayMedia)
+    unknown = adopt(leg("agent"), None, last_step=CallStep.CUSTOMER_DIALING)
+    assert unknown.of(HangupChannel) == [HangupChannel(channel_id=AGENT)]
+    assert unknown.m.step == CallStep.ENDING
+    unknown.feed(destroyed(AGENT, 16))
+    assert unknown.record().reason == "recovered_incomplete"
+    assert unknown.record().outcome == CallOutcome.INTERNAL_ERROR
+
+
+def test_agent_gone_while_away_hangs_up_the_customer() -> None:
+    d = adopt(None, leg("customer", "Ringing"))
+    assert d.of(HangupChannel) == [HangupChannel(channel_id=CUSTOMER)]
+    d.feed(destroyed(CUSTOMER, 16))
+    record = d.record()
+    assert record.outcome == CallOutcome.AGENT_ABANDONED
+    assert record.recovered is True
+    connected = adopt(None, leg("customer", "Up", BRIDGE), BRIDGE)
+    connected.feed(destroyed(CUSTOMER, 16))
+    assert connected.record().outcome == CallOutcome.COMPLETED
+
+
+def test_adopt_from_listed_channels_and_bridges() -> None:
+    channels = [
+        Channel(id=AGENT, name="PJSIP/carrier-00000001", state="Up"),
+        Channel(id=CUSTOMER, name="PJSIP/carrier-00000002", state="Up"),
+        Channel(id="unrelated", state="Up"),
+    ]
+    bridges = [Bridge(id=BRIDGE, channels=[AGENT, CUSTOMER, "1795726706.262"])]
+    (live,) = live_calls(channels, bridges, {AGENT: {"EVS_CALL_ID": "c1"}})
+    m = CallMachine.adopt(
+        request(),
+        SETTINGS,
+        agent=live.agent,
+        customer=live.customer,
+        bridge_id=live.bridge_id,
+        at=10.0,
+    )
+    assert m.step == CallStep.CONNECTED
+    assert m.commands_to_send() == []
+
+
+def test_agent_machine_adopts_a_live_call() -> None:
+    a = AgentMachine("a1")
+    a.receive(LogIn(), 1.0)
+    m = CallMachine.adopt(
+        request(),
+        SETTINGS,
+        agent=leg("agent", bridge=BRIDGE),
+        customer=leg("customer", bridge=BRIDGE),
+        bridge_id=BRIDGE,
+        at=2.0,
+    )
+    assert a.receive(AdoptCall(call=m.view()), 2.0) is None
+    assert a.state == AgentState.ON_CALL
+    assert a.call_id == "c1"
+    refusal = a.receive(AdoptCall(call=CallMachine(request(call_id="c2"), SETTINGS).view()), 3.0)
+    assert refusal is not None and refusal.code == "agent_on_call"
