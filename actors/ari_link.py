@@ -23,11 +23,13 @@ import json
 import logging
 import random
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 import aioari
 import aiohttp
+from aioswagger11.http_client import ApiKeyAuthenticator, AsynchronousHttpClient
 
 from actors.loop import EventLoopThread
 from actors.messages import AriAppReplaced, AriLinkDown, AriLinkUp
@@ -74,6 +76,7 @@ class AriLink:
         self.events_received = 0
         self.connected = False
         self.replaced = False
+        self.last_error = ""
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -114,9 +117,7 @@ class AriLink:
             reason = "closed"
             try:
                 if self._client is None:
-                    self._client = await aioari.connect(
-                        self._base_url, self._username, self._password
-                    )
+                    self._client = await self._connect()
                     self._client.on_event("*", self._on_raw_event)
                     self._client.exception_handler = lambda exc: log.error(
                         "ARI event listener failed: %r", exc
@@ -135,6 +136,7 @@ class AriLink:
                 raise
             except Exception as exc:  # connection refused, 401, bad Swagger: retry later
                 reason = f"{type(exc).__name__}: {exc}"
+                self.last_error = reason
                 log.warning("ARI connect failed: %s", reason)
                 await self._drop_client()
             finally:
@@ -148,6 +150,20 @@ class AriLink:
             attempt += 1
             log.info("ARI reconnect in %.2fs (attempt %d)", delay, attempt)
             await asyncio.sleep(delay)
+
+    async def _connect(self) -> Any:
+        """aioari.connect, except that a failed connect closes its HTTP session."""
+        host = urllib.parse.urlparse(self._base_url).netloc.split(":")[0]
+        http_client = AsynchronousHttpClient(
+            auth=ApiKeyAuthenticator(host, f"{self._username}:{self._password}")
+        )
+        client = aioari.Client(self._base_url, http_client)
+        try:
+            await client.init()
+        except BaseException:
+            await http_client.close()
+            raise
+        return client
 
     async def _drop_client(self) -> None:
         if self._client is not None:

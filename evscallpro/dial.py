@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--talk", type=float, default=None, help="hang up N s after connecting")
     p.add_argument("--config", default=None, help="core TOML configuration")
     p.add_argument("--timeout", type=float, default=120.0, help="give up after N s")
+    p.add_argument(
+        "--connect-timeout", type=float, default=5.0, help="give up connecting to ARI after N s"
+    )
     p.add_argument("--verbose", "-v", action="store_true")
     p.set_defaults(handler=run)
 
@@ -136,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
     app = CallCenterApp(config)
     try:
-        app.start(wait_for_link_s=min(10.0, args.timeout))
+        app.start(wait_for_link_s=min(args.connect_timeout, args.timeout))
     except Exception as exc:
         return _fail(f"cannot connect to ARI at {config.ari_url}: {exc}")
 

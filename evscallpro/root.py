@@ -170,8 +170,10 @@ class CallCenterApp:
         self.started = True
         if wait_for_link_s is not None and not self.reconciled.wait(wait_for_link_s):
             self.stop()
+            last_error = self.link.last_error if self.link is not None else ""
             raise RuntimeError(
                 f"ARI events socket did not open (and reconcile) within {wait_for_link_s}s"
+                + (f" ({last_error})" if last_error else "")
             )
 
     def stop(self) -> None:
