@@ -1,14 +1,17 @@
 """Turns one browser message into a CallCenter request, after checking role and ownership.
 
-Runs on the gateway loop (hub state is read there). Returns the fragments to send back
-to that browser only: an error notice, search results, a contact card. State changes come
-back separately, through the hub, when the core publishes them.
+Runs on the gateway loop (hub state is read there); the CallCenter call itself runs in a
+worker thread, so a slow core answer never stalls other browsers. Returns the fragments to
+send back to that browser only: an error notice, search results, a contact card. State
+changes come back separately, through the hub, when the core publishes them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from core.domain import WorkstationMode
 from gateway import metrics
@@ -68,7 +71,7 @@ class Dispatcher:
         self._render = renderer
         self._settings = settings
 
-    def handle(self, user: User, lang: str, raw: str | bytes) -> list[Fragment]:
+    async def handle(self, user: User, lang: str, raw: str | bytes) -> list[Fragment]:
         action = decode_action(raw)
         if isinstance(action, BadAction):
             metrics.ACTIONS.labels("invalid", "bad_message").inc()
@@ -79,7 +82,7 @@ class Dispatcher:
             if type(action) not in allowed:
                 log.warning("refused %s from %s (role %s)", name, user.user_id, user.role)
                 raise Denied("err.forbidden")
-            fragments = self._apply(user, lang, action)
+            fragments = await self._apply(user, lang, action)
         except Denied as denied:
             metrics.ACTIONS.labels(name, "denied").inc()
             return [("notice", self._render.notice(lang, denied.key, **denied.params))]
@@ -89,6 +92,10 @@ class Dispatcher:
             return [("notice", self._render.notice(lang, "err.core", detail="internal error"))]
         metrics.ACTIONS.labels(name, "ok").inc()
         return [("notice", self._render.clear_notice(lang)), *fragments]
+
+    async def _ask(self, lang: str, request: Callable[..., Refusal | None], *args: object) -> None:
+        """Run one CallCenter request off the loop; a Refusal becomes a Denied notice."""
+        self._refused(lang, await asyncio.to_thread(request, *args))
 
     def _refused(self, lang: str, refusal: Refusal | None) -> None:
         if refusal is None:
@@ -101,30 +108,30 @@ class Dispatcher:
         )
         raise Denied("err.core", detail=detail)
 
-    def _apply(self, user: User, lang: str, action: Action) -> list[Fragment]:
+    async def _apply(self, user: User, lang: str, action: Action) -> list[Fragment]:
         me = user.user_id
         match action:
             case PlaceCall(number=number, contact_id=contact_id):
                 if contact_id and self._contacts.get(contact_id) is None:
                     raise Denied("err.unknown_contact")
-                self._refused(lang, self._core.place_call(me, self._number(number), contact_id or None))
+                await self._ask(lang, self._core.place_call, me, self._number(number), contact_id or None)
             case HangUp(call_id=call_id):
                 self._own_live_call(me, call_id)
-                self._refused(lang, self._core.hang_up(me, call_id))
+                await self._ask(lang, self._core.hang_up, me, call_id)
             case SetWorkstation(mode=mode, mobile_number=mobile):
-                self._set_workstation(user, lang, mode, mobile)
+                await self._set_workstation(user, lang, mode, mobile)
             case SetAvailable():
                 view = self._hub.agent(me)
                 if view is not None and view.awaiting_disposition is not None:
                     raise Denied("err.wrapup_pending")
-                self._refused(lang, self._core.set_available(me))
+                await self._ask(lang, self._core.set_available, me)
             case Pause(reason=reason):
                 if reason not in self._settings.pause_reasons:
                     raise Denied("err.unknown_reason")
-                self._refused(lang, self._core.pause(me, reason))
+                await self._ask(lang, self._core.pause, me, reason)
             case Qualify(call_id=call_id, disposition=disposition, comment=comment,
                          callback_at=callback_at):
-                self._qualify(me, lang, call_id, disposition, comment, callback_at)
+                await self._qualify(me, lang, call_id, disposition, comment, callback_at)
             case SearchContacts(q=query):
                 found = self._contacts.search(query)
                 return [("contact-list", self._render.contact_list(lang, found, self._contacts.count()))]
@@ -136,11 +143,11 @@ class Dispatcher:
             case Supervise(call_id=call_id, mode=mode):
                 if self._hub.live_call(call_id) is None:
                     raise Denied("err.no_such_call")
-                self._refused(lang, self._core.supervise(me, call_id, mode))
+                await self._ask(lang, self._core.supervise, me, call_id, mode)
             case StopSupervision(call_id=call_id):
                 if self._hub.live_call(call_id) is None:
                     raise Denied("err.no_such_call")
-                self._refused(lang, self._core.stop_supervision(me, call_id))
+                await self._ask(lang, self._core.stop_supervision, me, call_id)
         return []
 
     def _number(self, number: str) -> str:
@@ -156,7 +163,7 @@ class Dispatcher:
             other = self._hub.live_call(call_id)
             raise Denied("err.not_your_call" if other is not None else "err.no_such_call")
 
-    def _set_workstation(self, user: User, lang: str, mode: WorkstationMode, mobile: str) -> None:
+    async def _set_workstation(self, user: User, lang: str, mode: WorkstationMode, mobile: str) -> None:
         number: str | None = None
         if mode == WorkstationMode.MOBILE:
             if not mobile.strip():
@@ -164,9 +171,9 @@ class Dispatcher:
             number = self._number(mobile)
             if number != user.mobile_number:
                 self._users.update_mobile(user.user_id, number)
-        self._refused(lang, self._core.set_workstation(user.user_id, mode, number))
+        await self._ask(lang, self._core.set_workstation, user.user_id, mode, number)
 
-    def _qualify(self, agent_id: str, lang: str, call_id: str, disposition: str, comment: str,
+    async def _qualify(self, agent_id: str, lang: str, call_id: str, disposition: str, comment: str,
                  callback_at: str) -> None:
         view = self._hub.agent(agent_id)
         pending = view.awaiting_disposition if view is not None else None
@@ -184,4 +191,4 @@ class Dispatcher:
                 when = dt.datetime.fromisoformat(callback_at.strip()).isoformat(timespec="minutes")
             except ValueError:
                 raise Denied("err.invalid_date") from None
-        self._refused(lang, self._core.qualify(agent_id, call_id, disposition, comment.strip(), when))
+        await self._ask(lang, self._core.qualify, agent_id, call_id, disposition, comment.strip(), when)

@@ -236,7 +236,7 @@ class Gateway:
         metrics.LOGINS.labels("ok").inc()
         log.info("user %s (%s) logged in from %s", user.user_id, user.role, ip)
         if not user.supervises:
-            refusal = self.call_center.log_in(user.user_id)
+            refusal = await asyncio.to_thread(self.call_center.log_in, user.user_id)
             if refusal is not None:
                 log.warning("core refused log_in of %s: %s", user.user_id, refusal)
         cookie = self.sessions.create(user.user_id, user.role)
@@ -254,7 +254,7 @@ class Gateway:
             for socket in self._sockets.pop(cookie, set()):
                 await socket.close(CLOSE_POLICY, "logged out")
             if user is not None and not user.supervises:
-                refusal = self.call_center.log_out(user.user_id)
+                refusal = await asyncio.to_thread(self.call_center.log_out, user.user_id)
                 if refusal is not None:
                     log.warning("core refused log_out of %s: %s", user.user_id, refusal)
             log.info("user %s logged out", user.user_id if user else "?")
@@ -308,7 +308,7 @@ class Gateway:
                 if self.sessions.lookup(cookie) is None:
                     await connection.close(CLOSE_POLICY, "session ended")
                     break
-                for element_id, fragment in self.dispatcher.handle(user, lang, message):
+                for element_id, fragment in await self.dispatcher.handle(user, lang, message):
                     self.hub.notify(client, element_id, fragment)
         except ConnectionClosed:
             pass

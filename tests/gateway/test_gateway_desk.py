@@ -180,7 +180,7 @@ async def test_core_refusal_is_shown(gateway: Gateway, fake: FakeCallCenter) -> 
             await recv_until(ws, "Disponible")
             await ws.send(send("place_call", number="0145678901"))  # no workstation chosen
             frame = await recv_until(ws, "notice-error")
-            assert "choose a workstation first" in frame
+            assert "choisissez d&#39;abord un poste" in frame  # the core's refusal, in words
     finally:
         await b.close()
 
