@@ -452,3 +452,65 @@ def _event_time(trace: dict[str, object], kind: str, playback_id: str) -> float:
         if event.get("type") == kind and event.get("playback", {}).get("id") == playback_id:
             return float(step["t_ms"]) / 1000.0
     raise AssertionError(f"no {kind} for {playback_id}")
+
+
+def test_s12_originate_http_500_is_agent_unreachable_with_message() -> None:
+    m = machine("s12-bad1", "PJSIP/1000")
+    r = Replay(m, {"s12-bad1": "s12-bad1-agent"})
+    r.feed(CallStart(), 0.3)
+    r.run(load_trace("S12"), until=0.3048 + 0.0001)
+    record = r.record()
+    assert record.outcome == CallOutcome.AGENT_UNREACHABLE
+    assert record.reason == "http 500: Allocation failed"
+
+
+@pytest.mark.parametrize(("old", "start_s"), [("s12-noctx", 0.306), ("s12-noext", 1.3086)])
+def test_s12_unknown_context_or_extension_is_agent_unreachable(old: str, start_s: float) -> None:
+    m = machine("x", "Local/123@no-such-context")
+    r = Replay(m, {old: "x-agent", f"{old}-2": "x-agent-2"})
+    r.feed(CallStart(), start_s)
+    r.run(load_trace("S12"), start=start_s, until=start_s + 1.0)
+    record = r.record()
+    assert record.outcome == CallOutcome.AGENT_UNREACHABLE
+    assert record.reason == "unreachable"
+    assert record.agent_leg.hangup_cause == 0
+
+
+@pytest.mark.parametrize("run", P_RUNS)
+def test_p08a_early_media_then_answer_connects_on_answer_only(run: str) -> None:
+    m = machine(
+        "p08",
+        "PJSIP/+33600000001@carrier",
+        "PJSIP/+33600000009@carrier",
+        prompts={**msgspec.to_builtins(SETTINGS.prompts), **NO_ANNOUNCE},
+    )
+    r = start(m, {"p08a-cust": "p08-customer", "p08a-bridge": "p08-bridge"})
+    r.run(load_trace("P08", run))
+    assert HangupChannel(channel_id="p08-agent") in r.commands(HangupChannel)
+    record = r.record()
+    assert record.outcome == CallOutcome.COMPLETED
+    assert record.customer_leg is not None
+    assert record.customer_leg.ringing_at is not None  # 183 PROGRESS
+    assert record.connected_at is not None and record.connected_at > 4.7
+    assert record.hung_up_first == Party.CUSTOMER
+
+
+@pytest.mark.parametrize("run", P_RUNS)
+def test_p08c_early_media_then_404_is_invalid_number(run: str) -> None:
+    m = machine(
+        "p08",
+        "PJSIP/+33600000001@carrier",
+        "PJSIP/+33600000013@carrier",
+        customer_dial_method="create_dial",
+        prompts={**msgspec.to_builtins(SETTINGS.prompts), **NO_ANNOUNCE},
+    )
+    r = start(m, {"p08c-cust": "p08-customer"})
+    r.run(load_trace("P08", run))
+    assert r.commands(DialChannel) == [
+        DialChannel(channel_id="p08-customer", caller="p08-agent", timeout_s=30)
+    ]
+    notice = [p for p in r.commands(PlayMedia) if p.playback_id == "p08-pb-notice"]
+    assert notice and notice[0].media == SETTINGS.prompts.customer_invalid_number
+    record = r.record()
+    assert record.outcome == CallOutcome.CUSTOMER_INVALID_NUMBER
+    assert record.customer_leg is not None and record.customer_leg.tech_cause == 404
