@@ -107,7 +107,7 @@ from core.ari_events import (
 from core.call_config import CallRequest, CallSettings, CustomerDialMethod, HoldAudio
 from core.call_events import CallEnded, CallEvent, CallStepChanged
 from core.call_inputs import CallInput, CallStart, HangupFromUi
-from core.domain import CallOutcome, CallStep, LegRole, Party
+from core.domain import CallOutcome, CallStep, LegRole, Party, SupervisionMode
 from core.leg import FINAL_DIAL_STATUSES, FailureKind, Leg
 from core.records import CallRecord, LegRecord, StepTime
 from core.recovery_scan import LiveLeg
@@ -365,7 +365,8 @@ class CallMachine:
         events, self._events = self._events, []
         return events
 
-    def view(self) -> CallView:
+    def view(self, monitored_by: tuple[tuple[str, SupervisionMode], ...] = ()) -> CallView:
+        """The UI snapshot; `monitored_by` comes from the live SupervisionMachines."""
         return CallView(
             call_id=self.call_id,
             agent_id=self.request.agent_id,
@@ -380,6 +381,7 @@ class CallMachine:
             ended_at=self.ended_at,
             recording_name=self.recording_name,
             ended_by=self.hung_up_first if self.outcome is not None else None,
+            monitored_by=monitored_by,
         )
 
     # ----------------------------------------------------------------- dispatch

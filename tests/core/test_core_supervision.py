@@ -272,3 +272,17 @@ def test_supervision_replay(trace: str, run: str) -> None:
     )
     assert m.state == SupervisionState.ENDED
     assert [e.reason for e in r.events if isinstance(e, SupervisionEnded)] == ["stopped"]
+
+
+def test_call_view_carries_the_supervisors() -> None:
+    from call_events_factory import request
+
+    from core.call import CallMachine
+    from core.call_config import CallSettings
+
+    s = Sup()
+    listening(s)
+    pair = s.m.monitored()
+    assert pair is not None
+    view = CallMachine(request(), CallSettings()).view(monitored_by=(pair,))
+    assert view.monitored_by == (("s1", SupervisionMode.LISTEN),)
