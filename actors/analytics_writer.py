@@ -8,8 +8,8 @@
     ask(GetWriterStatus()) -> WriterStatus
 
 Order of a record's life: append to the JSON-lines journal (written to the OS immediately:
-a killed process loses nothing) -> buffer -> at `batch_size` records or `flush_interval_s`
-after the first buffered one: fsync the journal, acknowledge, upsert the whole buffer into
+a killed process loses nothing) -> buffer -> at `batch_size` records (up to `max_batch_size`
+while more messages are queued) or `flush_interval_s` after the first one: fsync the journal, acknowledge, upsert the whole buffer into
 DuckDB in one transaction, empty the journal. If DuckDB fails, the buffer and the journal are
 kept, the error is logged and counted (`evscallpro_record_write_errors_total`), and the flush
 is retried with back-off. On start, what the journal still holds is replayed (upserts are
@@ -46,6 +46,9 @@ class WriterConfig(msgspec.Struct, frozen=True, kw_only=True):
     db_path: str = str(DEFAULT_DB_PATH)
     journal_path: str | None = None  # default: <db_path>.journal.jsonl
     batch_size: int = 500
+    # While more messages wait in the inbox (a burst, a replay), keep filling the batch up to
+    # this size: one bigger upsert costs much less per record than several small ones.
+    max_batch_size: int = 5000
     flush_interval_s: float = 1.0
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0
@@ -207,7 +210,7 @@ class AnalyticsWriter(pykka.ThreadingActor):
         self._batch.legs += rows.legs
         self._batch.dispositions += rows.dispositions
         self._batch.intervals += rows.intervals
-        if self.pending >= self.config.batch_size and not self._failing:
+        if self._batch_full() and not self._failing:
             self._flush()
         else:
             self._arm_timer(self.config.flush_interval_s)
@@ -219,6 +222,12 @@ class AnalyticsWriter(pykka.ThreadingActor):
         self._batch.legs += rows.legs
         self._batch.dispositions += rows.dispositions
         self._batch.intervals += rows.intervals
+
+    def _batch_full(self) -> bool:
+        pending = self.pending
+        if pending < self.config.batch_size:
+            return False
+        return pending >= self.config.max_batch_size or self.actor_inbox.empty()
 
     @property
     def pending(self) -> int:

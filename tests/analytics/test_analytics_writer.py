@@ -44,7 +44,7 @@ def _calls(n: int, **kw: object) -> list[CallRecord]:
 
 
 def test_flushes_every_batch_size_records(start_writer, db_path: str) -> None:
-    ref, box = start_writer(batch_size=10, flush_interval_s=SLOW)
+    ref, box = start_writer(batch_size=10, max_batch_size=10, flush_interval_s=SLOW)
     for record in _calls(25):
         ref.tell(record)
     store = box.store
@@ -54,6 +54,17 @@ def test_flushes_every_batch_size_records(start_writer, db_path: str) -> None:
     ref.stop(timeout=WAIT_S)
     assert count_rows(db_path) == 25  # flushed on stop
     assert count_rows(db_path, "call_legs") > 25
+
+
+def test_batches_grow_up_to_max_while_messages_queue(start_writer, db_path: str) -> None:
+    ref, box = start_writer(batch_size=10, max_batch_size=40, flush_interval_s=SLOW)
+    for record in _calls(100):
+        ref.tell(record)
+    store = box.store
+    assert store.wait_for(lambda s: sum(s.write_sizes) >= 70)
+    assert all(10 <= size <= 40 for size in store.write_sizes), store.write_sizes
+    ref.stop(timeout=WAIT_S)
+    assert count_rows(db_path) == 100
 
 
 def test_flushes_after_interval_when_batch_not_full(start_writer) -> None:
