@@ -33,6 +33,13 @@ def _register_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     serve.register(sub)
 
 
+def _register_gateway_tools(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from gateway import cli as gateway_cli
+
+    gateway_cli.register_import_contacts(sub)
+    gateway_cli.register_add_user(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evscallpro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +53,7 @@ _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ign
     _register_dial,
     _register_serve,
     _register_analytics,
+    _register_gateway_tools,
 ]
 
 

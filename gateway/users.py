@@ -76,7 +76,10 @@ class UserDirectory:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             data = msgspec.json.format(msgspec.json.encode(list(self._users.values())))
-        self._path.write_bytes(data)
+        tmp = self._path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(0o600)  # password hashes: owner only
+        tmp.replace(self._path)
 
     def add(
         self,
