@@ -23,7 +23,7 @@ testing = pytest.importorskip(
     "asterisk.sim.testing", reason="the ARI simulator (asterisk.sim.testing) is not there yet"
 )
 
-TIME_SCALE = float(os.environ.get("CONFORMANCE_TIME_SCALE", "25"))
+TIME_SCALE = float(os.environ.get("CONFORMANCE_TIME_SCALE", "20"))
 REPORT_DIR = os.environ.get("CONFORMANCE_REPORT_DIR")
 
 pytestmark = pytest.mark.timeout(90)

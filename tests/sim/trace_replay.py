@@ -94,7 +94,7 @@ class Replayer:
         target: Target,
         *,
         time_scale: float,
-        min_event_timeout_s: float = 0.5,
+        min_event_timeout_s: float = 0.3,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
