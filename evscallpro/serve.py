@@ -3,8 +3,8 @@
 Connects to ARI, starts one AgentActor per configured agent, reconciles with what Asterisk
 has (adopting live calls), then runs until SIGTERM / SIGINT. Stopping leaves live calls up
 in Asterisk: the next start adopts them. Call records go to the `[records] jsonl` file and,
-one JSON line each, to stdout; the first stdout line is {"event": "ready", ...} once the
-first reconciliation is done.
+one JSON line each, to stdout, with every call step change ({"event": "call", ...}) and each
+reconciliation report; {"event": "ready", ...} comes once the first reconciliation is done.
 
 `--call AGENT_ID:NUMBER` logs the agent in and places one call at start (smoke tests).
 """
@@ -24,19 +24,14 @@ import msgspec
 from actors.call_journal import CallJournal
 from actors.recovery import ReconcileReport
 from actors.sinks import FanOutSink, JsonLinesRecordSink
+from core.views import CallView
 from evscallpro.config_file import ConfigFileError, load_core_config
 from evscallpro.root import CallCenterApp
 
 
 class StdoutSink:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
     def write(self, record: Any) -> None:
-        line = json.dumps({"event": "record", "record": msgspec.to_builtins(record)})
-        with self._lock:
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
+        _emit({"event": "record", "record": msgspec.to_builtins(record)})
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,9 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=run)
 
 
+_EMIT_LOCK = threading.Lock()
+
+
 def _emit(event: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
+    line = json.dumps(event) + "\n"
+    with _EMIT_LOCK:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
     app = CallCenterApp(
         config, sink=FanOutSink(*sinks), journal=journal, on_reconciled=on_reconciled
     )
+    def on_view(view: Any) -> None:
+        if isinstance(view, CallView):
+            _emit({"event": "call", "call_id": view.call_id, "step": str(view.step)})
+
+    app.subscribe(on_view)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:

@@ -98,6 +98,21 @@ def core_config(sim: SimulatorThread, **changes: Any) -> CoreConfig:
     return msgspec.structs.replace(config, **changes)
 
 
+def wait_bridged(sim: SimulatorThread, call_id: str, timeout: float = WAIT_S) -> bool:
+    """Both legs in the call's bridge in the simulator (the CONNECTED step comes at the
+    customer's answer, a moment before the legs are bridged). Polls the simulator's state
+    under a deadline: there is no event for it on the core side."""
+    legs = {f"{call_id}-agent", f"{call_id}-customer"}
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while time.monotonic() < deadline:
+        for bridge in sim.state()["bridges"]:
+            if bridge["id"] == f"{call_id}-bridge" and legs <= set(bridge["channels"]):
+                return True
+        tick.wait(0.02)
+    return False
+
+
 class Core:
     """A started CallCenterApp plus what tests look at."""
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import msgspec
 import pytest
-from e2e_support import FAST_CALL, Core
+from e2e_support import FAST_CALL, Core, wait_bridged
 
 from asterisk.sim.testing import SimulatorThread
 from core.domain import AgentState, CallOutcome, CallStep, Party, WorkstationMode
@@ -47,6 +47,7 @@ def test_happy_path_customer_hangs_up(core: Core, sim: SimulatorThread) -> None:
     steps = [s.step for s in record.steps]
     assert CallStep.CONNECTED in steps and CallStep.CUSTOMER_DIALING in steps
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
+    assert wait_bridged(sim, req.call_id)
     # Nothing left behind: no routes, no channels in the simulator.
     assert core.app.switchboard_stats().routes == 0
     assert leftover_channels(sim, req.call_id) == []
@@ -106,6 +107,7 @@ def test_agent_hangs_up_while_customer_rings(core: Core, sim: SimulatorThread) -
 def test_either_side_hangs_up_while_connected(core: Core, sim: SimulatorThread, who: str) -> None:
     req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
+    assert wait_bridged(sim, req.call_id)
     sim.far_end_hangup(f"{req.call_id}-{who}", 16)
     record = core.record(req.call_id)
     assert record.outcome == CallOutcome.COMPLETED

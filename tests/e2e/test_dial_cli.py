@@ -158,7 +158,9 @@ def test_dial_bad_input_and_unreachable_server_exit_2(sim: SimulatorThread) -> N
         "Local/answer@sim-phones",
         "--customer",
         "+33600000001",
-        "--connect-timeout", "1", ari_url="http://127.0.0.1:9",
+        "--connect-timeout",
+        "1",
+        ari_url="http://127.0.0.1:9",
     )
     assert code == 2 and "cannot connect" in out["error"]
     assert "ClientConnectorError" in out["error"] or "Connect" in out["error"]

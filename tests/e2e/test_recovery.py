@@ -1,0 +1,303 @@
+"""Recovery end to end: the events WebSocket dropped mid-call, the simulator restarted
+mid-call, the core SIGKILLed and restarted mid-call (the call is adopted), SIGTERM leaving
+calls up, and another process taking our app name."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_support import WAIT_S, Core, core_config, wait_bridged
+
+from actors.call_journal import CallJournal
+from actors.messages import AriAppReplaced
+from actors.recovery import ReconcileReport
+from actors.sinks import MemoryRecordSink
+from asterisk.sim.testing import SimulatorThread
+from core.domain import CallOutcome, CallStep, Party
+from evscallpro.root import CallCenterApp
+
+pytestmark = pytest.mark.slow
+
+LOCAL = "Local/{}@sim-phones"
+
+
+class Reports:
+    def __init__(self) -> None:
+        self.items: queue.Queue[ReconcileReport] = queue.Queue()
+
+    def __call__(self, report: ReconcileReport) -> None:
+        self.items.put(report)
+
+    def next(self, timeout: float = WAIT_S) -> ReconcileReport:
+        return self.items.get(timeout=timeout)
+
+
+def legs_in_sim(sim: SimulatorThread, call_id: str) -> set[str]:
+    return {
+        c["id"]
+        for c in sim.state()["channels"]
+        if c["id"] in (f"{call_id}-agent", f"{call_id}-customer")
+    }
+
+
+def test_websocket_dropped_mid_call_call_survives_and_events_resume(
+    core: Core, sim: SimulatorThread
+) -> None:
+    req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
+    assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
+    assert wait_bridged(sim, req.call_id)
+    link = core.app.link
+    assert link is not None and link.generation == 1
+    reconnected = threading.Event()
+    core.app.link_up.clear()
+    assert sim.drop_websockets() == 1
+    assert core.app.link_up.wait(WAIT_S), "the link did not reconnect"
+    reconnected.set()
+    assert link.generation == 2
+    assert legs_in_sim(sim, req.call_id) == {f"{req.call_id}-agent", f"{req.call_id}-customer"}
+    # Events flow again: the agent hangs up, the core ends the call.
+    sim.far_end_hangup(f"{req.call_id}-agent", 16)
+    record = core.record(req.call_id)
+    assert record.outcome == CallOutcome.COMPLETED
+    assert record.hung_up_first == Party.AGENT
+
+
+def test_customer_hangs_up_while_socket_is_down_reconcile_ends_the_call(
+    make_core: Callable[..., Core], sim: SimulatorThread
+) -> None:
+    core = make_core()
+    req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
+    assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
+    assert wait_bridged(sim, req.call_id)
+    sim.refuse_websockets(1.0)  # a gap the core cannot bridge by reconnecting at once
+    core.app.link_up.clear()
+    sim.drop_websockets()
+    sim.far_end_hangup(f"{req.call_id}-customer", 16)  # never delivered to the core
+    assert core.app.link_up.wait(WAIT_S)
+    record = core.record(req.call_id)
+    assert record.outcome == CallOutcome.COMPLETED
+    assert record.hung_up_first == Party.CUSTOMER
+    assert legs_in_sim(sim, req.call_id) == set()  # the agent leg was hung up by the core
+
+
+def test_simulator_restarted_mid_call_records_are_written(core: Core, sim: SimulatorThread) -> None:
+    first = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
+    second = core.call(LOCAL.format("answer"), LOCAL.format("noanswer"))
+    assert core.views.wait_step(first.call_id, CallStep.CONNECTED) is not None
+    assert wait_bridged(sim, first.call_id)
+    assert core.views.wait_step(second.call_id, CallStep.CUSTOMER_DIALING) is not None
+    sim.restart()  # every channel and bridge vanishes, no events
+    a = core.record(first.call_id)
+    b = core.record(second.call_id)
+    assert a.outcome == CallOutcome.COMPLETED and a.connected_at is not None
+    assert b.outcome != CallOutcome.COMPLETED and b.connected_at is None
+    assert core.app.live_call_ids() == []
+
+
+# ---------------------------------------------------------------- the core as a process
+def write_config(tmp: Path, sim: SimulatorThread) -> Path:
+    config = tmp / "core.toml"
+    config.write_text(
+        f"""
+[ari]
+url = "{sim.base_url}"
+user = "{sim.username}"
+password = "{sim.password}"
+app = "evscallpro"
+
+[dial]
+trunk = "carrier"
+
+[call]
+language = "en"
+
+[[agents]]
+agent_id = "a1"
+display_name = "Alice"
+mobile_number = "+33600000001"
+workstation = "mobile"
+
+[records]
+jsonl = "{tmp / "records.jsonl"}"
+journal = "{tmp / "live-calls.jsonl"}"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+class ServeProcess:
+    """`evscallpro serve` in a subprocess; its stdout JSON lines arrive on a queue."""
+
+    def __init__(self, config: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "evscallpro.cli", "serve", "--config", str(config), *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.strip():
+                self.lines.put(json.loads(line))
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = WAIT_S
+    ) -> dict[str, Any]:
+        while True:
+            line = self.lines.get(timeout=timeout)
+            if predicate(line):
+                return line
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def serve_proc() -> Iterator[list[ServeProcess]]:
+    procs: list[ServeProcess] = []
+    yield procs
+    for p in procs:
+        p.kill()
+
+
+def start_connected_call(
+    sim: SimulatorThread, config: Path, procs: list[ServeProcess]
+) -> tuple[ServeProcess, str]:
+    serve = ServeProcess(config, "--call", "a1:+33600000001")
+    procs.append(serve)
+    serve.wait_for(lambda e: e["event"] == "ready")
+    placed = serve.wait_for(lambda e: e["event"] == "place_call")
+    assert placed["refusal"] is None
+    connected = serve.wait_for(lambda e: e["event"] == "call" and e["step"] == "connected")
+    assert wait_bridged(sim, connected["call_id"])
+    return serve, connected["call_id"]
+
+
+def restarted_core(
+    sim: SimulatorThread, tmp: Path
+) -> tuple[CallCenterApp, MemoryRecordSink, Reports]:
+    sink = MemoryRecordSink()
+    reports = Reports()
+    app = CallCenterApp(
+        core_config(sim),
+        sink=sink,
+        journal=CallJournal(tmp / "live-calls.jsonl"),
+        on_reconciled=reports,
+    )
+    app.start(wait_for_link_s=WAIT_S)
+    return app, sink, reports
+
+
+def test_core_sigkilled_mid_call_is_adopted_and_the_agent_can_hang_up(
+    sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
+) -> None:
+    config = write_config(tmp_path, sim)
+    serve, call_id = start_connected_call(sim, config, serve_proc)
+    os.kill(serve.proc.pid, signal.SIGKILL)
+    serve.proc.wait(10)
+    assert legs_in_sim(sim, call_id) == {f"{call_id}-agent", f"{call_id}-customer"}
+
+    app, sink, reports = restarted_core(sim, tmp_path)
+    try:
+        report = reports.next()
+        assert report.adopted == (call_id,)
+        assert call_id in app.live_call_ids()
+        assert app.hang_up("a1", call_id) is None  # the agent's button, on the new core
+        record = sink.wait_for(lambda r: r.call_id == call_id, WAIT_S)
+        assert record is not None
+        assert record.outcome == CallOutcome.COMPLETED and record.recovered
+        assert record.hung_up_first == Party.UI
+        assert record.customer_number == "+33600000001"
+        assert record.connected_at is not None  # from the journal
+        assert legs_in_sim(sim, call_id) == set()
+        assert CallJournal(tmp_path / "live-calls.jsonl").live_calls() == {}
+    finally:
+        app.stop()
+
+
+def test_call_that_ended_while_the_core_was_dead_gets_its_record(
+    sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
+) -> None:
+    config = write_config(tmp_path, sim)
+    serve, call_id = start_connected_call(sim, config, serve_proc)
+    os.kill(serve.proc.pid, signal.SIGKILL)
+    serve.proc.wait(10)
+    sim.far_end_hangup(f"{call_id}-customer", 16)
+    sim.far_end_hangup(f"{call_id}-agent", 16)
+
+    app, sink, reports = restarted_core(sim, tmp_path)
+    try:
+        report = reports.next()
+        assert report.closed_while_away == (call_id,)
+        record = sink.wait_for(lambda r: r.call_id == call_id, WAIT_S)
+        assert record is not None and record.recovered
+        assert record.outcome == CallOutcome.COMPLETED
+        assert record.reason == "ended_while_core_away"
+    finally:
+        app.stop()
+
+
+def test_sigterm_stops_cleanly_and_leaves_the_call_up(
+    sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
+) -> None:
+    config = write_config(tmp_path, sim)
+    serve, call_id = start_connected_call(sim, config, serve_proc)
+    serve.proc.send_signal(signal.SIGTERM)
+    stopped = serve.wait_for(lambda e: e["event"] == "stopped")
+    assert serve.proc.wait(10) == 0
+    assert stopped["live_calls_left_up"] == [call_id]
+    assert legs_in_sim(sim, call_id) == {f"{call_id}-agent", f"{call_id}-customer"}
+
+
+def test_application_replaced_stops_the_old_link(make_core: Callable[..., Core]) -> None:
+    notices: queue.Queue[Any] = queue.Queue()
+    first = make_core()
+    first.app._external_notice = notices.put  # observe the first core's link
+    make_core()  # a second process opening a socket under the same app name
+    while True:
+        notice = notices.get(timeout=WAIT_S)
+        if isinstance(notice, AriAppReplaced):
+            break
+    link = first.app.link
+    assert link is not None and link.replaced
+
+
+def test_core_killed_while_customer_rings_leftover_legs_are_hung_up(
+    sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
+) -> None:
+    config = write_config(tmp_path, sim)
+    serve = ServeProcess(config, "--call", "a1:+33600000003")  # the customer never answers
+    serve_proc.append(serve)
+    ringing = serve.wait_for(lambda e: e["event"] == "call" and e["step"] == "customer_dialing")
+    call_id = ringing["call_id"]
+    os.kill(serve.proc.pid, signal.SIGKILL)
+    serve.proc.wait(10)
+
+    app, sink, reports = restarted_core(sim, tmp_path)
+    try:
+        report = reports.next()
+        assert report.adopted == (call_id,)
+        record = sink.wait_for(lambda r: r.call_id == call_id, WAIT_S)
+        assert record is not None and record.recovered
+        assert record.outcome == CallOutcome.INTERNAL_ERROR
+        assert record.reason == "recovered_incomplete"
+        assert legs_in_sim(sim, call_id) == set()
+    finally:
+        app.stop()
