@@ -158,3 +158,31 @@ def test_port_reports_unreachable_server_as_status_0() -> None:
     finally:
         port.stop()
         loop_thread.stop()
+
+
+def test_port_maps_simulator_faults_and_the_call_records_them() -> None:
+    """fail_next makes the simulator answer like Asterisk's 500 Allocation failed."""
+    from asterisk.sim.testing import SimulatorThread
+
+    sim = SimulatorThread(time_scale=20.0).start()
+    loop_thread = EventLoopThread("test-ari-loop-3")
+    loop_thread.start()
+    port = AriPort(loop_thread, sim.base_url, sim.username, sim.password)
+    port.start()
+    inbox = Inbox()
+    try:
+        sim.fail_next("originate", 1, 500, "Allocation failed")
+        port.send(
+            OriginateChannel(channel_id="f1", endpoint="Local/answer@sim-phones", app="x"), inbox
+        )
+        failed = inbox.wait()
+        assert isinstance(failed, AriCommandFailed)
+        assert (failed.status, failed.message) == (500, "Allocation failed")
+        port.send(HangupChannel(channel_id="never-existed"), inbox)
+        gone = inbox.wait()
+        assert isinstance(gone, AriCommandFailed) and gone.status == 404
+        assert gone.message == "Channel not found"
+    finally:
+        port.stop()
+        loop_thread.stop()
+        sim.stop()

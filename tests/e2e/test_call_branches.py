@@ -199,3 +199,13 @@ def test_call_center_refusals(core: Core) -> None:
     bad = app.place_call("a1", "not a number")
     assert bad is not None and bad.code == "invalid_number"
     assert app.hang_up("a1", "no-such-call") is not None
+
+
+def test_originate_refused_by_asterisk_ends_the_call_with_its_reason(
+    core: Core, sim: SimulatorThread
+) -> None:
+    sim.fail_next("originate", 1, 500, "Allocation failed")
+    req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
+    record = core.record(req.call_id)
+    assert record.outcome == CallOutcome.AGENT_UNREACHABLE
+    assert "Allocation failed" in record.reason
