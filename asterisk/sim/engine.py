@@ -38,6 +38,7 @@ from asterisk.sim.recordings import KNOWN_FORMATS, RecordingStore
 log = logging.getLogger(__name__)
 
 _FOREVER_S = 86400.0
+_ANSWER_SETTLE_S = 0.008  # wall clock: Asterisk starts the next app ~8 ms after Answer
 _QOS_VARS = (
     ("RTPAUDIOQOS", "ssrc=1;themssrc=2;lp=0;rxjitter=0.000125;rxcount=100;txjitter=0.000125;"
      "txcount=100;rlp=0;rtt=0.000400;rxmes=88.08;txmes=88.08"),
@@ -146,6 +147,7 @@ class FarEnd:
             engine._far_progress(self)
         elif app == "Answer":
             engine._far_answer(self)
+            await asyncio.sleep(_ANSWER_SETTLE_S)
         elif app == "Playback":
             await asyncio.sleep(engine.config.scaled(engine.sound_seconds(step.data)))
             if self.local2 is not None and not self.done:
@@ -229,6 +231,8 @@ class Engine:
             fields["tech_cause"] = tech_cause
         if channel.kind is not ChannelKind.SNOOP:  # S11: a snoop has no ChannelDestroyed
             self._chan_event(channel, "ChannelDestroyed", **fields)
+        if channel.pending_callerid:  # S01: a ;2 reports its caller id after dying
+            self._emit_callerid(channel)
         self._forget(channel)
 
     def _forget(self, channel: Channel) -> None:
@@ -349,7 +353,7 @@ class Engine:
         if two is not None:
             self._register(two)
             two.leg = leg
-            for name, value in (variables or {}).items():  # S01: Varset on ;2
+            for name, value in reversed((variables or {}).items()):  # S01: on ;2, reversed
                 self._varset(two, name, str(value))
             two.caller = CallerId(one.caller.name, one.caller.number)
             two.connected = CallerId(one.caller.name, one.caller.number)
@@ -363,7 +367,7 @@ class Engine:
         if leg.done:
             return
         two = leg.local2
-        if two is not None:
+        if two is not None and leg.script:
             self._chan_event(two, "ChannelCallerId", caller_presentation=0,
                              caller_presentation_txt="Presentation Allowed, Not Screened")
             self._chan_event(two, "ChannelConnectedLine")
@@ -394,8 +398,18 @@ class Engine:
             self._register(two)
         one.leg = FarEnd(self, one, two, [], dialstring, True, endpoint)
         snapshot = one.json()
-        self.loop.call_soon(self._enter_stasis, one)
+        self.loop.call_soon(self._enter_created, one)
         return snapshot
+
+    def _enter_created(self, channel: Channel) -> None:
+        """S10 / P05: a created channel runs Stasis at once (ChannelDialplan first)."""
+        if channel.id not in self.channels:
+            return
+        channel.dialplan.app_name = "Stasis"
+        channel.dialplan.app_data = ",".join([channel.app, *channel.stasis_args])
+        self._chan_event(channel, "ChannelDialplan", dialplan_app="Stasis",
+                         dialplan_app_data=channel.dialplan.app_data)
+        self._enter_stasis(channel)
 
     def _enter_stasis(self, channel: Channel, status_var: bool = True) -> None:
         if channel.id not in self.channels or channel.in_stasis:
@@ -412,8 +426,6 @@ class Engine:
         leg = channel.leg
         if not isinstance(leg, FarEnd) or not leg.via_dial or leg.dial_requested:
             raise AriError(409, "Channel is not in the correct state for dialing")
-        if caller:
-            self.channel(caller, "Caller not found", 404)
         leg.script = self.phones.script_for(leg.endpoint)
         leg.dial_requested = True
         self.loop.call_soon(self._begin_dial, leg, caller, timeout_s)
@@ -421,7 +433,13 @@ class Engine:
     def _begin_dial(self, leg: FarEnd, caller: str | None, timeout_s: float) -> None:
         if leg.done or leg.channel.id not in self.channels:
             return
-        self._chan_event(leg.channel, "ChannelConnectedLine")
+        caller_channel = self.channels.get(caller or "")
+        if caller_channel is not None:  # S10 A / P05: connected line from the caller
+            leg.channel.connected = CallerId(caller_channel.caller.name,
+                                             caller_channel.caller.number)
+            self._chan_event(leg.channel, "ChannelConnectedLine")
+        elif caller:
+            self._chan_event(leg.channel, "ChannelConnectedLine")
         if leg.script:
             self._dial_event(leg, "", first=True)
         leg.start(timeout_s)
@@ -436,6 +454,8 @@ class Engine:
         two.dialplan.app_data = step.data
         self._chan_event(two, "ChannelDialplan", dialplan_app=step.app,
                          dialplan_app_data=step.data)
+        if two.pending_callerid:
+            self._emit_callerid(two)
 
     def _far_ringing(self, leg: FarEnd) -> None:
         if leg.answered or leg.done:
@@ -445,6 +465,7 @@ class Engine:
 
     def _far_progress(self, leg: FarEnd) -> None:
         if not leg.answered and not leg.done:
+            leg.channel.had_media = True
             self._dial_event(leg, "PROGRESS")
 
     def _far_answer(self, leg: FarEnd) -> None:
@@ -455,6 +476,7 @@ class Engine:
             leg.timer.cancel()
         one = leg.channel
         one.answered_at = time.monotonic()
+        one.had_media = True
         if leg.local2 is not None and leg.local2.id in self.channels:
             self._set_state(leg.local2, "Up")
         self._set_state(one, "Up")
@@ -578,9 +600,19 @@ class Engine:
         self._destroyed(two, 19)
 
     def _qos(self, channel: Channel) -> None:
-        if channel.kind is ChannelKind.PJSIP and channel.answered_at is not None:
-            for name, value in _QOS_VARS:
-                self._varset(channel, name, value)
+        """P01/P05: RTP statistics before a PJSIP hang-up with media; bridged PJSIP peers
+        get the same names ending in BRIDGED."""
+        if channel.kind is not ChannelKind.PJSIP or not channel.had_media:
+            return
+        bridge = self.bridges.get(channel.bridge_id or "")
+        if bridge is not None:
+            for member_id in bridge.members:
+                peer = self.channels.get(member_id)
+                if peer is not None and peer is not channel and peer.kind is ChannelKind.PJSIP:
+                    for name, value in _QOS_VARS:
+                        self._varset(peer, name + "BRIDGED", value)
+        for name, value in _QOS_VARS:
+            self._varset(channel, name, value)
 
     def _end_stasis_and_destroy(self, channel: Channel, cause: int, tech: int | None) -> None:
         self._leave_stasis(channel)
@@ -626,7 +658,7 @@ class Engine:
         if channel.kind is ChannelKind.PJSIP and cause != 16:
             tech = CAUSE_TO_SIP.get(cause)
         if two is not None and two.id in self.channels:
-            self._hangup_request(two, 16)
+            self._hangup_request(two, cause)  # S09 B: reason_code=21 -> ;2 HangupRequest 21
             self._destroyed(channel, cause)
             self._hangup_request(two, 16, soft=True)
             self._destroyed(two, cause)
@@ -661,6 +693,7 @@ class Engine:
         channel = self.stasis_channel(channel_id)
         if channel.state != "Up":
             channel.answered_at = time.monotonic()
+            channel.had_media = True
             self._set_state(channel, "Up")
 
     def set_variable(self, channel_id: str, variable: str | None, value: str) -> None:
@@ -860,23 +893,84 @@ class Engine:
                 bridge.apps.add(channel.app)
                 self.registry.add_bridge(channel.app, bridge.id)
             self._chan_event(channel, "ChannelEnteredBridge", bridge=bridge.json())
-        self._bridgepeer_round(bridge)
+        self._settle_bridge(bridge, joiner=members[-1].id, always_pvt=True)
         recording = self.live_recordings.get(bridge.recording or "")
         if recording is not None and not recording.announced:
             self._announce_recording(bridge, recording)
 
-    def _bridgepeer_round(self, bridge: Bridge) -> None:
+    def _rounds(self, bridge: Bridge) -> int:
+        """Asterisk re-announces BRIDGEPEER three times when PJSIP legs meet (P01, P05)."""
+        pjsip = any(self.channels[m].kind is ChannelKind.PJSIP
+                    for m in bridge.members if m in self.channels)
+        return 3 if pjsip else 1
+
+    def _settle_bridge(self, bridge: Bridge, joiner: str | None, always_pvt: bool) -> None:
+        """BRIDGEPEER rounds, then connected-line updates, in the traces' order."""
+        rounds = self._rounds(bridge)
+        for _ in range(rounds - 1):
+            self._bridgepeer_round(bridge, always_pvt)
+        if rounds == 1:
+            self._bridgepeer_round(bridge, always_pvt)
+            self._update_connected(bridge, joiner, only_joiner=None)
+        else:
+            self._update_connected(bridge, joiner, only_joiner=True)
+            self._bridgepeer_round(bridge, always_pvt)
+            self._update_connected(bridge, joiner, only_joiner=False)
+
+    def _bridgepeer_round(self, bridge: Bridge, always_pvt: bool = False) -> None:
         members = [self.channels[m] for m in bridge.members if m in self.channels]
         recorder = [bridge.recorder_name] if bridge.recorder_name else []
         for channel in members:
             others = [m for m in members if m is not channel]
             value = ",".join(recorder + [m.name for m in others])
-            if not value and not channel.variables.get("BRIDGEPEER"):
-                continue  # alone in the bridge: nothing to say
+            if not value:
+                continue  # alone: BRIDGEPEER clears only when the channel itself leaves
             self._varset(channel, "BRIDGEPEER", value)
             if channel.kind is ChannelKind.PJSIP:  # P01: BRIDGEPVTCALLID follows
                 call_id = others[0].protocol_id if len(others) == 1 and not recorder else ""
-                self._varset(channel, "BRIDGEPVTCALLID", call_id)
+                if always_pvt or channel.variables.get("BRIDGEPVTCALLID") != call_id:
+                    self._varset(channel, "BRIDGEPVTCALLID", call_id)
+
+    def _update_connected(self, bridge: Bridge, joiner: str | None,
+                          only_joiner: bool | None) -> None:
+        """With exactly two parties (the recorder counts), each real member's connected
+        line becomes the other party's caller id: ChannelConnectedLine when it changes."""
+        members = [self.channels[m] for m in bridge.members if m in self.channels]
+        recorder = 1 if bridge.recorder_name else 0
+        if len(members) + recorder != 2:
+            return
+        ordered = sorted(members, key=lambda m: m.id != joiner)  # the joiner first (S01)
+        for channel in ordered:
+            if only_joiner is not None and only_joiner != (channel.id == joiner):
+                continue
+            others = [m for m in members if m is not channel]
+            new = (others[0].caller.name, others[0].caller.number) if others else ("", "")
+            if (channel.connected.name, channel.connected.number) == new:
+                continue
+            channel.connected = CallerId(*new)
+            self._chan_event(channel, "ChannelConnectedLine")
+            self._local_callerid(channel, immediate=channel.id == joiner)
+
+    def _local_callerid(self, one: Channel, immediate: bool) -> None:
+        """A Local ;1's connected line reaches its ;2 as ChannelCallerId: at once for the
+        channel that just joined, else when ;2 next runs a dialplan step or dies (S01/S08)."""
+        two = one.peer if one.kind is ChannelKind.LOCAL_1 else None
+        if two is None or not two.app or two.id not in self.channels:
+            return
+        two.caller = CallerId(one.connected.name, one.connected.number)
+        if immediate:
+            self._emit_callerid(two)
+        else:
+            two.pending_callerid = True
+
+    def _emit_callerid(self, channel: Channel) -> None:
+        channel.pending_callerid = False
+        if channel.caller.number:
+            self._chan_event(channel, "ChannelCallerId", caller_presentation=0,
+                             caller_presentation_txt="Presentation Allowed, Not Screened")
+        else:
+            self._chan_event(channel, "ChannelCallerId", caller_presentation=67,
+                             caller_presentation_txt="Number Unavailable")
 
     def _leave_bridge(self, channel: Channel) -> None:
         bridge = self.bridges.get(channel.bridge_id or "")
@@ -884,9 +978,13 @@ class Engine:
         if bridge is None or channel.id not in bridge.members:
             return
         bridge.members.remove(channel.id)
-        self._varset(channel, "BRIDGEPEER", "")
+        if channel.variables.get("BRIDGEPEER"):
+            self._varset(channel, "BRIDGEPEER", "")
+        if channel.kind is ChannelKind.PJSIP and channel.variables.get("BRIDGEPVTCALLID"):
+            self._varset(channel, "BRIDGEPVTCALLID", "")
         self._chan_event(channel, "ChannelLeftBridge", bridge=bridge.json())
         self._bridgepeer_round(bridge)
+        self._update_connected(bridge, None, None)
         if bridge.recording and not bridge.members:  # last real channel gone
             self.loop.call_soon(self._finish_if_empty, bridge, bridge.recording)
 
@@ -936,9 +1034,14 @@ class Engine:
 
         if not is_safe_name(name):
             raise AriError(400, "Invalid recording name")
-        exists = name in self.live_recordings or (
-            if_exists == "fail" and self.store.exists(name))
-        if exists:
+        if name in self.live_recordings:
+            raise AriError(409, f"Recording '{name}' already exists and can not be overwritten")
+        if if_exists == "fail" and self.store.exists(name):
+            if bridge.members:  # S12: a recorder joins and leaves before the 409
+                saved = bridge.recorder_name
+                bridge.recorder_name = f"Recorder/ARI-{self.counters.next_unique()};2"
+                self._bridgepeer_round(bridge)
+                bridge.recorder_name = saved
             raise AriError(409, f"Recording '{name}' already exists and can not be overwritten")
         if bridge.recording:
             raise AriError(409, "Bridge is already being recorded")
@@ -961,7 +1064,9 @@ class Engine:
             return
         recording.announced = True
         bridge.recorder_name = f"Recorder/ARI-{self.counters.next_unique()};2"
-        self._bridgepeer_round(bridge)
+        for _ in range(self._rounds(bridge)):
+            self._bridgepeer_round(bridge)
+        self._update_connected(bridge, None, None)
         for app in bridge.apps:
             self._emit(app, "RecordingStarted", recording=recording.json())
 

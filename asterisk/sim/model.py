@@ -120,6 +120,8 @@ class Channel:
     moh: bool = False
     ringing: bool = False
     answered_at: float | None = None
+    had_media: bool = False  # answered or early media: PJSIP reports RTP QoS on hang-up
+    pending_callerid: bool = False  # Local ;2: a caller-id update not yet reported
 
     def json(self) -> dict[str, Any]:
         return {
