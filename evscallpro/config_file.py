@@ -28,6 +28,10 @@ Shape (every key optional):
     workstation = "mobile"
     mobile_number = "+33612345678"
 
+    [[supervisors]]
+    supervisor_id = "s1"
+    endpoint = "PJSIP/supervisor-2001"
+
     [records]
     jsonl = "data/calls.jsonl"
 """
@@ -76,6 +80,7 @@ def core_config_from_dict(raw: dict[str, Any]) -> CoreConfig:
             "wrap_up_max_s": raw.get("wrap_up_max_s"),
             "call": call,
             "agents": agents,
+            "supervisors": tuple(raw.get("supervisors", [])),
         }
         return msgspec.convert(fields, CoreConfig)
     except (msgspec.ValidationError, AttributeError) as exc:

@@ -26,6 +26,7 @@ import pykka
 from actors.agent_actor import AgentActor, AgentRequest, GetAgentView, HangUpCall, PlaceCall
 from actors.ari_link import AriLink, LinkNotice
 from actors.ari_port import AriPort
+from actors.bridge_actor import BridgeActor
 from actors.call_actor import CallActor
 from actors.call_journal import CallJournal
 from actors.deps import ActorDeps
@@ -44,7 +45,16 @@ from core.agent import (
     SetWorkstation,
     SubmitDisposition,
 )
-from core.call import CallMachine
+from core.bridge import (
+    CallFinished,
+    SetSupervisionMode,
+    StartSupervision,
+    StopSupervision,
+    SupervisionEnded,
+    SupervisionMachine,
+    SupervisionSettings,
+)
+from core.call import CallMachine, agent_channel_id, bridge_id_for
 from core.call_config import CallRequest, CallSettings, DialTemplates
 from core.domain import SupervisionMode, WorkstationMode
 from core.phone import DialingPolicy
@@ -66,6 +76,11 @@ class AgentDirectoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     workstation: WorkstationMode | None = None  # the workstation chosen at start, if any
 
 
+class SupervisorEntry(msgspec.Struct, frozen=True, kw_only=True):
+    supervisor_id: str
+    endpoint: str  # dial string of the supervisor's phone, e.g. "PJSIP/supervisor-2001"
+
+
 class CoreConfig(msgspec.Struct, frozen=True, kw_only=True):
     """What the core needs to run (the full Settings file maps onto this)."""
 
@@ -77,6 +92,7 @@ class CoreConfig(msgspec.Struct, frozen=True, kw_only=True):
     policy: DialingPolicy = DialingPolicy()
     call: CallSettings = CallSettings()
     agents: tuple[AgentDirectoryEntry, ...] = ()
+    supervisors: tuple[SupervisorEntry, ...] = ()
     wrap_up_max_s: float | None = None
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 10.0
@@ -114,6 +130,8 @@ class CallCenterApp:
         self._listeners: list[ViewListener] = []
         self._listeners_lock = threading.Lock()
         self._agents: dict[str, Any] = {}  # agent_id -> ActorRef[AgentActor]
+        # (call_id, supervisor_id) -> ActorRef[BridgeActor]
+        self._supervisions: dict[tuple[str, str], Any] = {}
         self.link_up = threading.Event()
         self.started = False
 
@@ -188,6 +206,11 @@ class CallCenterApp:
                 ref.tell(Shutdown())
         for ref in self._live_call_refs():
             ref.actor_stopped.wait(2)
+        with self._calls_lock:
+            supervisions = list(self._supervisions.values())
+        for ref in supervisions:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(Shutdown())
         for ref in list(self._agents.values()):
             ref.stop()
         self._agents.clear()
@@ -220,6 +243,7 @@ class CallCenterApp:
         def ended(record: CallRecord) -> None:
             with self._calls_lock:
                 self._calls.pop(record.call_id, None)
+            self._call_finished(record.call_id)
             if on_ended is not None:
                 on_ended(record)
 
@@ -244,6 +268,7 @@ class CallCenterApp:
         def ended(record: CallRecord) -> None:
             with self._calls_lock:
                 self._calls.pop(record.call_id, None)
+            self._call_finished(record.call_id)
 
         with self._calls_lock:
             if request.call_id in self._calls:
@@ -401,10 +426,64 @@ class CallCenterApp:
         )
 
     def supervise(self, supervisor_id: str, call_id: str, mode: SupervisionMode) -> Refusal | None:
-        return Refusal("not_implemented", "live supervision is not wired in the core yet")
+        """Listen to, whisper to or barge into a live call from the supervisor's phone."""
+        if self.deps is None or not self.started:
+            return Refusal("core_stopped", "the telephony core is not running")
+        entry = next((s for s in self.config.supervisors if s.supervisor_id == supervisor_id), None)
+        if entry is None:
+            return Refusal("unknown_supervisor", f"no supervisor {supervisor_id!r}")
+        try:
+            mode = SupervisionMode(mode)
+        except ValueError:
+            return Refusal("invalid_mode", f"{mode!r} is not listen, whisper or barge")
+        with self._calls_lock:
+            if call_id not in self._calls:
+                return Refusal("unknown_call", f"no live call {call_id!r}")
+            existing = self._supervisions.get((call_id, supervisor_id))
+            if existing is not None and existing.is_alive():
+                existing.tell(SetSupervisionMode(mode=mode))
+                return None
+            cfg = self.config
+            machine = SupervisionMachine(
+                call_id,
+                supervisor_id,
+                entry.endpoint,
+                agent_channel_id(call_id),
+                bridge_id_for(call_id),
+                SupervisionSettings(
+                    app=cfg.app,
+                    caller_id=cfg.call.caller_id_to_agent,
+                    ring_timeout_s=cfg.call.agent_ring_timeout_s,
+                    ending_guard_s=cfg.call.ending_guard_s,
+                ),
+            )
+            key = (call_id, supervisor_id)
+
+            def ended(_: SupervisionEnded) -> None:
+                with self._calls_lock:
+                    if self._supervisions.get(key) is ref:
+                        del self._supervisions[key]
+
+            ref = BridgeActor.start(machine, self.deps, on_ended=ended)
+            self._supervisions[key] = ref
+        ref.tell(StartSupervision(mode=mode))
+        return None
 
     def stop_supervision(self, supervisor_id: str, call_id: str) -> Refusal | None:
-        return Refusal("not_implemented", "live supervision is not wired in the core yet")
+        with self._calls_lock:
+            ref = self._supervisions.get((call_id, supervisor_id))
+        if ref is None:
+            return Refusal("not_supervising", f"{supervisor_id!r} is not on call {call_id!r}")
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.tell(StopSupervision())
+        return None
+
+    def _call_finished(self, call_id: str) -> None:
+        with self._calls_lock:
+            refs = [r for (cid, _), r in self._supervisions.items() if cid == call_id]
+        for ref in refs:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(CallFinished())
 
     def snapshot(self) -> list[AgentView]:
         views: list[AgentView] = []

@@ -1,0 +1,145 @@
+"""BridgeActor: live supervision of one call by one supervisor (listen / whisper / barge),
+a thin shell around core's SupervisionMachine.
+
+The supervisor's phone leg, its snoops and the private bridge are claimed at the Switchboard
+as the machine creates them; the root tells the actor mode switches, stops and the end of the
+supervised call (`CallFinished`). It publishes each state change and stops itself when the
+machine says `SupervisionEnded`. Every message is guarded: a failure hangs up the
+supervisor's leg and snoops, never the supervised call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import pykka
+
+from actors.commands import CommandExecutor
+from actors.deps import ActorDeps
+from actors.messages import Shutdown
+from core.ari_commands import HangupChannel
+from core.bridge import SupervisionEnded, SupervisionMachine, SupervisionStateChanged
+from core.domain import SupervisionMode
+
+log = logging.getLogger(__name__)
+
+
+class SupervisionView(msgspec.Struct, frozen=True, kw_only=True):
+    """What the wallboard shows about one supervision (published to subscribers)."""
+
+    call_id: str
+    supervisor_id: str
+    state: str
+    mode: SupervisionMode
+    at: float
+    reason: str = ""
+    ended: bool = False
+
+
+class GetSupervisionView(msgspec.Struct, frozen=True):
+    pass
+
+
+class BridgeActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        machine: SupervisionMachine,
+        deps: ActorDeps,
+        on_ended: Callable[[SupervisionEnded], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.machine = machine
+        self.deps = deps
+        self.on_ended = on_ended
+        self.executor: CommandExecutor | None = None
+        self.finished = False
+        self.last_view: SupervisionView | None = None
+
+    def on_start(self) -> None:
+        self.executor = CommandExecutor(
+            self.deps, self.actor_ref, timer_scope=f"sup:{self.machine.sid}"
+        )
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, GetSupervisionView):
+            return self.last_view
+        if isinstance(message, Shutdown):
+            self._release()
+            self.stop()
+            return None
+        try:
+            self._feed(message)
+        except Exception as exc:
+            log.exception("supervision %s failed; ending it", self.machine.sid)
+            self._abort(f"{type(exc).__name__}: {exc}")
+        return None
+
+    def _feed(self, inp: Any) -> None:
+        if self.finished:
+            return
+        self.machine.receive(inp, time.time())
+        assert self.executor is not None
+        self.executor.execute(self.machine.commands_to_send())
+        for event in self.machine.events_emitted():
+            match event:
+                case SupervisionStateChanged():
+                    self._publish(
+                        SupervisionView(
+                            call_id=event.call_id,
+                            supervisor_id=event.supervisor_id,
+                            state=str(event.state),
+                            mode=event.mode,
+                            at=event.at,
+                            reason=event.reason,
+                            ended=event.state in ("ended", "failed"),
+                        )
+                    )
+                case SupervisionEnded():
+                    self._end(event)
+
+    def _publish(self, view: SupervisionView) -> None:
+        self.last_view = view
+        self.deps.publish(view)
+
+    def _end(self, event: SupervisionEnded) -> None:
+        self.finished = True
+        self._publish(
+            SupervisionView(
+                call_id=event.call_id,
+                supervisor_id=event.supervisor_id,
+                state="ended",
+                mode=self.machine.mode,
+                at=event.at,
+                reason=event.reason,
+                ended=True,
+            )
+        )
+        if self.on_ended is not None:
+            try:
+                self.on_ended(event)
+            except Exception:
+                log.exception("supervision-ended listener failed")
+        self._release()
+        self.stop()
+
+    def _abort(self, reason: str) -> None:
+        if self.executor is not None:
+            for channel_id in self.executor.channels:
+                self.deps.port.send(HangupChannel(channel_id=channel_id), None)
+        self._end(
+            SupervisionEnded(
+                call_id=self.machine.call_id,
+                supervisor_id=self.machine.supervisor_id,
+                at=time.time(),
+                reason=reason,
+                failed=True,
+            )
+        )
+
+    def _release(self) -> None:
+        if self.executor is not None:
+            self.executor.release_all()
