@@ -628,7 +628,8 @@ class Engine:
         if channel.in_stasis:
             channel.in_stasis = False
             self._chan_event(channel, "StasisEnd")
-            self._varset(channel, "STASISSTATUS", "SUCCESS")
+            if channel.kind is not ChannelKind.SNOOP:  # S11: a snoop has no STASISSTATUS
+                self._varset(channel, "STASISSTATUS", "SUCCESS")
 
     # ------------------------------------------------------------------ hang-up (REST)
     def hangup(self, channel_id: str, cause: int = 16) -> None:
