@@ -1,0 +1,157 @@
+"""The real core (CallCenterApp, actors, call machine) against the ARI simulator, with the
+AnalyticsWriter as its record sink and view listener: one call from the agent's desk to the
+DuckDB rows the supervisor's statistics read."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pytest
+from analytics_helpers import WAIT_S
+
+from actors.analytics_writer import (
+    AnalyticsWriter,
+    AnalyticsWriterSink,
+    FlushNow,
+    WriterConfig,
+    WriterStatus,
+)
+from actors.sinks import FanOutSink, MemoryRecordSink
+from analytics.reader import AnalyticsReader
+from asterisk.sim.testing import SimulatorThread
+from core.call_config import CallSettings, DialTemplates
+from core.domain import AgentState, CallOutcome, CallStep, WorkstationMode
+from core.records import CallRecord, Disposition
+from core.views import AgentView, CallView
+from evscallpro.root import AgentDirectoryEntry, CallCenterApp, CoreConfig
+
+pytestmark = pytest.mark.slow
+
+
+class Views:
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, view: Any) -> None:
+        with self._cond:
+            self.seen.append(view)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[Any], bool]) -> Any:
+        with self._cond:
+            self._cond.wait_for(lambda: any(predicate(v) for v in self.seen), WAIT_S)
+            return next((v for v in self.seen if predicate(v)), None)
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorThread]:
+    simulator = SimulatorThread(time_scale=20.0).start()
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+def _config(sim: SimulatorThread) -> CoreConfig:
+    return CoreConfig(
+        ari_url=sim.base_url,
+        ari_user=sim.username,
+        ari_password=sim.password,
+        app="evscallpro",
+        templates=DialTemplates(trunk="carrier"),
+        call=CallSettings(
+            language="en",
+            acceptance_timeout_s=3.0,
+            acceptance_wait_s=1.0,
+            stasis_guard_s=3.0,
+            prompt_guard_s=3.0,
+            bridge_guard_s=3.0,
+            ending_guard_s=3.0,
+        ),
+        agents=(
+            AgentDirectoryEntry(
+                agent_id="a1",
+                display_name="Alice",
+                mobile_number="+33600000001",
+                softphone_endpoint="agent-1001",
+                workstation=WorkstationMode.MOBILE,
+            ),
+        ),
+        backoff_base_s=0.05,
+        backoff_cap_s=0.5,
+    )
+
+
+def test_a_real_call_lands_in_duckdb_with_legs_disposition_and_agent_states(
+    sim: SimulatorThread, db_path: str
+) -> None:
+    writer = AnalyticsWriter.start(WriterConfig(db_path=db_path, flush_interval_s=0.05))
+    analytics = AnalyticsWriterSink(writer)
+    memory = MemoryRecordSink()
+    views = Views()
+    app = CallCenterApp(_config(sim), sink=FanOutSink(memory, analytics))
+    app.subscribe(analytics.on_view)
+    app.subscribe(views)
+    try:
+        app.start(wait_for_link_s=WAIT_S)
+        assert app.log_in("a1") is None
+        # +33600000008 answers in the simulator and hangs up after 5 (simulated) seconds.
+        assert app.place_call("a1", "+33600000008", contact_id="crm-42") is None
+        record = memory.wait_for(lambda r: isinstance(r, CallRecord), WAIT_S)
+        assert record is not None and record.outcome == CallOutcome.COMPLETED, record
+        call_id = record.call_id
+        assert any(isinstance(v, CallView) and v.step == CallStep.CONNECTED for v in views.seen)
+        wrap_up = views.wait_for(
+            lambda v: isinstance(v, AgentView) and v.state == AgentState.WRAP_UP
+        )
+        assert wrap_up is not None
+        assert app.qualify("a1", call_id, "sale", comment="two licences") is None
+        assert memory.wait_for(lambda r: isinstance(r, Disposition), WAIT_S) is not None
+        back = views.wait_for(
+            lambda v: (
+                isinstance(v, AgentView)
+                and v.state == AgentState.AVAILABLE
+                and v.awaiting_disposition is None
+                and v.state_since >= record.ended_at
+            )
+        )
+        assert back is not None, "the agent never came back from wrap-up"
+        status = writer.ask(FlushNow(), timeout=WAIT_S)
+        assert isinstance(status, WriterStatus) and status.refused == 0
+    finally:
+        app.stop()
+        writer.stop(timeout=WAIT_S)
+
+    con = duckdb.connect(db_path, read_only=True)
+    try:
+        row = con.execute(
+            "SELECT outcome, contact_id, customer_number, disposition, disposition_comment,"
+            " connected_at IS NOT NULL, talk_seconds > 0 FROM call_report WHERE call_id = ?",
+            [call_id],
+        ).fetchall()
+        legs = con.execute(
+            "SELECT role, channel_id FROM call_legs WHERE call_id = ? ORDER BY role", [call_id]
+        ).fetchall()
+        states = con.execute(
+            "SELECT state, call_id FROM agent_state_intervals WHERE agent_id = 'a1'"
+            " ORDER BY started_at"
+        ).fetchall()
+    finally:
+        con.close()
+    assert row == [("completed", "crm-42", "+33600000008", "sale", "two licences", True, True)]
+    assert legs == [("agent", f"{call_id}-agent"), ("customer", f"{call_id}-customer")]
+    assert ("on_call", call_id) in states and ("wrap_up", call_id) in states
+    assert states[0][0] == "available"
+
+    reader = AnalyticsReader(db_path)
+    try:
+        day = datetime.fromtimestamp(record.started_at, UTC).date()
+        (mine,) = reader.calls_for_agent("a1", day)
+        assert (mine.call_id, mine.disposition, mine.outcome) == (call_id, "sale", "completed")
+    finally:
+        reader.close()
