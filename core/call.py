@@ -195,6 +195,7 @@ class CallMachine:
         self.recording_name: str | None = None
         self._bridge_created = False
         self._bridged = False
+        self._in_bridge: set[str] = set()  # channels seen entering the call bridge
         self._hold: HoldAudio | None = None
         self._notice_playing = False
         self._timers: set[str] = set()
@@ -355,7 +356,10 @@ class CallMachine:
             self._dispatch(inp, at)
         except Exception:
             log.exception("call %s: error handling %s", self.call_id, type(inp).__name__)
-            self._fail_everything(CallOutcome.INTERNAL_ERROR, "machine_error", at)
+            try:
+                self._fail_everything(CallOutcome.INTERNAL_ERROR, "machine_error", at)
+            except Exception:  # the error path itself failed: hand over what we have
+                log.critical("call %s: cannot end cleanly", self.call_id, exc_info=True)
 
     def commands_to_send(self) -> list[CallCommand]:
         commands, self._commands = self._commands, []
@@ -406,10 +410,14 @@ class CallMachine:
             case RecordingFailed(recording=recording) if recording.name == self.call_id:
                 log.warning("call %s: recording failed: %s", self.call_id, recording.cause)
                 self.recording_name = None
-            case ChannelEnteredBridge(bridge=bridge) if bridge.id == self.bridge_id:
-                members = set(bridge.channels)
+            case ChannelEnteredBridge(bridge=bridge, channel=channel) if (
+                bridge.id == self.bridge_id
+            ):
+                self._in_bridge.update(bridge.channels)
+                if channel is not None:
+                    self._in_bridge.add(channel.id)
                 customer = self.customer
-                if self.agent.channel_id in members and customer and customer.channel_id in members:
+                if customer and {self.agent.channel_id, customer.channel_id} <= self._in_bridge:
                     self._on_bridged(at)
             case BridgeDestroyed():
                 pass

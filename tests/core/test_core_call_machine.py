@@ -650,3 +650,14 @@ def test_step_history_and_view_follow_the_call() -> None:
     assert msgspec.json.decode(msgspec.json.encode(record), type=type(record)) == record
     # StopRinging is never sent with MOH hold audio
     assert not d.of(StopRinging)
+
+
+def test_bridged_is_known_from_entered_channels_even_without_member_lists() -> None:
+    d = Driver.make(SETTINGS)
+    to_customer_dialing(d)
+    d.feed(stasis_start(CUSTOMER, "Up"), ok(CreateBridge(bridge_id=BRIDGE, name="c1")))
+    d.feed(entered_bridge(BRIDGE, AGENT, []))
+    assert not d.of(RecordBridge)
+    out = d.feed(entered_bridge(BRIDGE, CUSTOMER, ["1795726706.262"]))  # recorder uniqueid only
+    assert d.of(RecordBridge, out)
+    assert StopMusicOnHold(channel_id=AGENT) in out
