@@ -143,9 +143,13 @@ def test_replay_of_already_committed_records_is_idempotent(db_path: str) -> None
 
     ref = AnalyticsWriter.start(WriterConfig(db_path=db_path, flush_interval_s=SLOW))
     try:
-        assert _status(ref).replayed == 5
+        status = _status(ref)
+        # Replayed AND written without error (a plain INSERT would hit the primary key).
+        assert (status.replayed, status.written, status.write_errors) == (5, 5, 0)
+        assert status.pending == 0
     finally:
         ref.stop(timeout=WAIT_S)
+    assert Path(f"{db_path}.journal.jsonl").stat().st_size == 0
     assert count_rows(db_path) == 5
     assert count_rows(db_path, "call_legs") == sum(
         1 + (r.customer_leg is not None) for r in records
