@@ -88,6 +88,7 @@ class FarEnd:
         self.via_dial = via_dial
         self.endpoint = endpoint
         self.dial_requested = False
+        self.settling = False
         self.answered = False
         self.done = False
         self.task: asyncio.Task[None] | None = None
@@ -147,7 +148,9 @@ class FarEnd:
             engine._far_progress(self)
         elif app == "Answer":
             engine._far_answer(self)
+            self.settling = True  # between Answer and the next application
             await asyncio.sleep(_ANSWER_SETTLE_S)
+            self.settling = False
         elif app == "Playback":
             await asyncio.sleep(engine.config.scaled(engine.sound_seconds(step.data)))
             if self.local2 is not None and not self.done:
@@ -599,12 +602,12 @@ class Engine:
         self._hangup_request(two, 16, soft=True)
         self._destroyed(two, 19)
 
-    def _qos(self, channel: Channel) -> None:
-        """P01/P05: RTP statistics before a PJSIP hang-up with media; bridged PJSIP peers
-        get the same names ending in BRIDGED."""
+    def _qos(self, channel: Channel, peers_too: bool = False) -> None:
+        """P01/P05: RTP statistics before a PJSIP hang-up with media; on a local hang-up
+        (DELETE) bridged PJSIP peers get the same names ending in BRIDGED (P05, P08)."""
         if channel.kind is not ChannelKind.PJSIP or not channel.had_media:
             return
-        bridge = self.bridges.get(channel.bridge_id or "")
+        bridge = self.bridges.get(channel.bridge_id or "") if peers_too else None
         if bridge is not None:
             for member_id in bridge.members:
                 peer = self.channels.get(member_id)
@@ -645,7 +648,7 @@ class Engine:
         if leg is not None:
             leg.stop()
         ringing = leg is not None and not leg.answered and leg.task is not None
-        self._qos(channel)
+        self._qos(channel, peers_too=True)
         self._hangup_request(channel, 32, soft=True)
         if ringing and leg is not None:  # S07: deleting a ringing leg
             self._dial_event(leg, "NOANSWER")
@@ -959,7 +962,8 @@ class Engine:
         if two is None or not two.app or two.id not in self.channels:
             return
         two.caller = CallerId(one.connected.name, one.connected.number)
-        if immediate:
+        settling = isinstance(two.leg, FarEnd) and two.leg.settling
+        if immediate and not settling:
             self._emit_callerid(two)
         else:
             two.pending_callerid = True
