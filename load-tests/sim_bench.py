@@ -85,7 +85,8 @@ def proc_rss_mb(pid: int) -> float:
 
 def start_simulator(port: int, config: Path, log: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "evscallpro.cli", "sim", "--host", "127.0.0.1",
-           "--port", str(port), "--config", str(config)]
+           "--port", str(port), "--config", str(config), "--log-level", "WARNING",
+           "--recordings-dir", str(config.parent / "recordings")]
     with log.open("wb") as out:
         return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 

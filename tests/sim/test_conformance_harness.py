@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 import pytest
-from trace_check import check
+from trace_check import check, own_recordings, scenario_prefix
 from trace_compare import (
     Mismatch,
     RestAnswer,
@@ -238,3 +238,11 @@ async def test_a_refused_websocket_where_one_was_accepted_fails() -> None:
     probe["status"] = 403
     mismatches, _ = await _replay_against(sc, trace)
     assert [m.kind for m in mismatches] == ["ws-status"], mismatches
+
+
+def test_stored_recordings_are_compared_as_a_fresh_server_would_list_them() -> None:
+    s12 = load(scenario("S12").main)
+    assert scenario_prefix(s12) == "s12"
+    listed = [{"name": "s01-rec", "format": "wav"}, {"name": "s12-rec", "format": "wav"}]
+    assert own_recordings(listed, "s12") == [{"name": "s12-rec", "format": "wav"}]
+    assert own_recordings({"name": "s01-rec"}, "s12") == {"name": "s01-rec"}  # not a list
