@@ -12,16 +12,11 @@ from typing import Any
 import duckdb
 import pytest
 from analytics_helpers import WAIT_S
+from prometheus_client import REGISTRY
 
-from actors.analytics_writer import (
-    AnalyticsWriter,
-    AnalyticsWriterSink,
-    FlushNow,
-    WriterConfig,
-    WriterStatus,
-)
+from actors.analytics_writer import FlushNow, WriterConfig, WriterStatus
 from actors.sinks import FanOutSink, MemoryRecordSink
-from analytics.reader import AnalyticsReader
+from analytics.service import AnalyticsService
 from asterisk.sim.testing import SimulatorThread
 from core.call_config import CallSettings, DialTemplates
 from core.domain import AgentState, CallOutcome, CallStep, WorkstationMode
@@ -30,6 +25,11 @@ from core.views import AgentView, CallView
 from evscallpro.root import AgentDirectoryEntry, CallCenterApp, CoreConfig
 
 pytestmark = pytest.mark.slow
+
+
+def _sample(name: str, **labels: str) -> float:
+    value = REGISTRY.get_sample_value(name, labels)
+    return value if value is not None else 0.0
 
 
 class Views:
@@ -90,12 +90,13 @@ def _config(sim: SimulatorThread) -> CoreConfig:
 def test_a_real_call_lands_in_duckdb_with_legs_disposition_and_agent_states(
     sim: SimulatorThread, db_path: str
 ) -> None:
-    writer = AnalyticsWriter.start(WriterConfig(db_path=db_path, flush_interval_s=0.05))
-    analytics = AnalyticsWriterSink(writer)
+    analytics = AnalyticsService(WriterConfig(db_path=db_path, flush_interval_s=0.05))
+    analytics.start()
+    completed_before = _sample("evscallpro_calls_total", outcome="completed", workstation="mobile")
     memory = MemoryRecordSink()
     views = Views()
-    app = CallCenterApp(_config(sim), sink=FanOutSink(memory, analytics))
-    app.subscribe(analytics.on_view)
+    app = CallCenterApp(_config(sim), sink=FanOutSink(memory, analytics.sink))
+    analytics.attach(app)
     app.subscribe(views)
     try:
         app.start(wait_for_link_s=WAIT_S)
@@ -121,11 +122,20 @@ def test_a_real_call_lands_in_duckdb_with_legs_disposition_and_agent_states(
             )
         )
         assert back is not None, "the agent never came back from wrap-up"
-        status = writer.ask(FlushNow(), timeout=WAIT_S)
+        assert analytics.writer is not None
+        status = analytics.writer.ask(FlushNow(), timeout=WAIT_S)
         assert isinstance(status, WriterStatus) and status.refused == 0
+        # The same process reads what the writer committed (the UI's history panel).
+        day = datetime.fromtimestamp(record.started_at, UTC).date()
+        (mine,) = analytics.reader.calls_for_agent("a1", day)
+        assert (mine.call_id, mine.disposition, mine.outcome) == (call_id, "sale", "completed")
+        assert _sample("evscallpro_agents", state="available") == 1
+        assert _sample("evscallpro_calls_in_progress") == 0
     finally:
         app.stop()
-        writer.stop(timeout=WAIT_S)
+        analytics.stop(timeout=WAIT_S)
+    after = _sample("evscallpro_calls_total", outcome="completed", workstation="mobile")
+    assert after == completed_before + 1
 
     con = duckdb.connect(db_path, read_only=True)
     try:
@@ -147,11 +157,3 @@ def test_a_real_call_lands_in_duckdb_with_legs_disposition_and_agent_states(
     assert legs == [("agent", f"{call_id}-agent"), ("customer", f"{call_id}-customer")]
     assert ("on_call", call_id) in states and ("wrap_up", call_id) in states
     assert states[0][0] == "available"
-
-    reader = AnalyticsReader(db_path)
-    try:
-        day = datetime.fromtimestamp(record.started_at, UTC).date()
-        (mine,) = reader.calls_for_agent("a1", day)
-        assert (mine.call_id, mine.disposition, mine.outcome) == (call_id, "sale", "completed")
-    finally:
-        reader.close()
