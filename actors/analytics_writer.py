@@ -213,6 +213,7 @@ class AnalyticsWriter(pykka.ThreadingActor):
         if self._batch_full() and not self._failing:
             self._flush()
         else:
+            metrics.records_pending(self.pending)
             self._arm_timer(self.config.flush_interval_s)
 
     def _buffer(self, record: JournalRecord) -> None:
@@ -236,6 +237,12 @@ class AnalyticsWriter(pykka.ThreadingActor):
     # --- flushing ---------------------------------------------------------------------------
 
     def _flush(self) -> None:
+        try:
+            self._flush_batch()
+        finally:
+            metrics.records_pending(self.pending)
+
+    def _flush_batch(self) -> None:
         self._cancel_timer()
         if self._journal is None:
             return

@@ -14,6 +14,7 @@ thread-safe and never raises on odd input):
     event_to_command(seconds)                   ARI event received -> resulting command sent
     ari_connected(up) / ari_reconnect()         events WebSocket state / one reconnect attempt
     records_written(n) / record_write_error()   AnalyticsWriter (DuckDB) outcomes
+    records_pending(n)                          AnalyticsWriter backlog (journaled, uncommitted)
     journal_replayed(n)                         records replayed from the journal on start
     ws_clients(n) / ws_message(direction)       gateway WebSocket clients / frames "in"|"out"
     start_http_server(port, addr)               /metrics for a headless core (the gateway
@@ -60,6 +61,7 @@ __all__ = [
     "journal_replayed",
     "record_call_ended",
     "record_write_error",
+    "records_pending",
     "records_written",
     "set_agents",
     "set_calls_in_progress",
@@ -119,6 +121,10 @@ RECORD_WRITE_ERRORS_TOTAL = Counter(
     "evscallpro_record_write_errors_total",
     "Failed AnalyticsWriter flushes (records stay in the journal and are retried).",
 )
+RECORDS_PENDING = Gauge(
+    "evscallpro_records_pending",
+    "Records journaled by the AnalyticsWriter and not yet committed to DuckDB.",
+)
 JOURNAL_REPLAYED_TOTAL = Counter(
     "evscallpro_journal_replayed_total", "Records replayed from the journal at writer start."
 )
@@ -141,6 +147,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "evscallpro_event_to_command_seconds",
     "evscallpro_records_written_total",
     "evscallpro_record_write_errors_total",
+    "evscallpro_records_pending",
     "evscallpro_journal_replayed_total",
     "evscallpro_ws_clients",
     "evscallpro_ws_messages_total",
@@ -322,6 +329,10 @@ def records_written(n: int) -> None:
 
 def record_write_error() -> None:
     RECORD_WRITE_ERRORS_TOTAL.inc()
+
+
+def records_pending(n: int) -> None:
+    RECORDS_PENDING.set(max(0, n))
 
 
 def journal_replayed(n: int) -> None:

@@ -201,6 +201,8 @@ def test_duckdb_down_until_stop_loses_nothing(start_writer, db_path: str) -> Non
     for record in records:
         ref.tell(record)
     assert box.store.wait_for(lambda s: s.failures >= 1)
+    assert _status(ref).pending == 3
+    assert metrics.RECORDS_PENDING._value.get() == 3  # the backlog shows on the dashboard
     ref.stop(timeout=WAIT_S)  # the flush on stop fails too
     journaled = Journal(f"{db_path}.journal.jsonl").replay()
     assert [r.call_id for r in journaled] == [r.call_id for r in records]  # type: ignore[union-attr]
