@@ -132,7 +132,8 @@ class AnalyticsWriter(pykka.ThreadingActor):
             try:
                 self._buffer(record)
             except RowError as exc:
-                log.error("journaled record cannot be stored (%s); skipped", exc)
+                log.error("journaled record cannot be stored (%s); kept aside", exc)
+                self._journal.keep_aside(record)
         self._replayed = len(replay)
         if replay:
             log.warning("replaying %d journaled records into %s", len(replay), self.config.db_path)

@@ -106,6 +106,10 @@ class Journal:
                     )
                     self._keep_aside(line)
 
+    def keep_aside(self, record: JournalRecord) -> None:
+        """A record that decodes but cannot be stored: out of the way, not lost."""
+        self._keep_aside(self._encoder.encode(entry_for(record)))
+
     def _keep_aside(self, line: bytes) -> None:
         corrupt = self.path.with_name(self.path.name + ".corrupt")
         with corrupt.open("ab") as fh:

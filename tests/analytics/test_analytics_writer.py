@@ -290,3 +290,19 @@ def _agent(agent_id: str, state: AgentState, since: float, **kw: object) -> Agen
         workstation=WorkstationMode.MOBILE,
         **kw,  # type: ignore[arg-type]
     )
+
+
+def test_journaled_record_that_cannot_be_stored_is_kept_aside(db_path: str) -> None:
+    good, bad = _calls(2)
+    bad = msgspec.structs.replace(bad, started_at=1e20)  # beyond any timestamp DuckDB holds
+    journal = Journal(f"{db_path}.journal.jsonl")
+    journal.append(good)
+    journal.append(bad)
+    journal.close()
+    ref = AnalyticsWriter.start(WriterConfig(db_path=db_path, flush_interval_s=SLOW))
+    try:
+        assert _status(ref).written == 1
+    finally:
+        ref.stop(timeout=WAIT_S)
+    assert count_rows(db_path) == 1
+    assert bad.call_id in Path(f"{db_path}.journal.jsonl.corrupt").read_text()
