@@ -224,7 +224,8 @@ class CallMachine:
         - both legs Up            -> connected (bridged, or the bridge is set up again)
         - agent Up, customer Down -> customer_dialing (the customer still rings)
         - agent Up, no customer   -> announcing / agent_confirming again when the journal
-                                     says the customer was never dialed, else ending
+                                     says the customer was never dialed, else the agent
+                                     hears the "unreachable" notice, then ending
                                      (internal_error "recovered_incomplete")
         - agent Down (ringing)    -> agent_dialing
         - no agent leg            -> ending: the customer leg is hung up (agent_abandoned
@@ -289,9 +290,9 @@ class CallMachine:
             self._set_step(CallStep.CUSTOMER_DIALING, at, "adopted")
         elif last_step in _BEFORE_CUSTOMER:
             self._agent_ready(at)
-        else:
+        else:  # the customer may have been dialed (and failed) while away: never redial
             self._conclude(CallOutcome.INTERNAL_ERROR, "recovered_incomplete", Party.SYSTEM)
-            self._hang_up_all(at)
+            self._play_notice(FailureKind.UNREACHABLE, at)
 
     def _adopt_connected(
         self,

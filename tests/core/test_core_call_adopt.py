@@ -111,8 +111,11 @@ def test_answered_agent_without_customer_resumes_only_when_journal_says_so() -> 
     assert resumed.m.step == CallStep.ANNOUNCING
     assert resumed.of(PlayMedia)
     unknown = adopt(leg("agent"), None, last_step=CallStep.CUSTOMER_DIALING)
-    assert unknown.of(HangupChannel) == [HangupChannel(channel_id=AGENT)]
+    assert not unknown.of(OriginateChannel)  # never risk calling the customer twice
+    assert unknown.of(PlayMedia)[0].media == SETTINGS.prompts.customer_unreachable
     assert unknown.m.step == CallStep.ENDING
+    out = unknown.feed(playback_finished("c1-pb-notice"))
+    assert unknown.of(HangupChannel, out) == [HangupChannel(channel_id=AGENT)]
     unknown.feed(destroyed(AGENT, 16))
     assert unknown.record().reason == "recovered_incomplete"
     assert unknown.record().outcome == CallOutcome.INTERNAL_ERROR
