@@ -292,6 +292,7 @@ class CallMachine:
             self._agent_ready(at)
         else:  # the customer may have been dialed (and failed) while away: never redial
             self._conclude(CallOutcome.INTERNAL_ERROR, "recovered_incomplete", Party.SYSTEM)
+            self._hold = self.settings.hold_audio  # it was probably on: stop it first
             self._play_notice(FailureKind.UNREACHABLE, at)
 
     def _adopt_connected(
