@@ -301,13 +301,13 @@ class Engine:
         self, endpoint: str, app: str, channel_id: str | None, other_id: str | None,
     ) -> tuple[Channel, Channel | None, str]:
         tech, resource, where = self._parse_endpoint(endpoint)
-        channel_id = channel_id or f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
+        channel_id = channel_id or self.counters.next_uniqueid()
         self._check_ids(channel_id, other_id)
         if tech == "Local":
             base = f"Local/{resource}@{where}-{self.counters.next_unique()}"
             one = Channel(channel_id, base + ";1", ChannelKind.LOCAL_1, app,
                           Dialplan(where, resource, 1, "AppDial2", "(Outgoing Line)"))
-            two_id = other_id or f"{channel_id};2"
+            two_id = other_id or self.counters.next_uniqueid()
             two = Channel(two_id, base + ";2", ChannelKind.LOCAL_2, app,
                           Dialplan(where, resource, 1), state="Ring",
                           creationtime=one.creationtime)
@@ -736,7 +736,7 @@ class Engine:
                 raise AriError(400, f"Invalid direction specified for {name}")
         if spy == "none" and whisper == "none":
             raise AriError(400, "Direction must be specified for at least spy or whisper")
-        snoop_id = snoop_id or f"{time.time():.6f}-{uuid.uuid4().hex[:8]}"
+        snoop_id = snoop_id or self.counters.next_uniqueid()
         self._check_ids(snoop_id)
         snoop = Channel(snoop_id, f"Snoop/{spied.id}-{self.counters.next_snoop()}",
                         ChannelKind.SNOOP, app, Dialplan("default", "s", 1), state="Up",

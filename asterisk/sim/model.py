@@ -225,6 +225,13 @@ class Counters:
 
     unique: int = 0
     snoop: int = 0
+    uniqueid: int = 0
+    epoch: int = field(default_factory=lambda: int(time.time()))
+
+    def next_uniqueid(self) -> str:
+        """Asterisk's channel uniqueid, used when the client gives no id: 1795726706.262."""
+        self.uniqueid += 1
+        return f"{self.epoch}.{self.uniqueid}"
 
     def next_unique(self) -> str:
         value = f"{self.unique:08x}"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import wave
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
+from sim_helpers import EventTap, ari, auth_header, channel_id, open_tap
 
 from asterisk.sim.routes import ROUTES
 from asterisk.sim.testing import SimHandle, running_simulator
-from sim_helpers import EventTap, ari, auth_header, channel_id, open_tap
 
 pytestmark = pytest.mark.timeout(60)
 SCALE = 50.0
@@ -316,7 +317,7 @@ async def test_bridge_record_and_stored_wav(
     assert duration <= seconds < duration + 1
     assert (await ari(http, sim, "POST", "/bridges/b0/record",
                       params={"name": "rec1", "format": "wav"}))[0] == 404
-    status, body = await ari(http, sim, "POST", "/bridges", params={"bridgeId": "b2"})
+    assert (await ari(http, sim, "POST", "/bridges", params={"bridgeId": "b2"}))[0] == 200
     assert (await ari(http, sim, "POST", "/bridges/b2/record",
                       params={"name": "rec1", "format": "wav", "ifExists": "fail"}))[1] == {
         "message": "Recording 'rec1' already exists and can not be overwritten"}
@@ -448,7 +449,7 @@ async def test_app_stays_registered_while_it_owns_channels(
     await tap.close()
     await tap.closed.wait()
     status, apps = await ari(http, sim, "GET", "/applications")
-    assert [a["name"] for a in apps] == ["evscallpro"]
+    assert status == 200 and [a["name"] for a in apps] == ["evscallpro"]
     assert set(apps[0]["channel_ids"]) == {"own", "own-2"}
     again = await open_tap(http, sim)
     await ari(http, sim, "DELETE", "/channels/own")
@@ -478,7 +479,7 @@ async def test_malformed_requests_get_400_and_the_server_survives(
     sim: SimHandle, http: aiohttp.ClientSession
 ) -> None:
     headers = {**auth_header(sim), "Content-Type": "application/json"}
-    cases = [
+    cases: list[tuple[str, str, dict[str, Any]]] = [
         ("POST", "/channels", {"data": b"{not json"}),
         ("POST", "/channels", {"data": b"[1, 2]"}),
         ("POST", "/channels", {"json": {"endpoint": "Local/a@sim-phones", "app": "x",
