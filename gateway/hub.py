@@ -92,6 +92,9 @@ class Hub:
         return len(self._clients)
 
     def _apply(self, view: AgentView | CallView) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("hub: %s %s %s", type(view).__name__, getattr(view, "agent_id", "?"),
+                      getattr(view, "state", None) or getattr(view, "step", None))
         try:
             if isinstance(view, AgentView):
                 agent_id = self._apply_agent(view)

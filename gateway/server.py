@@ -331,17 +331,24 @@ class Gateway:
                 batch = await client.next_batch()
                 parts: list[str] = []
                 for key, payload in batch.items():
-                    if key == AGENT_KEY:
-                        parts.append(self.renderer.agent_fragments(lang, self._desk(user.user_id)))
-                    elif key == WALLBOARD_KEY:
-                        parts.append(self.renderer.wallboard(lang, user.user_id, self.hub.agents(), self.hub.totals()))
-                    elif key.startswith(HTML_KEY_PREFIX) and isinstance(payload, str):
-                        parts.append(payload)
+                    try:
+                        parts.append(self._fragment(key, payload, user, lang))
+                    except Exception:  # one bad view must not silence this browser
+                        log.exception("cannot render %s for %s", key, user.user_id)
                 if parts:
                     await connection.send("".join(parts))
                     counter.inc()
         except ConnectionClosed:
             pass
+
+    def _fragment(self, key: str, payload: object, user: User, lang: str) -> str:
+        if key == AGENT_KEY:
+            return self.renderer.agent_fragments(lang, self._desk(user.user_id))
+        if key == WALLBOARD_KEY:
+            return self.renderer.wallboard(lang, user.user_id, self.hub.agents(), self.hub.totals())
+        if key.startswith(HTML_KEY_PREFIX) and isinstance(payload, str):
+            return payload
+        return ""
 
 
 # -- entry points for the composition root -----------------------------------------------

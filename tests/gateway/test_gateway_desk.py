@@ -139,8 +139,8 @@ async def test_a_call_from_request_to_qualification(gateway: Gateway, fake: Fake
                 assert 'id="hang-up"' in frame  # hang-up offered at every step
             call_id = fake.call_of("alice").call_id
             await ws.send(send("hang_up", call_id=call_id))
-            frame = await recv_until(ws, "Vous avez raccroché")
-            assert 'id="wrapup-form"' in frame
+            frame = await recv_until(ws, 'id="wrapup-form"')
+            assert "Vous avez raccroché" in frame
             assert "disabled" in frame.split('id="set-available"')[1].split(">")[0]
             await ws.send(send("set_available"))
             assert "Qualifiez" in await recv_until(ws, "notice-error")
