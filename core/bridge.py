@@ -40,7 +40,8 @@ Transition table (state: input -> commands, next state):
   ending      leg ChannelDestroyed and every snoop StasisEnd (a deleted snoop sends no
               ChannelDestroyed), or timer ending  -> SupervisionEnded            -> ended
 
-`monitored()` gives the (supervisor id, mode) pair for CallView.monitored_by.
+`monitored()` gives the (supervisor id, mode) pair for CallView.monitored_by. When
+`settings.notify_agent` names media, the agent hears it once, when supervision first starts.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from core.ari_commands import (
     DestroyBridge,
     HangupChannel,
     OriginateChannel,
+    PlayMedia,
     SnoopChannel,
 )
 from core.ari_events import (
@@ -152,6 +154,10 @@ SupervisionEvent = SupervisionStateChanged | SupervisionEnded
 
 class SupervisionSettings(msgspec.Struct, frozen=True, kw_only=True):
     app: str = "evscallpro"
+    # Played to the agent when supervision first reaches listen/whisper/barge ("this call
+    # may be monitored"); empty: the agent is not told.
+    notify_agent: tuple[str, ...] = ()
+    language: str = "fr"
     caller_id: str = ""
     ring_timeout_s: int = 22
     stasis_guard_s: float = 5.0
@@ -197,6 +203,7 @@ class SupervisionMachine:
         self._bridge_ready = False
         self._leg_in: str | None = None  # the bridge the supervisor leg is in
         self._leg_add_sent_to: str | None = None
+        self._agent_notified = False
         self._timers: set[str] = set()
         self._commands: list[AriCommand | TimerCommand] = []
         self._events: list[SupervisionEvent] = []
@@ -456,6 +463,16 @@ class SupervisionMachine:
             reached = self._leg_in == self.private_bridge_id and snoop is not None and snoop.bridged
         if reached:
             self._set_state(_MODE_STATES[self.mode], at)
+            if self.settings.notify_agent and not self._agent_notified:
+                self._agent_notified = True
+                self._commands.append(
+                    PlayMedia(
+                        channel_id=self.agent_channel_id,
+                        playback_id=f"{self.sid}-pb-notify",
+                        media=self.settings.notify_agent,
+                        lang=self.settings.language,
+                    )
+                )
 
     def _drop_snoop(self) -> None:
         snoop, self._snoop = self._snoop, None

@@ -286,3 +286,36 @@ def test_call_view_carries_the_supervisors() -> None:
     assert pair is not None
     view = CallMachine(request(), CallSettings()).view(monitored_by=(pair,))
     assert view.monitored_by == (("s1", SupervisionMode.LISTEN),)
+
+
+def test_agent_is_told_once_when_configured() -> None:
+    from core.ari_commands import PlayMedia
+    from core.bridge import SupervisionSettings
+
+    s = Sup()
+    s.m = SupervisionMachine(
+        "c1",
+        "s1",
+        "PJSIP/agent-1002",
+        AGENT,
+        CALL_BRIDGE,
+        SupervisionSettings(notify_agent=("sound:conf-now-recording",), language="en"),
+    )
+    listening(s)
+    plays = [c for c in s.commands if isinstance(c, PlayMedia)]
+    assert plays == [
+        PlayMedia(
+            channel_id=AGENT,
+            playback_id=f"{SID}-pb-notify",
+            media=("sound:conf-now-recording",),
+            lang="en",
+        )
+    ]
+    s.feed(SetSupervisionMode(SupervisionMode.BARGE))
+    s.feed(ok(AddToBridge(bridge_id=CALL_BRIDGE, channel_ids=(LEG,)), 204))
+    assert s.m.state == SupervisionState.BARGING
+    assert len([c for c in s.commands if isinstance(c, PlayMedia)]) == 1
+    # not configured: silent (the default)
+    quiet = Sup()
+    listening(quiet)
+    assert not [c for c in quiet.commands if isinstance(c, PlayMedia)]
