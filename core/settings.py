@@ -334,6 +334,24 @@ def call_settings(settings: Settings, workstation: WorkstationMode) -> CallSetti
     )
 
 
+def phone_endpoint(settings: Settings, person: AgentSettings) -> str:
+    """The dial string of an agent's or supervisor's own phone ("" when none is usable):
+    the softphone template for a softphone workstation, else the mobile template."""
+    templates = settings.dial.templates()
+    if person.workstation == WorkstationMode.SOFTPHONE or (
+        person.workstation is None and person.softphone_endpoint and not person.mobile_number
+    ):
+        if not person.softphone_endpoint:
+            return ""
+        return templates.render(templates.softphone, endpoint=person.softphone_endpoint)
+    if not person.mobile_number:
+        return ""
+    number = normalize(person.mobile_number, settings.policy.default_region)
+    if isinstance(number, NumberProblem):
+        return ""
+    return templates.render(templates.mobile, number=number)
+
+
 def find_agent(settings: Settings, agent_id: str) -> AgentSettings | None:
     return next((a for a in settings.agents if a.id == agent_id), None)
 

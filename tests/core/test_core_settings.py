@@ -157,3 +157,17 @@ def test_load_settings_reports_file_problems(tmp_path: Path) -> None:
         f"{bad}: agents[0].mobile_number: '+33 6 12' is not a valid phone number"
     ]
     assert "agents[0].mobile_number" in str(excinfo.value)
+
+
+def test_phone_endpoint_of_agents_and_supervisors() -> None:
+    from core.settings import find_supervisor, phone_endpoint
+
+    settings = load_settings(EXAMPLE, env={})
+    agent_3 = find_agent(settings, "agent-3")
+    supervisor = find_supervisor(settings, "sup-1")
+    assert agent_3 is not None and supervisor is not None
+    assert phone_endpoint(settings, agent_3) == "PJSIP/+33600000001@carrier"  # normalized
+    assert phone_endpoint(settings, supervisor) == "PJSIP/agent-1002"
+    nobody = parse_settings({"agents": [{"id": "x"}]}, {})
+    assert isinstance(nobody, Settings)
+    assert phone_endpoint(nobody, nobody.agents[0]) == ""
