@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     stats = sub.add_parser("stats", help="print a summary of the call records")
     _add_common(stats)
     stats.add_argument("--agents", action="store_true", help="add one line per agent (per day)")
+    stats.add_argument(
+        "--tz", default=None, help="days of the --agents lines in this IANA zone (default UTC)"
+    )
     stats.set_defaults(handler=run_stats)
 
     exp = sub.add_parser("export", help="export call records to CSV or Parquet (DuckDB COPY)")
@@ -96,7 +99,7 @@ def run_stats(args: argparse.Namespace) -> int:
         if args.agents:
             day = start.date()
             while datetime.combine(day, datetime.min.time()) < end:
-                for line in agent_daily_summary(con, day):
+                for line in agent_daily_summary(con, day, tz=args.tz):
                     print(_agent_line(line))
                 day += timedelta(days=1)
     except (StatsError, duckdb.Error) as exc:

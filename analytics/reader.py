@@ -43,14 +43,14 @@ class AnalyticsReader:
             return self._con
 
     def calls_for_agent(
-        self, agent_id: str, day: date, limit: int = 500
+        self, agent_id: str, day: date, limit: int = 500, tz: str | None = None
     ) -> list[stats.CallHistoryItem]:
-        return stats.calls_for_agent(self._connection(), agent_id, day, limit)
+        return stats.calls_for_agent(self._connection(), agent_id, day, limit, tz)
 
     def agent_daily_summary(
-        self, day: date, agent_id: str | None = None
+        self, day: date, agent_id: str | None = None, tz: str | None = None
     ) -> list[stats.AgentDaySummary]:
-        return stats.agent_daily_summary(self._connection(), day, agent_id)
+        return stats.agent_daily_summary(self._connection(), day, agent_id, tz)
 
     def recordings(
         self,

@@ -2,7 +2,8 @@
 
 Each function takes a DuckDB connection (a reader from `store.connect_reader`, or the writer's
 `CallStore.cursor()`), opens its own cursor (safe from any thread), runs one query and returns
-typed Structs. Windows are half-open [start, end) in naive UTC; a `date` means that UTC day.
+typed Structs. Windows are half-open [start, end) in naive UTC; a `date` means that UTC day, except where a
+`tz` argument (IANA name) asks for the call center's local day.
 Bad arguments (unknown outcome or period, end before start, silly limits) raise `StatsError`
 with the reason. Records still in the writer's buffer (at most its flush interval) are not
 visible yet.
@@ -18,9 +19,10 @@ Definitions a supervisor can check by hand:
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import msgspec
@@ -137,9 +139,22 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[
         cursor.close()
 
 
-def day_window(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time())
-    return start, start + timedelta(days=1)
+def day_window(day: date, tz: str | None = None) -> tuple[datetime, datetime]:
+    """[start, end) of `day` as naive UTC; with `tz` (IANA name) the call center's local day,
+    23 or 25 hours long on daylight-saving changes."""
+    if tz is None:
+        start = datetime.combine(day, time())
+        return start, start + timedelta(days=1)
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise StatsError(f"unknown time zone {tz!r} (an IANA name like Europe/Paris)") from None
+
+    def utc(local_day: date) -> datetime:
+        moment = datetime.combine(local_day, time(), tzinfo=zone)
+        return moment.astimezone(UTC).replace(tzinfo=None)
+
+    return utc(day), utc(day + timedelta(days=1))
 
 
 def _window(start: datetime | date, end: datetime | date) -> tuple[datetime, datetime]:
@@ -300,10 +315,13 @@ def _occupancy(agent_id: str, seconds: dict[str, float]) -> AgentOccupancy:
 
 
 def agent_daily_summary(
-    con: duckdb.DuckDBPyConnection, day: date, agent_id: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    day: date,
+    agent_id: str | None = None,
+    tz: str | None = None,
 ) -> list[AgentDaySummary]:
-    """One line per agent who called or was logged in that day."""
-    lo, hi = day_window(day)
+    """One line per agent who called or was logged in that day (UTC, or local to `tz`)."""
+    lo, hi = day_window(day, tz)
     rows = _query(
         con,
         """
@@ -348,10 +366,15 @@ def agent_daily_summary(
 
 
 def calls_for_agent(
-    con: duckdb.DuckDBPyConnection, agent_id: str, day: date, limit: int = 500
+    con: duckdb.DuckDBPyConnection,
+    agent_id: str,
+    day: date,
+    limit: int = 500,
+    tz: str | None = None,
 ) -> list[CallHistoryItem]:
-    """The agent's own calls of that (UTC) day, newest first: the desktop's history panel."""
-    lo, hi = day_window(day)
+    """The agent's own calls of that day (UTC, or local to `tz`), newest first: the desktop's
+    history panel."""
+    lo, hi = day_window(day, tz)
     rows = _query(
         con,
         """

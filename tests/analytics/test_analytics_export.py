@@ -83,6 +83,11 @@ def test_cli_export_and_stats(db: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert _run("stats", "--db", str(db), "--from", "2026-05-28", "--to", "2026-05-30") == 0
     text = capsys.readouterr().out
     assert "UTC: 48" in text and "Connect rate" in text and "p95" in text
+    args = ("--from", "2026-05-28", "--to", "2026-05-29", "--agents", "--tz", "Europe/Paris")
+    assert _run("stats", "--db", str(db), *args) == 0
+    assert "2026-05-28 agent-000" in capsys.readouterr().out
+    assert _run("stats", "--db", str(db), *args[:-1], "Nowhere/Land") == 2
+    assert "unknown time zone" in capsys.readouterr().err
 
 
 def test_cli_reports_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

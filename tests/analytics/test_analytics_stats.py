@@ -222,3 +222,30 @@ def test_summary_matches_parts(dataset) -> None:
         1 for r in records if r.outcome is CallOutcome.COMPLETED
     )
     assert {a.agent_id for a in got.agents} == {"a1", "a2"}
+
+
+def test_local_day_window_in_the_call_centers_time_zone() -> None:
+    # Paris is UTC+2 in summer: its 28 May runs from 27 May 22:00 to 28 May 22:00 UTC.
+    assert stats.day_window(DAY1, "Europe/Paris") == (
+        datetime(2026, 5, 27, 22),
+        datetime(2026, 5, 28, 22),
+    )
+    # Daylight-saving change (29 March 2026 in Europe): a 23-hour local day.
+    lo, hi = stats.day_window(date(2026, 3, 29), "Europe/Paris")
+    assert hi - lo == timedelta(hours=23)
+    with pytest.raises(StatsError):
+        stats.day_window(DAY1, "Mars/Olympus_Mons")
+
+
+def test_calls_for_agent_local_day(dataset) -> None:
+    con, records, _ = dataset
+    lo, hi = datetime(2026, 5, 27, 22), datetime(2026, 5, 28, 22)  # Paris's 28 May in UTC
+    expected = [
+        r.call_id
+        for r in sorted(records, key=lambda r: r.started_at, reverse=True)
+        if r.agent_id == "agent-003" and lo <= _utc(r.started_at) < hi
+    ]
+    got = stats.calls_for_agent(con, "agent-003", DAY1, tz="Europe/Paris")
+    assert [c.call_id for c in got] == expected
+    utc_day = stats.calls_for_agent(con, "agent-003", DAY1)
+    assert {c.call_id for c in got} != {c.call_id for c in utc_day}  # 2 hours differ
