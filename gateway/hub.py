@@ -119,6 +119,9 @@ class Hub:
     def _apply_call(self, call: CallView) -> str:
         self._remember_call(call)
         agent = self._agents.get(call.agent_id)
+        pending = agent.awaiting_disposition if agent is not None else None
+        if pending is not None and pending.call_id == call.call_id:
+            return call.agent_id  # a late view of a call the agent already finished
         if agent is not None and (agent.call is None or agent.call.call_id == call.call_id):
             live = None if call.step in FINAL_STEPS else call
             if agent.call != live:

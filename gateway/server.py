@@ -29,7 +29,7 @@ from gateway.dispatch import Dispatcher
 from gateway.hub import AGENT_KEY, HTML_KEY_PREFIX, WALLBOARD_KEY, Hub, HubClient
 from gateway.i18n import LANGUAGES, Catalog
 from gateway.ports import CallCenter
-from gateway.ratelimit import LoginThrottle
+from gateway.ratelimit import LoginThrottle, SlidingWindowLimiter
 from gateway.recordings import list_recordings, recording_path
 from gateway.render import AgentDesk, Renderer
 from gateway.sessions import COOKIE_NAME, SessionStore
@@ -119,12 +119,8 @@ class Gateway:
         return self.users.get(session.user_id), cookie
 
     def _lang(self, request: Request) -> str:
-        chosen = http.cookies(request).get(LANG_COOKIE)
-        if chosen in LANGUAGES:
-            return chosen
-        accept = request.headers.get("Accept-Language", "")
-        first = accept.split(",")[0].strip()[:2].lower()
-        return first if first in LANGUAGES and not self.settings.default_language else self.catalog.default
+        """The language chosen with the switch (a cookie), else the configured default."""
+        return self.catalog.language(http.cookies(request).get(LANG_COOKIE))
 
     def _session_cookie(self, value: str, max_age: int) -> str:
         secure = "; Secure" if self.settings.secure_cookies else ""
@@ -176,9 +172,11 @@ class Gateway:
                 back = "/"
             return http.redirect(back, [("Set-Cookie", f"{LANG_COOKIE}={lang}; Path=/; SameSite=Lax; Max-Age=31536000")])
         lang = self._lang(request)
-        if path == "/login":
-            return http.html(self.renderer.login_page(lang))
         user, _ = self._user(request)
+        if path == "/login":
+            if user is not None:
+                return http.redirect("/supervisor" if user.supervises else "/agent")
+            return http.html(self.renderer.login_page(lang))
         if user is None:
             return http.redirect("/login")
         if path == "/":
@@ -303,11 +301,17 @@ class Gateway:
         self.hub.attach(client)
         metrics.CLIENTS.labels(role).inc()
         sender = asyncio.create_task(self._pump(connection, client, user, lang))
+        flood = SlidingWindowLimiter(self.settings.ws_messages_per_10s, 10.0)
         try:
             async for message in connection:
                 if self.sessions.lookup(cookie) is None:
                     await connection.close(CLOSE_POLICY, "session ended")
                     break
+                if flood.blocked("messages"):
+                    metrics.ACTIONS.labels("any", "flood").inc()
+                    self.hub.notify(client, "notice", self.renderer.notice(lang, "err.too_fast"))
+                    continue
+                flood.hit("messages")
                 for element_id, fragment in await self.dispatcher.handle(user, lang, message):
                     self.hub.notify(client, element_id, fragment)
         except ConnectionClosed:

@@ -26,6 +26,7 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     login_attempts_per_user: int = 5
     login_attempts_per_ip: int = 20
     login_window_s: float = 300.0
+    ws_messages_per_10s: int = 60  # per browser connection; more get an error, not an action
     wallboard_batch_s: float = 0.05  # supervisors' updates are coalesced over this window
     dispositions: tuple[str, ...] = (
         "sale",

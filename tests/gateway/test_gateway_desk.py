@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -273,5 +274,19 @@ async def test_contact_search(gateway: Gateway) -> None:
             assert "Aucun contact trouvé" in await recv_until(ws, 'id="contact-list"')
             await ws.send(send("show_contact", contact_id="c404"))
             assert "n&#39;existe pas" in await recv_until(ws, "notice-error")
+    finally:
+        await b.close()
+
+
+async def test_a_flood_of_messages_is_cut_off(gateway: Gateway, fake: FakeCallCenter) -> None:
+    b = await agent_socket(gateway)
+    try:
+        async with b.socket() as ws:
+            await recv_until(ws, 'id="agent-status"')
+            for _ in range(80):  # the limit is 60 per 10 s per connection
+                await ws.send(send("pause", reason="break"))
+            await recv_until(ws, "Trop de demandes", timeout=5)
+            await asyncio.to_thread(fake.wait_idle)
+            assert len([r for r in fake.requests if r[0] == "pause"]) == 60
     finally:
         await b.close()
