@@ -230,6 +230,8 @@ class CallMachine:
         - agent Down (ringing)    -> agent_dialing
         - no agent leg            -> ending: the customer leg is hung up (agent_abandoned
                                      before connect, completed after)
+        - agent Up, no customer, but the call was connected (journal, or the agent is still
+          in the call bridge)     -> ending, completed, the customer hung up first
         Commands to send at once (and a CallStepChanged) are queued as usual.
         """
         m = cls(request, settings)
@@ -258,13 +260,16 @@ class CallMachine:
                 in_stasis=creating,
             )
             self.customer.dial_sent = creating
+        was_connected = (
+            last_step == CallStep.CONNECTED
+            or bridge_id == self.bridge_id
+            or any(leg is not None and leg.bridge_id == self.bridge_id for leg in (agent, customer))
+        )
         if agent is None:
             self.agent.mark_destroyed(at)
             customer_up = self.customer is not None and self.customer.up
             outcome = CallOutcome.COMPLETED if customer_up else CallOutcome.AGENT_ABANDONED
-            self.connected_at = connected_at if customer_up else None
-            self._conclude(outcome, "agent_gone_while_core_away", Party.AGENT)
-            self._hang_up_all(at)
+            self._gone_while_away(outcome, "agent", Party.AGENT, was_connected, connected_at, at)
             return
         self.agent = _adopted_leg(
             LegRole.AGENT,
@@ -288,12 +293,33 @@ class CallMachine:
                 self.settings.customer_ring_timeout_s + self.settings.stasis_guard_s,
             )
             self._set_step(CallStep.CUSTOMER_DIALING, at, "adopted")
+        elif was_connected:  # the customer hung up while the core was away
+            self._gone_while_away(
+                CallOutcome.COMPLETED, "customer", Party.CUSTOMER, True, connected_at, at
+            )
         elif last_step in _BEFORE_CUSTOMER:
             self._agent_ready(at)
         else:  # the customer may have been dialed (and failed) while away: never redial
             self._conclude(CallOutcome.INTERNAL_ERROR, "recovered_incomplete", Party.SYSTEM)
             self._hold = self.settings.hold_audio  # it was probably on: stop it first
             self._play_notice(FailureKind.UNREACHABLE, at)
+
+    def _gone_while_away(
+        self,
+        outcome: CallOutcome,
+        who: str,
+        party: Party,
+        was_connected: bool,
+        connected_at: float | None,
+        at: float,
+    ) -> None:
+        """One leg ended while the core was away: end the other (and the bridge)."""
+        if was_connected and outcome == CallOutcome.COMPLETED:
+            self.connected_at = connected_at if connected_at is not None else at
+            self._bridge_created = True  # destroyed once the legs are gone
+            self.recording_name = self.call_id if self.settings.recording else None
+        self._conclude(outcome, f"{who}_gone_while_core_away", party)
+        self._hang_up_all(at)
 
     def _adopt_connected(
         self,

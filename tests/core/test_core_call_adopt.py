@@ -169,3 +169,29 @@ def test_agent_machine_adopts_a_live_call() -> None:
     assert a.call_id == "c1"
     refusal = a.receive(AdoptCall(call=CallMachine(request(call_id="c2"), SETTINGS).view()), 3.0)
     assert refusal is not None and refusal.code == "agent_on_call"
+
+
+def test_customer_hung_up_during_the_gap_closes_a_connected_call() -> None:
+    """S13 part B: the customer hung up while the events socket was down; Asterisk lists the
+    agent alone in the call bridge."""
+    d = adopt(leg("agent", bridge=BRIDGE), None, BRIDGE, last_step=CallStep.CONNECTED)
+    assert d.of(HangupChannel) == [HangupChannel(channel_id=AGENT)]
+    assert not d.of(PlayMedia)  # no "unreachable" notice for a call that took place
+    out = d.feed(destroyed(AGENT, 16))
+    assert DestroyBridge(bridge_id=BRIDGE) in out
+    record = d.record()
+    assert record.outcome == CallOutcome.COMPLETED
+    assert record.hung_up_first == Party.CUSTOMER
+    assert record.reason == "customer_gone_while_core_away"
+    assert record.connected_at == 450.0
+    assert record.recording_name == "c1"
+    # without a journal, being in the call bridge is enough to know
+    bare = adopt(leg("agent", bridge=BRIDGE), None, BRIDGE)
+    assert bare.m.outcome == CallOutcome.COMPLETED
+
+
+def test_agent_gone_from_a_connected_call_destroys_the_bridge() -> None:
+    d = adopt(None, leg("customer", bridge=BRIDGE), BRIDGE)
+    out = d.feed(destroyed(CUSTOMER, 16))
+    assert DestroyBridge(bridge_id=BRIDGE) in out
+    assert d.record().hung_up_first == Party.AGENT
