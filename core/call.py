@@ -696,7 +696,7 @@ class CallMachine:
 
     def _agent_ready(self, at: float) -> None:
         self._cancel_timer(T_AGENT_ANSWER)
-        if self.settings.acceptance:
+        if self.settings.acceptance_for(self.request.workstation):
             self._play(self.agent, "press1", self.settings.prompts.press_1_to_accept)
             self._start_timer(T_AGENT_CONFIRM, self.settings.acceptance_timeout_s)
             self._set_step(CallStep.AGENT_CONFIRMING, at)

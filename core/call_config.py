@@ -39,6 +39,8 @@ class CallPrompts(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 class CallSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Per-call behaviour. `acceptance_for(workstation)` says whether "press 1" applies."""
+
     app: str = "evscallpro"
     language: str = "fr"  # "fr" or "en": the language of the prompts below
     prompts: CallPrompts = CallPrompts()
@@ -47,6 +49,9 @@ class CallSettings(msgspec.Struct, frozen=True, kw_only=True):
     agent_ring_timeout_s: int = 22  # below typical carrier voicemail pick-up
     customer_ring_timeout_s: int = 30
     acceptance: bool = False  # "press 1 to take the call" on the agent leg
+    # Per workstation ("mobile" / "softphone"), overriding `acceptance` when present, so one
+    # CallSettings serves both workstations.
+    acceptance_by_workstation: dict[str, bool] = {}
     acceptance_timeout_s: float = 20.0  # from the agent's answer, prompt included
     acceptance_wait_s: float = 6.0  # after the prompt finished
     hold_audio: HoldAudio = HoldAudio.MOH
@@ -59,6 +64,9 @@ class CallSettings(msgspec.Struct, frozen=True, kw_only=True):
     prompt_guard_s: float = 20.0  # longest a prompt may play before the machine moves on
     bridge_guard_s: float = 5.0  # from customer answer to both legs bridged
     ending_guard_s: float = 10.0  # from hang-up requests to ChannelDestroyed of every leg
+
+    def acceptance_for(self, workstation: WorkstationMode) -> bool:
+        return self.acceptance_by_workstation.get(str(workstation), self.acceptance)
 
 
 class CallRequest(msgspec.Struct, frozen=True, kw_only=True):

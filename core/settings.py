@@ -306,15 +306,16 @@ def _check_policy(policy: DialingPolicy) -> list[str]:
 
 
 # ---------------------------------------------------------------------- projections
-def call_settings(settings: Settings, workstation: WorkstationMode) -> CallSettings:
-    """The slice of the configuration one call needs (acceptance depends on the workstation)."""
+def call_settings(settings: Settings, workstation: WorkstationMode | None = None) -> CallSettings:
+    """The slice of the configuration a call needs. Without `workstation`, acceptance is given
+    per workstation (`acceptance_by_workstation`), so one CallSettings serves every call."""
     t = settings.timeouts
     language = settings.prompts.language
-    acceptance = (
-        settings.acceptance.mobile
-        if workstation == WorkstationMode.MOBILE
-        else settings.acceptance.softphone
-    )
+    by_workstation = {
+        str(WorkstationMode.MOBILE): settings.acceptance.mobile,
+        str(WorkstationMode.SOFTPHONE): settings.acceptance.softphone,
+    }
+    acceptance = by_workstation[str(workstation)] if workstation is not None else False
     return CallSettings(
         app=settings.ari.app,
         language=language,
@@ -324,6 +325,7 @@ def call_settings(settings: Settings, workstation: WorkstationMode) -> CallSetti
         agent_ring_timeout_s=t.agent_ring_s,
         customer_ring_timeout_s=t.customer_ring_s,
         acceptance=acceptance,
+        acceptance_by_workstation={} if workstation is not None else by_workstation,
         acceptance_timeout_s=t.acceptance_s,
         acceptance_wait_s=t.acceptance_wait_s,
         hold_audio=settings.hold.audio,

@@ -661,3 +661,19 @@ def test_bridged_is_known_from_entered_channels_even_without_member_lists() -> N
     out = d.feed(entered_bridge(BRIDGE, CUSTOMER, ["1795726706.262"]))  # recorder uniqueid only
     assert d.of(RecordBridge, out)
     assert StopMusicOnHold(channel_id=AGENT) in out
+
+
+@pytest.mark.parametrize(("workstation", "confirming"), [("mobile", True), ("softphone", False)])
+def test_acceptance_per_workstation(workstation: str, confirming: bool) -> None:
+    from call_events_factory import request
+
+    from core.domain import WorkstationMode
+
+    settings = msgspec.structs.replace(
+        SETTINGS, acceptance_by_workstation={"mobile": True, "softphone": False}
+    )
+    req = msgspec.structs.replace(request(), workstation=WorkstationMode(workstation))
+    d = Driver(CallMachine(req, settings))
+    out = d.feed(CallStart(), stasis_start(AGENT))
+    assert (d.m.step == CallStep.AGENT_CONFIRMING) is confirming
+    assert d.of(PlayMedia, out)[0].playback_id == (PRESS1 if confirming else ANNOUNCE)

@@ -171,3 +171,10 @@ def test_phone_endpoint_of_agents_and_supervisors() -> None:
     nobody = parse_settings({"agents": [{"id": "x"}]}, {})
     assert isinstance(nobody, Settings)
     assert phone_endpoint(nobody, nobody.agents[0]) == ""
+
+
+def test_one_call_settings_for_every_workstation() -> None:
+    settings = load_settings(EXAMPLE, env={})
+    shared = call_settings(settings)
+    assert shared.acceptance_for(WorkstationMode.MOBILE) is True
+    assert shared.acceptance_for(WorkstationMode.SOFTPHONE) is False
