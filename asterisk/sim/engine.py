@@ -533,6 +533,7 @@ class Engine:
             status = {17: "BUSY", 34: "CONGESTION"}.get(cause, "NOANSWER")
             if leg.is_pjsip:
                 sip = tech_cause if tech_cause is not None else CAUSE_TO_SIP.get(cause)
+                self._qos(one)  # P08 C: early media had RTP
                 self._hangup_request(one, cause, tech_cause=sip)
                 if leg.via_dial:
                     self._end_stasis_and_destroy(one, cause, sip)
@@ -608,7 +609,7 @@ class Engine:
         if channel.kind is not ChannelKind.PJSIP or not channel.had_media:
             return
         bridge = self.bridges.get(channel.bridge_id or "") if peers_too else None
-        if bridge is not None:
+        if bridge is not None and bridge.technology == "simple_bridge":  # native RTP only
             for member_id in bridge.members:
                 peer = self.channels.get(member_id)
                 if peer is not None and peer is not channel and peer.kind is ChannelKind.PJSIP:
@@ -903,10 +904,11 @@ class Engine:
             self._announce_recording(bridge, recording)
 
     def _rounds(self, bridge: Bridge) -> int:
-        """Asterisk re-announces BRIDGEPEER three times when PJSIP legs meet (P01, P05)."""
-        pjsip = any(self.channels[m].kind is ChannelKind.PJSIP
-                    for m in bridge.members if m in self.channels)
-        return 3 if pjsip else 1
+        """Asterisk re-announces BRIDGEPEER three times when answered PJSIP legs meet
+        (P01, P05); once for Local legs or a PJSIP leg still in early media (P08)."""
+        members = [self.channels[m] for m in bridge.members if m in self.channels]
+        pjsip = any(m.kind is ChannelKind.PJSIP for m in members)
+        return 3 if pjsip and all(m.state == "Up" for m in members) else 1
 
     def _settle_bridge(self, bridge: Bridge, joiner: str | None, always_pvt: bool) -> None:
         """BRIDGEPEER rounds, then connected-line updates, in the traces' order."""
