@@ -609,7 +609,7 @@ class Engine:
         if channel.kind is not ChannelKind.PJSIP or not channel.had_media:
             return
         bridge = self.bridges.get(channel.bridge_id or "") if peers_too else None
-        if bridge is not None and bridge.technology == "simple_bridge":  # native RTP only
+        if bridge is not None and bridge.native_rtp:  # P05/P08 A, not P08 B nor P09
             for member_id in bridge.members:
                 peer = self.channels.get(member_id)
                 if peer is not None and peer is not channel and peer.kind is ChannelKind.PJSIP:
@@ -913,6 +913,8 @@ class Engine:
     def _settle_bridge(self, bridge: Bridge, joiner: str | None, always_pvt: bool) -> None:
         """BRIDGEPEER rounds, then connected-line updates, in the traces' order."""
         rounds = self._rounds(bridge)
+        bridge.native_rtp = (rounds == 3 and len(bridge.members) == 2
+                             and not bridge.recorder_name)
         for _ in range(rounds - 1):
             self._bridgepeer_round(bridge, always_pvt)
         if rounds == 1:
@@ -985,6 +987,7 @@ class Engine:
         if bridge is None or channel.id not in bridge.members:
             return
         bridge.members.remove(channel.id)
+        bridge.native_rtp = False
         if channel.variables.get("BRIDGEPEER"):
             self._varset(channel, "BRIDGEPEER", "")
         if channel.kind is ChannelKind.PJSIP and channel.variables.get("BRIDGEPVTCALLID"):
@@ -1070,6 +1073,7 @@ class Engine:
         if recording.announced or self.live_recordings.get(recording.name) is not recording:
             return
         recording.announced = True
+        bridge.native_rtp = False
         bridge.recorder_name = f"Recorder/ARI-{self.counters.next_unique()};2"
         for _ in range(self._rounds(bridge)):
             self._bridgepeer_round(bridge)

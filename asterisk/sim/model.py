@@ -148,6 +148,7 @@ class Bridge:
     apps: set[str] = field(default_factory=set)
     recording: str | None = None
     recorder_name: str = ""
+    native_rtp: bool = False  # two answered PJSIP legs bridged directly (QoS ...BRIDGED)
 
     @property
     def technology(self) -> str:
