@@ -187,6 +187,8 @@ class Gateway:
             contacts = self.contacts.search("")
             return http.html(self.renderer.agent_page(
                 lang, user, self._desk(user.user_id), contacts, self.contacts.count()))
+        if path not in ("/supervisor", "/recordings") and not path.startswith("/recordings/"):
+            return http.response(HTTPStatus.NOT_FOUND, "not found\n")
         if not user.supervises:
             log.warning("agent %s refused access to %s", user.user_id, path)
             return http.response(HTTPStatus.FORBIDDEN, "supervisors only\n")

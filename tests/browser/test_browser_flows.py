@@ -20,7 +20,7 @@ def choose_mobile(page: Page, number: str = "06 12 34 56 78") -> None:
     page.fill("#mobile-number", number)
     page.click("#workstation-save")
     expect(page.locator("input[name=mode][value=mobile]")).to_be_checked()
-    expect(page.locator("#mobile-number")).to_have_value("+33612345678")
+    expect(page.locator("#mobile-number")).to_have_value("+33 6 12 34 56 78")
 
 
 def open_contact(page: Page, name: str) -> None:
