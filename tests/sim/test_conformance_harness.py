@@ -7,6 +7,7 @@ recorded trace back: its own trace must pass, a doctored one must not.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from trace_compare import (
     shape_diff,
     string_shape,
 )
-from trace_model import Scenario, load, scenario, scenarios, signature, stream_of
+from trace_model import Scenario, TraceError, load, scenario, scenarios, signature, stream_of
 from trace_playback import serving
 from trace_replay import Replayer, Target
 
@@ -246,3 +247,24 @@ def test_stored_recordings_are_compared_as_a_fresh_server_would_list_them() -> N
     listed = [{"name": "s01-rec", "format": "wav"}, {"name": "s12-rec", "format": "wav"}]
     assert own_recordings(listed, "s12") == [{"name": "s12-rec", "format": "wav"}]
     assert own_recordings({"name": "s01-rec"}, "s12") == {"name": "s01-rec"}  # not a list
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("{not json", "cannot read trace"),
+        ('{"steps": {}}', "`steps` list"),
+        ('{"steps": [{"kind": "event"}]}', "lacks `kind` or `t_ms`"),
+        ('{"steps": [{"kind": "event", "t_ms": 1}]}', "has no `event` object"),
+    ],
+)
+def test_a_malformed_trace_is_a_clear_error(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(TraceError, match=needle):
+        load(path)
+
+
+def test_a_bad_time_scale_is_refused() -> None:
+    with pytest.raises(ValueError, match="time_scale"):
+        Replayer(load(scenario("S02").main), Target("http://127.0.0.1:9", "u", "p"), time_scale=0)
