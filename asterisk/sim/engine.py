@@ -348,6 +348,7 @@ class Engine:
         if caller_id:
             one.caller = parse_caller_id(caller_id)
             one.connected = CallerId(one.caller.name, one.caller.number)
+        one.variables.update({k: str(v) for k, v in (variables or {}).items()})  # no event
         self._register(one)
         self.originates += 1
         leg = FarEnd(self, one, two, self.phones.script_for(endpoint), dialstring, False,
@@ -360,8 +361,6 @@ class Engine:
                 self._varset(two, name, str(value))
             two.caller = CallerId(one.caller.name, one.caller.number)
             two.connected = CallerId(one.caller.name, one.caller.number)
-        else:
-            one.variables.update({k: str(v) for k, v in (variables or {}).items()})
         snapshot = one.json()
         self.loop.call_soon(self._begin_originate, leg, timeout_s)
         return snapshot

@@ -114,6 +114,9 @@ async def test_local_originate_answer_then_far_end_hangup(
     assert body["caller"] == {"name": "EVS CallPro", "number": "+33100000000"}
     start = await tap.wait_type("StasisStart", "a1")
     assert start["args"] == ["agent", "call-1"] and start["channel"]["state"] == "Up"
+    for cid in ("a1", "a1-2"):  # readable on both halves (recovery reads them on ;1)
+        assert (await ari(http, sim, "GET", f"/channels/{cid}/variable",
+                          params={"variable": "EVS_CALL_ID"}))[1] == {"value": "call-1"}
     await tap.wait_type("ChannelDestroyed", "a1")
     assert tap.of("a1") == [
         "Dial:", "ChannelStateChange:Ringing", "Dial:RINGING", "ChannelStateChange:Up",
