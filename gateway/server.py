@@ -10,27 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from core.views import CallView
 from gateway import http, metrics
+from gateway.archive import CallArchive, history_view, merge_history
 from gateway.contacts import ContactStore
 from gateway.dispatch import Dispatcher
 from gateway.hub import AGENT_KEY, HTML_KEY_PREFIX, WALLBOARD_KEY, Hub, HubClient
 from gateway.i18n import LANGUAGES, Catalog
 from gateway.ports import CallCenter
 from gateway.ratelimit import LoginThrottle, SlidingWindowLimiter
-from gateway.recordings import list_recordings, recording_path
+from gateway.recordings import archived_recordings, list_recordings, recording_path
 from gateway.render import AgentDesk, Renderer
 from gateway.sessions import COOKIE_NAME, SessionStore
 from gateway.settings import GatewaySettings
@@ -58,8 +61,11 @@ class Gateway:
         settings: GatewaySettings,
         users: UserDirectory,
         contacts: ContactStore | None = None,
+        archive: CallArchive | None = None,
     ) -> None:
         self.call_center = call_center
+        self.archive = archive
+        self._archived_history: dict[str, list[CallView]] = {}
         self.settings = settings
         self.users = users
         self.contacts = contacts or ContactStore.in_data_dir(settings.data_dir)
@@ -142,12 +148,12 @@ class Gateway:
                 return http.response(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed\n")
             if request.method != "GET":
                 return http.response(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed\n")
-            return self._get(request, path, parse_qs(url.query))
+            return await self._get(request, path, parse_qs(url.query))
         except Exception:
             log.exception("error serving %s %s", request.method, path)
             return http.response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error\n")
 
-    def _get(self, request: Request, path: str, query: dict[str, list[str]]) -> Response:
+    async def _get(self, request: Request, path: str, query: dict[str, list[str]]) -> Response:
         if path == "/healthz":
             return http.json_response({"status": "ok", "clients": self.hub.client_count})
         if path == "/metrics":
@@ -195,21 +201,27 @@ class Gateway:
         if path == "/supervisor":
             return http.html(self.renderer.supervisor_page(lang, user, self.hub.agents(), self.hub.totals()))
         if path == "/recordings":
-            return self._recordings_page(lang, user, query)
+            return await self._recordings_page(lang, user, query)
         if path.startswith("/recordings/") and path.endswith(".wav"):
-            name = path.removeprefix("/recordings/").removesuffix(".wav")
+            name = unquote(path.removeprefix("/recordings/").removesuffix(".wav"))
             wav = recording_path(self.settings.resolved_recordings_dir(), name)
             if wav is None:
                 return http.response(HTTPStatus.NOT_FOUND, "no such recording\n")
             return http.response(HTTPStatus.OK, wav.read_bytes(), "audio/wav", cache="private, no-store")
         return http.response(HTTPStatus.NOT_FOUND, "not found\n")
 
-    def _recordings_page(self, lang: str, user: User, query: dict[str, list[str]]) -> Response:
+    async def _recordings_page(self, lang: str, user: User, query: dict[str, list[str]]) -> Response:
         filters = {key: (query.get(key) or [""])[0][:100] for key in ("agent", "date", "q")}
-        found = list_recordings(
-            self.settings.resolved_recordings_dir(), self.hub.all_history(),
-            agent=filters["agent"], day=filters["date"], query=filters["q"],
-        )
+        folder = self.settings.resolved_recordings_dir()
+        if self.archive is not None:
+            found = archived_recordings(
+                folder, await asyncio.to_thread(self._archived_recordings, filters), filters["q"]
+            )
+        else:  # no archive: the files on disk, described by the calls seen since start
+            found = list_recordings(
+                folder, self.hub.all_history(),
+                agent=filters["agent"], day=filters["date"], query=filters["q"],
+            )
         agents = sorted(u.user_id for u in self.users.all() if u.role == Role.AGENT)
         return http.html(self.renderer.recordings_page(lang, user, found, agents, filters))
 
@@ -274,6 +286,33 @@ class Gateway:
 
     # -- WebSocket --------------------------------------------------------------------------
 
+    def _archived_recordings(self, filters: dict[str, str]) -> list[object]:
+        assert self.archive is not None
+        start: dt.date | None = None
+        end: dt.date | None = None
+        if filters["date"]:
+            try:
+                start = dt.date.fromisoformat(filters["date"])
+                end = start + dt.timedelta(days=1)
+            except ValueError:
+                start = end = None
+        try:
+            return list(self.archive.recordings(agent_id=filters["agent"] or None, start=start, end=end))
+        except Exception:
+            log.exception("the call archive could not list recordings")
+            return []
+
+    async def _load_history(self, agent_id: str) -> None:
+        """Today's calls from the archive, so the history survives a gateway restart."""
+        if self.archive is None:
+            return
+        archive = self.archive
+        try:
+            items = await asyncio.to_thread(archive.calls_for_agent, agent_id, dt.datetime.now(dt.UTC).date())
+            self._archived_history[agent_id] = [history_view(agent_id, item) for item in items]
+        except Exception:
+            log.exception("the call archive could not give %s's history", agent_id)
+
     def _desk(self, agent_id: str) -> AgentDesk:
         view = self.hub.agent(agent_id)
         call = view.call if view is not None and view.call is not None else self.hub.last_call(agent_id)
@@ -282,7 +321,9 @@ class Gateway:
         return AgentDesk(
             view=view,
             last_call=self.hub.last_call(agent_id),
-            history=self.hub.history_today(agent_id),
+            history=merge_history(
+                self._archived_history.get(agent_id, []), self.hub.history_today(agent_id)
+            ),
             profile_mobile=user.mobile_number if user else None,
             contact_name=contact.name if contact else None,
         )
@@ -300,6 +341,8 @@ class Gateway:
             batch_s=self.settings.wallboard_batch_s if user.supervises else 0.0,
         )
         self._sockets.setdefault(cookie, set()).add(connection)
+        if not user.supervises:
+            await self._load_history(user.user_id)
         self.hub.attach(client)
         metrics.CLIENTS.labels(role).inc()
         sender = asyncio.create_task(self._pump(connection, client, user, lang))
@@ -366,8 +409,9 @@ async def serve_until_stopped(
     users: UserDirectory,
     contacts: ContactStore | None = None,
     stop: asyncio.Event | None = None,
+    archive: CallArchive | None = None,
 ) -> None:
-    gateway = Gateway(call_center, settings, users, contacts)
+    gateway = Gateway(call_center, settings, users, contacts, archive)
     await gateway.start()
     done = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -385,9 +429,10 @@ def run_gateway(
     settings: GatewaySettings,
     users: UserDirectory,
     contacts: ContactStore | None = None,
+    archive: CallArchive | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, on a new event loop in the calling thread."""
-    asyncio.run(serve_until_stopped(call_center, settings, users, contacts))
+    asyncio.run(serve_until_stopped(call_center, settings, users, contacts, archive=archive))
 
 
 class GatewayThread:
@@ -399,8 +444,9 @@ class GatewayThread:
         settings: GatewaySettings,
         users: UserDirectory,
         contacts: ContactStore | None = None,
+        archive: CallArchive | None = None,
     ) -> None:
-        self.gateway = Gateway(call_center, settings, users, contacts)
+        self.gateway = Gateway(call_center, settings, users, contacts, archive)
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
