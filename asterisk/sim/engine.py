@@ -745,7 +745,9 @@ class Engine:
         self._register(snoop)
         spied.snoops.append(snoop.id)
         if spied.bridge_id is not None and spied.bridge_id in self.bridges:
-            self._bridgepeer_round(self.bridges[spied.bridge_id])  # S11
+            # S11: attaching a snoop re-announces the spied bridge, thrice with whisper
+            for _ in range(1 if whisper == "none" else 3):
+                self._bridgepeer_round(self.bridges[spied.bridge_id])
         snapshot = snoop.json()
         self._enter_stasis(snoop, status_var=False)
         return snapshot
@@ -906,6 +908,8 @@ class Engine:
         """Asterisk re-announces BRIDGEPEER three times when answered PJSIP legs meet
         (P01, P05); once for Local legs or a PJSIP leg still in early media (P08)."""
         members = [self.channels[m] for m in bridge.members if m in self.channels]
+        if len(members) >= 3:  # S11 barge: a softmix bridge re-announces three times
+            return 3
         pjsip = any(m.kind is ChannelKind.PJSIP for m in members)
         return 3 if pjsip and all(m.state == "Up" for m in members) else 1
 
@@ -933,7 +937,7 @@ class Engine:
             if not value:
                 continue  # alone: BRIDGEPEER clears only when the channel itself leaves
             self._varset(channel, "BRIDGEPEER", value)
-            if channel.kind is ChannelKind.PJSIP:  # P01: BRIDGEPVTCALLID follows
+            if any(m.kind is ChannelKind.PJSIP for m in others):  # P01, P10: a SIP peer
                 call_id = others[0].protocol_id if len(others) == 1 and not recorder else ""
                 if always_pvt or channel.variables.get("BRIDGEPVTCALLID") != call_id:
                     self._varset(channel, "BRIDGEPVTCALLID", call_id)
@@ -989,7 +993,7 @@ class Engine:
         bridge.native_rtp = False
         if channel.variables.get("BRIDGEPEER"):
             self._varset(channel, "BRIDGEPEER", "")
-        if channel.kind is ChannelKind.PJSIP and channel.variables.get("BRIDGEPVTCALLID"):
+        if channel.variables.get("BRIDGEPVTCALLID"):
             self._varset(channel, "BRIDGEPVTCALLID", "")
         self._chan_event(channel, "ChannelLeftBridge", bridge=bridge.json())
         self._bridgepeer_round(bridge)
