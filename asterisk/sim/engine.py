@@ -892,11 +892,11 @@ class Engine:
             members.append(channel)
         for channel in members:  # S12: already bridged (even here) -> it moves
             if channel.bridge_id is not None:
-                self._leave_bridge(channel)
+                self._leave_bridge(channel, unsubscribe=True)
             bridge.members.append(channel.id)
             channel.bridge_id = bridge.id
-            if channel.app and channel.app not in bridge.apps:
-                bridge.apps.add(channel.app)
+            if channel.app:
+                bridge.apps[channel.app] = bridge.apps.get(channel.app, 0) + 1
                 self.registry.add_bridge(channel.app, bridge.id)
             self._chan_event(channel, "ChannelEnteredBridge", bridge=bridge.json())
         self._settle_bridge(bridge, joiner=members[-1].id, always_pvt=True)
@@ -984,12 +984,19 @@ class Engine:
             self._chan_event(channel, "ChannelCallerId", caller_presentation=67,
                              caller_presentation_txt="Number Unavailable")
 
-    def _leave_bridge(self, channel: Channel) -> None:
+    def _leave_bridge(self, channel: Channel, unsubscribe: bool = False) -> None:
+        """`unsubscribe`: the app asked (removeChannel, or addChannel elsewhere), so its
+        subscription to the bridge drops by one; a hang-up keeps it (S12 vs S11, P08)."""
         bridge = self.bridges.get(channel.bridge_id or "")
         channel.bridge_id = None
         if bridge is None or channel.id not in bridge.members:
             return
         bridge.members.remove(channel.id)
+        if unsubscribe and channel.app in bridge.apps:
+            bridge.apps[channel.app] -= 1
+            if bridge.apps[channel.app] <= 0:
+                del bridge.apps[channel.app]
+                self.registry.remove_bridge(channel.app, bridge.id)
         bridge.native_rtp = False
         if channel.variables.get("BRIDGEPEER"):
             self._varset(channel, "BRIDGEPEER", "")
@@ -1018,7 +1025,7 @@ class Engine:
                 raise AriError(422, "Channel not in this bridge")
             members.append(channel)
         for channel in members:
-            self._leave_bridge(channel)
+            self._leave_bridge(channel, unsubscribe=True)
 
     def destroy_bridge(self, bridge_id: str) -> None:
         bridge = self.bridge(bridge_id)

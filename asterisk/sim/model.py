@@ -145,7 +145,7 @@ class Bridge:
     name: str = ""
     creationtime: str = field(default_factory=ari_timestamp)
     members: list[str] = field(default_factory=list)
-    apps: set[str] = field(default_factory=set)
+    apps: dict[str, int] = field(default_factory=dict)  # app -> subscription count
     recording: str | None = None
     recorder_name: str = ""
     native_rtp: bool = False  # two answered PJSIP legs bridged directly (QoS ...BRIDGED)
