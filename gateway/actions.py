@@ -40,6 +40,10 @@ class SetAvailable(_Action, frozen=True, tag="set_available"):
     pass
 
 
+class LogIn(_Action, frozen=True, tag="log_in"):
+    """Back on shift after the core saw the agent offline (e.g. the core restarted)."""
+
+
 class Pause(_Action, frozen=True, tag="pause"):
     reason: NonEmpty
 
@@ -73,6 +77,7 @@ Action = (
     | HangUp
     | SetWorkstation
     | SetAvailable
+    | LogIn
     | Pause
     | Qualify
     | SearchContacts
@@ -82,7 +87,17 @@ Action = (
 )
 
 AGENT_ACTIONS: frozenset[type[_Action]] = frozenset(
-    {PlaceCall, HangUp, SetWorkstation, SetAvailable, Pause, Qualify, SearchContacts, ShowContact}
+    {
+        PlaceCall,
+        HangUp,
+        SetWorkstation,
+        SetAvailable,
+        LogIn,
+        Pause,
+        Qualify,
+        SearchContacts,
+        ShowContact,
+    }
 )
 SUPERVISOR_ACTIONS: frozenset[type[_Action]] = frozenset({Supervise, StopSupervision})
 

@@ -21,6 +21,7 @@ from gateway.actions import (
     Action,
     BadAction,
     HangUp,
+    LogIn,
     Pause,
     PlaceCall,
     Qualify,
@@ -125,6 +126,8 @@ class Dispatcher:
                 if view is not None and view.awaiting_disposition is not None:
                     raise Denied("err.wrapup_pending")
                 await self._ask(lang, self._core.set_available, me)
+            case LogIn():
+                await self._ask(lang, self._core.log_in, me)
             case Pause(reason=reason):
                 if reason not in self._settings.pause_reasons:
                     raise Denied("err.unknown_reason")

@@ -94,6 +94,14 @@ class Renderer:
             return self.catalog.t(lang, f"outcome.completed.{call.ended_by}")
         return self.catalog.t(lang, f"outcome.{call.outcome}")
 
+    def code_label(self, lang: str, kind: str, code: str) -> str:
+        """A configured code (disposition, pause reason) in words; a code the catalog does
+        not know is shown as itself, readable, rather than as a catalog key."""
+        key = f"{kind}.{code}"
+        if self.catalog.has(lang, key) or self.catalog.has("en", key):
+            return self.catalog.t(lang, key)
+        return code.replace("_", " ").capitalize()
+
     def _context(self, lang: str, **extra: Any) -> dict[str, Any]:
         t = self.catalog.t
         context: dict[str, Any] = {
@@ -107,6 +115,7 @@ class Renderer:
             "pause_reasons": self.settings.pause_reasons,
             "step_label": lambda call: self.step_label(lang, call),
             "outcome_label": lambda call: self.outcome_label(lang, call),
+            "label": lambda kind, code: self.code_label(lang, kind, code),
         }
         context.update(extra)
         return context

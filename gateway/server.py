@@ -100,6 +100,7 @@ class Gateway:
             process_request=self._process_request,
             logger=_WS_LOG,
             compression=None,  # deflate costs 2x CPU per delivery (see ARCHITECTURE)
+            server_header="EVSCallPro",
             max_size=64 * 1024,
         )
         port: int = self._server.sockets[0].getsockname()[1]

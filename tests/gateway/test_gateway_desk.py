@@ -290,3 +290,43 @@ async def test_a_flood_of_messages_is_cut_off(gateway: Gateway, fake: FakeCallCe
             assert len([r for r in fake.requests if r[0] == "pause"]) == 60
     finally:
         await b.close()
+
+
+async def test_changes_reach_agent_and_wallboard_within_100_ms(
+    gateway: Gateway, fake: FakeCallCenter
+) -> None:
+    import time
+
+    agent = await agent_socket(gateway)
+    sup = await agent_socket(gateway, "sam")
+    try:
+        async with agent.socket() as ws, sup.socket() as board:
+            await recv_until(ws, "Disponible")
+            await recv_until(board, 'id="row-alice"')
+            worst = 0.0
+            for reason in ["break", "lunch"] * 10:
+                start = time.perf_counter()
+                await asyncio.to_thread(fake.pause, "alice", reason)  # an actor thread publishes
+                words = "Pause café" if reason == "break" else "Déjeuner"
+                await recv_until(ws, f"En pause · {words}", timeout=1)
+                await recv_until(board, f"En pause · {words}", timeout=1)
+                worst = max(worst, time.perf_counter() - start)
+            assert worst < 0.1, worst  # wallboard batch here: 20 ms (default 50 ms)
+    finally:
+        await agent.close()
+        await sup.close()
+
+
+async def test_offline_agent_can_start_their_shift(gateway: Gateway, fake: FakeCallCenter) -> None:
+    b = await agent_socket(gateway)
+    try:
+        async with b.socket() as ws:
+            await recv_until(ws, "Disponible")
+            fake.log_out("alice")  # e.g. the core restarted
+            frame = await recv_until(ws, 'id="log-in"')
+            assert "hors ligne" in frame
+            await ws.send(send("log_in"))
+            frame = await recv_until(ws, 'data-state="available"')
+            assert 'id="log-in"' not in frame
+    finally:
+        await b.close()

@@ -142,3 +142,9 @@ def test_contacts_import_reports_rejected_rows(tmp_path: Path) -> None:
 def test_contacts_import_needs_name_and_phone_columns(tmp_path: Path) -> None:
     report = ContactStore(tmp_path / "c.json").import_csv("who,what\nx,y\n", "FR")
     assert report.accepted == 0 and "header" in report.rejected[0].reason
+
+
+def test_configured_codes_without_words_stay_readable() -> None:
+    renderer = Renderer(Catalog(), GatewaySettings())
+    assert renderer.code_label("fr", "disposition", "sale") == "Vente"
+    assert renderer.code_label("fr", "disposition", "demo_booked") == "Demo booked"
