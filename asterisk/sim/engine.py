@@ -899,23 +899,27 @@ class Engine:
                 bridge.apps[channel.app] = bridge.apps.get(channel.app, 0) + 1
                 self.registry.add_bridge(channel.app, bridge.id)
             self._chan_event(channel, "ChannelEnteredBridge", bridge=bridge.json())
-        self._settle_bridge(bridge, joiner=members[-1].id, always_pvt=True)
+        self._settle_bridge(bridge, members, always_pvt=not bridge.recorder_name)
         recording = self.live_recordings.get(bridge.recording or "")
         if recording is not None and not recording.announced:
             self._announce_recording(bridge, recording)
 
-    def _rounds(self, bridge: Bridge) -> int:
-        """Asterisk re-announces BRIDGEPEER three times when answered PJSIP legs meet
-        (P01, P05); once for Local legs or a PJSIP leg still in early media (P08)."""
+    def _rounds(self, bridge: Bridge, joining: list[Channel] | None = None) -> int:
+        """How many times Asterisk announces BRIDGEPEER after a change: once more per
+        answered PJSIP leg joining (P01, P05: 3; P10 listen: 2; whisper snoop: 1), once
+        while a leg is in early media (P08 B), three times when Local legs make a softmix
+        bridge (S11 barge)."""
         members = [self.channels[m] for m in bridge.members if m in self.channels]
-        if len(members) >= 3:  # S11 barge: a softmix bridge re-announces three times
-            return 3
-        pjsip = any(m.kind is ChannelKind.PJSIP for m in members)
-        return 3 if pjsip and all(m.state == "Up" for m in members) else 1
+        if any(m.kind is ChannelKind.PJSIP for m in members):
+            if not all(m.state == "Up" and m.kind is ChannelKind.PJSIP for m in members):
+                return 1  # early media (P08 B) or a snoop in the bridge (P10 listen)
+            return 1 + sum(1 for m in joining or [] if m.kind is ChannelKind.PJSIP)
+        return 3 if len(members) >= 3 else 1
 
-    def _settle_bridge(self, bridge: Bridge, joiner: str | None, always_pvt: bool) -> None:
+    def _settle_bridge(self, bridge: Bridge, joining: list[Channel], always_pvt: bool) -> None:
         """BRIDGEPEER rounds, then connected-line updates, in the traces' order."""
-        rounds = self._rounds(bridge)
+        joiner = joining[-1].id if joining else None
+        rounds = self._rounds(bridge, joining)
         bridge.native_rtp = (rounds == 3 and len(bridge.members) == 2
                              and not bridge.recorder_name)
         for _ in range(rounds - 1):
@@ -939,7 +943,10 @@ class Engine:
             self._varset(channel, "BRIDGEPEER", value)
             if any(m.kind is ChannelKind.PJSIP for m in others):  # P01, P10: a SIP peer
                 call_id = others[0].protocol_id if len(others) == 1 and not recorder else ""
-                if always_pvt or channel.variables.get("BRIDGEPVTCALLID") != call_id:
+                previous = channel.variables.get("BRIDGEPVTCALLID")
+                if not call_id and not previous:
+                    continue  # never had a SIP peer's call id: nothing to clear (P10)
+                if always_pvt or previous != call_id:
                     self._varset(channel, "BRIDGEPVTCALLID", call_id)
 
     def _update_connected(self, bridge: Bridge, joiner: str | None,
@@ -1085,7 +1092,8 @@ class Engine:
         recording.announced = True
         bridge.native_rtp = False
         bridge.recorder_name = f"Recorder/ARI-{self.counters.next_unique()};2"
-        for _ in range(self._rounds(bridge)):
+        for _ in range(self._rounds(bridge, [m for m in map(self.channels.get, bridge.members)
+                                             if m is not None])):
             self._bridgepeer_round(bridge)
         self._update_connected(bridge, None, None)
         for app in bridge.apps:
