@@ -140,11 +140,11 @@ class AppRegistry:
             return
         event["asterisk_id"] = self.asterisk_id
         event["application"] = app
-        data = _encoder.encode(event)
         if target is not None:
-            target.push(data)
+            target.push(_encoder.encode(event))
             self.events_sent += 1
-        for sink in self._all_sinks:
+        for sink in self._all_sinks:  # subscribeAll: every event, named for that socket's app
             if sink is not target:
-                sink.push(data)
+                event["application"] = self.sinks[sink][0]
+                sink.push(_encoder.encode(event))
                 self.events_sent += 1

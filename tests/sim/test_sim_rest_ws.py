@@ -506,3 +506,17 @@ async def test_malformed_requests_get_400_and_the_server_survives(
     status, body = await ari(http, sim, "GET", "/no-such-resource")
     assert (status, body) == (404, {"message": "Resource not found"})
     assert (await ari(http, sim, "GET", "/asterisk/info"))[0] == 200
+
+
+async def test_subscribe_all_socket_sees_other_apps_events(
+    sim: SimHandle, http: aiohttp.ClientSession
+) -> None:
+    owner = await open_tap(http, sim, app="dialer")
+    spy = await open_tap(http, sim, app="wallboard", subscribe_all=True)
+    await ari(http, sim, "POST", "/channels", params={
+        "endpoint": "Local/answer@sim-phones", "app": "dialer", "channelId": "sa"})
+    mine = await owner.wait_type("StasisStart", "sa")
+    seen = await spy.wait_type("StasisStart", "sa")
+    assert (mine["application"], seen["application"]) == ("dialer", "wallboard")
+    await owner.close()
+    await spy.close()
