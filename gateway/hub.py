@@ -4,7 +4,8 @@ Actor threads call `publish()`; it only schedules `_apply` on the gateway's asyn
 (`call_soon_threadsafe`), so every piece of hub state is touched by the loop thread alone
 and needs no lock. Each browser connection owns a `HubClient` outbox that keeps the latest
 value per element key: a slow browser gets the newest state, never a growing queue.
-Agents are told only about themselves; supervisors get the whole wallboard, batched.
+Agents are told only about themselves; supervisors get the whole wallboard on connect, then
+the rows that changed and the totals, batched.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ log = logging.getLogger(__name__)
 
 FINAL_STEPS = frozenset({CallStep.ENDED, CallStep.REJECTED, CallStep.FAILED})
 AGENT_KEY = "agent"
-WALLBOARD_KEY = "wallboard"
+WALLBOARD_KEY = "wallboard"  # the whole wallboard (on connect)
+ROW_KEY_PREFIX = "row:"  # one agent's wallboard row
+TOTALS_KEY = "totals"
 HTML_KEY_PREFIX = "html:"
 HISTORY_LIMIT = 500
 
@@ -37,6 +40,7 @@ class HubClient:
         self.batch_s = batch_s
         self._pending: dict[str, object] = {}
         self._wake = asyncio.Event()
+        self.known_rows: set[str] = set()  # wallboard rows this browser has (sender-owned)
 
     def offer(self, key: str, payload: object = None) -> None:
         """Replace whatever was pending under `key` (coalescing) and wake the sender."""
@@ -105,7 +109,8 @@ class Hub:
             return
         for client in self._clients:
             if client.wallboard:
-                client.offer(WALLBOARD_KEY)
+                client.offer(f"{ROW_KEY_PREFIX}{agent_id}")
+                client.offer(TOTALS_KEY)
             elif client.user_id == agent_id:
                 client.offer(AGENT_KEY)
 

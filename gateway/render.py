@@ -185,6 +185,16 @@ class Renderer:
             supervisor_id=supervisor_id,
         )
 
+    def wallboard_row(self, lang: str, supervisor_id: str, agent: AgentView, known: bool) -> str:
+        """One agent's row: swapped in place, or appended when this browser lacks it."""
+        row = self._render(
+            "fragments/wallboard_row.html", lang, oob=known, a=agent, supervisor_id=supervisor_id
+        )
+        return row if known else f'<tbody hx-swap-oob="beforeend:#wallboard-body">{row}</tbody>'
+
+    def totals(self, lang: str, totals: dict[str, int]) -> str:
+        return self._render("fragments/totals.html", lang, oob=True, totals=totals)
+
     def notice(self, lang: str, key: str, level: str = "error", /, **params: object) -> str:
         text = self.catalog.t(lang, key, **params)
         return self._render("fragments/notice.html", lang, oob=True, notice=Notice(text, level))

@@ -29,7 +29,15 @@ from gateway import http, metrics
 from gateway.archive import CallArchive, history_view, merge_history
 from gateway.contacts import ContactStore
 from gateway.dispatch import Dispatcher
-from gateway.hub import AGENT_KEY, HTML_KEY_PREFIX, WALLBOARD_KEY, Hub, HubClient
+from gateway.hub import (
+    AGENT_KEY,
+    HTML_KEY_PREFIX,
+    ROW_KEY_PREFIX,
+    TOTALS_KEY,
+    WALLBOARD_KEY,
+    Hub,
+    HubClient,
+)
 from gateway.i18n import LANGUAGES, Catalog
 from gateway.ports import CallCenter
 from gateway.ratelimit import LoginThrottle, SlidingWindowLimiter
@@ -379,10 +387,13 @@ class Gateway:
         try:
             while True:
                 batch = await client.next_batch()
+                if WALLBOARD_KEY in batch:  # the full board already has every row and total
+                    batch = {k: v for k, v in batch.items()
+                             if not k.startswith(ROW_KEY_PREFIX) and k != TOTALS_KEY}
                 parts: list[str] = []
                 for key, payload in batch.items():
                     try:
-                        parts.append(self._fragment(key, payload, user, lang))
+                        parts.append(self._fragment(key, payload, user, lang, client))
                     except Exception:  # one bad view must not silence this browser
                         log.exception("cannot render %s for %s", key, user.user_id)
                 if parts:
@@ -391,11 +402,22 @@ class Gateway:
         except ConnectionClosed:
             pass
 
-    def _fragment(self, key: str, payload: object, user: User, lang: str) -> str:
+    def _fragment(self, key: str, payload: object, user: User, lang: str, client: HubClient) -> str:
         if key == AGENT_KEY:
             return self.renderer.agent_fragments(lang, self._desk(user.user_id))
         if key == WALLBOARD_KEY:
-            return self.renderer.wallboard(lang, user.user_id, self.hub.agents(), self.hub.totals())
+            agents = self.hub.agents()
+            client.known_rows = {a.agent_id for a in agents}
+            return self.renderer.wallboard(lang, user.user_id, agents, self.hub.totals())
+        if key.startswith(ROW_KEY_PREFIX):
+            agent = self.hub.agent(key.removeprefix(ROW_KEY_PREFIX))
+            if agent is None:
+                return ""
+            known = agent.agent_id in client.known_rows
+            client.known_rows.add(agent.agent_id)
+            return self.renderer.wallboard_row(lang, user.user_id, agent, known)
+        if key == TOTALS_KEY:
+            return self.renderer.totals(lang, self.hub.totals())
         if key.startswith(HTML_KEY_PREFIX) and isinstance(payload, str):
             return payload
         return ""

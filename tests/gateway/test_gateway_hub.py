@@ -8,7 +8,7 @@ import time
 
 from core.domain import AgentState, CallStep
 from core.views import AgentView, CallView
-from gateway.hub import AGENT_KEY, WALLBOARD_KEY, Hub, HubClient
+from gateway.hub import AGENT_KEY, ROW_KEY_PREFIX, TOTALS_KEY, WALLBOARD_KEY, Hub, HubClient
 
 
 def agent(agent_id: str, state: AgentState = AgentState.AVAILABLE, since: float = 0.0,
@@ -65,20 +65,22 @@ async def test_agents_see_only_themselves_supervisors_see_all() -> None:
     hub._apply(agent("bob", AgentState.PAUSED))
     assert alice.pending_keys == []
     assert bob.pending_keys == [AGENT_KEY]
-    assert sup.pending_keys == [WALLBOARD_KEY]
+    assert sorted(sup.pending_keys) == sorted([f"{ROW_KEY_PREFIX}bob", TOTALS_KEY])
 
 
 async def test_wallboard_batches_a_burst_into_one_frame() -> None:
     hub = Hub(asyncio.get_running_loop())
     sup = HubClient("sam", wallboard=True, batch_s=0.05)
     hub.attach(sup)
-    await sup.next_batch()
+    assert list(await sup.next_batch()) == [WALLBOARD_KEY]  # the full board on connect
     waiter = asyncio.create_task(sup.next_batch())
     for i in range(50):
-        hub.publish(agent(f"agent{i}", AgentState.ON_CALL))
+        for state in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.ON_CALL):
+            hub.publish(agent(f"agent{i}", state))
     batch = await asyncio.wait_for(waiter, 1)
-    assert list(batch) == [WALLBOARD_KEY]
-    assert hub.totals()["on_call"] == 50  # all 50 applied before the batch closed
+    # 150 changes, one frame: each agent's row once (its latest state) and the totals.
+    assert sorted(batch) == sorted([f"{ROW_KEY_PREFIX}agent{i}" for i in range(50)] + [TOTALS_KEY])
+    assert hub.totals()["on_call"] == 50  # all applied before the batch closed
 
 
 async def test_change_reaches_the_outbox_within_100_ms() -> None:
