@@ -520,3 +520,44 @@ async def test_subscribe_all_socket_sees_other_apps_events(
     assert (mine["application"], seen["application"]) == ("dialer", "wallboard")
     await owner.close()
     await spy.close()
+
+
+async def test_recording_limits_empty_bridge_and_cancel(
+    sim: SimHandle, http: aiohttp.ClientSession, tap: EventTap
+) -> None:
+    await originate(http, sim, "answer", "rl")
+    await tap.wait_type("StasisStart", "rl")
+    await ari(http, sim, "POST", "/bridges", params={"bridgeId": "full"})
+    await ari(http, sim, "POST", "/bridges", params={"bridgeId": "empty"})
+    await ari(http, sim, "POST", "/bridges/full/addChannel", params={"channel": "rl"})
+    status, _ = await ari(http, sim, "POST", "/bridges/full/record", params={
+        "name": "capped", "format": "wav", "maxDurationSeconds": "2"})
+    assert status == 201
+    finished = await tap.wait_type("RecordingFinished")
+    assert finished["recording"]["name"] == "capped" and finished["recording"]["duration"] == 2
+    # S12: an empty bridge records silently; stop stores the file without an event
+    assert (await ari(http, sim, "POST", "/bridges/empty/record", params={
+        "name": "quiet", "format": "wav", "ifExists": "overwrite"}))[0] == 201
+    assert (await ari(http, sim, "GET", "/recordings/live/quiet"))[1]["state"] == "recording"
+    assert (await ari(http, sim, "POST", "/recordings/live/quiet/stop"))[0] == 204
+    assert (await ari(http, sim, "GET", "/recordings/stored/quiet"))[0] == 200
+    # cancel discards
+    await ari(http, sim, "POST", "/bridges/full/record", params={"name": "gone", "format": "wav"})
+    await tap.wait_for(lambda e: e["type"] == "RecordingStarted"
+                       and e["recording"]["name"] == "gone")
+    assert (await ari(http, sim, "DELETE", "/recordings/live/gone"))[0] == 204
+    assert (await ari(http, sim, "GET", "/recordings/stored/gone"))[0] == 404
+    assert (await ari(http, sim, "GET", "/recordings/live/gone"))[0] == 404
+    names = [e["recording"]["name"] for e in tap.events if e["type"] == "RecordingFinished"]
+    assert names == ["capped"]
+
+
+async def test_hanging_up_the_local_2_half_ends_the_pair(
+    sim: SimHandle, http: aiohttp.ClientSession, tap: EventTap
+) -> None:
+    await originate(http, sim, "answer", "h2")
+    await tap.wait_type("StasisStart", "h2")
+    assert (await ari(http, sim, "DELETE", "/channels/h2-2"))[0] == 204
+    await tap.wait_type("ChannelDestroyed", "h2")
+    assert tap.of("h2")[-3:] == ["StasisEnd", "ChannelVarset:STASISSTATUS", "ChannelDestroyed:16"]
+    assert (await ari(http, sim, "GET", "/channels"))[1] == []
