@@ -23,6 +23,7 @@ from trace_compare import (
     shape_diff,
     string_shape,
 )
+from trace_known import split_known
 from trace_model import Scenario, TraceError, load, scenario, scenarios, signature, stream_of
 from trace_playback import serving
 from trace_replay import Replayer, Target
@@ -268,3 +269,16 @@ def test_a_malformed_trace_is_a_clear_error(tmp_path: Path, text: str, needle: s
 def test_a_bad_time_scale_is_refused() -> None:
     with pytest.raises(ValueError, match="time_scale"):
         Replayer(load(scenario("S02").main), Target("http://127.0.0.1:9", "u", "p"), time_scale=0)
+
+
+def test_known_differences_are_narrow() -> None:
+    extra = "\n--- recorded\n+++ simulator\n@@ -5,2 +5,4 @@\n ChannelStateChange:Up\n"
+    accepted = Mismatch("event-order", "stream s13-cust-2 (ws first)",
+                        extra + "+ChannelDialplan:Wait\n+ChannelCallerId")
+    failing, known = split_known("S13-websocket-disconnect", [accepted])
+    assert failing == [] and len(known) == 1
+    for detail in (extra + "+ChannelDialplan:Wait\n+ChannelDestroyed:16",
+                   extra + "-ChannelDialplan:Answer\n+ChannelDialplan:Wait"):
+        other = Mismatch("event-order", "stream s13-cust-2 (ws first)", detail)
+        assert split_known("S13-websocket-disconnect", [other])[0] == [other]
+    assert split_known("S01-happy-path", [accepted])[0] == [accepted]
