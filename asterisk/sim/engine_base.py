@@ -1,0 +1,158 @@
+"""Shared state of the simulated Asterisk and the helpers that emit ARI events.
+
+`EngineBase` holds every live object and knows how to announce a change; the behaviour
+lives in mixins (`bridging.BridgeOps`, `playbacks.PlaybackOps`) and in `engine.Engine`.
+All of it runs on one asyncio loop, so nothing here needs a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from asterisk.sim.apps import AppRegistry
+from asterisk.sim.config import SimConfig
+from asterisk.sim.model import (
+    CAUSE_TEXT,
+    Bridge,
+    CallerId,
+    Channel,
+    ChannelKind,
+    Counters,
+    LiveRecording,
+    Playback,
+    ari_timestamp,
+)
+from asterisk.sim.phones import PhoneBook
+from asterisk.sim.recordings import RecordingStore
+
+log = logging.getLogger(__name__)
+
+
+class AriError(Exception):
+    """An ARI error answer: status and JSON body ({"message": ...} unless said otherwise)."""
+
+    def __init__(self, status: int, message: str, key: str = "message") -> None:
+        super().__init__(f"{status} {message}")
+        self.status = status
+        self.body = {key: message}
+
+
+def parse_caller_id(text: str) -> CallerId:
+    """`"EVS CallPro" <+33100000000>` -> name, number."""
+    text = text.strip()
+    if "<" in text and text.endswith(">"):
+        name, _, number = text[:-1].rpartition("<")
+        return CallerId(name.strip().strip('"'), number.strip())
+    return CallerId("", text)
+
+
+class EngineBase:
+    def __init__(self, config: SimConfig, recordings_dir: Path) -> None:
+        self.config = config
+        self.phones = PhoneBook(config)
+        self.registry = AppRegistry(config.asterisk_id)
+        self.store = RecordingStore(recordings_dir)
+        self.counters = Counters()
+        self.channels: dict[str, Channel] = {}
+        self.bridges: dict[str, Bridge] = {}
+        self.playbacks: dict[str, Playback] = {}
+        self.channel_playbacks: dict[str, deque[Playback]] = {}
+        self.live_recordings: dict[str, LiveRecording] = {}
+        self.startup_time = ari_timestamp()
+        self.originates = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    # ------------------------------------------------------------------ event helpers
+    def _emit(self, app: str, kind: str, **fields: Any) -> None:
+        event: dict[str, Any] = {"type": kind, "timestamp": ari_timestamp()}
+        event.update(fields)
+        self.registry.deliver(app, event)
+
+    def _chan_event(self, channel: Channel, kind: str, **fields: Any) -> None:
+        if channel.app:
+            self._emit(channel.app, kind, channel=channel.json(), **fields)
+
+    def _varset(self, channel: Channel, variable: str, value: str) -> None:
+        channel.variables[variable] = value
+        if channel.app:
+            self._emit(channel.app, "ChannelVarset", variable=variable, value=value,
+                       channel=channel.json())
+
+    def _set_state(self, channel: Channel, state: str) -> None:
+        if channel.state != state:
+            log.debug("channel %s state %s -> %s", channel.id, channel.state, state)
+            channel.state = state
+            self._chan_event(channel, "ChannelStateChange")
+
+    def _hangup_request(self, channel: Channel, cause: int, soft: bool = False,
+                        tech_cause: int | None = None) -> None:
+        fields: dict[str, Any] = {"cause": cause}
+        if soft:
+            fields["soft"] = True
+        if tech_cause is not None:
+            fields["tech_cause"] = tech_cause
+        self._chan_event(channel, "ChannelHangupRequest", **fields)
+
+    def _destroyed(self, channel: Channel, cause: int, tech_cause: int | None = None) -> None:
+        fields: dict[str, Any] = {"cause": cause, "cause_txt": CAUSE_TEXT.get(cause, "Unknown")}
+        if tech_cause is not None:
+            fields["tech_cause"] = tech_cause
+        if channel.kind is not ChannelKind.SNOOP:  # S11: a snoop has no ChannelDestroyed
+            self._chan_event(channel, "ChannelDestroyed", **fields)
+        if channel.pending_callerid:  # S01: a ;2 reports its caller id after dying
+            self._emit_callerid(channel)
+        self._forget(channel)
+
+    def _forget(self, channel: Channel) -> None:
+        if self.channels.get(channel.id) is channel:
+            del self.channels[channel.id]
+        if channel.app:
+            self.registry.remove_channel(channel.app, channel.id)
+        queue = self.channel_playbacks.pop(channel.id, None)
+        for playback in queue or ():
+            if playback.task is not None:
+                playback.task.cancel()
+            if self.playbacks.get(playback.id) is playback:
+                del self.playbacks[playback.id]
+
+    # ------------------------------------------------------------------ lookups
+    def channel(self, channel_id: str, message: str = "Channel not found",
+                status: int = 404) -> Channel:
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            raise AriError(status, message)
+        return channel
+
+    def stasis_channel(self, channel_id: str) -> Channel:
+        channel = self.channel(channel_id)
+        if not channel.in_stasis:
+            raise AriError(409, "Channel not in Stasis application")
+        return channel
+
+    def bridge(self, bridge_id: str) -> Bridge:
+        bridge = self.bridges.get(bridge_id)
+        if bridge is None:
+            raise AriError(404, "Bridge not found")
+        return bridge
+
+    def sound_seconds(self, name: str) -> float:
+        return self.config.sounds.get(name, self.config.default_sound_s)
+
+    def _emit_callerid(self, channel: Channel) -> None:
+        channel.pending_callerid = False
+        if channel.caller.number:
+            self._chan_event(channel, "ChannelCallerId", caller_presentation=0,
+                             caller_presentation_txt="Presentation Allowed, Not Screened")
+        else:
+            self._chan_event(channel, "ChannelCallerId", caller_presentation=67,
+                             caller_presentation_txt="Number Unavailable")
