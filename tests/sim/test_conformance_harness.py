@@ -27,6 +27,7 @@ from trace_known import split_known
 from trace_model import Scenario, TraceError, load, scenario, scenarios, signature, stream_of
 from trace_playback import serving
 from trace_replay import Replayer, Target
+from trace_values import value_diff
 
 Json = Any
 FAST = 200.0  # playback has no phones: pace recorded gaps 200x faster
@@ -167,7 +168,7 @@ def test_event_fields_are_compared_per_occurrence() -> None:
 def test_signatures_and_streams_follow_the_call_flow_fields() -> None:
     dial = {"type": "Dial", "dialstatus": "BUSY", "peer": {"id": "c1"}}
     assert (signature(dial), stream_of(dial)) == ("Dial:BUSY", "c1")
-    destroyed = {"type": "ChannelDestroyed", "cause": 17, "channel": {"id": "c1-2"}}
+    destroyed: dict[str, Any] = {"type": "ChannelDestroyed", "cause": 17, "channel": {"id": "c1-2"}}
     assert (signature(destroyed), stream_of(destroyed)) == ("ChannelDestroyed:17", "c1-2")
     finished = {"type": "PlaybackFinished", "playback": {"id": "pb", "state": "failed"}}
     assert (signature(finished), stream_of(finished)) == ("PlaybackFinished:failed", "playback:pb")
@@ -282,3 +283,36 @@ def test_known_differences_are_narrow() -> None:
         other = Mismatch("event-order", "stream s13-cust-2 (ws first)", detail)
         assert split_known("S13-websocket-disconnect", [other])[0] == [other]
     assert split_known("S01-happy-path", [accepted])[0] == [accepted]
+
+
+def test_call_flow_values_are_compared_server_generated_ones_are_not() -> None:
+    destroyed: dict[str, Any] = {"type": "ChannelDestroyed", "cause": 16, "cause_txt": "Normal Clearing",
+                 "timestamp": "t1", "channel": {"id": "c1", "name": "Local/a@x-0000000a;1",
+                                                "state": "Up", "dialplan": {"app_name": "AppDial2"}}}
+    same = copy.deepcopy(destroyed)
+    same["timestamp"], same["channel"]["name"] = "t2", "Local/a@x-0000000b;1"
+    assert value_diff(destroyed, same) == []
+    other = copy.deepcopy(destroyed)
+    other["cause"], other["channel"]["dialplan"]["app_name"] = 17, "Stasis"
+    assert value_diff(destroyed, other) == [
+        "$.cause: expected 16, got 17",
+        "$.channel.dialplan.app_name: expected 'AppDial2', got 'Stasis'",
+    ]
+
+
+def test_bridge_members_ignore_the_recorder_uniqueid_and_lists_pair_by_id() -> None:
+    bridge = {"bridge": {"channels": ["a", "b"], "technology": "softmix"}}
+    with_recorder = {"bridge": {"channels": ["b", "1795726706.262", "a"], "technology": "softmix"}}
+    assert value_diff(bridge, with_recorder) == []
+    assert value_diff(bridge, {"bridge": {"channels": ["a"], "technology": "softmix"}})
+    listed = [{"id": "a", "state": "Up"}, {"id": "b", "state": "Ring"}]
+    assert value_diff(listed, list(reversed(listed))) == []
+    assert value_diff(listed, [{"id": "a", "state": "Up"}, {"id": "b", "state": "Up"}]) == [
+        "$[id=b].state: expected 'Ring', got 'Up'"]
+
+
+def test_only_meaningful_variables_have_their_value_compared() -> None:
+    status = {"variable": "STASISSTATUS", "value": ""}
+    assert value_diff(status, {"variable": "STASISSTATUS", "value": "SUCCESS"})
+    peer = {"variable": "BRIDGEPEER", "value": "Local/a@x-0000000a;1"}
+    assert value_diff(peer, {"variable": "BRIDGEPEER", "value": "PJSIP/carrier-00000001"}) == []

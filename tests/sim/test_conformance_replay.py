@@ -4,8 +4,10 @@ For each scenario (S01-S14 over Local channels, P01-P10 over the PJSIP trunk) a 
 simulator runs time-scaled; the recorded requests and WebSocket actions are replayed in
 order (`trace_replay`), and the result is judged against all recorded runs
 (`trace_check`): REST status, body shape and error text; per-channel event order; event
-key sets. Differences believed harmless are listed in `trace_known.KNOWN` with a reason and
-printed with the report, never dropped silently.
+key sets. A second test judges the call-flow values of the same replay (`trace_values`:
+states, causes, dialplan location, caller ids, bridge technology...); the replay runs once
+per scenario and both tests read its report. Differences believed harmless are listed in
+`trace_known.KNOWN` with a reason and printed with the report, never dropped silently.
 """
 
 from __future__ import annotations
@@ -29,11 +31,28 @@ REPORT_DIR = os.environ.get("CONFORMANCE_REPORT_DIR")
 pytestmark = pytest.mark.timeout(90)
 
 
+VALUE_KINDS = frozenset({"rest-value", "event-value"})
+_reports: dict[str, Report] = {}
+
+
 async def replay(sc: Scenario) -> Report:
-    async with testing.running_simulator(time_scale=TIME_SCALE) as sim:
-        target = Target(sim.base_url, sim.username, sim.password)
-        observed = await Replayer(load(sc.main), target, time_scale=TIME_SCALE).run()
-    return check(sc, observed)
+    """One replay per scenario per session; the structure and value tests share it."""
+    if sc.name not in _reports:
+        async with testing.running_simulator(time_scale=TIME_SCALE) as sim:
+            target = Target(sim.base_url, sim.username, sim.password)
+            observed = await Replayer(load(sc.main), target, time_scale=TIME_SCALE).run()
+        _reports[sc.name] = check(sc, observed)
+    return _reports[sc.name]
+
+
+def _judged(sc: Scenario, report: Report, values: bool, suffix: str) -> Report:
+    selected = [m for m in report.mismatches if (m.kind in VALUE_KINDS) == values]
+    failing, known = split_known(sc.name, selected)
+    judged = Report(f"{sc.name}{suffix}", failing, list(report.notes))
+    judged.notes += [f"known difference ({reason}): {m}" for m, reason in known]
+    _save(judged)
+    print(judged.text())
+    return judged
 
 
 def _save(report: Report) -> None:
@@ -42,11 +61,19 @@ def _save(report: Report) -> None:
         (Path(REPORT_DIR) / f"{report.scenario}.txt").write_text(report.text() + "\n")
 
 
-@pytest.mark.parametrize("sc", scenarios(), ids=lambda sc: sc.name.split("-", 1)[0])
+SCENARIOS = scenarios()
+IDS = [sc.name.split("-", 1)[0] for sc in SCENARIOS]
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=IDS)
 async def test_simulator_reproduces_recorded_scenario(sc: Scenario) -> None:
-    report = await replay(sc)
-    report.mismatches, known = split_known(sc.name, report.mismatches)
-    report.notes += [f"known difference ({reason}): {m}" for m, reason in known]
-    _save(report)
-    print(report.text())
-    assert report.mismatches == [], report.text()
+    """Statuses, body keys, error texts, per-channel event order, event keys."""
+    judged = _judged(sc, await replay(sc), values=False, suffix="")
+    assert judged.mismatches == [], judged.text()
+
+
+@pytest.mark.parametrize("sc", SCENARIOS, ids=IDS)
+async def test_simulator_reproduces_recorded_values(sc: Scenario) -> None:
+    """States, causes, dialplan location, caller ids, bridge technology and members."""
+    judged = _judged(sc, await replay(sc), values=True, suffix="-values")
+    assert judged.mismatches == [], judged.text()

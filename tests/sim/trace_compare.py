@@ -8,7 +8,8 @@ Rules (issue 2):
   relaxation: the README's ordering variance (`Dial ""`, ChannelStateChange Ringing and
   `Dial RINGING` in any order, one ChannelConnectedLine more or less). A relaxed match is
   reported as a note, never silently.
-- Each event has the key set (recursively) of the same event in some recorded run.
+- Each event has the key set (recursively) of the same event in some recorded run, and
+  the same call-flow values (`trace_values`: states, causes, URIs, members...).
 Server-generated strings (timestamps, Local/PJSIP/Snoop name counters) are compared by
 shape: hex counters and digits are masked before comparison.
 """
@@ -20,6 +21,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from trace_values import best_value_diff
 
 Json = Any
 StreamKey = tuple[str, str]
@@ -156,6 +159,9 @@ def compare_rest(where: str, recorded: Sequence[RestAnswer], got: RestAnswer) ->
     diff = best_shape_diff([r.body for r in same_status], got.body)
     if diff:
         out.append(Mismatch("rest-shape", where, "; ".join(diff)))
+    values = best_value_diff([r.body for r in same_status], got.body)
+    if values:
+        out.append(Mismatch("rest-value", where, "; ".join(values)))
     if got.status >= 400:
         wanted = {_error_text(r.body) for r in same_status}
         if _error_text(got.body) not in wanted:
@@ -267,8 +273,11 @@ def compare_event_shapes(
                     candidates.append(same[n])
             if not candidates:
                 continue
+            where = f"stream {key[1]} (ws {key[0]}) {sig} #{n + 1}"
             diff = best_shape_diff(candidates, body)
             if diff:
-                out.append(Mismatch("event-shape", f"stream {key[1]} (ws {key[0]}) {sig} #{n + 1}",
-                                    "; ".join(diff)))
+                out.append(Mismatch("event-shape", where, "; ".join(diff)))
+            values = best_value_diff(candidates, body)
+            if values:
+                out.append(Mismatch("event-value", where, "; ".join(values)))
     return out
