@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
@@ -67,7 +68,9 @@ def _apps_of(request: web.Request) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def make_events_handler(server: SimServer):  # type: ignore[no-untyped-def]
+def make_events_handler(
+    server: SimServer,
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def events(request: web.Request) -> web.StreamResponse:
         if server.faults.websockets_refused():
             return web.json_response({"message": "Service Unavailable"}, status=503)

@@ -63,11 +63,8 @@ class SimServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, wanted)
         await site.start()
-        server = site._server
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        else:
-            self.port = wanted
+        addresses = self._runner.addresses  # the real port when asked for port 0
+        self.port = int(addresses[0][1]) if addresses else wanted
         log.info("ARI simulator listening on %s/ari", self.base_url)
 
     async def drop_websockets(self) -> int:
