@@ -18,8 +18,8 @@ import pykka
 
 from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
-from actors.messages import UiHangUp
-from core.agent import AgentMachine, DispositionSubmitted, Refusal
+from actors.messages import AdoptedCall, UiHangUp
+from core.agent import AdoptCall, AgentMachine, DispositionSubmitted, Refusal
 from core.call_config import CallRequest
 from core.call_events import CallEnded, CallStepChanged
 from core.timers import TimerFired
@@ -98,6 +98,18 @@ class AgentActor(pykka.ThreadingActor):
                 except pykka.ActorDeadError:
                     return Refusal("unknown_call", "the call already ended")
                 return None
+            case AdoptedCall(call_ref=call_ref, view=view):
+                refusal = self.machine.receive(AdoptCall(call=view), now)
+                if refusal is None:
+                    self.call_ref = call_ref
+                else:
+                    log.warning(
+                        "agent %s refused adopted call %s: %s",
+                        self.machine.agent_id,
+                        view.call_id,
+                        refusal.code,
+                    )
+                self._flush(publish=True)
             case CallView() | CallStepChanged() | TimerFired():
                 self.machine.receive(message, now)
                 self._flush(publish=isinstance(message, CallView))

@@ -23,7 +23,14 @@ import pykka
 
 from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
-from actors.messages import ClaimRoutes, GetStats, ReconcileChannels, Shutdown, UiHangUp
+from actors.messages import (
+    AdoptedCall,
+    ClaimRoutes,
+    GetStats,
+    ReconcileChannels,
+    Shutdown,
+    UiHangUp,
+)
 from core.ari_commands import AriCommandFailed, AriCommandSucceeded, HangupChannel
 from core.ari_events import Channel, ChannelDestroyed
 from core.call_config import CallRequest
@@ -116,9 +123,12 @@ class CallActor(pykka.ThreadingActor):
                 owner=self.actor_ref,
                 channel_ids=channel_ids,
                 bridge_ids=(bridge_id,) if bridge_id else (),
+                playback_ids=tuple(getattr(self.machine, "playback_ids", tuple)()),
                 recording_names=(self.request.call_id,),
             )
         )
+        # The agent learns of the call before any of its views (same sender: FIFO).
+        self._tell_agent(AdoptedCall(call_ref=self.actor_ref, view=self.view()))
         self.executor.channels.extend(c for c in channel_ids if not c.endswith("-2"))
         self._flush(None)
 

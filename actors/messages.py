@@ -81,5 +81,12 @@ class ReconcileChannels(msgspec.Struct, frozen=True):
     live_ids: frozenset[str]
 
 
+class AdoptedCall(msgspec.Struct, frozen=True):
+    """CallActor -> its agent after a restart: this live call (rebuilt from Asterisk) is yours."""
+
+    call_ref: Any
+    view: Any  # core.views.CallView
+
+
 class Shutdown(msgspec.Struct, frozen=True):
     """Stop the actor WITHOUT touching Asterisk (calls stay up; the next start adopts them)."""

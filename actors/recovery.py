@@ -29,13 +29,14 @@ from actors.call_journal import CallJournal, JournaledCall
 from actors.messages import ReconcileChannels
 from actors.sinks import CallRecordSink
 from core.ari_events import Bridge, Channel
-from core.call_config import CallRequest
-from core.recovery_call import RecoveredCallMachine, adopted_request, lost_call_record
+from core.call import CallMachine
+from core.call_config import CallRequest, CallSettings
+from core.recovery_call import adopted_request, lost_call_record
 from core.recovery_scan import EVS_VARIABLES, LiveCall, live_calls, split_leg_id
 
 log = logging.getLogger(__name__)
 
-Adopter = Callable[[RecoveredCallMachine, CallRequest], Any]
+Adopter = Callable[[CallMachine, CallRequest], Any]
 
 
 class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,6 +53,7 @@ class Reconciler:
         self,
         port: AriPort,
         app: str,
+        call_settings: CallSettings,
         live_call_refs: Callable[[], dict[str, Any]],
         adopt: Adopter,
         sink: CallRecordSink,
@@ -60,6 +62,7 @@ class Reconciler:
     ) -> None:
         self.port = port
         self.app = app
+        self.call_settings = call_settings
         self.live_call_refs = live_call_refs
         self.adopt = adopt
         self.sink = sink
@@ -144,8 +147,15 @@ class Reconciler:
             call = msgspec.structs.replace(call, variables={**variables, **call.variables})
             journaled = journal.get(call.call_id)
             request = journaled.request if journaled else adopted_request(call, now)
-            machine = RecoveredCallMachine(
-                call, request, now, connected_at=journaled.connected_at if journaled else None
+            machine = CallMachine.adopt(
+                request,
+                self.call_settings,
+                agent=call.agent,
+                customer=call.customer,
+                bridge_id=call.bridge_id,
+                at=now,
+                last_step=journaled.last_step if journaled else None,
+                connected_at=journaled.connected_at if journaled else None,
             )
             self.adopt(machine, request)
             adopted.append(call.call_id)

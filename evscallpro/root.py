@@ -59,7 +59,6 @@ from core.call_config import CallRequest, CallSettings, DialTemplates
 from core.domain import SupervisionMode, WorkstationMode
 from core.phone import DialingPolicy
 from core.records import CallRecord
-from core.recovery_call import RecoveredCallMachine
 from core.views import AgentView, CallView
 from gateway.ports import Refusal, ViewListener
 
@@ -166,6 +165,7 @@ class CallCenterApp:
         self.reconciler = Reconciler(
             self.port,
             cfg.app,
+            cfg.call,
             live_call_refs=self._live_calls,
             adopt=self._adopt,
             sink=self.sink,
@@ -261,7 +261,7 @@ class CallCenterApp:
         with self._calls_lock:
             return dict(self._calls)
 
-    def _adopt(self, machine: RecoveredCallMachine, request: CallRequest) -> Any:
+    def _adopt(self, machine: CallMachine, request: CallRequest) -> Any:
         """Start a CallActor around a call rebuilt from Asterisk (called by the reconciler)."""
         assert self.deps is not None
 

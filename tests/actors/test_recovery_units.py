@@ -9,13 +9,10 @@ from pathlib import Path
 import msgspec
 
 from actors.call_journal import CallJournal
-from core.ari_commands import AriCommandFailed, DestroyBridge, HangupChannel
-from core.ari_events import Bridge, Channel, decode_event
+from core.ari_events import Bridge, Channel
 from core.call_config import CallRequest
-from core.call_events import CallEnded
-from core.call_inputs import HangupFromUi
-from core.domain import CallOutcome, CallStep, Party
-from core.recovery_call import RecoveredCallMachine, adopted_request, lost_call_record
+from core.domain import CallOutcome
+from core.recovery_call import adopted_request, lost_call_record
 from core.recovery_scan import live_calls
 
 
@@ -51,79 +48,21 @@ def test_live_calls_groups_legs_halves_and_bridge() -> None:
     assert not by_id["c2"].bridged
 
 
-def adopted(call_id: str = "c1") -> RecoveredCallMachine:
+def test_adopted_request_comes_from_channel_variables() -> None:
     calls = live_calls(
-        [chan(f"{call_id}-agent"), chan(f"{call_id}-agent-2"), chan(f"{call_id}-customer")],
-        [Bridge(id=f"{call_id}-bridge", channels=[f"{call_id}-agent", f"{call_id}-customer"])],
-        {f"{call_id}-agent": {"EVS_AGENT_ID": "a1", "EVS_CUSTOMER_NUMBER": "+33600000001"}},
+        [chan("c1-agent"), chan("c1-agent-2"), chan("c1-customer")],
+        [Bridge(id="c1-bridge", channels=["c1-agent", "c1-customer"])],
+        {
+            "c1-agent": {
+                "EVS_AGENT_ID": "a1",
+                "EVS_CUSTOMER_NUMBER": "+33600000001",
+                "EVS_WORKSTATION": "softphone",
+            }
+        },
     )
     request = adopted_request(calls[0], at=100.0)
     assert request.agent_id == "a1" and request.customer_number == "+33600000001"
-    return RecoveredCallMachine(calls[0], request, at=100.0)
-
-
-def test_adopted_call_customer_hangs_up_then_agent_is_hung_up_and_record_written() -> None:
-    m = adopted()
-    assert m.step == CallStep.CONNECTED
-    m.events_emitted()
-    m.receive(
-        decode_event(
-            {"type": "ChannelHangupRequest", "channel": {"id": "c1-customer"}, "cause": 16}
-        ),
-        110.0,
-    )
-    assert HangupChannel(channel_id="c1-agent") in m.commands_to_send()
-    m.receive(
-        decode_event(
-            {
-                "type": "ChannelDestroyed",
-                "channel": {"id": "c1-customer"},
-                "cause": 16,
-                "cause_txt": "Normal Clearing",
-            }
-        ),
-        110.1,
-    )
-    assert not m.is_finished  # the agent leg is still going away
-    m.receive(
-        decode_event({"type": "ChannelDestroyed", "channel": {"id": "c1-agent"}, "cause": 16}),
-        110.2,
-    )
-    assert m.is_finished
-    assert DestroyBridge(bridge_id="c1-bridge") in m.commands_to_send()
-    ended = [e for e in m.events_emitted() if isinstance(e, CallEnded)]
-    assert len(ended) == 1
-    record = ended[0].record
-    assert record.outcome == CallOutcome.COMPLETED and record.recovered
-    assert record.hung_up_first == Party.CUSTOMER
-    assert record.customer_leg is not None and record.customer_leg.hangup_cause == 16
-
-
-def test_adopted_call_ui_hangup_and_404_count_as_gone() -> None:
-    m = adopted("c5")
-    m.receive(HangupFromUi(by="a1"), 120.0)
-    sent = m.commands_to_send()
-    assert {c.channel_id for c in sent if isinstance(c, HangupChannel)} == {
-        "c5-agent",
-        "c5-customer",
-    }
-    for cid in ("c5-agent", "c5-customer"):
-        m.receive(
-            AriCommandFailed(
-                command=HangupChannel(channel_id=cid), status=404, message="Channel not found"
-            ),
-            120.1,
-        )
-    assert m.is_finished
-    record = next(e for e in m.events_emitted() if isinstance(e, CallEnded)).record
-    assert record.hung_up_first == Party.UI and record.outcome == CallOutcome.COMPLETED
-
-
-def test_unbridged_leftover_is_hung_up_at_once() -> None:
-    calls = live_calls([chan("c7-agent", state="Up")], [], {})
-    m = RecoveredCallMachine(calls[0], adopted_request(calls[0], 1.0), at=1.0)
-    assert m.step == CallStep.ENDING
-    assert HangupChannel(channel_id="c7-agent") in m.commands_to_send()
+    assert request.workstation == "softphone" and request.requested_at == 100.0
 
 
 def test_journal_keeps_live_calls_across_a_crash(tmp_path: Path) -> None:

@@ -113,6 +113,17 @@ def wait_bridged(sim: SimulatorThread, call_id: str, timeout: float = WAIT_S) ->
     return False
 
 
+def wait_channels(sim: SimulatorThread, channel_ids: set[str], timeout: float = WAIT_S) -> bool:
+    """The simulator has every one of `channel_ids` (polled under a deadline)."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while time.monotonic() < deadline:
+        if channel_ids <= {c["id"] for c in sim.state()["channels"]}:
+            return True
+        tick.wait(0.02)
+    return False
+
+
 class Core:
     """A started CallCenterApp plus what tests look at."""
 

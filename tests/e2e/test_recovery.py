@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import WAIT_S, Core, core_config, wait_bridged
+from e2e_support import WAIT_S, Core, ViewLog, core_config, wait_bridged, wait_channels
 
 from actors.call_journal import CallJournal
 from actors.messages import AriAppReplaced
 from actors.recovery import ReconcileReport
 from actors.sinks import MemoryRecordSink
 from asterisk.sim.testing import SimulatorThread
-from core.domain import CallOutcome, CallStep, Party
+from core.domain import AgentState, CallOutcome, CallStep, Party
+from core.views import AgentView
 from evscallpro.root import CallCenterApp
 
 pytestmark = pytest.mark.slow
@@ -120,6 +121,7 @@ trunk = "carrier"
 
 [call]
 language = "en"
+customer_ring_timeout_s = 600  # sim seconds: 30 s of wall time, longer than any test
 
 [[agents]]
 agent_id = "a1"
@@ -191,7 +193,7 @@ def start_connected_call(
 
 
 def restarted_core(
-    sim: SimulatorThread, tmp: Path
+    sim: SimulatorThread, tmp: Path, views: ViewLog | None = None
 ) -> tuple[CallCenterApp, MemoryRecordSink, Reports]:
     sink = MemoryRecordSink()
     reports = Reports()
@@ -201,6 +203,8 @@ def restarted_core(
         journal=CallJournal(tmp / "live-calls.jsonl"),
         on_reconciled=reports,
     )
+    if views is not None:
+        app.subscribe(views)
     app.start(wait_for_link_s=WAIT_S)
     return app, sink, reports
 
@@ -214,11 +218,17 @@ def test_core_sigkilled_mid_call_is_adopted_and_the_agent_can_hang_up(
     serve.proc.wait(10)
     assert legs_in_sim(sim, call_id) == {f"{call_id}-agent", f"{call_id}-customer"}
 
-    app, sink, reports = restarted_core(sim, tmp_path)
+    views = ViewLog()
+    app, sink, reports = restarted_core(sim, tmp_path, views)
     try:
         report = reports.next()
         assert report.adopted == (call_id,)
         assert call_id in app.live_call_ids()
+        on_call = views.wait_for(
+            lambda v: isinstance(v, AgentView) and v.state == AgentState.ON_CALL
+        )
+        assert on_call is not None and on_call.call is not None
+        assert on_call.call.call_id == call_id  # the agent desktop shows the adopted call
         assert app.hang_up("a1", call_id) is None  # the agent's button, on the new core
         record = sink.wait_for(lambda r: r.call_id == call_id, WAIT_S)
         assert record is not None
@@ -279,7 +289,7 @@ def test_application_replaced_stops_the_old_link(make_core: Callable[..., Core])
     assert link is not None and link.replaced
 
 
-def test_core_killed_while_customer_rings_leftover_legs_are_hung_up(
+def test_core_killed_while_customer_rings_the_new_core_follows_the_call_to_its_end(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
     config = write_config(tmp_path, sim)
@@ -287,6 +297,7 @@ def test_core_killed_while_customer_rings_leftover_legs_are_hung_up(
     serve_proc.append(serve)
     ringing = serve.wait_for(lambda e: e["event"] == "call" and e["step"] == "customer_dialing")
     call_id = ringing["call_id"]
+    assert wait_channels(sim, {f"{call_id}-agent", f"{call_id}-customer"})
     os.kill(serve.proc.pid, signal.SIGKILL)
     serve.proc.wait(10)
 
@@ -294,10 +305,13 @@ def test_core_killed_while_customer_rings_leftover_legs_are_hung_up(
     try:
         report = reports.next()
         assert report.adopted == (call_id,)
+        # The customer still rings under the new core; the agent gives up from the desktop.
+        assert legs_in_sim(sim, call_id) == {f"{call_id}-agent", f"{call_id}-customer"}
+        assert app.hang_up("a1", call_id) is None
         record = sink.wait_for(lambda r: r.call_id == call_id, WAIT_S)
         assert record is not None and record.recovered
-        assert record.outcome == CallOutcome.INTERNAL_ERROR
-        assert record.reason == "recovered_incomplete"
+        assert record.outcome == CallOutcome.CANCELLED, record.reason
+        assert record.connected_at is None
         assert legs_in_sim(sim, call_id) == set()
     finally:
         app.stop()
