@@ -62,6 +62,9 @@ class BridgeOps(EngineBase):
                 self.registry.add_bridge(channel.app, bridge.id)
             self._chan_event(channel, "ChannelEnteredBridge", bridge=bridge.json())
         self._settle_bridge(bridge, members, always_pvt=not bridge.recorder_name)
+        if len(bridge.members) + (1 if bridge.recorder_name else 0) >= 2:
+            for member_id in bridge.members:  # audio now reaches every member
+                self._media_reaches(self.channels[member_id])
         recording = self.live_recordings.get(bridge.recording or "")
         if recording is not None and not recording.announced:
             self._announce_recording(bridge, recording)
@@ -84,6 +87,7 @@ class BridgeOps(EngineBase):
         rounds = self._rounds(bridge, joining)
         bridge.native_rtp = (rounds == 3 and len(bridge.members) == 2
                              and not bridge.recorder_name)
+        bridge.settle_technology()
         for _ in range(rounds - 1):
             self._bridgepeer_round(bridge, always_pvt)
         if rounds == 1:
@@ -137,12 +141,10 @@ class BridgeOps(EngineBase):
         two = one.peer if one.kind is ChannelKind.LOCAL_1 else None
         if two is None or not two.app or two.id not in self.channels:
             return
-        two.caller = CallerId(one.connected.name, one.connected.number)
         settling = isinstance(two.leg, FarEnd) and two.leg.settling
+        two.pending_callerid = True  # applied when reported (S01: HangupRequests keep it)
         if immediate and not settling:
             self._emit_callerid(two)
-        else:
-            two.pending_callerid = True
 
     def _leave_bridge(self, channel: Channel, unsubscribe: bool = False) -> None:
         """`unsubscribe`: the app asked (removeChannel, or addChannel elsewhere), so its
@@ -163,6 +165,7 @@ class BridgeOps(EngineBase):
         if channel.variables.get("BRIDGEPVTCALLID"):
             self._varset(channel, "BRIDGEPVTCALLID", "")
         self._chan_event(channel, "ChannelLeftBridge", bridge=bridge.json())
+        bridge.settle_technology()  # S01: the leaver still saw softmix
         self._bridgepeer_round(bridge)
         self._update_connected(bridge, None, None)
         if bridge.recording and not bridge.members:  # last real channel gone
@@ -244,6 +247,7 @@ class BridgeOps(EngineBase):
         recording.announced = True
         bridge.native_rtp = False
         bridge.recorder_name = f"Recorder/ARI-{self.counters.next_unique()};2"
+        bridge.settle_technology()
         for _ in range(self._rounds(bridge, [m for m in map(self.channels.get, bridge.members)
                                              if m is not None])):
             self._bridgepeer_round(bridge)
@@ -262,6 +266,7 @@ class BridgeOps(EngineBase):
         if bridge is not None and bridge.recording == name:
             bridge.recording = None
             bridge.recorder_name = ""
+            bridge.settle_technology()
         if cancel:
             return
         self.store.write(name, recording.format, seconds,

@@ -32,6 +32,7 @@ __all__ = ["AriError", "Engine", "EngineBase", "FarEnd"]
 
 log = logging.getLogger(__name__)
 
+_ORIGINATED = ("AppDial2", "(Outgoing Line)")  # an originated leg's dialplan location
 _QOS_VARS = (
     ("RTPAUDIOQOS", "ssrc=1;themssrc=2;lp=0;rxjitter=0.000125;rxcount=100;txjitter=0.000125;"
      "txcount=100;rlp=0;rtt=0.000400;rxmes=88.08;txmes=88.08"),
@@ -85,7 +86,8 @@ class Engine(BridgeOps, PlaybackOps):
         if tech == "Local":
             base = f"Local/{resource}@{where}-{self.counters.next_unique()}"
             one = Channel(channel_id, base + ";1", ChannelKind.LOCAL_1, app,
-                          Dialplan(where, resource, 1, "AppDial2", "(Outgoing Line)"))
+                          Dialplan(where, resource, 1, *_ORIGINATED),
+                          home_app=_ORIGINATED)
             two_id = other_id or self.counters.next_uniqueid()
             two = Channel(two_id, base + ";2", ChannelKind.LOCAL_2, app,
                           Dialplan(where, resource, 1), state="Ring",
@@ -94,9 +96,9 @@ class Engine(BridgeOps, PlaybackOps):
             return one, two, f"{resource}@{where}"
         context = self.config.pjsip_endpoints[where].context
         dialstring = endpoint.partition("/")[2]
-        channel = Channel(channel_id, f"PJSIP/{where}-{self.counters.next_unique()}",
+        channel = Channel(channel_id, f"PJSIP/{where}-{self.counters.next_pjsip()}",
                           ChannelKind.PJSIP, app,
-                          Dialplan(context, "s", 1, "AppDial2", "(Outgoing Line)"),
+                          Dialplan(context, "s", 1, *_ORIGINATED), home_app=_ORIGINATED,
                           protocol_id=str(uuid.uuid4()))
         return channel, None, dialstring
 
@@ -171,6 +173,7 @@ class Engine(BridgeOps, PlaybackOps):
             raise AriError(400, "Application must be specified")
         one, two, dialstring = self._new_channels(endpoint, app, channel_id, other_channel_id)
         one.dialplan = Dialplan(one.dialplan.context, one.dialplan.exten)
+        one.home_app = ("", "")  # S10/P05: a created channel ends at no application
         one.stasis_args = app_args.split(",") if app_args else []
         one.variables.update({k: str(v) for k, v in (variables or {}).items()})
         self._register(one)
@@ -233,9 +236,12 @@ class Engine(BridgeOps, PlaybackOps):
         two.dialplan.priority = priority
         two.dialplan.app_name = step.app
         two.dialplan.app_data = step.data
+        pending = two.pending_callerid
+        if pending:  # the update is applied before the step is announced (S01 cust-2)
+            self._apply_peer_connected(two)
         self._chan_event(two, "ChannelDialplan", dialplan_app=step.app,
                          dialplan_app_data=step.data)
-        if two.pending_callerid:
+        if pending:
             self._emit_callerid(two)
 
     def _far_ringing(self, leg: FarEnd) -> None:
@@ -494,7 +500,10 @@ class Engine(BridgeOps, PlaybackOps):
         return {"value": channel.variables[variable]}
 
     def moh(self, channel_id: str, on: bool) -> None:
-        self.stasis_channel(channel_id).moh = on
+        channel = self.stasis_channel(channel_id)
+        channel.moh = on
+        if on:
+            self._media_reaches(channel)
 
     def ring(self, channel_id: str, on: bool) -> None:
         self.stasis_channel(channel_id).ringing = on

@@ -107,10 +107,14 @@ class EngineBase:
         fields: dict[str, Any] = {"cause": cause, "cause_txt": CAUSE_TEXT.get(cause, "Unknown")}
         if tech_cause is not None:
             fields["tech_cause"] = tech_cause
+        # S01: a destroyed channel is back at its originate location; a ;2 at none
+        channel.dialplan.app_name, channel.dialplan.app_data = channel.home_app
+        if channel.pending_callerid:
+            self._apply_peer_connected(channel)
         if channel.kind is not ChannelKind.SNOOP:  # S11: a snoop has no ChannelDestroyed
             self._chan_event(channel, "ChannelDestroyed", **fields)
         if channel.pending_callerid:  # S01: a ;2 reports its caller id after dying
-            self._emit_callerid(channel)
+            self._emit_callerid(channel, after_death=True)
         self._forget(channel)
 
     def _forget(self, channel: Channel) -> None:
@@ -148,9 +152,28 @@ class EngineBase:
     def sound_seconds(self, name: str) -> float:
         return self.config.sounds.get(name, self.config.default_sound_s)
 
-    def _emit_callerid(self, channel: Channel) -> None:
+    def _media_reaches(self, channel: Channel) -> None:
+        """Audio now flows toward a Local ;1 (bridge, MOH, playback): its ;2, waiting in
+        Answer() for media, moves on (Asterisk waits up to 500 ms, S01 vs S13 D)."""
+        two = channel.peer if channel.kind is ChannelKind.LOCAL_1 else None
+        leg = two.leg if two is not None else None
+        event = getattr(leg, "media", None)
+        if isinstance(event, asyncio.Event):
+            event.set()
+
+    def _apply_peer_connected(self, two: Channel) -> None:
+        """A Local ;2's caller id becomes its ;1's connected line (applied lazily, S01)."""
+        one = two.peer
+        if one is not None:
+            two.caller = CallerId(one.connected.name, one.connected.number)
+
+    def _emit_callerid(self, channel: Channel, after_death: bool = False) -> None:
+        """ChannelCallerId on a Local ;2; "Number Unavailable" only for the empty caller
+        reported after the channel died (S01, S10), "Allowed" otherwise (S11 sup-2)."""
+        if channel.pending_callerid:
+            self._apply_peer_connected(channel)
         channel.pending_callerid = False
-        if channel.caller.number:
+        if not (after_death and not channel.caller.number):
             self._chan_event(channel, "ChannelCallerId", caller_presentation=0,
                              caller_presentation_txt="Presentation Allowed, Not Screened")
         else:

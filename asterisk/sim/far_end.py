@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _FOREVER_S = 86400.0
-_ANSWER_SETTLE_S = 0.008  # wall clock: Asterisk starts the next app ~8 ms after Answer
+_ANSWER_MEDIA_WAIT_S = 0.5  # Answer() waits up to 500 ms for the first audio frame
+_AFTER_MEDIA_S = 0.004  # wall clock: the next app starts ~4 ms after audio (S01)
 
 
 class FarEnd:
@@ -45,6 +46,7 @@ class FarEnd:
         self.endpoint = endpoint
         self.dial_requested = False
         self.settling = False
+        self.media = asyncio.Event()
         self.answered = False
         self.done = False
         self.task: asyncio.Task[None] | None = None
@@ -104,9 +106,15 @@ class FarEnd:
             engine._far_progress(self)
         elif app == "Answer":
             engine._far_answer(self)
-            self.settling = True  # between Answer and the next application
-            await asyncio.sleep(_ANSWER_SETTLE_S)
-            self.settling = False
+            if self.local2 is not None:  # a Local ;2 stays in Answer() until audio comes
+                self.settling = True
+                try:
+                    await asyncio.wait_for(self.media.wait(),
+                                           engine.config.scaled(_ANSWER_MEDIA_WAIT_S))
+                    await asyncio.sleep(_AFTER_MEDIA_S)
+                except TimeoutError:
+                    pass
+                self.settling = False
         elif app == "Playback":
             await asyncio.sleep(engine.config.scaled(engine.sound_seconds(step.data)))
             if self.local2 is not None and not self.done:

@@ -122,6 +122,7 @@ class Channel:
     answered_at: float | None = None
     had_media: bool = False  # answered or early media: PJSIP reports RTP QoS on hang-up
     pending_callerid: bool = False  # Local ;2: a caller-id update not yet reported
+    home_app: tuple[str, str] = ("", "")  # dialplan app shown again once Stasis is left
 
     def json(self) -> dict[str, Any]:
         return {
@@ -149,13 +150,22 @@ class Bridge:
     recording: str | None = None
     recorder_name: str = ""
     native_rtp: bool = False  # two answered PJSIP legs bridged directly (QoS ...BRIDGED)
+    tech: str = "simple_bridge"  # re-evaluated after each change, not during it (V4)
 
     @property
     def technology(self) -> str:
-        if self.bridge_type == "holding":
-            return "holding_bridge"
+        return "holding_bridge" if self.bridge_type == "holding" else self.tech
+
+    def settle_technology(self) -> None:
+        """Asterisk picks the bridge technology after a change: softmix from three
+        parties (the recorder counts), native_rtp for two answered PJSIP legs."""
         parties = len(self.members) + (1 if self.recorder_name else 0)
-        return "softmix" if parties >= 3 else "simple_bridge"
+        if parties >= 3:
+            self.tech = "softmix"
+        elif self.native_rtp:
+            self.tech = "native_rtp"
+        else:
+            self.tech = "simple_bridge"
 
     def json(self) -> dict[str, Any]:
         return {
@@ -224,7 +234,8 @@ class LiveRecording:
 class Counters:
     """Asterisk's global channel-name counters (lowercase 8-hex)."""
 
-    unique: int = 0
+    unique: int = 0  # Local and Recorder channels
+    pjsip: int = 0
     snoop: int = 0
     uniqueid: int = 0
     epoch: int = field(default_factory=lambda: int(time.time()))
@@ -237,6 +248,13 @@ class Counters:
     def next_unique(self) -> str:
         value = f"{self.unique:08x}"
         self.unique += 1
+        return value
+
+    def next_pjsip(self) -> str:
+        """chan_pjsip numbers its channels on its own (P01: carrier-00000000 next to
+        Recorder/ARI-00000000)."""
+        value = f"{self.pjsip:08x}"
+        self.pjsip += 1
         return value
 
     def next_snoop(self) -> str:

@@ -28,8 +28,10 @@ class PlaybackOps(EngineBase):
         return snapshot
 
     def _start_playback(self, playback: Playback) -> None:
-        if playback.channel_id not in self.channels:
+        channel = self.channels.get(playback.channel_id)
+        if channel is None:
             return
+        self._media_reaches(channel)
         playback.task = self.loop.create_task(self._run_playback(playback))
 
     async def _run_playback(self, playback: Playback) -> None:
