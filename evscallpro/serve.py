@@ -1,8 +1,10 @@
 """`evscallpro serve --config F`: run the telephony core headless.
 
-Connects to ARI, starts one AgentActor per configured agent, reconciles with what Asterisk
-has (adopting live calls), then runs until SIGTERM / SIGINT. Stopping leaves live calls up
-in Asterisk: the next start adopts them. Call records go to the `[records] jsonl` file and,
+The configuration is the project's settings file (core.settings). Connects to ARI, starts
+one AgentActor per configured agent, reconciles with what Asterisk has (adopting live calls),
+then runs until SIGTERM / SIGINT. Stopping leaves live calls up in Asterisk: the next start
+adopts them. Under `data_dir`: `calls.jsonl` (records), `live-calls.jsonl` (the live-calls
+journal recovery reads), `evscallpro.duckdb` (through the AnalyticsWriter). Records also go,
 one JSON line each, to stdout, with every call step change ({"event": "call", ...}) and each
 reconciliation report; {"event": "ready", ...} comes once the first reconciliation is done.
 
@@ -17,10 +19,12 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from actors.analytics_writer import AnalyticsWriter, AnalyticsWriterSink, WriterConfig
 from actors.call_journal import CallJournal
 from actors.recovery import ReconcileReport
 from actors.sinks import FanOutSink, JsonLinesRecordSink
@@ -59,15 +63,18 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        config, raw = load_core_config(args.config)
+        config, settings = load_core_config(args.config)
     except ConfigFileError as exc:
         _emit({"event": "error", "error": str(exc)})
         return 2
-    records = raw.get("records", {})
-    sinks: list[Any] = [StdoutSink()]
-    if records.get("jsonl"):
-        sinks.append(JsonLinesRecordSink(records["jsonl"]))
-    journal = CallJournal(records.get("journal", "data/live-calls.jsonl"))
+    data_dir = Path(settings.data_dir)
+    writer = AnalyticsWriter.start(WriterConfig(db_path=str(data_dir / "evscallpro.duckdb")))
+    sinks: list[Any] = [
+        StdoutSink(),
+        JsonLinesRecordSink(data_dir / "calls.jsonl"),
+        AnalyticsWriterSink(writer),
+    ]
+    journal = CallJournal(data_dir / "live-calls.jsonl")
 
     stop = threading.Event()
 
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     app = CallCenterApp(
         config, sink=FanOutSink(*sinks), journal=journal, on_reconciled=on_reconciled
     )
+
     def on_view(view: Any) -> None:
         if isinstance(view, CallView):
             _emit({"event": "call", "call_id": view.call_id, "step": str(view.step)})
@@ -87,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         app.start(wait_for_link_s=15.0)
     except Exception as exc:
+        writer.stop()
         _emit({"event": "error", "error": f"cannot start: {exc}"})
         return 2
     _emit({"event": "ready", "app": config.app, "agents": [a.agent_id for a in config.agents]})
@@ -100,5 +109,6 @@ def run(args: argparse.Namespace) -> int:
 
     stop.wait()
     app.stop()
+    writer.stop()  # flushes what is buffered into DuckDB
     _emit({"event": "stopped", "live_calls_left_up": app.live_call_ids()})
     return 0

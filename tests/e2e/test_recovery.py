@@ -107,9 +107,12 @@ def test_simulator_restarted_mid_call_records_are_written(core: Core, sim: Simul
 
 # ---------------------------------------------------------------- the core as a process
 def write_config(tmp: Path, sim: SimulatorThread) -> Path:
-    config = tmp / "core.toml"
+    """The project's settings file (core.settings), pointing at the simulator."""
+    config = tmp / "evscallpro.toml"
     config.write_text(
         f"""
+data_dir = "{tmp}"
+
 [ari]
 url = "{sim.base_url}"
 user = "{sim.username}"
@@ -119,19 +122,20 @@ app = "evscallpro"
 [dial]
 trunk = "carrier"
 
-[call]
+[prompts]
 language = "en"
-customer_ring_timeout_s = 600  # sim seconds: 30 s of wall time, longer than any test
+
+[acceptance]
+mobile = false
+
+[timeouts]
+customer_ring_s = 300  # sim seconds: 15 s of wall time at 20x
 
 [[agents]]
-agent_id = "a1"
-display_name = "Alice"
+id = "a1"
+name = "Alice"
 mobile_number = "+33600000001"
 workstation = "mobile"
-
-[records]
-jsonl = "{tmp / "records.jsonl"}"
-journal = "{tmp / "live-calls.jsonl"}"
 """,
         encoding="utf-8",
     )
@@ -315,3 +319,17 @@ def test_core_killed_while_customer_rings_the_new_core_follows_the_call_to_its_e
         assert legs_in_sim(sim, call_id) == set()
     finally:
         app.stop()
+
+
+def test_serve_refuses_a_bad_config_with_the_key_named(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[timeouts]\ncustomer_ring_s = "soon"\n', encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "evscallpro.cli", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    error = json.loads(proc.stdout.splitlines()[0])
+    assert error["event"] == "error" and "customer_ring_s" in error["error"]
