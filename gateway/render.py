@@ -190,7 +190,7 @@ class Renderer:
         row = self._render(
             "fragments/wallboard_row.html", lang, oob=known, a=agent, supervisor_id=supervisor_id
         )
-        return row if known else f'<tbody hx-swap-oob="beforeend:#wallboard-body">{row}</tbody>'
+        return row if known else f'<div hx-swap-oob="beforeend:#wallboard-body">{row}</div>'
 
     def totals(self, lang: str, totals: dict[str, int]) -> str:
         return self._render("fragments/totals.html", lang, oob=True, totals=totals)

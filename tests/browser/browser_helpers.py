@@ -26,7 +26,20 @@ def open_session(chromium: Browser, base_url: str) -> tuple[BrowserContext, Page
                                    locale="fr-FR")
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    errors: list[str] = []
+    HTMX_ERRORS[id(page)] = errors
+    page.on("console", lambda m: errors.append(m.text) if m.text.startswith("htmx:") else None)
     return context, page
+
+
+HTMX_ERRORS: dict[int, list[str]] = {}
+
+
+def assert_no_htmx_errors(*pages: Page) -> None:
+    """htmx reports a fragment it could not place (oobErrorNoTarget, swapError...) on the
+    console; a page that lost an update is a failure even if the test's checks passed."""
+    for page in pages:
+        assert HTMX_ERRORS.get(id(page), []) == [], HTMX_ERRORS[id(page)]
 
 
 def log_in(page: Page, user: str, password: str | None = None) -> None:

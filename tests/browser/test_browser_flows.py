@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import PASSWORDS, log_in, open_session, shot, wait_connected
+from browser_helpers import (
+    PASSWORDS,
+    assert_no_htmx_errors,
+    log_in,
+    open_session,
+    shot,
+    wait_connected,
+)
 from gateway_fakes import FakeCallCenter
 from playwright.sync_api import Browser, Page, expect
 
@@ -25,6 +32,7 @@ def choose_mobile(page: Page, number: str = "06 12 34 56 78") -> None:
 
 def open_contact(page: Page, name: str) -> None:
     page.fill("#contact-search input[name=q]", name.split()[0])
+    expect(page.locator(".contact-row")).to_have_count(1)  # the search answered
     page.locator(".contact-row", has_text=name).click()
     expect(page.locator("#contact-card h2")).to_have_text(name)
 
@@ -36,6 +44,7 @@ def test_wrong_password_is_refused(chromium: Browser, server: GatewayThread) -> 
     expect(page.locator("#login-error")).to_contain_text("incorrect")
     assert page.url.endswith("/login")
     shot(page, "01-login-error")
+    assert_no_htmx_errors(page)
     context.close()
 
 
@@ -90,6 +99,7 @@ def test_agent_calls_a_contact_and_qualifies(chromium: Browser, server: GatewayT
     shot(page, "06-agent-after-qualification")
     call_id = fake.qualifications[0][1]
     assert fake.qualifications == [("alice", call_id, "callback", "Rappeler pour le devis", "2026-12-01T10:30")]
+    assert_no_htmx_errors(page)
     context.close()
 
 
@@ -100,12 +110,13 @@ def test_a_failed_call_shows_why(chromium: Browser, server: GatewayThread, fake:
     choose_mobile(page)
     open_contact(page, "Hugo Bernard")
     page.click("#call-contact")
-    fake.wait_idle()
+    expect(page.locator("#call-step")).to_have_attribute("data-step", "requested")
     fake.advance("alice", CallStep.CUSTOMER_DIALING)
     fake.fail("alice", CallOutcome.CUSTOMER_NO_ANSWER, "no_answer")
     expect(page.locator("#call-step")).to_have_text("Pas de réponse")
     expect(page.locator("#call-step")).to_have_attribute("data-outcome", "customer_no_answer")
     shot(page, "07-agent-call-failed")
+    assert_no_htmx_errors(page)
     context.close()
 
 
@@ -121,7 +132,7 @@ def test_supervisor_sees_the_call_and_listens(chromium: Browser, server: Gateway
     wait_connected(sup)
     open_contact(agent, "Inès Moreau")
     agent.click("#call-contact")
-    fake.wait_idle()
+    expect(agent.locator("#call-step")).to_have_attribute("data-step", "requested")
     fake.advance("alice", CallStep.CONNECTED)
     row = sup.locator("#row-alice")
     expect(row.locator(".call-step")).to_have_attribute("data-step", "connected")
@@ -135,6 +146,7 @@ def test_supervisor_sees_the_call_and_listens(chromium: Browser, server: Gateway
     shot(agent, "10-agent-monitored")
     call_id = fake.call_of("alice").call_id
     assert ("supervise", ("sam", call_id, "listen")) in fake.requests
+    assert_no_htmx_errors(agent, sup)
     agent_ctx.close()
     sup_ctx.close()
 
@@ -147,7 +159,7 @@ def test_connection_loss_keeps_the_call(chromium: Browser, server: GatewayThread
     choose_mobile(page)
     open_contact(page, "Claire Petit")
     page.click("#call-contact")
-    fake.wait_idle()
+    expect(page.locator("#call-step")).to_have_attribute("data-step", "requested")
     fake.advance("alice", CallStep.CONNECTED)
     expect(page.locator("#call-step")).to_contain_text("En communication")
 
@@ -167,6 +179,7 @@ def test_connection_loss_keeps_the_call(chromium: Browser, server: GatewayThread
     shot(page, "12-agent-back-online")
     assert fake.agent("alice").state == AgentState.ON_CALL
     assert not [r for r in fake.requests if r[0] == "hang_up"]
+    assert_no_htmx_errors(page)
     context.close()
 
 
@@ -203,6 +216,7 @@ def test_unauthorized_actions_are_refused(chromium: Browser, server: GatewayThre
     assert fake.call_of("bob").step == CallStep.REQUESTED
     response = page.goto("/supervisor")
     assert response is not None and response.status == 403
+    assert_no_htmx_errors(page)
     context.close()
 
 
@@ -220,6 +234,7 @@ def test_language_switch_and_logout(chromium: Browser, server: GatewayThread) ->
     page.goto("/agent")
     expect(page).to_have_url(re.compile(r"/login$"))
     assert PASSWORDS["alice"] not in page.content()
+    assert_no_htmx_errors(page)
     context.close()
 
 
@@ -260,6 +275,7 @@ def test_supervisor_recordings(chromium: Browser, server: GatewayThread, fake: F
     page.click(".filters button")
     expect(row).to_have_count(1)
     shot(page, "14-supervisor-recordings")
+    assert_no_htmx_errors(page)
     context.close()
 
     agent_ctx, agent = open_session(chromium, server.url)
@@ -267,4 +283,5 @@ def test_supervisor_recordings(chromium: Browser, server: GatewayThread, fake: F
     wait_connected(agent)
     response = agent.goto(f"/recordings/{name}.wav")
     assert response is not None and response.status == 403
+    assert_no_htmx_errors(agent)
     agent_ctx.close()
