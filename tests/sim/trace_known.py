@@ -62,6 +62,17 @@ KNOWN: list[Known] = [
         "way round.",
         detail="$.peer.state: expected 'Down', got 'Ringing'",
     ),
+    Known(
+        "S11", "rest-value", "request 11 GET /ari/channels",
+        "replay timing, not the simulator: the recorded core listed channels 4 ms after the "
+        "supervisor answered, while `s11-sup-2` was still in Answer(); 15 ms after answer "
+        "the snoop's audio ended that wait (Wait, new caller id). At 20x those 15 ms are "
+        "0.75 ms of wall time, less than the replay's bridge + addChannel round trips.",
+        detail="$[id=s11-sup-2].caller: expected {'name': 'EVS CallPro', 'number': "
+        "'+33100000000'}, got {'name': '', 'number': ''}; $[id=s11-sup-2].dialplan.app_data: "
+        "expected '', got '120'; $[id=s11-sup-2].dialplan.app_name: expected 'Answer', got "
+        "'Wait'; $[id=s11-sup-2].dialplan.priority: expected 3, got 4",
+    ),
 ]
 
 
