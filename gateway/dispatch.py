@@ -172,8 +172,9 @@ class Dispatcher:
             if not mobile.strip():
                 raise Denied("err.mobile_required")
             number = self._number(mobile)
-            if number != user.mobile_number:
+            if number != user.mobile_number:  # the profile keeps the last number used
                 self._users.update_mobile(user.user_id, number)
+                await asyncio.to_thread(self._users.save)
         await self._ask(lang, self._core.set_workstation, user.user_id, mode, number)
 
     async def _qualify(self, agent_id: str, lang: str, call_id: str, disposition: str, comment: str,

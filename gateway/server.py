@@ -243,6 +243,7 @@ class Gateway:
             metrics.LOGINS.labels("malformed").inc()
             return http.json_response({"ok": False, "error": "failed"}, HTTPStatus.BAD_REQUEST)
         user_id, password = credentials
+        await asyncio.to_thread(self.users.reload_if_changed)
         ip = str(connection.remote_address[0]) if connection.remote_address else "?"
         if not self.throttle.allowed(user_id, ip):
             metrics.LOGINS.labels("throttled").inc()
@@ -354,7 +355,7 @@ class Gateway:
             await self._load_history(user.user_id)
         self.hub.attach(client)
         metrics.CLIENTS.labels(role).inc()
-        sender = asyncio.create_task(self._pump(connection, client, user, lang))
+        sender = asyncio.create_task(self._pump(connection, client, user, lang, cookie))
         flood = SlidingWindowLimiter(self.settings.ws_messages_per_10s, 10.0)
         try:
             async for message in connection:
@@ -382,11 +383,15 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
 
-    async def _pump(self, connection: ServerConnection, client: HubClient, user: User, lang: str) -> None:
+    async def _pump(self, connection: ServerConnection, client: HubClient, user: User, lang: str,
+                    cookie: str) -> None:
         counter = metrics.WALLBOARD_SENT if client.wallboard else metrics.AGENT_SENT
         try:
             while True:
                 batch = await client.next_batch()
+                if self.sessions.lookup(cookie) is None:  # expired while connected
+                    await connection.close(CLOSE_POLICY, "session ended")
+                    return
                 if WALLBOARD_KEY in batch:  # the full board already has every row and total
                     batch = {k: v for k, v in batch.items()
                              if not k.startswith(ROW_KEY_PREFIX) and k != TOTALS_KEY}

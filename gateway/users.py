@@ -58,17 +58,34 @@ class UserDirectory:
         self._lock = threading.Lock()
         self._users: dict[str, User] = {u.user_id: u for u in users or []}
         self._path = path
+        self._mtime = path.stat().st_mtime_ns if path is not None and path.exists() else 0
 
     @classmethod
-    def load(cls, path: str | Path) -> UserDirectory:
+    def load(cls, path: str | Path, hasher: PasswordHasher = _HASHER) -> UserDirectory:
         file = Path(path)
         if not file.exists():
-            return cls([], file)
+            return cls([], file, hasher)
         try:
             users = msgspec.json.decode(file.read_bytes(), type=list[User])
         except msgspec.DecodeError as exc:
             raise ValueError(f"invalid users file {file}: {exc}") from exc
-        return cls(users, file)
+        return cls(users, file, hasher)
+
+    def reload_if_changed(self) -> bool:
+        """Re-read the file if it changed on disk (`evscallpro add-user` while serving)."""
+        if self._path is None or not self._path.exists():
+            return False
+        mtime = self._path.stat().st_mtime_ns
+        if mtime == self._mtime:
+            return False
+        try:
+            users = msgspec.json.decode(self._path.read_bytes(), type=list[User])
+        except msgspec.DecodeError:
+            return False  # keep the users we have; the next change may fix the file
+        with self._lock:
+            self._users = {u.user_id: u for u in users}
+            self._mtime = mtime
+        return True
 
     def save(self) -> None:
         if self._path is None:
@@ -80,6 +97,7 @@ class UserDirectory:
         tmp.write_bytes(data)
         tmp.chmod(0o600)  # password hashes: owner only
         tmp.replace(self._path)
+        self._mtime = self._path.stat().st_mtime_ns
 
     def add(
         self,

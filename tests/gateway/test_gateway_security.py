@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
 import pytest
-from gateway_helpers import PASSWORDS, Browser
+from argon2 import PasswordHasher
+from gateway_fakes import FakeCallCenter
+from gateway_helpers import PASSWORDS, Browser, recv_until
 from websockets.exceptions import InvalidStatus
 
 from gateway.server import Gateway
+from gateway.settings import GatewaySettings
+from gateway.users import Role, UserDirectory
 
 
 async def test_health_metrics_and_vendored_htmx(browser: Browser) -> None:
@@ -149,3 +155,66 @@ async def test_no_password_or_session_token_in_logs(
     assert PASSWORDS["alice"] not in server_log
     assert token.split(".")[0] not in server_log
     assert "login failed" in server_log  # the log is there, only without secrets
+
+
+async def test_socket_closes_when_the_session_ends_while_connected(
+    gateway: Gateway, fake: FakeCallCenter
+) -> None:
+    b = Browser(gateway.base_url)  # type: ignore[attr-defined]
+    try:
+        await b.login("alice")
+        async with b.socket() as ws:
+            await ws.recv()
+            gateway.sessions.revoke(b.cookie.split("=", 1)[1])  # as an expiry would
+            fake.pause("alice", "break")  # the next update finds the session gone
+            await asyncio.wait_for(ws.wait_closed(), 2)
+            assert ws.close_code == 1008
+    finally:
+        await b.close()
+
+
+async def test_users_added_while_serving_can_log_in(
+    fake: FakeCallCenter, settings: GatewaySettings, tmp_path: Path
+) -> None:
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    path = tmp_path / "users.json"
+    first = UserDirectory([], path, hasher=cheap)
+    first.add("alice", "alice-pw-1", Role.AGENT, "Alice Martin", "+33612345678")
+    first.save()
+    gw = Gateway(fake, settings, UserDirectory.load(path))
+    port = await gw.start()
+    b = Browser(f"http://127.0.0.1:{port}")
+    try:
+        assert (await b.login("zoe", "zoe-pw")).status == 401
+        other = UserDirectory.load(path, hasher=cheap)  # `evscallpro add-user` in a shell
+        other.add("zoe", "zoe-pw", Role.SUPERVISOR, "Zoé")
+        other.save()
+        assert (await b.login("zoe", "zoe-pw")).status == 200
+        assert (await b.get("/supervisor")).status == 200
+    finally:
+        await b.close()
+        await gw.stop()
+
+
+async def test_edited_mobile_number_is_saved_in_the_profile(
+    fake: FakeCallCenter, settings: GatewaySettings, tmp_path: Path
+) -> None:
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    path = tmp_path / "users.json"
+    users = UserDirectory([], path, hasher=cheap)
+    users.add("alice", "alice-pw-1", Role.AGENT, "Alice Martin", "+33612345678")
+    users.save()
+    gw = Gateway(fake, settings, UserDirectory.load(path))
+    port = await gw.start()
+    b = Browser(f"http://127.0.0.1:{port}")
+    try:
+        await b.login("alice", "alice-pw-1")
+        async with b.socket() as ws:
+            await ws.recv()
+            await ws.send('{"action": "set_workstation", "mode": "mobile", "mobile_number": "06 11 22 33 45"}')
+            await recv_until(ws, 'value="mobile" checked')
+        saved = UserDirectory.load(path).get("alice")
+        assert saved is not None and saved.mobile_number == "+33611223345"
+    finally:
+        await b.close()
+        await gw.stop()
