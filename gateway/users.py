@@ -37,6 +37,13 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
         return self.role in (Role.SUPERVISOR, Role.ADMIN)
 
 
+def _read(path: Path) -> list[User]:
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=list[User])
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"invalid users file {path}: {exc}") from exc
+
+
 def hash_password(password: str, hasher: PasswordHasher = _HASHER) -> str:
     if not password:
         raise ValueError("a password may not be empty")
@@ -44,32 +51,33 @@ def hash_password(password: str, hasher: PasswordHasher = _HASHER) -> str:
 
 
 class UserDirectory:
-    """In-memory user table, optionally persisted to a JSON file."""
+    """In-memory user table: `base` users (from the project settings file) overlaid by the
+    users of a JSON file (`evscallpro add-user`), which win on the same id."""
 
     def __init__(
         self,
         users: list[User] | None = None,
         path: Path | None = None,
         hasher: PasswordHasher = _HASHER,
+        base: list[User] | None = None,
     ) -> None:
         """`hasher` sets the cost of new hashes (tests use a cheap one); verifying always
         uses the parameters stored in each hash."""
         self._hasher = hasher
         self._lock = threading.Lock()
-        self._users: dict[str, User] = {u.user_id: u for u in users or []}
+        self._base: dict[str, User] = {u.user_id: u for u in base or []}
+        self._users: dict[str, User] = {**self._base, **{u.user_id: u for u in users or []}}
         self._path = path
         self._mtime = path.stat().st_mtime_ns if path is not None and path.exists() else 0
 
     @classmethod
-    def load(cls, path: str | Path, hasher: PasswordHasher = _HASHER) -> UserDirectory:
+    def load(
+        cls, path: str | Path, hasher: PasswordHasher = _HASHER, base: list[User] | None = None
+    ) -> UserDirectory:
         file = Path(path)
         if not file.exists():
-            return cls([], file, hasher)
-        try:
-            users = msgspec.json.decode(file.read_bytes(), type=list[User])
-        except msgspec.DecodeError as exc:
-            raise ValueError(f"invalid users file {file}: {exc}") from exc
-        return cls(users, file, hasher)
+            return cls([], file, hasher, base)
+        return cls(_read(file), file, hasher, base)
 
     def reload_if_changed(self) -> bool:
         """Re-read the file if it changed on disk (`evscallpro add-user` while serving)."""
@@ -79,11 +87,11 @@ class UserDirectory:
         if mtime == self._mtime:
             return False
         try:
-            users = msgspec.json.decode(self._path.read_bytes(), type=list[User])
-        except msgspec.DecodeError:
+            users = _read(self._path)
+        except ValueError:
             return False  # keep the users we have; the next change may fix the file
         with self._lock:
-            self._users = {u.user_id: u for u in users}
+            self._users = {**self._base, **{u.user_id: u for u in users}}
             self._mtime = mtime
         return True
 
@@ -91,8 +99,9 @@ class UserDirectory:
         if self._path is None:
             return
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            data = msgspec.json.format(msgspec.json.encode(list(self._users.values())))
+        with self._lock:  # the file keeps what differs from the settings file's users
+            own = [u for u in self._users.values() if self._base.get(u.user_id) != u]
+            data = msgspec.json.format(msgspec.json.encode(own))
         tmp = self._path.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.chmod(0o600)  # password hashes: owner only
