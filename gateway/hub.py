@@ -80,8 +80,10 @@ class Hub:
     # -- loop thread --------------------------------------------------------------------
 
     def seed(self, views: Iterable[AgentView]) -> None:
+        """The core's snapshot at start; a view already published since is newer: kept."""
         for view in views:
-            self._apply(view)
+            if view.agent_id not in self._agents:
+                self._apply(view)
 
     def attach(self, client: HubClient) -> None:
         """Register a connection and queue the full current state for it."""

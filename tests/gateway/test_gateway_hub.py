@@ -133,3 +133,11 @@ async def test_publish_after_loop_close_is_dropped() -> None:
     hub = Hub(loop)
     loop.close()
     hub.publish(agent("alice"))  # must not raise into the actor thread
+
+
+async def test_seed_does_not_overwrite_a_newer_published_view() -> None:
+    hub = Hub(asyncio.get_running_loop())
+    hub._apply(agent("alice", AgentState.PAUSED, since=20.0))  # published during start-up
+    hub.seed([agent("alice", AgentState.AVAILABLE, since=10.0), agent("bob", since=10.0)])
+    assert hub.agent("alice").state == AgentState.PAUSED  # type: ignore[union-attr]
+    assert hub.agent("bob") is not None
