@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _FOREVER_S = 86400.0
-_ANSWER_MEDIA_WAIT_S = 0.5  # Answer() waits up to 500 ms for the first audio frame
-_AFTER_MEDIA_S = 0.004  # wall clock: the next app starts ~4 ms after audio (S01)
+_ANSWER_MEDIA_WAIT_S = 0.5  # Answer() waits up to 500 ms for the first audio frame...
+_MIN_MEDIA_WAIT_S = 0.1  # ...scaled, but never under 100 ms wall: a core reacts in that
+_AFTER_MEDIA_S = 0.01  # wall clock: the first 20 ms audio frame arrives (S01: 4.5 ms)
 
 
 class FarEnd:
@@ -109,8 +110,9 @@ class FarEnd:
             if self.local2 is not None:  # a Local ;2 stays in Answer() until audio comes
                 self.settling = True
                 try:
-                    await asyncio.wait_for(self.media.wait(),
-                                           engine.config.scaled(_ANSWER_MEDIA_WAIT_S))
+                    limit = max(engine.config.scaled(_ANSWER_MEDIA_WAIT_S),
+                                min(_MIN_MEDIA_WAIT_S, _ANSWER_MEDIA_WAIT_S))
+                    await asyncio.wait_for(self.media.wait(), limit)
                     await asyncio.sleep(_AFTER_MEDIA_S)
                 except TimeoutError:
                     pass
