@@ -36,6 +36,13 @@ class SlidingWindowLimiter:
         with self._lock:
             self._prune(key, self._clock()).append(self._clock())
 
+    def unhit(self, key: str) -> None:
+        """Withdraw the latest hit (an attempt counted in advance that succeeded)."""
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits:
+                hits.pop()
+
     def reset(self, key: str) -> None:
         with self._lock:
             self._hits.pop(key, None)
@@ -57,6 +64,19 @@ class LoginThrottle:
 
     def allowed(self, user_id: str, ip: str) -> bool:
         return not (self._users.blocked(user_id) or self._ips.blocked(ip))
+
+    def attempt(self, user_id: str, ip: str) -> bool:
+        """Check and count an attempt as a failure before the (slow) password check, so that
+        concurrent attempts cannot all slip under the limit; `succeeded` withdraws it."""
+        if not self.allowed(user_id, ip):
+            return False
+        self._users.hit(user_id)
+        self._ips.hit(ip)
+        return True
+
+    def succeeded(self, user_id: str, ip: str) -> None:
+        self._users.reset(user_id)
+        self._ips.unhit(ip)
 
     def record(self, user_id: str, ip: str, success: bool) -> None:
         if success:

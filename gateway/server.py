@@ -216,7 +216,8 @@ class Gateway:
             wav = recording_path(self.settings.resolved_recordings_dir(), name)
             if wav is None:
                 return http.response(HTTPStatus.NOT_FOUND, "no such recording\n")
-            return http.response(HTTPStatus.OK, wav.read_bytes(), "audio/wav", cache="private, no-store")
+            audio = await asyncio.to_thread(wav.read_bytes)
+            return http.response(HTTPStatus.OK, audio, "audio/wav", cache="private, no-store")
         return http.response(HTTPStatus.NOT_FOUND, "not found\n")
 
     async def _recordings_page(self, lang: str, user: User, query: dict[str, list[str]]) -> Response:
@@ -245,16 +246,16 @@ class Gateway:
         user_id, password = credentials
         await asyncio.to_thread(self.users.reload_if_changed)
         ip = str(connection.remote_address[0]) if connection.remote_address else "?"
-        if not self.throttle.allowed(user_id, ip):
+        if not self.throttle.attempt(user_id, ip):
             metrics.LOGINS.labels("throttled").inc()
             log.warning("login throttled for user %r from %s", user_id, ip)
             return http.json_response({"ok": False, "error": "throttled"}, HTTPStatus.TOO_MANY_REQUESTS)
         user = await asyncio.to_thread(self.users.verify, user_id, password)
-        self.throttle.record(user_id, ip, success=user is not None)
         if user is None:
             metrics.LOGINS.labels("failed").inc()
             log.info("login failed for user %r from %s", user_id, ip)
             return http.json_response({"ok": False, "error": "failed"}, HTTPStatus.UNAUTHORIZED)
+        self.throttle.succeeded(user_id, ip)
         metrics.LOGINS.labels("ok").inc()
         log.info("user %s (%s) logged in from %s", user.user_id, user.role, ip)
         if not user.supervises:

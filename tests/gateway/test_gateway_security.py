@@ -218,3 +218,18 @@ async def test_edited_mobile_number_is_saved_in_the_profile(
     finally:
         await b.close()
         await gw.stop()
+
+
+async def test_concurrent_guesses_cannot_slip_under_the_limit(browser: Browser) -> None:
+    answers = await asyncio.gather(*(browser.login("alice", f"guess{i}") for i in range(12)))
+    statuses = sorted(r.status for r in answers)
+    assert statuses.count(401) == 3 and statuses.count(429) == 9  # per-user limit: 3
+    assert (await browser.login("alice")).status == 429
+
+
+async def test_successful_logins_do_not_use_up_the_address(browser: Browser) -> None:
+    for _ in range(10):  # a call center behind one NAT address: many agents, one IP
+        assert (await browser.login("bob")).status == 200
+    for i in range(5):
+        assert (await browser.login(f"ghost{i}", "nope")).status == 401
+    assert (await browser.login("bob")).status == 200  # 5 failures < 6 per IP
