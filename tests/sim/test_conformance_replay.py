@@ -83,3 +83,20 @@ async def test_simulator_reproduces_recorded_values(sc: Scenario) -> None:
     """States, causes, dialplan location, caller ids, bridge technology and members."""
     judged = _judged(sc, await replay(sc), values=True, suffix="-values")
     assert judged.mismatches == [], judged.text()
+
+
+async def test_a_simulator_whose_busy_phone_is_congested_fails_the_replay(tmp_path: Path) -> None:
+    """The suite can fail against the real simulator, not only against doctored traces."""
+    config = tmp_path / "wrong.toml"
+    config.write_text('[[rules]]\npattern = "Local/busy@sim-phones"\nprofile = "congestion"\n')
+    sc = scenarios()[1]
+    assert sc.name == "S02-agent-busy"
+    async with testing.running_simulator(config=config, time_scale=TIME_SCALE) as sim:
+        target = Target(sim.base_url, sim.username, sim.password)
+        observed = await Replayer(load(sc.main), target, time_scale=TIME_SCALE).run()
+    report = check(sc, observed)
+    wrong = [m for m in report.mismatches if m.kind == "event-order"]
+    assert any("s02-agent " in m.where and "+Dial:CONGESTION" in m.detail for m in wrong), (
+        report.text())
+    assert any("s02-agent-2" in m.where and "ChannelDestroyed:34" in m.detail for m in wrong), (
+        report.text())
