@@ -1,5 +1,6 @@
 """BridgeActor: live supervision of one call by one supervisor (listen / whisper / barge),
-a thin shell around core's SupervisionMachine.
+a thin shell around core's SupervisionMachine. It tells the supervised CallActor who
+monitors it (`Monitoring`), so CallView.monitored_by reaches the agent and the wallboard.
 
 The supervisor's phone leg, its snoops and the private bridge are claimed at the Switchboard
 as the machine creates them; the root tells the actor mode switches, stops and the end of the
@@ -10,6 +11,7 @@ supervisor's leg and snoops, never the supervised call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +22,7 @@ import pykka
 
 from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
-from actors.messages import Shutdown
+from actors.messages import Monitoring, Shutdown
 from core.ari_commands import HangupChannel
 from core.bridge import SupervisionEnded, SupervisionMachine, SupervisionStateChanged
 from core.domain import SupervisionMode
@@ -50,9 +52,11 @@ class BridgeActor(pykka.ThreadingActor):
         machine: SupervisionMachine,
         deps: ActorDeps,
         on_ended: Callable[[SupervisionEnded], None] | None = None,
+        call_ref: Any = None,
     ) -> None:
         super().__init__()
         self.machine = machine
+        self.call_ref = call_ref  # the supervised CallActor, told who monitors it
         self.deps = deps
         self.on_ended = on_ended
         self.executor: CommandExecutor | None = None
@@ -102,8 +106,18 @@ class BridgeActor(pykka.ThreadingActor):
                     self._end(event)
 
     def _publish(self, view: SupervisionView) -> None:
+        """Keep the latest view and tell the supervised call who monitors it, in which mode
+        (gateway subscribers only know AgentView / CallView: they see it in monitored_by)."""
         self.last_view = view
-        self.deps.publish(view)
+        mode = self.machine.monitored()
+        if self.call_ref is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.call_ref.tell(
+                    Monitoring(
+                        supervisor_id=self.machine.supervisor_id,
+                        mode=None if view.ended or mode is None else mode[1],
+                    )
+                )
 
     def _end(self, event: SupervisionEnded) -> None:
         self.finished = True

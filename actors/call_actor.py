@@ -27,6 +27,7 @@ from actors.messages import (
     AdoptedCall,
     ClaimRoutes,
     GetStats,
+    Monitoring,
     ReconcileChannels,
     Shutdown,
     UiHangUp,
@@ -36,7 +37,7 @@ from core.ari_events import Channel, ChannelDestroyed
 from core.call_config import CallRequest
 from core.call_events import CallEnded, CallStepChanged
 from core.call_inputs import CallStart, HangupFromUi
-from core.domain import CallOutcome, CallStep, LegRole
+from core.domain import CallOutcome, CallStep, LegRole, SupervisionMode
 from core.records import CallRecord, LegRecord, StepTime
 from core.timers import TimerFired
 from core.views import CallView
@@ -103,6 +104,7 @@ class CallActor(pykka.ThreadingActor):
         self.finished = False
         self.executor: CommandExecutor | None = None
         self.destroyed_ids: set[str] = set()
+        self.monitors: dict[str, SupervisionMode] = {}
 
     # -- pykka hooks ----------------------------------------------------------------------
     def on_start(self) -> None:
@@ -166,6 +168,14 @@ class CallActor(pykka.ThreadingActor):
             return
         if isinstance(message, UiHangUp):
             self._feed(HangupFromUi(by=message.requested_by))
+        elif isinstance(message, Monitoring):
+            if message.mode is None:
+                self.monitors.pop(message.supervisor_id, None)
+            else:
+                self.monitors[message.supervisor_id] = message.mode
+            view = self.view()
+            self._tell_agent(view)
+            self.deps.publish(view)
         elif isinstance(message, ReconcileChannels):
             self._reconcile(message.live_ids)
         else:
@@ -279,6 +289,12 @@ class CallActor(pykka.ThreadingActor):
 
     # -- views ----------------------------------------------------------------------------
     def view(self, record: CallRecord | None = None) -> CallView:
+        view = self._base_view(record)
+        if self.monitors and not self.finished:
+            view = msgspec.structs.replace(view, monitored_by=tuple(sorted(self.monitors.items())))
+        return view
+
+    def _base_view(self, record: CallRecord | None) -> CallView:
         machine_view = getattr(self.machine, "view", None)
         if machine_view is not None:
             try:

@@ -81,6 +81,14 @@ class ReconcileChannels(msgspec.Struct, frozen=True):
     live_ids: frozenset[str]
 
 
+class Monitoring(msgspec.Struct, frozen=True):
+    """BridgeActor -> CallActor: this supervisor now listens/whispers/barges (mode None: left).
+    The call's views carry it in `monitored_by`, so the agent and the wallboard see it."""
+
+    supervisor_id: str
+    mode: SupervisionMode | None
+
+
 class AdoptedCall(msgspec.Struct, frozen=True):
     """CallActor -> its agent after a restart: this live call (rebuilt from Asterisk) is yours."""
 

@@ -464,7 +464,9 @@ class CallCenterApp:
                     if self._supervisions.get(key) is ref:
                         del self._supervisions[key]
 
-            ref = BridgeActor.start(machine, self.deps, on_ended=ended)
+            ref = BridgeActor.start(
+                machine, self.deps, on_ended=ended, call_ref=self._calls[call_id]
+            )
             self._supervisions[key] = ref
         ref.tell(StartSupervision(mode=mode))
         return None

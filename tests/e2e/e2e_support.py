@@ -60,10 +60,13 @@ class ViewLog:
             self._cond.wait_for(lambda: found() is not None, timeout)
             return found()
 
-    def wait_for(self, predicate: Callable[[Any], bool], timeout: float = WAIT_S) -> Any:
+    def wait_for(
+        self, predicate: Callable[[Any], bool], timeout: float = WAIT_S, after: int = 0
+    ) -> Any:
+        """The first view from position `after` on matching `predicate` (None on timeout)."""
         with self._cond:
-            self._cond.wait_for(lambda: any(predicate(v) for v in self.views), timeout)
-            return next((v for v in self.views if predicate(v)), None)
+            self._cond.wait_for(lambda: any(predicate(v) for v in self.views[after:]), timeout)
+            return next((v for v in self.views[after:] if predicate(v)), None)
 
 
 @pytest.fixture

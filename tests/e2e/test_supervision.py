@@ -3,15 +3,18 @@ call that ends takes the supervision with it. The supervised call is never distu
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from e2e_support import Core, wait_bridged
 
-from actors.bridge_actor import SupervisionView
+from actors.bridge_actor import GetSupervisionView, SupervisionView
 from asterisk.sim.testing import SimulatorThread
 from core.domain import CallOutcome, CallStep, Party, SupervisionMode
+from core.views import AgentView, CallView
 from evscallpro.root import SupervisorEntry
 
 pytestmark = pytest.mark.slow
@@ -25,13 +28,32 @@ def supervised_core(make_core: Callable[..., Core]) -> Core:
     )
 
 
-def wait_supervision(core: Core, state: str, after: int = 0) -> SupervisionView:
-    def match(v: Any) -> bool:
-        return isinstance(v, SupervisionView) and v.state == state
+def wait_monitored(
+    core: Core, call_id: str, expected: tuple[tuple[str, SupervisionMode], ...], after: int = 0
+) -> CallView:
+    """The call's published view says who monitors it (what the agent and wallboard see)."""
 
-    view = core.views.wait_for(lambda v: match(v) and core.views.views.index(v) >= after)
-    assert view is not None, f"supervision never reached {state}"
+    def match(v: Any) -> bool:
+        return isinstance(v, CallView) and v.call_id == call_id and v.monitored_by == expected
+
+    view = core.views.wait_for(match, after=after)
+    assert view is not None, f"call {call_id} never showed monitored_by={expected}"
     return view
+
+
+def supervision_view(core: Core, call_id: str) -> SupervisionView | None:
+    ref = core.app._supervisions.get((call_id, "s1"))
+    return None if ref is None else ref.ask(GetSupervisionView(), timeout=2)
+
+
+def wait_channels_gone(sim: SimulatorThread, ids: set[str]) -> bool:
+    deadline = time.monotonic() + 10
+    tick = threading.Event()
+    while time.monotonic() < deadline:
+        if not ids & {c["id"] for c in sim.state()["channels"]}:
+            return True
+        tick.wait(0.02)
+    return False
 
 
 def bridge_members(sim: SimulatorThread, bridge_id: str) -> set[str]:
@@ -43,28 +65,41 @@ def bridge_members(sim: SimulatorThread, bridge_id: str) -> set[str]:
 
 def test_listen_whisper_barge_stop(make_core: Callable[..., Core], sim: SimulatorThread) -> None:
     core = supervised_core(make_core)
-    req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
-    assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
+    # Through the CallCenter API, so the agent actor is in the loop (it is told too).
+    assert core.app.log_in("a1") is None
+    assert core.app.place_call("a1", "+33600000001") is None  # answers, stays up
+    connected = core.views.wait_for(
+        lambda v: isinstance(v, CallView) and v.step == CallStep.CONNECTED
+    )
+    assert connected is not None
+    req = connected
     assert wait_bridged(sim, req.call_id)
     sid = f"{req.call_id}-sup-s1"
 
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
-    wait_supervision(core, "listening")
+    wait_monitored(core, req.call_id, (("s1", SupervisionMode.LISTEN),))
+    view = supervision_view(core, req.call_id)
+    assert view is not None and view.state == "listening"
     private = bridge_members(sim, f"{sid}-bridge")
     assert f"{sid}-leg" in private and any(c.startswith(f"{sid}-snoop") for c in private)
 
     mark = len(core.views.views)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.WHISPER) is None
-    wait_supervision(core, "whispering", after=mark)
+    wait_monitored(core, req.call_id, (("s1", SupervisionMode.WHISPER),), after=mark)
 
     mark = len(core.views.views)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.BARGE) is None
-    wait_supervision(core, "barging", after=mark)
+    wait_monitored(core, req.call_id, (("s1", SupervisionMode.BARGE),), after=mark)
     assert f"{sid}-leg" in bridge_members(sim, f"{req.call_id}-bridge")
 
+    mark = len(core.views.views)
     assert core.app.stop_supervision("s1", req.call_id) is None
-    ended = wait_supervision(core, "ended")
-    assert ended.ended
+    wait_monitored(core, req.call_id, (), after=mark)
+    # The agent's own view showed the monitoring too (the agent can be told).
+    assert any(
+        isinstance(v, AgentView) and v.call is not None and v.call.monitored_by
+        for v in core.views.views
+    )
     # The supervised call is still up: the agent and the customer are still bridged.
     assert {f"{req.call_id}-agent", f"{req.call_id}-customer"} <= bridge_members(
         sim, f"{req.call_id}-bridge"
@@ -82,13 +117,13 @@ def test_call_end_ends_its_supervision(
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
     assert wait_bridged(sim, req.call_id)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
-    wait_supervision(core, "listening")
+    wait_monitored(core, req.call_id, (("s1", SupervisionMode.LISTEN),))
+    supervision = core.app._supervisions[(req.call_id, "s1")]
     sim.far_end_hangup(f"{req.call_id}-customer", 16)
     assert core.record(req.call_id).outcome == CallOutcome.COMPLETED
-    assert wait_supervision(core, "ended").reason
+    assert supervision.actor_stopped.wait(10), "the supervision outlived its call"
     sid = f"{req.call_id}-sup-s1"
-    leftovers = [c["id"] for c in sim.state()["channels"] if c["id"] == f"{sid}-leg"]
-    assert leftovers == []
+    assert wait_channels_gone(sim, {f"{sid}-leg"})
 
 
 def test_supervision_refusals(make_core: Callable[..., Core]) -> None:
