@@ -61,7 +61,7 @@ class SimServer:
         wanted = self.config.port if port is None else port
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, wanted)
+        site = web.TCPSite(self._runner, self.host, wanted, shutdown_timeout=2.0)
         await site.start()
         addresses = self._runner.addresses  # the real port when asked for port 0
         self.port = int(addresses[0][1]) if addresses else wanted
