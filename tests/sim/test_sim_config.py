@@ -125,3 +125,13 @@ def test_shorthand_kinds_compile() -> None:
     assert "SendDTMF(5)" in apps(compile_profile(Profile(kind="answer_dtmf", digit="5"), rng))
     assert apps(compile_profile(Profile(kind="unavailable", ring_s=2), rng))[-1] == "Hangup(19,480)"
     assert apps(compile_profile(Profile(kind="congestion"), rng)) == ["Congestion(5)"]
+
+
+def test_default_endpoints_match_the_shipped_pjsip_conf() -> None:
+    """The core dials PJSIP/<number>@trunk and PJSIP/agent-1001 (asterisk/pjsip.conf):
+    the simulator must know the same endpoints."""
+    import re
+
+    conf = (Path(__file__).parents[2] / "asterisk" / "pjsip.conf").read_text()
+    shipped = set(re.findall(r"^\[([\w-]+)\]\((?:trunk|softphone)-endpoint\)", conf, re.M))
+    assert shipped and shipped <= set(load_config().pjsip_endpoints)
