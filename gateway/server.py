@@ -60,6 +60,7 @@ VENDOR_FILES = {
     "ws.js": ("htmx-ext-ws", "dist/ws.js"),
 }
 CLOSE_POLICY = 1008  # htmx's ws extension does not reconnect on this code
+CLOSE_RESTART = 1012  # ...and does on this one
 
 
 class Gateway:
@@ -120,6 +121,13 @@ class Gateway:
             self._unsubscribe()
             self._unsubscribe = None
         if self._server is not None:
+            # 1012 "service restart": htmx's ws extension reconnects on it (not on 1001,
+            # which websockets would send), so pages come back when the gateway does.
+            sockets = [s for group in self._sockets.values() for s in group]
+            await asyncio.gather(
+                *(s.close(CLOSE_RESTART, "service restart") for s in sockets),
+                return_exceptions=True,
+            )
             self._server.close()
             await self._server.wait_closed()
             self._server = None
@@ -188,6 +196,10 @@ class Gateway:
             return http.redirect(back, [("Set-Cookie", f"{LANG_COOKIE}={lang}; Path=/; SameSite=Lax; Max-Age=31536000")])
         lang = self._lang(request)
         user, _ = self._user(request)
+        if path == "/session":  # lets a page that lost its socket learn it must sign in again
+            if user is None:
+                return http.json_response({"session": False}, HTTPStatus.UNAUTHORIZED)
+            return http.json_response({"session": True, "role": user.role})
         if path == "/login":
             if user is not None:
                 return http.redirect("/supervisor" if user.supervises else "/agent")

@@ -285,3 +285,30 @@ def test_supervisor_recordings(chromium: Browser, server: GatewayThread, fake: F
     assert response is not None and response.status == 403
     assert_no_htmx_errors(agent)
     agent_ctx.close()
+
+
+def test_server_restart_sends_the_page_back_to_sign_in(
+    chromium: Browser, server: GatewayThread, fake: FakeCallCenter
+) -> None:
+    import msgspec
+
+    from gateway.server import GatewayThread as Thread
+
+    context, page = open_session(chromium, server.url)
+    log_in(page, "alice")
+    wait_connected(page)
+    gw = server.gateway
+    port = server.port
+    server.stop()  # sessions live in the server's memory: a restart forgets them
+    expect(page.locator("#conn")).to_have_attribute("data-state", "lost")
+    settings = msgspec.structs.replace(gw.settings, port=port)
+    restarted = Thread(fake, settings, gw.users, gw.contacts).start()
+    try:
+        expect(page).to_have_url(re.compile(r"/login$"), timeout=10000)
+        log_in(page, "alice")
+        expect(page).to_have_url(re.compile(r"/agent$"))
+        wait_connected(page)
+    finally:
+        restarted.stop()
+    assert_no_htmx_errors(page)
+    context.close()

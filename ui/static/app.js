@@ -67,6 +67,17 @@
       }
       if (code === 4000) return;  // our own clean reconnect after the network came back
       show("lost", banner.dataset.lost);
+      // The extension retries by itself only on 1006/1011/1012/1013; a proxy or server
+      // going away (1001...) must not leave the page disconnected for good.
+      var wrapper = event.detail && event.detail.socketWrapper;
+      if ([1006, 1011, 1012, 1013].indexOf(code) < 0 && wrapper) {
+        setTimeout(function () { wrapper.reconnect(); }, 1000);
+      }
+      // A server restart forgets sessions: if ours is gone, go back to the sign-in page
+      // instead of retrying forever. (Network errors: keep retrying.)
+      fetch("/session", { credentials: "same-origin", cache: "no-store" }).then(function (resp) {
+        if (resp.status === 401) window.location.assign("/login");
+      }).catch(function () {});
     });
     // Offline events come before the socket notices (TCP can take a while to time out).
     window.addEventListener("offline", function () { show("lost", banner.dataset.lost); });
