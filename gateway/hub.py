@@ -117,10 +117,14 @@ class Hub:
                 client.offer(AGENT_KEY)
 
     def _apply_agent(self, view: AgentView) -> str:
-        self._agents[view.agent_id] = view
         for call in (view.call, view.awaiting_disposition):
             if call is not None:
                 self._remember_call(call)
+        if view.call is not None and view.call.step in FINAL_STEPS:
+            # The core may show an ended call on the agent a moment before wrap-up: it is
+            # history (last call), not a call in progress for the wallboard or supervision.
+            view = msgspec.structs.replace(view, call=None)
+        self._agents[view.agent_id] = view
         return view.agent_id
 
     def _apply_call(self, call: CallView) -> str:

@@ -141,3 +141,13 @@ async def test_seed_does_not_overwrite_a_newer_published_view() -> None:
     hub.seed([agent("alice", AgentState.AVAILABLE, since=10.0), agent("bob", since=10.0)])
     assert hub.agent("alice").state == AgentState.PAUSED  # type: ignore[union-attr]
     assert hub.agent("bob") is not None
+
+
+async def test_an_ended_call_on_an_agent_view_is_not_in_progress() -> None:
+    hub = Hub(asyncio.get_running_loop())
+    ended = CallView(call_id="c1", agent_id="alice", step=CallStep.ENDED,
+                     customer_number="+33145678901", step_since=1.0, ended_at=1.0)
+    hub._apply(agent("alice", AgentState.ON_CALL, call=ended))  # as the core may publish it
+    assert hub.live_call("c1") is None
+    assert hub.totals()["calls"] == 0
+    assert hub.last_call("alice") == ended
