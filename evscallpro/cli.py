@@ -40,6 +40,12 @@ def _register_gateway_tools(sub: argparse._SubParsersAction) -> None:  # type: i
     gateway_cli.register_add_user(sub)
 
 
+def _register_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from evscallpro import demo
+
+    demo.register(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evscallpro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +60,7 @@ _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ign
     _register_serve,
     _register_analytics,
     _register_gateway_tools,
+    _register_demo,
 ]
 
 

@@ -1,0 +1,358 @@
+"""`evscallpro demo`: the whole product, seeded, against the embedded ARI simulator.
+
+Starts the simulator (demo/sim-phones.toml: agents' mobiles and softphones, fifty customers
+who answer, talk, hang up, are busy, do not answer or have voicemail) on 127.0.0.1:8088, or
+a free port if that one is taken, then the core + analytics + gateway (evscallpro.stack)
+with the demo settings (three agents, one supervisor), fifty contacts and two campaign
+scripts. Prints the URL, the demo credentials and one status line, runs until Ctrl-C /
+SIGTERM, then stops everything in reverse order.
+
+`--time-scale N` runs the simulated phones N times faster and divides the core's timeouts
+(ring, acceptance, wrap-up) by N, kept within the ranges the settings allow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TextIO
+
+import msgspec
+
+from asterisk.sim.config import ConfigError, load_config
+from asterisk.sim.server import SimServer
+from core.settings import Settings, TimeoutSettings, validate
+from evscallpro.demo_seed import (
+    DEMO_DIR,
+    PHONES_FILE,
+    DemoSeedError,
+    SeedReport,
+    load_campaign_scripts,
+    load_demo_settings,
+    seed_data_dir,
+)
+from evscallpro.stack import Stack, StackError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ARI_PORT = 8088
+DEFAULT_DATA_DIR = "./data/demo"
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+# ---------------------------------------------------------------------- the simulator
+class EmbeddedSimulator:
+    """The ARI simulator (SimServer) on its own event-loop thread, on a chosen port with
+    a fallback to any free one (asterisk.sim.testing.SimulatorThread always picks a free
+    port: fine for tests, not for a demo that should sit on 8088 when it can)."""
+
+    def __init__(
+        self, config_path: Path, time_scale: float, port: int, recordings_dir: Path
+    ) -> None:
+        try:
+            self.config = load_config(
+                config_path, host="127.0.0.1", port=port, time_scale=time_scale
+            )
+        except ConfigError as exc:
+            raise DemoError(str(exc)) from exc
+        self._recordings_dir = recordings_dir
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="ari-simulator", daemon=True)
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.server: SimServer | None = None
+        self.wanted_port = port
+
+    @property
+    def base_url(self) -> str:
+        if self.server is None:
+            raise RuntimeError("the simulator is not running")
+        return self.server.base_url
+
+    def start(self, timeout: float = 10.0) -> EmbeddedSimulator:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise DemoError("the ARI simulator did not start in time")
+        if self._error is not None:
+            raise DemoError(f"the ARI simulator did not start: {self._error}")
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            self.server = await self._listen()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.server.stop()
+
+    async def _listen(self) -> SimServer:
+        server = SimServer(self.config, self._recordings_dir)
+        try:
+            await server.start(port=self.wanted_port)
+        except OSError:
+            if self.wanted_port == 0:
+                raise
+            log.warning("port %s is busy: the simulator takes a free port", self.wanted_port)
+            server = SimServer(self.config, self._recordings_dir)
+            await server.start(port=0)
+        return server
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+
+
+# ---------------------------------------------------------------------- settings
+def scaled_timeouts(timeouts: TimeoutSettings, time_scale: float) -> TimeoutSettings:
+    """Timeouts divided by the time scale, clamped to what core.settings accepts."""
+    if time_scale <= 1.0:
+        return timeouts
+
+    def scale(value: float, low: float) -> float:
+        return max(low, value / time_scale)
+
+    return TimeoutSettings(
+        agent_ring_s=int(scale(timeouts.agent_ring_s, 5)),
+        customer_ring_s=int(scale(timeouts.customer_ring_s, 5)),
+        acceptance_s=scale(timeouts.acceptance_s, 1.0),
+        acceptance_wait_s=scale(timeouts.acceptance_wait_s, 1.0),
+        wrap_up_max_s=(
+            None if timeouts.wrap_up_max_s is None else scale(timeouts.wrap_up_max_s, 1.0)
+        ),
+    )
+
+
+def run_settings(
+    base: Settings,
+    *,
+    ari_url: str,
+    data_dir: str,
+    host: str | None,
+    port: int | None,
+    time_scale: float,
+) -> Settings:
+    """The demo settings with this run's simulator address, data dir, address and pace."""
+    settings = msgspec.structs.replace(
+        base,
+        ari=msgspec.structs.replace(base.ari, url=ari_url),
+        data_dir=data_dir,
+        gateway=msgspec.structs.replace(
+            base.gateway,
+            host=base.gateway.host if host is None else host,
+            port=base.gateway.port if port is None else port,
+        ),
+        timeouts=scaled_timeouts(base.timeouts, time_scale),
+    )
+    errors = validate(settings)
+    if errors:
+        raise DemoError("invalid demo settings: " + "; ".join(errors))
+    return settings
+
+
+# ---------------------------------------------------------------------- the demo
+class Demo:
+    """Seed, simulator, stack: started in that order, stopped in reverse."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: str = DEFAULT_DATA_DIR,
+        host: str | None = None,
+        port: int | None = None,
+        ari_port: int = DEFAULT_ARI_PORT,
+        time_scale: float = 1.0,
+        demo_dir: Path = DEMO_DIR,
+        reset: bool = False,
+        link_timeout_s: float = 15.0,
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        if time_scale <= 0:
+            raise DemoError("--time-scale must be > 0")
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port
+        self.ari_port = ari_port
+        self.time_scale = time_scale
+        self.demo_dir = demo_dir
+        self.reset = reset
+        self._link_timeout_s = link_timeout_s
+        self._flush_interval_s = flush_interval_s
+        self.seed: SeedReport | None = None
+        self.simulator: EmbeddedSimulator | None = None
+        self.stack: Stack | None = None
+        self.settings: Settings | None = None
+
+    @property
+    def url(self) -> str:
+        if self.stack is None:
+            raise RuntimeError("the demo is not running")
+        return self.stack.url
+
+    def start(self) -> Demo:
+        base = load_demo_settings(self.demo_dir)
+        seeded = msgspec.structs.replace(base, data_dir=self.data_dir)
+        self.seed = seed_data_dir(seeded, self.demo_dir, reset=self.reset)
+        scripts = load_campaign_scripts(self.demo_dir)
+        data = Path(self.data_dir)
+        self.simulator = EmbeddedSimulator(
+            self.demo_dir / PHONES_FILE, self.time_scale, self.ari_port, data / "recordings"
+        ).start()
+        try:
+            self.settings = run_settings(
+                base,
+                ari_url=self.simulator.base_url,
+                data_dir=self.data_dir,
+                host=self.host,
+                port=self.port,
+                time_scale=self.time_scale,
+            )
+            self.stack = Stack(
+                self.settings,
+                gateway_overrides={
+                    "campaign_scripts": scripts,
+                    "recordings_dir": str(data / "recordings"),
+                },
+                link_timeout_s=self._link_timeout_s,
+                flush_interval_s=self._flush_interval_s,
+            ).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+            self.stack = None
+        if self.simulator is not None:
+            self.simulator.stop()
+            self.simulator = None
+
+    def banner(self) -> str:
+        assert self.seed is not None and self.settings is not None
+        assert self.simulator is not None
+        lines = [
+            "",
+            "EVSCallPro demo",
+            f"  Open      {self.url}/login",
+            "  Sign in as (demo passwords, printed here only):",
+        ]
+        for cred in self.seed.credentials:
+            lines.append(
+                f"    {cred.user_id:<11} {cred.password:<18} {cred.role.value:<10} "
+                f"{cred.display_name}"
+            )
+        if not _is_loopback(self.settings.gateway.host):
+            lines.append(
+                f"  WARNING: listening on {self.settings.gateway.host}: these passwords are public."
+            )
+        lines.append("")
+        return "\n".join(lines)
+
+    def status_line(self) -> str:
+        assert self.seed is not None and self.settings is not None
+        assert self.simulator is not None
+        s = self.settings
+        return (
+            f"ready: ARI simulator {self.simulator.base_url} (time x{self.time_scale:g}), "
+            f"core up ({len(s.agents)} agents, {len(s.supervisors)} supervisor), "
+            f"{self.seed.contacts} contacts, data in {s.data_dir} — Ctrl-C to stop"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# ---------------------------------------------------------------------- command line
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "demo",
+        help="run the seeded demo (simulator + core + analytics + web UI)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default=None, help="web address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="web port (default 8080, 0: free)")
+    p.add_argument(
+        "--ari-port",
+        type=int,
+        default=DEFAULT_ARI_PORT,
+        help="simulator port (default 8088; a free one if busy)",
+    )
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="simulated seconds per wall second (default 1.0: real time)",
+    )
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="default ./data/demo")
+    p.add_argument("--demo-dir", default=str(DEMO_DIR), help="the seed files (demo/)")
+    p.add_argument("--reset", action="store_true", help="forget the call history first")
+    p.add_argument("--verbose", "-v", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        demo = Demo(
+            data_dir=args.data_dir,
+            host=args.host,
+            port=args.port,
+            ari_port=args.ari_port,
+            time_scale=args.time_scale,
+            demo_dir=Path(args.demo_dir),
+            reset=args.reset,
+        ).start()
+    except (DemoError, DemoSeedError, StackError) as exc:
+        print(f"evscallpro demo: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(demo.banner(), file=out, flush=True)
+        print(demo.status_line(), file=out, flush=True)
+        stop.wait()
+        print("stopping…", file=out, flush=True)
+    finally:
+        demo.stop()
+    print("stopped", file=out, flush=True)
+    return 0
