@@ -330,3 +330,42 @@ async def test_offline_agent_can_start_their_shift(gateway: Gateway, fake: FakeC
             assert 'id="log-in"' not in frame
     finally:
         await b.close()
+
+
+async def test_a_browser_that_does_not_read_gets_the_latest_state_not_a_backlog(
+    gateway: Gateway, fake: FakeCallCenter
+) -> None:
+    from core.domain import AgentState
+    from core.views import AgentView
+
+    b = await agent_socket(gateway)
+    try:
+        async with b.socket() as ws:
+            await recv_until(ws, "Disponible")
+            base = fake.agent("alice")
+
+            def burst() -> None:  # an actor thread publishing 3,000 changes, fast
+                for i in range(3000):
+                    reason = "lunch" if i == 2999 else "break"
+                    fake.publish_raw(AgentView(
+                        agent_id="alice", display_name=base.display_name, state=AgentState.PAUSED,
+                        state_since=float(i), pause_reason=reason))
+                fake.wait_idle()
+
+            await asyncio.to_thread(burst)  # the test reads nothing meanwhile
+            outboxes = [c for c in gateway.hub._clients if c.user_id == "alice"]
+            assert outboxes and all(len(c.pending_keys) <= 1 for c in outboxes)
+            frames = 0
+
+            async def until_final() -> None:
+                nonlocal frames
+                while True:
+                    frame = str(await ws.recv())
+                    frames += 1
+                    if "En pause · Déjeuner" in frame:
+                        return
+
+            await asyncio.wait_for(until_final(), 5)
+            assert frames < 1000, frames  # coalesced (about 20 here): far fewer than changes
+    finally:
+        await b.close()
