@@ -59,9 +59,10 @@ class SimServer:
     async def start(self, host: str | None = None, port: int | None = None) -> None:
         self.host = host or self.config.host
         wanted = self.config.port if port is None else port
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None,
+                                     shutdown_timeout=2.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, wanted, shutdown_timeout=2.0)
+        site = web.TCPSite(self._runner, self.host, wanted)
         await site.start()
         addresses = self._runner.addresses  # the real port when asked for port 0
         self.port = int(addresses[0][1]) if addresses else wanted
