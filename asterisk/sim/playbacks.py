@@ -50,6 +50,8 @@ class PlaybackOps(EngineBase):
                     playback.state = "failed"
                     self._finish_playback(playback)
                     return
+                if seconds == float("inf"):  # a tone plays until stopped
+                    await asyncio.Event().wait()
                 await asyncio.sleep(self.config.scaled(seconds))
                 if index + 1 < len(playback.media):
                     playback.state = "continuing"
@@ -66,7 +68,7 @@ class PlaybackOps(EngineBase):
             return 1.0 if self.store.exists(name) else -1.0
         if scheme in ("digits", "number", "characters"):
             return 0.5 * max(len(name), 1)
-        return 1.0
+        return float("inf")  # tone:
 
     def _finish_playback(self, playback: Playback) -> None:
         self._emit(playback.app, "PlaybackFinished", playback=playback.json())

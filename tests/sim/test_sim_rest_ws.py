@@ -589,3 +589,19 @@ async def test_every_route_survives_garbage(sim: SimHandle, http: aiohttp.Client
                 if response.status >= 400:
                     assert set((await response.json()).keys()) <= {"message", "error"}
     assert (await ari(http, sim, "GET", "/asterisk/info"))[0] == 200
+
+
+async def test_tone_plays_until_stopped(sim: SimHandle, http: aiohttp.ClientSession,
+                                        tap: EventTap) -> None:
+    await originate(http, sim, "answer", "tn")
+    await tap.wait_type("StasisStart", "tn")
+    await ari(http, sim, "POST", "/channels/tn/play/ring", params={"media": "tone:ring"})
+    await tap.wait_for(lambda e: e["type"] == "PlaybackStarted" and e["playback"]["id"] == "ring")
+    await ari(http, sim, "POST", "/channels/tn/play/after", params={"media": "sound:beep"})
+    assert (await ari(http, sim, "GET", "/playbacks/ring"))[1]["state"] == "playing"
+    assert (await ari(http, sim, "GET", "/playbacks/after"))[1]["state"] == "queued"
+    assert (await ari(http, sim, "DELETE", "/playbacks/ring"))[0] == 204
+    await tap.wait_for(lambda e: e["type"] == "PlaybackFinished" and e["playback"]["id"] == "after")
+    order = [(e["type"], e["playback"]["id"]) for e in tap.events if e["type"].startswith("Playback")]
+    assert order == [("PlaybackStarted", "ring"), ("PlaybackFinished", "ring"),
+                     ("PlaybackStarted", "after"), ("PlaybackFinished", "after")]
