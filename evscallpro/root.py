@@ -138,6 +138,21 @@ class CallCenterApp:
     def start(self, wait_for_link_s: float | None = 5.0) -> None:
         """Start every part in dependency order; raise if one does not come up."""
         threading.stack_size(ACTOR_STACK_SIZE)
+        try:
+            self._start_parts()
+        except BaseException:
+            self.stop()  # whatever did start is stopped again, in reverse
+            raise
+        self.started = True
+        if wait_for_link_s is not None and not self.reconciled.wait(wait_for_link_s):
+            last_error = self.link.last_error if self.link is not None else ""
+            self.stop()
+            raise RuntimeError(
+                f"ARI events socket did not open (and reconcile) within {wait_for_link_s}s"
+                + (f" ({last_error})" if last_error else "")
+            )
+
+    def _start_parts(self) -> None:
         cfg = self.config
         self.loop_thread.start()
         self.port = AriPort(
@@ -185,22 +200,14 @@ class CallCenterApp:
         )
         self._start_agents()
         self.link.start()
-        self.started = True
-        if wait_for_link_s is not None and not self.reconciled.wait(wait_for_link_s):
-            self.stop()
-            last_error = self.link.last_error if self.link is not None else ""
-            raise RuntimeError(
-                f"ARI events socket did not open (and reconcile) within {wait_for_link_s}s"
-                + (f" ({last_error})" if last_error else "")
-            )
 
     def stop(self) -> None:
-        """Stop in reverse order; live calls stay up in Asterisk."""
-        if not self.started:
-            return
+        """Stop in reverse order; live calls stay up in Asterisk. Idempotent, and safe after
+        a start that failed half-way."""
         self.started = False
         if self.link is not None:
             self.link.stop()
+            self.link = None
         for ref in self._live_call_refs():
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(Shutdown())
@@ -216,8 +223,10 @@ class CallCenterApp:
         self._agents.clear()
         if self.switchboard is not None:
             self.switchboard.stop()
+            self.switchboard = None
         if self.port is not None:
             self.port.stop()
+            self.port = None
         self.loop_thread.stop()
 
     def _on_link_notice(self, notice: LinkNotice) -> None:
@@ -353,11 +362,11 @@ class CallCenterApp:
         return self.start_call(request, agent=agent_ref)
 
     def _ask_agent(self, agent_id: str, message: Any, timeout: float = 5.0) -> Refusal | None:
+        if not self.started:
+            return Refusal("core_stopped", "the telephony core is not running")
         ref = self._agents.get(agent_id)
         if ref is None:
             return Refusal("unknown_agent", f"no agent {agent_id!r}")
-        if not self.started:
-            return Refusal("core_stopped", "the telephony core is not running")
         try:
             answer = ref.ask(message, timeout=timeout)
         except pykka.ActorDeadError:

@@ -208,3 +208,25 @@ def test_originate_refused_by_asterisk_ends_the_call_with_its_reason(
     record = core.record(req.call_id)
     assert record.outcome == CallOutcome.AGENT_UNREACHABLE
     assert "Allocation failed" in record.reason
+
+
+def test_start_failure_and_double_stop_leave_nothing_running(sim: SimulatorThread) -> None:
+    import threading
+
+    from e2e_support import core_config
+
+    from evscallpro.root import CallCenterApp
+
+    before = threading.active_count()
+    app = CallCenterApp(msgspec.structs.replace(core_config(sim), ari_url="http://127.0.0.1:9"))
+    with pytest.raises(RuntimeError, match="did not open"):
+        app.start(wait_for_link_s=0.5)
+    app.stop()  # a second stop is harmless
+    assert app.place_call("a1", "+33600000001").code == "core_stopped"  # type: ignore[union-attr]
+    assert app.loop_thread.running is False
+    deadline = threading.Event()
+    for _ in range(50):  # actor threads exit right after their stop message
+        if threading.active_count() <= before:
+            break
+        deadline.wait(0.05)
+    assert threading.active_count() <= before
