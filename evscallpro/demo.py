@@ -7,8 +7,9 @@ with the demo settings (three agents, one supervisor), fifty contacts and two ca
 scripts. Prints the URL, the demo credentials and one status line, runs until Ctrl-C /
 SIGTERM, then stops everything in reverse order.
 
-`--time-scale N` runs the simulated phones N times faster and divides the core's timeouts
-(ring, acceptance, wrap-up) by N, kept within the ranges the settings allow.
+`--time-scale N` runs the simulated phones N times faster (rings, talk, prompts, and the
+ring timeouts the core sends) and divides the core's own timers (acceptance, wrap-up) by N,
+kept within the ranges the settings allow.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 import msgspec
 
+from actors.sinks import CallRecordSink
 from asterisk.sim.config import ConfigError, load_config
 from asterisk.sim.server import SimServer
 from core.settings import Settings, TimeoutSettings, validate
@@ -130,16 +133,17 @@ class EmbeddedSimulator:
 
 # ---------------------------------------------------------------------- settings
 def scaled_timeouts(timeouts: TimeoutSettings, time_scale: float) -> TimeoutSettings:
-    """Timeouts divided by the time scale, clamped to what core.settings accepts."""
+    """The core's own timers (acceptance, wrap-up) divided by the time scale, clamped to
+    what core.settings accepts. Ring timeouts stay: they travel to the simulator in the
+    originate / dial requests, and the simulator scales them itself."""
     if time_scale <= 1.0:
         return timeouts
 
     def scale(value: float, low: float) -> float:
         return max(low, value / time_scale)
 
-    return TimeoutSettings(
-        agent_ring_s=int(scale(timeouts.agent_ring_s, 5)),
-        customer_ring_s=int(scale(timeouts.customer_ring_s, 5)),
+    return msgspec.structs.replace(
+        timeouts,
         acceptance_s=scale(timeouts.acceptance_s, 1.0),
         acceptance_wait_s=scale(timeouts.acceptance_wait_s, 1.0),
         wrap_up_max_s=(
@@ -191,7 +195,9 @@ class Demo:
         reset: bool = False,
         link_timeout_s: float = 15.0,
         flush_interval_s: float = 1.0,
+        extra_sinks: Sequence[CallRecordSink] = (),
     ) -> None:
+        """`extra_sinks` also receive every call record (tests)."""
         if time_scale <= 0:
             raise DemoError("--time-scale must be > 0")
         self.data_dir = data_dir
@@ -203,6 +209,7 @@ class Demo:
         self.reset = reset
         self._link_timeout_s = link_timeout_s
         self._flush_interval_s = flush_interval_s
+        self._extra_sinks = list(extra_sinks)
         self.seed: SeedReport | None = None
         self.simulator: EmbeddedSimulator | None = None
         self.stack: Stack | None = None
@@ -240,6 +247,7 @@ class Demo:
                 },
                 link_timeout_s=self._link_timeout_s,
                 flush_interval_s=self._flush_interval_s,
+                extra_sinks=self._extra_sinks,
             ).start()
         except BaseException:
             self.stop()
