@@ -32,14 +32,13 @@ from actors.messages import (
     Shutdown,
     UiHangUp,
 )
-from core.ari_commands import AriCommandFailed, AriCommandSucceeded, HangupChannel
+from core.ari_commands import HangupChannel
 from core.ari_events import Channel, ChannelDestroyed
 from core.call_config import CallRequest
 from core.call_events import CallEnded, CallStepChanged
 from core.call_inputs import CallStart, HangupFromUi
 from core.domain import CallOutcome, CallStep, LegRole, SupervisionMode
 from core.records import CallRecord, LegRecord, StepTime
-from core.timers import TimerFired
 from core.views import CallView
 
 log = logging.getLogger(__name__)
@@ -317,11 +316,3 @@ class CallActor(pykka.ThreadingActor):
             ended_at=record.ended_at if record else None,
             recording_name=self.recording_name,
         )
-
-
-def is_outcome(message: Any) -> bool:
-    return isinstance(message, AriCommandSucceeded | AriCommandFailed | TimerFired)
-
-
-def record_json(record: CallRecord) -> bytes:
-    return msgspec.json.encode(record)

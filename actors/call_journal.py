@@ -85,7 +85,7 @@ class CallJournal:
     def compact(self) -> None:
         """Rewrite the journal with the live calls only (atomic rename)."""
         with self._lock:
-            calls = self.live_calls_unlocked()
+            calls = self.live_calls()
             tmp = self.path.with_suffix(self.path.suffix + ".tmp")
             with tmp.open("wb") as fh:
                 for call in calls.values():
@@ -114,6 +114,3 @@ class CallJournal:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
-
-    def live_calls_unlocked(self) -> dict[str, JournaledCall]:
-        return self.live_calls()

@@ -32,7 +32,7 @@ from core.ari_events import Bridge, Channel
 from core.call import CallMachine
 from core.call_config import CallRequest, CallSettings
 from core.recovery_call import adopted_request, lost_call_record
-from core.recovery_scan import EVS_VARIABLES, LiveCall, live_calls, split_leg_id
+from core.recovery_scan import EVS_VARIABLES, live_calls, split_leg_id
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,3 @@ def _convert(raw: Any, kind: type[Any]) -> Any:
     except msgspec.ValidationError:
         log.warning("reconcile: unreadable %s skipped", kind.__name__)
         return None
-
-
-def describe(call: LiveCall) -> str:
-    return f"{call.call_id} bridged={call.bridged}"
