@@ -18,7 +18,9 @@ TIMEOUT_MS = 5000
 
 def shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    # caret="initial": Playwright's caret hiding leaves style="" on inputs, which htmx then
+    # copies while settling a swap, and the page's CSP (rightly) refuses it.
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, caret="initial")
 
 
 def open_session(chromium: Browser, base_url: str) -> tuple[BrowserContext, Page]:
@@ -28,16 +30,22 @@ def open_session(chromium: Browser, base_url: str) -> tuple[BrowserContext, Page
     page = context.new_page()
     errors: list[str] = []
     HTMX_ERRORS[id(page)] = errors
-    page.on("console", lambda m: errors.append(m.text) if m.text.startswith("htmx:") else None)
+    page.on("console", lambda m: errors.append(m.text) if _is_page_error(m.text) else None)
     return context, page
 
 
 HTMX_ERRORS: dict[int, list[str]] = {}
 
 
+def _is_page_error(text: str) -> bool:
+    """htmx's own error events, and anything the Content-Security-Policy blocked."""
+    return text.startswith("htmx:") or "Content Security Policy" in text
+
+
 def assert_no_htmx_errors(*pages: Page) -> None:
     """htmx reports a fragment it could not place (oobErrorNoTarget, swapError...) on the
-    console; a page that lost an update is a failure even if the test's checks passed."""
+    console, as Chromium reports what the CSP blocked; either is a failure even if the
+    test's own checks passed."""
     for page in pages:
         assert HTMX_ERRORS.get(id(page), []) == [], HTMX_ERRORS[id(page)]
 
