@@ -1,10 +1,18 @@
 #!/bin/sh
-# System packages the browser tests need (headless Debian Chromium driven by Playwright).
-# Idempotent: does nothing when everything is already installed.
+# System packages EVSCallPro's set-up and tests need on Debian/Ubuntu:
+#   - chromium: headless browser for the browser tests (driven by Playwright, never
+#     `playwright install`), expected at /usr/bin/chromium;
+#   - nodejs + npm: `npm ci` installs htmx.org and htmx-ext-ws, which the gateway serves.
+# Idempotent: installs only what is missing, and does nothing when all is there.
 set -eu
 
-if [ -x /usr/bin/chromium ]; then
-    echo "chromium already installed: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+
+if [ -z "$missing" ]; then
+    echo "system deps present: $(/usr/bin/chromium --version 2>/dev/null || echo chromium), node $(node --version), npm $(npm --version)"
     exit 0
 fi
 
@@ -13,6 +21,8 @@ if [ "$(id -u)" != "0" ]; then
     SUDO="sudo"
 fi
 
+echo "installing:$missing"
 $SUDO apt-get update
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends chromium
-echo "chromium installed: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
+# shellcheck disable=SC2086  # word splitting of the package list is intended
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends $missing
+echo "installed: $(/usr/bin/chromium --version 2>/dev/null || echo chromium?), node $(node --version 2>/dev/null || echo ?), npm $(npm --version 2>/dev/null || echo ?)"
