@@ -14,10 +14,13 @@ import tomllib
 from pathlib import Path
 
 import msgspec
+from argon2 import PasswordHasher
 
 from core.settings import Settings, SettingsError, load_settings
 from gateway.contacts import ContactStore
 from gateway.users import Role, User, UserDirectory, hash_password
+
+_HASHER = PasswordHasher()
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 SETTINGS_FILE = "evscallpro-demo.toml"
@@ -88,8 +91,12 @@ def credentials(settings: Settings) -> list[Credential]:
 
 
 def seed_data_dir(
-    settings: Settings, demo_dir: Path = DEMO_DIR, reset: bool = False
+    settings: Settings,
+    demo_dir: Path = DEMO_DIR,
+    reset: bool = False,
+    hasher: PasswordHasher | None = None,
 ) -> SeedReport:
+    """`hasher` sets the cost of new hashes (default: argon2's; tests use a cheap one)."""
     data_dir = Path(settings.data_dir)
     if reset:
         for name in HISTORY:
@@ -102,7 +109,7 @@ def seed_data_dir(
     (data_dir / "recordings").mkdir(exist_ok=True)
     count = _seed_contacts(data_dir, demo_dir / CONTACTS_FILE, settings.policy.default_region)
     creds = credentials(settings)
-    _seed_users(settings, data_dir / "users.json", creds)
+    _seed_users(settings, data_dir / "users.json", creds, hasher or _HASHER)
     return SeedReport(contacts=count, credentials=creds)
 
 
@@ -120,7 +127,9 @@ def _seed_contacts(data_dir: Path, csv_path: Path, region: str) -> int:
     return store.count()
 
 
-def _seed_users(settings: Settings, path: Path, creds: list[Credential]) -> None:
+def _seed_users(
+    settings: Settings, path: Path, creds: list[Credential], hasher: PasswordHasher
+) -> None:
     try:
         existing = UserDirectory.load(path)
     except ValueError:  # a damaged file is simply rewritten
@@ -128,13 +137,14 @@ def _seed_users(settings: Settings, path: Path, creds: list[Credential]) -> None
     mobiles = {p.id: p.mobile_number for p in [*settings.agents, *settings.supervisors]}
     users: list[User] = []
     for cred in creds:
-        kept = existing.verify(cred.user_id, cred.password)
+        known = existing.get(cred.user_id) is not None
+        kept = existing.verify(cred.user_id, cred.password) if known else None
         users.append(
             User(
                 user_id=cred.user_id,
                 display_name=cred.display_name,
                 role=cred.role,
-                password_hash=kept.password_hash if kept else hash_password(cred.password),
+                password_hash=kept.password_hash if kept else hash_password(cred.password, hasher),
                 mobile_number=mobiles.get(cred.user_id),
             )
         )

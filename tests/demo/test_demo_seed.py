@@ -7,17 +7,20 @@ import stat
 from collections import Counter
 from pathlib import Path
 
+import msgspec
 import pytest
+from argon2 import PasswordHasher
 
 from asterisk.sim.config import load_config
 from asterisk.sim.phones import PhoneBook
 from core.domain import WorkstationMode
-from core.settings import phone_endpoint
+from core.settings import Settings, phone_endpoint
 from evscallpro.demo import DemoError, run_settings, scaled_timeouts
 from evscallpro.demo_seed import (
     DEMO_DIR,
     PHONES_FILE,
     DemoSeedError,
+    SeedReport,
     load_campaign_scripts,
     load_demo_settings,
     seed_data_dir,
@@ -25,12 +28,15 @@ from evscallpro.demo_seed import (
 from gateway.contacts import ContactStore
 from gateway.users import UserDirectory
 
+# Cheap argon2 parameters: the cost is a product setting, what matters here is the flow.
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
-def _seeded(tmp_path: Path, demo_dir: Path = DEMO_DIR):  # type: ignore[no-untyped-def]
-    import msgspec
 
+def _seeded(
+    tmp_path: Path, demo_dir: Path = DEMO_DIR, hasher: PasswordHasher = CHEAP
+) -> tuple[Settings, SeedReport]:
     settings = msgspec.structs.replace(load_demo_settings(demo_dir), data_dir=str(tmp_path))
-    return settings, seed_data_dir(settings, demo_dir)
+    return settings, seed_data_dir(settings, demo_dir, hasher=hasher)
 
 
 def test_every_contact_has_its_own_simulated_phone(tmp_path: Path) -> None:
@@ -88,7 +94,7 @@ def test_seeding_twice_gives_the_same_state_and_keeps_the_hashes(tmp_path: Path)
 
 
 def test_users_file_holds_argon2_hashes_that_verify(tmp_path: Path) -> None:
-    _, report = _seeded(tmp_path)
+    _, report = _seeded(tmp_path, hasher=PasswordHasher())  # the real cost, once
     text = (tmp_path / "users.json").read_text()
     users = UserDirectory.load(tmp_path / "users.json")
     for cred in report.credentials:
@@ -106,14 +112,12 @@ def test_a_damaged_users_file_is_rewritten(tmp_path: Path) -> None:
 
 
 def test_reset_forgets_the_history_but_keeps_the_seed(tmp_path: Path) -> None:
-    import msgspec
-
     settings, _ = _seeded(tmp_path)
     (tmp_path / "calls.jsonl").write_text("{}\n")
     (tmp_path / "recordings" / "old.wav").write_bytes(b"RIFF")
-    seed_data_dir(settings, reset=False)
+    seed_data_dir(settings, reset=False, hasher=CHEAP)
     assert (tmp_path / "calls.jsonl").exists()
-    seed_data_dir(msgspec.structs.replace(settings), reset=True)
+    seed_data_dir(settings, reset=True, hasher=CHEAP)
     assert not (tmp_path / "calls.jsonl").exists()
     assert not (tmp_path / "recordings" / "old.wav").exists()
     assert ContactStore.in_data_dir(tmp_path).count() == 50
