@@ -7,7 +7,8 @@ because Asterisk replays nothing), drain, and on close wait a capped exponential
 full jitter before the next attempt.
 
 Every raw event goes through one `on_event('*')` listener that decodes it (msgspec, ~1 µs) and
-`tell()`s it to the Switchboard at once: nothing slow ever runs on the loop.
+`tell()`s it to the Switchboard at once, stamped with its arrival time (`Arrived`): nothing
+slow ever runs on the loop.
 
 ApplicationReplaced: another process opened a socket under our app name and Asterisk now sends
 it our events. Reconnecting would steal the app back and the two processes would flap, each
@@ -32,7 +33,8 @@ import aiohttp
 from aioswagger11.http_client import ApiKeyAuthenticator, AsynchronousHttpClient
 
 from actors.loop import EventLoopThread
-from actors.messages import AriAppReplaced, AriLinkDown, AriLinkUp
+from actors.messages import AriAppReplaced, AriLinkDown, AriLinkUp, Arrived
+from analytics import metrics
 from core.ari_events import ApplicationReplaced, UnhandledEvent, decode_event
 
 log = logging.getLogger(__name__)
@@ -213,4 +215,5 @@ class AriLink:
             return
         if isinstance(event, UnhandledEvent) and event.reason:
             log.warning("undecodable ARI event %s: %s", event.type, event.reason)
-        self._deliver(event)
+        metrics.ari_event(str(raw.get("type", "?")))
+        self._deliver(Arrived(event=event, at=time.perf_counter()))

@@ -22,7 +22,7 @@ import pykka
 
 from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
-from actors.messages import Monitoring, Shutdown
+from actors.messages import Arrived, Monitoring, Shutdown
 from core.ari_commands import HangupChannel
 from core.bridge import SupervisionEnded, SupervisionMachine, SupervisionStateChanged
 from core.domain import SupervisionMode
@@ -75,6 +75,8 @@ class BridgeActor(pykka.ThreadingActor):
             self._release()
             self.stop()
             return None
+        if isinstance(message, Arrived):
+            message = message.event
         try:
             self._feed(message)
         except Exception as exc:

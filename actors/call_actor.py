@@ -25,6 +25,7 @@ from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
 from actors.messages import (
     AdoptedCall,
+    Arrived,
     ClaimRoutes,
     GetStats,
     Monitoring,
@@ -32,6 +33,7 @@ from actors.messages import (
     Shutdown,
     UiHangUp,
 )
+from analytics import metrics
 from core.ari_commands import HangupChannel
 from core.ari_events import Channel, ChannelDestroyed
 from core.call_config import CallRequest
@@ -177,6 +179,15 @@ class CallActor(pykka.ThreadingActor):
             self.deps.publish(view)
         elif isinstance(message, ReconcileChannels):
             self._reconcile(message.live_ids)
+        elif isinstance(message, Arrived):
+            event = message.event
+            if isinstance(event, ChannelDestroyed):
+                self.destroyed_ids.add(event.channel.id)
+            assert self.executor is not None
+            sent_before = self.executor.sent
+            self._feed(event)
+            if self.executor.sent > sent_before:
+                metrics.event_to_command(time.perf_counter() - message.at)
         else:
             if isinstance(message, ChannelDestroyed):
                 self.destroyed_ids.add(message.channel.id)

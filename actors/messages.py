@@ -12,6 +12,14 @@ import msgspec
 from core.domain import SupervisionMode
 
 
+class Arrived(msgspec.Struct, frozen=True):
+    """A decoded ARI event and when it arrived (time.perf_counter(), process-wide), so the
+    actor that reacts can measure event -> command latency."""
+
+    event: Any
+    at: float
+
+
 class AriLinkUp(msgspec.Struct, frozen=True):
     """The events socket is open; `generation` counts (re)connections (1 = first)."""
 

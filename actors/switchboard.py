@@ -14,7 +14,7 @@ from typing import Any
 
 import pykka
 
-from actors.messages import ClaimRoutes, GetStats, ReleaseRoutes, SwitchboardStats
+from actors.messages import Arrived, ClaimRoutes, GetStats, ReleaseRoutes, SwitchboardStats
 from core.ari_events import (
     BridgeDestroyed,
     ChannelEnteredBridge,
@@ -138,13 +138,16 @@ class Switchboard(pykka.ThreadingActor):
                     unhandled=self.unhandled,
                     routes=self.table.size(),
                 )
-            case UnhandledEvent():
+            case Arrived(event=UnhandledEvent()) | UnhandledEvent():
                 self.unhandled += 1
+            case Arrived():
+                self._route(message.event, message)
             case _:
-                self._route(message)
+                self._route(message, message)
         return None
 
-    def _route(self, event: Any) -> None:
+    def _route(self, event: Any, envelope: Any) -> None:
+        """Tell `envelope` (the event, or its Arrived wrapper) to every owner of `event`."""
         owners = self.table.owners_of(event)
         if not owners:
             self.dropped += 1
@@ -152,7 +155,7 @@ class Switchboard(pykka.ThreadingActor):
             return
         for owner in owners:
             try:
-                owner.tell(event)
+                owner.tell(envelope)
                 self.routed += 1
             except pykka.ActorDeadError:
                 self.table.forget_owner(owner)

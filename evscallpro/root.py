@@ -36,6 +36,7 @@ from actors.recovery import Reconciler, ReconcileReport
 from actors.sinks import CallRecordSink, MemoryRecordSink
 from actors.switchboard import Switchboard
 from actors.timers import TimerService
+from analytics import metrics
 from core.agent import (
     AgentMachine,
     LogIn,
@@ -45,6 +46,7 @@ from core.agent import (
     SetWorkstation,
     SubmitDisposition,
 )
+from core.ari_commands import AriCommandOutcome, AriCommandSucceeded
 from core.bridge import (
     CallFinished,
     SetSupervisionMode,
@@ -96,6 +98,12 @@ class CoreConfig(msgspec.Struct, frozen=True, kw_only=True):
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 10.0
     request_timeout_s: float = 10.0
+
+
+def _count_command(outcome: AriCommandOutcome, seconds: float) -> None:
+    """Prometheus: every ARI command by operation and result, with its round trip."""
+    op = type(outcome.command).__struct_config__.tag
+    metrics.ari_command(str(op), isinstance(outcome, AriCommandSucceeded), seconds)
 
 
 def new_call_id() -> str:
@@ -161,6 +169,7 @@ class CallCenterApp:
             cfg.ari_user,
             cfg.ari_password,
             request_timeout_s=cfg.request_timeout_s,
+            on_outcome=_count_command,
         )
         self.port.start()
         self.switchboard = Switchboard.start()
@@ -230,7 +239,10 @@ class CallCenterApp:
         self.loop_thread.stop()
 
     def _on_link_notice(self, notice: LinkNotice) -> None:
+        metrics.ari_connected(isinstance(notice, AriLinkUp))
         if isinstance(notice, AriLinkUp):
+            if notice.generation > 1:
+                metrics.ari_reconnect()
             self.link_up.set()
             if self.reconciler is not None:
                 self.loop_thread.submit(self.reconciler.run(notice.generation))

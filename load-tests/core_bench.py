@@ -230,7 +230,7 @@ def main() -> int:
         send = app.port.send
 
         def probed_deliver(event: Any) -> None:
-            probe.event(call_of(event_channel_id(event)))
+            probe.event(call_of(event_channel_id(getattr(event, "event", event))))
             deliver(event)
 
         def probed_send(command: Any, reply_to: Any) -> None:

@@ -34,9 +34,23 @@ def leftover_channels(sim: SimulatorThread, call_id: str) -> list[str]:
     return [c["id"] for c in sim.state()["channels"] if c["id"] in legs]
 
 
+def sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_happy_path_customer_hangs_up(core: Core, sim: SimulatorThread) -> None:
+    reactions = sample("evscallpro_event_to_command_seconds_count")
+    originates = sample("evscallpro_ari_commands_total", op="originate", result="ok")
+    stasis = sample("evscallpro_ari_events_total", type="StasisStart")
     req = core.call(LOCAL.format("answer"), LOCAL.format("answer-hangup5"))
     record = core.record(req.call_id)
+    # Prometheus: the core counted its ARI traffic and timed its reactions.
+    assert sample("evscallpro_ari_commands_total", op="originate", result="ok") == originates + 2
+    assert sample("evscallpro_ari_events_total", type="StasisStart") >= stasis + 2
+    assert sample("evscallpro_event_to_command_seconds_count") >= reactions + 3
+    assert sample("evscallpro_ari_connected") == 1.0
     assert_complete_record(record)
     assert record.outcome == CallOutcome.COMPLETED
     assert record.hung_up_first == Party.CUSTOMER
