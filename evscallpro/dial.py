@@ -93,7 +93,8 @@ def build_config(args: argparse.Namespace) -> CoreConfig:
         )
     call = config.call
     if args.accept is not None:
-        call = msgspec.structs.replace(call, acceptance=args.accept)
+        # The flag wins over the file's per-workstation acceptance.
+        call = msgspec.structs.replace(call, acceptance=args.accept, acceptance_by_workstation={})
     app = changes.get("app", config.app)
     call = msgspec.structs.replace(call, app=app)
     return msgspec.structs.replace(config, call=call, **changes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -164,3 +165,39 @@ def test_dial_bad_input_and_unreachable_server_exit_2(sim: SimulatorThread) -> N
     )
     assert code == 2 and "cannot connect" in out["error"]
     assert "ClientConnectorError" in out["error"] or "Connect" in out["error"]
+
+
+def test_dial_reads_the_project_settings_and_flags_win(
+    sim: SimulatorThread, tmp_path: Path
+) -> None:
+    config = tmp_path / "evscallpro.toml"
+    config.write_text(
+        f"""
+[ari]
+url = "{sim.base_url}"
+user = "{sim.username}"
+password = "{sim.password}"
+app = "not-this-one"
+
+[dial]
+trunk = "carrier"
+
+[acceptance]
+mobile = true
+""",
+        encoding="utf-8",
+    )
+    # --app on the command line beats [ari] app; --no-accept beats [acceptance] mobile.
+    code, record, stderr = dial(
+        sim,
+        "--config",
+        str(config),
+        "--agent-endpoint",
+        "Local/answer@sim-phones",
+        "--customer",
+        "+33600000008",  # rendered with the file's trunk: answers, BYE after 5 s
+        "--no-accept",
+    )
+    assert code == 0, (record, stderr[-1000:])
+    assert record["customer_leg"]["endpoint"] == "PJSIP/+33600000008@carrier"
+    assert "agent_confirming" not in [s["step"] for s in record["steps"]]
