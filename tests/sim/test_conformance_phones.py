@@ -18,7 +18,7 @@ import pytest
 from trace_model import load, scenario
 
 testing = pytest.importorskip(
-    "asterisk.sim.testing", reason="the ARI simulator (asterisk.sim.testing) is not there yet"
+    "asterisk.sim.testing", reason="the ARI simulator (asterisk.sim.testing) cannot be imported"
 )
 
 TIME_SCALE = 50.0

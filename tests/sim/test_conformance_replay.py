@@ -22,7 +22,7 @@ from trace_model import Scenario, load, scenarios
 from trace_replay import Replayer, Target
 
 testing = pytest.importorskip(
-    "asterisk.sim.testing", reason="the ARI simulator (asterisk.sim.testing) is not there yet"
+    "asterisk.sim.testing", reason="the ARI simulator (asterisk.sim.testing) cannot be imported"
 )
 
 TIME_SCALE = float(os.environ.get("CONFORMANCE_TIME_SCALE", "20"))
