@@ -34,8 +34,13 @@ from actors.messages import (
     UiHangUp,
 )
 from analytics import metrics
-from core.ari_commands import HangupChannel
-from core.ari_events import Channel, ChannelDestroyed
+from core.ari_commands import (
+    AriCommandSucceeded,
+    CreateChannel,
+    HangupChannel,
+    OriginateChannel,
+)
+from core.ari_events import Channel, ChannelDestroyed, event_channel_id
 from core.call_config import CallRequest
 from core.call_events import CallEnded, CallStepChanged
 from core.call_inputs import CallStart, HangupFromUi
@@ -88,6 +93,7 @@ class CallActor(pykka.ThreadingActor):
         on_ended: CallEndedListener | None = None,
         adopted: bool = False,
         agent: Any = None,
+        live_ids: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__()
         self.request = request
@@ -105,6 +111,9 @@ class CallActor(pykka.ThreadingActor):
         self.finished = False
         self.executor: CommandExecutor | None = None
         self.destroyed_ids: set[str] = set()
+        # Channels known to exist (events seen, originate/create answered 2xx, or listed when
+        # adopted): only those can "vanish" during an ARI outage.
+        self.seen_ids: set[str] = set(live_ids)
         self.monitors: dict[str, SupervisionMode] = {}
 
     # -- pykka hooks ----------------------------------------------------------------------
@@ -181,6 +190,9 @@ class CallActor(pykka.ThreadingActor):
             self._reconcile(message.live_ids)
         elif isinstance(message, Arrived):
             event = message.event
+            channel_id = event_channel_id(event)
+            if channel_id:
+                self.seen_ids.add(channel_id)
             if isinstance(event, ChannelDestroyed):
                 self.destroyed_ids.add(event.channel.id)
             assert self.executor is not None
@@ -191,6 +203,12 @@ class CallActor(pykka.ThreadingActor):
         else:
             if isinstance(message, ChannelDestroyed):
                 self.destroyed_ids.add(message.channel.id)
+            if isinstance(message, AriCommandSucceeded) and isinstance(
+                message.command, OriginateChannel | CreateChannel
+            ):
+                self.seen_ids.add(message.command.channel_id)
+                if message.command.other_channel_id:
+                    self.seen_ids.add(message.command.other_channel_id)
             # ARI events, REST outcomes, TimerFired, adoption inputs: the machine's own types.
             self._feed(message)
 
@@ -199,7 +217,11 @@ class CallActor(pykka.ThreadingActor):
         gone (;2 halves first, as Asterisk does), so the call ends and leaves its record."""
         assert self.executor is not None
         owned = [cid for claim in self.executor.claimed for cid in claim.channel_ids]
-        missing = [c for c in owned if c not in live_ids and c not in self.destroyed_ids]
+        missing = [
+            c
+            for c in dict.fromkeys(owned)
+            if c in self.seen_ids and c not in live_ids and c not in self.destroyed_ids
+        ]
         missing.sort(key=lambda cid: not cid.endswith("-2"))
         for channel_id in missing:
             log.warning(

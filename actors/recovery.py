@@ -36,7 +36,7 @@ from core.recovery_scan import EVS_VARIABLES, live_calls, split_leg_id
 
 log = logging.getLogger(__name__)
 
-Adopter = Callable[[CallMachine, CallRequest], Any]
+Adopter = Callable[[CallMachine, CallRequest, frozenset[str]], Any]
 
 
 class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -157,7 +157,7 @@ class Reconciler:
                 last_step=journaled.last_step if journaled else None,
                 connected_at=journaled.connected_at if journaled else None,
             )
-            self.adopt(machine, request)
+            self.adopt(machine, request, live_ids)
             adopted.append(call.call_id)
 
         live_call_ids = {c.call_id for c in candidates} | set(owned)

@@ -282,7 +282,7 @@ class CallCenterApp:
         with self._calls_lock:
             return dict(self._calls)
 
-    def _adopt(self, machine: CallMachine, request: CallRequest) -> Any:
+    def _adopt(self, machine: CallMachine, request: CallRequest, live_ids: frozenset[str]) -> Any:
         """Start a CallActor around a call rebuilt from Asterisk (called by the reconciler)."""
         assert self.deps is not None
 
@@ -301,6 +301,7 @@ class CallCenterApp:
                 on_ended=ended,
                 adopted=True,
                 agent=self._agents.get(request.agent_id),
+                live_ids=live_ids & frozenset(machine.channel_ids()),
             )
             self._calls[request.call_id] = ref
         log.warning("adopted live call %s (agent %s)", request.call_id, request.agent_id)

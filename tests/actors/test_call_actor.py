@@ -133,3 +133,22 @@ def test_call_ended_by_the_machine_writes_one_record_and_stops(deps: Any) -> Non
     assert record is not None and record.outcome == CallOutcome.AGENT_BUSY
     assert ref.actor_stopped.wait(5)
     assert len([r for r in deps.sink.records if r.call_id == "c9"]) == 1
+
+
+def test_reconcile_ends_only_calls_whose_known_legs_vanished(deps: Any) -> None:
+    from actors.messages import ReconcileChannels
+    from core.ari_commands import AriCommandSucceeded, OriginateChannel
+
+    req = request("r1")
+    ref = CallActor.start(req, CallMachine(req, CallSettings()), deps)
+    originate = next(c for c in deps.port.sent if isinstance(c, OriginateChannel))
+    ref.tell(AriCommandSucceeded(command=originate, status=200, body={"id": "r1-agent"}))
+    # The agent leg still exists; the customer was never dialed: nothing vanished.
+    ref.tell(ReconcileChannels(live_ids=frozenset({"r1-agent", "r1-agent-2"})))
+    assert ref.ask(GetStats()).step == CallStep.AGENT_DIALING
+    assert deps.sink.records == []
+    # Asterisk lost the agent leg while the socket was down: the call ends with a record.
+    ref.tell(ReconcileChannels(live_ids=frozenset()))
+    record = deps.sink.wait_for(lambda r: r.call_id == "r1", timeout=5)
+    assert record is not None and record.outcome != CallOutcome.COMPLETED
+    assert ref.actor_stopped.wait(5)
