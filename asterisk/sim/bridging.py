@@ -262,6 +262,8 @@ class BridgeOps(EngineBase):
         if recording.timer is not None:
             recording.timer.cancel()
         seconds = (time.monotonic() - recording.started_at) * self.config.time_scale
+        if recording.max_duration_s > 0:  # Asterisk stops exactly at the limit
+            seconds = min(seconds, float(recording.max_duration_s))
         bridge = self.bridges.get(recording.bridge_id)
         if bridge is not None and bridge.recording == name:
             bridge.recording = None

@@ -68,11 +68,11 @@ async def test_drop_websockets_keeps_calls_alive(sim: SimHandle,
 
 async def test_refused_websockets_then_accepted_again(sim: SimHandle,
                                                       http: aiohttp.ClientSession) -> None:
-    sim.refuse_websockets(0.3)
+    sim.refuse_websockets(1.0)
     with pytest.raises(aiohttp.WSServerHandshakeError) as error:
         await open_tap(http, sim)
     assert error.value.status == 503
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 6
     while True:  # the refusal window is wall-clock: retry like a reconnecting core would
         try:
             tap = await open_tap(http, sim)
@@ -173,7 +173,7 @@ async def test_far_end_hangup_and_digit_on_demand(sim: SimHandle,
 def test_simulator_thread_serves_a_threaded_client(tmp_path: Path) -> None:
     with SimulatorThread(time_scale=50.0, recordings_dir=tmp_path) as sim:
         request = urllib.request.Request(
-            sim.ari_url + "/channels?endpoint=Local/answer@sim-phones&app=other&channelId=t1",
+            sim.ari_url + "/channels?endpoint=Local/noanswer@sim-phones&app=other&channelId=t1",
             method="POST", headers=auth_header(sim))  # type: ignore[arg-type]
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 200

@@ -114,9 +114,6 @@ async def test_local_originate_answer_then_far_end_hangup(
     assert body["caller"] == {"name": "EVS CallPro", "number": "+33100000000"}
     start = await tap.wait_type("StasisStart", "a1")
     assert start["args"] == ["agent", "call-1"] and start["channel"]["state"] == "Up"
-    for cid in ("a1", "a1-2"):  # readable on both halves (recovery reads them on ;1)
-        assert (await ari(http, sim, "GET", f"/channels/{cid}/variable",
-                          params={"variable": "EVS_CALL_ID"}))[1] == {"value": "call-1"}
     await tap.wait_type("ChannelDestroyed", "a1")
     assert tap.of("a1") == [
         "Dial:", "ChannelStateChange:Ringing", "Dial:RINGING", "ChannelStateChange:Up",
@@ -169,8 +166,14 @@ async def test_unknown_context_is_200_then_destroyed_cause_0(
 async def test_delete_gives_32_soft_then_real_cause(
     sim: SimHandle, http: aiohttp.ClientSession, tap: EventTap
 ) -> None:
-    await originate(http, sim, "answer", "d1")
+    status, _ = await ari(http, sim, "POST", "/channels", params={
+        "endpoint": "Local/answer@sim-phones", "app": "evscallpro", "channelId": "d1",
+        "otherChannelId": "d1-2"}, json={"variables": {"EVS_CALL_ID": "call-1"}})
+    assert status == 200
     await tap.wait_type("StasisStart", "d1")
+    for cid in ("d1", "d1-2"):  # readable on both halves (recovery reads them on ;1)
+        assert (await ari(http, sim, "GET", f"/channels/{cid}/variable",
+                          params={"variable": "EVS_CALL_ID"}))[1] == {"value": "call-1"}
     status, body = await ari(http, sim, "DELETE", "/channels/d1", params={"reason": "bogus"})
     assert (status, body) == (400, {"message": "Invalid reason for hangup reason provided"})
     assert (await ari(http, sim, "DELETE", "/channels/d1", params={"reason_code": "21"}))[0] == 204
