@@ -389,7 +389,7 @@ async def test_playbacks(sim: SimHandle, http: aiohttp.ClientSession, tap: Event
     await ari(http, sim, "POST", "/channels/pb/play/p3", params={"media": "nosuchscheme:x"})
     await tap.wait_for(lambda e: e["type"] == "PlaybackStarted" and e["playback"]["id"] == "p3")
     assert (await ari(http, sim, "GET", "/playbacks/p3"))[0] == 404
-    await ari(http, sim, "POST", "/channels/pb/play/p4", params={"media": "sound:vm-intro"})
+    await ari(http, sim, "POST", "/channels/pb/play/p4", params={"media": "tone:busy"})
     await tap.wait_for(lambda e: e["type"] == "PlaybackStarted" and e["playback"]["id"] == "p4")
     assert (await ari(http, sim, "GET", "/playbacks/p4"))[1]["state"] == "playing"
     assert (await ari(http, sim, "DELETE", "/playbacks/p4"))[0] == 204
