@@ -48,7 +48,12 @@ class StackError(RuntimeError):
     """A part did not start; `part` names it (analytics, core or gateway)."""
 
     def __init__(self, part: str, cause: BaseException) -> None:
-        super().__init__(f"{part} did not start: {cause}")
+        reasons = [str(cause) or type(cause).__name__]
+        inner = cause.__cause__
+        while inner is not None and len(reasons) < 4:  # "failed to start" says little alone
+            reasons.append(str(inner) or type(inner).__name__)
+            inner = inner.__cause__
+        super().__init__(f"{part} did not start: " + ": ".join(reasons))
         self.part = part
 
 
