@@ -16,7 +16,7 @@ WAIT_S = 5.0
 
 
 async def test_aioari_connects_originates_plays_bridges_records_and_hangs_up() -> None:
-    async with running_simulator(time_scale=20.0) as sim:
+    async with running_simulator(time_scale=10.0) as sim:
         client = await aioari.connect(sim.base_url, sim.username, sim.password)
         started: dict[str, asyncio.Future[Any]] = {
             "agent": asyncio.get_running_loop().create_future(),
