@@ -17,7 +17,7 @@ import pytest
 
 from actors.analytics_writer import FlushNow
 from actors.sinks import MemoryRecordSink
-from core.domain import CallOutcome, CallStep, WorkstationMode
+from core.domain import CallOutcome, CallStep, SupervisionMode, WorkstationMode
 from core.records import CallRecord
 from core.views import CallView
 from evscallpro.demo import Demo
@@ -181,11 +181,23 @@ def test_mobile_agent_call_connects_and_reaches_duckdb(running: RunningDemo) -> 
     )
     assert connected is not None, [v for v in running.views.seen if isinstance(v, CallView)]
     assert connected.workstation == WorkstationMode.MOBILE
+    # the supervisor's softphone answers: live listening shows on the call
+    assert app.supervise("supervisor", call_id, SupervisionMode.LISTEN) is None
+    monitored = running.views.wait_for(
+        lambda v: isinstance(v, CallView)
+        and v.call_id == call_id
+        and ("supervisor", SupervisionMode.LISTEN) in v.monitored_by
+    )
+    assert monitored is not None, "the supervisor never started listening"
     assert app.hang_up("agent1", call_id) is None
     record = _record_of(running, call_id)
     assert record is not None
     assert record.outcome == CallOutcome.COMPLETED, record
     assert record.customer_number == ANSWERING_CUSTOMER
+    assert record.recording_name, record
+    assert running.demo.settings is not None
+    recordings = Path(running.demo.settings.data_dir) / "recordings"
+    assert (recordings / f"{record.recording_name}.wav").is_file(), sorted(recordings.iterdir())
     writer = running.stack.analytics.writer
     assert writer is not None
     writer.ask(FlushNow(), timeout=10)
