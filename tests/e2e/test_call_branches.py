@@ -244,3 +244,34 @@ def test_start_failure_and_double_stop_leave_nothing_running(sim: SimulatorThrea
             break
         deadline.wait(0.05)
     assert threading.active_count() <= before
+
+
+@pytest.mark.parametrize(
+    ("customer", "outcome"),
+    [
+        (LOCAL.format("answer-hangup3"), CallOutcome.COMPLETED),
+        (LOCAL.format("busy"), CallOutcome.CUSTOMER_BUSY),
+        ("PJSIP/+33600000009@carrier", None),  # early media, then answers: completed via UI
+    ],
+)
+def test_customer_dialed_with_create_and_dial(
+    make_core: Callable[..., Core],
+    sim: SimulatorThread,
+    customer: str,
+    outcome: CallOutcome | None,
+) -> None:
+    from core.call_config import CustomerDialMethod
+
+    core = make_core(
+        call=msgspec.structs.replace(FAST_CALL, customer_dial_method=CustomerDialMethod.CREATE_DIAL)
+    )
+    req = core.call(LOCAL.format("answer"), customer)
+    if outcome is None:
+        assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
+        assert wait_bridged(sim, req.call_id)
+        assert core.app.hang_up_call(req.call_id, by="a1")
+        outcome = CallOutcome.COMPLETED
+    record = core.record(req.call_id)
+    assert record.outcome == outcome, record.reason
+    assert record.customer_leg is not None
+    assert leftover_channels(sim, req.call_id) == []
