@@ -32,6 +32,7 @@ from actors.sinks import CallRecordSink
 from asterisk.sim.config import ConfigError, load_config
 from asterisk.sim.server import SimServer
 from core.settings import Settings, TimeoutSettings, validate
+from evscallpro.demo_autopilot import Autopilot
 from evscallpro.demo_seed import (
     DEMO_DIR,
     PHONES_FILE,
@@ -42,11 +43,13 @@ from evscallpro.demo_seed import (
     seed_data_dir,
 )
 from evscallpro.stack import Stack, StackError
+from gateway.contacts import ContactStore
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ARI_PORT = 8088
 DEFAULT_DATA_DIR = "./data/demo"
+AUTOPILOT_AGENTS = ("agent2", "agent3")  # agent1 (mobile) and the supervisor are for you
 
 
 class DemoError(RuntimeError):
@@ -196,6 +199,7 @@ class Demo:
         link_timeout_s: float = 15.0,
         flush_interval_s: float = 1.0,
         extra_sinks: Sequence[CallRecordSink] = (),
+        autopilot: bool = False,
     ) -> None:
         """`extra_sinks` also receive every call record (tests)."""
         if time_scale <= 0:
@@ -210,6 +214,8 @@ class Demo:
         self._link_timeout_s = link_timeout_s
         self._flush_interval_s = flush_interval_s
         self._extra_sinks = list(extra_sinks)
+        self._autopilot_wanted = autopilot
+        self.autopilot: Autopilot | None = None
         self.seed: SeedReport | None = None
         self.simulator: EmbeddedSimulator | None = None
         self.stack: Stack | None = None
@@ -249,12 +255,20 @@ class Demo:
                 flush_interval_s=self._flush_interval_s,
                 extra_sinks=self._extra_sinks,
             ).start()
+            if self._autopilot_wanted:
+                contacts = ContactStore.in_data_dir(self.data_dir).search("", limit=10_000)
+                self.autopilot = Autopilot(
+                    self.stack.call_center, AUTOPILOT_AGENTS, contacts, self.time_scale
+                ).start()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        if self.autopilot is not None:
+            self.autopilot.stop()
+            self.autopilot = None
         if self.stack is not None:
             self.stack.stop()
             self.stack = None
@@ -276,6 +290,8 @@ class Demo:
                 f"    {cred.user_id:<11} {cred.password:<18} {cred.role.value:<10} "
                 f"{cred.display_name}"
             )
+        if self.autopilot is not None:
+            lines.append(f"  Autopilot: {', '.join(self.autopilot.agent_ids)} work on their own.")
         if not _is_loopback(self.settings.gateway.host):
             lines.append(
                 f"  WARNING: listening on {self.settings.gateway.host}: these passwords are public."
@@ -328,6 +344,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="default ./data/demo")
     p.add_argument("--demo-dir", default=str(DEMO_DIR), help="the seed files (demo/)")
     p.add_argument("--reset", action="store_true", help="forget the call history first")
+    p.add_argument(
+        "--autopilot",
+        action="store_true",
+        help=f"{' and '.join(AUTOPILOT_AGENTS)} log in and call contacts on their own",
+    )
     p.add_argument("--verbose", "-v", action="store_true")
     p.set_defaults(handler=run)
 
@@ -351,6 +372,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             time_scale=args.time_scale,
             demo_dir=Path(args.demo_dir),
             reset=args.reset,
+            autopilot=args.autopilot,
         ).start()
     except (DemoError, DemoSeedError, StackError) as exc:
         print(f"evscallpro demo: {exc}", file=sys.stderr)
