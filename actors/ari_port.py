@@ -206,12 +206,18 @@ class AriPort:
         username: str,
         password: str,
         request_timeout_s: float = 10.0,
+        max_connections: int = 64,  # below http.conf's sessionlimit (200)
         on_outcome: Callable[[AriCommandOutcome, float], None] | None = None,
     ) -> None:
         self._loop_thread = loop_thread
         self._base = base_url.rstrip("/") + "/ari"
         self._headers = {"Authorization": aiohttp.encode_basic_auth(username, password)}
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
+        # Per request on the wire, not counting the wait for a pooled connection: a burst of
+        # hang-ups queues in the pool instead of failing with "no answer".
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=min(5.0, request_timeout_s), sock_read=request_timeout_s
+        )
+        self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._on_outcome = on_outcome
         self.sent = 0
@@ -223,7 +229,11 @@ class AriPort:
 
     async def _open(self) -> None:
         if self._session is None:
-            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+            )
 
     def stop(self) -> None:
         if self._loop_thread.running:
