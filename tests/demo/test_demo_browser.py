@@ -103,6 +103,16 @@ def test_agent_calls_a_contact_from_the_demo_desktop(chromium: Browser, demo: De
         agent.click("#wrapup-submit")
         expect(agent.locator("#wrapup-form")).to_have_count(0)
         expect(agent.locator("#history")).to_contain_text("+33 1 99 00 53 05")
+
+        # the recording, with its qualification, on the supervisor's recordings page
+        supervisor.goto("/recordings")
+        row = supervisor.locator("#recordings-table tbody tr", has_text="+33 1 99 00 53 05")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("agent1")
+        audio = row.locator("audio")
+        wav = supervisor.request.get(str(audio.get_attribute("src")))
+        assert wav.status == 200 and wav.body()[:4] == b"RIFF"
+        _shot(supervisor, "5-recordings")
         assert not agent_errors and not sup_errors, agent_errors + sup_errors
     finally:
         agent_ctx.close()
