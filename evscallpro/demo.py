@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import math
 import signal
 import sys
 import threading
@@ -202,8 +203,8 @@ class Demo:
         autopilot: bool = False,
     ) -> None:
         """`extra_sinks` also receive every call record (tests)."""
-        if time_scale <= 0:
-            raise DemoError("--time-scale must be > 0")
+        if not (math.isfinite(time_scale) and time_scale > 0):
+            raise DemoError(f"--time-scale must be a number > 0, not {time_scale}")
         self.data_dir = data_dir
         self.host = host
         self.port = port

@@ -83,11 +83,12 @@ def test_demo_command_prints_serves_and_stops_on_sigterm(tmp_path: Path) -> None
     assert (tmp_path / "data" / "evscallpro.duckdb").exists()
 
 
-def test_demo_command_rejects_a_bad_time_scale(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scale", ["0", "nan", "-2"])
+def test_demo_command_rejects_a_bad_time_scale(tmp_path: Path, scale: str) -> None:
     result = subprocess.run(
         [
             sys.executable, "-m", "evscallpro.cli", "demo",
-            "--time-scale", "0", "--data-dir", str(tmp_path / "data"),
+            f"--time-scale={scale}", "--data-dir", str(tmp_path / "data"),
         ],
         cwd=REPO,
         capture_output=True,
