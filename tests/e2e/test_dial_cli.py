@@ -139,6 +139,42 @@ def test_dial_talk_hangs_up_from_the_core(sim: SimulatorThread) -> None:
             ),
             "agent_not_confirmed",
         ),
+        (
+            (
+                "--agent-endpoint",
+                "Local/unallocated@sim-phones",
+                "--customer-endpoint",
+                "Local/answer@sim-phones",
+            ),
+            "agent_unreachable",
+        ),
+        (
+            (
+                "--agent-endpoint",
+                "Local/answer@sim-phones",
+                "--customer-endpoint",
+                "Local/noanswer@sim-phones",
+            ),
+            "customer_no_answer",
+        ),
+        (
+            (
+                "--agent-endpoint",
+                "Local/answer@sim-phones",
+                "--customer-endpoint",
+                "Local/reject@sim-phones",
+            ),
+            "customer_rejected",
+        ),
+        (
+            (
+                "--agent-endpoint",
+                "Local/answer@sim-phones",
+                "--customer-endpoint",
+                "Local/congestion@sim-phones",
+            ),
+            "customer_congestion",
+        ),
     ],
 )
 def test_dial_failures_exit_1_with_their_outcome(
