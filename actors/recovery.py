@@ -94,11 +94,17 @@ class Reconciler:
         return body
 
     async def _variables(self, channel_id: str) -> dict[str, str]:
-        values: dict[str, str] = {}
-        for name in EVS_VARIABLES:
-            status, body, _ = await self.port.request(
-                AriRequest("GET", f"/channels/{channel_id}/variable", {"variable": name})
+        """The EVS_* variables of one channel (requests in parallel; unset ones are skipped)."""
+        answers = await asyncio.gather(
+            *(
+                self.port.request(
+                    AriRequest("GET", f"/channels/{channel_id}/variable", {"variable": name})
+                )
+                for name in EVS_VARIABLES
             )
+        )
+        values: dict[str, str] = {}
+        for name, (status, body, _) in zip(EVS_VARIABLES, answers, strict=True):
             if status == 200 and isinstance(body, dict) and body.get("value"):
                 values[name] = str(body["value"])
         return values
@@ -140,13 +146,20 @@ class Reconciler:
         adopted: list[str] = []
         now = time.time()
         for call in candidates:
-            variables: dict[str, str] = {}
-            for leg in (call.agent, call.customer):
-                if leg is not None:
-                    variables.update(await self._variables(leg.local2_id or leg.channel_id))
-            call = msgspec.structs.replace(call, variables={**variables, **call.variables})
             journaled = journal.get(call.call_id)
-            request = journaled.request if journaled else adopted_request(call, now)
+            if journaled is not None:
+                request = journaled.request
+            else:  # no journal line (lost, or another core's journal): ask the channels
+                sources = [
+                    leg.local2_id or leg.channel_id
+                    for leg in (call.agent, call.customer)
+                    if leg is not None
+                ]
+                variables: dict[str, str] = {}
+                for found in await asyncio.gather(*(self._variables(c) for c in sources)):
+                    variables.update(found)
+                call = msgspec.structs.replace(call, variables={**variables, **call.variables})
+                request = adopted_request(call, now)
             machine = CallMachine.adopt(
                 request,
                 self.call_settings,

@@ -333,3 +333,28 @@ def test_serve_refuses_a_bad_config_with_the_key_named(tmp_path: Path) -> None:
     assert proc.returncode == 2
     error = json.loads(proc.stdout.splitlines()[0])
     assert error["event"] == "error" and "customer_ring_s" in error["error"]
+
+
+def test_adoption_without_journal_rebuilds_the_call_from_channel_variables(
+    sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
+) -> None:
+    config = write_config(tmp_path, sim)
+    serve, call_id = start_connected_call(sim, config, serve_proc)
+    os.kill(serve.proc.pid, signal.SIGKILL)
+    serve.proc.wait(10)
+    (tmp_path / "live-calls.jsonl").unlink()  # the journal is lost too
+
+    app, sink, reports = restarted_core(sim, tmp_path)
+    try:
+        assert reports.next().adopted == (call_id,)
+        sim.far_end_hangup(f"{call_id}-customer", 16)
+        record = sink.wait_for(lambda r: r.call_id == call_id, WAIT_S)
+        assert record is not None and record.recovered
+        assert record.outcome == CallOutcome.COMPLETED
+        assert record.hung_up_first == Party.CUSTOMER
+        # What only the EVS_* channel variables could tell the new core:
+        assert record.agent_id == "a1"
+        assert record.customer_number == "+33600000001"
+        assert record.workstation == "mobile"
+    finally:
+        app.stop()
