@@ -59,6 +59,7 @@ class AgentActor(pykka.ThreadingActor):
         self.start_call = start_call
         self.call_ref: Any = None
         self.executor: CommandExecutor | None = None
+        self._last_published: AgentView | None = None
 
     def on_start(self) -> None:
         self.executor = CommandExecutor(
@@ -132,6 +133,9 @@ class AgentActor(pykka.ThreadingActor):
                     self.deps.sink.write(event.disposition)
                 except Exception:
                     log.exception("disposition sink failed")
-        if events or publish:
-            view: AgentView = self.machine.view()
+        # Publish whenever what the agent sees changed (a workstation change emits no event),
+        # or when asked to (a call view update the desktop must show).
+        view: AgentView = self.machine.view()
+        if events or publish or view != self._last_published:
+            self._last_published = view
             self.deps.publish(view)

@@ -275,3 +275,18 @@ def test_customer_dialed_with_create_and_dial(
     assert record.outcome == outcome, record.reason
     assert record.customer_leg is not None
     assert leftover_channels(sim, req.call_id) == []
+
+
+def test_a_workstation_change_alone_reaches_the_desktop(core: Core) -> None:
+    """The agent's radio buttons follow a workstation change with no call around it."""
+    app = core.app
+    assert app.log_in("a1") is None
+    assert app.set_workstation("a1", WorkstationMode.SOFTPHONE) is None
+    seen = len(core.views.views)
+    assert app.set_workstation("a1", WorkstationMode.MOBILE, "+33600000001") is None
+    view = core.views.wait_for(
+        lambda v: isinstance(v, AgentView) and v.workstation == WorkstationMode.MOBILE,
+        after=seen,
+    )
+    assert view is not None, "no view published after the workstation change"
+    assert view.mobile_number == "+33600000001"
