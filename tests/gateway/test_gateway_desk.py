@@ -235,7 +235,7 @@ async def test_supervisor_wallboard_and_listen(gateway: Gateway, fake: FakeCallC
             await sup_ws.send(send("supervise", call_id=call_id, mode="listen"))
             board = await recv_until(sup_ws, "Vous : Écouter")
             assert ("supervise", ("sam", call_id, SupervisionMode.LISTEN)) in fake.requests
-            assert "Un superviseur est en écoute sur cet appel" in await recv_until(agent_ws, 'id="monitored"')
+            assert "Un superviseur écoute cet appel." in await recv_until(agent_ws, 'id="monitored"')
             await sup_ws.send(send("supervise", call_id="call-999", mode="barge"))
             assert "pas en cours" in await recv_until(sup_ws, "notice-error")
     finally:

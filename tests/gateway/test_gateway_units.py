@@ -148,3 +148,19 @@ def test_configured_codes_without_words_stay_readable() -> None:
     renderer = Renderer(Catalog(), GatewaySettings())
     assert renderer.code_label("fr", "disposition", "sale") == "Vente"
     assert renderer.code_label("fr", "disposition", "demo_booked") == "Demo booked"
+
+
+def test_words_an_agent_reads_are_plain_french_and_english() -> None:
+    renderer = Renderer(Catalog(), GatewaySettings())
+    refused = CallView(call_id="c", agent_id="a", step=CallStep.FAILED, customer_number="x",
+                       outcome=CallOutcome.AGENT_NOT_CONFIRMED)
+    assert renderer.outcome_label("fr", refused) == "Appel non accepté (touche 1 non pressée)"
+    assert renderer.outcome_label("en", refused) == "Call not accepted (1 was not pressed)"
+    catalog = Catalog()
+    # Engineering words ("telephony core") mean nothing to an agent.
+    for lang, jargon in (("fr", ("cœur téléphonique", "non composé")), ("en", ("telephony core",))):
+        for key in catalog.keys(lang):
+            text = catalog.t(lang, key)
+            assert not any(word in text for word in jargon), (lang, key, text)
+    assert catalog.t("fr", "call.monitored", mode=catalog.t("fr", "monitor.listen")) == (
+        "Un superviseur écoute cet appel.")
