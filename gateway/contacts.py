@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import threading
+import unicodedata
 from pathlib import Path
 
 import msgspec
@@ -44,6 +45,13 @@ _COLUMNS = {
     "campaign": ("campaign", "campagne"),
     "notes": ("notes", "note", "comment", "commentaire"),
 }
+
+
+def sort_key(text: str) -> str:
+    """Alphabetical order as a reader expects it, whatever the locale: accents and case
+    ignored ("Émilie" files under E, "céline" next to "Céline")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 def _contact_id(phone: str) -> str:
@@ -84,6 +92,7 @@ class ContactStore:
 
     def search(self, query: str, limit: int = 50) -> list[Contact]:
         needle = query.strip().casefold()
+        plain = sort_key(needle)  # "emilie" finds "Émilie"
         digits = "".join(ch for ch in needle if ch.isdigit())
         national = digits[1:] if digits.startswith("0") else digits  # 06... matches +336...
         with self._lock:
@@ -92,11 +101,11 @@ class ContactStore:
             c
             for c in items
             if not needle
-            or needle in c.name.casefold()
-            or needle in c.company.casefold()
+            or plain in sort_key(c.name)
+            or plain in sort_key(c.company)
             or (len(digits) >= 3 and (digits in c.phone or national in c.phone))
         ]
-        found.sort(key=lambda c: c.name.casefold())
+        found.sort(key=lambda c: (sort_key(c.name), c.name))
         return found[:limit]
 
     def add(self, contact: Contact) -> None:

@@ -10,7 +10,7 @@ import pytest
 from core.domain import CallOutcome, CallStep, Party, WorkstationMode
 from core.views import CallView
 from gateway.actions import BadAction, HangUp, SetWorkstation, decode_action
-from gateway.contacts import ContactStore
+from gateway.contacts import Contact, ContactStore
 from gateway.i18n import Catalog
 from gateway.phones import InvalidNumber, normalize
 from gateway.ratelimit import LoginThrottle
@@ -164,3 +164,15 @@ def test_words_an_agent_reads_are_plain_french_and_english() -> None:
             assert not any(word in text for word in jargon), (lang, key, text)
     assert catalog.t("fr", "call.monitored", mode=catalog.t("fr", "monitor.listen")) == (
         "Un superviseur écoute cet appel.")
+
+
+def test_contacts_sort_ignores_accents_and_case() -> None:
+    store = ContactStore()
+    for i, name in enumerate(["Émilie Roux", "Zoé Blanc", "david Noir", "Céline Morel", "Benoît Gris",
+                              "Eric Vert", "Dominique Brun"]):
+        store.add(Contact(contact_id=f"c{i}", name=name, phone=f"+3314567890{i}"))
+    assert [c.name for c in store.search("")] == [
+        "Benoît Gris", "Céline Morel", "david Noir", "Dominique Brun", "Émilie Roux", "Eric Vert",
+        "Zoé Blanc"]
+    assert [c.name for c in store.search("emilie")] == ["Émilie Roux"]
+    assert [c.name for c in store.search("BENOIT")] == ["Benoît Gris"]
