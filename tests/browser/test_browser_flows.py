@@ -141,7 +141,7 @@ def test_supervisor_sees_the_call_and_listens(chromium: Browser, server: Gateway
     shot(sup, "08-supervisor-wallboard")
     row.locator("[data-supervise='alice:listen']").click()
     expect(row.locator(".monitoring")).to_contain_text("Écouter")
-    expect(agent.locator("#monitored")).to_contain_text("Un superviseur est en écoute")
+    expect(agent.locator("#monitored")).to_contain_text("Un superviseur écoute cet appel")
     shot(sup, "09-supervisor-listening")
     shot(agent, "10-agent-monitored")
     call_id = fake.call_of("alice").call_id
