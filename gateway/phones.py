@@ -27,11 +27,30 @@ def normalize(number: str, region: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Regions inside the French numbering plan: dialed from France with a leading 0
+# (metropolitan France and the overseas departments and collectivities).
+_FRENCH_PLAN = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF"})
+
+
 @functools.lru_cache(maxsize=8192)
 def pretty(e164: str) -> str:
     """International format for display; the input unchanged if it does not parse."""
+    return display(e164, "en")
+
+
+@functools.lru_cache(maxsize=8192)
+def display(e164: str, lang: str) -> str:
+    """A number as a reader of `lang` dials it: in French, French numbers in national
+    format ("01 99 00 53 05") and the others international; in English, international.
+    The input unchanged if it does not parse (it stays E.164 in storage and data-*)."""
     try:
         parsed = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return e164
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    national = lang == "fr" and phonenumbers.region_code_for_number(parsed) in _FRENCH_PLAN
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if national
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(parsed, style)

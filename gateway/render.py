@@ -20,7 +20,7 @@ from core.views import AgentView, CallView
 from gateway.contacts import Contact
 from gateway.hub import FINAL_STEPS
 from gateway.i18n import LANGUAGES, Catalog
-from gateway.phones import pretty
+from gateway.phones import display
 from gateway.settings import GatewaySettings
 from gateway.users import User
 
@@ -53,6 +53,12 @@ def _clock(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch).strftime("%H:%M")
 
 
+@jinja2.pass_context
+def _phone(context: jinja2.runtime.Context, number: str | None) -> str:
+    """A number for the page's reader (see `phones.display`); E.164 stays in data-*."""
+    return display(number or "", str(context.get("lang", "en")))
+
+
 def _datetime(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")
 
@@ -75,7 +81,7 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.filters.update(
-            duration=_duration, clock=_clock, datetime=_datetime, phone=pretty
+            duration=_duration, clock=_clock, datetime=_datetime, phone=_phone
         )
 
     # -- words --------------------------------------------------------------------

@@ -91,7 +91,7 @@ def test_agent_calls_a_contact_from_the_demo_desktop(chromium: Browser, demo: De
         expect(agent.locator("#call-step[data-step=connected]")).to_be_visible()
         expect(agent.locator("#call-panel")).to_contain_text("Martine Dubois")
         expect(supervisor.locator("#wallboard")).to_contain_text("Camille Lefèvre")
-        expect(supervisor.locator("#wallboard")).to_contain_text("+33 1 99 00 53 05")
+        expect(supervisor.locator("#wallboard")).to_contain_text("01 99 00 53 05")
         _shot(agent, "2-connected")
         _shot(supervisor, "3-wallboard")
 
@@ -102,11 +102,11 @@ def test_agent_calls_a_contact_from_the_demo_desktop(chromium: Browser, demo: De
         _shot(agent, "4-wrap-up")
         agent.click("#wrapup-submit")
         expect(agent.locator("#wrapup-form")).to_have_count(0)
-        expect(agent.locator("#history")).to_contain_text("+33 1 99 00 53 05")
+        expect(agent.locator("#history")).to_contain_text("01 99 00 53 05")
 
         # the recording, with its qualification, on the supervisor's recordings page
         supervisor.goto("/recordings")
-        row = supervisor.locator("#recordings-table tbody tr", has_text="+33 1 99 00 53 05")
+        row = supervisor.locator("#recordings-table tbody tr", has_text="01 99 00 53 05")
         expect(row).to_have_count(1)
         expect(row).to_contain_text("agent1")
         audio = row.locator("audio")

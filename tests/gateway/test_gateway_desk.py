@@ -149,7 +149,7 @@ async def test_a_call_from_request_to_qualification(gateway: Gateway, fake: Fake
                                comment="ok", callback_at="2026-12-01T10:30"))
             frame = await recv_until(ws, 'data-state="available"')
             assert 'id="wrapup-form"' not in frame
-            assert "Mes appels du jour" in frame and "+33 1 45 67 89 01" in frame
+            assert "Mes appels du jour" in frame and "01 45 67 89 01" in frame
             assert fake.qualifications == [("alice", call_id, "sale", "ok", "2026-12-01T10:30")]
     finally:
         await b.close()

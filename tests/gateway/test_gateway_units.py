@@ -12,7 +12,7 @@ from core.views import CallView
 from gateway.actions import BadAction, HangUp, SetWorkstation, decode_action
 from gateway.contacts import Contact, ContactStore
 from gateway.i18n import Catalog
-from gateway.phones import InvalidNumber, normalize
+from gateway.phones import InvalidNumber, display, normalize
 from gateway.ratelimit import LoginThrottle
 from gateway.render import TEMPLATE_DIR, Renderer
 from gateway.sessions import SessionStore
@@ -176,3 +176,16 @@ def test_contacts_sort_ignores_accents_and_case() -> None:
         "Zoé Blanc"]
     assert [c.name for c in store.search("emilie")] == ["Émilie Roux"]
     assert [c.name for c in store.search("BENOIT")] == ["Benoît Gris"]
+
+
+def test_numbers_shown_as_the_reader_dials_them_e164_kept_in_data() -> None:
+    assert display("+33199005305", "fr") == "01 99 00 53 05"
+    assert display("+262262123456", "fr") == "0262 12 34 56"  # overseas department
+    assert display("+442079460958", "fr") == "+44 20 7946 0958"
+    assert display("+33199005305", "en") == "+33 1 99 00 53 05"
+    assert display("not a number", "fr") == "not a number"
+    renderer = Renderer(Catalog(), GatewaySettings())
+    contact = Contact(contact_id="c1", name="Claire Petit", phone="+33199005305")
+    fr = renderer.contact_list("fr", [contact], 1)
+    assert 'data-e164="+33199005305">01 99 00 53 05<' in fr
+    assert ">+33 1 99 00 53 05<" in renderer.contact_list("en", [contact], 1)

@@ -87,7 +87,7 @@ async def test_agent_call_through_gateway_and_core(real_gateway: Gateway) -> Non
             await ws.send(send("qualify", call_id=call_id, disposition="sale"))
             frame = await recv_until(ws, 'data-state="available"', timeout=10)
             assert 'id="wrapup-form"' not in frame
-            assert "+33 6 00 00 00 08" in frame  # in today's history
+            assert "06 00 00 00 08" in frame  # in today's history
     finally:
         await agent.close()
 
