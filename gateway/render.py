@@ -17,7 +17,7 @@ import msgspec
 
 from core.domain import CallOutcome, CallStep
 from core.views import AgentView, CallView
-from gateway.contacts import Contact
+from gateway.contacts import Contact, ContactStore
 from gateway.hub import FINAL_STEPS
 from gateway.i18n import LANGUAGES, Catalog
 from gateway.phones import display
@@ -69,8 +69,10 @@ class Renderer:
         catalog: Catalog,
         settings: GatewaySettings,
         clock: Callable[[], float] = time.time,
+        contacts: ContactStore | None = None,
     ) -> None:
         self.catalog = catalog
+        self.contacts = contacts
         self.settings = settings
         self._clock = clock
         self.env = jinja2.Environment(
@@ -108,6 +110,22 @@ class Renderer:
             return self.catalog.t(lang, key)
         return code.replace("_", " ").capitalize()
 
+    def _contact_names(self) -> Callable[[CallView | None], str]:
+        """`contact_of(call)` for templates: the name of the call's contact, looked up in
+        the contact store once per render (a wallboard shows many calls)."""
+        names: dict[str, str] = {}
+
+        def contact_of(call: CallView | None) -> str:
+            contact_id = call.contact_id if call is not None else None
+            if not contact_id or self.contacts is None:
+                return ""
+            if contact_id not in names:
+                contact = self.contacts.get(contact_id)
+                names[contact_id] = contact.name if contact is not None else ""
+            return names[contact_id]
+
+        return contact_of
+
     def _context(self, lang: str, **extra: Any) -> dict[str, Any]:
         t = self.catalog.t
         context: dict[str, Any] = {
@@ -122,6 +140,7 @@ class Renderer:
             "step_label": lambda call: self.step_label(lang, call),
             "outcome_label": lambda call: self.outcome_label(lang, call),
             "label": lambda kind, code: self.code_label(lang, kind, code),
+            "contact_of": self._contact_names(),
         }
         context.update(extra)
         return context
@@ -179,6 +198,7 @@ class Renderer:
 
     def agent_fragments(self, lang: str, desk: AgentDesk) -> str:
         ctx = self._desk_context(desk)
+        ctx["contact_of"] = self._contact_names()  # one look-up cache for the four fragments
         return "".join(
             self._render(f"fragments/{name}.html", lang, oob=True, **ctx)
             for name in ("agent_status", "call_panel", "wrapup", "history")

@@ -79,7 +79,7 @@ class Gateway:
         self.users = users
         self.contacts = contacts or ContactStore.in_data_dir(settings.data_dir)
         self.catalog = Catalog(default=settings.default_language)
-        self.renderer = Renderer(self.catalog, settings)
+        self.renderer = Renderer(self.catalog, settings, contacts=self.contacts)
         self.sessions = SessionStore(settings.secret_bytes(), settings.session_ttl_s)
         self.throttle = LoginThrottle(
             settings.login_attempts_per_user, settings.login_attempts_per_ip,

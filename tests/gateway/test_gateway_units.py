@@ -5,16 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from core.domain import CallOutcome, CallStep, Party, WorkstationMode
-from core.views import CallView
+from core.domain import AgentState, CallOutcome, CallStep, Party, WorkstationMode
+from core.views import AgentView, CallView
 from gateway.actions import BadAction, HangUp, SetWorkstation, decode_action
 from gateway.contacts import Contact, ContactStore
 from gateway.i18n import Catalog
 from gateway.phones import InvalidNumber, display, normalize
 from gateway.ratelimit import LoginThrottle
-from gateway.render import TEMPLATE_DIR, Renderer
+from gateway.render import TEMPLATE_DIR, AgentDesk, Renderer
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 from gateway.users import Role
@@ -189,3 +190,28 @@ def test_numbers_shown_as_the_reader_dials_them_e164_kept_in_data() -> None:
     fr = renderer.contact_list("fr", [contact], 1)
     assert 'data-e164="+33199005305">01 99 00 53 05<' in fr
     assert ">+33 1 99 00 53 05<" in renderer.contact_list("en", [contact], 1)
+
+
+def test_ended_calls_show_the_contact_name_next_to_the_number() -> None:
+    contacts = ContactStore()
+    contacts.add(Contact(contact_id="c1", name="Céline Morel", phone="+33199005305"))
+    renderer = Renderer(Catalog(), GatewaySettings(), contacts=contacts)
+    done = CallView(call_id="k1", agent_id="alice", step=CallStep.ENDED, contact_id="c1",
+                    customer_number="+33199005305", outcome=CallOutcome.COMPLETED,
+                    ended_by=Party.CUSTOMER, step_since=10.0, ended_at=10.0)
+    unknown = msgspec.structs.replace(done, call_id="k2", contact_id=None,
+                                      customer_number="+33145678901")
+    waiting = AgentView(agent_id="alice", display_name="Alice", state=AgentState.WRAP_UP,
+                        state_since=10.0, awaiting_disposition=done)
+    html = renderer.agent_fragments(
+        "fr", AgentDesk(view=waiting, last_call=done, history=[done, unknown]))
+    panel = html.split('id="call-panel"')[1].split('id="wrapup"')[0]
+    assert "Dernier appel" in panel and "Céline Morel" in panel
+    wrapup = html.split('id="wrapup"')[1].split('id="history"')[0]
+    assert "Céline Morel" in wrapup
+    history = html.split('id="history"')[1]
+    assert history.count("Céline Morel") == 1 and "01 45 67 89 01" in history
+    live = AgentView(agent_id="alice", display_name="Alice", state=AgentState.ON_CALL,
+                     state_since=10.0,
+                     call=msgspec.structs.replace(done, step=CallStep.CONNECTED, outcome=None))
+    assert "Céline Morel" in renderer.wallboard_row("fr", "sam", live, known=True)
