@@ -28,9 +28,9 @@ testing = pytest.importorskip(
 TIME_SCALE = float(os.environ.get("CONFORMANCE_TIME_SCALE", "20"))
 # Scenarios where the recorded core reacts inside a short window of the far end's timeline
 # (S09/P07: GET the prompt's playback right after the DTMF, while its last file still
-# plays, ~0.5 s simulated): at 20x that is 25 ms of wall time, too tight on a shared
-# machine, so they run slower.
-SLOWER = {"S09": 8.0, "P07": 8.0}
+# plays, ~0.4 s simulated): at 20x that is 20 ms of wall time, at 8x 50 ms, and both
+# failed now and then with the machine loaded (load average 5-7), so they run at 4x.
+SLOWER = {"S09": 4.0, "P07": 4.0}
 REPORT_DIR = os.environ.get("CONFORMANCE_REPORT_DIR")
 
 pytestmark = pytest.mark.timeout(90)
