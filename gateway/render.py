@@ -173,7 +173,8 @@ class Renderer:
         )
 
     def recordings_page(self, lang: str, user: User, recordings: list[Any],
-                        agents: list[str], filters: dict[str, str]) -> str:
+                        agents: dict[str, str], filters: dict[str, str]) -> str:
+        """`agents`: agent id -> display name, in the order the filter lists them."""
         return self._render(
             "recordings.html", lang, title=self.catalog.t(lang, "rec.title"),
             page="recordings", user=user, ws_page=False, recordings=recordings,

@@ -27,7 +27,7 @@ from websockets.http11 import Request, Response
 from core.views import CallView
 from gateway import http, metrics
 from gateway.archive import CallArchive, history_view, merge_history
-from gateway.contacts import ContactStore
+from gateway.contacts import ContactStore, sort_key
 from gateway.dispatch import Dispatcher
 from gateway.hub import (
     AGENT_KEY,
@@ -244,8 +244,18 @@ class Gateway:
                 folder, self.hub.all_history(),
                 agent=filters["agent"], day=filters["date"], query=filters["q"],
             )
-        agents = sorted(u.user_id for u in self.users.all() if u.role == Role.AGENT)
-        return http.html(self.renderer.recordings_page(lang, user, found, agents, filters))
+        return http.html(
+            self.renderer.recordings_page(lang, user, found, self._agent_names(), filters)
+        )
+
+    def _agent_names(self) -> dict[str, str]:
+        """Agent id -> display name, from the core's agents and the user directory (which
+        wins: it is what the supervisor administers), in alphabetical order of names."""
+        names = {a.agent_id: a.display_name for a in self.hub.agents()}
+        names.update(
+            {u.user_id: u.display_name for u in self.users.all() if u.role == Role.AGENT}
+        )
+        return dict(sorted(names.items(), key=lambda item: (sort_key(item[1]), item[0])))
 
     async def _login(self, connection: ServerConnection, request: Request) -> Response:
         if not http.same_origin(request, self.settings.allowed_origins):

@@ -263,7 +263,7 @@ def test_supervisor_recordings(chromium: Browser, server: GatewayThread, fake: F
     page.click("a[href='/recordings']")
     row = page.locator("#recordings-table tbody tr")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("alice")
+    expect(row.locator("td[data-agent=alice]")).to_have_text("Alice Martin")
     expect(row).to_contain_text("01 45 67 89 01")
     duration = page.locator("audio").evaluate(
         "a => new Promise(r => { a.onloadedmetadata = () => r(a.duration); a.load(); })")

@@ -96,6 +96,9 @@ async def test_recordings_come_from_the_archive(
         await b.login("sam")
         page = await (await b.get("/recordings")).text()
         assert 'src="/recordings/old-1.wav"' in page and "Vente" in page
+        # Agents by name, in the table and the filter; the id stays the filter's value.
+        assert '<td data-agent="alice">Alice Martin</td>' in page
+        assert '<option value="alice" >Alice Martin</option>' in page
         assert "old-2" in page and "fichier introuvable" in page  # archived, file gone
         page = await (await b.get(f"/recordings?agent=alice&date={NOW.date().isoformat()}")).text()
         assert "old-2" not in page and "old-1" in page
