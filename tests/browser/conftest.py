@@ -15,25 +15,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gateway"))
 
 from argon2 import PasswordHasher
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PASSWORDS
+from browser_helpers import PASSWORDS
 from gateway_fakes import FakeCallCenter
 
 from gateway.contacts import ContactStore
 from gateway.server import GatewayThread
 from gateway.settings import GatewaySettings
 from gateway.users import Role, UserDirectory
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no /usr/bin/chromium: run scripts/install-system-deps.sh")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
