@@ -10,7 +10,9 @@ Transition table (state: input -> next state; anything else is refused with a re
              Pause(other reason)                 -> paused (reason updated)
              LogOut                              -> offline
   on_call    CallStepChanged / CallView          -> on_call (the call view is refreshed)
-             CallEnded, outcome rejected          -> available (nothing to qualify)
+             CallEnded, customer never dialed     -> available (nothing to qualify:
+               (rejected, agent_busy, agent_no_answer, agent_unreachable, agent_not_confirmed;
+               no disposition is written)
              CallEnded, other outcome            -> wrap_up (timer wrap_up if configured)
              Pause(reason)                       -> on_call, pause remembered for after wrap-up
   wrap_up    SubmitDisposition(call id matches)  -> available (or paused if a pause is pending)
@@ -43,6 +45,15 @@ from core.views import AgentView, CallView
 log = logging.getLogger(__name__)
 
 T_WRAP_UP = "wrap_up"
+# Calls that ended before the customer was dialed: there was no conversation to qualify.
+# Customer-side failures (busy, no answer...) do go to wrap-up: the agent may book a callback.
+NOTHING_TO_QUALIFY = frozenset({
+    CallOutcome.REJECTED,
+    CallOutcome.AGENT_BUSY,
+    CallOutcome.AGENT_NO_ANSWER,
+    CallOutcome.AGENT_UNREACHABLE,
+    CallOutcome.AGENT_NOT_CONFIRMED,
+})
 AUTO_DISPOSITION = "not_qualified"
 
 
@@ -321,8 +332,8 @@ class AgentMachine:
             return None
         self.call = None
         self.call_id = None
-        if record.outcome == CallOutcome.REJECTED:
-            self._after_call(at, "call_rejected")
+        if record.outcome in NOTHING_TO_QUALIFY:
+            self._after_call(at, f"no_customer_conversation:{record.outcome}")
             return None
         self.awaiting = record
         self._awaiting_view = _ended_view(record)

@@ -207,6 +207,43 @@ def test_rejected_call_returns_to_available_without_wrap_up() -> None:
     assert m.state == AgentState.AVAILABLE
 
 
+@pytest.mark.parametrize("outcome", [
+    CallOutcome.AGENT_BUSY, CallOutcome.AGENT_NO_ANSWER, CallOutcome.AGENT_UNREACHABLE,
+    CallOutcome.AGENT_NOT_CONFIRMED,
+])
+def test_call_that_never_reached_the_customer_needs_no_qualification(outcome: CallOutcome) -> None:
+    m = agent(wrap_up_max_s=30.0)
+    on_call(m)
+    m.events_emitted()
+    m.commands_to_send()
+    m.receive(CallEnded(record=record("c1", outcome)), 3.0)
+    assert m.state == AgentState.AVAILABLE
+    assert m.view().awaiting_disposition is None
+    assert not [e for e in m.events_emitted() if isinstance(e, DispositionSubmitted)]
+    assert not [c for c in m.commands_to_send() if isinstance(c, StartTimer)]
+    assert isinstance(m.request_call("+33145678901", "c2", 4.0), CallRequest)  # next call at once
+
+
+@pytest.mark.parametrize("outcome", [
+    CallOutcome.CUSTOMER_BUSY, CallOutcome.CUSTOMER_NO_ANSWER, CallOutcome.CUSTOMER_REJECTED,
+    CallOutcome.AGENT_ABANDONED, CallOutcome.CANCELLED,
+])
+def test_customer_side_failure_goes_to_wrap_up(outcome: CallOutcome) -> None:
+    m = agent()
+    on_call(m)
+    m.receive(CallEnded(record=record("c1", outcome)), 3.0)
+    assert m.state == AgentState.WRAP_UP
+    assert m.view().awaiting_disposition is not None
+
+
+def test_pause_requested_during_an_unconfirmed_call_applies_at_once() -> None:
+    m = agent()
+    on_call(m)
+    assert m.receive(Pause(reason="break"), 2.0) is None
+    m.receive(CallEnded(record=record("c1", CallOutcome.AGENT_NOT_CONFIRMED)), 3.0)
+    assert m.state == AgentState.PAUSED
+
+
 def test_pause_during_call_applies_after_qualification() -> None:
     m = agent()
     on_call(m)

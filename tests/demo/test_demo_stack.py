@@ -17,9 +17,9 @@ import pytest
 
 from actors.analytics_writer import FlushNow
 from actors.sinks import MemoryRecordSink
-from core.domain import CallOutcome, CallStep, SupervisionMode, WorkstationMode
+from core.domain import AgentState, CallOutcome, CallStep, SupervisionMode, WorkstationMode
 from core.records import CallRecord
-from core.views import CallView
+from core.views import AgentView, CallView
 from evscallpro.demo import Demo
 from evscallpro.demo_seed import demo_password
 
@@ -219,6 +219,17 @@ def test_voicemail_agent_call_ends_agent_not_confirmed(running: RunningDemo) -> 
     assert record is not None
     assert record.outcome == CallOutcome.AGENT_NOT_CONFIRMED, record
     assert record.customer_leg is None or record.customer_leg.answered_at is None
+    # No customer conversation: nothing to qualify, agent3 is available again at once.
+    def agent3(v: Any, state: AgentState, after: int) -> bool:
+        return (isinstance(v, AgentView) and v.agent_id == "agent3" and v.state == state
+                and running.views.seen.index(v) >= after)
+
+    on_call = running.views.wait_for(lambda v: agent3(v, AgentState.ON_CALL, before))
+    assert on_call is not None
+    back = running.views.wait_for(
+        lambda v: agent3(v, AgentState.AVAILABLE, running.views.seen.index(on_call))
+    )
+    assert back is not None and back.awaiting_disposition is None, back
 
 
 def test_recordings_land_in_the_demo_data_dir(running: RunningDemo) -> None:
