@@ -92,6 +92,16 @@ def proc_cpu_s(pid: int, tid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def run_queue_s(pid: int, tid: int) -> float:
+    """Time a thread spent runnable but waiting for a CPU (/proc schedstat, 2nd field).
+    Named `*_cpu` so the sampler reports it like CPU: % of the wall time."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def rss_mib(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/statm") as fh:
@@ -437,6 +447,7 @@ class Sampler(threading.Thread):
             row[f"{name}_rss"] = rss_mib(pid)
         if self.gateway_tid:
             row["gateway_thread_cpu"] = proc_cpu_s(os.getpid(), self.gateway_tid)
+            row["gateway_thread_runqueue_cpu"] = run_queue_s(os.getpid(), self.gateway_tid)
         self.samples.append(row)
 
     def run(self) -> None:
@@ -601,6 +612,8 @@ def server_main(args: argparse.Namespace) -> int:
     from actors.sinks import MemoryRecordSink
     from evscallpro.stack import Stack
 
+    if args.switch_interval:  # diagnostic: how much of the latency is GIL hand-over
+        sys.setswitchinterval(args.switch_interval / 1000)
     folder = Path(tempfile.mkdtemp(prefix="evs-gateway-bench-"))
     port = free_port()
     sim = start_sim(port, folder, args.ring, args.talk)
@@ -658,7 +671,7 @@ def server_main(args: argparse.Namespace) -> int:
         result = json.loads(out.read_text())
         sampler.halt.set()
         usage = sampler.window(result["marks"]["ready"], result["marks"]["drained"])
-        print(f"run folder {folder}")
+        print(f"run folder {folder}; server GIL switch interval {sys.getswitchinterval() * 1000:g} ms")
         report(args, probe, result, usage, list(records.records))
     finally:
         if sampler is not None:
@@ -671,9 +684,52 @@ def server_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def render_costs(repeat: int = 2000) -> int:
+    """CPU cost of the fragments the gateway renders per delivery, on an idle thread."""
+    from core.domain import AgentState, CallStep, WorkstationMode
+    from core.views import AgentView, CallView
+    from gateway.i18n import Catalog
+    from gateway.render import AgentDesk, Renderer
+    from gateway.settings import GatewaySettings
+
+    now = time.time()
+    renderer = Renderer(Catalog(default="en"), GatewaySettings())
+    call = CallView(call_id="c1", agent_id="ag0001", step=CallStep.CONNECTED,
+                    customer_number="+33620000001", workstation=WorkstationMode.MOBILE,
+                    step_since=now, connected_at=now)
+    agent = AgentView(agent_id="ag0001", display_name="Agent ag0001", state=AgentState.ON_CALL,
+                      state_since=now, workstation=WorkstationMode.MOBILE,
+                      mobile_number="+33610000001", call=call)
+    history = [msgspec_replace(call, call_id=f"h{i}", step=CallStep.ENDED, ended_at=now)
+               for i in range(5)]
+    desk = AgentDesk(view=agent, last_call=call, history=history)
+    cases = {
+        "wallboard_row (one agent, one supervisor)":
+            lambda: renderer.wallboard_row("en", "sv000", agent, True),
+        "totals": lambda: renderer.totals("en", {"available": 1, "on_call": 1, "wrap_up": 0,
+                                                 "paused": 0, "calls": 1}),
+        "agent_fragments (status, call panel, wrap-up, history of 5)":
+            lambda: renderer.agent_fragments("en", desk),
+    }
+    for name, fn in cases.items():
+        fn()
+        started = time.perf_counter()
+        for _ in range(repeat):
+            size = len(fn())
+        cost = (time.perf_counter() - started) / repeat * 1e6
+        print(f"{name}: {cost:.0f} us per render, {size} bytes")
+    return 0
+
+
+def msgspec_replace(view: Any, **changes: Any) -> Any:
+    import msgspec
+
+    return msgspec.structs.replace(view, **changes)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--role", choices=("server", "clients"), default="server")
+    parser.add_argument("--role", choices=("server", "clients", "render"), default="server")
     parser.add_argument("--spec", help="(clients role) the spec file written by the server")
     parser.add_argument("--out", help="(clients role) where to write the results")
     parser.add_argument("--agents", type=int, default=450)
@@ -682,7 +738,11 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=45.0, help="seconds placing calls")
     parser.add_argument("--ring", type=float, default=1.0, help="agent and customer ring, s")
     parser.add_argument("--talk", type=float, default=8.0, help="customer talks, then hangs up")
+    parser.add_argument("--switch-interval", type=float, default=0.0,
+                        help="ms; set the server's sys.setswitchinterval (default: Python's 5)")
     args = parser.parse_args()
+    if args.role == "render":
+        return render_costs()
     if args.role == "clients":
         if not args.spec or not args.out:
             parser.error("--role clients needs --spec and --out")
