@@ -562,7 +562,8 @@ class CallMachine:
     def _on_command_failed(self, failed: AriCommandFailed, at: float) -> None:
         command = failed.command
         detail = f"http {failed.status}: {failed.message}"
-        log.warning("call %s: %s failed: %s", self.call_id, type(command).__name__, detail)
+        level = logging.DEBUG if _already_gone(failed) else logging.WARNING
+        log.log(level, "call %s: %s failed: %s", self.call_id, type(command).__name__, detail)
         match command:
             case OriginateChannel(channel_id=cid) if cid == self.agent.channel_id:
                 if self._step in (CallStep.AGENT_DIALING, CallStep.ENDING):
@@ -1028,3 +1029,12 @@ def _adopted_leg(
 
 def _close(leg: LegRecord, at: float) -> LegRecord:
     return msgspec.structs.replace(leg, ended_at=at)
+
+
+# Stopping what already stopped (the prompt finished, the channel hung up during teardown)
+# is an expected race, not a fault: ARI answers 404 and there is nothing left to do.
+_STOPS_AND_HANGUPS = (StopPlayback, StopMusicOnHold, StopRinging, HangupChannel)
+
+
+def _already_gone(failed: AriCommandFailed) -> bool:
+    return failed.status == 404 and isinstance(failed.command, _STOPS_AND_HANGUPS)

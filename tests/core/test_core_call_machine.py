@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import msgspec
 import pytest
 from call_events_factory import (
@@ -677,3 +679,25 @@ def test_acceptance_per_workstation(workstation: str, confirming: bool) -> None:
     out = d.feed(CallStart(), stasis_start(AGENT))
     assert (d.m.step == CallStep.AGENT_CONFIRMING) is confirming
     assert d.of(PlayMedia, out)[0].playback_id == (PRESS1 if confirming else ANNOUNCE)
+
+
+def test_stopping_what_already_stopped_is_not_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    d = Driver.make(SETTINGS)
+    to_connected(d)
+    caplog.set_level(logging.DEBUG, logger="core.call")
+    d.feed(
+        failed(StopPlayback(playback_id="c1-announce"), 404, "Playback not found"),
+        failed(StopMusicOnHold(channel_id=AGENT), 404, "Channel not found"),
+        failed(StopRinging(channel_id=AGENT), 404, "Channel not found"),
+    )
+    gone = [r for r in caplog.records if "failed: http 404" in r.getMessage()]
+    assert len(gone) == 3 and {r.levelno for r in gone} == {logging.DEBUG}
+    caplog.clear()
+    d.feed(
+        failed(StopPlayback(playback_id="c1-announce"), 500, "Internal Server Error"),
+        failed(StopMusicOnHold(channel_id=AGENT), 409, "Channel not in Stasis application"),
+        failed(RecordBridge(bridge_id=BRIDGE, name="c1", format="wav"), 404, "Bridge not found"),
+    )
+    real = [r for r in caplog.records if "failed: http" in r.getMessage()]
+    assert len(real) == 3 and {r.levelno for r in real} == {logging.WARNING}
+    assert d.m.view().step == CallStep.CONNECTED  # none of this ends the call
