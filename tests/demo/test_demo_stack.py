@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import threading
 import urllib.error
 import urllib.request
@@ -170,7 +171,13 @@ def _call_id_of(running: RunningDemo, agent_id: str, seen_before: int) -> str:
     return str(view.call_id)
 
 
-def test_mobile_agent_call_connects_and_reaches_duckdb(running: RunningDemo) -> None:
+def test_mobile_agent_call_connects_and_reaches_duckdb(
+    running: RunningDemo, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="core.call")
+    assert running.demo.simulator is not None
+    # The demo's Asterisk has the core sounds: the "please wait" announcement plays.
+    assert running.demo.simulator.config.sounds.get("pls-wait-connect-call", -1) > 0
     app = running.stack.call_center
     assert app.log_in("agent1") is None
     before = len(running.views.seen)
@@ -194,6 +201,9 @@ def test_mobile_agent_call_connects_and_reaches_duckdb(running: RunningDemo) -> 
     assert record is not None
     assert record.outcome == CallOutcome.COMPLETED, record
     assert record.customer_number == ANSWERING_CUSTOMER
+    failed_prompts = [r.getMessage() for r in caplog.records
+                      if r.name == "core.call" and "playback" in r.getMessage()]
+    assert failed_prompts == []
     assert record.recording_name, record
     assert running.demo.settings is not None
     recordings = Path(running.demo.settings.data_dir) / "recordings"
