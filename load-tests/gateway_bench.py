@@ -430,12 +430,48 @@ class StepProbe:
                 self.steps[key] = (view.agent_id, event, t_event)
 
 
+class RenderMeter:
+    """Counts the gateway's fragment renders and their thread CPU time (wraps Renderer
+    methods on the class, in this process only)."""
+
+    NAMES = ("wallboard_row", "totals", "wallboard", "agent_fragments")
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = dict.fromkeys(self.NAMES, 0)
+        self.cpu_s: dict[str, float] = dict.fromkeys(self.NAMES, 0.0)
+        self.bytes: dict[str, int] = dict.fromkeys(self.NAMES, 0)
+
+    def install(self) -> None:
+        from gateway.render import Renderer
+
+        for name in self.NAMES:
+            setattr(Renderer, name, self._wrap(name, getattr(Renderer, name)))
+
+    def _wrap(self, name: str, fn: Any) -> Any:
+        meter = self
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            html = fn(*args, **kwargs)
+            meter.cpu_s[name] += time.thread_time() - started  # loop thread only: no lock
+            meter.calls[name] += 1
+            meter.bytes[name] += len(html)
+            return html
+
+        return timed
+
+    def snapshot(self) -> dict[str, tuple[int, float, int]]:
+        return {n: (self.calls[n], self.cpu_s[n], self.bytes[n]) for n in self.NAMES}
+
+
 class Sampler(threading.Thread):
     """CPU and RSS of the server process (and its gateway thread), simulator and clients."""
 
-    def __init__(self, pids: dict[str, int], gateway_tid: int | None) -> None:
+    def __init__(self, pids: dict[str, int], gateway_tid: int | None,
+                 meter: RenderMeter | None = None) -> None:
         super().__init__(name="bench-sampler", daemon=True)
         self.pids = pids
+        self.meter = meter
         self.gateway_tid = gateway_tid
         self.samples: list[dict[str, float]] = []
         self.halt = threading.Event()
@@ -448,6 +484,10 @@ class Sampler(threading.Thread):
         if self.gateway_tid:
             row["gateway_thread_cpu"] = proc_cpu_s(os.getpid(), self.gateway_tid)
             row["gateway_thread_runqueue_cpu"] = run_queue_s(os.getpid(), self.gateway_tid)
+        if self.meter is not None:  # render CPU reads like CPU (% of one core), plus counts
+            for name, (calls, cpu, _) in self.meter.snapshot().items():
+                row[f"render_{name}_cpu"] = cpu
+                row[f"render_{name}_n"] = calls
         self.samples.append(row)
 
     def run(self) -> None:
@@ -464,6 +504,8 @@ class Sampler(threading.Thread):
         for key in first:
             if key.endswith("_cpu"):
                 out[key] = (last[key] - first[key]) / span * 100  # % of one core
+            elif key.endswith("_n"):
+                out[key] = last[key] - first[key]
             elif key.endswith("_rss"):
                 out[key + "_max"] = max(s[key] for s in inside)
         return out
@@ -601,7 +643,8 @@ def report(args: argparse.Namespace, probe: StepProbe, result: dict[str, Any],
     print(f"place_call sent -> first fragment of the new call: {summary(result['action_ms'])}")
     print(f"frames received {result['frames']}, bytes {result['bytes']}")
     print(f"errors {result['errors'] or 'none'} {result['error_samples'][:5]}")
-    print("CPU over the calls phase (% of one core), RSS max (MiB):")
+    print("over the calls phase: CPU (% of one core; render_*: the gateway thread's CPU in"
+          " that render), RSS max (MiB), render counts (_n):")
     for key, value in usage.items():
         print(f"    {key}: {value:.1f}")
 
@@ -622,6 +665,8 @@ def server_main(args: argparse.Namespace) -> int:
     records = MemoryRecordSink()
     probe = StepProbe()
     probe.install()
+    meter = RenderMeter()
+    meter.install()
     stack = Stack(
         settings,
         gateway_overrides={"login_attempts_per_ip": 100_000,  # 500 logins from one address
@@ -655,7 +700,7 @@ def server_main(args: argparse.Namespace) -> int:
             cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
         )
         sampler = Sampler({"server": os.getpid(), "sim": sim.pid, "clients": client.pid},
-                          gateway_tid)
+                          gateway_tid, meter)
         sampler.start()
         budget = 60 + args.duration + spec["drain_s"]
         try:
@@ -673,6 +718,11 @@ def server_main(args: argparse.Namespace) -> int:
         usage = sampler.window(result["marks"]["ready"], result["marks"]["drained"])
         print(f"run folder {folder}; server GIL switch interval {sys.getswitchinterval() * 1000:g} ms")
         report(args, probe, result, usage, list(records.records))
+        print("gateway renders over the whole client run (calls, thread CPU, bytes):")
+        for name, (calls, cpu, size) in meter.snapshot().items():
+            per = cpu / calls * 1e6 if calls else 0.0
+            print(f"    {name}: {calls} renders, {cpu:.1f} s CPU ({per:.0f} us each), "
+                  f"{size / 2**20:.1f} MiB")
     finally:
         if sampler is not None:
             sampler.halt.set()
