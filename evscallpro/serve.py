@@ -1,12 +1,16 @@
-"""`evscallpro serve --config F`: run the telephony core headless.
+"""`evscallpro serve --config F`: run the product (evscallpro.stack.Stack) in one process.
 
-The configuration is the project's settings file (core.settings). Connects to ARI, starts
-one AgentActor per configured agent, reconciles with what Asterisk has (adopting live calls),
-then runs until SIGTERM / SIGINT. Stopping leaves live calls up in Asterisk: the next start
-adopts them. Under `data_dir`: `calls.jsonl` (records), `live-calls.jsonl` (the live-calls
-journal recovery reads), `evscallpro.duckdb` (through the AnalyticsWriter). Records also go,
-one JSON line each, to stdout, with every call step change ({"event": "call", ...}) and each
-reconciliation report; {"event": "ready", ...} comes once the first reconciliation is done.
+The configuration is the project's settings file (core.settings). The Stack starts, in
+order, analytics (DuckDB writer), the telephony core (connects to ARI, one AgentActor per
+configured agent, reconciles with what Asterisk has, adopting live calls) and the web
+gateway (agent desktop, wallboard, /metrics) on `[gateway]` host/port (`--port` overrides
+it; 0 = any free port), then runs until SIGTERM / SIGINT and stops them in reverse.
+Stopping leaves live calls up in Asterisk: the next start adopts them. Under `data_dir`:
+`calls.jsonl` (records), `live-calls.jsonl` (the live-calls journal recovery reads),
+`evscallpro.duckdb`, users, contacts, recordings. Records also go, one JSON line each, to
+stdout, with every call step change ({"event": "call", ...}) and each reconciliation
+report; {"event": "ready", "url": ...} comes once the first reconciliation is done and the
+gateway listens.
 
 `--call AGENT_ID:NUMBER` logs the agent in and places one call at start (smoke tests).
 """
@@ -19,18 +23,14 @@ import logging
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from actors.analytics_writer import AnalyticsWriter, AnalyticsWriterSink, WriterConfig
-from actors.call_journal import CallJournal
 from actors.recovery import ReconcileReport
-from actors.sinks import FanOutSink, JsonLinesRecordSink
 from core.views import CallView
 from evscallpro.config_file import ConfigFileError, load_core_config
-from evscallpro.root import CallCenterApp
+from evscallpro.stack import Stack, StackError
 
 
 class StdoutSink:
@@ -39,9 +39,13 @@ class StdoutSink:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("serve", help="run the telephony core headless")
-    p.add_argument("--config", required=True, help="core TOML configuration")
+    p = sub.add_parser("serve", help="run the call center: core, analytics and web gateway")
+    p.add_argument("--config", required=True, help="project TOML settings file")
     p.add_argument("--call", default=None, help="AGENT_ID:NUMBER, placed once at start")
+    p.add_argument(
+        "--port", type=int, default=None,
+        help="web gateway port, instead of [gateway] port (0: any free port)",
+    )
     p.add_argument("--verbose", "-v", action="store_true")
     p.set_defaults(handler=run)
 
@@ -56,6 +60,15 @@ def _emit(event: dict[str, Any]) -> None:
         sys.stdout.flush()
 
 
+def _on_reconciled(report: ReconcileReport) -> None:
+    _emit({"event": "reconciled", **msgspec.to_builtins(report)})
+
+
+def _on_view(view: object) -> None:
+    if isinstance(view, CallView):
+        _emit({"event": "call", "call_id": view.call_id, "step": str(view.step)})
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -67,38 +80,29 @@ def run(args: argparse.Namespace) -> int:
     except ConfigFileError as exc:
         _emit({"event": "error", "error": str(exc)})
         return 2
-    data_dir = Path(settings.data_dir)
-    writer = AnalyticsWriter.start(WriterConfig(db_path=str(data_dir / "evscallpro.duckdb")))
-    sinks: list[Any] = [
-        StdoutSink(),
-        JsonLinesRecordSink(data_dir / "calls.jsonl"),
-        AnalyticsWriterSink(writer),
-    ]
-    journal = CallJournal(data_dir / "live-calls.jsonl")
-
-    stop = threading.Event()
-
-    def on_reconciled(report: ReconcileReport) -> None:
-        _emit({"event": "reconciled", **msgspec.to_builtins(report)})
-
-    app = CallCenterApp(
-        config, sink=FanOutSink(*sinks), journal=journal, on_reconciled=on_reconciled
+    if args.port is not None and not 0 <= args.port <= 65535:
+        _emit({"event": "error", "error": f"--port: {args.port} is not a TCP port"})
+        return 2
+    stack = Stack(
+        settings,
+        gateway_overrides={"port": args.port} if args.port is not None else None,
+        extra_sinks=[StdoutSink()],
+        on_reconciled=_on_reconciled,
+        view_listeners=[_on_view],
     )
-
-    def on_view(view: Any) -> None:
-        if isinstance(view, CallView):
-            _emit({"event": "call", "call_id": view.call_id, "step": str(view.step)})
-
-    app.subscribe(on_view)
+    stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        app.start(wait_for_link_s=15.0)
-    except Exception as exc:
-        writer.stop()
-        _emit({"event": "error", "error": f"cannot start: {exc}"})
+        stack.start()
+    except StackError as exc:
+        _emit({"event": "error", "error": f"cannot start: {exc}", "part": exc.part})
         return 2
-    _emit({"event": "ready", "app": config.app, "agents": [a.agent_id for a in config.agents]})
+    app = stack.call_center
+    _emit({
+        "event": "ready", "app": config.app, "agents": [a.agent_id for a in config.agents],
+        "url": stack.url,
+    })
 
     if args.call:
         agent_id, _, number = args.call.partition(":")
@@ -108,7 +112,6 @@ def run(args: argparse.Namespace) -> int:
         )
 
     stop.wait()
-    app.stop()
-    writer.stop()  # flushes what is buffered into DuckDB
+    stack.stop()  # gateway, core, then analytics (flushes what is buffered into DuckDB)
     _emit({"event": "stopped", "live_calls_left_up": app.live_call_ids()})
     return 0

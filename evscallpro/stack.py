@@ -28,6 +28,7 @@ from typing import Any
 
 from actors.analytics_writer import WriterConfig
 from actors.call_journal import CallJournal
+from actors.recovery import ReconcileReport
 from actors.sinks import CallRecordSink, FanOutSink, JsonLinesRecordSink
 from analytics.service import AnalyticsService
 from core.settings import Settings
@@ -66,14 +67,20 @@ class Stack:
         extra_sinks: Sequence[CallRecordSink] = (),
         link_timeout_s: float = 15.0,
         flush_interval_s: float = 1.0,
+        on_reconciled: Callable[[ReconcileReport], None] | None = None,
+        view_listeners: Sequence[Callable[[object], None]] = (),
     ) -> None:
         """`gateway_overrides`: GatewaySettings fields beyond the project file (e.g.
-        `campaign_scripts`, `recordings_dir`). `extra_sinks` also receive every record."""
+        `campaign_scripts`, `recordings_dir`). `extra_sinks` also receive every record.
+        `on_reconciled` gets each reconciliation report; `view_listeners` are subscribed to
+        the core before it starts (so they see the first views too)."""
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self._gateway_overrides = dict(gateway_overrides or {})
         self._extra_sinks = list(extra_sinks)
         self._link_timeout_s = link_timeout_s
+        self._on_reconciled = on_reconciled
+        self._view_listeners = list(view_listeners)
         self.analytics = AnalyticsService(
             WriterConfig(db_path=str(self.db_path), flush_interval_s=flush_interval_s)
         )
@@ -135,8 +142,11 @@ class Stack:
             core_config_from_settings(self.settings),
             sink=sink,
             journal=CallJournal(self.data_dir / LIVE_CALLS_FILE),
+            on_reconciled=self._on_reconciled,
         )
         self.analytics.attach(app)  # before start: the first agent views count too
+        for listener in self._view_listeners:
+            app.subscribe(listener)
         try:
             app.start(wait_for_link_s=self._link_timeout_s)  # raises if ARI does not come up
         except BaseException:

@@ -4,6 +4,7 @@ calls up, and another process taking our app name."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import queue
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from actors.call_journal import CallJournal
 from actors.messages import AriAppReplaced
 from actors.recovery import ReconcileReport
 from actors.sinks import MemoryRecordSink
+from analytics.reader import AnalyticsReader
 from asterisk.sim.testing import SimulatorThread
 from core.domain import AgentState, CallOutcome, CallStep, Party
 from core.views import AgentView
@@ -130,6 +133,9 @@ mobile = false
 
 [timeouts]
 customer_ring_s = 300  # sim seconds: 15 s of wall time at 20x
+
+[gateway]
+port = 0  # any free port: parallel runs never collide
 
 [[agents]]
 id = "a1"
@@ -278,6 +284,33 @@ def test_sigterm_stops_cleanly_and_leaves_the_call_up(
     assert serve.proc.wait(10) == 0
     assert stopped["live_calls_left_up"] == [call_id]
     assert legs_in_sim(sim, call_id) == {f"{call_id}-agent", f"{call_id}-customer"}
+
+
+def test_serve_runs_the_whole_stack_core_analytics_and_gateway(
+    sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
+) -> None:
+    config = write_config(tmp_path, sim)
+    serve = ServeProcess(config, "--port", "0", "--call", "a1:+33600000008")  # hangs up after 5 s
+    serve_proc.append(serve)
+    ready = serve.wait_for(lambda e: e["event"] == "ready")
+    url = ready["url"]
+    with urllib.request.urlopen(f"{url}/healthz", timeout=WAIT_S) as answer:
+        assert json.loads(answer.read())["status"] == "ok"
+    with urllib.request.urlopen(f"{url}/login", timeout=WAIT_S) as answer:
+        assert b'id="login-form"' in answer.read()
+    with urllib.request.urlopen(f"{url}/metrics", timeout=WAIT_S) as answer:
+        assert b"evscallpro_" in answer.read()
+    record = serve.wait_for(lambda e: e["event"] == "record")["record"]
+    assert record["outcome"] == "completed"
+    serve.proc.send_signal(signal.SIGTERM)
+    assert serve.wait_for(lambda e: e["event"] == "stopped")["live_calls_left_up"] == []
+    assert serve.proc.wait(10) == 0
+    reader = AnalyticsReader(tmp_path / "evscallpro.duckdb")  # flushed by the stack's stop
+    try:
+        assert [r.call_id for r in reader.calls_for_agent("a1", dt.datetime.now(dt.UTC).date())
+                ] == [record["call_id"]]
+    finally:
+        reader.close()
 
 
 def test_application_replaced_stops_the_old_link(make_core: Callable[..., Core]) -> None:
