@@ -608,7 +608,10 @@ def latencies(probe: StepProbe, seen_by: dict[str, list[list[Any]]], wallboard: 
 
 
 def report(args: argparse.Namespace, probe: StepProbe, result: dict[str, Any],
-           usage: dict[str, float], records: list[Any]) -> None:
+           usage: dict[str, float], records: list[Any]) -> bool:
+    """Print the figures; False when a client kind timed nothing (e.g. the templates changed
+    and the clients no longer find the call id and step in the HTML)."""
+    timed_all = True
     marks = result["marks"]
     print(f"clients: {result['sessions']} sockets open "
           f"(logins+sockets {marks['ready'] - marks['start']:.1f}s); "
@@ -628,6 +631,7 @@ def report(args: argparse.Namespace, probe: StepProbe, result: dict[str, Any],
                                  ("wallboard", "supervisor_seen", True)):
         lat = latencies(probe, result[key], wallboard)
         clients = len(result[key])
+        timed_all = timed_all and bool(lat["total"])
         print(f"{name} ({clients} clients): ARI event -> fragment at client {summary(lat['total'])}")
         print(f"    core part (event -> view published) {summary(lat['core'])}")
         print(f"    gateway part (published -> client) {summary(lat['gateway'])}")
@@ -647,6 +651,7 @@ def report(args: argparse.Namespace, probe: StepProbe, result: dict[str, Any],
           " that render), RSS max (MiB), render counts (_n):")
     for key, value in usage.items():
         print(f"    {key}: {value:.1f}")
+    return timed_all
 
 
 def server_main(args: argparse.Namespace) -> int:
@@ -717,12 +722,15 @@ def server_main(args: argparse.Namespace) -> int:
         sampler.halt.set()
         usage = sampler.window(result["marks"]["ready"], result["marks"]["drained"])
         print(f"run folder {folder}; server GIL switch interval {sys.getswitchinterval() * 1000:g} ms")
-        report(args, probe, result, usage, list(records.records))
+        timed = report(args, probe, result, usage, list(records.records))
         print("gateway renders over the whole client run (calls, thread CPU, bytes):")
         for name, (calls, cpu, size) in meter.snapshot().items():
             per = cpu / calls * 1e6 if calls else 0.0
             print(f"    {name}: {calls} renders, {cpu:.1f} s CPU ({per:.0f} us each), "
                   f"{size / 2**20:.1f} MiB")
+        if not timed:
+            print("FAILED: a client kind timed no step (call panel / wallboard row HTML changed?)")
+            return 1
     finally:
         if sampler is not None:
             sampler.halt.set()
