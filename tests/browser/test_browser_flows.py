@@ -81,11 +81,15 @@ def test_agent_calls_a_contact_and_qualifies(chromium: Browser, server: GatewayT
     expect(step).to_contain_text("En communication")
     expect(page.locator("#call-panel .customer")).to_contain_text("Claire Petit")
     expect(page.locator("#call-timer")).to_have_text(re.compile(r"00:0[1-9]"), timeout=4000)
+    expect(page.locator("#workstation-save")).to_be_disabled()  # no change during a call
+    expect(page.locator("#workstation-save")).to_have_css("opacity", "0.45")  # and it shows
     shot(page, "04-agent-connected")
 
     page.click("#hang-up")
     expect(step).to_have_text("Vous avez raccroché")
     expect(page.locator("#wrapup-form")).to_be_visible()
+    expect(page.locator("#wrapup-form")).to_contain_text("Claire Petit")
+    expect(page.locator("#workstation-save")).to_be_enabled()
     expect(page.locator("#set-available")).to_be_disabled()
     shot(page, "05-agent-wrapup")
     page.check("input[name=disposition][value=callback]")
@@ -136,11 +140,12 @@ def test_supervisor_sees_the_call_and_listens(chromium: Browser, server: Gateway
     fake.advance("alice", CallStep.CONNECTED)
     row = sup.locator("#row-alice")
     expect(row.locator(".call-step")).to_have_attribute("data-step", "connected")
+    expect(row.locator(".wb-who")).to_contain_text("Inès Moreau")  # the contact, by name
     expect(sup.locator("#total-calls")).to_have_text("1")
     expect(sup.locator("#total-on_call")).to_have_text("1")
     shot(sup, "08-supervisor-wallboard")
     row.locator("[data-supervise='alice:listen']").click()
-    expect(row.locator(".monitoring")).to_contain_text("Écouter")
+    expect(row.locator(".monitoring")).to_have_text("Vous écoutez")
     expect(agent.locator("#monitored")).to_contain_text("Un superviseur écoute cet appel")
     shot(sup, "09-supervisor-listening")
     shot(agent, "10-agent-monitored")

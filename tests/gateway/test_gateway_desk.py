@@ -233,7 +233,7 @@ async def test_supervisor_wallboard_and_listen(gateway: Gateway, fake: FakeCallC
             assert 'id="total-calls">1<' in board and 'id="total-on_call">1<' in board
             call_id = fake.call_of("alice").call_id
             await sup_ws.send(send("supervise", call_id=call_id, mode="listen"))
-            board = await recv_until(sup_ws, "Vous : Écouter")
+            board = await recv_until(sup_ws, "Vous écoutez")
             assert ("supervise", ("sam", call_id, SupervisionMode.LISTEN)) in fake.requests
             assert "Un superviseur écoute cet appel." in await recv_until(agent_ws, 'id="monitored"')
             await sup_ws.send(send("supervise", call_id="call-999", mode="barge"))

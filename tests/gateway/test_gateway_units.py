@@ -8,7 +8,14 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from core.domain import AgentState, CallOutcome, CallStep, Party, WorkstationMode
+from core.domain import (
+    AgentState,
+    CallOutcome,
+    CallStep,
+    Party,
+    SupervisionMode,
+    WorkstationMode,
+)
 from core.views import AgentView, CallView
 from gateway.actions import BadAction, HangUp, SetWorkstation, decode_action
 from gateway.contacts import Contact, ContactStore
@@ -91,6 +98,8 @@ def test_catalogs_cover_the_same_keys_and_every_template_key() -> None:
     dynamic += [f"outcome.{o}" for o in CallOutcome] + [f"outcome.completed.{p}" for p in Party]
     dynamic += [f"step.{s}" for s in CallStep if s != CallStep.AGENT_DIALING]
     dynamic += [f"step.agent_dialing.{w}" for w in WorkstationMode]
+    dynamic += [f"sup.you_{m}" for m in SupervisionMode] + [f"monitor.{m}" for m in SupervisionMode]
+    dynamic += [f"sup.{m}" for m in SupervisionMode]
     assert not [k for k in dynamic if not catalog.has("fr", k)]
 
 
