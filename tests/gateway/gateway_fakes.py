@@ -15,6 +15,7 @@ from itertools import count
 
 import msgspec
 
+from core.agent import NOTHING_TO_QUALIFY
 from core.domain import AgentState, CallOutcome, CallStep, Party, SupervisionMode, WorkstationMode
 from core.views import AgentView, CallView
 from gateway.ports import Refusal, ViewListener
@@ -216,6 +217,10 @@ class FakeCallCenter:
         )
         view = self.agent(agent_id)
         self._queue.put(ended)
+        if outcome in NOTHING_TO_QUALIFY:  # as the core: no customer conversation, no wrap-up
+            self._set(msgspec.structs.replace(
+                view, state=AgentState.AVAILABLE, state_since=now, call=None))
+            return ended
         self._set(msgspec.structs.replace(
             view, state=AgentState.WRAP_UP, state_since=now, call=None, awaiting_disposition=ended))
         return ended

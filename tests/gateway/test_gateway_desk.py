@@ -174,6 +174,27 @@ async def test_a_failed_call_shows_its_reason(gateway: Gateway, fake: FakeCallCe
         await b.close()
 
 
+async def test_a_call_the_agent_did_not_accept_needs_no_qualification(
+    gateway: Gateway, fake: FakeCallCenter
+) -> None:
+    b = await agent_socket(gateway)
+    try:
+        async with b.socket() as ws:
+            await recv_until(ws, "Disponible")
+            await ws.send(send("set_workstation", mode="mobile", mobile_number="0612345678"))
+            await recv_until(ws, 'value="mobile" checked')
+            await ws.send(send("place_call", number="0145678901"))
+            await recv_until(ws, "Préparation")
+            fake.advance("alice", CallStep.AGENT_CONFIRMING)
+            await recv_until(ws, "Appuyez sur 1")
+            fake.fail("alice", CallOutcome.AGENT_NOT_CONFIRMED, "no_digit")
+            frame = await recv_until(ws, "touche 1 non pressée")
+            assert 'id="wrapup-form"' not in frame  # no customer conversation: nothing to qualify
+            assert 'data-state="available"' in frame and "Dernier appel" in frame
+    finally:
+        await b.close()
+
+
 async def test_core_refusal_is_shown(gateway: Gateway, fake: FakeCallCenter) -> None:
     b = await agent_socket(gateway)
     try:
