@@ -224,3 +224,14 @@ def test_ended_calls_show_the_contact_name_next_to_the_number() -> None:
                      state_since=10.0,
                      call=msgspec.structs.replace(done, step=CallStep.CONNECTED, outcome=None))
     assert "Céline Morel" in renderer.wallboard_row("fr", "sam", live, known=True)
+
+
+def test_last_call_panel_labels_its_talk_time() -> None:
+    renderer = Renderer(Catalog(), GatewaySettings())
+    done = CallView(call_id="k1", agent_id="alice", step=CallStep.ENDED,
+                    customer_number="+33199005305", outcome=CallOutcome.COMPLETED,
+                    ended_by=Party.AGENT, connected_at=100.0, ended_at=165.0, step_since=165.0)
+    idle = AgentView(agent_id="alice", display_name="Alice", state=AgentState.AVAILABLE,
+                     state_since=165.0)
+    html = renderer.agent_fragments("fr", AgentDesk(view=idle, last_call=done, history=[]))
+    assert '<span class="talk-time">Durée 01:05</span>' in html
