@@ -485,6 +485,7 @@ class CallMachine:
             self._finish(at)
             return
         self.agent.dialed_at = at
+        self.agent.create_pending = True
         self._send(
             OriginateChannel(
                 channel_id=self.agent.channel_id,
@@ -551,6 +552,8 @@ class CallMachine:
             self._finish(at)
 
     def _on_command_ok(self, ok: AriCommandSucceeded, at: float) -> None:
+        if isinstance(ok.command, OriginateChannel | CreateChannel):
+            self._created_leg_missed(ok.command.channel_id, ok.status, at)
         match ok.command:
             case CreateBridge(bridge_id=bridge_id) if bridge_id == self.bridge_id:
                 self._on_bridge_created(at)
@@ -564,6 +567,10 @@ class CallMachine:
         detail = f"http {failed.status}: {failed.message}"
         level = logging.DEBUG if _already_gone(failed) else logging.WARNING
         log.log(level, "call %s: %s failed: %s", self.call_id, type(command).__name__, detail)
+        if isinstance(command, OriginateChannel | CreateChannel) and self._created_leg_missed(
+            command.channel_id, failed.status, at
+        ):
+            return
         match command:
             case OriginateChannel(channel_id=cid) if cid == self.agent.channel_id:
                 if self._step in (CallStep.AGENT_DIALING, CallStep.ENDING):
@@ -576,7 +583,9 @@ class CallMachine:
                 self._customer_request_failed(failed.status, detail, command, at)
             case HangupChannel(channel_id=cid) if failed.status == 404:
                 for leg in self._legs():
-                    if leg.channel_id == cid:
+                    if leg.channel_id == cid and leg.create_pending:
+                        leg.hangup_missed = True  # the DELETE outran the originate
+                    elif leg.channel_id == cid:
                         leg.mark_destroyed(at)
                 self._advance(at)
             case CreateBridge() if failed.status == 409:
@@ -589,6 +598,24 @@ class CallMachine:
                 self.recording_name = None
             case _:
                 pass
+
+    def _created_leg_missed(self, channel_id: str, status: int, at: float) -> bool:
+        """The originate/create of a leg answered. True when our DELETE had already got a
+        404 for it: the channel now exists (2xx, or maybe on no answer) and is hung up
+        again, or it never will (an HTTP error) and the leg is gone."""
+        leg = next((leg for leg in self._legs() if leg.channel_id == channel_id), None)
+        if leg is None:
+            return False
+        leg.create_pending = False
+        if not leg.hangup_missed or leg.destroyed:
+            return False
+        leg.hangup_missed = False
+        if 200 <= status < 300 or status == 0:
+            self._hang_up(leg)
+        else:
+            leg.mark_destroyed(at)
+            self._advance(at)
+        return True
 
     def _on_agent_digit(self, digit: str, at: float) -> None:
         if self._step != CallStep.AGENT_CONFIRMING:
@@ -720,6 +747,7 @@ class CallMachine:
             LegRole.CUSTOMER, self.request.customer_endpoint, customer_channel_id(self.call_id)
         )
         self.customer = customer
+        customer.create_pending = True
         common = {
             "channel_id": customer.channel_id,
             "endpoint": customer.endpoint,

@@ -113,6 +113,10 @@ class Leg:
         self.half_cause_text = ""
         self.hangup_sent = False  # we asked Asterisk to hang it up
         self.dial_sent = False  # create+dial: /dial sent
+        # Originate/create sent, no answer and no event yet: the channel may not exist *yet*,
+        # so a 404 on our DELETE does not mean it is gone (ARI runs requests concurrently).
+        self.create_pending = False
+        self.hangup_missed = False  # our DELETE got 404 while create_pending: send it again
 
     def owns(self, channel_id: str) -> bool:
         return channel_id == self.channel_id or (
@@ -140,10 +144,12 @@ class Leg:
     def observe(self, event: AriEvent, at: float) -> None:
         """Fold one event about this leg's channel (or its ;2 half) into the leg."""
         if self.local2_id is not None and event_channel_id(event) == self.local2_id:
+            self.create_pending = False
             if isinstance(event, ChannelDestroyed):
                 self.half_cause = event.cause
                 self.half_cause_text = event.cause_txt
             return
+        self.create_pending = False
         match event:
             case StasisStart(channel=channel):
                 self.in_stasis = True

@@ -701,3 +701,48 @@ def test_stopping_what_already_stopped_is_not_a_warning(caplog: pytest.LogCaptur
     real = [r for r in caplog.records if "failed: http" in r.getMessage()]
     assert len(real) == 3 and {r.levelno for r in real} == {logging.WARNING}
     assert d.m.view().step == CallStep.CONNECTED  # none of this ends the call
+
+
+# ------------------------------------------------------------------ hang-up racing the originate
+def test_hangup_404_before_the_originate_answered_does_not_end_the_leg() -> None:
+    """ARI runs commands concurrently: a DELETE can reach Asterisk before the originate that
+    creates the channel. Its 404 then does not mean "gone": once the originate answers, the
+    machine hangs the new channel up instead of leaving it ringing with nobody on the call."""
+    d = Driver.make(SETTINGS)
+    to_customer_dialing(d)
+    originate = next(o for o in d.of(OriginateChannel) if o.channel_id == CUSTOMER)
+    d.feed(HangupFromUi(by="a1"))
+    d.feed(destroyed(AGENT, 16))
+    out = d.feed(failed(HangupChannel(channel_id=CUSTOMER), 404, "Channel not found"))
+    assert d.ended() == []  # the customer channel may still be created
+    out = d.feed(ok(originate))
+    assert d.of(HangupChannel, out) == [HangupChannel(channel_id=CUSTOMER)]
+    d.feed(destroyed(CUSTOMER, 16))
+    record = d.record()
+    assert record.outcome == CallOutcome.CANCELLED
+    assert d.m.step == CallStep.ENDED
+
+
+def test_originate_refused_after_an_early_hangup_404_ends_the_leg() -> None:
+    d = Driver.make(SETTINGS)
+    to_customer_dialing(d)
+    originate = next(o for o in d.of(OriginateChannel) if o.channel_id == CUSTOMER)
+    d.feed(HangupFromUi(by="a1"), destroyed(AGENT, 16))
+    d.feed(failed(HangupChannel(channel_id=CUSTOMER), 404, "Channel not found"))
+    assert d.ended() == []
+    out = d.feed(failed(originate, 500, "Allocation failed"))
+    assert not d.of(HangupChannel, out)
+    assert d.record().outcome == CallOutcome.CANCELLED
+
+
+def test_agent_hangup_404_before_the_agent_originate_answered() -> None:
+    d = Driver.make(SETTINGS)
+    out = d.feed(CallStart())
+    originate = d.of(OriginateChannel, out)[0]
+    d.feed(HangupFromUi(by="a1"))
+    d.feed(failed(HangupChannel(channel_id=AGENT), 404, "Channel not found"))
+    assert d.ended() == []
+    out = d.feed(ok(originate))
+    assert d.of(HangupChannel, out) == [HangupChannel(channel_id=AGENT)]
+    d.feed(destroyed(AGENT, 16))
+    assert d.record().outcome == CallOutcome.CANCELLED
