@@ -67,6 +67,9 @@ class Hub:
         self._last_call: dict[str, CallView] = {}
         self._history: dict[str, dict[str, CallView]] = {}
         self._clients: set[HubClient] = set()
+        self._wallboards: set[HubClient] = set()  # supervisors' connections
+        self._desks: dict[str, set[HubClient]] = {}  # agent id -> that agent's connections
+        self._totals: dict[str, int] | None = None  # computed once per change, on demand
 
     # -- any thread -------------------------------------------------------------------
 
@@ -88,10 +91,20 @@ class Hub:
     def attach(self, client: HubClient) -> None:
         """Register a connection and queue the full current state for it."""
         self._clients.add(client)
+        if client.wallboard:
+            self._wallboards.add(client)
+        else:
+            self._desks.setdefault(client.user_id, set()).add(client)
         client.offer(WALLBOARD_KEY if client.wallboard else AGENT_KEY)
 
     def detach(self, client: HubClient) -> None:
         self._clients.discard(client)
+        self._wallboards.discard(client)
+        desks = self._desks.get(client.user_id)
+        if desks is not None:
+            desks.discard(client)
+            if not desks:
+                del self._desks[client.user_id]
 
     @property
     def client_count(self) -> int:
@@ -101,6 +114,7 @@ class Hub:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("hub: %s %s %s", type(view).__name__, getattr(view, "agent_id", "?"),
                       getattr(view, "state", None) or getattr(view, "step", None))
+        self._totals = None
         try:
             if isinstance(view, AgentView):
                 agent_id = self._apply_agent(view)
@@ -109,12 +123,12 @@ class Hub:
         except Exception:  # a bad view must not kill the loop's callback
             log.exception("hub: could not apply %r", view)
             return
-        for client in self._clients:
-            if client.wallboard:
-                client.offer(f"{ROW_KEY_PREFIX}{agent_id}")
-                client.offer(TOTALS_KEY)
-            elif client.user_id == agent_id:
-                client.offer(AGENT_KEY)
+        row_key = f"{ROW_KEY_PREFIX}{agent_id}"
+        for client in self._wallboards:
+            client.offer(row_key)
+            client.offer(TOTALS_KEY)
+        for client in self._desks.get(agent_id, ()):
+            client.offer(AGENT_KEY)
 
     def _apply_agent(self, view: AgentView) -> str:
         for call in (view.call, view.awaiting_disposition):
@@ -179,14 +193,18 @@ class Hub:
         return [c for calls in self._history.values() for c in calls.values()]
 
     def totals(self) -> dict[str, int]:
-        states = [a.state for a in self._agents.values()]
-        return {
-            "available": states.count(AgentState.AVAILABLE),
-            "on_call": states.count(AgentState.ON_CALL),
-            "wrap_up": states.count(AgentState.WRAP_UP),
-            "paused": states.count(AgentState.PAUSED),
-            "calls": sum(1 for a in self._agents.values() if a.call is not None),
-        }
+        """Agents per state and calls in progress; counted once per change (every
+        supervisor's batch asks), a fresh dict for each caller."""
+        if self._totals is None:
+            states = [a.state for a in self._agents.values()]
+            self._totals = {
+                "available": states.count(AgentState.AVAILABLE),
+                "on_call": states.count(AgentState.ON_CALL),
+                "wrap_up": states.count(AgentState.WRAP_UP),
+                "paused": states.count(AgentState.PAUSED),
+                "calls": sum(1 for a in self._agents.values() if a.call is not None),
+            }
+        return dict(self._totals)
 
     def notify(self, client: HubClient, element_id: str, html: str) -> None:
         """Queue a rendered fragment (an error, search results) for one connection; a newer

@@ -246,3 +246,57 @@ class Renderer:
         return self._render(
             "fragments/contact_card.html", lang, oob=True, contact=contact, script=script
         )
+
+
+RowKey = tuple[str, tuple[str, ...], bool]  # lang, this supervisor's modes on the call, known
+
+
+class WallboardFragments:
+    """The wallboard fragments rendered once and shared by every supervisor's connection.
+
+    An agent's row depends on the supervisor only through the supervisor's own monitoring
+    of the row's call (the "you listen" marker and which buttons show) and on whether the
+    browser already has the row; so it is rendered once per (agent view, language, this
+    supervisor's modes on the call, known) and reused by every other supervisor with the
+    same key. An entry lives while the agent's view is the same object and for at most
+    `max_age_s`, which bounds how old the `now` baked into its timers can be. The totals
+    hold no time: they are cached by value. Loop thread only.
+    """
+
+    TOTALS_LIMIT = 64
+
+    def __init__(self, renderer: Renderer, clock: Callable[[], float] = time.monotonic,
+                 max_age_s: float = 0.25) -> None:
+        self.renderer = renderer
+        self.max_age_s = max_age_s
+        self._clock = clock
+        self._rows: dict[str, tuple[AgentView, float, dict[RowKey, str]]] = {}
+        self._totals: dict[tuple[str, tuple[tuple[str, int], ...]], str] = {}
+
+    @staticmethod
+    def modes_of(supervisor_id: str, agent: AgentView) -> tuple[str, ...]:
+        if agent.call is None:
+            return ()
+        return tuple(str(mode) for who, mode in agent.call.monitored_by if who == supervisor_id)
+
+    def row(self, lang: str, supervisor_id: str, agent: AgentView, known: bool) -> str:
+        key: RowKey = (lang, self.modes_of(supervisor_id, agent), known)
+        now = self._clock()
+        entry = self._rows.get(agent.agent_id)
+        if entry is None or entry[0] is not agent or now - entry[1] > self.max_age_s:
+            entry = (agent, now, {})
+            self._rows[agent.agent_id] = entry
+        html = entry[2].get(key)
+        if html is None:
+            html = self.renderer.wallboard_row(lang, supervisor_id, agent, known)
+            entry[2][key] = html
+        return html
+
+    def totals(self, lang: str, totals: dict[str, int]) -> str:
+        key = (lang, tuple(totals.items()))
+        html = self._totals.get(key)
+        if html is None:
+            if len(self._totals) >= self.TOTALS_LIMIT:
+                self._totals.clear()
+            html = self._totals[key] = self.renderer.totals(lang, totals)
+        return html

@@ -42,7 +42,7 @@ from gateway.i18n import LANGUAGES, Catalog
 from gateway.ports import CallCenter
 from gateway.ratelimit import LoginThrottle, SlidingWindowLimiter
 from gateway.recordings import archived_recordings, list_recordings, recording_path
-from gateway.render import AgentDesk, Renderer
+from gateway.render import AgentDesk, Renderer, WallboardFragments
 from gateway.sessions import COOKIE_NAME, SessionStore
 from gateway.settings import GatewaySettings
 from gateway.users import Role, User, UserDirectory
@@ -80,6 +80,7 @@ class Gateway:
         self.contacts = contacts or ContactStore.in_data_dir(settings.data_dir)
         self.catalog = Catalog(default=settings.default_language)
         self.renderer = Renderer(self.catalog, settings, contacts=self.contacts)
+        self.wallboard_fragments = WallboardFragments(self.renderer)  # shared by supervisors
         self.sessions = SessionStore(settings.secret_bytes(), settings.session_ttl_s)
         self.throttle = LoginThrottle(
             settings.login_attempts_per_user, settings.login_attempts_per_ip,
@@ -443,9 +444,9 @@ class Gateway:
                 return ""
             known = agent.agent_id in client.known_rows
             client.known_rows.add(agent.agent_id)
-            return self.renderer.wallboard_row(lang, user.user_id, agent, known)
+            return self.wallboard_fragments.row(lang, user.user_id, agent, known)
         if key == TOTALS_KEY:
-            return self.renderer.totals(lang, self.hub.totals())
+            return self.wallboard_fragments.totals(lang, self.hub.totals())
         if key.startswith(HTML_KEY_PREFIX) and isinstance(payload, str):
             return payload
         return ""
