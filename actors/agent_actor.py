@@ -16,12 +16,14 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.call_actor import internal_error_record
 from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
 from actors.messages import AdoptedCall, UiHangUp
 from core.agent import AdoptCall, AgentMachine, DispositionSubmitted, Refusal
 from core.call_config import CallRequest
 from core.call_events import CallEnded, CallStepChanged
+from core.domain import CallOutcome
 from core.timers import TimerFired
 from core.views import AgentView, CallView
 
@@ -89,7 +91,10 @@ class AgentActor(pykka.ThreadingActor):
                 if isinstance(result, Refusal):
                     return result
                 self._flush()
-                self.call_ref = self.start_call(result, self.actor_ref)
+                try:
+                    self.call_ref = self.start_call(result, self.actor_ref)
+                except Exception as exc:  # no call actor: the agent must not stay on_call
+                    return self._call_not_started(result, exc, now)
                 return None
             case HangUpCall(call_id=call_id, by=by):
                 if self.call_ref is None or self.machine.call_id != call_id:
@@ -122,6 +127,18 @@ class AgentActor(pykka.ThreadingActor):
             case _:
                 log.debug("agent %s ignores %s", self.machine.agent_id, type(message).__name__)
         return None
+
+    def _call_not_started(self, request: CallRequest, exc: Exception, at: float) -> Refusal:
+        """The machine already went on_call; end that call at once (nothing was dialed, so
+        nothing to qualify) and refuse, as for any other request the core cannot serve."""
+        log.exception("agent %s: call %s not started", self.machine.agent_id, request.call_id)
+        reason = f"call_not_started: {type(exc).__name__}"
+        record = msgspec.structs.replace(
+            internal_error_record(request, reason, at, [], at), outcome=CallOutcome.REJECTED
+        )
+        self.machine.receive(CallEnded(record=record), at)
+        self._flush(publish=True)
+        return Refusal("internal_error", "the call could not be started")
 
     def _flush(self, publish: bool = False) -> None:
         assert self.executor is not None
