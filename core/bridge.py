@@ -280,6 +280,7 @@ class SupervisionMachine:
             return
         self.mode = mode
         self.leg.dialed_at = at
+        self.leg.create_pending = True
         self._commands.append(
             OriginateChannel(
                 channel_id=self.leg.channel_id,
@@ -354,6 +355,12 @@ class SupervisionMachine:
 
     def _on_ok(self, command: AriCommand, at: float) -> None:
         match command:
+            case OriginateChannel(channel_id=cid) if cid == self.leg.channel_id:
+                self.leg.create_pending = False
+                if self.leg.hangup_missed and not self.leg.destroyed:
+                    # our DELETE outran the originate (404): the leg exists now, end it
+                    self.leg.hangup_missed = False
+                    self._commands.append(HangupChannel(channel_id=cid))
             case CreateBridge(bridge_id=bid) if bid == self.private_bridge_id:
                 self._bridge_ready = True
                 self._reconcile(at)
@@ -374,6 +381,13 @@ class SupervisionMachine:
             "supervision %s: %s failed: %s", self.sid, type(failed.command).__name__, detail
         )
         match failed.command:
+            case OriginateChannel() if self.leg.hangup_missed:
+                self.leg.create_pending = self.leg.hangup_missed = False
+                if failed.status == 0:  # it may exist: hang it up again, a 404 ends it
+                    self._commands.append(HangupChannel(channel_id=self.leg.channel_id))
+                else:
+                    self.leg.mark_destroyed(at)
+                    self._maybe_finish(at)
             case OriginateChannel() if self._state == SupervisionState.DIALING:
                 self._cancel_timer(T_ANSWER)
                 if failed.status == 0:
@@ -382,7 +396,9 @@ class SupervisionMachine:
                     self.leg.mark_destroyed(at)
                     self._finish(at, detail, failed=True)
             case HangupChannel(channel_id=cid) if failed.status == 404:
-                if cid == self.leg.channel_id:
+                if cid == self.leg.channel_id and self.leg.create_pending:
+                    self.leg.hangup_missed = True  # the DELETE outran the originate
+                elif cid == self.leg.channel_id:
                     self.leg.mark_destroyed(at)
                 for snoop in self._all_snoops():
                     if snoop.id == cid:

@@ -319,3 +319,30 @@ def test_agent_is_told_once_when_configured() -> None:
     quiet = Sup()
     listening(quiet)
     assert not [c for c in quiet.commands if isinstance(c, PlayMedia)]
+
+
+def test_stop_whose_hangup_outran_the_originate_still_hangs_the_supervisor_up() -> None:
+    """A DELETE can reach Asterisk before the originate (ARI requests run concurrently): its
+    404 does not end the leg while the originate is unanswered; once it answers, the new
+    channel is hung up, so the supervisor's phone is not left ringing after the end."""
+    s = Sup()
+    out = s.feed(StartSupervision(SupervisionMode.BARGE))
+    originate = next(c for c in out if isinstance(c, OriginateChannel))
+    s.feed(StopSupervision())
+    s.feed(failed(HangupChannel(channel_id=LEG), 404, "Channel not found"))
+    assert s.ended() == []
+    out = s.feed(ok(originate))
+    assert [c for c in out if isinstance(c, HangupChannel)] == [HangupChannel(channel_id=LEG)]
+    s.feed(destroyed(LEG, 16))
+    assert len(s.ended()) == 1 and s.m.state == SupervisionState.ENDED
+
+
+def test_stop_whose_hangup_outran_a_refused_originate_ends() -> None:
+    s = Sup()
+    out = s.feed(StartSupervision(SupervisionMode.BARGE))
+    originate = next(c for c in out if isinstance(c, OriginateChannel))
+    s.feed(StopSupervision(), failed(HangupChannel(channel_id=LEG), 404, "Channel not found"))
+    assert s.ended() == []
+    out = s.feed(failed(originate, 500, "Allocation failed"))
+    assert not [c for c in out if isinstance(c, HangupChannel)]
+    assert len(s.ended()) == 1
