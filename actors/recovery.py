@@ -129,6 +129,10 @@ class Reconciler:
         bridges = [b for b in (_convert(x, Bridge) for x in raw_bridges) if b is not None]
         live_ids = frozenset(c.id for c in channels)
 
+        # The journal is read on both sides of the snapshot of this process's calls: a call
+        # journaled live in both reads yet not owned is not ours (one that starts after the
+        # first read, or ends before the second, is left to its own actor and record).
+        journal_before = self.journal.live_calls() if self.journal is not None else {}
         owned = self.live_call_refs()
         for ref in owned.values():
             try:
@@ -136,7 +140,8 @@ class Reconciler:
             except Exception:
                 log.debug("call actor gone during reconciliation")
 
-        journal = self.journal.live_calls() if self.journal is not None else {}
+        journal_after = self.journal.live_calls() if self.journal is not None else {}
+        journal = {k: v for k, v in journal_after.items() if k in journal_before}
         ours = [c for c in channels if self._ours(c, journal)]
         ours_ids = {c.id for c in ours}
         halves = [c for c in channels if c.id.endswith("-2") and c.id[:-2] in ours_ids]
