@@ -113,7 +113,9 @@ class CallActor(pykka.ThreadingActor):
         self.destroyed_ids: set[str] = set()
         # Channels known to exist (events seen, originate/create answered 2xx, or listed when
         # adopted): only those can "vanish" during an ARI outage.
-        self.seen_ids: set[str] = set(live_ids)
+        # Channel id -> when the core first knew it exists (time.perf_counter(): an event's
+        # arrival on the loop, an originate's answer when handled; adopted: -inf).
+        self.seen_ids: dict[str, float] = dict.fromkeys(live_ids, float("-inf"))
         self.monitors: dict[str, SupervisionMode] = {}
 
     # -- pykka hooks ----------------------------------------------------------------------
@@ -187,12 +189,12 @@ class CallActor(pykka.ThreadingActor):
             self._tell_agent(view)
             self.deps.publish(view)
         elif isinstance(message, ReconcileChannels):
-            self._reconcile(message.live_ids)
+            self._reconcile(message.live_ids, message.listed_at)
         elif isinstance(message, Arrived):
             event = message.event
             channel_id = event_channel_id(event)
             if channel_id:
-                self.seen_ids.add(channel_id)
+                self._seen(channel_id, message.at)
             if isinstance(event, ChannelDestroyed):
                 self.destroyed_ids.add(event.channel.id)
             assert self.executor is not None
@@ -206,21 +208,29 @@ class CallActor(pykka.ThreadingActor):
             if isinstance(message, AriCommandSucceeded) and isinstance(
                 message.command, OriginateChannel | CreateChannel
             ):
-                self.seen_ids.add(message.command.channel_id)
+                self._seen(message.command.channel_id)
                 if message.command.other_channel_id:
-                    self.seen_ids.add(message.command.other_channel_id)
+                    self._seen(message.command.other_channel_id)
             # ARI events, REST outcomes, TimerFired, adoption inputs: the machine's own types.
             self._feed(message)
 
-    def _reconcile(self, live_ids: frozenset[str]) -> None:
+    def _seen(self, channel_id: str, at: float | None = None) -> None:
+        self.seen_ids.setdefault(channel_id, time.perf_counter() if at is None else at)
+
+    def _reconcile(self, live_ids: frozenset[str], listed_at: float | None = None) -> None:
         """Legs that vanished while the events socket was down: tell the machine they are
-        gone (;2 halves first, as Asterisk does), so the call ends and leaves its record."""
+        gone (;2 halves first, as Asterisk does), so the call ends and leaves its record.
+        Only legs known before the listing was asked for count (an originate answered
+        after it may have created its channel after it)."""
         assert self.executor is not None
         owned = [cid for claim in self.executor.claimed for cid in claim.channel_ids]
+        cutoff = float("inf") if listed_at is None else listed_at
         missing = [
             c
             for c in dict.fromkeys(owned)
-            if c in self.seen_ids and c not in live_ids and c not in self.destroyed_ids
+            if self.seen_ids.get(c, cutoff) < cutoff
+            and c not in live_ids
+            and c not in self.destroyed_ids
         ]
         missing.sort(key=lambda cid: not cid.endswith("-2"))
         for channel_id in missing:

@@ -87,6 +87,9 @@ class ReconcileChannels(msgspec.Struct, frozen=True):
     """The channels Asterisk has right now (after a reconnect): legs not in it are gone."""
 
     live_ids: frozenset[str]
+    # time.perf_counter() when the listing was asked for: a channel the actor first knew of
+    # later may have been created after the listing, so its absence proves nothing.
+    listed_at: float | None = None
 
 
 class Monitoring(msgspec.Struct, frozen=True):

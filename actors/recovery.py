@@ -119,6 +119,7 @@ class Reconciler:
         return channel.dialplan.app_name == "Stasis" and data.startswith(self.app + ",")
 
     async def _reconcile(self, generation: int) -> ReconcileReport:
+        listed_at = time.perf_counter()
         raw_channels = await self._get_list("/channels")
         raw_bridges = await self._get_list("/bridges")
         if raw_channels is None or raw_bridges is None:
@@ -136,7 +137,7 @@ class Reconciler:
         owned = self.live_call_refs()
         for ref in owned.values():
             try:
-                ref.tell(ReconcileChannels(live_ids=live_ids))
+                ref.tell(ReconcileChannels(live_ids=live_ids, listed_at=listed_at))
             except Exception:
                 log.debug("call actor gone during reconciliation")
 

@@ -152,3 +152,26 @@ def test_reconcile_ends_only_calls_whose_known_legs_vanished(deps: Any) -> None:
     record = deps.sink.wait_for(lambda r: r.call_id == "r1", timeout=5)
     assert record is not None and record.outcome != CallOutcome.COMPLETED
     assert ref.actor_stopped.wait(5)
+
+
+def test_reconcile_ignores_a_leg_first_known_after_the_listing(deps: Any) -> None:
+    """The listing is asked for, the agent's originate answers, then the listing (without
+    that channel, created a moment after it) reaches the actor: nothing vanished."""
+    import time as clock
+
+    from actors.messages import ReconcileChannels
+    from core.ari_commands import AriCommandSucceeded, OriginateChannel
+
+    req = request("r2")
+    ref = CallActor.start(req, CallMachine(req, CallSettings()), deps)
+    originate = next(c for c in deps.port.sent if isinstance(c, OriginateChannel))
+    listed_at = clock.perf_counter()
+    ref.tell(AriCommandSucceeded(command=originate, status=200, body={"id": "r2-agent"}))
+    ref.tell(ReconcileChannels(live_ids=frozenset(), listed_at=listed_at))
+    assert ref.ask(GetStats()).step == CallStep.AGENT_DIALING  # type: ignore[union-attr]
+    assert deps.sink.records == []
+    # A later listing that still lacks it: the leg is gone.
+    ref.tell(ReconcileChannels(live_ids=frozenset(), listed_at=clock.perf_counter()))
+    record = deps.sink.wait_for(lambda r: r.call_id == "r2", timeout=10)
+    assert record is not None and record.outcome != CallOutcome.COMPLETED
+    assert ref.actor_stopped.wait(10)
