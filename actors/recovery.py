@@ -120,6 +120,7 @@ class Reconciler:
 
     async def _reconcile(self, generation: int) -> ReconcileReport:
         listed_at = time.perf_counter()
+        owned_before = self.live_call_refs()  # a call that ends during the listing stays ours
         raw_channels = await self._get_list("/channels")
         raw_bridges = await self._get_list("/bridges")
         if raw_channels is None or raw_bridges is None:
@@ -147,7 +148,9 @@ class Reconciler:
         ours_ids = {c.id for c in ours}
         halves = [c for c in channels if c.id.endswith("-2") and c.id[:-2] in ours_ids]
         candidates = [
-            call for call in live_calls(ours + halves, bridges) if call.call_id not in owned
+            call
+            for call in live_calls(ours + halves, bridges)
+            if call.call_id not in owned and call.call_id not in owned_before
         ]
         adopted: list[str] = []
         now = time.time()
@@ -179,7 +182,7 @@ class Reconciler:
             self.adopt(machine, request, live_ids)
             adopted.append(call.call_id)
 
-        live_call_ids = {c.call_id for c in candidates} | set(owned)
+        live_call_ids = {c.call_id for c in candidates} | set(owned) | set(owned_before)
         closed: list[str] = []
         for call_id, journaled in journal.items():
             if call_id in live_call_ids:

@@ -51,10 +51,15 @@ async def test_calls_starting_or_ending_during_reconcile_get_no_lost_record(
     journal.started(request("ending"), 2.0)  # ours, ends during the reconciliation
     sink = MemoryRecordSink()
 
+    snapshots: list[str] = []
+
     def owned_now() -> dict[str, Any]:
-        # What other threads do while the snapshot is taken: "ending" finishes (its actor
-        # journals the end, then leaves the live calls), "new" starts (journaled by its
-        # actor, in the live calls only once the snapshot was taken).
+        # What other threads do while the last snapshot is taken: "ending" finishes (its
+        # actor journals the end, then leaves the live calls), "new" starts (journaled by
+        # its actor, in the live calls only once the snapshot was taken).
+        snapshots.append("taken")
+        if len(snapshots) == 1:
+            return {"ending": object()}
         journal.ended("ending", 3.0)
         journal.started(request("new"), 3.0)
         return {}
@@ -63,3 +68,45 @@ async def test_calls_starting_or_ending_during_reconcile_get_no_lost_record(
     assert report.closed_while_away == ("away",)
     assert [r.call_id for r in sink.records] == ["away"]
     assert set(journal.live_calls()) == {"new"}
+
+
+class OneCallUp:
+    """GET /channels lists the two legs of call c1 (ours, by their Stasis app data); c1's
+    actor ends it right after (its legs are being destroyed)."""
+
+    def __init__(self) -> None:
+        self.listed = False
+
+    async def request(self, req: Any) -> tuple[int, Any, str]:
+        if req.path == "/channels":
+            self.listed = True
+            legs = [
+                {
+                    "id": f"c1-{role}",
+                    "name": "PJSIP/x-00000001",
+                    "state": "Up",
+                    "dialplan": {"app_name": "Stasis", "app_data": f"evscallpro,{role},c1"},
+                }
+                for role in ("agent", "customer")
+            ]
+            return 200, legs, ""
+        if req.path == "/bridges":
+            return 200, [], "[]"
+        return 404, {"message": "Channel not found"}, ""
+
+
+async def test_a_call_that_ends_during_the_listing_is_not_adopted(tmp_path: Path) -> None:
+    asterisk = OneCallUp()
+    adopted: list[str] = []
+    rec = Reconciler(
+        asterisk,  # type: ignore[arg-type]
+        "evscallpro",
+        CallSettings(),
+        lambda: {} if asterisk.listed else {"c1": object()},
+        adopt=lambda machine, req, ids: adopted.append(req.call_id),
+        sink=MemoryRecordSink(),
+        journal=None,
+    )
+    report = await rec.run(1)
+    assert adopted == [] and report.adopted == ()
+    assert report.error == ""
