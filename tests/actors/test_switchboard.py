@@ -63,8 +63,8 @@ def test_routes_by_channel_bridge_playback_and_recording(board: Any) -> None:
     board.tell(ev("BridgeDestroyed", bridge={"id": "b1"}))
     board.tell(ev("StasisStart", channel={"id": "stranger"}))
 
-    assert call.proxy().done.get().wait(2)
-    assert bridge_owner.proxy().done.get().wait(2)
+    assert call.proxy().done.get().wait(10)
+    assert bridge_owner.proxy().done.get().wait(10)
     got = [type(m).__name__ for m in call.ask("get")]
     assert got == [
         "StasisStart",
@@ -89,7 +89,7 @@ def test_playback_falls_back_to_target_channel_and_release_stops_routing(board: 
     board.tell(
         ev("PlaybackFinished", playback={"id": "unclaimed", "target_uri": "channel:c2-agent"})
     )
-    assert call.proxy().done.get().wait(2)
+    assert call.proxy().done.get().wait(10)
     board.tell(ReleaseRoutes(channel_ids=("c2-agent",)))
     board.tell(ev("StasisEnd", channel={"id": "c2-agent"}))
     stats = board.ask(GetStats())  # asks are queued behind the tells: all handled

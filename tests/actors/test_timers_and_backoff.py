@@ -43,8 +43,8 @@ def test_fire_cancel_replace(timers: TimerService) -> None:
     timers.start(("c2", "x"), 0.1, "x-replaced", inbox)  # same key: replaces
     timers.start(("c3", "y"), 0.05, "y", inbox)
     timers.cancel_all("c3")  # a call ended: all its timers go
-    assert inbox.event.wait(2)
-    deadline = time.monotonic() + 2
+    assert inbox.event.wait(10)
+    deadline = time.monotonic() + 10
     while len(inbox.items) < 2 and time.monotonic() < deadline:
         inbox.event.clear()
         inbox.event.wait(0.5)

@@ -68,9 +68,9 @@ def _config(sim: SimulatorThread) -> CoreConfig:
             language="en",
             acceptance_timeout_s=3.0,
             acceptance_wait_s=1.0,
-            stasis_guard_s=3.0,
+            stasis_guard_s=10.0,
             prompt_guard_s=3.0,
-            bridge_guard_s=3.0,
+            bridge_guard_s=10.0,
             ending_guard_s=3.0,
         ),
         agents=(

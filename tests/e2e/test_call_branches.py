@@ -226,6 +226,7 @@ def test_originate_refused_by_asterisk_ends_the_call_with_its_reason(
 
 def test_start_failure_and_double_stop_leave_nothing_running(sim: SimulatorThread) -> None:
     import threading
+    import time
 
     from e2e_support import core_config
 
@@ -238,11 +239,10 @@ def test_start_failure_and_double_stop_leave_nothing_running(sim: SimulatorThrea
     app.stop()  # a second stop is harmless
     assert app.place_call("a1", "+33600000001").code == "core_stopped"  # type: ignore[union-attr]
     assert app.loop_thread.running is False
-    deadline = threading.Event()
-    for _ in range(50):  # actor threads exit right after their stop message
-        if threading.active_count() <= before:
-            break
-        deadline.wait(0.05)
+    tick = threading.Event()
+    deadline = time.monotonic() + 15  # actor threads exit right after their stop message
+    while threading.active_count() > before and time.monotonic() < deadline:
+        tick.wait(0.05)
     assert threading.active_count() <= before
 
 
