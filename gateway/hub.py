@@ -40,6 +40,7 @@ class HubClient:
         self.batch_s = batch_s
         self._pending: dict[str, object] = {}
         self._wake = asyncio.Event()
+        self._last_batch_at = float("-inf")  # loop time of the last batch (wallboards)
         self.known_rows: set[str] = set()  # wallboard rows this browser has (sender-owned)
 
     def offer(self, key: str, payload: object = None) -> None:
@@ -52,9 +53,16 @@ class HubClient:
         return list(self._pending)
 
     async def next_batch(self) -> dict[str, object]:
+        """The pending elements, at most one batch per `batch_s`: a change after a quiet
+        spell goes out at once; changes arriving within `batch_s` of the last batch wait
+        for the end of that window and leave together (one wallboard frame)."""
         await self._wake.wait()
         if self.batch_s > 0:
-            await asyncio.sleep(self.batch_s)  # gather a burst into one wallboard frame
+            loop = asyncio.get_running_loop()
+            wait = self._last_batch_at + self.batch_s - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_batch_at = loop.time()
         self._wake.clear()
         batch, self._pending = self._pending, {}
         return batch

@@ -227,3 +227,20 @@ async def test_two_wallboards_share_one_render_and_keep_their_own_marker(
     finally:
         await sam.close()
         await sue.close()
+
+
+async def test_a_wallboard_change_after_a_quiet_spell_leaves_at_once_a_burst_waits() -> None:
+    hub = Hub(asyncio.get_running_loop())
+    sup = HubClient("sam", wallboard=True, batch_s=5.0)
+    hub.attach(sup)
+    first = await asyncio.wait_for(sup.next_batch(), 1)  # quiet before: no 5 s wait
+    assert list(first) == ["wallboard"]
+    hub.publish(AgentView(agent_id="alice", display_name="Alice", state=AgentState.PAUSED,
+                          state_since=2.0, pause_reason="break"))
+    waiter = asyncio.create_task(sup.next_batch())
+    done, _ = await asyncio.wait({waiter}, timeout=0.2)
+    assert not done  # within 5 s of the last frame: waits for the window's end
+    waiter.cancel()
+    sup._last_batch_at -= 5.0  # as if the last frame left 5 s ago
+    batch = await asyncio.wait_for(sup.next_batch(), 1)
+    assert set(batch) == {f"{ROW_KEY_PREFIX}alice", TOTALS_KEY}
