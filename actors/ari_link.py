@@ -105,12 +105,7 @@ class AriLink:
 
     async def _shutdown(self) -> None:
         await self._close_ws()
-        if self._client is not None:
-            try:
-                await self._client.close()
-            except Exception:
-                log.debug("aioari client close failed", exc_info=True)
-            self._client = None
+        await self._drop_client()
 
     # -- the loop -------------------------------------------------------------------------
     async def _run_forever(self) -> None:
