@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import re
 import sys
 import threading
@@ -25,6 +26,7 @@ from typing import Any
 
 import msgspec
 
+from core.call import E164
 from core.call_config import CallRequest
 from core.domain import CallOutcome, CallStep, WorkstationMode
 from core.records import CallRecord
@@ -100,7 +102,25 @@ def build_config(args: argparse.Namespace) -> CoreConfig:
     return msgspec.structs.replace(config, call=call, **changes)
 
 
+def check_durations(args: argparse.Namespace) -> None:
+    """--timeout and --connect-timeout: finite and above 0; --talk: finite, 0 or more."""
+    for flag, value, minimum_ok in (
+        ("--timeout", args.timeout, False),
+        ("--connect-timeout", args.connect_timeout, False),
+        ("--talk", args.talk, True),
+    ):
+        if value is None:
+            continue
+        if not math.isfinite(value) or value < 0 or (value == 0 and not minimum_ok):
+            bound = "0 or more" if minimum_ok else "above 0"
+            raise ValueError(f"{flag} takes a number of seconds {bound}, got {value}")
+
+
 def build_request(args: argparse.Namespace, config: CoreConfig) -> CallRequest:
+    if args.customer and not E164.match(args.customer):
+        raise ValueError(
+            f"--customer takes an E.164 number such as +33612345678, got {args.customer!r}"
+        )
     if args.customer_endpoint:
         endpoint = args.customer_endpoint
         number = args.customer
@@ -133,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        check_durations(args)
         config = build_config(args)
         request = build_request(args, config)
     except (ValueError, KeyError) as exc:
