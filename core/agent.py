@@ -47,13 +47,15 @@ log = logging.getLogger(__name__)
 T_WRAP_UP = "wrap_up"
 # Calls that ended before the customer was dialed: there was no conversation to qualify.
 # Customer-side failures (busy, no answer...) do go to wrap-up: the agent may book a callback.
-NOTHING_TO_QUALIFY = frozenset({
-    CallOutcome.REJECTED,
-    CallOutcome.AGENT_BUSY,
-    CallOutcome.AGENT_NO_ANSWER,
-    CallOutcome.AGENT_UNREACHABLE,
-    CallOutcome.AGENT_NOT_CONFIRMED,
-})
+NOTHING_TO_QUALIFY = frozenset(
+    {
+        CallOutcome.REJECTED,
+        CallOutcome.AGENT_BUSY,
+        CallOutcome.AGENT_NO_ANSWER,
+        CallOutcome.AGENT_UNREACHABLE,
+        CallOutcome.AGENT_NOT_CONFIRMED,
+    }
+)
 AUTO_DISPOSITION = "not_qualified"
 
 

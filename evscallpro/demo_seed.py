@@ -85,9 +85,7 @@ def load_campaign_scripts(demo_dir: Path = DEMO_DIR) -> dict[str, str]:
 def credentials(settings: Settings) -> list[Credential]:
     people = [(a, Role.AGENT) for a in settings.agents]
     people += [(s, Role.SUPERVISOR) for s in settings.supervisors]
-    return [
-        Credential(p.id, demo_password(p.id), role, p.name or p.id) for p, role in people
-    ]
+    return [Credential(p.id, demo_password(p.id), role, p.name or p.id) for p, role in people]
 
 
 def seed_data_dir(

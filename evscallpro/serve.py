@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--config", required=True, help="project TOML settings file")
     p.add_argument("--call", default=None, help="AGENT_ID:NUMBER, placed once at start")
     p.add_argument(
-        "--port", type=int, default=None,
+        "--port",
+        type=int,
+        default=None,
         help="web gateway port, instead of [gateway] port (0: any free port)",
     )
     p.add_argument("--verbose", "-v", action="store_true")
@@ -99,10 +101,14 @@ def run(args: argparse.Namespace) -> int:
         _emit({"event": "error", "error": f"cannot start: {exc}", "part": exc.part})
         return 2
     app = stack.call_center
-    _emit({
-        "event": "ready", "app": config.app, "agents": [a.agent_id for a in config.agents],
-        "url": stack.url,
-    })
+    _emit(
+        {
+            "event": "ready",
+            "app": config.app,
+            "agents": [a.agent_id for a in config.agents],
+            "url": stack.url,
+        }
+    )
 
     if args.call:
         agent_id, _, number = args.call.partition(":")

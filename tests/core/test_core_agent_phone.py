@@ -207,10 +207,15 @@ def test_rejected_call_returns_to_available_without_wrap_up() -> None:
     assert m.state == AgentState.AVAILABLE
 
 
-@pytest.mark.parametrize("outcome", [
-    CallOutcome.AGENT_BUSY, CallOutcome.AGENT_NO_ANSWER, CallOutcome.AGENT_UNREACHABLE,
-    CallOutcome.AGENT_NOT_CONFIRMED,
-])
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        CallOutcome.AGENT_BUSY,
+        CallOutcome.AGENT_NO_ANSWER,
+        CallOutcome.AGENT_UNREACHABLE,
+        CallOutcome.AGENT_NOT_CONFIRMED,
+    ],
+)
 def test_call_that_never_reached_the_customer_needs_no_qualification(outcome: CallOutcome) -> None:
     m = agent(wrap_up_max_s=30.0)
     on_call(m)
@@ -224,10 +229,16 @@ def test_call_that_never_reached_the_customer_needs_no_qualification(outcome: Ca
     assert isinstance(m.request_call("+33145678901", "c2", 4.0), CallRequest)  # next call at once
 
 
-@pytest.mark.parametrize("outcome", [
-    CallOutcome.CUSTOMER_BUSY, CallOutcome.CUSTOMER_NO_ANSWER, CallOutcome.CUSTOMER_REJECTED,
-    CallOutcome.AGENT_ABANDONED, CallOutcome.CANCELLED,
-])
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        CallOutcome.CUSTOMER_BUSY,
+        CallOutcome.CUSTOMER_NO_ANSWER,
+        CallOutcome.CUSTOMER_REJECTED,
+        CallOutcome.AGENT_ABANDONED,
+        CallOutcome.CANCELLED,
+    ],
+)
 def test_customer_side_failure_goes_to_wrap_up(outcome: CallOutcome) -> None:
     m = agent()
     on_call(m)

@@ -31,8 +31,13 @@ def test_piloted_agents_call_and_qualify_on_their_own(tmp_path: Path) -> None:
 
     records.add_listener(count)
     demo = Demo(
-        data_dir=str(tmp_path), port=0, ari_port=0, time_scale=20.0,
-        flush_interval_s=0.05, extra_sinks=[records], autopilot=True,
+        data_dir=str(tmp_path),
+        port=0,
+        ari_port=0,
+        time_scale=20.0,
+        flush_interval_s=0.05,
+        extra_sinks=[records],
+        autopilot=True,
     ).start()
     try:
         assert demo.autopilot is not None

@@ -38,9 +38,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 def _shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     # caret="initial": hiding the caret leaves style="" on inputs, which the CSP refuses.
-    page.screenshot(
-        path=str(SCREENSHOTS / f"demo-{name}.png"), full_page=True, caret="initial"
-    )
+    page.screenshot(path=str(SCREENSHOTS / f"demo-{name}.png"), full_page=True, caret="initial")
 
 
 def _signed_in(chromium: Browser, demo: Demo, user: str) -> tuple[BrowserContext, Page, list[str]]:

@@ -48,9 +48,18 @@ def test_demo_command_prints_serves_and_stops_on_sigterm(tmp_path: Path) -> None
     busy_port = busy.getsockname()[1]
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "evscallpro.cli", "demo",
-            "--port", "0", "--ari-port", str(busy_port), "--time-scale", "10",
-            "--data-dir", str(tmp_path / "data"),
+            sys.executable,
+            "-m",
+            "evscallpro.cli",
+            "demo",
+            "--port",
+            "0",
+            "--ari-port",
+            str(busy_port),
+            "--time-scale",
+            "10",
+            "--data-dir",
+            str(tmp_path / "data"),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -87,8 +96,13 @@ def test_demo_command_prints_serves_and_stops_on_sigterm(tmp_path: Path) -> None
 def test_demo_command_rejects_a_bad_time_scale(tmp_path: Path, scale: str) -> None:
     result = subprocess.run(
         [
-            sys.executable, "-m", "evscallpro.cli", "demo",
-            f"--time-scale={scale}", "--data-dir", str(tmp_path / "data"),
+            sys.executable,
+            "-m",
+            "evscallpro.cli",
+            "demo",
+            f"--time-scale={scale}",
+            "--data-dir",
+            str(tmp_path / "data"),
         ],
         cwd=REPO,
         capture_output=True,

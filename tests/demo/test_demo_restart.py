@@ -43,8 +43,12 @@ class Views:
 
 def _demo(data_dir: Path, records: MemoryRecordSink) -> Demo:
     return Demo(
-        data_dir=str(data_dir), port=0, ari_port=0, time_scale=5.0,
-        flush_interval_s=0.05, extra_sinks=[records],
+        data_dir=str(data_dir),
+        port=0,
+        ari_port=0,
+        time_scale=5.0,
+        flush_interval_s=0.05,
+        extra_sinks=[records],
     ).start()
 
 

@@ -61,9 +61,7 @@ class RunningDemo:
     def http(
         self, path: str, method: str = "GET", headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], str]:
-        request = urllib.request.Request(
-            self.demo.url + path, method=method, headers=headers or {}
-        )
+        request = urllib.request.Request(self.demo.url + path, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(request, timeout=10) as resp:
                 return resp.status, dict(resp.headers), resp.read().decode()
@@ -163,9 +161,11 @@ def _record_of(running: RunningDemo, call_id: str) -> CallRecord | None:
 
 def _call_id_of(running: RunningDemo, agent_id: str, seen_before: int) -> str:
     view = running.views.wait_for(
-        lambda v: isinstance(v, CallView)
-        and v.agent_id == agent_id
-        and running.views.seen.index(v) >= seen_before
+        lambda v: (
+            isinstance(v, CallView)
+            and v.agent_id == agent_id
+            and running.views.seen.index(v) >= seen_before
+        )
     )
     assert view is not None, f"no call view for {agent_id}"
     return str(view.call_id)
@@ -191,9 +191,11 @@ def test_mobile_agent_call_connects_and_reaches_duckdb(
     # the supervisor's softphone answers: live listening shows on the call
     assert app.supervise("supervisor", call_id, SupervisionMode.LISTEN) is None
     monitored = running.views.wait_for(
-        lambda v: isinstance(v, CallView)
-        and v.call_id == call_id
-        and ("supervisor", SupervisionMode.LISTEN) in v.monitored_by
+        lambda v: (
+            isinstance(v, CallView)
+            and v.call_id == call_id
+            and ("supervisor", SupervisionMode.LISTEN) in v.monitored_by
+        )
     )
     assert monitored is not None, "the supervisor never started listening"
     assert app.hang_up("agent1", call_id) is None
@@ -201,8 +203,11 @@ def test_mobile_agent_call_connects_and_reaches_duckdb(
     assert record is not None
     assert record.outcome == CallOutcome.COMPLETED, record
     assert record.customer_number == ANSWERING_CUSTOMER
-    failed_prompts = [r.getMessage() for r in caplog.records
-                      if r.name == "core.call" and "playback" in r.getMessage()]
+    failed_prompts = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "core.call" and "playback" in r.getMessage()
+    ]
     assert failed_prompts == []
     assert record.recording_name, record
     assert running.demo.settings is not None
@@ -229,10 +234,15 @@ def test_voicemail_agent_call_ends_agent_not_confirmed(running: RunningDemo) -> 
     assert record is not None
     assert record.outcome == CallOutcome.AGENT_NOT_CONFIRMED, record
     assert record.customer_leg is None or record.customer_leg.answered_at is None
+
     # No customer conversation: nothing to qualify, agent3 is available again at once.
     def agent3(v: Any, state: AgentState, after: int) -> bool:
-        return (isinstance(v, AgentView) and v.agent_id == "agent3" and v.state == state
-                and running.views.seen.index(v) >= after)
+        return (
+            isinstance(v, AgentView)
+            and v.agent_id == "agent3"
+            and v.state == state
+            and running.views.seen.index(v) >= after
+        )
 
     on_call = running.views.wait_for(lambda v: agent3(v, AgentState.ON_CALL, before))
     assert on_call is not None

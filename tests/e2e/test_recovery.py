@@ -307,8 +307,9 @@ def test_serve_runs_the_whole_stack_core_analytics_and_gateway(
     assert serve.proc.wait(10) == 0
     reader = AnalyticsReader(tmp_path / "evscallpro.duckdb")  # flushed by the stack's stop
     try:
-        assert [r.call_id for r in reader.calls_for_agent("a1", dt.datetime.now(dt.UTC).date())
-                ] == [record["call_id"]]
+        assert [
+            r.call_id for r in reader.calls_for_agent("a1", dt.datetime.now(dt.UTC).date())
+        ] == [record["call_id"]]
     finally:
         reader.close()
 
