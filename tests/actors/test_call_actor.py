@@ -76,7 +76,7 @@ def deps() -> Any:
     views: list[Any] = []
     yield ActorDeps(
         switchboard=board,
-        port=port,
+        port=port,  # type: ignore[arg-type]
         timers=TimerService(loop_thread),
         sink=sink,  # type: ignore[arg-type]
         publish=views.append,
@@ -110,7 +110,7 @@ def test_exception_in_one_call_ends_it_with_internal_error_and_spares_the_other(
     assert [h.channel_id for h in hangups] == ["bad-agent"]
 
     assert good_ref.is_alive()
-    assert good_ref.ask(GetStats()).step == CallStep.AGENT_DIALING
+    assert good_ref.ask(GetStats()).step == CallStep.AGENT_DIALING  # type: ignore[union-attr]
     assert [r.call_id for r in deps.sink.records] == ["bad"]
 
 
@@ -145,7 +145,7 @@ def test_reconcile_ends_only_calls_whose_known_legs_vanished(deps: Any) -> None:
     ref.tell(AriCommandSucceeded(command=originate, status=200, body={"id": "r1-agent"}))
     # The agent leg still exists; the customer was never dialed: nothing vanished.
     ref.tell(ReconcileChannels(live_ids=frozenset({"r1-agent", "r1-agent-2"})))
-    assert ref.ask(GetStats()).step == CallStep.AGENT_DIALING
+    assert ref.ask(GetStats()).step == CallStep.AGENT_DIALING  # type: ignore[union-attr]
     assert deps.sink.records == []
     # Asterisk lost the agent leg while the socket was down: the call ends with a record.
     ref.tell(ReconcileChannels(live_ids=frozenset()))
