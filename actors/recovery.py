@@ -37,6 +37,7 @@ from core.recovery_scan import EVS_VARIABLES, live_calls, split_leg_id
 log = logging.getLogger(__name__)
 
 Adopter = Callable[[CallMachine, CallRequest, frozenset[str]], Any]
+LISTING_FAILED = "listing failed"
 
 
 class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,8 +60,12 @@ class Reconciler:
         sink: CallRecordSink,
         journal: CallJournal | None,
         on_report: Callable[[ReconcileReport], None] | None = None,
+        listing_retries_s: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
     ) -> None:
         self.port = port
+        # Asterisk replays nothing: a call whose leg vanished during the gap ends only when a
+        # listing shows it, so a failed listing is asked for again after each of these waits.
+        self.listing_retries_s = listing_retries_s
         self.app = app
         self.call_settings = call_settings
         self.live_call_refs = live_call_refs
@@ -73,18 +78,26 @@ class Reconciler:
 
     async def run(self, generation: int) -> ReconcileReport:
         async with self._lock:  # two quick reconnects must not adopt the same call twice
-            try:
-                report = await self._reconcile(generation)
-            except Exception as exc:
-                log.exception("reconciliation %d failed", generation)
-                report = ReconcileReport(
-                    generation=generation, channels=0, told_actors=0, error=repr(exc)
-                )
+            for wait_s in (*self.listing_retries_s, None):
+                try:
+                    report = await self._reconcile(generation)
+                except Exception as exc:
+                    log.exception("reconciliation %d failed", generation)
+                    report = ReconcileReport(
+                        generation=generation, channels=0, told_actors=0, error=repr(exc)
+                    )
+                self._report(report)  # each attempt: a start waits for the first only
+                if report.error != LISTING_FAILED or wait_s is None:
+                    break
+                log.warning("reconciliation %d: listing failed, again in %.1fs", generation, wait_s)
+                await asyncio.sleep(wait_s)
+        return report
+
+    def _report(self, report: ReconcileReport) -> None:
         self.reports.append(report)
         log.info("reconciliation: %s", report)
         if self.on_report is not None:
             self.on_report(report)
-        return report
 
     async def _get_list(self, path: str) -> list[Any] | None:
         status, body, text = await self.port.request(AriRequest("GET", path))
@@ -125,7 +138,7 @@ class Reconciler:
         raw_bridges = await self._get_list("/bridges")
         if raw_channels is None or raw_bridges is None:
             return ReconcileReport(
-                generation=generation, channels=0, told_actors=0, error="listing failed"
+                generation=generation, channels=0, told_actors=0, error=LISTING_FAILED
             )
         channels = [c for c in (_convert(x, Channel) for x in raw_channels) if c is not None]
         bridges = [b for b in (_convert(x, Bridge) for x in raw_bridges) if b is not None]

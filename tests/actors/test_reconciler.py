@@ -110,3 +110,67 @@ async def test_a_call_that_ends_during_the_listing_is_not_adopted(tmp_path: Path
     report = await rec.run(1)
     assert adopted == [] and report.adopted == ()
     assert report.error == ""
+
+
+class FlakyAsterisk:
+    """GET /channels answers 500 twice, then lists nothing."""
+
+    def __init__(self) -> None:
+        self.channel_listings = 0
+
+    async def request(self, req: Any) -> tuple[int, Any, str]:
+        if req.path == "/channels":
+            self.channel_listings += 1
+            if self.channel_listings <= 2:
+                return 500, {"message": "Internal Server Error"}, ""
+        return 200, [], "[]"
+
+
+async def test_a_failed_listing_is_asked_for_again(tmp_path: Path) -> None:
+    """No event is replayed after a reconnect: without a listing, a call whose leg vanished
+    during the gap would never end. A failed listing is retried."""
+    told: list[Any] = []
+
+    class Call:
+        def tell(self, message: Any) -> None:
+            told.append(message)
+
+    asterisk = FlakyAsterisk()
+    reports: list[Any] = []
+    rec = Reconciler(
+        asterisk,  # type: ignore[arg-type]
+        "evscallpro",
+        CallSettings(),
+        lambda: {"c1": Call()},
+        adopt=lambda *a: None,
+        sink=MemoryRecordSink(),
+        journal=None,
+        on_report=reports.append,
+        listing_retries_s=(0.01, 0.01, 0.01),
+    )
+    report = await rec.run(2)
+    assert asterisk.channel_listings == 3
+    assert report.error == "" and report.told_actors == 1
+    assert [type(m).__name__ for m in told] == ["ReconcileChannels"]
+    # every attempt is reported (a starting core waits for the first one only)
+    assert [r.error for r in reports] == ["listing failed", "listing failed", ""]
+    assert reports[-1] == report
+
+
+async def test_a_listing_that_keeps_failing_is_reported_after_the_retries() -> None:
+    class Down:
+        async def request(self, req: Any) -> tuple[int, Any, str]:
+            return 0, None, "ClientConnectorError"
+
+    rec = Reconciler(
+        Down(),  # type: ignore[arg-type]
+        "evscallpro",
+        CallSettings(),
+        dict,
+        adopt=lambda *a: None,
+        sink=MemoryRecordSink(),
+        journal=None,
+        listing_retries_s=(0.01, 0.01),
+    )
+    report = await rec.run(1)
+    assert report.error == "listing failed"
