@@ -194,6 +194,7 @@ class CallMachine:
         self.ended_at: float | None = None
         self.recording_name: str | None = None
         self._bridge_created = False
+        self._bridge_pending = False  # CreateBridge sent, not answered yet
         self._bridged = False
         self._in_bridge: set[str] = set()  # channels seen entering the call bridge
         self._hold: HoldAudio | None = None
@@ -343,7 +344,7 @@ class CallMachine:
             self.recording_name = self.call_id if self.settings.recording else None
         else:  # set the bridge up again (409 on CreateBridge counts as created)
             self._hold = self.settings.hold_audio
-            self._send(CreateBridge(bridge_id=self.bridge_id, name=self.call_id))
+            self._create_bridge()
             self._start_timer(T_BRIDGE, self.settings.bridge_guard_s)
 
     # ----------------------------------------------------------------- public surface
@@ -590,6 +591,9 @@ class CallMachine:
                 self._advance(at)
             case CreateBridge() if failed.status == 409:
                 self._on_bridge_created(at)
+            case CreateBridge() if self._step == CallStep.ENDING:
+                self._bridge_pending = False  # nothing to destroy; the end may go on
+                self._maybe_finish(at)
             case CreateBridge() | AddToBridge():
                 self._fail_everything(CallOutcome.INTERNAL_ERROR, f"bridge: {detail}", at)
             case PlayMedia(playback_id=pb):
@@ -829,14 +833,26 @@ class CallMachine:
     def _customer_answered(self, at: float) -> None:
         self._cancel_timer(T_CUSTOMER_ANSWER)
         self.connected_at = at
-        self._send(CreateBridge(bridge_id=self.bridge_id, name=self.call_id))
+        self._create_bridge()
         self._start_timer(T_BRIDGE, self.settings.bridge_guard_s)
         self._set_step(CallStep.CONNECTED, at)
 
+    def _create_bridge(self) -> None:
+        self._bridge_pending = True
+        self._send(CreateBridge(bridge_id=self.bridge_id, name=self.call_id))
+
     def _on_bridge_created(self, at: float) -> None:
-        if self._bridge_created or self._step != CallStep.CONNECTED:
+        """Created (or 409): it must be destroyed at the end, even when the call is already
+        ending (Asterisk keeps empty bridges)."""
+        self._bridge_pending = False
+        if self._bridge_created:
             return
         self._bridge_created = True
+        if self._step == CallStep.ENDING:
+            self._maybe_finish(at)
+            return
+        if self._step != CallStep.CONNECTED:
+            return
         customer = self.customer
         assert customer is not None
         self._send(
@@ -901,7 +917,7 @@ class CallMachine:
                 self._start_timer(T_ENDING, self.settings.ending_guard_s)
             else:
                 return
-        if all(leg.destroyed for leg in self._legs()):
+        if all(leg.destroyed for leg in self._legs()) and not self._bridge_pending:
             self._finish(at)
 
     def _finish(self, at: float) -> None:
@@ -910,7 +926,7 @@ class CallMachine:
         for name in sorted(self._timers):
             self._send(CancelTimer(name=name))
         self._timers.clear()
-        if self._bridge_created:
+        if self._bridge_created or self._bridge_pending:  # pending: the ending guard fired
             self._send(DestroyBridge(bridge_id=self.bridge_id))
         if self.outcome is None:
             self._conclude(CallOutcome.INTERNAL_ERROR, "ended_without_outcome", Party.SYSTEM)

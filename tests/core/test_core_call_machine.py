@@ -746,3 +746,37 @@ def test_agent_hangup_404_before_the_agent_originate_answered() -> None:
     assert d.of(HangupChannel, out) == [HangupChannel(channel_id=AGENT)]
     d.feed(destroyed(AGENT, 16))
     assert d.record().outcome == CallOutcome.CANCELLED
+
+
+# ------------------------------------------------------------------ bridge created during the end
+@pytest.mark.parametrize("answered_before_legs_gone", [True, False])
+def test_bridge_created_while_the_call_ends_is_destroyed(answered_before_legs_gone: bool) -> None:
+    """Empty bridges persist in Asterisk: a CreateBridge answered after a side hung up must
+    still be followed by DestroyBridge, and the record waits for that answer."""
+    d = Driver.make(SETTINGS)
+    to_customer_dialing(d)
+    out = d.feed(stasis_start(CUSTOMER, "Up", "customer", "c1"))
+    create = d.of(CreateBridge, out)[0]
+    d.feed(hangup_request(AGENT, 16), stasis_end(AGENT))
+    assert d.m.step == CallStep.ENDING
+    if answered_before_legs_gone:
+        d.feed(ok(create))
+        out = d.feed(destroyed(AGENT, 16), destroyed(CUSTOMER, 16))
+    else:
+        d.feed(destroyed(AGENT, 16), destroyed(CUSTOMER, 16))
+        assert d.ended() == []  # the bridge may be created yet
+        out = d.feed(ok(create))
+    assert d.of(DestroyBridge, out) == [DestroyBridge(bridge_id=BRIDGE)]
+    assert not d.of(AddToBridge)
+    assert d.record().outcome == CallOutcome.COMPLETED
+
+
+def test_bridge_refused_while_the_call_ends_lets_it_end() -> None:
+    d = Driver.make(SETTINGS)
+    to_customer_dialing(d)
+    create = d.of(CreateBridge, d.feed(stasis_start(CUSTOMER, "Up", "customer", "c1")))[0]
+    d.feed(hangup_request(CUSTOMER, 16), destroyed(CUSTOMER, 16), destroyed(AGENT, 16))
+    assert d.ended() == []
+    out = d.feed(failed(create, 500, "boom"))
+    assert not d.of(DestroyBridge, out)
+    assert d.record().outcome == CallOutcome.COMPLETED
