@@ -6,12 +6,15 @@ writer, elsewhere, batches behind its own actor).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
+
+log = logging.getLogger(__name__)
 
 
 class CallRecordSink(Protocol):
@@ -71,9 +74,19 @@ class JsonLinesRecordSink:
 
 
 class FanOutSink:
+    """Every sink gets every record: one that fails (a full disk for the JSON lines) is
+    logged and the others are still written; then the first failure is raised."""
+
     def __init__(self, *sinks: CallRecordSink) -> None:
         self.sinks = list(sinks)
 
     def write(self, record: Any) -> None:
+        first_error: Exception | None = None
         for sink in self.sinks:
-            sink.write(record)
+            try:
+                sink.write(record)
+            except Exception as exc:
+                log.exception("record sink %s failed", type(sink).__name__)
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
