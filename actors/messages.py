@@ -73,16 +73,6 @@ class UiHangUp(msgspec.Struct, frozen=True):
     requested_by: str = "ui"
 
 
-class StartSupervision(msgspec.Struct, frozen=True):
-    supervisor_id: str
-    supervisor_endpoint: str
-    mode: SupervisionMode
-
-
-class EndSupervision(msgspec.Struct, frozen=True):
-    supervisor_id: str
-
-
 class ReconcileChannels(msgspec.Struct, frozen=True):
     """The channels Asterisk has right now (after a reconnect): legs not in it are gone."""
 

@@ -60,18 +60,6 @@ def split_leg_id(channel_id: str) -> tuple[str, str] | None:
     return None
 
 
-def variable_sources(channels: list[Channel]) -> dict[str, str]:
-    """leg channel id -> the channel id whose variables to read (the ;2 half when present)."""
-    ids = {c.id for c in channels}
-    sources: dict[str, str] = {}
-    for channel in channels:
-        if split_leg_id(channel.id) is None:
-            continue
-        half = channel.id + "-2"
-        sources[channel.id] = half if half in ids else channel.id
-    return sources
-
-
 def live_calls(
     channels: list[Channel],
     bridges: list[Bridge],
