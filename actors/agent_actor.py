@@ -116,6 +116,8 @@ class AgentActor(pykka.ThreadingActor):
                         refusal.code,
                     )
                 self._flush(publish=True)
+            case TimerFired() if self.executor and not self.executor.is_current(message):
+                pass  # a replaced or cancelled timer's late firing
             case CallView() | CallStepChanged() | TimerFired():
                 self.machine.receive(message, now)
                 self._flush(publish=isinstance(message, CallView))

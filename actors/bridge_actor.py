@@ -26,6 +26,7 @@ from actors.messages import Arrived, Monitoring, Shutdown
 from core.ari_commands import HangupChannel
 from core.bridge import SupervisionEnded, SupervisionMachine, SupervisionStateChanged
 from core.domain import SupervisionMode
+from core.timers import TimerFired
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ class BridgeActor(pykka.ThreadingActor):
             return None
         if isinstance(message, Arrived):
             message = message.event
+        executor = self.executor
+        if isinstance(message, TimerFired) and executor and not executor.is_current(message):
+            return  # a replaced or cancelled timer's late firing
         try:
             self._feed(message)
         except Exception as exc:

@@ -46,6 +46,7 @@ from core.call_events import CallEnded, CallStepChanged
 from core.call_inputs import CallStart, HangupFromUi
 from core.domain import CallOutcome, CallStep, LegRole, SupervisionMode
 from core.records import CallRecord, LegRecord, StepTime
+from core.timers import TimerFired
 from core.views import CallView
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,10 @@ class CallActor(pykka.ThreadingActor):
     # -- inputs ---------------------------------------------------------------------------
     def _dispatch(self, message: Any) -> None:
         if self.finished:
+            return
+        assert self.executor is not None
+        if isinstance(message, TimerFired) and not self.executor.is_current(message):
+            log.debug("call %s: late firing of a replaced timer %s", self.request.call_id, message)
             return
         if isinstance(message, UiHangUp):
             self._feed(HangupFromUi(by=message.requested_by))

@@ -53,18 +53,30 @@ class CommandExecutor:
         self.claimed: list[ClaimRoutes] = []
         self.channels: list[str] = []  # ;1 / PJSIP / snoop channels this actor created
         self.sent = 0
+        self._timer_seq = 0
+        self._timer_generation: dict[str, int] = {}  # name -> generation of the armed timer
 
     def execute(self, commands: list[Any]) -> None:
         for command in commands:
             match command:
                 case StartTimer(name=name, seconds=seconds):
-                    self.deps.timers.start(
-                        (self.timer_scope, name), seconds, TimerFired(name=name), self.owner
-                    )
+                    fired = TimerFired(name=name, generation=self._next_generation(name))
+                    self.deps.timers.start((self.timer_scope, name), seconds, fired, self.owner)
                 case CancelTimer(name=name):
+                    self._next_generation(name)
                     self.deps.timers.cancel((self.timer_scope, name))
                 case _:
                     self.send_ari(command)
+
+    def _next_generation(self, name: str) -> int:
+        self._timer_seq += 1
+        self._timer_generation[name] = self._timer_seq
+        return self._timer_seq
+
+    def is_current(self, fired: TimerFired) -> bool:
+        """False for the late firing of a timer since replaced or cancelled (it fired on the
+        loop before the restart or cancel got there): the machine must not see it."""
+        return self._timer_generation.get(fired.name) == fired.generation
 
     def send_ari(self, command: Any) -> None:
         claim = routes_for(command, self.owner)

@@ -22,6 +22,10 @@ class CancelTimer(msgspec.Struct, frozen=True, tag="timer_cancel"):
 
 class TimerFired(msgspec.Struct, frozen=True, tag="timer_fired"):
     name: str
+    # Set by the actor layer, ignored by machines: a timer replaced or cancelled after it
+    # fired, while its TimerFired still waited in the actor's inbox, is told apart from the
+    # timer that replaced it.
+    generation: int = 0
 
 
 TimerCommand = StartTimer | CancelTimer

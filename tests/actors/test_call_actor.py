@@ -175,3 +175,51 @@ def test_reconcile_ignores_a_leg_first_known_after_the_listing(deps: Any) -> Non
     record = deps.sink.wait_for(lambda r: r.call_id == "r2", timeout=10)
     assert record is not None and record.outcome != CallOutcome.COMPLETED
     assert ref.actor_stopped.wait(10)
+
+
+class RecordingTimers:
+    """Stands in for TimerService: remembers every timer armed, fires none by itself."""
+
+    def __init__(self) -> None:
+        self.armed: list[Any] = []
+
+    def start(self, key: Any, delay_s: float, message: Any, reply_to: Any) -> None:
+        self.armed.append(message)
+
+    def cancel(self, key: Any) -> None:
+        pass
+
+    def cancel_all(self, prefix: Any) -> None:
+        pass
+
+
+def test_late_firing_of_a_replaced_timer_is_not_taken_for_the_new_one(deps: Any) -> None:
+    """The press-1 timer is re-armed when the prompt ends; had the first one fired just
+    before (its TimerFired already in the inbox), the agent must still get the new wait."""
+    from core.ari_events import decode_event as decode
+
+    timers = RecordingTimers()
+    deps.timers = timers
+    settings = CallSettings(acceptance=True, acceptance_timeout_s=100, acceptance_wait_s=100)
+    req = request("t1")
+    ref = CallActor.start(req, CallMachine(req, settings), deps)
+    ref.tell(
+        decode({"type": "StasisStart", "channel": {"id": "t1-agent", "state": "Up"}, "args": []})
+    )
+    ref.tell(
+        decode(
+            {
+                "type": "PlaybackFinished",
+                "playback": {"id": "t1-pb-press1", "state": "done", "target_uri": ""},
+            }
+        )
+    )
+    assert ref.ask(GetStats()).step == CallStep.AGENT_CONFIRMING  # type: ignore[union-attr]
+    confirms = [m for m in timers.armed if m.name == "agent_confirm"]
+    assert len(confirms) == 2 and confirms[0] != confirms[1]
+    ref.tell(confirms[0])  # the replaced timer's late firing
+    assert ref.ask(GetStats()).step == CallStep.AGENT_CONFIRMING  # type: ignore[union-attr]
+    ref.tell(confirms[1])  # the current one: the agent did not confirm, the leg is hung up
+    view = ref.ask(GetStats())
+    assert view.step == CallStep.ENDING  # type: ignore[union-attr]
+    assert view.outcome == CallOutcome.AGENT_NOT_CONFIRMED  # type: ignore[union-attr]
