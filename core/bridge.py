@@ -173,6 +173,8 @@ class _Snoop:
         self.hangup_sent = False
         self.add_sent = False
         self.bridged = False
+        self.pending = True  # SnoopChannel sent, not answered (a DELETE may outrun it)
+        self.hangup_missed = False  # our DELETE got 404 while pending: send it again
 
 
 class SupervisionMachine:
@@ -204,6 +206,7 @@ class SupervisionMachine:
         self._leg_in: str | None = None  # the bridge the supervisor leg is in
         self._leg_add_sent_to: str | None = None
         self._agent_notified = False
+        self._failed = False  # the supervision never started (leg busy, refused...)
         self._timers: set[str] = set()
         self._commands: list[AriCommand | TimerCommand] = []
         self._events: list[SupervisionEvent] = []
@@ -314,6 +317,7 @@ class SupervisionMachine:
                 continue
             if isinstance(event, StasisStart):
                 snoop.ready = True
+                snoop.pending = False
                 self._reconcile(at)
             elif isinstance(event, StasisEnd):
                 snoop.gone = True
@@ -325,7 +329,7 @@ class SupervisionMachine:
         if self._state == SupervisionState.DIALING:
             if not leg.up and leg.destroyed:
                 self._cancel_timer(T_ANSWER)
-                self._finish(at, f"supervisor_{leg.failure_kind()}", failed=True)
+                self._stop(at, f"supervisor_{leg.failure_kind()}", failed=True)
             elif leg.ready:
                 self._cancel_timer(T_ANSWER)
                 self._set_state(SupervisionState.JOINING, at)
@@ -351,7 +355,7 @@ class SupervisionMachine:
         if name == T_ANSWER and self._state == SupervisionState.DIALING:
             self._stop(at, "supervisor_no_answer", hangup_reason="no_answer")
         elif name == T_ENDING and self._state == SupervisionState.ENDING:
-            self._finish(at, self.reason)
+            self._finish(at, self.reason, self._failed)
 
     def _on_ok(self, command: AriCommand, at: float) -> None:
         match command:
@@ -368,6 +372,10 @@ class SupervisionMachine:
                 for snoop in self._all_snoops():
                     if snoop.id == sid:
                         snoop.ready = True
+                        snoop.pending = False
+                        if snoop.hangup_missed:  # dropped before it existed: end it now
+                            snoop.hangup_missed = snoop.gone = False
+                            self._commands.append(HangupChannel(channel_id=sid))
                 self._reconcile(at)
             case AddToBridge(bridge_id=bid, channel_ids=ids):
                 for cid in ids:
@@ -394,20 +402,28 @@ class SupervisionMachine:
                     self._stop(at, detail)
                 else:
                     self.leg.mark_destroyed(at)
-                    self._finish(at, detail, failed=True)
+                    self._stop(at, detail, failed=True)
             case HangupChannel(channel_id=cid) if failed.status == 404:
                 if cid == self.leg.channel_id and self.leg.create_pending:
                     self.leg.hangup_missed = True  # the DELETE outran the originate
                 elif cid == self.leg.channel_id:
                     self.leg.mark_destroyed(at)
                 for snoop in self._all_snoops():
-                    if snoop.id == cid:
+                    if snoop.id == cid and snoop.pending:
+                        snoop.hangup_missed = True  # the DELETE outran the SnoopChannel
+                    elif snoop.id == cid:
                         snoop.gone = True
                 self._maybe_finish(at)
             case CreateBridge() if failed.status == 409:
                 self._bridge_ready = True
                 self._reconcile(at)
-            case SnoopChannel() | CreateBridge() | AddToBridge():
+            case SnoopChannel(snoop_id=sid):
+                for snoop in self._all_snoops():
+                    if snoop.id == sid:
+                        snoop.pending = snoop.hangup_missed = False
+                self._stop(at, f"setup_failed: {detail}")
+                self._maybe_finish(at)
+            case CreateBridge() | AddToBridge():
                 self._stop(at, f"setup_failed: {detail}")
             case _:
                 pass
@@ -508,13 +524,18 @@ class SupervisionMachine:
                 self._leg_add_sent_to = None
 
     # ----------------------------------------------------------------- ending
-    def _stop(self, at: float, reason: str, hangup_reason: str = "normal") -> None:
+    def _stop(
+        self, at: float, reason: str, hangup_reason: str = "normal", failed: bool = False
+    ) -> None:
+        """End: hang up the leg and the snoops, destroy the private bridge (a supervisor who
+        never answered too: the snoop and bridge were prepared while the phone rang)."""
         if self._state in (SupervisionState.ENDING,) or self.is_finished:
             return
         self.reason = reason
+        self._failed = failed
         self._cancel_timer(T_ANSWER)
         if self._state == SupervisionState.REQUESTED:
-            self._finish(at, reason)
+            self._finish(at, reason, failed)
             return
         self._drop_snoop()
         self._drop_private_bridge()
@@ -529,8 +550,9 @@ class SupervisionMachine:
     def _maybe_finish(self, at: float) -> None:
         if self._state != SupervisionState.ENDING:
             return
-        if self.leg.destroyed and all(s.gone or not s.ready for s in self._all_snoops()):
-            self._finish(at, self.reason)
+        snoops = self._all_snoops()
+        if self.leg.destroyed and all((s.gone or not s.ready) and not s.pending for s in snoops):
+            self._finish(at, self.reason, self._failed)
 
     def _finish(self, at: float, reason: str, failed: bool = False) -> None:
         for name in sorted(self._timers):

@@ -172,8 +172,14 @@ def test_snoop_ended_by_asterisk_means_the_call_is_gone() -> None:
 
 def test_supervisor_busy_fails_and_cleans_the_snoop() -> None:
     s = Sup()
-    s.feed(StartSupervision(SupervisionMode.WHISPER))
-    s.feed(destroyed(LEG, 17, tech=486))
+    out = s.feed(StartSupervision(SupervisionMode.WHISPER))
+    snoop = next(c for c in out if isinstance(c, SnoopChannel))
+    s.feed(ok(CreateBridge(bridge_id=BRIDGE)), ok(snoop))  # prepared while the phone rang
+    out = s.feed(destroyed(LEG, 17, tech=486))
+    assert HangupChannel(channel_id=snoop.snoop_id) in out
+    assert DestroyBridge(bridge_id=BRIDGE) in out
+    assert s.ended() == []  # until the snoop has left Stasis
+    s.feed(stasis_end(snoop.snoop_id))
     ended = s.ended()
     assert len(ended) == 1 and ended[0].failed
     assert ended[0].reason == "supervisor_busy"
@@ -345,4 +351,35 @@ def test_stop_whose_hangup_outran_a_refused_originate_ends() -> None:
     assert s.ended() == []
     out = s.feed(failed(originate, 500, "Allocation failed"))
     assert not [c for c in out if isinstance(c, HangupChannel)]
+    assert len(s.ended()) == 1
+
+
+def test_snoop_dropped_before_it_existed_is_hung_up_once_created() -> None:
+    """Stop while the snoop is being created: the DELETE's 404 does not count it gone; once
+    SnoopChannel answers, the snoop is hung up, and the end waits for it."""
+    s = Sup()
+    out = s.feed(StartSupervision(SupervisionMode.LISTEN))
+    snoop = next(c for c in out if isinstance(c, SnoopChannel))
+    originate = next(c for c in out if isinstance(c, OriginateChannel))
+    s.feed(ok(originate))
+    out = s.feed(StopSupervision())
+    assert HangupChannel(channel_id=snoop.snoop_id) in out
+    s.feed(failed(HangupChannel(channel_id=snoop.snoop_id), 404, "Channel not found"))
+    s.feed(destroyed(LEG, 16))
+    assert s.ended() == []  # the snoop may be created yet
+    out = s.feed(ok(snoop))
+    assert [c for c in out if isinstance(c, HangupChannel)] == [
+        HangupChannel(channel_id=snoop.snoop_id)
+    ]
+    s.feed(hangup_request(snoop.snoop_id, 32, soft=True), stasis_end(snoop.snoop_id))
+    assert len(s.ended()) == 1
+
+
+def test_snoop_refused_while_ending_lets_the_supervision_end() -> None:
+    s = Sup()
+    out = s.feed(StartSupervision(SupervisionMode.LISTEN))
+    snoop = next(c for c in out if isinstance(c, SnoopChannel))
+    s.feed(StopSupervision(), destroyed(LEG, 16))
+    assert s.ended() == []
+    s.feed(failed(snoop, 404, "Provided channel was not found"))
     assert len(s.ended()) == 1
