@@ -134,3 +134,35 @@ def test_supervision_refusals(make_core: Callable[..., Core]) -> None:
     assert refusal is not None and refusal.code == "unknown_call"
     refusal = core.app.stop_supervision("s1", "no-such-call")
     assert refusal is not None and refusal.code == "not_supervising"
+
+
+def test_busy_supervisor_leaves_no_snoop_or_private_bridge(
+    make_core: Callable[..., Core], sim: SimulatorThread
+) -> None:
+    core = make_core(
+        supervisors=(SupervisorEntry(supervisor_id="s1", endpoint=LOCAL.format("busy")),)
+    )
+    req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
+    assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
+    assert wait_bridged(sim, req.call_id)
+    assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
+    supervision = core.app._supervisions.get((req.call_id, "s1"))
+    assert supervision is not None
+    assert supervision.actor_stopped.wait(15), "the supervision of a busy phone never ended"
+    sid = f"{req.call_id}-sup-s1"
+    deadline = time.monotonic() + 15
+    tick = threading.Event()
+    while time.monotonic() < deadline:
+        state = sim.state()
+        leftovers = [c["id"] for c in state["channels"] if c["id"].startswith(sid)]
+        leftovers += [b["id"] for b in state["bridges"] if b["id"].startswith(sid)]
+        if not leftovers:
+            break
+        tick.wait(0.05)
+    assert leftovers == [], f"left behind: {leftovers}"
+    # The supervised call is untouched.
+    assert {f"{req.call_id}-agent", f"{req.call_id}-customer"} <= bridge_members(
+        sim, f"{req.call_id}-bridge"
+    )
+    assert core.app.hang_up_call(req.call_id, by="a1")
+    assert core.record(req.call_id).outcome == CallOutcome.COMPLETED
