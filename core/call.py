@@ -59,8 +59,12 @@ ChannelHangupRequest not asked by us, StasisEnd or ChannelDestroyed of that leg'
                                     completed once connected                -> ending
   ending
     notice finished/failed, timer notice -> Hangup agent
-    every dialed leg ChannelDestroyed (or 404 on its hangup), timer ending
-                                 -> DestroyBridge (if created), CallEnded  -> ended | failed
+    every dialed leg ChannelDestroyed (or 404 on its hangup), no CreateBridge unanswered,
+    timer ending                 -> DestroyBridge (if created), CallEnded  -> ended | failed
+    CreateBridge ok              -> (destroyed at the end: Asterisk keeps empty bridges)
+
+A 404 on a hang-up sent while the leg's originate/create is unanswered does not end the leg
+(the DELETE outran it): once the originate answers, the leg is hung up again.
 
 Commands that depend on an earlier one wait for its `AriCommandSucceeded` (AddToBridge
 after CreateBridge, RecordBridge after AddToBridge), so the actor may run commands
