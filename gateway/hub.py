@@ -78,6 +78,8 @@ class Hub:
         self._wallboards: set[HubClient] = set()  # supervisors' connections
         self._desks: dict[str, set[HubClient]] = {}  # agent id -> that agent's connections
         self._totals: dict[str, int] | None = None  # computed once per change, on demand
+        self._monitoring: frozenset[str] | None = None  # supervisors on a call, on demand
+        self.version = 0  # +1 per applied view: the wallboard's version
 
     # -- any thread -------------------------------------------------------------------
 
@@ -123,6 +125,8 @@ class Hub:
             log.debug("hub: %s %s %s", type(view).__name__, getattr(view, "agent_id", "?"),
                       getattr(view, "state", None) or getattr(view, "step", None))
         self._totals = None
+        self._monitoring = None
+        self.version += 1
         try:
             if isinstance(view, AgentView):
                 agent_id = self._apply_agent(view)
@@ -213,6 +217,16 @@ class Hub:
                 "calls": sum(1 for a in self._agents.values() if a.call is not None),
             }
         return dict(self._totals)
+
+    def monitoring(self) -> frozenset[str]:
+        """The supervisors who listen, whisper or barge on some call (computed once per
+        change): their wallboard differs from everyone else's."""
+        if self._monitoring is None:
+            self._monitoring = frozenset(
+                who for a in self._agents.values() if a.call is not None
+                for who, _ in a.call.monitored_by
+            )
+        return self._monitoring
 
     def notify(self, client: HubClient, element_id: str, html: str) -> None:
         """Queue a rendered fragment (an error, search results) for one connection; a newer

@@ -275,6 +275,7 @@ class WallboardFragments:
         self._clock = clock
         self._rows: dict[str, tuple[AgentView, float, dict[RowKey, str]]] = {}
         self._totals: dict[tuple[str, tuple[tuple[str, int], ...]], str] = {}
+        self._boards: dict[str, tuple[int, float, str]] = {}  # lang -> version, at, html
 
     @staticmethod
     def modes_of(supervisor_id: str, agent: AgentView) -> tuple[str, ...]:
@@ -302,4 +303,17 @@ class WallboardFragments:
             if len(self._totals) >= self.TOTALS_LIMIT:
                 self._totals.clear()
             html = self._totals[key] = self.renderer.totals(lang, totals)
+        return html
+
+    def board(self, lang: str, version: int, agents: list[AgentView],
+              totals: dict[str, int]) -> str:
+        """The whole wallboard as a supervisor who monitors no call sees it, rendered once
+        per (language, hub version) and for at most `max_age_s` (its timers' `now`): a
+        burst of supervisors connecting costs one render, not one each."""
+        now = self._clock()
+        entry = self._boards.get(lang)
+        if entry is not None and entry[0] == version and now - entry[1] <= self.max_age_s:
+            return entry[2]
+        html = self.renderer.wallboard(lang, "", agents, totals)
+        self._boards[lang] = (version, now, html)
         return html

@@ -437,7 +437,9 @@ class Gateway:
         if key == WALLBOARD_KEY:
             agents = self.hub.agents()
             client.known_rows = {a.agent_id for a in agents}
-            return self.renderer.wallboard(lang, user.user_id, agents, self.hub.totals())
+            if user.user_id in self.hub.monitoring():  # their own markers: drawn for them
+                return self.renderer.wallboard(lang, user.user_id, agents, self.hub.totals())
+            return self.wallboard_fragments.board(lang, self.hub.version, agents, self.hub.totals())
         if key.startswith(ROW_KEY_PREFIX):
             agent = self.hub.agent(key.removeprefix(ROW_KEY_PREFIX))
             if agent is None:
