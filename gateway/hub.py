@@ -52,6 +52,10 @@ class HubClient:
     def pending_keys(self) -> list[str]:
         return list(self._pending)
 
+    def clear(self) -> None:
+        """Forget what is pending (its browser is known to be up to date)."""
+        self._pending.clear()
+
     async def next_batch(self) -> dict[str, object]:
         """The pending elements, at most one batch per `batch_s`: a change after a quiet
         spell goes out at once; changes arriving within `batch_s` of the last batch wait
@@ -77,6 +81,7 @@ class Hub:
         self._clients: set[HubClient] = set()
         self._wallboards: set[HubClient] = set()  # supervisors' connections
         self._desks: dict[str, set[HubClient]] = {}  # agent id -> that agent's connections
+        self._group_outboxes: set[HubClient] = set()  # one per wallboard group (broadcast)
         self._totals: dict[str, int] | None = None  # computed once per change, on demand
         self._monitoring: frozenset[str] | None = None  # supervisors on a call, on demand
         self.version = 0  # +1 per applied view: the wallboard's version
@@ -107,6 +112,22 @@ class Hub:
             self._desks.setdefault(client.user_id, set()).add(client)
         client.offer(WALLBOARD_KEY if client.wallboard else AGENT_KEY)
 
+    def attach_group(self, outbox: HubClient) -> None:
+        """A wallboard group's outbox: offered every change like a board, not a client."""
+        self._group_outboxes.add(outbox)
+
+    def detach_group(self, outbox: HubClient) -> None:
+        self._group_outboxes.discard(outbox)
+
+    def share(self, client: HubClient) -> None:
+        """A supervisor now fed by their group's frames: their own outbox gets no rows."""
+        self._wallboards.discard(client)
+
+    def unshare(self, client: HubClient) -> None:
+        """Back to their own outbox (they monitor a call, or their socket fell behind)."""
+        if client in self._clients and client.wallboard:
+            self._wallboards.add(client)
+
     def detach(self, client: HubClient) -> None:
         self._clients.discard(client)
         self._wallboards.discard(client)
@@ -136,9 +157,10 @@ class Hub:
             log.exception("hub: could not apply %r", view)
             return
         row_key = f"{ROW_KEY_PREFIX}{agent_id}"
-        for client in self._wallboards:
-            client.offer(row_key)
-            client.offer(TOTALS_KEY)
+        for boards in (self._wallboards, self._group_outboxes):
+            for client in boards:
+                client.offer(row_key)
+                client.offer(TOTALS_KEY)
         for client in self._desks.get(agent_id, ()):
             client.offer(AGENT_KEY)
 

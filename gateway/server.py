@@ -14,15 +14,16 @@ import datetime as dt
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from core.views import CallView
 from gateway import http, metrics
@@ -46,6 +47,7 @@ from gateway.render import AgentDesk, Renderer, WallboardFragments
 from gateway.sessions import COOKIE_NAME, SessionStore
 from gateway.settings import GatewaySettings
 from gateway.users import Role, User, UserDirectory
+from gateway.wallboard_group import Seat, WallboardGroup
 
 log = logging.getLogger(__name__)
 # websockets logs request headers (Cookie, Authorization) at DEBUG: cap its logger at WARNING
@@ -89,6 +91,8 @@ class Gateway:
         self._server: Server | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._sockets: dict[str, set[ServerConnection]] = {}  # session cookie -> sockets
+        self.groups: dict[str, WallboardGroup] = {}  # language -> its broadcast group
+        self._group_tasks: list[asyncio.Task[None]] = []
         self.hub: Hub
         self.dispatcher: Dispatcher
 
@@ -118,6 +122,10 @@ class Gateway:
         return port
 
     async def stop(self) -> None:
+        for task in self._group_tasks:
+            task.cancel()
+        for group in self.groups.values():
+            group.close()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -396,6 +404,8 @@ class Gateway:
         except ConnectionClosed:
             pass
         finally:
+            if user.supervises:
+                self._group(lang).discard(client)
             self.hub.detach(client)
             metrics.CLIENTS.labels(role).dec()
             sockets = self._sockets.get(cookie)
@@ -428,8 +438,36 @@ class Gateway:
                 if parts:
                     await connection.send("".join(parts))
                     counter.inc()
+                if client.wallboard:
+                    self._group(lang).try_join(client, self._seat(connection, cookie))
         except ConnectionClosed:
             pass
+
+    def _group(self, lang: str) -> WallboardGroup:
+        group = self.groups.get(lang)
+        if group is None:
+            group = self.groups[lang] = WallboardGroup(
+                lang, self.hub, self.wallboard_fragments, self._broadcast,
+                self.settings.wallboard_batch_s,
+            )
+            self._group_tasks.append(asyncio.create_task(group.run()))
+        return group
+
+    @staticmethod
+    def _broadcast(connections: Sequence[object], html: str) -> None:
+        sockets = [c for c in connections if isinstance(c, ServerConnection)]
+        broadcast(sockets, html)
+        metrics.WALLBOARD_SENT.inc(len(sockets))
+
+    def _seat(self, connection: ServerConnection, cookie: str) -> Seat:
+        def alive() -> bool:
+            return connection.state is State.OPEN and self.sessions.lookup(cookie) is not None
+
+        def buffered() -> int:
+            transport = connection.transport
+            return transport.get_write_buffer_size() if transport is not None else 0
+
+        return Seat(connection, alive, buffered)
 
     def _fragment(self, key: str, payload: object, user: User, lang: str, client: HubClient) -> str:
         if key == AGENT_KEY:
