@@ -216,6 +216,35 @@ class Reconciler:
             closed_while_away=tuple(closed),
         )
 
+    async def orphan_legs(self) -> tuple[str, ...] | None:
+        """Leg channels of OUR calls (the same test as adoption) whose call this process no
+        longer runs and that no journal line keeps live: nobody will ever hang them up.
+
+        None when it is not the time to judge: a reconciliation is running or has not
+        succeeded yet (recovery may still adopt these calls), or the listing failed. The
+        process's calls are read on both sides of the listing, as in `_reconcile`.
+        """
+        if self._lock.locked() or not self.reports or self.reports[-1].error:
+            return None
+        async with self._lock:
+            owned_before = set(self.live_call_refs())
+            raw_channels = await self._get_list("/channels")
+            if raw_channels is None:
+                return None
+            journal_before = self.journal.live_calls() if self.journal is not None else {}
+            owned = owned_before | set(self.live_call_refs())
+            journal_after = self.journal.live_calls() if self.journal is not None else {}
+            journal = {k: v for k, v in journal_after.items() if k in journal_before}
+            kept = owned | set(journal_before) | set(journal_after)
+            orphans: list[str] = []
+            for channel in (_convert(x, Channel) for x in raw_channels):
+                if channel is None or not self._ours(channel, journal):
+                    continue
+                split = split_leg_id(channel.id)
+                if split is not None and split[0] not in kept:
+                    orphans.append(channel.id)
+            return tuple(orphans)
+
 
 def _convert(raw: Any, kind: type[Any]) -> Any:
     try:

@@ -3,13 +3,16 @@ playback or recording.
 
 Owners register their ids (chosen client-side before the command is sent, so no event can
 arrive before the route) with `ClaimRoutes` and drop them with `ReleaseRoutes`. An event
-nobody owns is dropped with a debug log and counted. Bridge membership events go to both the
-channel's owner and the bridge's owner when they differ.
+nobody owns is dropped with a debug log and counted; a StasisStart nobody owns (a channel of
+our app that no actor expects: maybe an orphan) is also reported to `on_unowned_stasis`.
+Bridge membership events go to both the channel's owner and the bridge's owner when they
+differ.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pykka
@@ -25,6 +28,7 @@ from core.ari_events import (
     RecordingFailed,
     RecordingFinished,
     RecordingStarted,
+    StasisStart,
     UnhandledEvent,
     event_channel_id,
 )
@@ -111,8 +115,9 @@ class RoutingTable:
 
 
 class Switchboard(pykka.ThreadingActor):
-    def __init__(self) -> None:
+    def __init__(self, on_unowned_stasis: Callable[[str], None] | None = None) -> None:
         super().__init__()
+        self.on_unowned_stasis = on_unowned_stasis
         self.table = RoutingTable()
         self.routed = 0
         self.dropped = 0
@@ -152,6 +157,8 @@ class Switchboard(pykka.ThreadingActor):
         if not owners:
             self.dropped += 1
             log.debug("no owner for %s (%s)", type(event).__name__, event_channel_id(event))
+            if isinstance(event, StasisStart) and self.on_unowned_stasis is not None:
+                self.on_unowned_stasis(event.channel.id)
             return
         for owner in owners:
             try:

@@ -13,6 +13,7 @@ thread-safe and never raises on odd input):
     ari_command(op, ok, seconds)                one ARI REST command finished (op = Struct tag)
     event_to_command(seconds)                   ARI event received -> resulting command sent
     ari_connected(up) / ari_reconnect()         events WebSocket state / one reconnect attempt
+    orphan_channels_hung_up(n)                  channels no live call owned, hung up
     records_written(n) / record_write_error()   AnalyticsWriter (DuckDB) outcomes
     records_pending(n)                          AnalyticsWriter backlog (journaled, uncommitted)
     journal_replayed(n)                         records replayed from the journal on start
@@ -59,6 +60,7 @@ __all__ = [
     "event_to_command",
     "exposition",
     "journal_replayed",
+    "orphan_channels_hung_up",
     "record_call_ended",
     "record_write_error",
     "records_pending",
@@ -109,6 +111,10 @@ ARI_CONNECTED = Gauge("evscallpro_ari_connected", "1 while the ARI events WebSoc
 ARI_RECONNECTS_TOTAL = Counter(
     "evscallpro_ari_reconnects_total", "ARI events WebSocket reconnect attempts."
 )
+ORPHAN_CHANNELS_HUNG_UP_TOTAL = Counter(
+    "evscallpro_orphan_channels_hung_up_total",
+    "Channels of our Stasis app that no live call owned, hung up by the orphan sweep.",
+)
 EVENT_TO_COMMAND_SECONDS = Histogram(
     "evscallpro_event_to_command_seconds",
     "From an ARI event's arrival to the ARI command it caused being sent.",
@@ -144,6 +150,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "evscallpro_ari_command_seconds",
     "evscallpro_ari_connected",
     "evscallpro_ari_reconnects_total",
+    "evscallpro_orphan_channels_hung_up_total",
     "evscallpro_event_to_command_seconds",
     "evscallpro_records_written_total",
     "evscallpro_record_write_errors_total",
@@ -317,6 +324,12 @@ def ari_connected(up: bool) -> None:
 
 def ari_reconnect() -> None:
     ARI_RECONNECTS_TOTAL.inc()
+
+
+def orphan_channels_hung_up(n: int = 1) -> None:
+    """The orphan sweep (actors/orphan_sweep.py) hung up `n` channels no live call owned."""
+    if n > 0:
+        ORPHAN_CHANNELS_HUNG_UP_TOTAL.inc(n)
 
 
 # --- analytics writer ------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from actors.call_journal import CallJournal
 from actors.deps import ActorDeps
 from actors.loop import EventLoopThread
 from actors.messages import AriLinkUp, GetStats, Shutdown, SwitchboardStats, UiHangUp
+from actors.orphan_sweep import DEFAULT_INTERVAL_S, OrphanSweeper
 from actors.recovery import Reconciler, ReconcileReport
 from actors.sinks import CallRecordSink, MemoryRecordSink
 from actors.switchboard import Switchboard
@@ -98,6 +99,9 @@ class CoreConfig(msgspec.Struct, frozen=True, kw_only=True):
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 10.0
     request_timeout_s: float = 10.0
+    # How often leg channels of our app that no live call owns are looked for and hung up
+    # (a StasisStart nobody owns also starts a sweep at once).
+    orphan_sweep_s: float = DEFAULT_INTERVAL_S
 
 
 def _count_command(outcome: AriCommandOutcome, seconds: float) -> None:
@@ -123,6 +127,7 @@ class CallCenterApp:
         self.journal = journal
         self._on_reconciled = on_reconciled
         self.reconciler: Reconciler | None = None
+        self.orphan_sweeper: OrphanSweeper | None = None
         self.reconciled = threading.Event()
         self.sink: CallRecordSink = sink if sink is not None else MemoryRecordSink()
         self._external_notice = on_link_notice
@@ -172,7 +177,7 @@ class CallCenterApp:
             on_outcome=_count_command,
         )
         self.port.start()
-        self.switchboard = Switchboard.start()
+        self.switchboard = Switchboard.start(on_unowned_stasis=self._unowned_stasis)
         if not self.switchboard.is_alive():
             raise RuntimeError("Switchboard did not start")
         self.timers = TimerService(self.loop_thread)
@@ -196,6 +201,14 @@ class CallCenterApp:
             journal=self.journal,
             on_report=self._reconciled_report,
         )
+        self.orphan_sweeper = OrphanSweeper(
+            self.loop_thread,
+            self.port,
+            self.reconciler,
+            interval_s=cfg.orphan_sweep_s,
+            on_hung_up=lambda channels: metrics.orphan_channels_hung_up(len(channels)),
+        )
+        self.orphan_sweeper.start()
         self.link = AriLink(
             self.loop_thread,
             cfg.ari_url,
@@ -214,6 +227,9 @@ class CallCenterApp:
         """Stop in reverse order; live calls stay up in Asterisk. Idempotent, and safe after
         a start that failed half-way."""
         self.started = False
+        if self.orphan_sweeper is not None:
+            self.orphan_sweeper.stop()
+            self.orphan_sweeper = None
         if self.link is not None:
             self.link.stop()
             self.link = None
@@ -277,6 +293,13 @@ class CallCenterApp:
         self.reconciled.set()
         if self._on_reconciled is not None:
             self._on_reconciled(report)
+
+    def _unowned_stasis(self, channel_id: str) -> None:
+        """Switchboard thread: a channel entered our app and no actor owns it."""
+        sweeper = self.orphan_sweeper
+        if sweeper is not None:
+            log.info("StasisStart for unowned channel %s: orphan sweep", channel_id)
+            sweeper.trigger()
 
     def _live_calls(self) -> dict[str, Any]:
         with self._calls_lock:

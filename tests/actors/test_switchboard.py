@@ -115,3 +115,27 @@ def test_dead_owner_is_forgotten(board: Any) -> None:
     stats = board.ask(GetStats())
     assert stats.routes == 0
     assert stats.dropped == 1
+
+
+def test_stasis_start_nobody_owns_is_reported_other_unowned_events_are_not() -> None:
+    reported: list[str] = []
+    seen = threading.Event()
+
+    def unowned(channel_id: str) -> None:
+        reported.append(channel_id)
+        seen.set()
+
+    board: Any = Switchboard.start(on_unowned_stasis=unowned)
+    try:
+        owner = Collector.start(expected=1)
+        board.tell(ClaimRoutes(owner=owner, channel_ids=("c1-agent",)))
+        board.tell(ev("ChannelVarset", variable="X", value="1", channel={"id": "late-customer"}))
+        board.tell(ev("StasisStart", channel={"id": "c1-agent"}, args=["agent", "c1"]))
+        board.tell(ev("StasisStart", channel={"id": "late-customer"}, args=["customer", "c9"]))
+        assert seen.wait(2)
+        assert owner.proxy().done.get().wait(2)
+        stats = board.ask(GetStats())
+        assert stats.dropped == 2
+        assert reported == ["late-customer"]  # the owned one and the Varset are not reported
+    finally:
+        pykka.ActorRegistry.stop_all()
