@@ -5,7 +5,11 @@ was down (killed, restarting) would leave no record. Each CallActor appends `sta
 CallRequest), `connected` and `end` lines; on start the reconciler reads the journal, adopts
 the calls Asterisk still has and writes a record for each live-in-the-journal call Asterisk
 no longer has. One small JSON line per event, appended and flushed (a SIGKILL loses nothing
-the OS received); rewritten compactly (live calls only) when the core starts.
+the OS received). Rewritten compactly (live calls only) when the core starts and whenever it
+grows past `compact_after_lines` lines or `compact_above_bytes` bytes (each bound at least
+twice what the last rewrite kept, so many live calls cannot make it rewrite on every line):
+a long run keeps a small journal. The rewrite is atomic (temp file, fsync, rename, fsync of
+the directory): a SIGKILL at any moment leaves either the old journal or the new one.
 """
 
 from __future__ import annotations
@@ -36,18 +40,53 @@ class JournaledCall(msgspec.Struct, kw_only=True):
     connected_at: float | None = None
 
 
+DEFAULT_COMPACT_AFTER_LINES = 10_000
+DEFAULT_COMPACT_ABOVE_BYTES = 8 * 1024 * 1024
+
+
 class CallJournal:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        compact_after_lines: int = DEFAULT_COMPACT_AFTER_LINES,
+        compact_above_bytes: int = DEFAULT_COMPACT_ABOVE_BYTES,
+    ) -> None:
+        if compact_after_lines < 1 or compact_above_bytes < 1:
+            raise ValueError(
+                "journal compaction bounds must be >= 1, got "
+                f"{compact_after_lines} lines / {compact_above_bytes} bytes"
+            )
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.compact_after_lines = compact_after_lines
+        self.compact_above_bytes = compact_above_bytes
+        self.compactions = 0
         self._lock = threading.Lock()
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(JournalLine)
+        try:
+            existing = self.path.read_bytes()
+        except FileNotFoundError:
+            existing = b""
+        self._lines = existing.count(b"\n")
+        self._bytes = len(existing)
+        self._kept_lines = 0  # what the last rewrite kept: the growth bounds start above it
+        self._kept_bytes = 0
 
     def _append(self, line: JournalLine) -> None:
         data = self._encoder.encode(line) + b"\n"
-        with self._lock, self.path.open("ab") as fh:
-            fh.write(data)
+        with self._lock:
+            with self.path.open("ab") as fh:
+                fh.write(data)
+            self._lines += 1
+            self._bytes += len(data)
+            if self._too_big():
+                self._compact_locked()
+
+    def _too_big(self) -> bool:
+        return self._lines > max(self.compact_after_lines, 2 * self._kept_lines) or (
+            self._bytes > max(self.compact_above_bytes, 2 * self._kept_bytes)
+        )
 
     def started(self, request: CallRequest, at: float) -> None:
         self._append(JournalLine(op="start", call_id=request.call_id, at=at, request=request))
@@ -85,32 +124,69 @@ class CallJournal:
     def compact(self) -> None:
         """Rewrite the journal with the live calls only (atomic rename)."""
         with self._lock:
-            calls = self.live_calls()
-            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-            with tmp.open("wb") as fh:
-                for call in calls.values():
-                    fh.write(
-                        self._encoder.encode(
-                            JournalLine(
-                                op="start",
-                                call_id=call.request.call_id,
-                                at=call.request.requested_at,
-                                request=call.request,
-                            )
-                        )
-                        + b"\n"
-                    )
-                    if call.connected_at is not None:
-                        fh.write(
-                            self._encoder.encode(
-                                JournalLine(
-                                    op="connected",
-                                    call_id=call.request.call_id,
-                                    at=call.connected_at,
-                                )
-                            )
-                            + b"\n"
-                        )
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            self._compact_locked()
+
+    def _compact_locked(self) -> None:
+        """The rewrite itself (the lock held: no line is appended meanwhile). A failed
+        rewrite leaves the journal as it was and is not tried again before it doubles."""
+        try:
+            lines, size = self._rewrite(self.live_calls())
+        except OSError as exc:
+            log.error("%s: compaction failed, journal kept as is (%s)", self.path, exc)
+            self._kept_lines, self._kept_bytes = self._lines, self._bytes
+            return
+        log.info(
+            "%s: compacted %d lines (%d bytes) -> %d lines (%d bytes)",
+            self.path,
+            self._lines,
+            self._bytes,
+            lines,
+            size,
+        )
+        self._lines = self._kept_lines = lines
+        self._bytes = self._kept_bytes = size
+        self.compactions += 1
+
+    def _rewrite(self, calls: dict[str, JournaledCall]) -> tuple[int, int]:
+        """Write `calls` to a temp file, fsync, rename over the journal, fsync the folder."""
+        data = bytearray()
+        lines = 0
+        for call in calls.values():
+            data += self._encoder.encode(
+                JournalLine(
+                    op="start",
+                    call_id=call.request.call_id,
+                    at=call.request.requested_at,
+                    request=call.request,
+                )
+            )
+            data += b"\n"
+            lines += 1
+            if call.connected_at is not None:
+                data += self._encoder.encode(
+                    JournalLine(op="connected", call_id=call.request.call_id, at=call.connected_at)
+                )
+                data += b"\n"
+                lines += 1
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
+        return lines, len(data)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (best effort: not every platform opens folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
