@@ -11,6 +11,9 @@ and it replays no missed events.
 4. Calls the live-calls journal knew that Asterisk no longer has ended while the core was
    away: their record is written (`recovered=True`) and the journal closes them.
 
+Between reconnects, `orphan_legs` answers the orphan sweep (actors/orphan_sweep.py) with the
+same test of what is ours, under the same lock: legs of our app whose call no actor runs.
+
 Runs on the asyncio loop (it only awaits REST requests) and only `tell()`s actors.
 """
 
