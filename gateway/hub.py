@@ -56,6 +56,13 @@ class HubClient:
         """Forget what is pending (its browser is known to be up to date)."""
         self._pending.clear()
 
+    def take_board_changes(self) -> list[str]:
+        """Remove and return the pending wallboard rows and totals (handed to a group)."""
+        keys = [k for k in self._pending if k.startswith(ROW_KEY_PREFIX) or k == TOTALS_KEY]
+        for key in keys:
+            del self._pending[key]
+        return keys
+
     async def next_batch(self) -> dict[str, object]:
         """The pending elements, at most one batch per `batch_s`: a change after a quiet
         spell goes out at once; changes arriving within `batch_s` of the last batch wait

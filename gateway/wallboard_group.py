@@ -62,11 +62,14 @@ class WallboardGroup:
         self.hub.detach_group(self.outbox)
 
     def try_join(self, client: HubClient, seat: Seat) -> bool:
-        """Called by the member's own sender right after a send: joins when its browser is
-        up to date (nothing pending) and shows what the group's frames assume."""
+        """Called by the member's own sender right after a send: joins when its browser
+        holds a board (no full board pending) with the rows the group's frames assume. Rows
+        and totals still pending for it are handed to the group's next frame (under load
+        something is nearly always pending; a member may get such a row twice, never
+        misses one)."""
         if client in self.members:
             return True
-        if (client.pending_keys or client.user_id in self.hub.monitoring()
+        if (WALLBOARD_KEY in client.pending_keys or client.user_id in self.hub.monitoring()
                 or seat.buffered() > self.slow_bytes or not seat.alive()):
             return False
         if not self.members:
@@ -74,6 +77,8 @@ class WallboardGroup:
             self.outbox.clear()  # older changes: the new (only) member already has them
         elif client.known_rows != self.known_rows:
             return False
+        for key in client.take_board_changes():
+            self.outbox.offer(key)
         self.hub.share(client)
         self.members[client] = seat
         return True

@@ -146,3 +146,28 @@ async def test_through_the_gateway_both_boards_join_and_get_one_frame(
     finally:
         await sam.close()
         await sue.close()
+
+
+async def test_a_board_with_changes_pending_joins_and_gets_them_in_the_next_frame() -> None:
+    hub, group, _, wire, _clients = await make_group(2)
+    late = HubClient("late", wallboard=True)
+    hub.attach(late)
+    late.clear()
+    late.known_rows = {"alice", "bob"}
+    hub._apply(paused("alice", 2.0))  # applied while its own sender was writing
+    group.flush(await asyncio.wait_for(group.outbox.next_batch(), 1))  # before it joined
+    assert set(late.pending_keys) == {f"{ROW_KEY_PREFIX}alice", TOTALS_KEY}
+    late.offer("html:notice", "<div id=notice></div>")
+    assert group.try_join(late, seat("late-socket"))
+    assert late.pending_keys == ["html:notice"]  # its own, still sent by its own sender
+    html = group.flush(await asyncio.wait_for(group.outbox.next_batch(), 1))
+    assert "late-socket" in wire.sends[-1][0] and 'id="row-alice"' in html
+    assert "row-paused" in html
+
+
+async def test_a_board_waiting_for_its_full_board_does_not_join() -> None:
+    hub, group, _, _, _ = await make_group(1)
+    fresh = HubClient("fresh", wallboard=True)
+    hub.attach(fresh)  # the full board is pending
+    fresh.known_rows = {"alice", "bob"}
+    assert not group.try_join(fresh, seat("fresh-socket"))
