@@ -8,7 +8,7 @@ frame is rendered once and written to all members at once (`websockets.broadcast
 per-socket coroutine). A member leaves the group, back to its own outbox, when it starts
 monitoring a call (it needs its own markers: the frame's changes are handed to it), when its
 session ended or its socket closed, or when its socket's write buffer holds more than
-`slow_bytes` (broadcast has no backpressure): such a slow browser is then resynced with one
+`slow_bytes` or twice a recent frame (broadcast has no backpressure): such a slow browser is then resynced with one
 full board by its own sender, which waits for the socket to drain, so it gets the latest
 state and never an ever-growing buffer. Loop thread only.
 """
@@ -16,6 +16,7 @@ state and never an ever-growing buffer. Loop thread only.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from gateway.render import WallboardFragments
 log = logging.getLogger(__name__)
 
 SLOW_BYTES = 256 * 1024  # a member whose socket buffers more than this is resynced alone
+RECENT_FRAMES = 40  # ~2 s of frames at 50 ms: a big frame widens the allowance that long
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,16 @@ class WallboardGroup:
         self.known_rows: set[str] | None = None  # the rows every member's browser holds
         self.frames = 0  # frames built (each sent to all members at once)
         self.resyncs = 0  # members sent back to a full board because they fell behind
+        self._recent_frame_bytes: deque[int] = deque(maxlen=RECENT_FRAMES)
         hub.attach_group(self.outbox)
+
+    @property
+    def allowance(self) -> int:
+        """Bytes a member's socket may hold before it counts as slow: at least
+        `slow_bytes`, and room for twice the largest of the last `RECENT_FRAMES` frames (a
+        full board of many agents may alone exceed `slow_bytes` in a browser that reads at
+        full speed)."""
+        return max(self.slow_bytes, 2 * max(self._recent_frame_bytes, default=0))
 
     def close(self) -> None:
         self.hub.detach_group(self.outbox)
@@ -119,7 +130,7 @@ class WallboardGroup:
                 self.leave(client)  # its sender finds the session ended and closes
             elif client.user_id in monitoring:
                 self.leave(client, batch)
-            elif seat.buffered() > self.slow_bytes:
+            elif seat.buffered() > self.allowance:
                 self.resyncs += 1
                 log.info("wallboard %s fell behind (%d bytes buffered): resynced alone",
                          client.user_id, seat.buffered())
@@ -130,6 +141,7 @@ class WallboardGroup:
         if html:
             self._send([seat.connection for seat in self.members.values()], html)
             self.frames += 1
+            self._recent_frame_bytes.append(len(html))
         return html
 
     def _frame(self, batch: dict[str, object]) -> str:

@@ -171,3 +171,27 @@ async def test_a_board_waiting_for_its_full_board_does_not_join() -> None:
     hub.attach(fresh)  # the full board is pending
     fresh.known_rows = {"alice", "bob"}
     assert not group.try_join(fresh, seat("fresh-socket"))
+
+
+async def test_a_big_frame_being_read_is_not_taken_for_a_slow_board() -> None:
+    hub, group, _, wire, clients = await make_group(1)
+    group.slow_bytes = 100
+    buffered = [0]
+    reader = HubClient("reader", wallboard=True)
+    hub.attach(reader)
+    reader.clear()
+    reader.known_rows = {"alice", "bob"}
+    assert group.try_join(reader, seat("reader-socket", buffered))
+    hub._apply(paused("carol", 2.0))  # a new agent: one full board for all
+    board = group.flush(await asyncio.wait_for(group.outbox.next_batch(), 1))
+    assert len(board) > 1000 and group.allowance == 2 * len(board)
+    buffered[0] = len(board)  # not read yet, over two more (small) frames
+    for since in (3.0, 3.5):
+        hub._apply(paused("alice", since))
+        group.flush(await asyncio.wait_for(group.outbox.next_batch(), 1))
+    assert reader in group.members and group.resyncs == 0
+    buffered[0] = 10 * len(board)  # really stuck
+    hub._apply(paused("alice", 4.0))
+    group.flush(await asyncio.wait_for(group.outbox.next_batch(), 1))
+    assert reader not in group.members and group.resyncs == 1
+    assert clients[0] in group.members and "reader-socket" not in wire.sends[-1][0]
