@@ -103,6 +103,15 @@ class HoldSettings(_Section, frozen=True):
     moh_class: str = "default"
 
 
+class RecoverySettings(_Section, frozen=True):
+    """How the core cleans up after itself: the orphan-channel sweep and the live-calls
+    journal's compaction (actors/orphan_sweep.py, actors/call_journal.py)."""
+
+    orphan_sweep_s: float = 60.0
+    journal_compact_after_lines: int = 10_000
+    journal_compact_above_bytes: int = 8 * 1024 * 1024
+
+
 class GatewaySettings(_Section, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -121,6 +130,7 @@ class Settings(_Section, frozen=True):
     policy: DialingPolicy = DialingPolicy()
     data_dir: str = "./data"
     gateway: GatewaySettings = GatewaySettings()
+    recovery: RecoverySettings = RecoverySettings()
 
 
 class SettingsError(Exception):
@@ -225,6 +235,26 @@ def validate(settings: Settings) -> list[str]:
         errors.append(f"gateway.port: {settings.gateway.port} is not a TCP port")
     if not settings.data_dir.strip():
         errors.append("data_dir: must not be empty")
+    errors += _check_recovery(settings.recovery)
+    return errors
+
+
+def _check_recovery(recovery: RecoverySettings) -> list[str]:
+    errors = []
+    if not 1 <= recovery.orphan_sweep_s <= 3600:
+        errors.append(
+            f"recovery.orphan_sweep_s: {recovery.orphan_sweep_s:g} is outside 1..3600 seconds"
+        )
+    if recovery.journal_compact_after_lines < 100:
+        errors.append(
+            f"recovery.journal_compact_after_lines: {recovery.journal_compact_after_lines}"
+            " must be at least 100"
+        )
+    if recovery.journal_compact_above_bytes < 65536:
+        errors.append(
+            f"recovery.journal_compact_above_bytes: {recovery.journal_compact_above_bytes}"
+            " must be at least 65536"
+        )
     return errors
 
 

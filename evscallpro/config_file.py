@@ -50,6 +50,7 @@ def core_config_from_settings(settings: Settings) -> CoreConfig:
         agents=agents,
         supervisors=supervisors,
         wrap_up_max_s=settings.timeouts.wrap_up_max_s,
+        orphan_sweep_s=settings.recovery.orphan_sweep_s,
     )
 
 

@@ -141,7 +141,11 @@ class Stack:
         app = CallCenterApp(
             core_config_from_settings(self.settings),
             sink=sink,
-            journal=CallJournal(self.data_dir / LIVE_CALLS_FILE),
+            journal=CallJournal(
+                self.data_dir / LIVE_CALLS_FILE,
+                compact_after_lines=self.settings.recovery.journal_compact_after_lines,
+                compact_above_bytes=self.settings.recovery.journal_compact_above_bytes,
+            ),
             on_reconciled=self._on_reconciled,
         )
         self.analytics.attach(app)  # before start: the first agent views count too

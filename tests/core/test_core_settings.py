@@ -125,6 +125,18 @@ def test_call_settings_projection_depends_on_workstation() -> None:
             {"agents": [{"id": "a1", "password_hash": "plain"}]},
             "agents[0].password_hash: not an argon2 hash",
         ),
+        (
+            {"recovery": {"orphan_sweep_s": 0}},
+            "recovery.orphan_sweep_s: 0 is outside 1..3600 seconds",
+        ),
+        (
+            {"recovery": {"journal_compact_after_lines": 5}},
+            "recovery.journal_compact_after_lines: 5 must be at least 100",
+        ),
+        (
+            {"recovery": {"journal_compact_above_bytes": 10}},
+            "recovery.journal_compact_above_bytes: 10 must be at least 65536",
+        ),
     ],
 )
 def test_errors_name_the_bad_key(raw: dict[str, Any], expected: str) -> None:
