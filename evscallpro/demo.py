@@ -15,8 +15,6 @@ kept within the ranges the settings allow.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import ipaddress
 import logging
 import math
@@ -30,8 +28,8 @@ from typing import TextIO
 import msgspec
 
 from actors.sinks import CallRecordSink
-from asterisk.sim.config import ConfigError, load_config
-from asterisk.sim.server import SimServer
+from asterisk.sim.config import ConfigError
+from asterisk.sim.testing import SimulatorThread
 from core.settings import Settings, TimeoutSettings, validate
 from evscallpro.demo_autopilot import Autopilot
 from evscallpro.demo_seed import (
@@ -58,81 +56,19 @@ class DemoError(RuntimeError):
 
 
 # ---------------------------------------------------------------------- the simulator
-class EmbeddedSimulator:
-    """The ARI simulator (SimServer) on its own event-loop thread, on a chosen port with
-    a fallback to any free one (asterisk.sim.testing.SimulatorThread always picks a free
-    port: fine for tests, not for a demo that should sit on 8088 when it can)."""
-
-    def __init__(
-        self, config_path: Path, time_scale: float, port: int, recordings_dir: Path
-    ) -> None:
-        try:
-            self.config = load_config(
-                config_path, host="127.0.0.1", port=port, time_scale=time_scale
-            )
-        except ConfigError as exc:
-            raise DemoError(str(exc)) from exc
-        self._recordings_dir = recordings_dir
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="ari-simulator", daemon=True)
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self.server: SimServer | None = None
-        self.wanted_port = port
-
-    @property
-    def base_url(self) -> str:
-        if self.server is None:
-            raise RuntimeError("the simulator is not running")
-        return self.server.base_url
-
-    def start(self, timeout: float = 10.0) -> EmbeddedSimulator:
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise DemoError("the ARI simulator did not start in time")
-        if self._error is not None:
-            raise DemoError(f"the ARI simulator did not start: {self._error}")
-        return self
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._main())
-        finally:
-            self._loop.close()
-
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        try:
-            self.server = await self._listen()
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await self.server.stop()
-
-    async def _listen(self) -> SimServer:
-        server = SimServer(self.config, self._recordings_dir)
-        try:
-            await server.start(port=self.wanted_port)
-        except OSError:
-            if self.wanted_port == 0:
-                raise
-            log.warning("port %s is busy: the simulator takes a free port", self.wanted_port)
-            server = SimServer(self.config, self._recordings_dir)
-            await server.start(port=0)
-        return server
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._stop is not None and not self._loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout)
+def _start_simulator(
+    config_path: Path, time_scale: float, port: int, recordings_dir: Path
+) -> SimulatorThread:
+    """The ARI simulator on its own thread, on `port` when it is free, else on any port."""
+    try:
+        return SimulatorThread(
+            config_path, time_scale=time_scale, recordings_dir=recordings_dir, port=port
+        ).start()
+    except ConfigError as exc:
+        raise DemoError(str(exc)) from exc
+    except (RuntimeError, TimeoutError) as exc:
+        cause = exc.__cause__ or exc
+        raise DemoError(f"the ARI simulator did not start: {cause}") from exc
 
 
 # ---------------------------------------------------------------------- settings
@@ -218,7 +154,7 @@ class Demo:
         self._autopilot_wanted = autopilot
         self.autopilot: Autopilot | None = None
         self.seed: SeedReport | None = None
-        self.simulator: EmbeddedSimulator | None = None
+        self.simulator: SimulatorThread | None = None
         self.stack: Stack | None = None
         self.settings: Settings | None = None
 
@@ -234,9 +170,9 @@ class Demo:
         self.seed = seed_data_dir(seeded, self.demo_dir, reset=self.reset)
         scripts = load_campaign_scripts(self.demo_dir)
         data = Path(self.data_dir)
-        self.simulator = EmbeddedSimulator(
+        self.simulator = _start_simulator(
             self.demo_dir / PHONES_FILE, self.time_scale, self.ari_port, data / "recordings"
-        ).start()
+        )
         try:
             self.settings = run_settings(
                 base,

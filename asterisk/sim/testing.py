@@ -22,7 +22,8 @@ Threaded (actor tests; the server runs on its own loop thread)::
     try: ... sim.drop_websockets(); sim.restart(); sim.far_end_hangup(cid) ...
     finally: sim.stop()
 
-Both expose `.base_url` (http://127.0.0.1:PORT, ephemeral port), `.ari_url`
+`SimulatorThread(port=8088)` asks for a port and takes a free one when it is busy (the
+demo embeds the simulator this way). Both expose `.base_url` (http://127.0.0.1:PORT), `.ari_url`
 (base_url + "/ari"), `.username`, `.password`, `.app_default` ("evscallpro"),
 `.recordings_dir`, `.engine` and `.server`. `config` is None (packaged defaults), a
 `SimConfig`, or a path to a TOML file; `time_scale` divides every simulated duration.
@@ -31,6 +32,7 @@ Both expose `.base_url` (http://127.0.0.1:PORT, ephemeral port), `.ari_url`
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -43,6 +45,7 @@ from asterisk.sim.config import SimConfig, load_config
 from asterisk.sim.engine import Engine
 from asterisk.sim.server import SimServer
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 APP_DEFAULT = "evscallpro"
 
@@ -136,8 +139,10 @@ class SimulatorThread(_HandleBase):
     """The simulator on its own event-loop thread; every helper blocks until done."""
 
     def __init__(self, config: SimConfig | str | Path | None = None, time_scale: float = 20.0,
-                 recordings_dir: str | Path | None = None, timeout_s: float = 10.0) -> None:
+                 recordings_dir: str | Path | None = None, timeout_s: float = 10.0,
+                 port: int = 0) -> None:
         self._config = _resolve_config(config, time_scale)
+        self._port = port
         self._recordings_dir = recordings_dir
         self._timeout = timeout_s
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -159,8 +164,7 @@ class SimulatorThread(_HandleBase):
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
-            self.server = SimServer(self._config, self._recordings_dir)
-            loop.run_until_complete(self.server.start(port=0))
+            loop.run_until_complete(self._listen())
         except BaseException as exc:
             self._error = exc
             self._ready.set()
@@ -172,6 +176,21 @@ class SimulatorThread(_HandleBase):
         finally:
             loop.run_until_complete(self.server.stop())
             loop.close()
+
+    async def _listen(self) -> None:
+        self.server = SimServer(self._config, self._recordings_dir)
+        try:
+            await self.server.start(port=self._port)
+        except OSError:
+            if self._port == 0:
+                raise
+            log.warning("port %s is busy: the simulator takes a free port", self._port)
+            self.server = SimServer(self._config, self._recordings_dir)
+            await self.server.start(port=0)
+
+    @property
+    def config(self) -> SimConfig:
+        return self._config
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         assert self._loop is not None, "start() first"
