@@ -12,9 +12,9 @@ from analytics_helpers import WAIT_S
 from prometheus_client import REGISTRY
 from support.sim_core import ViewLog, core_config
 
+from actors.analytics_service import AnalyticsService
 from actors.analytics_writer import FlushNow, WriterConfig, WriterStatus
 from actors.sinks import FanOutSink, MemoryRecordSink
-from analytics.service import AnalyticsService
 from asterisk.sim.testing import SimulatorThread
 from core.domain import AgentState, CallOutcome, CallStep
 from core.records import CallRecord, Disposition

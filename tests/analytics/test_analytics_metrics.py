@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support.synthetic import generate_calls
 
 from analytics import metrics
-from analytics.synthetic import generate_calls
 from core.domain import AgentState, CallOutcome, CallStep
 from core.views import AgentView, CallView
 

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 from analytics_helpers import WAIT_S, count_rows
 from prometheus_client import REGISTRY
+from support.synthetic import dispositions_for, generate_calls
 
 from actors.analytics_writer import (
     AnalyticsWriter,
@@ -24,7 +25,6 @@ from actors.analytics_writer import (
     WriterStatus,
 )
 from analytics.journal import Journal
-from analytics.synthetic import dispositions_for, generate_calls
 from core.domain import AgentState, CallStep, WorkstationMode
 from core.records import CallRecord
 from core.views import AgentView, CallView
@@ -100,9 +100,9 @@ def test_journal_replayed_after_crash(tmp_path: Path, db_path: str) -> None:
     script = textwrap.dedent(
         f"""
         import os, signal, sys
-        sys.path.insert(0, {str(REPO)!r})
+        sys.path[:0] = [{str(REPO)!r}, {str(REPO / "tests")!r}]
         from actors.analytics_writer import AnalyticsWriter, WriterConfig, GetWriterStatus
-        from analytics.synthetic import generate_calls
+        from support.synthetic import generate_calls
         ref = AnalyticsWriter.start(
             WriterConfig(db_path={db_path!r}, batch_size=1000, flush_interval_s=3600)
         )

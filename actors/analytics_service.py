@@ -1,5 +1,9 @@
 """AnalyticsService: what a composition root adds to a core to store records and feed metrics.
 
+It lives with the actors because it starts one (the AnalyticsWriter): records flow down from
+the actors to analytics/ (rows, journal, DuckDB store, metrics), and analytics/ never imports
+the actor layer.
+
     analytics = AnalyticsService(WriterConfig(db_path="data/evscallpro.duckdb"))
     analytics.start()
     app = CallCenterApp(config, sink=FanOutSink(..., analytics.sink))
