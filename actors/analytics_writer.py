@@ -31,6 +31,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.messages import FlushDue, FlushNow, GetWriterStatus, RecordWithAck, WriterStatus
 from analytics import metrics
 from analytics.intervals import AgentIntervalTracker, AgentStateInterval
 from analytics.journal import Journal, JournalRecord
@@ -56,36 +57,6 @@ class WriterConfig(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def journal(self) -> Path:
         return Path(self.journal_path or f"{self.db_path}.journal.jsonl")
-
-
-class RecordWithAck(msgspec.Struct, frozen=True):
-    """A record whose sender wants to know it is on disk (fsync'd journal); `on_durable` runs
-    on the writer's thread: keep it to a tell()."""
-
-    record: Any
-    on_durable: Callable[[str], None]
-
-
-class FlushDue(msgspec.Struct, frozen=True):
-    generation: int
-
-
-class FlushNow(msgspec.Struct, frozen=True):
-    pass
-
-
-class GetWriterStatus(msgspec.Struct, frozen=True):
-    pass
-
-
-class WriterStatus(msgspec.Struct, frozen=True, kw_only=True):
-    pending: int  # records journaled, not yet committed to DuckDB
-    written: int  # records committed since start (replays included)
-    replayed: int  # records replayed from the journal at start
-    write_errors: int
-    refused: int  # messages that were not records, or records that cannot be stored
-    last_error: str = ""
-    store_open: bool = True
 
 
 def record_key(record: JournalRecord) -> str:

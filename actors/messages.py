@@ -5,10 +5,12 @@ All are frozen msgspec Structs; the machines' own inputs (core.*) pass through u
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
+from analytics.journal import JournalRecord
 from core.domain import SupervisionMode
 
 
@@ -99,3 +101,36 @@ class AdoptedCall(msgspec.Struct, frozen=True):
 
 class Shutdown(msgspec.Struct, frozen=True):
     """Stop the actor WITHOUT touching Asterisk (calls stay up; the next start adopts them)."""
+
+
+# -- the analytics writer (actors/analytics_writer.py) --------------------------------------
+
+
+class RecordWithAck(msgspec.Struct, frozen=True):
+    """A record whose sender wants to know it is on disk (fsync'd journal); `on_durable` runs
+    on the writer's thread: keep it to a tell()."""
+
+    record: JournalRecord
+    on_durable: Callable[[str], None]
+
+
+class FlushDue(msgspec.Struct, frozen=True):
+    generation: int
+
+
+class FlushNow(msgspec.Struct, frozen=True):
+    pass
+
+
+class GetWriterStatus(msgspec.Struct, frozen=True):
+    pass
+
+
+class WriterStatus(msgspec.Struct, frozen=True, kw_only=True):
+    pending: int  # records journaled, not yet committed to DuckDB
+    written: int  # records committed since start (replays included)
+    replayed: int  # records replayed from the journal at start
+    write_errors: int
+    refused: int  # messages that were not records, or records that cannot be stored
+    last_error: str = ""
+    store_open: bool = True

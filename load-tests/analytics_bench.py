@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb
 from support.synthetic import generate_calls
 
-from actors.analytics_writer import AnalyticsWriter, FlushNow, WriterConfig, WriterStatus
+from actors.analytics_writer import AnalyticsWriter, WriterConfig
+from actors.messages import FlushNow, WriterStatus
 from analytics import rows, stats
 from analytics.export import export
 from analytics.schema import CALL_COLUMNS

@@ -13,7 +13,8 @@ from prometheus_client import REGISTRY
 from support.sim_core import ViewLog, core_config
 
 from actors.analytics_service import AnalyticsService
-from actors.analytics_writer import FlushNow, WriterConfig, WriterStatus
+from actors.analytics_writer import WriterConfig
+from actors.messages import FlushNow, WriterStatus
 from actors.sinks import FanOutSink, MemoryRecordSink
 from asterisk.sim.testing import SimulatorThread
 from core.domain import AgentState, CallOutcome, CallStep

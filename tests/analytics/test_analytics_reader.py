@@ -11,7 +11,8 @@ from pathlib import Path
 from analytics_helpers import WAIT_S
 from support.synthetic import generate_calls
 
-from actors.analytics_writer import AnalyticsWriter, FlushNow, WriterConfig
+from actors.analytics_writer import AnalyticsWriter, WriterConfig
+from actors.messages import FlushNow
 from analytics.reader import AnalyticsReader
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,15 +15,8 @@ from analytics_helpers import WAIT_S, count_rows
 from prometheus_client import REGISTRY
 from support.synthetic import dispositions_for, generate_calls
 
-from actors.analytics_writer import (
-    AnalyticsWriter,
-    AnalyticsWriterSink,
-    FlushNow,
-    GetWriterStatus,
-    RecordWithAck,
-    WriterConfig,
-    WriterStatus,
-)
+from actors.analytics_writer import AnalyticsWriter, AnalyticsWriterSink, WriterConfig
+from actors.messages import FlushNow, GetWriterStatus, RecordWithAck, WriterStatus
 from analytics.journal import Journal
 from core.domain import AgentState, CallStep, WorkstationMode
 from core.records import CallRecord
@@ -101,7 +94,8 @@ def test_journal_replayed_after_crash(tmp_path: Path, db_path: str) -> None:
         f"""
         import os, signal, sys
         sys.path[:0] = [{str(REPO)!r}, {str(REPO / "tests")!r}]
-        from actors.analytics_writer import AnalyticsWriter, WriterConfig, GetWriterStatus
+        from actors.analytics_writer import AnalyticsWriter, WriterConfig
+        from actors.messages import GetWriterStatus
         from support.synthetic import generate_calls
         ref = AnalyticsWriter.start(
             WriterConfig(db_path={db_path!r}, batch_size=1000, flush_interval_s=3600)
