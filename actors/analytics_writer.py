@@ -26,12 +26,18 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pykka
 
-from actors.messages import FlushDue, FlushNow, GetWriterStatus, RecordWithAck, WriterStatus
+from actors.messages import (
+    FlushDue,
+    FlushNow,
+    GetWriterStatus,
+    RecordWithAck,
+    Teller,
+    WriterStatus,
+)
 from analytics import metrics
 from analytics.intervals import AgentIntervalTracker, AgentStateInterval
 from analytics.journal import Journal, JournalRecord
@@ -135,7 +141,7 @@ class AnalyticsWriter(pykka.ThreadingActor):
 
     # --- messages ---------------------------------------------------------------------------
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: object) -> WriterStatus | None:
         try:
             return self._dispatch(message)
         except Exception as exc:  # the actor outlives any bad message
@@ -144,7 +150,7 @@ class AnalyticsWriter(pykka.ThreadingActor):
             self._last_error = f"{type(exc).__name__}: {exc}"
             return None
 
-    def _dispatch(self, message: Any) -> Any:
+    def _dispatch(self, message: object) -> WriterStatus | None:
         match message:
             case CallRecord() | Disposition() | AgentStateInterval():
                 self._accept(message)
@@ -335,7 +341,7 @@ def _rows_of(record: object) -> Batch:
     return batch
 
 
-def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
+def _tell_quietly(ref: Teller, message: object) -> None:
     with contextlib.suppress(pykka.ActorDeadError):
         ref.tell(message)
 
@@ -347,10 +353,10 @@ class AnalyticsWriterSink:
     and `subscribe(sink.on_view)` so agent views become state intervals.
     """
 
-    def __init__(self, ref: pykka.ActorRef[Any]) -> None:
+    def __init__(self, ref: AnalyticsWriterRef) -> None:
         self._ref = ref
 
-    def write(self, record: Any) -> None:
+    def write(self, record: object) -> None:
         try:
             self._ref.tell(record)
         except pykka.ActorDeadError:
@@ -365,3 +371,7 @@ class AnalyticsWriterSink:
         if isinstance(view, AgentView):
             with contextlib.suppress(pykka.ActorDeadError):
                 self._ref.tell(view)
+
+
+AnalyticsWriterRef = pykka.ActorRef[AnalyticsWriter]
+"""How the composition root and the sink hold the writer (typed)."""

@@ -1,24 +1,34 @@
 """Messages the actors tell each other (ARI events and command outcomes travel as they are).
 
-All are frozen msgspec Structs; the machines' own inputs (core.*) pass through unchanged.
+All are frozen msgspec Structs, in this one module for the actor layer; the machines' own
+inputs (core.*) pass through unchanged. `Teller` is what a message is told to: a pykka
+ActorRef, or a test double.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
 import msgspec
 
 from analytics.journal import JournalRecord
+from core.ari_events import AriEvent, UnhandledEvent
 from core.domain import SupervisionMode
+from core.views import CallView
+
+
+class Teller(Protocol):
+    """Anything that accepts a message without blocking (a pykka ActorRef, a test double)."""
+
+    def tell(self, message: object) -> None: ...
 
 
 class Arrived(msgspec.Struct, frozen=True):
     """A decoded ARI event and when it arrived (time.perf_counter(), process-wide), so the
     actor that reacts can measure event -> command latency."""
 
-    event: Any
+    event: AriEvent | UnhandledEvent
     at: float
 
 
@@ -44,7 +54,7 @@ class AriAppReplaced(msgspec.Struct, frozen=True):
 class ClaimRoutes(msgspec.Struct, frozen=True):
     """Owner asks the Switchboard for the events of these ids (owner: an ActorRef)."""
 
-    owner: Any
+    owner: Teller
     channel_ids: tuple[str, ...] = ()
     bridge_ids: tuple[str, ...] = ()
     playback_ids: tuple[str, ...] = ()
@@ -95,8 +105,8 @@ class Monitoring(msgspec.Struct, frozen=True):
 class AdoptedCall(msgspec.Struct, frozen=True):
     """CallActor -> its agent after a restart: this live call (rebuilt from Asterisk) is yours."""
 
-    call_ref: Any
-    view: Any  # core.views.CallView
+    call_ref: Teller
+    view: CallView
 
 
 class Shutdown(msgspec.Struct, frozen=True):
