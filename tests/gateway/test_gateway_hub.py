@@ -1,7 +1,7 @@
 """The hub: thread-safe publishing, per-agent routing, latest-value coalescing, latency.
 
-Views go in through `publish`, as the core's actors send them; `published` waits until the
-loop has applied them (a marker queued behind them), so no test reaches into the hub."""
+Views go in through `publish`, as the core's actors send them; `published` (gateway_helpers)
+waits until the loop has applied them, so no test reaches into the hub."""
 
 from __future__ import annotations
 
@@ -11,19 +11,11 @@ import threading
 import time
 
 import pytest
+from gateway_helpers import published
 
 from core.domain import AgentState, CallStep
 from core.views import AgentView, CallView
 from gateway.hub import AGENT_KEY, ROW_KEY_PREFIX, TOTALS_KEY, WALLBOARD_KEY, Hub, HubClient
-
-
-async def published(hub: Hub, *views: AgentView | CallView) -> None:
-    """Publish as an actor thread does, then wait until the loop applied every view."""
-    for view in views:
-        hub.publish(view)
-    applied = asyncio.Event()
-    asyncio.get_running_loop().call_soon_threadsafe(applied.set)  # FIFO: after the views
-    await asyncio.wait_for(applied.wait(), 2)
 
 
 def agent(agent_id: str, state: AgentState = AgentState.AVAILABLE, since: float = 0.0,
