@@ -32,10 +32,12 @@ import aioari
 import aiohttp
 from aioswagger11.http_client import ApiKeyAuthenticator, AsynchronousHttpClient
 
+from actors import log_redaction
 from actors.loop import EventLoopThread
 from actors.messages import AriAppReplaced, AriLinkDown, AriLinkUp, Arrived
 from analytics import metrics
 from core.ari_events import ApplicationReplaced, UnhandledEvent, decode_event
+from core.redact import redact, redact_exception
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ class AriLink:
         self.connected = False
         self.replaced = False
         self.last_error = ""
+        self._secrets = (password,)  # masked in every log line and error this link writes
+        log_redaction.install(self._secrets)  # aioswagger11 logs the api_key at DEBUG
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -117,7 +121,7 @@ class AriLink:
                     self._client = await self._connect()
                     self._client.on_event("*", self._on_raw_event)
                     self._client.exception_handler = lambda exc: log.error(
-                        "ARI event listener failed: %r", exc
+                        "ARI event listener failed: %s", redact_exception(exc, self._secrets)
                     )
                 ws = await self._client.swagger.events.eventWebsocket(app=self.app)
                 self._ws = ws
@@ -132,7 +136,8 @@ class AriLink:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection refused, 401, bad Swagger: retry later
-                reason = f"{type(exc).__name__}: {exc}"
+                # aiohttp's errors carry the events URL, whose api_key holds the password
+                reason = redact_exception(exc, self._secrets)
                 self.last_error = reason
                 log.warning("ARI connect failed: %s", reason)
                 await self._drop_client()
@@ -186,7 +191,8 @@ class AriLink:
                 try:
                     raw = json.loads(msg.data)
                 except ValueError:
-                    log.warning("ARI sent a non-JSON event: %.200r", msg.data)
+                    log.warning("ARI sent a non-JSON event: %.200s",
+                                redact(repr(msg.data), self._secrets))
                     continue
                 if isinstance(raw, dict) and "type" in raw:
                     await self._client.process_ws(raw)
