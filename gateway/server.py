@@ -30,6 +30,7 @@ from gateway import http, metrics
 from gateway.archive import CallArchive, history_view, merge_history
 from gateway.contacts import ContactStore, sort_key
 from gateway.dispatch import Dispatcher
+from gateway.health import telephony_problem
 from gateway.hub import (
     AGENT_KEY,
     HTML_KEY_PREFIX,
@@ -181,7 +182,7 @@ class Gateway:
 
     async def _get(self, request: Request, path: str, query: dict[str, list[str]]) -> Response:
         if path == "/healthz":
-            return http.json_response({"status": "ok", "clients": self.hub.client_count})
+            return self._health()
         if path == "/metrics":
             return http.response(HTTPStatus.OK, generate_latest(), CONTENT_TYPE_LATEST)
         if path.startswith("/static/"):
@@ -240,6 +241,16 @@ class Gateway:
             audio = await asyncio.to_thread(wav.read_bytes)
             return http.response(HTTPStatus.OK, audio, "audio/wav", cache="private, no-store")
         return http.response(HTTPStatus.NOT_FOUND, "not found\n")
+
+    def _health(self) -> Response:
+        """200 `ok`, or 503 with the reason when the core cannot hear Asterisk."""
+        problem = telephony_problem(self.call_center)
+        if problem is None:
+            return http.json_response({"status": "ok", "clients": self.hub.client_count})
+        return http.json_response(
+            {"status": "unavailable", "reason": problem, "clients": self.hub.client_count},
+            HTTPStatus.SERVICE_UNAVAILABLE,
+        )
 
     async def _recordings_page(self, lang: str, user: User, query: dict[str, list[str]]) -> Response:
         filters = {key: (query.get(key) or [""])[0][:100] for key in ("agent", "date", "q")}
