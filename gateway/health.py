@@ -5,7 +5,8 @@ A core whose Stasis app was taken over (another events socket under its app name
 no call can be placed or followed: `/healthz` must say so (503 with the reason) so that a
 load balancer, a Prometheus probe or an operator sees it.
 
-The core's own health view (`TelephonyHealth`, when the core offers one) is read first;
+The core's own health view (`core.telephony.TelephonyHealth` through
+`telephony_health()`, when the core offers one) is read first;
 until then the link is read duck-typed from the composition root (`CallCenterApp.link`:
 `replaced`, `connected`, `last_error`). A `CallCenter` with neither (the tests' fake core)
 is taken as healthy. Keep every way of reading it in this one function.
@@ -21,11 +22,13 @@ _MISSING = object()
 def telephony_problem(call_center: Any) -> str | None:
     """None when the core hears Asterisk, else an operator-readable reason (no secret)."""
     health = getattr(call_center, "telephony_health", None)
-    if callable(health):
+    if callable(health):  # core.telephony.TelephonyHealth: ok, why_unavailable(), reason
         view = health()
         if getattr(view, "ok", True):
             return None
-        return str(getattr(view, "reason", "") or "telephony unavailable")
+        why = getattr(view, "why_unavailable", None)
+        text = why() if callable(why) else getattr(view, "reason", "")
+        return str(text or "telephony unavailable")
     link = getattr(call_center, "link", _MISSING)
     if link is _MISSING:
         return None  # not the product's core (a test double): nothing to check

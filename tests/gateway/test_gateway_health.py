@@ -101,12 +101,15 @@ async def test_healthz_is_503_while_the_ari_link_is_down(
     assert await asyncio.to_thread(notices.down.wait, WAIT_S)
     resp = await health.get("/healthz")
     body = await resp.json()
-    assert resp.status == 503 and body["reason"].startswith("ARI link down")
+    assert resp.status == 503 and "ARI link" in body["reason"] and "down" in body["reason"]
 
 
 class _View:
     def __init__(self, ok: bool, reason: str = "") -> None:
         self.ok, self.reason = ok, reason
+
+    def why_unavailable(self) -> str:
+        return "" if self.ok else f"telephony unavailable: {self.reason}"
 
 
 class _CoreWithHealth:
@@ -119,5 +122,6 @@ class _CoreWithHealth:
 
 def test_the_cores_own_health_view_wins() -> None:
     assert telephony_problem(_CoreWithHealth(_View(True))) is None
-    assert telephony_problem(_CoreWithHealth(_View(False, "app lost"))) == "app lost"
+    assert telephony_problem(_CoreWithHealth(_View(False, "app lost"))) == (
+        "telephony unavailable: app lost")
     assert telephony_problem(object()) is None  # a core with nothing to read: healthy
