@@ -120,8 +120,9 @@ def _ip_literal(name: str) -> bool:
 
 def host_allowed(host_header: str | None, allowed: tuple[str, ...], bind_host: str) -> bool:
     """DNS-rebinding protection: the Host header must name this server. Allowed: the
-    configured names (`*` allows all), localhost names, the bind address, and IP literals
-    (a rebinding attack needs a host name the attacker controls)."""
+    configured names (a port in them is ignored; `*.example.com` allows the subdomains;
+    `*` allows all), localhost names, the bind address, and IP literals (a rebinding
+    attack needs a host name the attacker controls)."""
     if "*" in allowed:
         return True
     if not host_header:
@@ -130,7 +131,10 @@ def host_allowed(host_header: str | None, allowed: tuple[str, ...], bind_host: s
     if not name:
         return False
     names = {host_name(a) for a in allowed} | LOCAL_HOSTS | {host_name(bind_host)}
-    return name in names or _ip_literal(name)
+    if name in names or _ip_literal(name):
+        return True
+    # "*.example.com" allows the subdomains of example.com (not example.com itself)
+    return any(n.startswith("*.") and name.endswith(n[1:]) for n in names)
 
 
 def same_origin(request: Request, allowed: tuple[str, ...], scheme: str = "http") -> bool:

@@ -22,8 +22,8 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     # Same-origin means the same scheme too: https when secure_cookies, else http.
     allowed_origins: tuple[str, ...] = ()
     # Host names this server answers to (DNS-rebinding protection), e.g.
-    # ("callcenter.example.com",). Always allowed: localhost names, IP literals and `host`.
-    # ("*",) turns the check off. /healthz and /metrics answer any Host (probes).
+    # ("callcenter.example.com", "*.example.org"). Always allowed: localhost names, IP
+    # literals and `host`. ("*",) turns the check off. /healthz and /metrics answer any Host (probes).
     allowed_hosts: tuple[str, ...] = ()
     secure_cookies: bool = False  # set True behind HTTPS (the public scheme is then https)
     default_language: str = "fr"
@@ -36,8 +36,8 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     login_lockout_s: float = 300.0
     login_trusted_s: float = 30 * 86400.0  # how long a (user, address) success is remembered
     # WebSockets: the extra ones are closed with 4008; messages are limited per user.
-    max_sockets_per_session: int = 8
-    max_sockets_per_user: int = 16
+    max_sockets_per_session: int = 4
+    max_sockets_per_user: int = 8
     ws_messages_per_10s: int = 60  # per user, all their sockets together
     users_reload_s: float = 1.0  # users.json re-read (changed passwords end sessions)
     wallboard_batch_s: float = 0.05  # supervisors' updates are coalesced over this window

@@ -117,15 +117,19 @@ async def test_dns_rebinding_host_is_refused(gateway: Gateway) -> None:
 async def test_allowed_hosts_names_the_public_host(
     fake: FakeCallCenter, settings: GatewaySettings, users_template: list
 ) -> None:
-    gw = Gateway(fake, msgspec.structs.replace(settings, allowed_hosts=("calls.example.com",)),
+    allowed = ("calls.example.com", "*.example.org")
+    gw = Gateway(fake, msgspec.structs.replace(settings, allowed_hosts=allowed),
                  UserDirectory(list(users_template)))
     port = await gw.start()
     gw.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     try:
         status, _ = await raw_request(gw, ["GET /login HTTP/1.1", "Host: Calls.Example.com"])
         assert status == 200
-        status, _ = await raw_request(gw, ["GET /login HTTP/1.1", "Host: evil.example"])
-        assert status == 400
+        status, _ = await raw_request(gw, ["GET /login HTTP/1.1", "Host: a.b.example.org:8443"])
+        assert status == 200
+        for evil in ("evil.example", "example.org", "calls.example.com.evil.example"):
+            status, _ = await raw_request(gw, ["GET /login HTTP/1.1", f"Host: {evil}"])
+            assert status == 400, evil
     finally:
         await gw.stop()
 
