@@ -181,7 +181,10 @@ ROUTES: dict[tuple[str, str], dict[str, tuple[int, str | None]]] = {
     ("GET", "/lang/en"): {r: (303, "/") for r in ("anonymous", "agent", "supervisor")},
     ("GET", "/nowhere"): {"anonymous": (303, "/login"), "agent": (404, None),
                           "supervisor": (404, None)},
+    ("GET", "/recordings?agent=bob&date=2026-05-29&q=x"): {
+        "anonymous": (303, "/login"), "agent": (403, None), "supervisor": (200, None)},
     ("POST", "/agent"): {r: (405, None) for r in ("anonymous", "agent", "supervisor")},
+    ("POST", "/login"): {r: (400, None) for r in ("anonymous", "agent", "supervisor")},  # no credentials
     ("POST", "/logout"): {r: (303, "/login") for r in ("anonymous", "agent", "supervisor")},
 }
 
