@@ -362,7 +362,8 @@ class Gateway:
         ip = str(connection.remote_address[0]) if connection.remote_address else "?"
         if not self.throttle.attempt(user_id, ip):
             metrics.LOGINS.labels("throttled").inc()
-            self.refusals.warning("login", "login throttled for user %.64r from %s", user_id, ip)
+            self.refusals.warning("login", "login throttled for user %s from %s",
+                                  self._loggable_user(user_id), ip)
             wait = max(1, int(self.throttle.retry_after(user_id, ip) + 0.999))
             return http.json_response({"ok": False, "error": "throttled", "retry_after": wait},
                                       HTTPStatus.TOO_MANY_REQUESTS,
@@ -370,7 +371,7 @@ class Gateway:
         user = await asyncio.to_thread(self.users.verify, user_id, password)
         if user is None:
             metrics.LOGINS.labels("failed").inc()
-            log.info("login failed for user %r from %s", user_id, ip)
+            log.info("login failed for user %s from %s", self._loggable_user(user_id), ip)
             return http.json_response({"ok": False, "error": "failed"}, HTTPStatus.UNAUTHORIZED)
         self.throttle.succeeded(user_id, ip)
         metrics.LOGINS.labels("ok").inc()
@@ -385,6 +386,11 @@ class Gateway:
             {"ok": True, "location": location},
             headers=[("Set-Cookie", self._session_cookie(cookie, int(self.settings.session_ttl_s)))],
         )
+
+    def _loggable_user(self, user_id: str) -> str:
+        """A login's user name as a log may show it: a name that is no user is often a
+        password typed in the wrong field, so it is not written."""
+        return repr(user_id) if self.users.get(user_id) is not None else "(unknown user name)"
 
     async def _logout(self, request: Request) -> Response:
         if not self._same_origin(request):
