@@ -168,13 +168,20 @@ class Gateway:
     async def _watch_users(self) -> None:
         """Re-read users.json (`evscallpro add-user` runs in another process); a changed
         password revokes the sessions issued before it and closes their sockets."""
+        seen = self._password_stamps()
         while True:
             await asyncio.sleep(self.settings.users_reload_s)
             try:
-                if await asyncio.to_thread(self.users.reload_if_changed):
+                await asyncio.to_thread(self.users.reload_if_changed)
+                stamps = self._password_stamps()  # whoever re-read the file (a login may)
+                if stamps != seen:
+                    seen = stamps
                     await self.end_stale_sessions()
             except Exception:
                 log.exception("cannot re-read the users file")
+
+    def _password_stamps(self) -> dict[str, float]:
+        return {u.user_id: u.password_changed_at for u in self.users.all()}
 
     async def end_stale_sessions(self) -> int:
         """Revoke every session issued before its user's password change (or of a user who
