@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
 from gateway_fakes import FakeCallCenter
+from gateway_helpers import Browser, recv_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -138,3 +139,29 @@ def test_decoding_never_raises(raw: Any) -> None:
     result = decode_action(raw)
     if isinstance(result, BadAction):
         assert result.reason
+
+
+# -- the same, through a live socket of the running gateway --------------------------------
+
+@pytest.fixture
+async def agent_browser(gateway: Any) -> AsyncIterator[Browser]:
+    b = Browser(gateway.base_url)
+    assert (await b.login("alice")).status == 200
+    yield b
+    await b.close()
+
+
+@settings(max_examples=25, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(raw=messages)
+async def test_a_live_socket_answers_every_message_and_stays_open(agent_browser: Browser,
+                                                                  raw: Any) -> None:
+    async with agent_browser.socket() as ws:
+        await recv_until(ws, 'id="agent-status"')
+        await ws.send(raw)
+        frame = await recv_until(ws, 'id="notice"')
+        assert "internal error" not in frame
+        if isinstance(decode_action(raw), BadAction):
+            assert "notice-error" in frame
+        await ws.send(json.dumps({"action": "search_contacts", "q": "Claire"}))
+        await recv_until(ws, "Claire Petit")  # the socket still works after it
