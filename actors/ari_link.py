@@ -34,10 +34,12 @@ import aioari
 import aiohttp
 from aioswagger11.http_client import ApiKeyAuthenticator, AsynchronousHttpClient
 
+from actors import log_redaction
 from actors.loop import EventLoopThread
 from actors.messages import AriAppReplaced, AriLinkDown, AriLinkUp, Arrived
 from analytics import metrics
 from core.ari_events import ApplicationReplaced, AriEvent, UnhandledEvent, decode_event_json
+from core.redact import redact, redact_exception
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class AriLink:
         self.connected = False
         self.replaced = False
         self.last_error = ""
+        self._secrets = (password,)  # masked in every log line and error this link writes
+        log_redaction.install(self._secrets)  # aioswagger11 logs the api_key at DEBUG
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -126,7 +130,8 @@ class AriLink:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection refused, 401, bad Swagger: retry later
-                reason = f"{type(exc).__name__}: {exc}"
+                # aiohttp's errors carry the events URL, whose api_key holds the password
+                reason = redact_exception(exc, self._secrets)
                 self.last_error = reason
                 log.warning("ARI connect failed: %s", reason)
                 await self._drop_client()
@@ -187,7 +192,11 @@ class AriLink:
         """One events-socket text frame: decode and hand over, nothing else (runs on the loop)."""
         event = decode_event_json(text)
         if isinstance(event, UnhandledEvent) and event.type == "?":
-            log.warning("ARI sent a frame that is not an event (%s): %.200r", event.reason, text)
+            log.warning(
+                "ARI sent a frame that is not an event (%s): %.200s",
+                event.reason,
+                redact(repr(text), self._secrets),
+            )
             return
         self.events_received += 1
         if isinstance(event, ApplicationReplaced):

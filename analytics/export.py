@@ -3,6 +3,11 @@
 calls          call_report: one row per call with its disposition
 legs           call_legs of the calls started in the window
 agent_states   agent_state_intervals overlapping the window
+
+CSV is opened in spreadsheets, which run a cell that starts with `=`, `+`, `-`, `@`, a tab
+or a carriage return as a formula (`=HYPERLINK(...)` typed as a qualification comment).
+Every text column of a CSV export is neutralised in the SQL itself: such a cell gets a
+leading `'` (OWASP's advice), which spreadsheets show as text. Parquet keeps the values.
 """
 
 from __future__ import annotations
@@ -47,8 +52,37 @@ _OPTIONS: dict[ExportFormat, str] = {
 }
 
 
+# A text cell starting with one of these is a formula to a spreadsheet (CSV injection).
+CSV_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_TRIGGERS_SQL = ", ".join(f"chr({ord(c)})" for c in CSV_FORMULA_TRIGGERS)
+_QUOTE_SQL = "chr(39)"  # the leading ' that makes a spreadsheet read the cell as text
+
+
 def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def csv_safe_select(cursor: duckdb.DuckDBPyConnection, select: str, params: list[object]) -> str:
+    """`select` wrapped so that its VARCHAR columns cannot start a spreadsheet formula: a
+    cell starting with a trigger gets a leading `'`; other columns pass as they are.
+
+    For anyone building a CSV export on DuckDB COPY (e.g. the statistics page)."""
+    columns = cursor.execute(f"DESCRIBE {select}", params).fetchall()
+    parts = []
+    for name, kind, *_ in columns:
+        col = _sql_identifier(str(name))
+        if str(kind) == "VARCHAR":
+            parts.append(
+                f"CASE WHEN left({col}, 1) IN ({_TRIGGERS_SQL}) THEN {_QUOTE_SQL} || {col} "
+                f"ELSE {col} END AS {col}"
+            )
+        else:
+            parts.append(col)
+    return f"SELECT {', '.join(parts)} FROM ({select}) AS unsafe"
 
 
 def export(
@@ -76,9 +110,12 @@ def export(
     target = Path(out)
     if target.parent and not target.parent.exists():
         raise StatsError(f"directory {target.parent} does not exist")
-    sql = f"COPY ({_SELECT[what]}) TO {_sql_string(str(target))} ({_OPTIONS[kind]})"
     cursor = con.cursor()
     try:
+        select = _SELECT[what]
+        if kind == ExportFormat.CSV:
+            select = csv_safe_select(cursor, select, [lo, hi])
+        sql = f"COPY ({select}) TO {_sql_string(str(target))} ({_OPTIONS[kind]})"
         rows = cursor.execute(sql, [lo, hi]).fetchall()
     finally:
         cursor.close()

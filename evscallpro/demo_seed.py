@@ -1,7 +1,8 @@
 """The demo's seed: settings, simulated phones, contacts, campaign scripts and web users.
 
 Everything comes from the `demo/` folder; `seed_data_dir` writes the data dir so that every
-start gives the same state (idempotent): `contacts.json` is rebuilt from `contacts.csv`,
+start gives the same state (idempotent): `contacts.csv` is imported into `contacts.json`
+(same phone, same contact: contacts imported with `import-contacts` are kept),
 `users.json` is rewritten with an argon2 hash per user (a hash that still matches its demo
 password is kept, so a restart does not re-hash). Call history (DuckDB, calls.jsonl,
 recordings) is kept unless `reset` is asked.
@@ -116,8 +117,11 @@ def _seed_contacts(data_dir: Path, csv_path: Path, region: str) -> int:
         text = csv_path.read_text("utf-8")
     except OSError as exc:
         raise DemoSeedError(f"{csv_path}: cannot read ({exc.strerror or exc})") from exc
-    (data_dir / "contacts.json").unlink(missing_ok=True)  # rebuilt: no leftovers
-    store = ContactStore.in_data_dir(data_dir)
+    try:  # the demo's contacts are imported over the file: contacts an operator imported stay
+        store = ContactStore.in_data_dir(data_dir)
+    except ValueError:  # a damaged file is rebuilt
+        (data_dir / "contacts.json").unlink(missing_ok=True)
+        store = ContactStore.in_data_dir(data_dir)
     report = store.import_csv(text, region)
     if report.rejected:
         lines = ", ".join(f"line {r.line}: {r.reason}" for r in report.rejected)

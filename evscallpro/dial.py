@@ -8,8 +8,9 @@ core could not start, the arguments are wrong, or no record came within --timeou
 
 App name: a second process must never open the events socket under the app name a running
 core uses (Asterisk would hand it the app, ApplicationReplaced, and the core would hear
-nothing more). Against a server where the core runs, pass `--app evscallpro-dial` and make
-sure that app's calls are reachable (ari.conf users see every app).
+nothing more). So `dial` uses an app of its own, `evscallpro-dial`, whatever the settings
+file's `[ari] app` says; `--app` chooses another (one per concurrent run). ari.conf users
+see every app, nothing else to configure.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ import msgspec
 from core.call_config import E164, CallRequest
 from core.domain import CallOutcome, CallStep, WorkstationMode
 from core.records import CallRecord
+from core.redact import redact
 from core.views import CallView
 from evscallpro.root import CallCenterApp, CoreConfig, new_call_id
+
+DIAL_APP = "evscallpro-dial"  # never the core's app name: see the module docstring
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--ari-url", default=None, help="e.g. http://127.0.0.1:8088")
     p.add_argument("--ari-user", default=None)
     p.add_argument("--ari-password", default=None)
-    p.add_argument("--app", default=None, help="Stasis app name (default: evscallpro)")
+    p.add_argument(
+        "--app", default=None, help=f"Stasis app name (default: {DIAL_APP}, never the core's)"
+    )
     p.add_argument("--agent-endpoint", required=True, help="dial string used as is")
     p.add_argument("--customer", default=None, help="E.164 number, dialled via the template")
     p.add_argument(
@@ -83,7 +89,6 @@ def build_config(args: argparse.Namespace) -> CoreConfig:
         ("ari_url", "ari_url"),
         ("ari_user", "ari_user"),
         ("ari_password", "ari_password"),
-        ("app", "app"),
     ):
         value = getattr(args, attr)
         if value is not None:
@@ -96,7 +101,9 @@ def build_config(args: argparse.Namespace) -> CoreConfig:
     if args.accept is not None:
         # The flag wins over the file's per-workstation acceptance.
         call = msgspec.structs.replace(call, acceptance=args.accept, acceptance_by_workstation={})
-    app = changes.get("app", config.app)
+    # The settings file's [ari] app is the core's: dial takes its own unless told.
+    app = args.app or DIAL_APP
+    changes["app"] = app
     call = msgspec.structs.replace(call, app=app)
     return msgspec.structs.replace(config, call=call, **changes)
 
@@ -159,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         app.start(wait_for_link_s=min(args.connect_timeout, args.timeout))
     except Exception as exc:
-        return _fail(f"cannot connect to ARI at {config.ari_url}: {exc}")
+        secrets = (config.ari_password,)
+        return _fail(redact(f"cannot connect to ARI at {config.ari_url}: {exc}", secrets))
 
     ended = threading.Event()
     box: dict[str, CallRecord] = {}

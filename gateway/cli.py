@@ -54,8 +54,12 @@ def run_import_contacts(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
-    store = ContactStore.in_data_dir(data_dir)
-    report = store.import_csv(text, region)
+    try:
+        store = ContactStore.in_data_dir(data_dir)
+        report = store.import_csv(text, region)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"imported {report.accepted} contact(s) into {Path(data_dir) / 'contacts.json'}; "
           f"rejected {len(report.rejected)} row(s)")
     for row in report.rejected:

@@ -163,8 +163,9 @@ class Dispatcher:
         view = self._hub.agent(agent_id)
         live = view.call if view is not None else None
         if live is None or live.call_id != call_id:
-            other = self._hub.live_call(call_id)
-            raise Denied("err.not_your_call" if other is not None else "err.no_such_call")
+            # One answer whether the id is another agent's live call or no call at all:
+            # an agent must not learn which call ids exist.
+            raise Denied("err.no_call_of_yours")
 
     async def _set_workstation(self, user: User, lang: str, mode: WorkstationMode, mobile: str) -> None:
         number: str | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import mimetypes
 from http import HTTPStatus
@@ -83,19 +84,74 @@ def cookies(request: Request) -> dict[str, str]:
     return jar
 
 
-def same_origin(request: Request, allowed: tuple[str, ...]) -> bool:
-    """True when the Origin header names this server (scheme://Host) or an allowed origin.
+class BadHeader(ValueError):
+    """A request header that must appear at most once appears more (answered with 400)."""
+
+
+def single(request: Request, name: str) -> str | None:
+    """The one value of header `name`, None when absent; BadHeader when repeated (a
+    duplicate Host or Origin is a malformed or smuggled request, not a server error)."""
+    values = request.headers.get_all(name)
+    if len(values) > 1:
+        raise BadHeader(f"more than one {name} header")
+    return values[0] if values else None
+
+
+LOCAL_HOSTS = frozenset({"localhost", "localhost.localdomain", "127.0.0.1", "::1"})
+
+
+def host_name(host_header: str) -> str:
+    """`example.com:8080` -> `example.com`; `[::1]:80` -> `::1`; lower case."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    if host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+def _ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(host_header: str | None, allowed: tuple[str, ...], bind_host: str) -> bool:
+    """DNS-rebinding protection: the Host header must name this server. Allowed: the
+    configured names (a port in them is ignored; `*.example.com` allows the subdomains;
+    `*` allows all), localhost names, the bind address, and IP literals (a rebinding
+    attack needs a host name the attacker controls)."""
+    if "*" in allowed:
+        return True
+    if not host_header:
+        return False
+    name = host_name(host_header)
+    if not name:
+        return False
+    names = {host_name(a) for a in allowed} | LOCAL_HOSTS | {host_name(bind_host)}
+    if name in names or _ip_literal(name):
+        return True
+    # "*.example.com" allows the subdomains of example.com (not example.com itself)
+    return any(n.startswith("*.") and name.endswith(n[1:]) for n in names)
+
+
+def same_origin(request: Request, allowed: tuple[str, ...], scheme: str = "http") -> bool:
+    """True when the Origin header names this server (scheme://Host, the scheme this server
+    is reached by: http, or https behind a TLS proxy) or an allowed origin.
 
     Browsers send Origin on WebSocket handshakes and on POST; a missing Origin is refused.
+    Raises BadHeader when Origin or Host is repeated.
     """
-    origin = request.headers.get("Origin")
-    host = request.headers.get("Host")
+    origin = single(request, "Origin")
+    host = single(request, "Host")
     if not origin or origin == "null":
         return False
     if origin in allowed:
         return True
     parts = urlsplit(origin)
-    return bool(host) and parts.scheme in ("http", "https") and parts.netloc == host
+    return bool(host) and parts.scheme == scheme and parts.netloc == host
 
 
 def basic_credentials(request: Request) -> tuple[str, str] | None:

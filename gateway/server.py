@@ -29,6 +29,7 @@ from gateway import http, metrics
 from gateway.archive import CallArchive, history_view, merge_history
 from gateway.contacts import ContactStore, sort_key
 from gateway.dispatch import Dispatcher
+from gateway.health import telephony_problem
 from gateway.hub import (
     AGENT_KEY,
     HTML_KEY_PREFIX,
@@ -40,7 +41,7 @@ from gateway.hub import (
 )
 from gateway.i18n import LANGUAGES, Catalog
 from gateway.ports import CallCenter
-from gateway.ratelimit import LoginThrottle, SlidingWindowLimiter
+from gateway.ratelimit import BoundedLog, LoginThrottle, SlidingWindowLimiter
 from gateway.recordings import archived_recordings, list_recordings, recording_path
 from gateway.render import AgentDesk, Renderer, WallboardFragments
 from gateway.sessions import COOKIE_NAME, SessionStore
@@ -62,6 +63,8 @@ VENDOR_FILES = {
 }
 CLOSE_POLICY = 1008  # htmx's ws extension does not reconnect on this code
 CLOSE_RESTART = 1012  # ...and does on this one
+CLOSE_TOO_MANY = 4008  # too many sockets for a session or user: app.js says so, no retry
+PROBE_PATHS = frozenset({"/healthz", "/metrics"})  # answer any Host (load balancers, Prometheus)
 
 
 class Gateway:
@@ -84,12 +87,16 @@ class Gateway:
         self.wallboard_fragments = WallboardFragments(self.renderer)  # shared by supervisors
         self.sessions = SessionStore(settings.secret_bytes(), settings.session_ttl_s)
         self.throttle = LoginThrottle(
-            settings.login_attempts_per_user, settings.login_attempts_per_ip,
-            settings.login_window_s,
+            settings.login_max_failures_per_user, settings.login_max_failures_per_address,
+            settings.login_lockout_s, settings.login_trusted_s,
         )
+        self.refusals = BoundedLog(log)  # refused logins, sockets, hosts: a bounded rate
+        self._flood = SlidingWindowLimiter(settings.ws_messages_per_10s, 10.0)  # per user
         self._server: Server | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._users_task: asyncio.Task[None] | None = None
         self._sockets: dict[str, set[ServerConnection]] = {}  # session cookie -> sockets
+        self._user_sockets: dict[str, set[ServerConnection]] = {}  # user id -> sockets
         self.groups: dict[str, WallboardGroup] = {}  # language -> its broadcast group
         self._group_tasks: list[asyncio.Task[None]] = []
         self.hub: Hub
@@ -117,12 +124,16 @@ class Gateway:
             max_size=64 * 1024,
         )
         port: int = self._server.sockets[0].getsockname()[1]
+        self._users_task = asyncio.create_task(self._watch_users())
         log.info("gateway listening on http://%s:%d", self.settings.host, port)
         return port
 
     async def stop(self) -> None:
         for task in self._group_tasks:
             task.cancel()
+        if self._users_task is not None:
+            self._users_task.cancel()
+            self._users_task = None
         for group in self.groups.values():
             group.close()
         if self._unsubscribe is not None:
@@ -147,7 +158,55 @@ class Gateway:
         session = self.sessions.lookup(cookie)
         if session is None:
             return None, cookie
-        return self.users.get(session.user_id), cookie
+        user = self.users.get(session.user_id)
+        if user is not None and session.created_at < user.password_changed_at:
+            self.sessions.revoke(cookie)  # issued before the password changed
+            return None, cookie
+        return user, cookie
+
+    async def _watch_users(self) -> None:
+        """Re-read users.json (`evscallpro add-user` runs in another process); a changed
+        password revokes the sessions issued before it and closes their sockets."""
+        seen = self._password_stamps()
+        while True:
+            await asyncio.sleep(self.settings.users_reload_s)
+            try:
+                await asyncio.to_thread(self.users.reload_if_changed)
+                stamps = self._password_stamps()  # whoever re-read the file (a login may)
+                if stamps != seen:
+                    seen = stamps
+                    await self.end_stale_sessions()
+            except Exception:
+                log.exception("cannot re-read the users file")
+
+    def _password_stamps(self) -> dict[str, float]:
+        return {u.user_id: u.password_changed_at for u in self.users.all()}
+
+    async def end_stale_sessions(self) -> int:
+        """Revoke every session issued before its user's password change (or of a user who
+        is gone) and close those sessions' sockets (1008: the page goes to sign-in)."""
+        revoked = 0
+        for user in self.users.all():
+            if user.password_changed_at > 0:
+                revoked += self.sessions.revoke_user(user.user_id, user.password_changed_at)
+        for cookie, sockets in list(self._sockets.items()):
+            session = self.sessions.lookup(cookie)
+            if session is not None and self.users.get(session.user_id) is not None:
+                continue
+            self.sessions.revoke(cookie)
+            for socket in list(sockets):
+                await socket.close(CLOSE_POLICY, "session ended: sign in again")
+        if revoked:
+            log.info("%d session(s) ended by a password change", revoked)
+        return revoked
+
+    @property
+    def scheme(self) -> str:
+        """How browsers reach this server: https behind a TLS proxy (secure_cookies)."""
+        return "https" if self.settings.secure_cookies else "http"
+
+    def _same_origin(self, request: Request) -> bool:
+        return http.same_origin(request, self.settings.allowed_origins, self.scheme)
 
     def _lang(self, request: Request) -> str:
         """The language chosen with the switch (a cookie), else the configured default."""
@@ -163,6 +222,9 @@ class Gateway:
         url = urlsplit(request.path)
         path = url.path
         try:
+            refused = self._check_host(request, path)
+            if refused is not None:
+                return refused
             if path == "/ws":
                 return self._ws_gate(request)
             if request.method == "POST":
@@ -178,9 +240,27 @@ class Gateway:
             log.exception("error serving %s %s", request.method, path)
             return http.response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error\n")
 
+    def _check_host(self, request: Request, path: str) -> Response | None:
+        """400 for a repeated Host or Origin header, or a Host this server is not (DNS
+        rebinding: a page of evil.example whose name now points here)."""
+        try:
+            host = http.single(request, "Host")
+            http.single(request, "Origin")
+        except http.BadHeader as exc:
+            metrics.HANDSHAKES_REFUSED.labels("bad_header").inc()
+            self.refusals.warning("bad_header", "request refused: %s (%s)", exc, path)
+            return http.response(HTTPStatus.BAD_REQUEST, f"bad request: {exc}\n")
+        if path in PROBE_PATHS:
+            return None
+        if not http.host_allowed(host, self.settings.allowed_hosts, self.settings.host):
+            metrics.HANDSHAKES_REFUSED.labels("host").inc()
+            self.refusals.warning("host", "request refused: unknown Host %.100r", host)
+            return http.response(HTTPStatus.BAD_REQUEST, "unknown host (see allowed_hosts)\n")
+        return None
+
     async def _get(self, request: Request, path: str, query: dict[str, list[str]]) -> Response:
         if path == "/healthz":
-            return http.json_response({"status": "ok", "clients": self.hub.client_count})
+            return self._health()
         if path == "/metrics":
             return http.response(HTTPStatus.OK, generate_latest(), CONTENT_TYPE_LATEST)
         if path.startswith("/static/"):
@@ -240,6 +320,16 @@ class Gateway:
             return http.response(HTTPStatus.OK, audio, "audio/wav", cache="private, no-store")
         return http.response(HTTPStatus.NOT_FOUND, "not found\n")
 
+    def _health(self) -> Response:
+        """200 `ok`, or 503 with the reason when the core cannot hear Asterisk."""
+        problem = telephony_problem(self.call_center)
+        if problem is None:
+            return http.json_response({"status": "ok", "clients": self.hub.client_count})
+        return http.json_response(
+            {"status": "unavailable", "reason": problem, "clients": self.hub.client_count},
+            HTTPStatus.SERVICE_UNAVAILABLE,
+        )
+
     async def _recordings_page(self, lang: str, user: User, query: dict[str, list[str]]) -> Response:
         filters = {key: (query.get(key) or [""])[0][:100] for key in ("agent", "date", "q")}
         folder = self.settings.resolved_recordings_dir()
@@ -266,7 +356,7 @@ class Gateway:
         return dict(sorted(names.items(), key=lambda item: (sort_key(item[1]), item[0])))
 
     async def _login(self, connection: ServerConnection, request: Request) -> Response:
-        if not http.same_origin(request, self.settings.allowed_origins):
+        if not self._same_origin(request):
             metrics.LOGINS.labels("bad_origin").inc()
             return http.json_response({"ok": False, "error": "origin"}, HTTPStatus.FORBIDDEN)
         credentials = http.basic_credentials(request)
@@ -278,12 +368,16 @@ class Gateway:
         ip = str(connection.remote_address[0]) if connection.remote_address else "?"
         if not self.throttle.attempt(user_id, ip):
             metrics.LOGINS.labels("throttled").inc()
-            log.warning("login throttled for user %r from %s", user_id, ip)
-            return http.json_response({"ok": False, "error": "throttled"}, HTTPStatus.TOO_MANY_REQUESTS)
+            self.refusals.warning("login", "login throttled for user %s from %s",
+                                  self._loggable_user(user_id), ip)
+            wait = max(1, int(self.throttle.retry_after(user_id, ip) + 0.999))
+            return http.json_response({"ok": False, "error": "throttled", "retry_after": wait},
+                                      HTTPStatus.TOO_MANY_REQUESTS,
+                                      headers=[("Retry-After", str(wait))])
         user = await asyncio.to_thread(self.users.verify, user_id, password)
         if user is None:
             metrics.LOGINS.labels("failed").inc()
-            log.info("login failed for user %r from %s", user_id, ip)
+            log.info("login failed for user %s from %s", self._loggable_user(user_id), ip)
             return http.json_response({"ok": False, "error": "failed"}, HTTPStatus.UNAUTHORIZED)
         self.throttle.succeeded(user_id, ip)
         metrics.LOGINS.labels("ok").inc()
@@ -299,8 +393,13 @@ class Gateway:
             headers=[("Set-Cookie", self._session_cookie(cookie, int(self.settings.session_ttl_s)))],
         )
 
+    def _loggable_user(self, user_id: str) -> str:
+        """A login's user name as a log may show it: a name that is no user is often a
+        password typed in the wrong field, so it is not written."""
+        return repr(user_id) if self.users.get(user_id) is not None else "(unknown user name)"
+
     async def _logout(self, request: Request) -> Response:
-        if not http.same_origin(request, self.settings.allowed_origins):
+        if not self._same_origin(request):
             return http.response(HTTPStatus.FORBIDDEN, "cross-origin logout refused\n")
         user, cookie = self._user(request)
         if self.sessions.revoke(cookie):
@@ -315,9 +414,10 @@ class Gateway:
 
     def _ws_gate(self, request: Request) -> Response | None:
         """Refuse the handshake unless same-origin and logged in (CSWSH protection)."""
-        if not http.same_origin(request, self.settings.allowed_origins):
+        if not self._same_origin(request):
             metrics.HANDSHAKES_REFUSED.labels("origin").inc()
-            log.warning("WebSocket refused: origin %r", request.headers.get("Origin"))
+            self.refusals.warning("origin", "WebSocket refused: origin %.100r",
+                                  request.headers.get("Origin"))
             return http.response(HTTPStatus.FORBIDDEN, "cross-origin WebSocket refused\n")
         user, _ = self._user(request)
         if user is None:
@@ -377,6 +477,13 @@ class Gateway:
             return
         lang = self._lang(connection.request)
         role = "supervisor" if user.supervises else "agent"
+        too_many = self._too_many_sockets(user, cookie)
+        if too_many is not None:
+            metrics.HANDSHAKES_REFUSED.labels("too_many_sockets").inc()
+            self.refusals.warning("sockets", "WebSocket of %s closed: %s", user.user_id, too_many)
+            await connection.close(CLOSE_TOO_MANY, too_many)
+            return
+        self._user_sockets.setdefault(user.user_id, set()).add(connection)
         client = HubClient(
             user.user_id, wallboard=user.supervises,
             batch_s=self.settings.wallboard_batch_s if user.supervises else 0.0,
@@ -387,17 +494,18 @@ class Gateway:
         self.hub.attach(client)
         metrics.CLIENTS.labels(role).inc()
         sender = asyncio.create_task(self._pump(connection, client, user, lang, cookie))
-        flood = SlidingWindowLimiter(self.settings.ws_messages_per_10s, 10.0)
         try:
             async for message in connection:
-                if self.sessions.lookup(cookie) is None:
+                if self._user(connection.request)[0] is None:
                     await connection.close(CLOSE_POLICY, "session ended")
                     break
-                if flood.blocked("messages"):
+                if self._flood.blocked(user.user_id):  # one budget per user, all sockets
                     metrics.ACTIONS.labels("any", "flood").inc()
+                    self.refusals.warning("flood", "messages of %s refused: over %d per 10 s",
+                                          user.user_id, self.settings.ws_messages_per_10s)
                     self.hub.notify(client, "notice", self.renderer.notice(lang, "err.too_fast"))
                     continue
-                flood.hit("messages")
+                self._flood.hit(user.user_id)
                 for element_id, fragment in await self.dispatcher.handle(user, lang, message):
                     self.hub.notify(client, element_id, fragment)
         except ConnectionClosed:
@@ -407,14 +515,23 @@ class Gateway:
                 self._group(lang).discard(client)
             self.hub.detach(client)
             metrics.CLIENTS.labels(role).dec()
-            sockets = self._sockets.get(cookie)
-            if sockets is not None:
-                sockets.discard(connection)
-                if not sockets:
-                    self._sockets.pop(cookie, None)
+            for table, key in ((self._sockets, cookie), (self._user_sockets, user.user_id)):
+                sockets = table.get(key)
+                if sockets is not None:
+                    sockets.discard(connection)
+                    if not sockets:
+                        table.pop(key, None)
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+
+    def _too_many_sockets(self, user: User, cookie: str) -> str | None:
+        """Why one more socket for this session or user is refused, or None."""
+        if len(self._sockets.get(cookie, ())) >= self.settings.max_sockets_per_session:
+            return f"too many pages open for this session (max {self.settings.max_sockets_per_session})"
+        if len(self._user_sockets.get(user.user_id, ())) >= self.settings.max_sockets_per_user:
+            return f"too many pages open for this user (max {self.settings.max_sockets_per_user})"
+        return None
 
     async def _pump(self, connection: ServerConnection, client: HubClient, user: User, lang: str,
                     cookie: str) -> None:

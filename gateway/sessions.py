@@ -82,9 +82,14 @@ class SessionStore:
         with self._lock:
             return self._sessions.pop(token, None) is not None
 
-    def revoke_user(self, user_id: str) -> int:
+    def revoke_user(self, user_id: str, issued_before: float | None = None) -> int:
+        """End the user's sessions (those created before `issued_before` when given: a
+        password change ends the sessions opened with the old one, not a new one)."""
         with self._lock:
-            doomed = [t for t, s in self._sessions.items() if s.user_id == user_id]
+            doomed = [
+                t for t, s in self._sessions.items()
+                if s.user_id == user_id and (issued_before is None or s.created_at < issued_before)
+            ]
             for token in doomed:
                 del self._sessions[token]
         return len(doomed)

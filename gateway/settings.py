@@ -19,14 +19,27 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     session_ttl_s: float = 12 * 3600.0
     # Origins allowed on POST /login, /logout and the WebSocket handshake, besides the
     # request's own scheme://Host (same-origin), e.g. ("https://callcenter.example.com",).
+    # Same-origin means the same scheme too: https when secure_cookies, else http.
     allowed_origins: tuple[str, ...] = ()
-    secure_cookies: bool = False  # set True behind HTTPS
+    # Host names this server answers to (DNS-rebinding protection), e.g.
+    # ("callcenter.example.com", "*.example.org"). Always allowed: localhost names, IP
+    # literals and `host`. ("*",) turns the check off. /healthz and /metrics answer any Host (probes).
+    allowed_hosts: tuple[str, ...] = ()
+    secure_cookies: bool = False  # set True behind HTTPS (the public scheme is then https)
     default_language: str = "fr"
     default_region: str = "FR"  # phone numbers without a + are read in this region
-    login_attempts_per_user: int = 5
-    login_attempts_per_ip: int = 20
-    login_window_s: float = 300.0
-    ws_messages_per_10s: int = 60  # per browser connection; more get an error, not an action
+    # Login throttling (gateway/ratelimit.py, README "Login throttling"): failures counted
+    # over login_lockout_s per user name and per client address; an address that a user
+    # logged in from before is not blocked for that user by other names' failures.
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_address: int = 50
+    login_lockout_s: float = 300.0
+    login_trusted_s: float = 30 * 86400.0  # how long a (user, address) success is remembered
+    # WebSockets: the extra ones are closed with 4008; messages are limited per user.
+    max_sockets_per_session: int = 4
+    max_sockets_per_user: int = 8
+    ws_messages_per_10s: int = 60  # per user, all their sockets together
+    users_reload_s: float = 1.0  # users.json re-read (changed passwords end sessions)
     wallboard_batch_s: float = 0.05  # supervisors' updates are coalesced over this window
     dispositions: tuple[str, ...] = (
         "sale",

@@ -8,6 +8,7 @@ that response time does not reveal which user ids exist.
 from __future__ import annotations
 
 import threading
+import time
 from enum import StrEnum
 from pathlib import Path
 
@@ -31,6 +32,9 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     role: Role
     password_hash: str
     mobile_number: str | None = None
+    # When the password was last set (epoch seconds; 0: unknown). Sessions issued before it
+    # are refused and revoked by the gateway, even though `add-user` runs in another process.
+    password_changed_at: float = 0.0
 
     @property
     def supervises(self) -> bool:
@@ -124,6 +128,7 @@ class UserDirectory:
             role=role,
             password_hash=hash_password(password, self._hasher),
             mobile_number=mobile_number,
+            password_changed_at=time.time(),
         )
         with self._lock:
             self._users[user_id] = user

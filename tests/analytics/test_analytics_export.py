@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import msgspec
 import pytest
 from support.synthetic import dispositions_for, generate_calls
 
@@ -93,3 +94,38 @@ def test_cli_export_and_stats(db: Path, tmp_path: Path, capsys: pytest.CaptureFi
 def test_cli_reports_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _run("stats", "--db", str(tmp_path / "none.duckdb")) == 2
     assert "no analytics database" in capsys.readouterr().err
+
+
+INJECTIONS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+33 1 23", "-2+3", "@SUM(A1)",
+              "\tcmd", "\rcmd", "plain comment", "a = b"]
+
+
+def test_csv_export_neutralises_spreadsheet_formulas(tmp_path: Path) -> None:
+    path = tmp_path / "inj.duckdb"
+    records = [r for r in generate_calls(40, start=START, spacing=60.0) if r.connected_at]
+    dispositions = [
+        msgspec.structs.replace(d, comment=INJECTIONS[i % len(INJECTIONS)])
+        for i, d in enumerate(dispositions_for(records))
+    ]
+    store = CallStore(path)
+    store.write(Batch(calls=[rows.call_row(r) for r in records],
+                      legs=[leg for r in records for leg in rows.leg_rows(r)],
+                      dispositions=[rows.disposition_row(d) for d in dispositions]))
+    store.close()
+    con = duckdb.connect(str(path), read_only=True)
+    out = tmp_path / "calls.csv"
+    n = export(con, out, "csv")
+    parquet = tmp_path / "calls.parquet"
+    export(con, parquet, "parquet")
+    con.close()
+    with out.open(newline="") as fh:
+        lines = list(csv.DictReader(fh))
+    assert n == len(lines) == len(records)
+    comments = {line["disposition_comment"] for line in lines}
+    assert comments == {("'" + c if c[0] in "=+-@\t\r" else c) for c in INJECTIONS}
+    for line in lines:  # no text cell of any column can start a formula
+        assert all(not value or value[0] not in "=+-@\t\r" for value in line.values())
+    assert {line["talk_seconds"] for line in lines} != {""}  # numbers stay numbers
+    kept = duckdb.connect().execute(
+        f"SELECT DISTINCT disposition_comment FROM '{parquet}'").fetchall()
+    assert {row[0] for row in kept} == set(INJECTIONS)  # Parquet keeps the values as typed

@@ -153,3 +153,15 @@ def test_run_settings_refuses_a_bad_port() -> None:
             port=70000,
             time_scale=1.0,
         )
+
+
+def test_a_demo_restart_keeps_contacts_imported_meanwhile(tmp_path: Path) -> None:
+    _seeded(tmp_path)
+    imported = tmp_path / "mine.csv"
+    imported.write_text("nom;téléphone\nXavier Importé;01 99 88 77 66\n", encoding="utf-8")
+    report = ContactStore.in_data_dir(tmp_path).import_csv(imported.read_text("utf-8"), "FR")
+    assert report.accepted == 1
+    _seeded(tmp_path)  # the demo starts again
+    store = ContactStore.in_data_dir(tmp_path)
+    assert [c.name for c in store.search("Xavier")] == ["Xavier Importé"]
+    assert store.count() == 51

@@ -77,8 +77,14 @@ async def test_agent_cannot_hang_up_another_agents_call(gateway: Gateway, fake: 
         async with b.socket() as ws:
             await recv_until(ws, 'id="agent-status"')
             await ws.send(send("hang_up", call_id=bobs_call))
-            frame = await recv_until(ws, "notice-error")
-            assert "pas le vôtre" in frame
+            other_agents = await recv_until(ws, "notice-error")
+            await ws.send(send("hang_up", call_id="no-such-call"))
+            no_call = await recv_until(ws, "notice-error")
+            # The same words for another agent's live call and for no call at all: an
+            # agent cannot probe which call ids exist (issue 10, item 15).
+            assert other_agents == no_call
+            assert "pas d&#39;appel en cours avec cet identifiant" in no_call
+            assert bobs_call not in no_call + other_agents
             assert not [r for r in fake.requests if r[0] == "hang_up"]
             assert fake.call_of("bob").step == CallStep.REQUESTED
     finally:

@@ -142,6 +142,7 @@ async def test_no_password_or_session_token_in_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     await browser.login("alice", "wrong-secret-pw")
+    await browser.login("Alice-Pw-In-The-Wrong-Field", "alice")  # a password as user name
     await browser.login("alice")
     async with browser.socket() as ws:
         await ws.recv()
@@ -152,6 +153,7 @@ async def test_no_password_or_session_token_in_logs(
         r.getMessage() for r in caplog.records if not r.name.startswith("websockets.client")
     )
     assert "wrong-secret-pw" not in server_log
+    assert "Alice-Pw-In-The-Wrong-Field" not in server_log
     assert PASSWORDS["alice"] not in server_log
     assert token.split(".")[0] not in server_log
     assert "login failed" in server_log  # the log is there, only without secrets

@@ -66,9 +66,9 @@ def test_short_secret_is_refused() -> None:
 
 def test_throttle_window_slides() -> None:
     clock = Clock()
-    throttle = LoginThrottle(per_user=2, per_ip=5, window_s=10, clock=clock)
-    throttle.record("alice", "1.2.3.4", success=False)
-    throttle.record("alice", "1.2.3.4", success=False)
+    throttle = LoginThrottle(2, 5, 10, clock=clock)
+    assert throttle.attempt("alice", "1.2.3.4")  # counted as failures (no success follows)
+    assert throttle.attempt("alice", "1.2.3.4")
     assert not throttle.allowed("alice", "1.2.3.4")
     assert throttle.allowed("bob", "1.2.3.4")
     clock.now += 11

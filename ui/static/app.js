@@ -66,6 +66,10 @@
         return;
       }
       if (code === 4000) return;  // our own clean reconnect after the network came back
+      if (code === 4008) {  // too many pages open for this session or user: no retry
+        show("lost", banner.dataset.tooMany);
+        return;
+      }
       show("lost", banner.dataset.lost);
       // The extension retries by itself only on 1006/1011/1012/1013; a proxy or server
       // going away (1001...) must not leave the page disconnected for good.
