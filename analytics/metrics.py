@@ -13,8 +13,8 @@ thread-safe and never raises on odd input):
     ari_command(op, ok, seconds)                one ARI REST command finished (op = Struct tag)
     event_to_command(seconds)                   ARI event received -> resulting command sent
     ari_connected(up) / ari_reconnect()         events WebSocket state / one reconnect attempt
-                                                (also keeps evscallpro_ari_app_registered:
-                                                0 once Asterisk sent ApplicationReplaced)
+                                                (evscallpro_ari_app_replaced: 1 once Asterisk
+                                                sent ApplicationReplaced, 0 at next connect)
     orphan_channels_hung_up(n)                  channels no live call owned, hung up
     records_written(n) / record_write_error()   AnalyticsWriter (DuckDB) outcomes
     records_pending(n)                          AnalyticsWriter backlog (journaled, uncommitted)
@@ -123,10 +123,10 @@ ARI_COMMAND_SECONDS = Histogram(
     buckets=_FAST_BUCKETS,
 )
 ARI_CONNECTED = Gauge("evscallpro_ari_connected", "1 while the ARI events WebSocket is up.")
-ARI_APP_REGISTERED = Gauge(
-    "evscallpro_ari_app_registered",
-    "1 while the events WebSocket is up and Asterisk still sends our Stasis app's events "
-    "to it (0 after ApplicationReplaced: another socket took the app over).",
+ARI_APP_REPLACED = Gauge(
+    "evscallpro_ari_app_replaced",
+    "1 after Asterisk sent ApplicationReplaced (another events socket took our Stasis app: "
+    "its events go there), 0 again once the core's events socket connects.",
 )
 ARI_RECONNECTS_TOTAL = Counter(
     "evscallpro_ari_reconnects_total", "ARI events WebSocket reconnect attempts."
@@ -169,7 +169,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "evscallpro_ari_commands_total",
     "evscallpro_ari_command_seconds",
     "evscallpro_ari_connected",
-    "evscallpro_ari_app_registered",
+    "evscallpro_ari_app_replaced",
     "evscallpro_ari_reconnects_total",
     "evscallpro_orphan_channels_hung_up_total",
     "evscallpro_event_to_command_seconds",
@@ -354,7 +354,7 @@ class ViewMetrics:
 
 def ari_event(event_type: str) -> None:
     if event_type == "ApplicationReplaced":
-        ARI_APP_REGISTERED.set(0)
+        ARI_APP_REPLACED.set(1)
     child = _event_children.get(event_type)
     if child is None:
         label = _label(event_type, _event_children)
@@ -389,9 +389,11 @@ def event_to_command(seconds: float) -> None:
 
 
 def ari_connected(up: bool) -> None:
-    """A (re)connected events socket registers our Stasis app again."""
+    """A (re)connected events socket registers our Stasis app again; a socket that goes
+    down leaves `evscallpro_ari_app_replaced` as it was (a takeover stays visible)."""
     ARI_CONNECTED.set(1 if up else 0)
-    ARI_APP_REGISTERED.set(1 if up else 0)
+    if up:
+        ARI_APP_REPLACED.set(0)
 
 
 def ari_reconnect() -> None:

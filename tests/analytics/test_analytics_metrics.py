@@ -95,13 +95,14 @@ def test_refused_websockets_count_by_reason() -> None:
 
 def test_application_replaced_marks_the_stasis_app_lost_until_reconnected() -> None:
     metrics.ari_connected(True)
-    assert _sample("evscallpro_ari_app_registered") == 1
+    assert _sample("evscallpro_ari_app_replaced") == 0
     metrics.ari_event("ApplicationReplaced")
-    assert _sample("evscallpro_ari_app_registered") == 0
+    assert _sample("evscallpro_ari_app_replaced") == 1
     assert _sample("evscallpro_ari_connected") == 1
-    metrics.ari_connected(False)
+    metrics.ari_connected(False)  # the link giving up does not hide the takeover
+    assert _sample("evscallpro_ari_app_replaced") == 1
     metrics.ari_connected(True)
-    assert _sample("evscallpro_ari_app_registered") == 1
+    assert _sample("evscallpro_ari_app_replaced") == 0
 
 
 def test_agent_leg_setup_time_by_workstation() -> None:
@@ -259,4 +260,4 @@ def test_dashboard_has_the_sre_panels() -> None:
     assert 'evscallpro_gateway_logins_total{job=~"$job",result!="ok"}' in exprs
     assert "evscallpro_ws_refused_total" in exprs
     assert "evscallpro_orphan_channels_hung_up_total" in exprs
-    assert "evscallpro_ari_app_registered" in exprs
+    assert "evscallpro_ari_app_replaced" in exprs
