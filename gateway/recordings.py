@@ -15,14 +15,17 @@ import base64
 import datetime as dt
 import logging
 import re
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
 import msgspec
+from websockets.http11 import Response
 
 from core.views import CallView
+from gateway import http
 from gateway.archive import epoch
 
 log = logging.getLogger(__name__)
@@ -150,6 +153,51 @@ class Recording(msgspec.Struct, frozen=True, kw_only=True):
     talk_seconds: float | None = None
     outcome: str | None = None
     disposition: str | None = None
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a single `Range: bytes=...` request, None when the header
+    asks for nothing this file has; ValueError when it is not a single byte range (then
+    the whole file is sent, as RFC 9110 allows)."""
+    match = _RANGE.match(header.strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        raise ValueError(header)
+    first, last = match.group(1), match.group(2)
+    if first == "":  # the last N bytes
+        count = int(last)
+        return (max(size - count, 0), size - 1) if count and size else None
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        return None
+    return start, end
+
+
+def audio_response(audio: RecordingFile, ranges: list[str]) -> Response:
+    """200 with the whole file, or 206 with the part a seeking <audio> element asked for
+    (416 when it asked for bytes past the end)."""
+    size = len(audio.data)
+    cache = "private, no-store"
+    accept = [("Accept-Ranges", "bytes")]
+    if len(ranges) == 1:
+        try:
+            part = byte_range(ranges[0], size)
+        except ValueError:
+            pass
+        else:
+            if part is None:
+                return http.response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"",
+                                     audio.content_type,
+                                     [*accept, ("Content-Range", f"bytes */{size}")], cache)
+            first, last = part
+            return http.response(HTTPStatus.PARTIAL_CONTENT, audio.data[first:last + 1],
+                                 audio.content_type,
+                                 [*accept, ("Content-Range", f"bytes {first}-{last}/{size}")],
+                                 cache)
+    return http.response(HTTPStatus.OK, audio.data, audio.content_type, accept, cache)
 
 
 def recording_path(directory: Path, name: str) -> Path | None:

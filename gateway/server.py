@@ -47,6 +47,7 @@ from gateway.recordings import (
     RecordingSource,
     RecordingsUnavailable,
     archived_recordings,
+    audio_response,
     list_recordings,
 )
 from gateway.render import AgentDesk, Renderer, WallboardFragments
@@ -249,9 +250,7 @@ class Gateway:
                 return http.response(HTTPStatus.BAD_GATEWAY, "recordings unavailable\n")
             if audio is None:
                 return http.response(HTTPStatus.NOT_FOUND, "no such recording\n")
-            return http.response(
-                HTTPStatus.OK, audio.data, audio.content_type, cache="private, no-store"
-            )
+            return audio_response(audio, request.headers.get_all("Range"))
         return http.response(HTTPStatus.NOT_FOUND, "not found\n")
 
     async def _recordings_page(self, lang: str, user: User, query: dict[str, list[str]]) -> Response:

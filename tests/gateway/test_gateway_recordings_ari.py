@@ -114,7 +114,34 @@ async def test_the_recordings_page_plays_what_asterisk_recorded(
         assert response.status == 200
         assert response.headers["Content-Type"] == "audio/wav"
         assert await response.read() == spool.read_bytes()
+        seek = await browser.http.get(stack.url + f"/recordings/{name}.wav",
+                                      headers=browser.headers({"Range": "bytes=44-"}))
+        assert seek.status == 206  # an <audio> element seeking into the call
+        assert await seek.read() == spool.read_bytes()[44:]
         assert (await browser.get("/recordings/not-a-call.wav")).status == 404
     finally:
         await browser.close()
         stack.stop()
+
+
+def test_byte_ranges_for_a_seeking_audio_element() -> None:
+    from gateway.recordings import RecordingFile, audio_response, byte_range
+
+    assert byte_range("bytes=0-99", 1000) == (0, 99)
+    assert byte_range("bytes=900-", 1000) == (900, 999)
+    assert byte_range("bytes=-100", 1000) == (900, 999)
+    assert byte_range("bytes=500-5000", 1000) == (500, 999)
+    assert byte_range("bytes=1000-", 1000) is None
+    for bad in ("bytes=-", "items=0-1", "bytes=0-1,5-6"):
+        with pytest.raises(ValueError):
+            byte_range(bad, 1000)
+    audio = RecordingFile(bytes(range(256)) * 4, "audio/wav")
+    whole = audio_response(audio, [])
+    assert whole.status_code == 200 and whole.body == audio.data
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    part = audio_response(audio, ["bytes=10-19"])
+    assert part.status_code == 206 and part.body == audio.data[10:20]
+    assert part.headers["Content-Range"] == "bytes 10-19/1024"
+    past = audio_response(audio, ["bytes=5000-"])
+    assert past.status_code == 416 and past.headers["Content-Range"] == "bytes */1024"
+    assert audio_response(audio, ["bytes=0-1", "bytes=2-3"]).status_code == 200
