@@ -13,13 +13,21 @@ thread-safe and never raises on odd input):
     ari_command(op, ok, seconds)                one ARI REST command finished (op = Struct tag)
     event_to_command(seconds)                   ARI event received -> resulting command sent
     ari_connected(up) / ari_reconnect()         events WebSocket state / one reconnect attempt
+                                                (evscallpro_ari_app_replaced: 1 once Asterisk
+                                                sent ApplicationReplaced, 0 at next connect)
     orphan_channels_hung_up(n)                  channels no live call owned, hung up
     records_written(n) / record_write_error()   AnalyticsWriter (DuckDB) outcomes
     records_pending(n)                          AnalyticsWriter backlog (journaled, uncommitted)
     journal_replayed(n)                         records replayed from the journal on start
-    ws_clients(n) / ws_message(direction)       gateway WebSocket clients / frames "in"|"out"
+    ws_refused(reason)                          one browser WebSocket refused (origin,
+                                                session, too many sockets, rate...)
     start_http_server(port, addr)               /metrics for a headless core (the gateway
                                                 serves `exposition()` itself)
+
+Every known label combination (outcome x workstation, ARI operation x result, ARI event
+type, workstation of the agent-leg setup time, WebSocket refusal reason) is created at 0 on
+import: Prometheus must see a series at 0 before its first event, or `rate()`/`increase()`
+never count that first event (a counter first scraped at 1 reads as no increase).
 
 Labelled children are cached in dicts: `labels(...)` costs 2-3 µs, a cached child's `inc()`
 well under 1 µs (ARCHITECTURE.md), and ARI events are the hot path.
@@ -44,6 +52,8 @@ from prometheus_client import (
 )
 from prometheus_client import start_http_server as _prom_start_http_server
 
+from core.ari_commands import AriCommand
+from core.ari_events import HANDLED_TYPES
 from core.domain import AgentState, CallOutcome, CallStep, WorkstationMode
 from core.views import AgentView, CallView
 
@@ -68,8 +78,7 @@ __all__ = [
     "set_agents",
     "set_calls_in_progress",
     "start_http_server",
-    "ws_clients",
-    "ws_message",
+    "ws_refused",
 ]
 
 # Latency buckets: call setup is seconds to tens of seconds (two phones ring);
@@ -91,6 +100,12 @@ CALL_SETUP_SECONDS = Histogram(
     "Time from call request to both legs connected.",
     buckets=_SETUP_BUCKETS,
 )
+AGENT_LEG_SETUP_SECONDS = Histogram(
+    "evscallpro_agent_leg_setup_seconds",
+    "Time from call request to the agent's own phone answering, by workstation.",
+    ["workstation"],
+    buckets=_SETUP_BUCKETS,
+)
 CALL_TALK_SECONDS = Histogram(
     "evscallpro_call_talk_seconds",
     "Billable seconds of the customer leg of connected calls.",
@@ -108,6 +123,11 @@ ARI_COMMAND_SECONDS = Histogram(
     buckets=_FAST_BUCKETS,
 )
 ARI_CONNECTED = Gauge("evscallpro_ari_connected", "1 while the ARI events WebSocket is up.")
+ARI_APP_REPLACED = Gauge(
+    "evscallpro_ari_app_replaced",
+    "1 after Asterisk sent ApplicationReplaced (another events socket took our Stasis app: "
+    "its events go there), 0 again once the core's events socket connects.",
+)
 ARI_RECONNECTS_TOTAL = Counter(
     "evscallpro_ari_reconnects_total", "ARI events WebSocket reconnect attempts."
 )
@@ -134,21 +154,22 @@ RECORDS_PENDING = Gauge(
 JOURNAL_REPLAYED_TOTAL = Counter(
     "evscallpro_journal_replayed_total", "Records replayed from the journal at writer start."
 )
-WS_CLIENTS = Gauge("evscallpro_ws_clients", "Browser WebSocket clients connected.")
-WS_MESSAGES_TOTAL = Counter(
-    "evscallpro_ws_messages_total", "WebSocket frames by direction (in/out).", ["direction"]
+WS_REFUSED_TOTAL = Counter(
+    "evscallpro_ws_refused_total", "Browser WebSockets refused, by reason.", ["reason"]
 )
 
 METRIC_NAMES: tuple[str, ...] = (
     "evscallpro_calls_total",
     "evscallpro_calls_in_progress",
     "evscallpro_call_setup_seconds",
+    "evscallpro_agent_leg_setup_seconds",
     "evscallpro_call_talk_seconds",
     "evscallpro_agents",
     "evscallpro_ari_events_total",
     "evscallpro_ari_commands_total",
     "evscallpro_ari_command_seconds",
     "evscallpro_ari_connected",
+    "evscallpro_ari_app_replaced",
     "evscallpro_ari_reconnects_total",
     "evscallpro_orphan_channels_hung_up_total",
     "evscallpro_event_to_command_seconds",
@@ -156,8 +177,20 @@ METRIC_NAMES: tuple[str, ...] = (
     "evscallpro_record_write_errors_total",
     "evscallpro_records_pending",
     "evscallpro_journal_replayed_total",
-    "evscallpro_ws_clients",
-    "evscallpro_ws_messages_total",
+    "evscallpro_ws_refused_total",
+)
+
+# Refusal reasons known today, created at 0: the gateway's handshake checks ("origin",
+# "session") and its caps on sockets and messages. A new reason is added here too.
+WS_REFUSED_REASONS: tuple[str, ...] = (
+    "origin",
+    "session",
+    "sockets_per_session",
+    "sockets_per_user",
+    "rate",
+)
+ARI_OPERATIONS: tuple[str, ...] = tuple(
+    sorted(str(cls.__struct_config__.tag) for cls in AriCommand.__args__)  # type: ignore[attr-defined]
 )
 
 # --- cached labelled children -------------------------------------------------------------
@@ -167,15 +200,39 @@ _calls_children: dict[tuple[str, str], Any] = {}
 _event_children: dict[str, Any] = {}
 _command_children: dict[tuple[str, bool], tuple[Any, Any]] = {}
 _command_ops: set[str] = set()
-_ws_children: dict[str, Any] = {}
+_agent_leg_children: dict[str, Any] = {}
+_refused_children: dict[str, Any] = {}
 
 # Bound label cardinality: ARI event types and ops come from the wire; an unknown flood of
 # names must not create unbounded series.
 _MAX_DYNAMIC_LABELS = 200
 _OTHER = "other"
 
-for _state in AgentState:
-    AGENTS.labels(state=_state.value).set(0)
+
+
+def _create_known_series() -> None:
+    """Every label combination known in advance, at 0 (see the module docstring)."""
+    for state in AgentState:
+        AGENTS.labels(state=state.value).set(0)
+    for mode in WorkstationMode:
+        for outcome in CallOutcome:
+            key = (outcome.value, mode.value)
+            _calls_children[key] = CALLS_TOTAL.labels(outcome=outcome.value, workstation=mode.value)
+        _agent_leg_children[mode.value] = AGENT_LEG_SETUP_SECONDS.labels(workstation=mode.value)
+    for op in ARI_OPERATIONS:
+        _command_ops.add(op)
+        for ok in (True, False):
+            _command_children[(op, ok)] = (
+                ARI_COMMANDS_TOTAL.labels(op=op, result="ok" if ok else "error"),
+                ARI_COMMAND_SECONDS.labels(op=op),
+            )
+    for event_type in sorted(HANDLED_TYPES):
+        _event_children[event_type] = ARI_EVENTS_TOTAL.labels(type=event_type)
+    for reason in WS_REFUSED_REASONS:
+        _refused_children[reason] = WS_REFUSED_TOTAL.labels(reason=reason)
+
+
+_create_known_series()
 
 
 def _child(cache: dict[Any, Any], key: Any, make: Any) -> Any:
@@ -216,6 +273,17 @@ def record_call_ended(record: Any) -> None:
         and connected >= started
     ):
         CALL_SETUP_SECONDS.observe(connected - started)
+    agent_answered = getattr(getattr(record, "agent_leg", None), "answered_at", None)
+    if (
+        isinstance(started, int | float)
+        and isinstance(agent_answered, int | float)
+        and agent_answered >= started
+    ):
+        _child(
+            _agent_leg_children,
+            workstation,
+            lambda: AGENT_LEG_SETUP_SECONDS.labels(workstation=workstation),
+        ).observe(agent_answered - started)
     talk = _customer_billable(record)
     if talk is not None and talk > 0:
         CALL_TALK_SECONDS.observe(talk)
@@ -285,6 +353,8 @@ class ViewMetrics:
 
 
 def ari_event(event_type: str) -> None:
+    if event_type == "ApplicationReplaced":
+        ARI_APP_REPLACED.set(1)
     child = _event_children.get(event_type)
     if child is None:
         label = _label(event_type, _event_children)
@@ -319,7 +389,11 @@ def event_to_command(seconds: float) -> None:
 
 
 def ari_connected(up: bool) -> None:
+    """A (re)connected events socket registers our Stasis app again; a socket that goes
+    down leaves `evscallpro_ari_app_replaced` as it was (a takeover stays visible)."""
     ARI_CONNECTED.set(1 if up else 0)
+    if up:
+        ARI_APP_REPLACED.set(0)
 
 
 def ari_reconnect() -> None:
@@ -356,13 +430,11 @@ def journal_replayed(n: int) -> None:
 # --- gateway WebSocket -----------------------------------------------------------------------
 
 
-def ws_clients(n: int) -> None:
-    WS_CLIENTS.set(max(0, n))
-
-
-def ws_message(direction: str) -> None:
-    label = direction if direction in ("in", "out") else _OTHER
-    _child(_ws_children, label, lambda: WS_MESSAGES_TOTAL.labels(direction=label)).inc()
+def ws_refused(reason: str) -> None:
+    """One browser WebSocket refused; `reason` is one of WS_REFUSED_REASONS (or a new one
+    the caller adds there, so that it too starts at 0)."""
+    label = reason if reason in _refused_children or len(_refused_children) < 50 else _OTHER
+    _child(_refused_children, label, lambda: WS_REFUSED_TOTAL.labels(reason=label)).inc()
 
 
 # --- exposition ------------------------------------------------------------------------------

@@ -32,14 +32,19 @@ class CustomerDialMethod(StrEnum):
 
 class CallPrompts(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Media URIs played to the agent, in one language. Each prompt is a sequence of media
-    played one after another (ARI `media=a,b`)."""
+    played one after another (ARI `media=a,b`). The defaults are all in Asterisk's CORE sound
+    set in English and French (Debian's asterisk-core-sounds-{en,fr}-*; the extra set is
+    often not installed), which `evscallpro serve` checks at start (evscallpro/asterisk_check.py)."""
 
-    customer_being_called: tuple[str, ...] = ("sound:pls-wait-connect-call",)
+    customer_being_called: tuple[str, ...] = ("sound:pls-hold-while-try",)
     press_1_to_accept: tuple[str, ...] = ("sound:vm-press", "sound:digits/1")
     customer_busy: tuple[str, ...] = ("sound:vm-isunavail",)
     customer_no_answer: tuple[str, ...] = ("sound:vm-nobodyavail",)
     customer_invalid_number: tuple[str, ...] = ("sound:ss-noservice",)
-    customer_unreachable: tuple[str, ...] = ("sound:cannot-complete-temp-error",)
+    customer_unreachable: tuple[str, ...] = (
+        "sound:all-circuits-busy-now",
+        "sound:please-try-call-later",
+    )
 
 
 class CallSettings(msgspec.Struct, frozen=True, kw_only=True):

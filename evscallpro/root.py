@@ -47,7 +47,7 @@ from core.agent import (
     SetWorkstation,
     SubmitDisposition,
 )
-from core.ari_commands import AriCommandOutcome, AriCommandSucceeded
+from core.ari_commands import AriCommandFailed, AriCommandOutcome, AriCommandSucceeded
 from core.bridge import (
     CallFinished,
     SetSupervisionMode,
@@ -63,6 +63,7 @@ from core.domain import SupervisionMode, WorkstationMode
 from core.phone import DialingPolicy
 from core.records import CallRecord
 from core.views import AgentView, CallView
+from evscallpro import asterisk_check
 from gateway.ports import Refusal, ViewListener
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ def _count_command(outcome: AriCommandOutcome, seconds: float) -> None:
     """Prometheus: every ARI command by operation and result, with its round trip."""
     op = type(outcome.command).__struct_config__.tag
     metrics.ari_command(str(op), isinstance(outcome, AriCommandSucceeded), seconds)
+    if isinstance(outcome, AriCommandFailed):  # e.g. RecordBridge: the recording folder
+        asterisk_check.explain_command_failure(str(op), outcome.status, outcome.message)
 
 
 def new_call_id() -> str:

@@ -29,6 +29,7 @@ import msgspec
 
 from actors.recovery import ReconcileReport
 from core.views import CallView
+from evscallpro import asterisk_check
 from evscallpro.config_file import ConfigFileError, load_core_config
 from evscallpro.stack import Stack, StackError
 
@@ -84,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.port is not None and not 0 <= args.port <= 65535:
         _emit({"event": "error", "error": f"--port: {args.port} is not a TCP port"})
+        return 2
+    if not asterisk_check.run_start_check(settings, _emit):  # prompts, modules (docs/asterisk.md)
+        _emit({"event": "error", "error": "Asterisk is not ready: see asterisk_check above"})
         return 2
     stack = Stack(
         settings,

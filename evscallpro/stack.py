@@ -10,7 +10,8 @@ before it flushes and closes.
 
 Under `settings.data_dir`: `evscallpro.duckdb` (+ its journal), `calls.jsonl`,
 `live-calls.jsonl` (the journal recovery reads), `users.json`, `contacts.json`,
-`session-secret`, `recordings/`.
+`session-secret`. Recordings stay where Asterisk writes them; the gateway reads them
+through ARI (gateway/recordings.py `AriRecordings`).
 
     stack = Stack(load_settings("evscallpro.toml")).start()
     print(stack.url)
@@ -36,6 +37,7 @@ from evscallpro.config_file import core_config_from_settings
 from evscallpro.root import CallCenterApp
 from gateway.contacts import ContactStore
 from gateway.project import gateway_settings, user_directory
+from gateway.recordings import AriRecordings
 from gateway.server import GatewayThread
 
 log = logging.getLogger(__name__)
@@ -165,9 +167,10 @@ class Stack:
         gw_settings = gateway_settings(self.settings, **self._gateway_overrides)
         users = user_directory(self.settings, gw_settings)
         contacts = ContactStore.in_data_dir(gw_settings.data_dir)
-        gateway = GatewayThread(
-            self.app, gw_settings, users, contacts, archive=self.analytics.reader
-        ).start()
+        gateway = GatewayThread(self.app, gw_settings, users, contacts, archive=self.analytics.reader)
+        ari = self.settings.ari  # recordings come from Asterisk's own store, through ARI
+        gateway.gateway.recordings = AriRecordings(ari.url, ari.user, ari.password)
+        gateway.start()
         self.gateway = gateway
         return gateway.stop
 

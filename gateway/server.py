@@ -42,7 +42,14 @@ from gateway.hub import (
 from gateway.i18n import LANGUAGES, Catalog
 from gateway.ports import CallCenter
 from gateway.ratelimit import BoundedLog, LoginThrottle, SlidingWindowLimiter
-from gateway.recordings import archived_recordings, list_recordings, recording_path
+from gateway.recordings import (
+    FolderRecordings,
+    RecordingSource,
+    RecordingsUnavailable,
+    archived_recordings,
+    audio_response,
+    list_recordings,
+)
 from gateway.render import AgentDesk, Renderer, WallboardFragments
 from gateway.sessions import COOKIE_NAME, SessionStore
 from gateway.settings import GatewaySettings
@@ -80,6 +87,8 @@ class Gateway:
         self.archive = archive
         self._archived_history: dict[str, list[CallView]] = {}
         self.settings = settings
+        # The Stack replaces it with AriRecordings (gateway/recordings.py): no shared disk.
+        self.recordings: RecordingSource = FolderRecordings(settings.resolved_recordings_dir())
         self.users = users
         self.contacts = contacts or ContactStore.in_data_dir(settings.data_dir)
         self.catalog = Catalog(default=settings.default_language)
@@ -313,11 +322,14 @@ class Gateway:
             return await self._recordings_page(lang, user, query)
         if path.startswith("/recordings/") and path.endswith(".wav"):
             name = unquote(path.removeprefix("/recordings/").removesuffix(".wav"))
-            wav = recording_path(self.settings.resolved_recordings_dir(), name)
-            if wav is None:
+            try:
+                audio = await self.recordings.fetch(name)
+            except RecordingsUnavailable as exc:
+                log.warning("recording %s: %s", name, exc)
+                return http.response(HTTPStatus.BAD_GATEWAY, "recordings unavailable\n")
+            if audio is None:
                 return http.response(HTTPStatus.NOT_FOUND, "no such recording\n")
-            audio = await asyncio.to_thread(wav.read_bytes)
-            return http.response(HTTPStatus.OK, audio, "audio/wav", cache="private, no-store")
+            return audio_response(audio, request.headers.get_all("Range"))
         return http.response(HTTPStatus.NOT_FOUND, "not found\n")
 
     def _health(self) -> Response:
@@ -332,14 +344,18 @@ class Gateway:
 
     async def _recordings_page(self, lang: str, user: User, query: dict[str, list[str]]) -> Response:
         filters = {key: (query.get(key) or [""])[0][:100] for key in ("agent", "date", "q")}
-        folder = self.settings.resolved_recordings_dir()
+        try:
+            stored = await self.recordings.stored()
+        except RecordingsUnavailable as exc:
+            log.warning("recordings list: %s", exc)
+            stored = {}  # the archive's rows still show, marked unavailable
         if self.archive is not None:
             found = archived_recordings(
-                folder, await asyncio.to_thread(self._archived_recordings, filters), filters["q"]
+                stored, await asyncio.to_thread(self._archived_recordings, filters), filters["q"]
             )
-        else:  # no archive: the files on disk, described by the calls seen since start
+        else:  # no archive: the stored recordings, described by the calls seen since start
             found = list_recordings(
-                folder, self.hub.all_history(),
+                stored, self.hub.all_history(),
                 agent=filters["agent"], day=filters["date"], query=filters["q"],
             )
         return http.html(

@@ -70,8 +70,10 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         default_factory=lambda: ["sim-phones", "agents", "customers", "default"])
     pjsip_endpoints: dict[str, PjsipEndpoint] = msgspec.field(
         default_factory=lambda: {"carrier": PjsipEndpoint()})
-    sounds: dict[str, float] = {}
-    default_sound_s: float = 1.5
+    sounds: dict[str, float] = {}  # overrides of asterisk/sim/core_sounds.json
+    # Modules of asterisk/sim/modules.py this simulated Asterisk does not run (a stock
+    # build has no codec_opus).
+    unloaded_modules: list[str] = msgspec.field(default_factory=lambda: ["codec_opus.so"])
     profiles: dict[str, Profile] = {}
     rules: list[Rule] = []
 

@@ -13,6 +13,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from asterisk.sim import sounds
 from asterisk.sim.apps import AppRegistry
 from asterisk.sim.config import SimConfig
 from asterisk.sim.model import (
@@ -149,8 +150,21 @@ class EngineBase:
             raise AriError(404, "Bridge not found")
         return bridge
 
-    def sound_seconds(self, name: str) -> float:
-        return self.config.sounds.get(name, self.config.default_sound_s)
+    def sound_seconds(self, name: str, language: str = "en") -> float:
+        """Length of `sound:name` in `language` (asterisk/sim/sounds.py); negative: missing."""
+        return sounds.sound_seconds(name, language, self.config.sounds)
+
+    def list_sounds(self, lang: str | None, fmt: str | None) -> list[dict[str, Any]]:
+        found = sounds.list_sounds(self.config.sounds, lang, fmt)
+        if not found:
+            raise AriError(404, "No sounds found that matched the query")
+        return found
+
+    def get_sound(self, name: str) -> dict[str, Any]:
+        found = sounds.sound_json(name, self.config.sounds)
+        if found is None:
+            raise AriError(404, "Sound not found")
+        return found
 
     def _media_reaches(self, channel: Channel) -> None:
         """Audio now flows toward a Local ;1 (bridge, MOH, playback): its ;2, waiting in

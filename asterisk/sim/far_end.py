@@ -118,9 +118,11 @@ class FarEnd:
                     pass
                 self.settling = False
         elif app == "Playback":
-            await asyncio.sleep(engine.config.scaled(engine.sound_seconds(step.data)))
+            seconds = engine.sound_seconds(step.data)
+            await asyncio.sleep(engine.config.scaled(max(seconds, 0.0)))
             if self.local2 is not None and not self.done:
-                engine._varset(self.local2, "PLAYBACKSTATUS", "SUCCESS")
+                status = "SUCCESS" if seconds >= 0 else "FAILED"
+                engine._varset(self.local2, "PLAYBACKSTATUS", status)
         elif app == "SendDTMF":
             for digit in step.data:
                 await asyncio.sleep(engine.config.scaled(0.2))

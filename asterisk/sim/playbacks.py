@@ -45,7 +45,7 @@ class PlaybackOps(EngineBase):
                                   "characters"):
                     self._drop_playback(playback)  # S12: started, then nothing
                     return
-                seconds = self._media_seconds(scheme, name)
+                seconds = self._media_seconds(scheme, name, playback.language)
                 if seconds < 0:
                     playback.state = "failed"
                     self._finish_playback(playback)
@@ -61,9 +61,9 @@ class PlaybackOps(EngineBase):
         except asyncio.CancelledError:
             pass
 
-    def _media_seconds(self, scheme: str, name: str) -> float:
+    def _media_seconds(self, scheme: str, name: str, language: str) -> float:
         if scheme == "sound":
-            return self.sound_seconds(name)
+            return self.sound_seconds(name, language)
         if scheme == "recording":
             return 1.0 if self.store.exists(name) else -1.0
         if scheme in ("digits", "number", "characters"):

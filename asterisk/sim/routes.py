@@ -13,6 +13,7 @@ from typing import Any
 
 from asterisk.sim.engine import AriError, Engine
 from asterisk.sim.model import HANGUP_REASONS
+from asterisk.sim.modules import module_json
 
 Args = dict[str, Any]
 Handler = Callable[[Engine, Args], Any]
@@ -111,7 +112,10 @@ def _stored_file(e: Engine, a: Args) -> Any:
     if path is None:
         raise AriError(404, "Recording not found")
     fmt = path.suffix.lstrip(".")
-    return RawBody(path.read_bytes(), KNOWN_FORMATS.get(fmt, "application/octet-stream"))
+    if fmt not in KNOWN_FORMATS:
+        raise AriError(500, "Format specified by recording not available or loaded")
+    # res/ari/resource_recordings.c: "Content-Type: <media type>/<file extension>"
+    return RawBody(path.read_bytes(), f"audio/{fmt}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,11 @@ ROUTES: tuple[Route, ...] = (
     Route("asterisk", "GET", "/asterisk/info", "getInfo", "Gets Asterisk system information.",
           "AsteriskInfo", lambda e, a: e.asterisk_info(),
           (_q("only", allow_multiple=True),)),
+    Route("asterisk", "GET", "/asterisk/modules/{moduleName}", "getModule",
+          "Get Asterisk module information.", "Module",
+          lambda e, a: module_json(a["moduleName"], e.config.unloaded_modules),
+          (_p("moduleName"),),
+          error_responses=((404, "Module could not be found in running modules."),)),
     # applications
     Route("applications", "GET", "/applications", "list", "List all applications.",
           "List[Application]", lambda e, a: e.list_applications()),
@@ -255,6 +264,12 @@ ROUTES: tuple[Route, ...] = (
           "Playback", lambda e, a: e.get_playback(a["playbackId"]), (_p("playbackId"),)),
     Route("playbacks", "DELETE", "/playbacks/{playbackId}", "stop", "Stop a playback.",
           "void", lambda e, a: e.stop_playback(a["playbackId"]), (_p("playbackId"),)),
+    # sounds
+    Route("sounds", "GET", "/sounds", "list", "List all sounds.", "List[Sound]",
+          lambda e, a: e.list_sounds(a.get("lang"), a.get("format")),
+          (_q("lang"), _q("format"))),
+    Route("sounds", "GET", "/sounds/{soundId}", "get", "Get a sound's details.", "Sound",
+          lambda e, a: e.get_sound(a["soundId"]), (_p("soundId"),)),
     # recordings
     Route("recordings", "GET", "/recordings/stored", "listStored",
           "List recordings that are complete.", "List[StoredRecording]",
@@ -290,6 +305,7 @@ RESOURCE_DESCRIPTIONS: dict[str, str] = {
     "channels": "Channel resources",
     "bridges": "Bridge resources",
     "recordings": "Recording resources",
+    "sounds": "Sound resources",
     "playbacks": "Playback control resources",
     "events": "WebSocket resource",
     "applications": "Stasis application resources",

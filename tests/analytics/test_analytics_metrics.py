@@ -29,7 +29,6 @@ def _sample(name: str, **labels: str) -> float:
 def test_exposition_names_every_metric() -> None:
     metrics.ari_event("StasisStart")
     metrics.ari_command("originate", ok=True, seconds=0.01)
-    metrics.ws_message("in")
     text = metrics.exposition().decode()
     for name in metrics.METRIC_NAMES:
         assert re.search(rf"^# TYPE {name} ", text, re.MULTILINE), name

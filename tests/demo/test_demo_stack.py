@@ -176,8 +176,8 @@ def test_mobile_agent_call_connects_and_reaches_duckdb(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="core.call")
     assert running.demo.simulator is not None
-    # The demo's Asterisk has the core sounds: the "please wait" announcement plays.
-    assert running.demo.simulator.config.sounds.get("pls-wait-connect-call", -1) > 0
+    # The demo's prompts are core sounds: the "please hold" announcement plays in French.
+    assert running.demo.simulator.engine.sound_seconds("pls-hold-while-try", "fr") > 0
     app = running.stack.call_center
     assert app.log_in("agent1") is None
     before = len(running.views.seen)
