@@ -25,6 +25,7 @@ def gateway_settings(project: Settings, **overrides: Any) -> GatewaySettings:
         data_dir=project.data_dir,
         default_language=project.prompts.language,
         default_region=project.policy.default_region,
+        wrap_up_max_s=project.timeouts.wrap_up_max_s,
     )
     return msgspec.structs.replace(base, **overrides)
 

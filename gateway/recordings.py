@@ -11,6 +11,7 @@ import msgspec
 
 from core.views import CallView
 from gateway.archive import epoch
+from gateway.contacts import ContactStore, sort_key
 
 # As Asterisk (and the simulator) name recordings; never a path separator or "..".
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}$")
@@ -25,6 +26,35 @@ class Recording(msgspec.Struct, frozen=True, kw_only=True):
     talk_seconds: float | None = None
     outcome: str | None = None
     disposition: str | None = None
+    contact_name: str | None = None
+    ended_by: str | None = None
+
+
+def matches(query: str, rec: Recording) -> bool:
+    """The recordings search: a number as typed or as displayed ("01 99 00 53 05",
+    "0199005305", "+33 1 99..."), part of the contact's name (accents and case ignored),
+    or part of the file name."""
+    text = query.strip()
+    if not text:
+        return True
+    if text.casefold() in rec.name.casefold():
+        return True
+    digits = "".join(ch for ch in text if ch.isdigit())
+    number = rec.customer_number or ""
+    if len(digits) >= 3 and number:
+        national = digits[1:] if digits.startswith("0") else digits
+        if digits in number or national in number.removeprefix("+"):
+            return True
+    return bool(rec.contact_name) and sort_key(text) in sort_key(rec.contact_name or "")
+
+
+def _name_of(contacts: ContactStore | None, contact_id: str | None, number: str | None) -> str | None:
+    if contacts is None:
+        return None
+    contact = contacts.get(contact_id) if contact_id else None
+    if contact is None and number:
+        contact = contacts.by_phone(number)
+    return contact.name if contact is not None else None
 
 
 def recording_path(directory: Path, name: str) -> Path | None:
@@ -44,7 +74,12 @@ def list_recordings(
     day: str = "",
     query: str = "",
     limit: int = 500,
+    contacts: ContactStore | None = None,
+    started: dict[str, float] | None = None,
+    zone: dt.tzinfo | None = None,
 ) -> list[Recording]:
+    """The WAV files on disk, described by the calls seen since the gateway started;
+    `started`: call id -> start time (the time every page shows for a call)."""
     if not directory.is_dir():
         return []
     by_name = {c.recording_name: c for c in calls if c.recording_name}
@@ -61,18 +96,28 @@ def list_recordings(
             continue
         stat = path.stat()
         call = by_name.get(name)
+        talk = (
+            call.ended_at - call.connected_at
+            if call is not None and call.ended_at and call.connected_at else None
+        )
         rec = Recording(
             name=name,
             size_bytes=stat.st_size,
-            recorded_at=stat.st_mtime,
+            recorded_at=(started or {}).get(call.call_id, stat.st_mtime) if call else stat.st_mtime,
             agent_id=call.agent_id if call else None,
             customer_number=call.customer_number if call else None,
+            talk_seconds=talk,
+            outcome=str(call.outcome) if call is not None and call.outcome else None,
+            ended_by=str(call.ended_by) if call is not None and call.ended_by else None,
+            contact_name=_name_of(
+                contacts, call.contact_id if call else None, call.customer_number if call else None
+            ),
         )
         if agent and rec.agent_id != agent:
             continue
-        if wanted_day and dt.date.fromtimestamp(rec.recorded_at) != wanted_day:
+        if wanted_day and dt.datetime.fromtimestamp(rec.recorded_at, zone).date() != wanted_day:
             continue
-        if query and query.casefold() not in name.casefold() and query not in (rec.customer_number or ""):
+        if not matches(query, rec):
             continue
         found.append(rec)
     found.sort(key=lambda r: r.recorded_at, reverse=True)
@@ -80,7 +125,8 @@ def list_recordings(
 
 
 def archived_recordings(
-    directory: Path, items: list[Any], query: str = "", limit: int = 500
+    directory: Path, items: list[Any], query: str = "", limit: int = 500,
+    contacts: ContactStore | None = None,
 ) -> list[Recording]:
     """Recorded calls from the archive (analytics RecordingItem), with their file's size."""
     found: list[Recording] = []
@@ -88,11 +134,8 @@ def archived_recordings(
         name = item.recording_name
         if not NAME_PATTERN.match(name) or ".." in name:
             continue
-        if query and query.casefold() not in name.casefold() and query not in item.customer_number:
-            continue
         path = directory / f"{name}.wav"
-        found.append(
-            Recording(
+        rec = Recording(
                 name=name,
                 size_bytes=path.stat().st_size if path.is_file() else 0,
                 recorded_at=epoch(item.started_at),
@@ -101,6 +144,8 @@ def archived_recordings(
                 talk_seconds=item.talk_seconds,
                 outcome=item.outcome,
                 disposition=item.disposition,
-            )
+                contact_name=_name_of(contacts, None, item.customer_number),
         )
+        if matches(query, rec):
+            found.append(rec)
     return found[:limit]
