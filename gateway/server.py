@@ -321,6 +321,8 @@ class Gateway:
             refusal = await asyncio.to_thread(self.call_center.log_in, user.user_id)
             if refusal is not None:
                 log.warning("core refused log_in of %s: %s", user.user_id, refusal)
+            if self.presence is not None:  # until the desk's socket connects
+                self.presence.watch(user.user_id)
         cookie = self.sessions.create(user.user_id, user.role)
         location = "/supervisor" if user.supervises else "/agent"
         return http.json_response(
