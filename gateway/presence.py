@@ -61,6 +61,10 @@ class PresenceWatch:
         loop = asyncio.get_running_loop()
         self._timers[agent_id] = loop.call_later(self.timeout_s, self._expired, agent_id)
 
+    def pending(self, agent_id: str) -> bool:
+        """A countdown runs for this agent."""
+        return agent_id in self._timers
+
     def stop(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
