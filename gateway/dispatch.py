@@ -235,9 +235,7 @@ class Dispatcher:
                 when = dt.datetime.fromisoformat(callback_at.strip()).isoformat(timespec="minutes")
             except ValueError:
                 raise Denied("err.invalid_date") from None
-        is_callback = disposition == self._settings.callback_disposition
-        if is_callback and when is None:
-            raise Denied("err.callback_date_required")
+        is_callback = disposition == self._settings.callback_disposition  # with a date: booked
         await self._ask(lang, self._core.qualify, agent_id, call_id, disposition, comment.strip(), when)
         zone = self._settings.zone()
         due = due_epoch(when, zone) if when is not None else None
