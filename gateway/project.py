@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from core.settings import Settings
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, settings_problems
 from gateway.users import Role, User, UserDirectory
 
 
@@ -26,8 +26,15 @@ def gateway_settings(project: Settings, **overrides: Any) -> GatewaySettings:
         default_language=project.prompts.language,
         default_region=project.policy.default_region,
         wrap_up_max_s=project.timeouts.wrap_up_max_s,
+        presence_timeout_s=project.gateway.presence_timeout_s,
+        presence_action=project.gateway.presence_action,
+        time_zone=project.gateway.time_zone,
     )
-    return msgspec.structs.replace(base, **overrides)
+    settings = msgspec.structs.replace(base, **overrides)
+    problems = settings_problems(settings)
+    if problems:
+        raise ValueError("invalid settings: " + "; ".join(f"gateway.{p}" for p in problems))
+    return settings
 
 
 def project_users(project: Settings) -> list[User]:

@@ -126,3 +126,19 @@ async def test_presence_waits_for_the_last_connection_and_cancels_on_return() ->
         watch.stop()
     finally:
         fake.close()
+
+
+def test_the_project_file_sets_presence_and_zone(tmp_path: Path) -> None:
+    from core.settings import load_settings
+    from gateway.project import gateway_settings
+
+    example = Path(__file__).resolve().parents[2] / "evscallpro.example.toml"
+    settings = gateway_settings(load_settings(example))
+    assert (settings.presence_timeout_s, settings.presence_action, settings.time_zone) == (
+        60.0, "pause", "Europe/Paris")
+    text = example.read_text(encoding="utf-8").replace('time_zone = "Europe/Paris"',
+                                                       'time_zone = "Europe/Pariss"')
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match="gateway.time_zone: 'Europe/Pariss'"):
+        gateway_settings(load_settings(bad))
