@@ -140,5 +140,5 @@ def test_the_project_file_sets_presence_and_zone(tmp_path: Path) -> None:
                                                        'time_zone = "Europe/Pariss"')
     bad = tmp_path / "bad.toml"
     bad.write_text(text, encoding="utf-8")
-    with pytest.raises(ValueError, match="gateway.time_zone: 'Europe/Pariss'"):
+    with pytest.raises(ValueError, match=r"gateway\.time_zone: 'Europe/Pariss'"):
         gateway_settings(load_settings(bad))
