@@ -233,7 +233,7 @@ def test_language_switch_and_logout(chromium: Browser, server: GatewayThread) ->
     page.click("a.lang")
     expect(page.locator("#agent-status h2")).to_have_text("My status")
     wait_connected(page)
-    expect(page.locator("#call-step")).to_have_text("No call in progress. Pick a contact to call.")
+    expect(page.locator("#call-step")).to_have_text("No call in progress. Choose a contact or dial a number.")
     shot(page, "13-agent-english")
     page.click("#logout")
     expect(page).to_have_url(re.compile(r"/login$"))
