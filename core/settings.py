@@ -119,6 +119,8 @@ class GatewaySettings(_Section, frozen=True):
     presence_timeout_s: float = 60.0  # no browser this long: leaves "available"; 0 = never
     presence_action: str = "pause"  # pause ("disconnected") | offline
     time_zone: str = ""  # IANA zone for every time shown; empty: Europe/Paris for fr, else UTC
+    # outcome -> the dispositions offered after such a call (empty: the gateway's defaults)
+    dispositions_by_outcome: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
 
 
 class Settings(_Section, frozen=True):

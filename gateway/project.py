@@ -30,6 +30,10 @@ def gateway_settings(project: Settings, **overrides: Any) -> GatewaySettings:
         presence_action=project.gateway.presence_action,
         time_zone=project.gateway.time_zone,
     )
+    if project.gateway.dispositions_by_outcome:
+        base = msgspec.structs.replace(
+            base, dispositions_by_outcome=dict(project.gateway.dispositions_by_outcome)
+        )
     settings = msgspec.structs.replace(base, **overrides)
     problems = settings_problems(settings)
     if problems:

@@ -332,6 +332,7 @@ def test_an_agent_on_a_supervisor_page_gets_the_app_403_page(
             assert response is not None and response.status == 403
             expect(page.locator("#forbidden h1")).to_have_text(title)
             expect(page.locator(".topbar")).to_be_visible()  # the app's own page
+        shot(page, f"23-agent-forbidden-{lang}")
         page.click("#forbidden-back")
         expect(page).to_have_url(re.compile(r"/agent$"))
         context.close()

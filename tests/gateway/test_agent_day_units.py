@@ -136,6 +136,8 @@ def test_the_project_file_sets_presence_and_zone(tmp_path: Path) -> None:
     settings = gateway_settings(load_settings(example))
     assert (settings.presence_timeout_s, settings.presence_action, settings.time_zone) == (
         60.0, "pause", "Europe/Paris")
+    assert settings.dispositions_for("customer_invalid_number") == ("wrong_number",)
+    assert settings.dispositions_for("completed") == settings.dispositions
     text = example.read_text(encoding="utf-8").replace('time_zone = "Europe/Paris"',
                                                        'time_zone = "Europe/Pariss"')
     bad = tmp_path / "bad.toml"
