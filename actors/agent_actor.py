@@ -67,6 +67,10 @@ class AgentActor(pykka.ThreadingActor):
         self.executor = CommandExecutor(
             self.deps, self.actor_ref, timer_scope=f"agent:{self.machine.agent_id}"
         )
+        # Every configured agent is seen from the start (offline until they sign in), so
+        # evscallpro_agents counts each one in exactly one state.
+        self._last_published = self.machine.view()
+        self.deps.publish(self._last_published)
 
     def on_receive(self, message: Any) -> Any:
         try:

@@ -19,11 +19,16 @@ Transition table (state: input -> next state; anything else is refused with a re
              timer wrap_up                       -> same, with disposition code "not_qualified"
              Pause(reason)                       -> wrap_up, pause remembered
   any        SetWorkstation(mode, mobile number) -> same state (refused while on_call)
+  on_call    LogOut                              -> on_call, sign-out remembered: when the
+                                                    call ends the agent goes offline (a call
+                                                    to qualify is closed "not_qualified")
+  wrap_up    LogOut                              -> offline (disposition "not_qualified")
   offline / available / paused
              AdoptCall(call view) (core restart)  -> on_call
 
 Refusal codes: agent_offline, agent_not_available, agent_on_call, no_workstation,
-no_softphone, invalid_number, number_not_allowed, unknown_call, disposition_required,
+no_softphone, invalid_number, number_not_allowed, do_not_call (the number is on the
+opposition list given with `use_do_not_call`), unknown_call, disposition_required,
 bad_dial_template. `receive` returns the refusal (or None) so the gateway can answer at once;
 events (`AgentStateChanged`, `DispositionSubmitted`) and timer commands drain as usual.
 """
@@ -36,6 +41,8 @@ import msgspec
 
 from core.call_config import CallRequest, DialTemplates
 from core.call_events import CallEnded, CallStepChanged
+from core.do_not_call import REFUSAL_CODE as DO_NOT_CALL
+from core.do_not_call import DoNotCallCheck
 from core.domain import AgentState, CallOutcome, CallStep, WorkstationMode
 from core.phone import DialingPolicy, NumberProblem, normalize
 from core.records import CallRecord, Disposition
@@ -130,6 +137,10 @@ AgentEvent = AgentStateChanged | DispositionSubmitted
 
 
 class AgentMachine:
+    # The agent's day (see "Sign-out during a call" and "Do-not-call" below); class-level
+    # defaults so the constructor stays as it is.
+    _pending_log_out: bool = False
+    _do_not_call: DoNotCallCheck | None = None
     def __init__(
         self,
         agent_id: str,
@@ -213,6 +224,9 @@ class AgentMachine:
         if isinstance(checked, NumberProblem):
             code = "invalid_number" if checked.code == "invalid_number" else "number_not_allowed"
             return Refusal(code, checked.detail)
+        listed = self._do_not_call_refusal(checked)
+        if listed is not None:
+            return listed
         agent_endpoint = self._agent_endpoint()
         customer_endpoint = self.templates.render(self.templates.customer, number=checked)
         if not agent_endpoint or not customer_endpoint:
@@ -263,6 +277,7 @@ class AgentMachine:
                 return None
 
     def _log_in(self, at: float) -> Refusal | None:
+        self._pending_log_out = False  # signed in again before the call ended: stays
         if self._state != AgentState.OFFLINE:
             return None  # already logged in: idempotent
         self._set_state(AgentState.AVAILABLE, at, "log_in")
@@ -270,7 +285,7 @@ class AgentMachine:
 
     def _log_out(self, at: float) -> Refusal | None:
         if self._state in (AgentState.ON_CALL, AgentState.WRAP_UP):
-            return Refusal("agent_on_call", "finish the call and its qualification first")
+            return self._log_out_after_call(at)
         self.pause_reason = None
         self._set_state(AgentState.OFFLINE, at, "log_out")
         return None
@@ -339,6 +354,9 @@ class AgentMachine:
             return None
         self.awaiting = record
         self._awaiting_view = _ended_view(record)
+        if self._pending_log_out:  # signed out during the call: nobody is left to qualify
+            self._close_wrap_up(AUTO_DISPOSITION, "", None, at, timer_fired=True)
+            return None
         if self.wrap_up_max_s:
             self._commands.append(StartTimer(name=T_WRAP_UP, seconds=self.wrap_up_max_s))
         self._set_state(AgentState.WRAP_UP, at, str(record.outcome))
@@ -385,11 +403,46 @@ class AgentMachine:
         self._after_call(at, "qualified" if not timer_fired else "wrap_up_timeout")
 
     def _after_call(self, at: float, reason: str) -> None:
+        if self._pending_log_out:
+            self._apply_pending_log_out(at)
+            return
         if self._pending_pause is not None:
             self.pause_reason, self._pending_pause = self._pending_pause, None
             self._set_state(AgentState.PAUSED, at, self.pause_reason)
         else:
             self._set_state(AgentState.AVAILABLE, at, reason)
+
+    # ----------------------------------------------------------------- sign-out during a call
+    def _log_out_after_call(self, at: float) -> Refusal | None:
+        """LogOut while on_call is kept for when the call ends; in wrap_up (the call has
+        ended, the agent leaves without qualifying) it closes the wrap-up "not_qualified"
+        and applies at once."""
+        self._pending_log_out = True
+        self._pending_pause = None
+        if self._state == AgentState.WRAP_UP and self.awaiting is not None:
+            self._close_wrap_up(AUTO_DISPOSITION, "", None, at)
+        return None
+
+    def _apply_pending_log_out(self, at: float) -> None:
+        self._pending_log_out = False
+        self._pending_pause = None
+        self.pause_reason = None
+        self._set_state(AgentState.OFFLINE, at, "log_out")
+
+    @property
+    def log_out_pending(self) -> bool:
+        return self._pending_log_out
+
+    # ----------------------------------------------------------------- do-not-call
+    def use_do_not_call(self, check: DoNotCallCheck | None) -> None:
+        """The opposition list every requested number is checked against (None: none)."""
+        self._do_not_call = check
+
+    def _do_not_call_refusal(self, e164: str) -> Refusal | None:
+        check = self._do_not_call
+        if check is not None and check.listed(e164):
+            return Refusal(DO_NOT_CALL, f"{e164} is on the do-not-call list")
+        return None
 
     # ----------------------------------------------------------------- helpers
     def _call_refusal(self) -> Refusal | None:

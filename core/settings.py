@@ -115,6 +115,12 @@ class RecoverySettings(_Section, frozen=True):
 class GatewaySettings(_Section, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
+    # The agent's day (gateway/README.md): checked by gateway.settings.settings_problems.
+    presence_timeout_s: float = 60.0  # no browser this long: leaves "available"; 0 = never
+    presence_action: str = "pause"  # pause ("disconnected") | offline
+    time_zone: str = ""  # IANA zone for every time shown; empty: Europe/Paris for fr, else UTC
+    # outcome -> the dispositions offered after such a call (empty: the gateway's defaults)
+    dispositions_by_outcome: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
 
 
 class Settings(_Section, frozen=True):

@@ -40,6 +40,12 @@ def _register_gateway_tools(sub: argparse._SubParsersAction) -> None:  # type: i
     gateway_cli.register_add_user(sub)
 
 
+def _register_do_not_call(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from evscallpro import do_not_call
+
+    do_not_call.register(sub)
+
+
 def _register_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from evscallpro import demo
 
@@ -60,6 +66,7 @@ _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ign
     _register_serve,
     _register_analytics,
     _register_gateway_tools,
+    _register_do_not_call,
     _register_demo,
 ]
 

@@ -16,6 +16,7 @@ from core.settings import (
     load_settings,
     phone_endpoint,
 )
+from evscallpro.do_not_call import list_path
 from evscallpro.root import AgentDirectoryEntry, CoreConfig, SupervisorEntry
 
 
@@ -51,6 +52,7 @@ def core_config_from_settings(settings: Settings) -> CoreConfig:
         supervisors=supervisors,
         wrap_up_max_s=settings.timeouts.wrap_up_max_s,
         orphan_sweep_s=settings.recovery.orphan_sweep_s,
+        do_not_call_path=str(list_path(settings.data_dir)),
     )
 
 

@@ -64,6 +64,7 @@ from core.phone import DialingPolicy
 from core.records import CallRecord
 from core.views import AgentView, CallView
 from evscallpro import asterisk_check
+from evscallpro.do_not_call import do_not_call_file
 from gateway.ports import Refusal, ViewListener
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ class CoreConfig(msgspec.Struct, frozen=True, kw_only=True):
     # How often leg channels of our app that no live call owns are looked for and hung up
     # (a StasisStart nobody owns also starts a sweep at once).
     orphan_sweep_s: float = DEFAULT_INTERVAL_S
+    # The do-not-call list file (evscallpro/do_not_call.py); empty: no list.
+    do_not_call_path: str = ""
 
 
 def _count_command(outcome: AriCommandOutcome, seconds: float) -> None:
@@ -380,6 +383,7 @@ class CallCenterApp:
     def _start_agents(self) -> None:
         assert self.deps is not None
         now = time.time()
+        do_not_call = do_not_call_file(self.config.do_not_call_path)
         for entry in self.config.agents:
             machine = AgentMachine(
                 entry.agent_id,
@@ -392,6 +396,7 @@ class CallCenterApp:
                 wrap_up_max_s=self.config.wrap_up_max_s,
                 since=now,
             )
+            machine.use_do_not_call(do_not_call)
             ref = AgentActor.start(machine, self.deps, self._start_agent_call)
             if not ref.is_alive():
                 raise RuntimeError(f"agent actor {entry.agent_id} did not start")

@@ -23,8 +23,9 @@ class _Action(msgspec.Struct, frozen=True, tag_field="action", kw_only=True):
 
 
 class PlaceCall(_Action, frozen=True, tag="place_call"):
-    number: NonEmpty
+    number: Annotated[str, msgspec.Meta(max_length=200)]  # "" is refused in words
     contact_id: str = ""
+    callback_id: str = ""  # called from the agenda: that callback is done
 
 
 class HangUp(_Action, frozen=True, tag="hang_up"):

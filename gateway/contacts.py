@@ -130,6 +130,10 @@ class ContactStore:
             self._refresh()
             return self._contacts.get(contact_id)
 
+    def by_phone(self, e164: str) -> Contact | None:
+        """The contact with this number (a contact's id derives from its number)."""
+        return self.get(_contact_id(e164))
+
     def count(self) -> int:
         with self._lock:
             self._refresh()

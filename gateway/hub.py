@@ -85,6 +85,7 @@ class Hub:
         self._agents: dict[str, AgentView] = {}
         self._last_call: dict[str, CallView] = {}
         self._history: dict[str, dict[str, CallView]] = {}
+        self._started: dict[str, float] = {}  # call id -> when it was first seen (its start)
         self._clients: set[HubClient] = set()
         self._wallboards: set[HubClient] = set()  # supervisors' connections
         self._desks: dict[str, set[HubClient]] = {}  # agent id -> that agent's connections
@@ -195,6 +196,10 @@ class Hub:
         return call.agent_id
 
     def _remember_call(self, call: CallView) -> None:
+        if call.call_id not in self._started:
+            if len(self._started) > 4 * HISTORY_LIMIT * max(1, len(self._history)):
+                del self._started[next(iter(self._started))]
+            self._started[call.call_id] = call.step_since
         previous = self._last_call.get(call.agent_id)
         if previous is None or previous.call_id == call.call_id or call.step_since >= previous.step_since:
             self._last_call[call.agent_id] = call
@@ -221,12 +226,22 @@ class Hub:
                 return agent.call
         return None
 
-    def history_today(self, agent_id: str, today: dt.date | None = None) -> list[CallView]:
-        day = today or dt.date.today()
+    def started_at(self, call_id: str) -> float | None:
+        """When the call was first seen (its request): the time the desk shows for it."""
+        return self._started.get(call_id)
+
+    def touch_agent(self, agent_id: str) -> None:
+        """Redraw the agent's desk (something beside the core's views changed)."""
+        for client in self._desks.get(agent_id, ()):
+            client.offer(AGENT_KEY)
+
+    def history_today(self, agent_id: str, today: dt.date | None = None,
+                      zone: dt.tzinfo | None = None) -> list[CallView]:
+        day = today or dt.datetime.now(zone).date()
         calls = [
             c
             for c in self._history.get(agent_id, {}).values()
-            if dt.date.fromtimestamp(c.ended_at or c.step_since) == day
+            if dt.datetime.fromtimestamp(c.ended_at or c.step_since, zone).date() == day
         ]
         return sorted(calls, key=lambda c: c.ended_at or c.step_since, reverse=True)
 

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from core.settings import Settings
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, settings_problems
 from gateway.users import Role, User, UserDirectory
 
 
@@ -25,8 +25,20 @@ def gateway_settings(project: Settings, **overrides: Any) -> GatewaySettings:
         data_dir=project.data_dir,
         default_language=project.prompts.language,
         default_region=project.policy.default_region,
+        wrap_up_max_s=project.timeouts.wrap_up_max_s,
+        presence_timeout_s=project.gateway.presence_timeout_s,
+        presence_action=project.gateway.presence_action,
+        time_zone=project.gateway.time_zone,
     )
-    return msgspec.structs.replace(base, **overrides)
+    if project.gateway.dispositions_by_outcome:
+        base = msgspec.structs.replace(
+            base, dispositions_by_outcome=dict(project.gateway.dispositions_by_outcome)
+        )
+    settings = msgspec.structs.replace(base, **overrides)
+    problems = settings_problems(settings)
+    if problems:
+        raise ValueError("invalid settings: " + "; ".join(f"gateway.{p}" for p in problems))
+    return settings
 
 
 def project_users(project: Settings) -> list[User]:

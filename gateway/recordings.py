@@ -27,6 +27,7 @@ from websockets.http11 import Response
 from core.views import CallView
 from gateway import http
 from gateway.archive import epoch
+from gateway.contacts import ContactStore, sort_key
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,35 @@ class Recording(msgspec.Struct, frozen=True, kw_only=True):
     talk_seconds: float | None = None
     outcome: str | None = None
     disposition: str | None = None
+    contact_name: str | None = None
+    ended_by: str | None = None
+
+
+def matches(query: str, rec: Recording) -> bool:
+    """The recordings search: a number as typed or as displayed ("01 99 00 53 05",
+    "0199005305", "+33 1 99..."), part of the contact's name (accents and case ignored),
+    or part of the file name."""
+    text = query.strip()
+    if not text:
+        return True
+    if text.casefold() in rec.name.casefold():
+        return True
+    digits = "".join(ch for ch in text if ch.isdigit())
+    number = rec.customer_number or ""
+    if len(digits) >= 3 and number:
+        national = digits[1:] if digits.startswith("0") else digits
+        if digits in number or national in number.removeprefix("+"):
+            return True
+    return bool(rec.contact_name) and sort_key(text) in sort_key(rec.contact_name or "")
+
+
+def _name_of(contacts: ContactStore | None, contact_id: str | None, number: str | None) -> str | None:
+    if contacts is None:
+        return None
+    contact = contacts.get(contact_id) if contact_id else None
+    if contact is None and number:
+        contact = contacts.by_phone(number)
+    return contact.name if contact is not None else None
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -217,8 +247,12 @@ def list_recordings(
     day: str = "",
     query: str = "",
     limit: int = 500,
+    contacts: ContactStore | None = None,
+    started: dict[str, float] | None = None,
+    zone: dt.tzinfo | None = None,
 ) -> list[Recording]:
-    """Every stored recording, described by the calls seen since start (no archive)."""
+    """Every stored recording, described by the calls seen since the gateway started;
+    `started`: call id -> start time (the time every page shows for a call)."""
     by_name = {c.recording_name: c for c in calls if c.recording_name}
     wanted_day: dt.date | None = None
     if day:
@@ -230,21 +264,31 @@ def list_recordings(
     for name, entry in stored.items():
         call = by_name.get(name)
         when = entry.modified_at
-        if when is None and call is not None:
-            when = call.connected_at or call.step_since
+        if call is not None:
+            when = (started or {}).get(call.call_id, when or call.connected_at or call.step_since)
+        talk = (
+            call.ended_at - call.connected_at
+            if call is not None and call.ended_at and call.connected_at else None
+        )
         rec = Recording(
             name=name,
             size_bytes=entry.size_bytes,
             recorded_at=when or 0.0,
             agent_id=call.agent_id if call else None,
             customer_number=call.customer_number if call else None,
+            talk_seconds=talk,
+            outcome=str(call.outcome) if call is not None and call.outcome else None,
+            ended_by=str(call.ended_by) if call is not None and call.ended_by else None,
+            contact_name=_name_of(
+                contacts, call.contact_id if call else None, call.customer_number if call else None
+            ),
         )
         if agent and rec.agent_id != agent:
             continue
-        if wanted_day and (not rec.recorded_at
-                           or dt.date.fromtimestamp(rec.recorded_at) != wanted_day):
+        if wanted_day and (not rec.recorded_at or
+                           dt.datetime.fromtimestamp(rec.recorded_at, zone).date() != wanted_day):
             continue
-        if query and query.casefold() not in name.casefold() and query not in (rec.customer_number or ""):
+        if not matches(query, rec):
             continue
         found.append(rec)
     found.sort(key=lambda r: r.recorded_at, reverse=True)
@@ -252,7 +296,8 @@ def list_recordings(
 
 
 def archived_recordings(
-    stored: dict[str, Stored], items: list[Any], query: str = "", limit: int = 500
+    stored: dict[str, Stored], items: list[Any], query: str = "", limit: int = 500,
+    contacts: ContactStore | None = None,
 ) -> list[Recording]:
     """Recorded calls from the archive (analytics RecordingItem), each marked available or
     not according to the store."""
@@ -261,20 +306,19 @@ def archived_recordings(
         name = item.recording_name
         if not is_safe_name(name):
             continue
-        if query and query.casefold() not in name.casefold() and query not in item.customer_number:
-            continue
         entry = stored.get(name)
-        found.append(
-            Recording(
-                name=name,
-                size_bytes=entry.size_bytes if entry else 0,
-                available=entry is not None,
-                recorded_at=epoch(item.started_at),
-                agent_id=item.agent_id,
-                customer_number=item.customer_number,
-                talk_seconds=item.talk_seconds,
-                outcome=item.outcome,
-                disposition=item.disposition,
-            )
+        rec = Recording(
+            name=name,
+            size_bytes=entry.size_bytes if entry else 0,
+            available=entry is not None,
+            recorded_at=epoch(item.started_at),
+            agent_id=item.agent_id,
+            customer_number=item.customer_number,
+            talk_seconds=item.talk_seconds,
+            outcome=item.outcome,
+            disposition=item.disposition,
+            contact_name=_name_of(contacts, None, item.customer_number),
         )
+        if matches(query, rec):
+            found.append(rec)
     return found[:limit]

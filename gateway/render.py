@@ -40,6 +40,11 @@ class AgentDesk(msgspec.Struct, frozen=True, kw_only=True):
     history: list[CallView]
     profile_mobile: str | None = None
     contact_name: str | None = None
+    # The agent's day: callbacks due today or overdue; call id -> (disposition, callback
+    # epoch) and call id -> start time, for the history.
+    agenda: list[Any] = []
+    qualified: dict[str, Any] = {}
+    started: dict[str, float] = {}
 
 
 def _duration(seconds: float) -> str:
@@ -49,8 +54,10 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
-def _clock(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch).strftime("%H:%M")
+def _clock_in(zone: dt.tzinfo) -> Callable[[float], str]:
+    def clock(epoch: float) -> str:
+        return dt.datetime.fromtimestamp(epoch, zone).strftime("%H:%M")
+    return clock
 
 
 @jinja2.pass_context
@@ -59,8 +66,10 @@ def _phone(context: jinja2.runtime.Context, number: str | None) -> str:
     return display(number or "", str(context.get("lang", "en")))
 
 
-def _datetime(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")
+def _datetime_in(zone: dt.tzinfo) -> Callable[[float], str]:
+    def datetime(epoch: float) -> str:
+        return dt.datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%d %H:%M")
+    return datetime
 
 
 class Renderer:
@@ -85,11 +94,26 @@ class Renderer:
             # which was a fifth of the gateway loop's busy time under load.
             auto_reload=False,
         )
+        self.zone = settings.zone()
         self.env.filters.update(
-            duration=_duration, clock=_clock, datetime=_datetime, phone=_phone
+            duration=_duration, clock=_clock_in(self.zone), datetime=_datetime_in(self.zone),
+            phone=_phone,
         )
 
     # -- words --------------------------------------------------------------------
+
+    @staticmethod
+    def phone(number: str, lang: str) -> str:
+        return display(number, lang)
+
+    def when(self, epoch: float, lang: str) -> str:
+        """A date and time in the configured zone, as a reader of `lang` writes it."""
+        moment = dt.datetime.fromtimestamp(epoch, self.zone)
+        return moment.strftime("%d/%m/%Y %H:%M" if lang == "fr" else "%Y-%m-%d %H:%M")
+
+    def dispositions_for(self, call: CallView | None) -> tuple[str, ...]:
+        outcome = str(call.outcome) if call is not None and call.outcome else None
+        return self.settings.dispositions_for(outcome)
 
     def step_label(self, lang: str, call: CallView) -> str:
         if call.step in FINAL_STEPS:
@@ -138,12 +162,17 @@ class Renderer:
             "now": self._clock(),
             "oob": False,
             "notice": None,
+            "notice_log_in": False,
             "dispositions": self.settings.dispositions,
             "pause_reasons": self.settings.pause_reasons,
             "step_label": lambda call: self.step_label(lang, call),
             "outcome_label": lambda call: self.outcome_label(lang, call),
             "label": lambda kind, code: self.code_label(lang, kind, code),
             "contact_of": self._contact_names(),
+            "dispositions_for": self.dispositions_for,
+            "when": lambda epoch: self.when(epoch, lang),
+            "zone_name": str(self.zone),
+            "wrap_up_max_s": self.settings.wrap_up_max_s,
         }
         context.update(extra)
         return context
@@ -165,6 +194,13 @@ class Renderer:
             "agent.html", lang, title=self.catalog.t(lang, "nav.agent"), page="agent",
             user=user, ws_page=True, contacts=contacts, contacts_total=contacts_total,
             contact=None, script=None, **self._desk_context(desk),
+        )
+
+    def forbidden_page(self, lang: str, user: User) -> str:
+        """The app's own 403 page, in the reader's language."""
+        return self._render(
+            "forbidden.html", lang, title=self.catalog.t(lang, "forbidden.title"),
+            page="forbidden", user=user, ws_page=False,
         )
 
     def supervisor_page(self, lang: str, user: User, agents: list[AgentView],
@@ -198,6 +234,9 @@ class Renderer:
             "history": desk.history,
             "profile_mobile": desk.profile_mobile,
             "contact_name": desk.contact_name,
+            "agenda": desk.agenda,
+            "qualified": desk.qualified,
+            "started": desk.started,
         }
 
     def agent_fragments(self, lang: str, desk: AgentDesk) -> str:
@@ -205,7 +244,7 @@ class Renderer:
         ctx["contact_of"] = self._contact_names()  # one look-up cache for the four fragments
         return "".join(
             self._render(f"fragments/{name}.html", lang, oob=True, **ctx)
-            for name in ("agent_status", "call_panel", "wrapup", "history")
+            for name in ("agent_status", "call_panel", "wrapup", "history", "agenda")
         )
 
     def wallboard(self, lang: str, supervisor_id: str, agents: list[AgentView],
@@ -226,11 +265,14 @@ class Renderer:
         return self._render("fragments/totals.html", lang, oob=True, totals=totals)
 
     def notice(self, lang: str, key: str, level: str = "error", /, **params: object) -> str:
+        """`log_in=True` adds the "start my shift" button the text tells the agent to use."""
+        log_in = bool(params.pop("log_in", False))
         text = self.catalog.t(lang, key, **params)
-        return self._render("fragments/notice.html", lang, oob=True, notice=Notice(text, level))
+        return self._render("fragments/notice.html", lang, oob=True, notice=Notice(text, level),
+                            notice_log_in=log_in)
 
     def clear_notice(self, lang: str) -> str:
-        return self._render("fragments/notice.html", lang, oob=True)
+        return self._render("fragments/notice.html", lang, oob=True, notice_log_in=False)
 
     def contact_list(self, lang: str, contacts: list[Contact], total: int) -> str:
         return self._render(

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from pathlib import Path
@@ -24,11 +25,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from core.domain import AgentState
 from core.views import CallView
 from gateway import http, metrics
-from gateway.archive import CallArchive, history_view, merge_history
+from gateway.archive import CallArchive, epoch, history_view, merge_history
+from gateway.callbacks import CallbackStore
 from gateway.contacts import ContactStore, sort_key
-from gateway.dispatch import Dispatcher
+from gateway.dispatch import Dispatcher, Qualified
 from gateway.health import telephony_problem
 from gateway.hub import (
     AGENT_KEY,
@@ -41,6 +44,7 @@ from gateway.hub import (
 )
 from gateway.i18n import LANGUAGES, Catalog
 from gateway.ports import CallCenter
+from gateway.presence import PresenceWatch
 from gateway.ratelimit import BoundedLog, LoginThrottle, SlidingWindowLimiter
 from gateway.recordings import (
     FolderRecordings,
@@ -86,6 +90,9 @@ class Gateway:
         self.call_center = call_center
         self.archive = archive
         self._archived_history: dict[str, list[CallView]] = {}
+        self._archived_started: dict[str, float] = {}  # call id -> start, from the archive
+        self.callbacks = CallbackStore.in_data_dir(settings.data_dir)
+        self.presence: PresenceWatch | None = None
         self.settings = settings
         # The Stack replaces it with AriRecordings (gateway/recordings.py): no shared disk.
         self.recordings: RecordingSource = FolderRecordings(settings.resolved_recordings_dir())
@@ -118,10 +125,12 @@ class Gateway:
         loop = asyncio.get_running_loop()
         self.hub = Hub(loop)
         self.dispatcher = Dispatcher(
-            self.call_center, self.hub, self.contacts, self.users, self.renderer, self.settings
+            self.call_center, self.hub, self.contacts, self.users, self.renderer, self.settings,
+            callbacks=self.callbacks,
         )
         self._unsubscribe = self.call_center.subscribe(self.hub.publish)
         self.hub.seed(await asyncio.to_thread(self.call_center.snapshot))
+        self._start_presence()
         self._server = await serve(
             self._socket,
             self.settings.host,
@@ -137,7 +146,23 @@ class Gateway:
         log.info("gateway listening on http://%s:%d", self.settings.host, port)
         return port
 
+    def _start_presence(self) -> None:
+        """Agents signed in with no browser (the gateway just started) are watched too."""
+        def state_of(agent_id: str) -> AgentState | None:
+            view = self.hub.agent(agent_id)
+            return view.state if view is not None else None
+
+        self.presence = PresenceWatch(
+            self.call_center, self.settings.presence_timeout_s, self.settings.presence_action,
+            state_of,
+        )
+        for agent in self.hub.agents():
+            if agent.state != AgentState.OFFLINE:
+                self.presence.watch(agent.agent_id)
+
     async def stop(self) -> None:
+        if self.presence is not None:
+            self.presence.stop()
         for task in self._group_tasks:
             task.cancel()
         if self._users_task is not None:
@@ -315,7 +340,7 @@ class Gateway:
             return http.response(HTTPStatus.NOT_FOUND, "not found\n")
         if not user.supervises:
             log.warning("agent %s refused access to %s", user.user_id, path)
-            return http.response(HTTPStatus.FORBIDDEN, "supervisors only\n")
+            return http.html(self.renderer.forbidden_page(lang, user), HTTPStatus.FORBIDDEN)
         if path == "/supervisor":
             return http.html(self.renderer.supervisor_page(lang, user, self.hub.agents(), self.hub.totals()))
         if path == "/recordings":
@@ -351,12 +376,15 @@ class Gateway:
             stored = {}  # the archive's rows still show, marked unavailable
         if self.archive is not None:
             found = archived_recordings(
-                stored, await asyncio.to_thread(self._archived_recordings, filters), filters["q"]
+                stored, await asyncio.to_thread(self._archived_recordings, filters), filters["q"],
+                contacts=self.contacts,
             )
         else:  # no archive: the stored recordings, described by the calls seen since start
+            calls = self.hub.all_history()
+            started = {c.call_id: at for c in calls if (at := self.hub.started_at(c.call_id))}
             found = list_recordings(
-                stored, self.hub.all_history(),
-                agent=filters["agent"], day=filters["date"], query=filters["q"],
+                stored, calls, agent=filters["agent"], day=filters["date"], query=filters["q"],
+                contacts=self.contacts, started=started, zone=self.settings.zone(),
             )
         return http.html(
             self.renderer.recordings_page(lang, user, found, self._agent_names(), filters)
@@ -402,6 +430,8 @@ class Gateway:
             refusal = await asyncio.to_thread(self.call_center.log_in, user.user_id)
             if refusal is not None:
                 log.warning("core refused log_in of %s: %s", user.user_id, refusal)
+            if self.presence is not None:  # until the desk's socket connects
+                self.presence.watch(user.user_id)
         cookie = self.sessions.create(user.user_id, user.role)
         location = "/supervisor" if user.supervises else "/agent"
         return http.json_response(
@@ -445,14 +475,19 @@ class Gateway:
 
     def _archived_recordings(self, filters: dict[str, str]) -> list[object]:
         assert self.archive is not None
-        start: dt.date | None = None
-        end: dt.date | None = None
+        start: dt.datetime | None = None
+        end: dt.datetime | None = None
         if filters["date"]:
-            try:
-                start = dt.date.fromisoformat(filters["date"])
-                end = start + dt.timedelta(days=1)
+            try:  # the day in the configured zone, as the archive's naive UTC bounds
+                day = dt.date.fromisoformat(filters["date"])
             except ValueError:
-                start = end = None
+                day = None
+            if day is not None:
+                zone = self.settings.zone()
+                start, end = (
+                    dt.datetime.combine(d, dt.time(), zone).astimezone(dt.UTC).replace(tzinfo=None)
+                    for d in (day, day + dt.timedelta(days=1))
+                )
         try:
             return list(self.archive.recordings(agent_id=filters["agent"] or None, start=start, end=end))
         except Exception:
@@ -465,8 +500,18 @@ class Gateway:
             return
         archive = self.archive
         try:
-            items = await asyncio.to_thread(archive.calls_for_agent, agent_id, dt.datetime.now(dt.UTC).date())
+            zone = self.settings.zone()
+            items = await asyncio.to_thread(
+                archive.calls_for_agent, agent_id, dt.datetime.now(zone).date(), 500, str(zone)
+            )
             self._archived_history[agent_id] = [history_view(agent_id, item) for item in items]
+            for item in items:
+                self._archived_started[item.call_id] = epoch(item.started_at)
+                if item.disposition and item.call_id not in self.dispatcher.qualified:
+                    booked = self.callbacks.for_call(item.call_id)
+                    self.dispatcher.qualified[item.call_id] = Qualified(
+                        item.disposition, booked.due_at if booked else None
+                    )
         except Exception:
             log.exception("the call archive could not give %s's history", agent_id)
 
@@ -475,14 +520,24 @@ class Gateway:
         call = view.call if view is not None and view.call is not None else self.hub.last_call(agent_id)
         contact = self.contacts.get(call.contact_id) if call is not None and call.contact_id else None
         user = self.users.get(agent_id)
+        zone = self.settings.zone()
+        history = merge_history(
+            self._archived_history.get(agent_id, []), self.hub.history_today(agent_id, zone=zone)
+        )
+        started = {
+            c.call_id: at for c in history
+            if (at := self.hub.started_at(c.call_id) or self._archived_started.get(c.call_id))
+        }
+        qualified = {c.call_id: q for c in history if (q := self.dispatcher.qualified.get(c.call_id))}
         return AgentDesk(
             view=view,
             last_call=self.hub.last_call(agent_id),
-            history=merge_history(
-                self._archived_history.get(agent_id, []), self.hub.history_today(agent_id)
-            ),
+            history=history,
             profile_mobile=user.mobile_number if user else None,
             contact_name=contact.name if contact else None,
+            agenda=self.callbacks.agenda(agent_id, time.time(), zone),
+            qualified=qualified,
+            started=started,
         )
 
     async def _socket(self, connection: ServerConnection) -> None:
@@ -506,6 +561,8 @@ class Gateway:
         )
         self._sockets.setdefault(cookie, set()).add(connection)
         if not user.supervises:
+            if self.presence is not None:
+                self.presence.connected(user.user_id)
             await self._load_history(user.user_id)
         self.hub.attach(client)
         metrics.CLIENTS.labels(role).inc()
@@ -529,6 +586,8 @@ class Gateway:
         finally:
             if user.supervises:
                 self._group(lang).discard(client)
+            elif self.presence is not None:
+                self.presence.disconnected(user.user_id)
             self.hub.detach(client)
             metrics.CLIENTS.labels(role).dec()
             for table, key in ((self._sockets, cookie), (self._user_sockets, user.user_id)):

@@ -6,8 +6,19 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+
+# A customer who was never reached has nothing to sell or refuse: a short list.
+SHORT_LISTS: dict[str, tuple[str, ...]] = {
+    "customer_busy": ("callback", "wrong_number"),
+    "customer_no_answer": ("callback", "voicemail", "wrong_number"),
+    "customer_congestion": ("callback",),
+    "customer_invalid_number": ("wrong_number",),
+    "customer_rejected": ("callback", "not_interested"),
+    "cancelled": ("callback", "wrong_number"),
+}
 
 
 class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,10 +60,32 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
         "voicemail",
     )
     pause_reasons: tuple[str, ...] = ("break", "lunch", "training", "meeting")
+    # -- the agent's day (see gateway/README.md) --
+    # The dispositions offered after a call that ended this way (CallOutcome value); an
+    # outcome not listed gets `dispositions`. A customer never reached has its short list.
+    dispositions_by_outcome: dict[str, tuple[str, ...]] = msgspec.field(
+        default_factory=lambda: dict(SHORT_LISTS)
+    )
+    callback_disposition: str = "callback"  # this disposition needs a date: a callback
+    wrap_up_max_s: float | None = None  # the core's limit, shown to the agent as a countdown
+    # An agent with no browser connected for this long leaves "available": paused with
+    # reason "disconnected" (presence_action "pause") or signed out ("offline"). 0: never.
+    presence_timeout_s: float = 60.0
+    presence_action: str = "pause"
+    # Times are shown in this zone (IANA name); empty: Europe/Paris when the default
+    # language is fr, UTC otherwise.
+    time_zone: str = ""
     # campaign name -> call script shown on the contact card
     campaign_scripts: dict[str, str] = {}
     recordings_dir: str = ""  # empty means data_dir/recordings
     node_modules_dir: str = ""  # empty means <repo>/node_modules
+
+    def zone(self) -> ZoneInfo:
+        name = self.time_zone or ("Europe/Paris" if self.default_language == "fr" else "UTC")
+        return ZoneInfo(name)
+
+    def dispositions_for(self, outcome: str | None) -> tuple[str, ...]:
+        return self.dispositions_by_outcome.get(outcome or "", self.dispositions)
 
     def resolved_recordings_dir(self) -> Path:
         return Path(self.recordings_dir or Path(self.data_dir) / "recordings")
@@ -85,6 +118,28 @@ def load_settings(path: str | Path | None) -> GatewaySettings:
         raw = tomllib.load(handle)
     table = raw.get("gateway", raw)
     try:
-        return msgspec.convert(table, GatewaySettings)
+        settings = msgspec.convert(table, GatewaySettings)
     except msgspec.ValidationError as exc:
         raise ValueError(f"invalid gateway settings in {path}: {exc}") from exc
+    problems = settings_problems(settings)
+    if problems:
+        raise ValueError(f"invalid gateway settings in {path}: {'; '.join(problems)}")
+    return settings
+
+
+def settings_problems(settings: GatewaySettings) -> list[str]:
+    """What is wrong with settings msgspec's types cannot say (empty: nothing)."""
+    problems: list[str] = []
+    try:
+        settings.zone()
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"time_zone: {settings.time_zone!r} is not a known IANA time zone")
+    if settings.presence_action not in ("pause", "offline"):
+        problems.append(f"presence_action: {settings.presence_action!r} must be pause or offline")
+    if settings.presence_timeout_s < 0:
+        problems.append("presence_timeout_s: must be 0 (never) or more")
+    for outcome, codes in settings.dispositions_by_outcome.items():
+        unknown = [c for c in codes if c not in settings.dispositions]
+        if unknown:
+            problems.append(f"dispositions_by_outcome.{outcome}: {unknown} not in dispositions")
+    return problems

@@ -18,8 +18,9 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, caret="initial")
 
 
-def open_session(chromium: Browser, base_url: str) -> tuple[BrowserContext, Page]:
-    context = chromium.new_context(base_url=base_url, viewport={"width": 1280, "height": 860},
+def open_session(chromium: Browser, base_url: str, width: int = 1280,
+                 height: int = 860) -> tuple[BrowserContext, Page]:
+    context = chromium.new_context(base_url=base_url, viewport={"width": width, "height": height},
                                    locale="fr-FR")
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()

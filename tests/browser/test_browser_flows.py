@@ -99,7 +99,8 @@ def test_agent_calls_a_contact_and_qualifies(chromium: Browser, server: GatewayT
     expect(page.locator("#wrapup-form")).to_have_count(0)
     expect(page.locator("#agent-state")).to_have_attribute("data-state", "available")
     expect(page.locator("#history tbody tr")).to_have_count(1)
-    expect(page.locator("#history")).to_contain_text("Vous avez raccroché")
+    # the day's history shows the disposition and the callback date, not the hang-up
+    expect(page.locator("#history")).to_contain_text("À rappeler · rappel le 01/12/2026 10:30")
     shot(page, "06-agent-after-qualification")
     call_id = fake.qualifications[0][1]
     assert fake.qualifications == [("alice", call_id, "callback", "Rappeler pour le devis", "2026-12-01T10:30")]
@@ -232,7 +233,7 @@ def test_language_switch_and_logout(chromium: Browser, server: GatewayThread) ->
     page.click("a.lang")
     expect(page.locator("#agent-status h2")).to_have_text("My status")
     wait_connected(page)
-    expect(page.locator("#call-step")).to_have_text("No call in progress. Pick a contact to call.")
+    expect(page.locator("#call-step")).to_have_text("No call in progress. Choose a contact or dial a number.")
     shot(page, "13-agent-english")
     page.click("#logout")
     expect(page).to_have_url(re.compile(r"/login$"))

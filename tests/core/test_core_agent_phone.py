@@ -278,8 +278,8 @@ def test_workstation_changes_and_refusals() -> None:
     on_call(m, "c2")
     busy = m.receive(SetWorkstation(WorkstationMode.MOBILE, "0611111111"), 3.0)
     assert busy is not None and busy.code == "agent_on_call"
-    out = m.receive(LogOut(), 3.0)
-    assert out is not None and out.code == "agent_on_call"
+    assert m.receive(LogOut(), 3.0) is None  # kept for the end of the call
+    assert m.log_out_pending
 
 
 def test_call_ended_for_another_call_is_ignored() -> None:
@@ -344,3 +344,53 @@ def test_policy_allows_what_it_should() -> None:
     assert open_policy.check("08 99 23 45 67") == "+33899234567"
     prefixes = DialingPolicy(allowed_prefixes=("+336",))
     assert prefixes.check("06 12 34 56 78") == "+33612345678"
+
+
+# ------------------------------------------------------------------ the agent's day
+def test_sign_out_during_a_call_applies_when_the_call_ends() -> None:
+    m = agent()
+    on_call(m)
+    assert m.receive(LogOut(), 3.0) is None  # kept, not refused
+    assert m.state == AgentState.ON_CALL and m.log_out_pending
+    m.events_emitted()
+    m.receive(CallEnded(record=record("c1")), 4.0)  # a conversation: nobody left to qualify
+    assert m.state == AgentState.OFFLINE
+    events = m.events_emitted()
+    dispositions = [e.disposition for e in events if isinstance(e, DispositionSubmitted)]
+    assert [(d.call_id, d.code) for d in dispositions] == [("c1", "not_qualified")]
+    assert m.view().awaiting_disposition is None
+
+
+def test_sign_out_during_a_call_without_conversation_and_sign_in_again() -> None:
+    m = agent()
+    on_call(m)
+    m.receive(LogOut(), 3.0)
+    m.receive(CallEnded(record=record("c1", CallOutcome.AGENT_NO_ANSWER)), 4.0)
+    assert m.state == AgentState.OFFLINE
+    on_call(m, "c2")
+    m.receive(LogOut(), 5.0)
+    m.receive(LogIn(), 6.0)  # back before the call ended: the sign-out is forgotten
+    m.receive(CallEnded(record=record("c2")), 7.0)
+    assert m.state == AgentState.WRAP_UP
+
+
+def test_sign_out_in_wrap_up_closes_it() -> None:
+    m = agent(wrap_up_max_s=30.0)
+    on_call(m)
+    m.receive(CallEnded(record=record("c1")), 3.0)
+    m.commands_to_send()
+    assert m.receive(LogOut(), 4.0) is None
+    assert m.state == AgentState.OFFLINE
+    assert m.commands_to_send() == [CancelTimer(name="wrap_up")]
+
+
+def test_a_number_on_the_do_not_call_list_is_refused_before_dialing() -> None:
+    from core.do_not_call import DoNotCallList
+
+    m = agent()
+    m.use_do_not_call(DoNotCallList(["+33622222222"]))
+    m.receive(LogIn(), 1.0)
+    refused = m.request_call("06 22 22 22 22", "c1", 2.0)
+    assert isinstance(refused, Refusal) and refused.code == "do_not_call"
+    assert m.state == AgentState.AVAILABLE and m.call_id is None
+    assert isinstance(m.request_call("06 33 33 33 33", "c2", 3.0), CallRequest)

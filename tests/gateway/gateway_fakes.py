@@ -32,6 +32,9 @@ class FakeCallCenter:
         self._ids = count(1)
         self.requests: list[tuple[str, tuple[object, ...]]] = []
         self.qualifications: list[tuple[str, str, str, str, str | None]] = []
+        # number (E.164) -> the refusal the core's gate gives for it (a test sets it, as a
+        # do-not-call list or a stale "offline" would)
+        self.refuse_numbers: dict[str, Refusal] = {}
         self._worker = threading.Thread(target=self._deliver, name="fake-core", daemon=True)
         self._worker.start()
 
@@ -90,6 +93,8 @@ class FakeCallCenter:
 
     def place_call(self, agent_id: str, customer_number: str, contact_id: str | None = None) -> Refusal | None:
         self.requests.append(("place_call", (agent_id, customer_number, contact_id)))
+        if customer_number in self.refuse_numbers:
+            return self.refuse_numbers[customer_number]
         with self._lock:
             view = self._agents.get(agent_id)
         if view is None:
@@ -127,6 +132,10 @@ class FakeCallCenter:
 
     def log_in(self, agent_id: str) -> Refusal | None:
         self.requests.append(("log_in", (agent_id,)))
+        with self._lock:
+            view = self._agents.get(agent_id)
+        if view is not None and view.state != AgentState.OFFLINE:
+            return None  # as the core: signing in again changes nothing
         return self._change(agent_id, state=AgentState.AVAILABLE, state_since=time.time())
 
     def log_out(self, agent_id: str) -> Refusal | None:

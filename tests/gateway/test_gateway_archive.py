@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from gateway_fakes import FakeCallCenter
@@ -71,15 +72,18 @@ async def test_history_merges_the_archive_and_live_calls(
         await b.login("alice")
         async with b.socket() as ws:
             frame = await recv_until(ws, 'id="history"')
-            assert "Le client a raccroché" in frame and "01:35" in frame  # the archived call
+            # the archived call, with the agent's disposition rather than the hang-up words
+            assert "Vente" in frame and "01:35" in frame and "Le client a raccroché" not in frame
             fake.set_workstation("alice", "mobile", "+33612345678")  # type: ignore[arg-type]
             assert fake.place_call("alice", "+33698765432") is None
             fake.customer_hangs_up("alice")
             frame = await recv_until(ws, 'id="wrapup-form"')
             history = frame.split('id="history"')[1]
-            assert history.count("<tr>") == 3  # header + live call + archived call
+            assert history.count("<tr") == 3  # header + live call + archived call
             assert history.index("06 98 76 54 32") < history.index("01 45 67 89 01")
-        assert archive.asked[0] == ("calls_for_agent", ("alice", dt.datetime.now(dt.UTC).date()))
+        # "today" in the configured zone (Europe/Paris for fr), not the server's
+        paris = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+        assert archive.asked[0] == ("calls_for_agent", ("alice", paris))
     finally:
         await b.close()
 
@@ -99,11 +103,15 @@ async def test_recordings_come_from_the_archive(
         # Agents by name, in the table and the filter; the id stays the filter's value.
         assert '<td data-agent="alice">Alice Martin</td>' in page
         assert '<option value="alice" >Alice Martin</option>' in page
-        assert "old-2" in page and "fichier introuvable" in page  # archived, file gone
+        # archived, file gone; described by its number, never by a raw call id
+        assert "06 98 76 54 32" in page and "fichier introuvable" in page and ">old-2<" not in page
         page = await (await b.get(f"/recordings?agent=alice&date={NOW.date().isoformat()}")).text()
-        assert "old-2" not in page and "old-1" in page
+        assert "06 98 76 54 32" not in page and "old-1" in page
         asked = archive.asked[-1][1]
-        assert asked["agent_id"] == "alice" and asked["start"] == NOW.date()
+        # the day in Europe/Paris, as naive UTC bounds (the archive's timestamps)
+        paris_midnight = dt.datetime.combine(NOW.date(), dt.time(), ZoneInfo("Europe/Paris"))
+        assert asked["agent_id"] == "alice"
+        assert asked["start"] == paris_midnight.astimezone(dt.UTC).replace(tzinfo=None)
         assert (await (await b.get("/recordings/old-1.wav")).read()) == b"RIFF-fake"
     finally:
         await b.close()

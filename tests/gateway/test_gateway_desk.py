@@ -111,9 +111,9 @@ async def test_invalid_input_is_explained(gateway: Gateway, fake: FakeCallCenter
             await ws.send(send("set_workstation", mode="mobile", mobile_number=""))
             assert "numéro de mobile" in await recv_until(ws, "notice-error")
             await ws.send(send("set_workstation", mode="mobile", mobile_number="12"))
-            assert "invalide" in await recv_until(ws, "notice-error")
+            assert "« 12 » n&#39;est pas un numéro de téléphone valide" in await recv_until(ws, "notice-error")
             await ws.send(send("place_call", number="not a number"))
-            assert "invalide" in await recv_until(ws, "notice-error")
+            assert "« not a number » n&#39;est pas" in await recv_until(ws, "notice-error")
             await ws.send(send("pause", reason="nap"))
             assert "motif" in await recv_until(ws, "notice-error")
             assert not [r for r in fake.requests if r[0] in ("set_workstation", "place_call", "pause")]

@@ -94,7 +94,8 @@ async def test_busy_customer_and_ui_hang_up_through_gateway_and_core(real_gatewa
             frame = await recv_until(ws, 'id="wrapup-form"', timeout=15)
             assert 'data-outcome="customer_busy"' in frame and "Client occupé" in frame
             call_id = frame.split('name="call_id" value="')[1].split('"')[0]
-            await ws.send(send("qualify", call_id=call_id, disposition="callback"))
+            await ws.send(send("qualify", call_id=call_id, disposition="callback",
+                               callback_at="2030-01-02T10:30"))
             await recv_until(ws, 'data-state="available"', timeout=10)
 
             await ws.send(send("place_call", number="+33600000001"))  # answers and stays

@@ -2,7 +2,8 @@
 // 1. Sign in with a body-less POST (credentials in the Authorization header), because the
 //    gateway's HTTP side reads no request bodies.
 // 2. Show when the live connection to the server is lost and when it is back.
-// 3. Tick the timers ("Connected 00:42") between server updates.
+// 3. Tick the timers ("Connected 00:42"), the wrap-up countdown and the callback
+//    reminders between server updates.
 (function () {
   "use strict";
 
@@ -107,14 +108,42 @@
     var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
     return h ? h + ":" + pad(m) + ":" + pad(r) : pad(m) + ":" + pad(r);
   }
+  // Server time at render (data-now) plus the time since this browser saw the element:
+  // immune to a client clock that is off.
+  function serverNow(el, nowMs) {
+    if (!el.dataset.seenAt) el.dataset.seenAt = String(nowMs);
+    return parseFloat(el.dataset.now) + (nowMs - parseFloat(el.dataset.seenAt)) / 1000;
+  }
   function tick() {
     var nowMs = Date.now();
     document.querySelectorAll(".timer[data-since]").forEach(function (el) {
-      if (!el.dataset.seenAt) el.dataset.seenAt = String(nowMs);
-      var elapsed = parseFloat(el.dataset.now) - parseFloat(el.dataset.since) +
-        (nowMs - parseFloat(el.dataset.seenAt)) / 1000;
-      el.textContent = format(elapsed);
+      el.textContent = format(serverNow(el, nowMs) - parseFloat(el.dataset.since));
     });
+    // Countdowns (the wrap-up limit): time left, never below zero.
+    document.querySelectorAll(".timer[data-until]").forEach(function (el) {
+      var left = parseFloat(el.dataset.until) - serverNow(el, nowMs);
+      el.textContent = format(left);
+      el.classList.toggle("timer-low", left <= 10);
+    });
+    // Callbacks: an item whose time has come turns "due" and the reminder names it.
+    var reminder = document.getElementById("callback-reminder");
+    var due = [];
+    document.querySelectorAll(".agenda-item[data-due]").forEach(function (el) {
+      if (serverNow(el, nowMs) >= parseFloat(el.dataset.due)) {
+        if (el.classList.contains("later")) {
+          el.classList.remove("later");
+          el.classList.add("overdue");
+          var flag = el.querySelector(".agenda-flag");
+          if (flag) flag.textContent = el.dataset.overdueLabel;
+        }
+        due.push(el.dataset.who);
+      }
+    });
+    if (reminder) {
+      var text = due.length ? reminder.dataset.template.replace("{who}", due.join(", ")) : "";
+      if (reminder.textContent !== text) reminder.textContent = text;
+      reminder.hidden = !due.length;
+    }
   }
 
   // Mirror the agent's state on <body> so controls elsewhere (the contact card's call
