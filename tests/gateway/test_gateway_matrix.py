@@ -124,6 +124,8 @@ async def test_websocket_action_matrix(started: Gateway, fake: FakeCallCenter, r
         assert fake.supervise("sam", calls[target_agent], "listen") is None  # type: ignore[arg-type]
         fake.wait_idle()
         fake.requests.clear()
+    if role == "agent" and action == "place_call":
+        fake.set_available("alice")  # the core takes a call request only from a free agent
     b = Browser(started.base_url)  # type: ignore[attr-defined]
     try:
         assert (await b.login(me)).status == 200
