@@ -1,4 +1,4 @@
-"""The project's configuration file (core.settings: [ari], [dial], [timeouts], [[agents]],
+"""The project's configuration file (evscallpro.settings_file, core.settings: [ari], [dial], [timeouts], [[agents]],
 [[supervisors]], data_dir...) projected onto what the telephony core runs with (`CoreConfig`).
 
 `load_core_config` never raises anything but `ConfigFileError`, whose message lists every
@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.settings import (
-    Settings,
-    SettingsError,
-    call_settings,
-    load_settings,
-    phone_endpoint,
-)
+from core.settings import CoreSettings, SettingsError, call_settings, phone_endpoint
 from evscallpro.root import AgentDirectoryEntry, CoreConfig, SupervisorEntry
+from evscallpro.settings_file import Settings, load_settings
 
 
 class ConfigFileError(ValueError):
     pass
 
 
-def core_config_from_settings(settings: Settings) -> CoreConfig:
+def core_config_from_settings(settings: CoreSettings) -> CoreConfig:
     agents = tuple(
         AgentDirectoryEntry(
             agent_id=agent.id,

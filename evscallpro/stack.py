@@ -31,11 +31,11 @@ from actors.call_journal import CallJournal
 from actors.recovery import ReconcileReport
 from actors.sinks import CallRecordSink, FanOutSink, JsonLinesRecordSink
 from analytics.service import AnalyticsService
-from core.settings import Settings
 from evscallpro.config_file import core_config_from_settings
 from evscallpro.root import CallCenterApp
+from evscallpro.settings_file import Settings
 from gateway.contacts import ContactStore
-from gateway.project import gateway_settings, user_directory
+from gateway.project import user_directory
 from gateway.server import GatewayThread
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class Stack:
 
     def _start_gateway(self) -> Callable[[], None]:
         assert self.app is not None
-        gw_settings = gateway_settings(self.settings, **self._gateway_overrides)
+        gw_settings = self.settings.gateway_settings(**self._gateway_overrides)
         users = user_directory(self.settings, gw_settings)
         contacts = ContactStore.in_data_dir(gw_settings.data_dir)
         gateway = GatewayThread(

@@ -85,8 +85,8 @@ class Gateway:
         self.wallboard_fragments = WallboardFragments(self.renderer)  # shared by supervisors
         self.sessions = SessionStore(settings.secret_bytes(), settings.session_ttl_s)
         self.throttle = LoginThrottle(
-            settings.login_attempts_per_user, settings.login_attempts_per_ip,
-            settings.login_window_s,
+            settings.login_max_failures_per_user, settings.login_max_failures_per_address,
+            settings.login_lockout_s,
         )
         self._server: Server | None = None
         self._unsubscribe: Callable[[], None] | None = None

@@ -539,11 +539,10 @@ def bench_settings(folder: Path, ari_url: str, n_agents: int) -> Any:
         AcceptanceSettings,
         AgentSettings,
         AriSettings,
-        GatewaySettings,
         PromptSettings,
-        Settings,
-        validate,
     )
+    from evscallpro.settings_file import Settings, validate
+    from gateway.settings import GatewaySettings
 
     settings = Settings(
         ari=AriSettings(url=ari_url, app="evscallpro-gateway-bench"),
@@ -674,7 +673,7 @@ def server_main(args: argparse.Namespace) -> int:
     meter.install()
     stack = Stack(
         settings,
-        gateway_overrides={"login_attempts_per_ip": 100_000,  # 500 logins from one address
+        gateway_overrides={"login_max_failures_per_address": 100_000,  # 500 logins from one address
                            "session_secret": "gateway-bench-secret-0123456789"},
         extra_sinks=[records],
         link_timeout_s=20,

@@ -12,8 +12,10 @@ import pykka
 import pytest
 
 from asterisk.sim.testing import SimulatorThread
-from core.settings import AgentSettings, AriSettings, GatewaySettings, Settings
+from core.settings import AgentSettings, AriSettings
+from evscallpro.settings_file import Settings
 from evscallpro.stack import Stack, StackError
+from gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -47,8 +47,8 @@ def settings(tmp_path: Path) -> GatewaySettings:
         port=0,
         data_dir=str(tmp_path),
         session_secret="test-secret-0123456789abcdef",
-        login_attempts_per_user=3,
-        login_attempts_per_ip=6,
+        login_max_failures_per_user=3,
+        login_max_failures_per_address=6,
         wallboard_batch_s=0.02,
         campaign_scripts={"spring": "Bonjour, je vous appelle au sujet de l'offre de printemps."},
     )
