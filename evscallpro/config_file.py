@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.settings import CoreSettings, SettingsError, call_settings, phone_endpoint
+from core.domain import WorkstationMode
+from core.settings import (
+    AgentSettings,
+    CoreSettings,
+    SettingsError,
+    call_settings,
+    phone_endpoint,
+)
 from evscallpro.root import AgentDirectoryEntry, CoreConfig, SupervisorEntry
 from evscallpro.settings_file import Settings, load_settings
 
@@ -30,7 +37,11 @@ def core_config_from_settings(settings: CoreSettings) -> CoreConfig:
         for agent in settings.agents
     )
     supervisors = tuple(
-        SupervisorEntry(supervisor_id=sup.id, endpoint=phone_endpoint(settings, sup))
+        SupervisorEntry(
+            supervisor_id=sup.id,
+            endpoint=phone_endpoint(settings, sup),
+            workstation=phone_kind(sup),
+        )
         for sup in settings.supervisors
         if phone_endpoint(settings, sup)
     )
@@ -47,6 +58,15 @@ def core_config_from_settings(settings: CoreSettings) -> CoreConfig:
         wrap_up_max_s=settings.timeouts.wrap_up_max_s,
         orphan_sweep_s=settings.recovery.orphan_sweep_s,
     )
+
+
+def phone_kind(person: AgentSettings) -> WorkstationMode:
+    """Which of their phones `phone_endpoint` dials: the softphone or the mobile."""
+    if person.workstation is not None:
+        return person.workstation
+    if person.softphone_endpoint and not person.mobile_number:
+        return WorkstationMode.SOFTPHONE
+    return WorkstationMode.MOBILE
 
 
 def load_core_config(path: str | Path) -> tuple[CoreConfig, Settings]:

@@ -12,18 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-import msgspec
-
-from core.domain import SupervisionMode, WorkstationMode
+from core.domain import Refusal, SupervisionMode, WorkstationMode
 from core.views import AgentView, CallView
 
-
-class Refusal(msgspec.Struct, frozen=True):
-    """A request the core will not carry out; `code` is stable (for i18n), `detail` is English."""
-
-    code: str
-    detail: str = ""
-
+__all__ = ["CallCenter", "Refusal", "ViewListener"]
 
 ViewListener = Callable[[AgentView | CallView], None]
 

@@ -42,7 +42,7 @@ def wait_monitored(
 
 
 def supervision_view(core: Core, call_id: str) -> SupervisionView | None:
-    ref = core.app._supervisions.get((call_id, "s1"))
+    ref = core.app.supervision_ref(call_id, "s1")
     return None if ref is None else ref.ask(GetSupervisionView(), timeout=2)
 
 
@@ -118,7 +118,7 @@ def test_call_end_ends_its_supervision(
     assert wait_bridged(sim, req.call_id)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
     wait_monitored(core, req.call_id, (("s1", SupervisionMode.LISTEN),))
-    supervision = core.app._supervisions[(req.call_id, "s1")]
+    supervision = core.app.supervision_ref(req.call_id, "s1")
     sim.far_end_hangup(f"{req.call_id}-customer", 16)
     assert core.record(req.call_id).outcome == CallOutcome.COMPLETED
     assert supervision.actor_stopped.wait(10), "the supervision outlived its call"
@@ -146,7 +146,7 @@ def test_busy_supervisor_leaves_no_snoop_or_private_bridge(
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
     assert wait_bridged(sim, req.call_id)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
-    supervision = core.app._supervisions.get((req.call_id, "s1"))
+    supervision = core.app.supervision_ref(req.call_id, "s1")
     assert supervision is not None
     assert supervision.actor_stopped.wait(15), "the supervision of a busy phone never ended"
     sid = f"{req.call_id}-sup-s1"

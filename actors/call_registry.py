@@ -1,0 +1,313 @@
+"""The call registry: one actor that starts CallActors and knows the live calls and their
+supervisions, so no lock is shared across actor threads.
+
+Actors `tell()` it: AgentActors start calls through a `CallHandle` (a StartCall; the
+handle forwards later messages, a hang-up, to the call), CallActors tell it their end, the
+ARI link's notices tell it whether calls can be placed. The composition root and tests may
+`ask()` (StartCall with `reply`, Supervise). Readers on other threads (the reconciler on the
+loop, the UI facade) read `LiveCalls`, an immutable snapshot the registry swaps whole after
+each change: one writer, no lock.
+
+A call requested while the telephony link cannot carry it (events socket down, Stasis app
+taken over) is not started: it ends at once with outcome `telephony_unavailable`, its one
+record written and its agent told, never blaming the agent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import msgspec
+import pykka
+
+from actors.call_actor import CallActor, internal_error_record
+from actors.deps import ActorDeps
+from actors.messages import AriAppReplaced, AriLinkDown, AriLinkUp, Shutdown
+from core.bridge import CallFinished, SetSupervisionMode, StartSupervision, SupervisionEnded
+from core.call import CallMachine
+from core.call_config import CallRequest, CallSettings
+from core.call_events import CallEnded
+from core.domain import CallOutcome, CallStep, Refusal, SupervisionMode
+from core.records import CallRecord
+from core.telephony import TelephonyHealth, TelephonyState
+from core.views import CallView
+
+log = logging.getLogger(__name__)
+
+# (call id, supervisor id, mode, the supervised CallActor's ref, on_ended) -> supervision ref
+SupervisionFactory = Callable[[str, str, Any, Callable[[SupervisionEnded], None]], Any]
+CallEndedCallback = Callable[[CallRecord], None]
+
+
+class StartCall(msgspec.Struct, frozen=True):
+    """Start a CallActor for `request` (it dials at once). `agent`: the AgentActor's ref, told
+    every view and the end. With `reply` (ask() only) the answer is the call's ref, or None
+    when it was not placed."""
+
+    request: CallRequest
+    agent: Any = None
+    on_ended: Any = None  # CallEndedCallback | None, called on the CallActor's thread
+    reply: bool = False
+
+
+class AdoptLiveCall(msgspec.Struct, frozen=True):
+    """The reconciler rebuilt a live call from Asterisk: start its CallActor (once)."""
+
+    machine: Any  # CallMachine
+    request: CallRequest
+    live_ids: frozenset[str]
+    agent: Any = None
+
+
+class ToCall(msgspec.Struct, frozen=True):
+    """Forward `message` to the CallActor of `call_id` (dropped when it already ended)."""
+
+    call_id: str
+    message: Any
+
+
+class CallActorEnded(msgspec.Struct, frozen=True):
+    call_id: str
+
+
+class Supervise(msgspec.Struct, frozen=True):
+    """ask(): start (or switch the mode of) a supervision; the answer is a Refusal or None."""
+
+    call_id: str
+    supervisor_id: str
+    mode: SupervisionMode
+
+
+class SupervisionGone(msgspec.Struct, frozen=True):
+    call_id: str
+    supervisor_id: str
+    ref: Any
+
+
+class AfterEarlierMessages(msgspec.Struct, frozen=True):
+    """Call `callback()` on the registry's thread once every message told before is handled
+    (e.g. a reconciliation report, after the calls it adopted are in `LiveCalls`)."""
+
+    callback: Any  # Callable[[], None]
+
+
+class ShutdownAll(msgspec.Struct, frozen=True):
+    """ask(): tell every call and supervision `Shutdown` (they leave Asterisk as it is);
+    the answer is the refs told, to wait on."""
+
+
+class LiveCalls:
+    """The registry's read side: immutable snapshots, replaced whole by the registry."""
+
+    def __init__(self) -> None:
+        self.calls: Mapping[str, Any] = MappingProxyType({})  # call id -> ActorRef[CallActor]
+        # (call id, supervisor id) -> ActorRef[BridgeActor]
+        self.supervisions: Mapping[tuple[str, str], Any] = MappingProxyType({})
+
+
+class CallHandle:
+    """What an AgentActor holds for a call it asked for: `tell()` goes to the call through
+    the registry (the CallActor may not exist yet, or any more); never raises."""
+
+    def __init__(self, registry: Any, call_id: str) -> None:
+        self.registry = registry
+        self.call_id = call_id
+
+    def tell(self, message: Any) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.registry.tell(ToCall(call_id=self.call_id, message=message))
+
+
+class CallRegistry(pykka.ThreadingActor):
+    def __init__(
+        self,
+        deps: ActorDeps,
+        call_settings: CallSettings,
+        live: LiveCalls,
+        start_supervision: SupervisionFactory,
+        app: str = "",
+    ) -> None:
+        super().__init__()
+        self.deps = deps
+        self.call_settings = call_settings
+        self.live = live
+        self.start_supervision = start_supervision
+        self.health = TelephonyHealth(app=app, since=time.time())
+        self._calls: dict[str, Any] = {}
+        self._supervisions: dict[tuple[str, str], Any] = {}
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            return self._handle(message)
+        except Exception:  # one bad message must not stop the registry
+            log.exception("call registry failed on %s", type(message).__name__)
+            return None
+
+    def _handle(self, message: Any) -> Any:
+        match message:
+            case StartCall():
+                return self._start(message)
+            case AdoptLiveCall():
+                self._adopt(message)
+            case ToCall(call_id=call_id, message=inner):
+                ref = self._calls.get(call_id)
+                if ref is not None:
+                    with contextlib.suppress(pykka.ActorDeadError):
+                        ref.tell(inner)
+            case CallActorEnded(call_id=call_id):
+                self._calls.pop(call_id, None)
+                for (cid, _), ref in list(self._supervisions.items()):
+                    if cid == call_id:
+                        with contextlib.suppress(pykka.ActorDeadError):
+                            ref.tell(CallFinished())
+                self._publish()
+            case Supervise():
+                return self._supervise(message)
+            case SupervisionGone(call_id=call_id, supervisor_id=sup, ref=ref):
+                if self._supervisions.get((call_id, sup)) is ref:
+                    del self._supervisions[(call_id, sup)]
+                    self._publish()
+            case AriLinkUp() | AriLinkDown() | AriAppReplaced():
+                self.health = health_after(self.health, message)
+            case AfterEarlierMessages(callback=callback):
+                callback()
+            case ShutdownAll():
+                refs = [*self._calls.values(), *self._supervisions.values()]
+                for ref in refs:
+                    with contextlib.suppress(pykka.ActorDeadError):
+                        ref.tell(Shutdown())
+                return refs
+            case _:
+                log.debug("call registry ignores %s", type(message).__name__)
+        return None
+
+    # -- calls ----------------------------------------------------------------------------
+    def _start(self, msg: StartCall) -> Any:
+        request = msg.request
+        if request.call_id in self._calls:
+            return self._calls[request.call_id]
+        if not self.health.ok:
+            self._not_placed(msg, self.health.why_unavailable())
+            return None
+        on_ended = msg.on_ended
+
+        def ended(record: CallRecord) -> None:  # on the CallActor's thread
+            self.actor_ref.tell(CallActorEnded(call_id=record.call_id))
+            if on_ended is not None:
+                on_ended(record)
+
+        machine = CallMachine(request, self.call_settings)
+        ref = CallActor.start(request, machine, self.deps, on_ended=ended, agent=msg.agent)
+        self._calls[request.call_id] = ref
+        self._publish()
+        return ref
+
+    def _not_placed(self, msg: StartCall, why: str) -> None:
+        """Nothing was dialed: the call's one record says the telephony link failed it."""
+        request = msg.request
+        now = time.time()
+        log.error("call %s of agent %s not placed: %s", request.call_id, request.agent_id, why)
+        record = msgspec.structs.replace(
+            internal_error_record(request, f"telephony_unavailable: {why}", now, [], now),
+            outcome=CallOutcome.TELEPHONY_UNAVAILABLE,
+        )
+        try:
+            self.deps.sink.write(record)
+        except Exception:
+            log.exception("record sink failed for call %s", request.call_id)
+        self.deps.publish(
+            CallView(
+                call_id=request.call_id,
+                agent_id=request.agent_id,
+                step=CallStep.FAILED,
+                customer_number=request.customer_number,
+                contact_id=request.contact_id,
+                outcome=record.outcome,
+                reason=record.reason,
+                workstation=request.workstation,
+                step_since=now,
+                ended_at=now,
+            )
+        )
+        if msg.agent is not None:  # the agent is available again at once
+            with contextlib.suppress(pykka.ActorDeadError):
+                msg.agent.tell(CallEnded(record=record))
+        if msg.on_ended is not None:
+            msg.on_ended(record)
+
+    def _adopt(self, msg: AdoptLiveCall) -> None:
+        request = msg.request
+        if request.call_id in self._calls:
+            return
+
+        def ended(record: CallRecord) -> None:
+            self.actor_ref.tell(CallActorEnded(call_id=record.call_id))
+
+        machine: CallMachine = msg.machine
+        self._calls[request.call_id] = CallActor.start(
+            request,
+            machine,
+            self.deps,
+            on_ended=ended,
+            adopted=True,
+            agent=msg.agent,
+            live_ids=msg.live_ids & frozenset(machine.channel_ids()),
+        )
+        self._publish()
+        log.warning("adopted live call %s (agent %s)", request.call_id, request.agent_id)
+
+    # -- supervision ----------------------------------------------------------------------
+    def _supervise(self, msg: Supervise) -> Refusal | None:
+        call_ref = self._calls.get(msg.call_id)
+        if call_ref is None:
+            return Refusal("unknown_call", f"no live call {msg.call_id!r}")
+        key = (msg.call_id, msg.supervisor_id)
+        existing = self._supervisions.get(key)
+        if existing is not None and existing.is_alive():
+            existing.tell(SetSupervisionMode(mode=msg.mode))
+            return None
+        registry = self.actor_ref
+        holder: list[Any] = []
+
+        def ended(_: SupervisionEnded) -> None:  # on the supervision's thread
+            if holder:
+                registry.tell(SupervisionGone(msg.call_id, msg.supervisor_id, holder[0]))
+
+        ref = self.start_supervision(msg.call_id, msg.supervisor_id, call_ref, ended)
+        holder.append(ref)
+        self._supervisions[key] = ref
+        self._publish()
+        ref.tell(StartSupervision(mode=msg.mode))
+        return None
+
+    def _publish(self) -> None:
+        self.live.calls = MappingProxyType(dict(self._calls))
+        self.live.supervisions = MappingProxyType(dict(self._supervisions))
+
+
+def health_after(
+    health: TelephonyHealth, notice: AriLinkUp | AriLinkDown | AriAppReplaced
+) -> TelephonyHealth:
+    """The telephony health once `notice` happened (an app taken over stays so: the link
+    stopped for good)."""
+    if health.state == TelephonyState.APP_REPLACED:
+        return health
+    match notice:
+        case AriLinkUp(at=at):
+            return msgspec.structs.replace(health, state=TelephonyState.UP, since=at, reason="")
+        case AriLinkDown(reason=reason, at=at):
+            return msgspec.structs.replace(
+                health, state=TelephonyState.DOWN, since=at, reason=reason
+            )
+        case AriAppReplaced(app=app, at=at):
+            return TelephonyHealth(
+                state=TelephonyState.APP_REPLACED,
+                app=app,
+                since=at,
+                reason="ApplicationReplaced",
+            )
