@@ -17,6 +17,7 @@ import msgspec
 
 from core.agent import NOTHING_TO_QUALIFY
 from core.domain import AgentState, CallOutcome, CallStep, Party, SupervisionMode, WorkstationMode
+from core.telephony import TelephonyHealth, TelephonyState
 from core.views import AgentView, CallView
 from gateway.ports import Refusal, ViewListener
 
@@ -32,6 +33,7 @@ class FakeCallCenter:
         self._ids = count(1)
         self.requests: list[tuple[str, tuple[object, ...]]] = []
         self.qualifications: list[tuple[str, str, str, str, str | None]] = []
+        self.health = TelephonyHealth(state=TelephonyState.UP, app="evscallpro")  # tests set it
         self._worker = threading.Thread(target=self._deliver, name="fake-core", daemon=True)
         self._worker.start()
 
@@ -159,6 +161,9 @@ class FakeCallCenter:
     def stop_supervision(self, supervisor_id: str, call_id: str) -> Refusal | None:
         self.requests.append(("stop_supervision", (supervisor_id, call_id)))
         return self._monitor(call_id, lambda m: tuple(x for x in m if x[0] != supervisor_id))
+
+    def telephony_health(self) -> TelephonyHealth:
+        return self.health
 
     def snapshot(self) -> list[AgentView]:
         with self._lock:
