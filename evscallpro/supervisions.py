@@ -25,12 +25,18 @@ class SupervisionFactory:
         )
 
     def settings_for(self, entry: SupervisorEntry) -> SupervisionSettings:
+        """A supervisor's phone is called like an agent's: same ring timeout, caller id and
+        "press 1" guard for the same kind of phone ([acceptance])."""
         call = self.config.call
         return SupervisionSettings(
             app=self.config.app,
+            language=call.language,
             caller_id=call.caller_id_to_agent,
             ring_timeout_s=call.agent_ring_timeout_s,
             ending_guard_s=call.ending_guard_s,
+            acceptance=call.acceptance_for(entry.workstation),
+            press_1_to_accept=call.prompts.press_1_to_accept,
+            acceptance_timeout_s=call.acceptance_timeout_s,
         )
 
     def __call__(

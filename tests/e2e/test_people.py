@@ -70,3 +70,22 @@ def test_a_change_of_mobile_number_is_audited_durably_and_logged(
     assert event.at > 0
     assert any("+33600000001 -> +33781234567" in r.getMessage() for r in caplog.records)
     assert len(audit.records) == 1  # the refused number left no trace as a change
+
+
+def test_a_mobile_supervisor_gets_the_press_1_guard_from_the_settings_file() -> None:
+    from evscallpro.config_file import core_config_from_settings
+    from evscallpro.supervisions import SupervisionFactory
+
+    settings = parse_settings({
+        "supervisors": [
+            {"id": "s-mobile", "mobile_number": "+33612345678"},
+            {"id": "s-soft", "workstation": "softphone", "softphone_endpoint": "sup-2001"},
+        ],
+    })
+    assert isinstance(settings, Settings), settings
+    config = core_config_from_settings(settings)
+    mobile, soft = config.supervisors
+    assert (mobile.workstation, soft.workstation) == (WorkstationMode.MOBILE, WorkstationMode.SOFTPHONE)
+    factory = SupervisionFactory(config, None)  # type: ignore[arg-type]
+    assert factory.settings_for(mobile).acceptance  # [acceptance] mobile = true by default
+    assert not factory.settings_for(soft).acceptance
