@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -28,99 +26,32 @@ import pykka
 from actors.call_actor import CallActor, internal_error_record
 from actors.deps import ActorDeps
 from actors.messages import AriAppReplaced, AriLinkDown, AriLinkUp, Shutdown
+from actors.registry_messages import (
+    AdoptLiveCall,
+    AfterEarlierMessages,
+    CallActorEnded,
+    CallHandle,
+    LiveCalls,
+    ShutdownAll,
+    StartCall,
+    Supervise,
+    SupervisionFactory,
+    SupervisionGone,
+    ToCall,
+    health_after,
+)
 from core.bridge import CallFinished, SetSupervisionMode, StartSupervision, SupervisionEnded
 from core.call import CallMachine
-from core.call_config import CallRequest, CallSettings
+from core.call_config import CallSettings
 from core.call_events import CallEnded
-from core.domain import CallOutcome, CallStep, Refusal, SupervisionMode
+from core.domain import CallOutcome, CallStep, Refusal
 from core.records import CallRecord
-from core.telephony import TelephonyHealth, TelephonyState
+from core.telephony import TelephonyHealth
 from core.views import CallView
 
 log = logging.getLogger(__name__)
 
-# (call id, supervisor id, mode, the supervised CallActor's ref, on_ended) -> supervision ref
-SupervisionFactory = Callable[[str, str, Any, Callable[[SupervisionEnded], None]], Any]
-CallEndedCallback = Callable[[CallRecord], None]
-
-
-class StartCall(msgspec.Struct, frozen=True):
-    """Start a CallActor for `request` (it dials at once). `agent`: the AgentActor's ref, told
-    every view and the end. With `reply` (ask() only) the answer is the call's ref, or None
-    when it was not placed."""
-
-    request: CallRequest
-    agent: Any = None
-    on_ended: Any = None  # CallEndedCallback | None, called on the CallActor's thread
-    reply: bool = False
-
-
-class AdoptLiveCall(msgspec.Struct, frozen=True):
-    """The reconciler rebuilt a live call from Asterisk: start its CallActor (once)."""
-
-    machine: Any  # CallMachine
-    request: CallRequest
-    live_ids: frozenset[str]
-    agent: Any = None
-
-
-class ToCall(msgspec.Struct, frozen=True):
-    """Forward `message` to the CallActor of `call_id` (dropped when it already ended)."""
-
-    call_id: str
-    message: Any
-
-
-class CallActorEnded(msgspec.Struct, frozen=True):
-    call_id: str
-
-
-class Supervise(msgspec.Struct, frozen=True):
-    """ask(): start (or switch the mode of) a supervision; the answer is a Refusal or None."""
-
-    call_id: str
-    supervisor_id: str
-    mode: SupervisionMode
-
-
-class SupervisionGone(msgspec.Struct, frozen=True):
-    call_id: str
-    supervisor_id: str
-    ref: Any
-
-
-class AfterEarlierMessages(msgspec.Struct, frozen=True):
-    """Call `callback()` on the registry's thread once every message told before is handled
-    (e.g. a reconciliation report, after the calls it adopted are in `LiveCalls`)."""
-
-    callback: Any  # Callable[[], None]
-
-
-class ShutdownAll(msgspec.Struct, frozen=True):
-    """ask(): tell every call and supervision `Shutdown` (they leave Asterisk as it is);
-    the answer is the refs told, to wait on."""
-
-
-class LiveCalls:
-    """The registry's read side: immutable snapshots, replaced whole by the registry."""
-
-    def __init__(self) -> None:
-        self.calls: Mapping[str, Any] = MappingProxyType({})  # call id -> ActorRef[CallActor]
-        # (call id, supervisor id) -> ActorRef[BridgeActor]
-        self.supervisions: Mapping[tuple[str, str], Any] = MappingProxyType({})
-
-
-class CallHandle:
-    """What an AgentActor holds for a call it asked for: `tell()` goes to the call through
-    the registry (the CallActor may not exist yet, or any more); never raises."""
-
-    def __init__(self, registry: Any, call_id: str) -> None:
-        self.registry = registry
-        self.call_id = call_id
-
-    def tell(self, message: Any) -> None:
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.registry.tell(ToCall(call_id=self.call_id, message=message))
+__all__ = ["CallHandle", "CallRegistry", "LiveCalls", "StartCall", "health_after"]
 
 
 class CallRegistry(pykka.ThreadingActor):
@@ -286,28 +217,4 @@ class CallRegistry(pykka.ThreadingActor):
         return None
 
     def _publish(self) -> None:
-        self.live.calls = MappingProxyType(dict(self._calls))
-        self.live.supervisions = MappingProxyType(dict(self._supervisions))
-
-
-def health_after(
-    health: TelephonyHealth, notice: AriLinkUp | AriLinkDown | AriAppReplaced
-) -> TelephonyHealth:
-    """The telephony health once `notice` happened (an app taken over stays so: the link
-    stopped for good)."""
-    if health.state == TelephonyState.APP_REPLACED:
-        return health
-    match notice:
-        case AriLinkUp(at=at):
-            return msgspec.structs.replace(health, state=TelephonyState.UP, since=at, reason="")
-        case AriLinkDown(reason=reason, at=at):
-            return msgspec.structs.replace(
-                health, state=TelephonyState.DOWN, since=at, reason=reason
-            )
-        case AriAppReplaced(app=app, at=at):
-            return TelephonyHealth(
-                state=TelephonyState.APP_REPLACED,
-                app=app,
-                since=at,
-                reason="ApplicationReplaced",
-            )
+        self.live.replace(self._calls, self._supervisions)

@@ -38,6 +38,22 @@ class TelephonyHealth(msgspec.Struct, frozen=True, kw_only=True):
     def ok(self) -> bool:
         return self.state == TelephonyState.UP
 
+    # An app taken over stays so: the link stopped for good (an operator must act).
+    def link_up(self, at: float) -> TelephonyHealth:
+        if self.state == TelephonyState.APP_REPLACED:
+            return self
+        return msgspec.structs.replace(self, state=TelephonyState.UP, since=at, reason="")
+
+    def link_down(self, reason: str, at: float) -> TelephonyHealth:
+        if self.state == TelephonyState.APP_REPLACED:
+            return self
+        return msgspec.structs.replace(self, state=TelephonyState.DOWN, since=at, reason=reason)
+
+    def app_replaced(self, app: str, at: float) -> TelephonyHealth:
+        return TelephonyHealth(
+            state=TelephonyState.APP_REPLACED, app=app, since=at, reason="ApplicationReplaced"
+        )
+
     def why_unavailable(self) -> str:
         """One line saying why calls cannot be placed ("" when they can)."""
         match self.state:

@@ -17,8 +17,8 @@ from typing import Any
 import pykka
 
 from actors.agent_actor import AgentRequest, GetAgentView, HangUpCall, PlaceCall
-from actors.call_registry import LiveCalls, Supervise
 from actors.messages import UiHangUp
+from actors.registry_messages import LiveCalls, Supervise
 from core.agent import LogIn, LogOut, Pause, SetAvailable, SetWorkstation, SubmitDisposition
 from core.bridge import StopSupervision
 from core.domain import Refusal, SupervisionMode, WorkstationMode

@@ -27,20 +27,20 @@ from actors.agent_actor import AgentActor
 from actors.ari_link import AriLink, LinkNotice
 from actors.ari_port import AriPort
 from actors.call_journal import CallJournal
-from actors.call_registry import (
-    AdoptLiveCall,
-    AfterEarlierMessages,
-    CallHandle,
-    CallRegistry,
-    ShutdownAll,
-    StartCall,
-    health_after,
-)
+from actors.call_registry import CallRegistry
 from actors.deps import ActorDeps
 from actors.loop import EventLoopThread
 from actors.messages import AriLinkUp, GetStats, SwitchboardStats
 from actors.orphan_sweep import OrphanSweeper
 from actors.recovery import Reconciler, ReconcileReport
+from actors.registry_messages import (
+    AdoptLiveCall,
+    AfterEarlierMessages,
+    CallHandle,
+    ShutdownAll,
+    StartCall,
+    health_after,
+)
 from actors.sinks import CallRecordSink, MemoryRecordSink
 from actors.switchboard import Switchboard
 from actors.timers import TimerService
