@@ -41,6 +41,7 @@ def core_config_from_settings(settings: CoreSettings) -> CoreConfig:
             supervisor_id=sup.id,
             endpoint=phone_endpoint(settings, sup),
             workstation=phone_kind(sup),
+            mobile_number=sup.mobile_number or "",
         )
         for sup in settings.supervisors
         if phone_endpoint(settings, sup)

@@ -25,6 +25,7 @@ class SupervisorEntry(msgspec.Struct, frozen=True, kw_only=True):
     # The kind of phone `endpoint` is: a mobile gets "press 1" before it joins a call (as
     # an agent's does, per [acceptance]), so no voicemail is ever bridged into a call.
     workstation: WorkstationMode = WorkstationMode.SOFTPHONE
+    mobile_number: str = ""  # E.164, when they have one: no agent may take it as theirs
 
 
 class CoreConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,11 +51,14 @@ class CoreConfig(msgspec.Struct, frozen=True, kw_only=True):
     orphan_sweep_s: float = DEFAULT_INTERVAL_S
 
     def numbers_in_use(self) -> dict[str, str]:
-        """E.164 number -> the agent whose configured mobile it is (no one else may take it)."""
+        """E.164 number -> the person (agent or supervisor) whose configured mobile it is:
+        no one else may take it as theirs."""
+        people = [(a.agent_id, a.mobile_number) for a in self.agents]
+        people += [(s.supervisor_id, s.mobile_number) for s in self.supervisors]
         numbers: dict[str, str] = {}
-        for entry in self.agents:
-            if entry.mobile_number:
-                checked = self.policy.check_agent_mobile(entry.mobile_number)
+        for person_id, raw in people:
+            if raw:
+                checked = self.policy.check_agent_mobile(raw)
                 if isinstance(checked, str):
-                    numbers.setdefault(checked, entry.agent_id)
+                    numbers.setdefault(checked, person_id)
         return numbers

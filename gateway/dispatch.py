@@ -172,10 +172,12 @@ class Dispatcher:
             if not mobile.strip():
                 raise Denied("err.mobile_required")
             number = self._number(mobile)
-            if number != user.mobile_number:  # the profile keeps the last number used
-                self._users.update_mobile(user.user_id, number)
-                await asyncio.to_thread(self._users.save)
+        # The core checks the number (dialing policy for agents' mobiles) before the profile
+        # keeps it: a refused number is not saved.
         await self._ask(lang, self._core.set_workstation, user.user_id, mode, number)
+        if number is not None and number != user.mobile_number:  # the last number used
+            self._users.update_mobile(user.user_id, number)
+            await asyncio.to_thread(self._users.save)
 
     async def _qualify(self, agent_id: str, lang: str, call_id: str, disposition: str, comment: str,
                  callback_at: str) -> None:
