@@ -101,10 +101,10 @@ class LiveCalls:
             self.supervisions = MappingProxyType(dict(supervisions))
             self._changed.notify_all()
 
-    def wait_until(self, predicate: Callable[[Mapping[str, Any]], bool], timeout: float) -> bool:
-        """Wait (not from an actor) until `predicate(calls)` holds; False on timeout."""
+    def wait_until(self, predicate: Callable[[LiveCalls], bool], timeout: float) -> bool:
+        """Wait (not from an actor) until `predicate(self)` holds; False on timeout."""
         with self._changed:
-            return self._changed.wait_for(lambda: predicate(self.calls), timeout)
+            return self._changed.wait_for(lambda: predicate(self), timeout)
 
 
 class CallHandle:
