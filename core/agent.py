@@ -40,7 +40,8 @@ import msgspec
 
 from core.call_config import CallRequest, DialTemplates
 from core.call_events import CallEnded, CallStepChanged
-from core.domain import AgentState, CallOutcome, CallStep, Refusal, WorkstationMode
+from core.domain import AgentState, CallOutcome, CallStep, WorkstationMode
+from core.domain import Refusal as Refusal  # re-exported: the agent's answers
 from core.phone import DialingPolicy, NumberProblem
 from core.records import CallRecord, Disposition
 from core.timers import CancelTimer, StartTimer, TimerCommand, TimerFired
