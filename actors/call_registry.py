@@ -4,7 +4,7 @@ supervisions, so no lock is shared across actor threads.
 Actors `tell()` it: AgentActors start calls through a `CallHandle` (a StartCall; the
 handle forwards later messages, a hang-up, to the call), CallActors tell it their end, the
 ARI link's notices tell it whether calls can be placed. The composition root and tests may
-`ask()` (StartCall with `reply`, Supervise). Readers on other threads (the reconciler on the
+`ask()` (StartCall, Supervise). Readers on other threads (the reconciler on the
 loop, the UI facade) read `LiveCalls`, an immutable snapshot the registry swaps whole after
 each change: one writer, no lock.
 
@@ -123,7 +123,9 @@ class CallRegistry(pykka.ThreadingActor):
         if request.call_id in self._calls:
             return self._calls[request.call_id]
         if not self.health.ok:
-            self._not_placed(msg, self.health.why_unavailable())
+            why = self.health.why_unavailable()
+            log.error("call %s of agent %s not placed: %s", request.call_id, request.agent_id, why)
+            self._not_placed(msg, CallOutcome.TELEPHONY_UNAVAILABLE, f"telephony_unavailable: {why}")
             return None
         on_ended = msg.on_ended
 
@@ -132,20 +134,23 @@ class CallRegistry(pykka.ThreadingActor):
             if on_ended is not None:
                 on_ended(record)
 
-        machine = CallMachine(request, self.call_settings)
-        ref = CallActor.start(request, machine, self.deps, on_ended=ended, agent=msg.agent)
+        try:
+            machine = CallMachine(request, self.call_settings)
+            ref = CallActor.start(request, machine, self.deps, on_ended=ended, agent=msg.agent)
+        except Exception as exc:  # no CallActor: the agent must not stay on_call
+            log.exception("call %s not started", request.call_id)
+            self._not_placed(msg, CallOutcome.REJECTED, f"call_not_started: {type(exc).__name__}")
+            return None
         self._calls[request.call_id] = ref
         self._publish()
         return ref
 
-    def _not_placed(self, msg: StartCall, why: str) -> None:
-        """Nothing was dialed: the call's one record says the telephony link failed it."""
+    def _not_placed(self, msg: StartCall, outcome: CallOutcome, reason: str) -> None:
+        """Nothing was dialed: the call's one record says why, its agent is free again."""
         request = msg.request
         now = time.time()
-        log.error("call %s of agent %s not placed: %s", request.call_id, request.agent_id, why)
         record = msgspec.structs.replace(
-            internal_error_record(request, f"telephony_unavailable: {why}", now, [], now),
-            outcome=CallOutcome.TELEPHONY_UNAVAILABLE,
+            internal_error_record(request, reason, now, [], now), outcome=outcome
         )
         try:
             self.deps.sink.write(record)

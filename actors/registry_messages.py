@@ -26,13 +26,12 @@ CallEndedCallback = Callable[[CallRecord], None]
 
 class StartCall(msgspec.Struct, frozen=True):
     """Start a CallActor for `request` (it dials at once). `agent`: the AgentActor's ref, told
-    every view and the end. With `reply` (ask() only) the answer is the call's ref, or None
-    when it was not placed."""
+    every view and the end. Asked (root, tests), the answer is the call's ref, or None when
+    it was not placed (its record is written, its agent told)."""
 
     request: CallRequest
     agent: Any = None
     on_ended: Any = None  # CallEndedCallback | None, called on the CallActor's thread
-    reply: bool = False
 
 
 class AdoptLiveCall(msgspec.Struct, frozen=True):

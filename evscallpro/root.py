@@ -266,7 +266,7 @@ class CallCenterApp(CallCenterPort):
         if self.registry is None:
             raise RuntimeError("core not started")
         return self.registry.ask(
-            StartCall(request=request, agent=agent, on_ended=on_ended, reply=True), timeout=5
+            StartCall(request=request, agent=agent, on_ended=on_ended), timeout=5
         )
 
     def _start_agent_call(self, request: CallRequest, agent_ref: Any) -> CallHandle:
