@@ -20,17 +20,15 @@ import logging
 import time
 from typing import Any
 
-import msgspec
 import pykka
 
-from actors.call_actor import CallActor, internal_error_record
+from actors.call_actor import CallActor
 from actors.deps import ActorDeps
 from actors.messages import AriAppReplaced, AriLinkDown, AriLinkUp, Shutdown
 from actors.registry_messages import (
     AdoptLiveCall,
     AfterEarlierMessages,
     CallActorEnded,
-    CallHandle,
     LiveCalls,
     ShutdownAll,
     StartCall,
@@ -40,19 +38,16 @@ from actors.registry_messages import (
     ToCall,
     health_after,
 )
+from actors.unplaced_call import unplaced_call
 from core.bridge import CallFinished, SetSupervisionMode, StartSupervision, SupervisionEnded
 from core.call import CallMachine
 from core.call_config import CallSettings
 from core.call_events import CallEnded
-from core.domain import CallOutcome, CallStep, Refusal
+from core.domain import CallOutcome, Refusal
 from core.records import CallRecord
 from core.telephony import TelephonyHealth
-from core.views import CallView
 
 log = logging.getLogger(__name__)
-
-__all__ = ["CallHandle", "CallRegistry", "LiveCalls", "StartCall", "health_after"]
-
 
 class CallRegistry(pykka.ThreadingActor):
     def __init__(
@@ -147,29 +142,12 @@ class CallRegistry(pykka.ThreadingActor):
 
     def _not_placed(self, msg: StartCall, outcome: CallOutcome, reason: str) -> None:
         """Nothing was dialed: the call's one record says why, its agent is free again."""
-        request = msg.request
-        now = time.time()
-        record = msgspec.structs.replace(
-            internal_error_record(request, reason, now, [], now), outcome=outcome
-        )
+        record, view = unplaced_call(msg.request, outcome, reason, time.time())
         try:
             self.deps.sink.write(record)
         except Exception:
-            log.exception("record sink failed for call %s", request.call_id)
-        self.deps.publish(
-            CallView(
-                call_id=request.call_id,
-                agent_id=request.agent_id,
-                step=CallStep.FAILED,
-                customer_number=request.customer_number,
-                contact_id=request.contact_id,
-                outcome=record.outcome,
-                reason=record.reason,
-                workstation=request.workstation,
-                step_since=now,
-                ended_at=now,
-            )
-        )
+            log.exception("record sink failed for call %s", record.call_id)
+        self.deps.publish(view)
         if msg.agent is not None:  # the agent is available again at once
             with contextlib.suppress(pykka.ActorDeadError):
                 msg.agent.tell(CallEnded(record=record))

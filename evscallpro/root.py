@@ -8,7 +8,8 @@ anything up, and the next start adopts the calls (see actors/recovery.py).
 
 The pieces live next door: `core_config.py` (CoreConfig), `call_center_port.py` (the UI's
 requests, `gateway.ports.CallCenter`), `view_fanout.py` (views to subscribers),
-`supervisions.py` (the supervision factory), actors/call_registry.py (the live calls).
+`supervisions.py` (the supervision factory), `agents.py` (the AgentActors and the audit
+trail of their mobiles), actors/call_registry.py (the live calls).
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import pykka
 
-from actors.agent_actor import AgentActor
 from actors.ari_link import AriLink, LinkNotice
 from actors.ari_port import AriPort
 from actors.call_journal import CallJournal
@@ -45,11 +44,11 @@ from actors.sinks import CallRecordSink, MemoryRecordSink
 from actors.switchboard import Switchboard
 from actors.timers import TimerService
 from analytics import metrics
-from core.agent import AgentMachine, MobileNumberChanged
 from core.ari_commands import AriCommandOutcome, AriCommandSucceeded
 from core.call import CallMachine
 from core.call_config import CallRequest
 from core.records import CallRecord
+from evscallpro.agents import AuditTrail, start_agents
 from evscallpro.call_center_port import CallCenterPort, new_call_id
 from evscallpro.core_config import AgentDirectoryEntry, CoreConfig, SupervisorEntry
 from evscallpro.supervisions import SupervisionFactory
@@ -184,7 +183,8 @@ class CallCenterApp(CallCenterPort):
             backoff_base_s=cfg.backoff_base_s,
             backoff_cap_s=cfg.backoff_cap_s,
         )
-        self._start_agents()
+        # Into self._agents as they start: stop() stops those that did if one fails.
+        start_agents(cfg, self.deps, self._start_agent_call, AuditTrail(self.audit), self._agents)
         self.link.start()
 
     def stop(self) -> None:
@@ -284,40 +284,3 @@ class CallCenterApp(CallCenterPort):
 
     def switchboard_stats(self, timeout: float = 2.0) -> SwitchboardStats:
         return self.switchboard.ask(GetStats(), timeout=timeout)  # type: ignore[no-any-return]
-
-    # ------------------------------------------------------------------ agents
-    def _start_agents(self) -> None:
-        assert self.deps is not None
-        now = time.time()
-        numbers = self.config.numbers_in_use()
-        for entry in self.config.agents:
-            machine = AgentMachine(
-                entry.agent_id,
-                entry.display_name,
-                workstation=entry.workstation,
-                mobile_number=entry.mobile_number or None,
-                softphone_endpoint=entry.softphone_endpoint or None,
-                templates=self.config.templates,
-                policy=self.config.policy,
-                wrap_up_max_s=self.config.wrap_up_max_s,
-                since=now,
-                numbers_of_others=numbers,
-            )
-            ref = AgentActor.start(machine, self.deps, self._start_agent_call, self._audit)
-            if not ref.is_alive():
-                raise RuntimeError(f"agent actor {entry.agent_id} did not start")
-            self._agents[entry.agent_id] = ref
-
-    def _audit(self, event: MobileNumberChanged) -> None:
-        """On an AgentActor's thread: the audit trail, durable and in the logs."""
-        log.warning(
-            "audit: agent %s mobile number %s -> %s (by %s)",
-            event.agent_id,
-            event.old_number or "(none)",
-            event.new_number,
-            event.by,
-        )
-        try:
-            self.audit.write(event)
-        except Exception:
-            log.exception("audit log write failed for %s", event)
