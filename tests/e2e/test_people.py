@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from e2e_support import Core
 
 from actors.sinks import MemoryRecordSink
+from asterisk.sim.testing import SimulatorThread
 from core.agent import MobileNumberChanged
 from core.domain import SupervisionMode, WorkstationMode
 from evscallpro.settings_file import Settings, parse_settings
@@ -89,3 +90,22 @@ def test_a_mobile_supervisor_gets_the_press_1_guard_from_the_settings_file() -> 
     factory = SupervisionFactory(config, None)  # type: ignore[arg-type]
     assert factory.settings_for(mobile).acceptance  # [acceptance] mobile = true by default
     assert not factory.settings_for(soft).acceptance
+
+
+def test_serve_reports_a_web_supervisor_without_a_phone_at_start(
+    sim: SimulatorThread, tmp_path: Path
+) -> None:
+    from test_recovery import ServeProcess, write_config
+
+    users = UserDirectory.load(
+        tmp_path / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024)
+    )
+    users.add("sam", "sam-pw", Role.SUPERVISOR, "Sam")
+    users.save()
+    serve = ServeProcess(write_config(tmp_path, sim))
+    try:
+        problem = serve.wait_for(lambda e: e["event"] in ("config_problem", "ready"))
+        assert problem["event"] == "config_problem", problem
+        assert "supervisor 'sam'" in problem["error"] and "[[supervisors]]" in problem["error"]
+    finally:
+        serve.kill()
