@@ -20,7 +20,13 @@ from actors.call_actor import internal_error_record
 from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
 from actors.messages import AdoptedCall, UiHangUp
-from core.agent import AdoptCall, AgentMachine, DispositionSubmitted, Refusal
+from core.agent import (
+    AdoptCall,
+    AgentMachine,
+    DispositionSubmitted,
+    MobileNumberChanged,
+    Refusal,
+)
 from core.call_config import CallRequest
 from core.call_events import CallEnded, CallStepChanged
 from core.domain import CallOutcome
@@ -30,6 +36,7 @@ from core.views import AgentView, CallView
 log = logging.getLogger(__name__)
 
 CallFactory = Callable[[CallRequest, Any], Any]  # (request, agent ref) -> CallActor ref
+AuditTrail = Callable[[MobileNumberChanged], None]
 
 
 class AgentRequest(msgspec.Struct, frozen=True):
@@ -54,11 +61,18 @@ class GetAgentView(msgspec.Struct, frozen=True):
 
 
 class AgentActor(pykka.ThreadingActor):
-    def __init__(self, machine: AgentMachine, deps: ActorDeps, start_call: CallFactory) -> None:
+    def __init__(
+        self,
+        machine: AgentMachine,
+        deps: ActorDeps,
+        start_call: CallFactory,
+        audit: AuditTrail | None = None,
+    ) -> None:
         super().__init__()
         self.machine = machine
         self.deps = deps
         self.start_call = start_call
+        self.audit = audit
         self.call_ref: Any = None
         self.executor: CommandExecutor | None = None
         self._last_published: AgentView | None = None
@@ -156,6 +170,8 @@ class AgentActor(pykka.ThreadingActor):
                     self.deps.sink.write(event.disposition)
                 except Exception:
                     log.exception("disposition sink failed")
+            elif isinstance(event, MobileNumberChanged) and self.audit is not None:
+                self.audit(event)
         # Publish whenever what the agent sees changed (a workstation change emits no event),
         # or when asked to (a call view update the desktop must show).
         view: AgentView = self.machine.view()

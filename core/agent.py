@@ -11,14 +11,17 @@ Transition table (state: input -> next state; anything else is refused with a re
              LogOut                              -> offline
   on_call    CallStepChanged / CallView          -> on_call (the call view is refreshed)
              CallEnded, customer never dialed     -> available (nothing to qualify:
-               (rejected, agent_busy, agent_no_answer, agent_unreachable, agent_not_confirmed;
+               (rejected, agent_busy, agent_no_answer, agent_unreachable, agent_not_confirmed,
+               telephony_unavailable;
                no disposition is written)
              CallEnded, other outcome            -> wrap_up (timer wrap_up if configured)
              Pause(reason)                       -> on_call, pause remembered for after wrap-up
   wrap_up    SubmitDisposition(call id matches)  -> available (or paused if a pause is pending)
              timer wrap_up                       -> same, with disposition code "not_qualified"
              Pause(reason)                       -> wrap_up, pause remembered
-  any        SetWorkstation(mode, mobile number) -> same state (refused while on_call)
+  any        SetWorkstation(mode, mobile number) -> same state (refused while on_call; the
+               mobile number must pass policy.check_agent_mobile and be no one else's;
+               a new number emits MobileNumberChanged, the audit trail)
   on_call    LogOut                              -> on_call, sign-out remembered: when the
                                                     call ends the agent goes offline (a call
                                                     to qualify is closed "not_qualified")
@@ -36,6 +39,7 @@ events (`AgentStateChanged`, `DispositionSubmitted`) and timer commands drain as
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import msgspec
 
@@ -44,7 +48,8 @@ from core.call_events import CallEnded, CallStepChanged
 from core.do_not_call import REFUSAL_CODE as DO_NOT_CALL
 from core.do_not_call import DoNotCallCheck
 from core.domain import AgentState, CallOutcome, CallStep, WorkstationMode
-from core.phone import DialingPolicy, NumberProblem, normalize
+from core.domain import Refusal as Refusal  # re-exported: the agent's answers
+from core.phone import DialingPolicy, NumberProblem
 from core.records import CallRecord, Disposition
 from core.timers import CancelTimer, StartTimer, TimerCommand, TimerFired
 from core.views import AgentView, CallView
@@ -61,16 +66,10 @@ NOTHING_TO_QUALIFY = frozenset(
         CallOutcome.AGENT_NO_ANSWER,
         CallOutcome.AGENT_UNREACHABLE,
         CallOutcome.AGENT_NOT_CONFIRMED,
+        CallOutcome.TELEPHONY_UNAVAILABLE,
     }
 )
 AUTO_DISPOSITION = "not_qualified"
-
-
-class Refusal(msgspec.Struct, frozen=True):
-    """Same shape as gateway.ports.Refusal: stable `code`, English `detail`."""
-
-    code: str
-    detail: str = ""
 
 
 class LogIn(msgspec.Struct, frozen=True, tag="log_in"):
@@ -92,6 +91,7 @@ class Pause(msgspec.Struct, frozen=True, tag="pause"):
 class SetWorkstation(msgspec.Struct, frozen=True, tag="set_workstation"):
     mode: WorkstationMode
     mobile_number: str | None = None
+    by: str | None = None  # who asked (the audit trail); None: the agent
 
 
 class AdoptCall(msgspec.Struct, frozen=True, tag="adopt_call"):
@@ -133,7 +133,18 @@ class DispositionSubmitted(msgspec.Struct, frozen=True, tag="disposition_submitt
     disposition: Disposition
 
 
-AgentEvent = AgentStateChanged | DispositionSubmitted
+class MobileNumberChanged(msgspec.Struct, frozen=True, tag="mobile_number_changed"):
+    """Audit: the number dialed first on this agent's calls (at the call center's cost)
+    changed. Written durably by the actor (audit log) and logged."""
+
+    agent_id: str
+    old_number: str | None
+    new_number: str
+    by: str
+    at: float
+
+
+AgentEvent = AgentStateChanged | DispositionSubmitted | MobileNumberChanged
 
 
 class AgentMachine:
@@ -153,7 +164,10 @@ class AgentMachine:
         policy: DialingPolicy | None = None,
         wrap_up_max_s: float | None = None,
         since: float = 0.0,
+        numbers_of_others: Mapping[str, str] | None = None,
     ) -> None:
+        """`numbers_of_others`: E.164 number -> id of the person (agent or supervisor) whose
+        configured phone it is; no one else may take it as their mobile."""
         self.agent_id = agent_id
         self.display_name = display_name or agent_id
         self.templates = templates or DialTemplates()
@@ -161,13 +175,14 @@ class AgentMachine:
         self.softphone_endpoint = softphone_endpoint
         self.wrap_up_max_s = wrap_up_max_s
         self.workstation = workstation
+        self.numbers_of_others = dict(numbers_of_others or {})
         self.mobile_number: str | None = None
         if mobile_number:
-            normalized = normalize(mobile_number, self.policy.default_region)
-            if isinstance(normalized, str):
-                self.mobile_number = normalized
+            checked = self._mobile_refusal(mobile_number)
+            if isinstance(checked, str):
+                self.mobile_number = checked
             else:
-                log.warning("agent %s: mobile number ignored: %s", agent_id, normalized.detail)
+                log.warning("agent %s: mobile number ignored: %s", agent_id, checked.detail)
         self._state = AgentState.OFFLINE
         self._since = since
         self.pause_reason: str | None = None
@@ -257,8 +272,8 @@ class AgentMachine:
                 return self._set_available(at)
             case Pause(reason=reason):
                 return self._pause(reason, at)
-            case SetWorkstation(mode=mode, mobile_number=number):
-                return self._set_workstation(mode, number)
+            case SetWorkstation(mode=mode, mobile_number=number, by=by):
+                return self._set_workstation(mode, number, by or self.agent_id, at)
             case SubmitDisposition():
                 return self._submit(inp, at)
             case AdoptCall(call=view):
@@ -315,7 +330,9 @@ class AgentMachine:
             self._set_state(AgentState.PAUSED, at, reason)
         return None
 
-    def _set_workstation(self, mode: WorkstationMode, number: str | None) -> Refusal | None:
+    def _set_workstation(
+        self, mode: WorkstationMode, number: str | None, by: str, at: float
+    ) -> Refusal | None:
         if self._state == AgentState.ON_CALL:
             return Refusal("agent_on_call", "the workstation cannot change during a call")
         if mode == WorkstationMode.SOFTPHONE:
@@ -326,12 +343,39 @@ class AgentMachine:
         raw = number if number is not None else self.mobile_number
         if not raw:
             return Refusal("no_workstation", "a mobile workstation needs a mobile number")
-        normalized = normalize(raw, self.policy.default_region)
-        if isinstance(normalized, NumberProblem):
-            return Refusal("invalid_number", normalized.detail)
+        checked = self._mobile_refusal(raw)
+        if isinstance(checked, Refusal):
+            log.warning(
+                "agent %s: mobile number %r refused (%s: %s), asked by %s",
+                self.agent_id, raw, checked.code, checked.detail, by,
+            )
+            return checked
         self.workstation = mode
-        self.mobile_number = normalized
+        if checked != self.mobile_number:
+            self._events.append(
+                MobileNumberChanged(
+                    agent_id=self.agent_id,
+                    old_number=self.mobile_number,
+                    new_number=checked,
+                    by=by,
+                    at=at,
+                )
+            )
+            self.mobile_number = checked
         return None
+
+    def _mobile_refusal(self, raw: str) -> str | Refusal:
+        """The E.164 number when it may be this agent's mobile: it is dialed first on every
+        call, so it passes the dialing policy for agents' mobiles (no premium-rate, no
+        foreign number, allowed prefixes) and is not someone else's phone (toll fraud)."""
+        checked = self.policy.check_agent_mobile(raw)
+        if isinstance(checked, NumberProblem):
+            code = "invalid_number" if checked.code == "invalid_number" else "number_not_allowed"
+            return Refusal(code, checked.detail)
+        owner = self.numbers_of_others.get(checked)
+        if owner is not None and owner != self.agent_id:
+            return Refusal("number_not_allowed", f"{checked} is another person's phone")
+        return checked
 
     def _submit(self, submit: SubmitDisposition, at: float) -> Refusal | None:
         if self._state != AgentState.WRAP_UP or self.awaiting is None:

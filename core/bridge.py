@@ -21,7 +21,12 @@ Transition table (state: input -> commands, next state):
   requested   StartSupervision(mode) -> Originate supervisor leg, timer answer, and for
                                         listen/whisper CreateBridge(private) + SnoopChannel
                                                                                -> dialing
-  dialing     leg Up in Stasis       -> (mode set-up below)                    -> joining
+  dialing     leg Up in Stasis, acceptance off -> (mode set-up below)          -> joining
+              leg Up in Stasis, acceptance on (a mobile, like an agent's)
+                                     -> Play press-1 on the leg, timer confirm  -> confirming
+  confirming  DTMF 1 on the leg      -> (mode set-up below)                    -> joining
+              timer confirm          -> Hangup leg, reason supervisor_not_confirmed -> ending
+              (so a supervisor's voicemail is never bridged into a customer call)
               leg destroyed, never Up -> reason busy/no_answer/...              -> failed
               timer answer           -> Hangup leg (no_answer)                  -> ending
               AriCommandFailed(originate) -> reason "http <status>: ..."        -> failed
@@ -65,6 +70,7 @@ from core.ari_commands import (
 )
 from core.ari_events import (
     AriEvent,
+    ChannelDtmfReceived,
     ChannelEnteredBridge,
     StasisEnd,
     StasisStart,
@@ -78,12 +84,14 @@ from core.timers import CancelTimer, StartTimer, TimerCommand, TimerFired
 log = logging.getLogger(__name__)
 
 T_ANSWER = "supervisor_answer"
+T_CONFIRM = "supervisor_confirm"
 T_ENDING = "ending"
 
 
 class SupervisionState(StrEnum):
     REQUESTED = "requested"
     DIALING = "dialing"
+    CONFIRMING = "confirming"  # the supervisor's phone answered; waiting for "1"
     JOINING = "joining"
     LISTENING = "listening"
     WHISPERING = "whispering"
@@ -100,7 +108,9 @@ _MODE_STATES = {
 }
 _FINAL = frozenset({SupervisionState.ENDED, SupervisionState.FAILED})
 _JOINED_STATES = frozenset({SupervisionState.JOINING, *_MODE_STATES.values()})
-_LIVE_STATES = frozenset({SupervisionState.DIALING, *_JOINED_STATES})
+_LIVE_STATES = frozenset(
+    {SupervisionState.DIALING, SupervisionState.CONFIRMING, *_JOINED_STATES}
+)
 
 
 class StartSupervision(msgspec.Struct, frozen=True, tag="supervision_start"):
@@ -162,6 +172,11 @@ class SupervisionSettings(msgspec.Struct, frozen=True, kw_only=True):
     ring_timeout_s: int = 22
     stasis_guard_s: float = 5.0
     ending_guard_s: float = 10.0
+    # "Press 1" on the supervisor's leg before it joins (a mobile's voicemail must not be
+    # bridged into a customer call), as [acceptance] asks for an agent's leg.
+    acceptance: bool = False
+    press_1_to_accept: tuple[str, ...] = ("sound:vm-press", "sound:digits/1")
+    acceptance_timeout_s: float = 20.0
 
 
 class _Snoop:
@@ -206,6 +221,7 @@ class SupervisionMachine:
         self._leg_in: str | None = None  # the bridge the supervisor leg is in
         self._leg_add_sent_to: str | None = None
         self._agent_notified = False
+        self._confirmed = not self.settings.acceptance  # pressed 1 (or not asked to)
         self._failed = False  # the supervision never started (leg busy, refused...)
         self._timers: set[str] = set()
         self._commands: list[AriCommand | TimerCommand] = []
@@ -273,6 +289,10 @@ class SupervisionMachine:
                 self._on_failed(inp, at)
             case ChannelEnteredBridge(bridge=bridge, channel=channel) if channel is not None:
                 self._on_entered(bridge.id, channel.id, at)
+            case ChannelDtmfReceived(digit=digit, channel=channel) if (
+                channel is not None and channel.id == self.leg.channel_id
+            ):
+                self._on_digit(digit, at)
             case UnhandledEvent():
                 pass
             case _:
@@ -332,14 +352,37 @@ class SupervisionMachine:
                 self._stop(at, f"supervisor_{leg.failure_kind()}", failed=True)
             elif leg.ready:
                 self._cancel_timer(T_ANSWER)
-                self._set_state(SupervisionState.JOINING, at)
-                self._reconcile(at)
+                if self._confirmed:
+                    self._set_state(SupervisionState.JOINING, at)
+                    self._reconcile(at)
+                else:
+                    self._ask_confirmation(at)
             elif leg.up and leg.going:
                 self._stop(at, "supervisor_hung_up")
         elif self._state == SupervisionState.ENDING:
             self._maybe_finish(at)
         elif leg.going and not leg.hangup_sent:
             self._stop(at, "supervisor_hung_up")
+
+    def _ask_confirmation(self, at: float) -> None:
+        self._set_state(SupervisionState.CONFIRMING, at, "press 1")
+        self._commands.append(
+            PlayMedia(
+                channel_id=self.leg.channel_id,
+                playback_id=f"{self.sid}-pb-press1",
+                media=self.settings.press_1_to_accept,
+                lang=self.settings.language,
+            )
+        )
+        self._start_timer(T_CONFIRM, self.settings.acceptance_timeout_s)
+
+    def _on_digit(self, digit: str, at: float) -> None:
+        if self._state != SupervisionState.CONFIRMING or digit != "1":
+            return
+        self._confirmed = True
+        self._cancel_timer(T_CONFIRM)
+        self._set_state(SupervisionState.JOINING, at, "pressed 1")
+        self._reconcile(at)
 
     def _after_snoop_gone(self, snoop: _Snoop, at: float) -> None:
         if self._state == SupervisionState.ENDING:
@@ -354,6 +397,8 @@ class SupervisionMachine:
         self._timers.discard(name)
         if name == T_ANSWER and self._state == SupervisionState.DIALING:
             self._stop(at, "supervisor_no_answer", hangup_reason="no_answer")
+        elif name == T_CONFIRM and self._state == SupervisionState.CONFIRMING:
+            self._stop(at, "supervisor_not_confirmed")
         elif name == T_ENDING and self._state == SupervisionState.ENDING:
             self._finish(at, self.reason, self._failed)
 
@@ -441,7 +486,7 @@ class SupervisionMachine:
         phone rings, the private bridge and the snoop are prepared already."""
         if self._state not in _LIVE_STATES:
             return
-        leg_ready = self.leg.ready
+        leg_ready = self.leg.ready and self._confirmed
         if self.mode == SupervisionMode.BARGE:
             if not leg_ready:
                 return
@@ -534,6 +579,7 @@ class SupervisionMachine:
         self.reason = reason
         self._failed = failed
         self._cancel_timer(T_ANSWER)
+        self._cancel_timer(T_CONFIRM)
         if self._state == SupervisionState.REQUESTED:
             self._finish(at, reason, failed)
             return

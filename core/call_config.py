@@ -1,6 +1,6 @@
 """Per-call configuration and the request that creates a Connect-to-Phone call.
 
-`CallSettings` is the slice of `core.settings.Settings` a call machine needs (build it with
+`CallSettings` is the slice of `core.settings.CoreSettings` a call machine needs (build it with
 `core.settings.call_settings`); `CallRequest` says who calls whom, with the dial strings
 already rendered from the templates and the customer number already normalized to E.164
 (or empty for a call to a raw dial string: `evscallpro dial --customer-endpoint`).

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import msgspec
+
 
 class WorkstationMode(StrEnum):
     """Where the agent's voice rides: a WebRTC/SIP softphone, or the agent's mobile over GSM."""
@@ -52,6 +54,9 @@ class CallOutcome(StrEnum):
     CUSTOMER_INVALID_NUMBER = "customer_invalid_number"
     CUSTOMER_REJECTED = "customer_rejected"
     CANCELLED = "cancelled"  # hung up from the web UI before the customer answered
+    # Not placed: the ARI link was down or our Stasis app taken over (ApplicationReplaced).
+    # The telephony side, never the agent: ended at once, nothing dialed.
+    TELEPHONY_UNAVAILABLE = "telephony_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -74,3 +79,11 @@ class SupervisionMode(StrEnum):
     LISTEN = "listen"
     WHISPER = "whisper"
     BARGE = "barge"
+
+
+class Refusal(msgspec.Struct, frozen=True):
+    """A request the core will not carry out: `code` is stable (the UI translates it as
+    `refusal.<code>`), `detail` is English for logs and operators."""
+
+    code: str
+    detail: str = ""

@@ -38,10 +38,13 @@ def normalize(raw: str, region: str = DEFAULT_REGION) -> str | NumberProblem:
 
 
 class DialingPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Which numbers the core may dial for a customer (or accept as an agent's mobile).
+    """Which numbers the core may dial for a customer, and accept as an agent's mobile.
 
     `allowed_regions` are ISO 3166 codes of the number's country (empty: any);
     `allowed_prefixes` are E.164 prefixes (empty: any), e.g. ("+336", "+337", "+331").
+    An agent's (or supervisor's) mobile is dialed first on every call, billed to the call
+    center: it passes `check` like a customer's number, and then `agent_mobile_prefixes`
+    (empty: any), e.g. ("+336", "+337") for French mobiles only (`check_agent_mobile`).
     """
 
     default_region: str = DEFAULT_REGION
@@ -49,6 +52,7 @@ class DialingPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     refuse_premium_rate: bool = True
     refuse_shared_cost: bool = True
     allowed_prefixes: tuple[str, ...] = ()
+    agent_mobile_prefixes: tuple[str, ...] = ()
 
     def check(self, raw: str) -> str | NumberProblem:
         """The E.164 form of `raw` when it may be dialed, otherwise why not."""
@@ -73,5 +77,18 @@ class DialingPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
                 "prefix_not_allowed",
                 f"{e164} does not start with an allowed prefix "
                 f"({', '.join(self.allowed_prefixes)})",
+            )
+        return e164
+
+    def check_agent_mobile(self, raw: str) -> str | NumberProblem:
+        """The E.164 form of `raw` when it may be an agent's mobile, otherwise why not."""
+        e164 = self.check(raw)
+        if isinstance(e164, NumberProblem):
+            return e164
+        if self.agent_mobile_prefixes and not e164.startswith(self.agent_mobile_prefixes):
+            return NumberProblem(
+                "prefix_not_allowed",
+                f"{e164} does not start with a prefix allowed for agents' mobiles "
+                f"({', '.join(self.agent_mobile_prefixes)})",
             )
         return e164

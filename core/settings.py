@@ -1,18 +1,18 @@
-"""The configuration schema (msgspec Structs), TOML loading and validation.
+"""The core's configuration schema (msgspec Structs) and its validation. Pure: no I/O.
 
-Reading the file is the only I/O here, in `read_toml`. Everything else is pure:
-`parse_settings(raw, env)` converts and validates, and every error names the bad key, e.g.
-"agents[1].mobile_number: '+33 6 12' is not a valid phone number". Secrets can come from the
-environment: EVSCALLPRO_ARI_PASSWORD overrides `ari.password`.
+`CoreSettings` is what the telephony core runs with: [ari], [[agents]], [[supervisors]],
+[dial], [timeouts], [acceptance], [prompts], [recording], [hold], [policy], [recovery].
+The project's settings file adds what is not the core's (`data_dir`, `[gateway]`) and is read
+by `evscallpro.settings_file` (TOML, environment variables), which converts with
+`convert_settings` and checks with `validate`. Every error names the bad key, e.g.
+"agents[1].mobile_number: '+33 6 12' is not a valid phone number".
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import msgspec
@@ -27,7 +27,6 @@ from core.call_config import (
 from core.domain import WorkstationMode
 from core.phone import DialingPolicy, NumberProblem, normalize
 
-PASSWORD_ENV = "EVSCALLPRO_ARI_PASSWORD"
 LANGUAGES = ("fr", "en")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _PLACEHOLDERS = re.compile(r"{([^{}]*)}")
@@ -112,18 +111,7 @@ class RecoverySettings(_Section, frozen=True):
     journal_compact_above_bytes: int = 8 * 1024 * 1024
 
 
-class GatewaySettings(_Section, frozen=True):
-    host: str = "127.0.0.1"
-    port: int = 8080
-    # The agent's day (gateway/README.md): checked by gateway.settings.settings_problems.
-    presence_timeout_s: float = 60.0  # no browser this long: leaves "available"; 0 = never
-    presence_action: str = "pause"  # pause ("disconnected") | offline
-    time_zone: str = ""  # IANA zone for every time shown; empty: Europe/Paris for fr, else UTC
-    # outcome -> the dispositions offered after such a call (empty: the gateway's defaults)
-    dispositions_by_outcome: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
-
-
-class Settings(_Section, frozen=True):
+class CoreSettings(_Section, frozen=True):
     ari: AriSettings = AriSettings()
     agents: list[AgentSettings] = []
     supervisors: list[SupervisorSettings] = []
@@ -134,8 +122,6 @@ class Settings(_Section, frozen=True):
     recording: RecordingSettings = RecordingSettings()
     hold: HoldSettings = HoldSettings()
     policy: DialingPolicy = DialingPolicy()
-    data_dir: str = "./data"
-    gateway: GatewaySettings = GatewaySettings()
     recovery: RecoverySettings = RecoverySettings()
 
 
@@ -147,44 +133,20 @@ class SettingsError(Exception):
         self.errors = errors
 
 
-# ---------------------------------------------------------------------- loading
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """The only I/O of core/: read and parse one TOML file."""
+# ---------------------------------------------------------------------- conversion
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def convert_settings(raw: Mapping[str, Any], schema: type[S]) -> S | list[str]:
+    """Pure: `raw` (parsed TOML) as a `schema` Struct, or the conversion error naming its key.
+    Semantic checks come after, from `validate`."""
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        raise SettingsError([f"{path}: cannot read ({exc.strerror or exc})"]) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError([f"{path}: not valid TOML ({exc})"]) from exc
-
-
-def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
-    """Read, convert and validate; raises SettingsError listing every problem."""
-    import os
-
-    result = parse_settings(read_toml(path), os.environ if env is None else env)
-    if isinstance(result, list):
-        raise SettingsError([f"{path}: {error}" for error in result])
-    return result
-
-
-def parse_settings(
-    raw: Mapping[str, Any], env: Mapping[str, str] | None = None
-) -> Settings | list[str]:
-    """Pure: a Settings, or the list of errors (each naming its key)."""
-    data = dict(raw)
-    if env and env.get(PASSWORD_ENV):
-        data["ari"] = {**dict(data.get("ari") or {}), "password": env[PASSWORD_ENV]}
-    try:
-        settings = msgspec.convert(data, Settings, str_keys=True)
+        return msgspec.convert(dict(raw), schema, str_keys=True)
     except msgspec.ValidationError as exc:
-        return [_explain(exc)]
-    errors = validate(settings)
-    return errors or settings
+        return [explain(exc)]
 
 
-def _explain(exc: msgspec.ValidationError) -> str:
+def explain(exc: msgspec.ValidationError) -> str:
     """msgspec says "Expected `int`, got `str` - at `$.timeouts.agent_ring_s`"; lead with the key."""
     text = str(exc)
     match = re.search(r" - at `\$\.?([^`]*)`$", text)
@@ -201,15 +163,13 @@ def _explain(exc: msgspec.ValidationError) -> str:
 
 
 # ---------------------------------------------------------------------- validation
-def validate(settings: Settings) -> list[str]:
+def validate(settings: CoreSettings) -> list[str]:
     """Semantic checks msgspec's types cannot express. Empty list: usable."""
     errors: list[str] = []
     errors += _check_ari(settings.ari)
-    region = settings.policy.default_region
-    seen: set[str] = set()
-    for section, people in (("agents", settings.agents), ("supervisors", settings.supervisors)):
-        for index, person in enumerate(people):
-            errors += _check_person(f"{section}[{index}]", person, region, seen)
+    errors += _check_policy(settings.policy)
+    if not _check_policy(settings.policy):  # people's numbers are checked against it
+        errors += _check_people(settings)
     errors += _check_templates(settings.dial)
     t = settings.timeouts
     for key, value, low, high in (
@@ -236,11 +196,6 @@ def validate(settings: Settings) -> list[str]:
                     )
     if not re.fullmatch(r"[a-z0-9]{2,8}", settings.recording.format):
         errors.append(f"recording.format: {settings.recording.format!r} is not a file format")
-    errors += _check_policy(settings.policy)
-    if not 0 <= settings.gateway.port <= 65535:
-        errors.append(f"gateway.port: {settings.gateway.port} is not a TCP port")
-    if not settings.data_dir.strip():
-        errors.append("data_dir: must not be empty")
     errors += _check_recovery(settings.recovery)
     return errors
 
@@ -272,24 +227,62 @@ def _check_ari(ari: AriSettings) -> list[str]:
     if not ari.user:
         errors.append("ari.user: must not be empty")
     if not ari.password:
-        errors.append(f"ari.password: must not be empty (or set {PASSWORD_ENV})")
+        errors.append("ari.password: must not be empty (or set it in the environment)")
     if not _ID.match(ari.app):
         errors.append(f"ari.app: {ari.app!r} is not a valid Stasis application name")
     return errors
 
 
-def _check_person(key: str, person: AgentSettings, region: str, seen: set[str]) -> list[str]:
+def _check_people(settings: CoreSettings) -> list[str]:
+    """Each person once, each with a phone the core may dial: a supervisor listens from
+    their own phone, and an agent's mobile passes the agents' dialing policy (toll fraud:
+    it is dialed first on every call). No two people share a number."""
+    errors: list[str] = []
+    ids: set[str] = set()
+    numbers: dict[str, str] = {}  # E.164 -> the key of its first owner
+    for section, people in (("agents", settings.agents), ("supervisors", settings.supervisors)):
+        for index, person in enumerate(people):
+            key = f"{section}[{index}]"
+            errors += _check_person(key, person, settings.policy, ids)
+            number = _agent_mobile(settings.policy, person)
+            if isinstance(number, str):
+                if number in numbers:
+                    errors.append(
+                        f"{key}.mobile_number: {number} is already the number of "
+                        f"{numbers[number]}; each person needs their own"
+                    )
+                numbers.setdefault(number, f"{key} ({person.id})")
+            if section == "supervisors" and not (person.mobile_number or person.softphone_endpoint):
+                errors.append(
+                    f"{key}: supervisor {person.id!r} has no phone: set softphone_endpoint "
+                    "(workstation = \"softphone\") or mobile_number; a supervisor listens, "
+                    "whispers and barges from their own phone"
+                )
+    return errors
+
+
+def _agent_mobile(policy: DialingPolicy, person: AgentSettings) -> str | NumberProblem | None:
+    if person.mobile_number is None:
+        return None
+    return policy.check_agent_mobile(person.mobile_number)
+
+
+def _check_person(key: str, person: AgentSettings, policy: DialingPolicy, seen: set[str]) -> list[str]:
     errors = []
     if not _ID.match(person.id):
         errors.append(f"{key}.id: {person.id!r} is not a valid id (letters, digits, _ . -)")
     elif person.id in seen:
         errors.append(f"{key}.id: {person.id!r} is used twice")
     seen.add(person.id)
-    if person.mobile_number is not None:
-        checked = normalize(person.mobile_number, region)
-        if isinstance(checked, NumberProblem):
+    checked = _agent_mobile(policy, person)
+    if isinstance(checked, NumberProblem):
+        if checked.code == "invalid_number":
             errors.append(
                 f"{key}.mobile_number: {person.mobile_number!r} is not a valid phone number"
+            )
+        else:
+            errors.append(
+                f"{key}.mobile_number: {person.mobile_number!r} is not allowed: {checked.detail}"
             )
     if person.workstation == WorkstationMode.MOBILE and not person.mobile_number:
         errors.append(f"{key}.mobile_number: required when workstation is 'mobile'")
@@ -335,14 +328,15 @@ def _check_policy(policy: DialingPolicy) -> list[str]:
     for index, region in enumerate(policy.allowed_regions):
         if region.upper() not in supported:
             errors.append(f"policy.allowed_regions[{index}]: {region!r} is not a region code")
-    for index, prefix in enumerate(policy.allowed_prefixes):
-        if not re.fullmatch(r"\+[0-9]{1,14}", prefix):
-            errors.append(f"policy.allowed_prefixes[{index}]: {prefix!r} is not an E.164 prefix")
+    for key in ("allowed_prefixes", "agent_mobile_prefixes"):
+        for index, prefix in enumerate(getattr(policy, key)):
+            if not re.fullmatch(r"\+[0-9]{1,14}", prefix):
+                errors.append(f"policy.{key}[{index}]: {prefix!r} is not an E.164 prefix")
     return errors
 
 
 # ---------------------------------------------------------------------- projections
-def call_settings(settings: Settings, workstation: WorkstationMode | None = None) -> CallSettings:
+def call_settings(settings: CoreSettings, workstation: WorkstationMode | None = None) -> CallSettings:
     """The slice of the configuration a call needs. Without `workstation`, acceptance is given
     per workstation (`acceptance_by_workstation`), so one CallSettings serves every call."""
     t = settings.timeouts
@@ -372,7 +366,7 @@ def call_settings(settings: Settings, workstation: WorkstationMode | None = None
     )
 
 
-def phone_endpoint(settings: Settings, person: AgentSettings) -> str:
+def phone_endpoint(settings: CoreSettings, person: AgentSettings) -> str:
     """The dial string of an agent's or supervisor's own phone ("" when none is usable):
     the softphone template for a softphone workstation, else the mobile template."""
     templates = settings.dial.templates()
@@ -390,9 +384,9 @@ def phone_endpoint(settings: Settings, person: AgentSettings) -> str:
     return templates.render(templates.mobile, number=number)
 
 
-def find_agent(settings: Settings, agent_id: str) -> AgentSettings | None:
+def find_agent(settings: CoreSettings, agent_id: str) -> AgentSettings | None:
     return next((a for a in settings.agents if a.id == agent_id), None)
 
 
-def find_supervisor(settings: Settings, supervisor_id: str) -> SupervisorSettings | None:
+def find_supervisor(settings: CoreSettings, supervisor_id: str) -> SupervisorSettings | None:
     return next((s for s in settings.supervisors if s.id == supervisor_id), None)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.call_config import HoldAudio
-from core.settings import Settings
+from core.settings import CoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class AriReader:
             return exc.code, body
 
 
-def prompt_sounds(settings: Settings) -> dict[str, list[str]]:
+def prompt_sounds(settings: CoreSettings) -> dict[str, list[str]]:
     """{sound name: [prompt fields using it]} of the configured language's prompts."""
     prompts = getattr(settings.prompts, settings.prompts.language)
     used: dict[str, list[str]] = {}
@@ -98,7 +98,7 @@ def _sound_ids(ari: AriReader, language: str) -> set[str]:
     return {str(sound.get("id")) for sound in body if isinstance(sound, dict)}
 
 
-def check_sounds(ari: AriReader, settings: Settings) -> list[Finding]:
+def check_sounds(ari: AriReader, settings: CoreSettings) -> list[Finding]:
     language = settings.prompts.language
     used = prompt_sounds(settings)
     if not used:
@@ -133,7 +133,7 @@ def _module_running(ari: AriReader, module: str) -> bool:
     raise OSError(f"GET /asterisk/modules/{module} answered {status}")
 
 
-def required_modules(settings: Settings) -> dict[str, str]:
+def required_modules(settings: CoreSettings) -> dict[str, str]:
     """{module: why it is needed} for this configuration."""
     needed = {"res_stasis_playback.so": "prompts (press 1, customer busy...) are played with it"}
     if settings.hold.audio is HoldAudio.MOH:
@@ -145,7 +145,7 @@ def required_modules(settings: Settings) -> dict[str, str]:
     return needed
 
 
-def check_modules(ari: AriReader, settings: Settings) -> list[Finding]:
+def check_modules(ari: AriReader, settings: CoreSettings) -> list[Finding]:
     findings = []
     for module, why in required_modules(settings).items():
         if not _module_running(ari, module):
@@ -158,7 +158,7 @@ def check_modules(ari: AriReader, settings: Settings) -> list[Finding]:
     return findings
 
 
-def check_asterisk(settings: Settings, ari: AriReader | None = None) -> list[Finding]:
+def check_asterisk(settings: CoreSettings, ari: AriReader | None = None) -> list[Finding]:
     """Every finding, errors first. ARI unreachable: one warning, nothing else checked."""
     reader = ari or AriReader(settings.ari.url, settings.ari.user, settings.ari.password)
     try:
@@ -174,7 +174,7 @@ def check_asterisk(settings: Settings, ari: AriReader | None = None) -> list[Fin
     return sorted(findings, key=lambda f: f.level != "error")
 
 
-def run_start_check(settings: Settings, emit: Callable[[dict[str, Any]], None]) -> bool:
+def run_start_check(settings: CoreSettings, emit: Callable[[dict[str, Any]], None]) -> bool:
     """`serve`'s hook: emit each finding, log it, and say whether the start may go on."""
     findings = check_asterisk(settings)
     for finding in findings:

@@ -34,10 +34,11 @@ def _register_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _register_gateway_tools(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from evscallpro.people import user_problem
     from gateway import cli as gateway_cli
 
     gateway_cli.register_import_contacts(sub)
-    gateway_cli.register_add_user(sub)
+    gateway_cli.register_add_user(sub, check_user=user_problem)
 
 
 def _register_do_not_call(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -1,5 +1,6 @@
-"""The project's configuration file (core.settings: [ari], [dial], [timeouts], [[agents]],
-[[supervisors]], data_dir...) projected onto what the telephony core runs with (`CoreConfig`).
+"""The project's configuration file (evscallpro.settings_file, core.settings: [ari], [dial],
+[timeouts], [[agents]], [[supervisors]], data_dir...) projected onto what the telephony core
+runs with (`CoreConfig`).
 
 `load_core_config` never raises anything but `ConfigFileError`, whose message lists every
 problem with its key (from core.settings' validation).
@@ -9,15 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.domain import WorkstationMode
 from core.settings import (
-    Settings,
+    AgentSettings,
     SettingsError,
     call_settings,
-    load_settings,
     phone_endpoint,
 )
 from evscallpro.do_not_call import list_path
 from evscallpro.root import AgentDirectoryEntry, CoreConfig, SupervisorEntry
+from evscallpro.settings_file import Settings, load_settings
 
 
 class ConfigFileError(ValueError):
@@ -36,7 +38,12 @@ def core_config_from_settings(settings: Settings) -> CoreConfig:
         for agent in settings.agents
     )
     supervisors = tuple(
-        SupervisorEntry(supervisor_id=sup.id, endpoint=phone_endpoint(settings, sup))
+        SupervisorEntry(
+            supervisor_id=sup.id,
+            endpoint=phone_endpoint(settings, sup),
+            workstation=phone_kind(sup),
+            mobile_number=sup.mobile_number or "",
+        )
         for sup in settings.supervisors
         if phone_endpoint(settings, sup)
     )
@@ -54,6 +61,15 @@ def core_config_from_settings(settings: Settings) -> CoreConfig:
         orphan_sweep_s=settings.recovery.orphan_sweep_s,
         do_not_call_path=str(list_path(settings.data_dir)),
     )
+
+
+def phone_kind(person: AgentSettings) -> WorkstationMode:
+    """Which of their phones `phone_endpoint` dials: the softphone or the mobile."""
+    if person.workstation is not None:
+        return person.workstation
+    if person.softphone_endpoint and not person.mobile_number:
+        return WorkstationMode.SOFTPHONE
+    return WorkstationMode.MOBILE
 
 
 def load_core_config(path: str | Path) -> tuple[CoreConfig, Settings]:

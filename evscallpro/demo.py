@@ -30,7 +30,7 @@ import msgspec
 from actors.sinks import CallRecordSink
 from asterisk.sim.config import ConfigError
 from asterisk.sim.testing import SimulatorThread
-from core.settings import Settings, TimeoutSettings, validate
+from core.settings import TimeoutSettings
 from evscallpro.demo_autopilot import Autopilot
 from evscallpro.demo_seed import (
     DEMO_DIR,
@@ -41,6 +41,7 @@ from evscallpro.demo_seed import (
     load_demo_settings,
     seed_data_dir,
 )
+from evscallpro.settings_file import Settings, validate
 from evscallpro.stack import Stack, StackError
 from gateway.contacts import ContactStore
 

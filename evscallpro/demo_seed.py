@@ -17,7 +17,8 @@ from pathlib import Path
 import msgspec
 from argon2 import PasswordHasher
 
-from core.settings import Settings, SettingsError, load_settings
+from core.settings import SettingsError
+from evscallpro.settings_file import Settings, load_settings
 from gateway.contacts import ContactStore
 from gateway.users import Role, User, UserDirectory, hash_password
 

@@ -1,13 +1,15 @@
 """CallCenterApp: the composition root of the telephony core.
 
 Starts, in dependency order, the asyncio loop thread, the ARI port (REST), the Switchboard,
-the timer service and the ARI link (events socket), checking each one started; stops them in
-reverse. Stopping (SIGTERM) leaves live calls up in Asterisk: CallActors are told `Shutdown`,
-which releases their routes without hanging anything up, and the next start adopts the calls
-(see actors/recovery.py).
+the timer service, the call registry, the agents and the ARI link (events socket),
+checking each one started; stops them in reverse. Stopping (SIGTERM) leaves live calls up
+in Asterisk: CallActors are told `Shutdown`, which releases their routes without hanging
+anything up, and the next start adopts the calls (see actors/recovery.py).
 
-It implements `gateway.ports.CallCenter` for the UI: every method returns at once after a
-`tell()`; views reach subscribers from actor threads.
+The pieces live next door: `core_config.py` (CoreConfig), `call_center_port.py` (the UI's
+requests, `gateway.ports.CallCenter`), `view_fanout.py` (views to subscribers),
+`supervisions.py` (the supervision factory), `agents.py` (the AgentActors and the audit
+trail of their mobiles), actors/call_registry.py (the live calls).
 """
 
 from __future__ import annotations
@@ -15,97 +17,54 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import pykka
 
-from actors.agent_actor import AgentActor, AgentRequest, GetAgentView, HangUpCall, PlaceCall
 from actors.ari_link import AriLink, LinkNotice
 from actors.ari_port import AriPort
-from actors.bridge_actor import BridgeActor
-from actors.call_actor import CallActor
 from actors.call_journal import CallJournal
+from actors.call_registry import CallRegistry
 from actors.deps import ActorDeps
 from actors.loop import EventLoopThread
-from actors.messages import AriLinkUp, GetStats, Shutdown, SwitchboardStats, UiHangUp
-from actors.orphan_sweep import DEFAULT_INTERVAL_S, OrphanSweeper
+from actors.messages import AriLinkUp, GetStats, SwitchboardStats
+from actors.orphan_sweep import OrphanSweeper
 from actors.recovery import Reconciler, ReconcileReport
+from actors.registry_messages import (
+    AdoptLiveCall,
+    AfterEarlierMessages,
+    CallHandle,
+    ShutdownAll,
+    StartCall,
+    health_after,
+)
 from actors.sinks import CallRecordSink, MemoryRecordSink
 from actors.switchboard import Switchboard
 from actors.timers import TimerService
 from analytics import metrics
-from core.agent import (
-    AgentMachine,
-    LogIn,
-    LogOut,
-    Pause,
-    SetAvailable,
-    SetWorkstation,
-    SubmitDisposition,
-)
 from core.ari_commands import AriCommandFailed, AriCommandOutcome, AriCommandSucceeded
-from core.bridge import (
-    CallFinished,
-    SetSupervisionMode,
-    StartSupervision,
-    StopSupervision,
-    SupervisionEnded,
-    SupervisionMachine,
-    SupervisionSettings,
-)
-from core.call import CallMachine, agent_channel_id, bridge_id_for
-from core.call_config import CallRequest, CallSettings, DialTemplates
-from core.domain import SupervisionMode, WorkstationMode
-from core.phone import DialingPolicy
+from core.call import CallMachine
+from core.call_config import CallRequest
 from core.records import CallRecord
-from core.views import AgentView, CallView
 from evscallpro import asterisk_check
-from evscallpro.do_not_call import do_not_call_file
-from gateway.ports import Refusal, ViewListener
+from evscallpro.agents import AuditTrail, start_agents
+from evscallpro.call_center_port import CallCenterPort, new_call_id
+from evscallpro.core_config import AgentDirectoryEntry, CoreConfig, SupervisorEntry
+from evscallpro.supervisions import SupervisionFactory
+
+__all__ = [
+    "AgentDirectoryEntry",
+    "CallCenterApp",
+    "CoreConfig",
+    "SupervisorEntry",
+    "new_call_id",
+]
 
 log = logging.getLogger(__name__)
 
 ACTOR_STACK_SIZE = 256 * 1024
-
-
-class AgentDirectoryEntry(msgspec.Struct, frozen=True, kw_only=True):
-    agent_id: str
-    display_name: str = ""
-    softphone_endpoint: str = ""  # endpoint name, e.g. "agent-1001" (see DialTemplates.softphone)
-    mobile_number: str = ""  # E.164
-    workstation: WorkstationMode | None = None  # the workstation chosen at start, if any
-
-
-class SupervisorEntry(msgspec.Struct, frozen=True, kw_only=True):
-    supervisor_id: str
-    endpoint: str  # dial string of the supervisor's phone, e.g. "PJSIP/supervisor-2001"
-
-
-class CoreConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """What the core needs to run (the full Settings file maps onto this)."""
-
-    ari_url: str = "http://127.0.0.1:8088"
-    ari_user: str = "evscallpro"
-    ari_password: str = "evscallpro"
-    app: str = "evscallpro"
-    templates: DialTemplates = DialTemplates()
-    policy: DialingPolicy = DialingPolicy()
-    call: CallSettings = CallSettings()
-    agents: tuple[AgentDirectoryEntry, ...] = ()
-    supervisors: tuple[SupervisorEntry, ...] = ()
-    wrap_up_max_s: float | None = None
-    backoff_base_s: float = 0.2
-    backoff_cap_s: float = 10.0
-    request_timeout_s: float = 10.0
-    # How often leg channels of our app that no live call owns are looked for and hung up
-    # (a StasisStart nobody owns also starts a sweep at once).
-    orphan_sweep_s: float = DEFAULT_INTERVAL_S
-    # The do-not-call list file (evscallpro/do_not_call.py); empty: no list.
-    do_not_call_path: str = ""
 
 
 def _count_command(outcome: AriCommandOutcome, seconds: float) -> None:
@@ -116,11 +75,7 @@ def _count_command(outcome: AriCommandOutcome, seconds: float) -> None:
         asterisk_check.explain_command_failure(str(op), outcome.status, outcome.message)
 
 
-def new_call_id() -> str:
-    return "c" + uuid.uuid4().hex[:12]
-
-
-class CallCenterApp:
+class CallCenterApp(CallCenterPort):
     def __init__(
         self,
         config: CoreConfig,
@@ -128,7 +83,11 @@ class CallCenterApp:
         on_link_notice: Callable[[LinkNotice], None] | None = None,
         journal: CallJournal | None = None,
         on_reconciled: Callable[[ReconcileReport], None] | None = None,
+        audit: CallRecordSink | None = None,
     ) -> None:
+        """`sink` gets every call record and disposition; `audit` every audit event (a
+        change of an agent's mobile number): an append-only log in the data folder."""
+        super().__init__()
         self.config = config
         self.journal = journal
         self._on_reconciled = on_reconciled
@@ -136,6 +95,7 @@ class CallCenterApp:
         self.orphan_sweeper: OrphanSweeper | None = None
         self.reconciled = threading.Event()
         self.sink: CallRecordSink = sink if sink is not None else MemoryRecordSink()
+        self.audit: CallRecordSink = audit if audit is not None else MemoryRecordSink()
         self._external_notice = on_link_notice
         self.loop_thread = EventLoopThread()
         self.port: AriPort | None = None
@@ -143,15 +103,10 @@ class CallCenterApp:
         self.timers: TimerService | None = None
         self.link: AriLink | None = None
         self.deps: ActorDeps | None = None
-        self._calls: dict[str, Any] = {}  # call_id -> ActorRef[CallActor]
-        self._calls_lock = threading.Lock()
-        self._listeners: list[ViewListener] = []
-        self._listeners_lock = threading.Lock()
-        self._agents: dict[str, Any] = {}  # agent_id -> ActorRef[AgentActor]
-        # (call_id, supervisor_id) -> ActorRef[BridgeActor]
-        self._supervisions: dict[tuple[str, str], Any] = {}
         self.link_up = threading.Event()
-        self.started = False
+        self._supervisors = frozenset(s.supervisor_id for s in config.supervisors)
+        self._supervisors_without_phone = frozenset(config.supervisors_without_phone)
+        self._health = msgspec.structs.replace(self._health, app=config.app)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, wait_for_link_s: float | None = 5.0) -> None:
@@ -192,16 +147,21 @@ class CallCenterApp:
             port=self.port,
             timers=self.timers,
             sink=self.sink,
-            publish=self._publish,
+            publish=self.views.publish,
             journal=self.journal,
         )
+        self.registry = CallRegistry.start(
+            self.deps, cfg.call, self.live, SupervisionFactory(cfg, self.deps), app=cfg.app
+        )
+        if not self.registry.is_alive():
+            raise RuntimeError("call registry did not start")
         if self.journal is not None:
             self.journal.compact()
         self.reconciler = Reconciler(
             self.port,
             cfg.app,
             cfg.call,
-            live_call_refs=self._live_calls,
+            live_call_refs=lambda: dict(self.live.calls),
             adopt=self._adopt,
             sink=self.sink,
             journal=self.journal,
@@ -226,7 +186,8 @@ class CallCenterApp:
             backoff_base_s=cfg.backoff_base_s,
             backoff_cap_s=cfg.backoff_cap_s,
         )
-        self._start_agents()
+        # Into self._agents as they start: stop() stops those that did if one fails.
+        start_agents(cfg, self.deps, self._start_agent_call, AuditTrail(self.audit), self._agents)
         self.link.start()
 
     def stop(self) -> None:
@@ -239,16 +200,12 @@ class CallCenterApp:
         if self.link is not None:
             self.link.stop()
             self.link = None
-        for ref in self._live_call_refs():
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(Shutdown())
-        for ref in self._live_call_refs():
-            ref.actor_stopped.wait(2)
-        with self._calls_lock:
-            supervisions = list(self._supervisions.values())
-        for ref in supervisions:
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(Shutdown())
+        if self.registry is not None:
+            with contextlib.suppress(Exception):
+                for ref in self.registry.ask(ShutdownAll(), timeout=5):
+                    ref.actor_stopped.wait(2)
+            self.registry.stop()
+            self.registry = None
         for ref in list(self._agents.values()):
             ref.stop()
         self._agents.clear()
@@ -261,7 +218,13 @@ class CallCenterApp:
         self.loop_thread.stop()
 
     def _on_link_notice(self, notice: LinkNotice) -> None:
+        """On the loop thread: the link's state goes to the registry (told) and to the
+        health snapshot /healthz reads."""
         metrics.ari_connected(isinstance(notice, AriLinkUp))
+        self._health = health_after(self._health, notice)
+        if self.registry is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.registry.tell(notice)
         if isinstance(notice, AriLinkUp):
             if notice.generation > 1:
                 metrics.ari_reconnect()
@@ -271,34 +234,20 @@ class CallCenterApp:
         if self._external_notice is not None:
             self._external_notice(notice)
 
-    # ------------------------------------------------------------------ calls
-    def start_call(
-        self,
-        request: CallRequest,
-        on_ended: Callable[[CallRecord], None] | None = None,
-        agent: Any = None,
-    ) -> Any:
-        """Start a CallActor for `request` (it dials at once); returns its ActorRef."""
-        if self.deps is None:
-            raise RuntimeError("core not started")
-        machine = CallMachine(request, self.config.call)
-
-        def ended(record: CallRecord) -> None:
-            with self._calls_lock:
-                self._calls.pop(record.call_id, None)
-            self._call_finished(record.call_id)
-            if on_ended is not None:
-                on_ended(record)
-
-        with self._calls_lock:
-            ref = CallActor.start(request, machine, self.deps, on_ended=ended, agent=agent)
-            self._calls[request.call_id] = ref
-        return ref
-
     def _reconciled_report(self, report: ReconcileReport) -> None:
-        self.reconciled.set()
-        if self._on_reconciled is not None:
-            self._on_reconciled(report)
+        """On the loop: reported once the calls it adopted are live in the registry."""
+
+        def reconciled() -> None:
+            self.reconciled.set()
+            if self._on_reconciled is not None:
+                self._on_reconciled(report)
+
+        if self.registry is None:
+            return
+        try:
+            self.registry.tell(AfterEarlierMessages(callback=reconciled))
+        except pykka.ActorDeadError:
+            log.debug("reconciliation report after the registry stopped")
 
     def _unowned_stasis(self, channel_id: str) -> None:
         """Switchboard thread: a channel entered our app and no actor owns it."""
@@ -307,253 +256,34 @@ class CallCenterApp:
             log.info("StasisStart for unowned channel %s: orphan sweep", channel_id)
             sweeper.trigger()
 
-    def _live_calls(self) -> dict[str, Any]:
-        with self._calls_lock:
-            return dict(self._calls)
+    # ------------------------------------------------------------------ calls
+    def start_call(
+        self,
+        request: CallRequest,
+        on_ended: Callable[[CallRecord], None] | None = None,
+        agent: Any = None,
+    ) -> Any:
+        """Start a CallActor for `request` (it dials at once); returns its ActorRef, or None
+        when the telephony link cannot carry it (the call ended at once, its record says
+        `telephony_unavailable`). For tools and tests, never from an actor."""
+        if self.registry is None:
+            raise RuntimeError("core not started")
+        return self.registry.ask(
+            StartCall(request=request, agent=agent, on_ended=on_ended), timeout=5
+        )
 
-    def _adopt(self, machine: CallMachine, request: CallRequest, live_ids: frozenset[str]) -> Any:
-        """Start a CallActor around a call rebuilt from Asterisk (called by the reconciler)."""
-        assert self.deps is not None
+    def _start_agent_call(self, request: CallRequest, agent_ref: Any) -> CallHandle:
+        """On an AgentActor's thread: tell the registry, never wait on it."""
+        self.registry.tell(StartCall(request=request, agent=agent_ref))
+        return CallHandle(self.registry, request.call_id)
 
-        def ended(record: CallRecord) -> None:
-            with self._calls_lock:
-                self._calls.pop(record.call_id, None)
-            self._call_finished(record.call_id)
-
-        with self._calls_lock:
-            if request.call_id in self._calls:
-                return self._calls[request.call_id]
-            ref = CallActor.start(
-                request,
-                machine,
-                self.deps,
-                on_ended=ended,
-                adopted=True,
-                agent=self._agents.get(request.agent_id),
-                live_ids=live_ids & frozenset(machine.channel_ids()),
-            )
-            self._calls[request.call_id] = ref
-        log.warning("adopted live call %s (agent %s)", request.call_id, request.agent_id)
-        return ref
-
-    def hang_up_call(self, call_id: str, by: str = "ui") -> bool:
-        with self._calls_lock:
-            ref = self._calls.get(call_id)
-        if ref is None:
-            return False
-        try:
-            ref.tell(UiHangUp(requested_by=by))
-        except pykka.ActorDeadError:
-            return False
-        return True
-
-    def live_call_ids(self) -> list[str]:
-        with self._calls_lock:
-            return list(self._calls)
-
-    def _live_call_refs(self) -> list[Any]:
-        with self._calls_lock:
-            return list(self._calls.values())
+    def _adopt(self, machine: CallMachine, request: CallRequest, live_ids: frozenset[str]) -> None:
+        """On the loop (the reconciler): a call rebuilt from Asterisk; the registry starts
+        its CallActor once."""
+        agent = self._agents.get(request.agent_id)
+        self.registry.tell(
+            AdoptLiveCall(machine=machine, request=request, live_ids=live_ids, agent=agent)
+        )
 
     def switchboard_stats(self, timeout: float = 2.0) -> SwitchboardStats:
         return self.switchboard.ask(GetStats(), timeout=timeout)  # type: ignore[no-any-return]
-
-    # ------------------------------------------------------------------ views
-    def _publish(self, view: Any) -> None:
-        with self._listeners_lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(view)
-            except Exception:
-                log.exception("view listener failed")
-
-    def subscribe(self, listener: ViewListener) -> Callable[[], None]:
-        with self._listeners_lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._listeners_lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
-
-    # ------------------------------------------------------------------ agents
-    def _start_agents(self) -> None:
-        assert self.deps is not None
-        now = time.time()
-        do_not_call = do_not_call_file(self.config.do_not_call_path)
-        for entry in self.config.agents:
-            machine = AgentMachine(
-                entry.agent_id,
-                entry.display_name,
-                workstation=entry.workstation,
-                mobile_number=entry.mobile_number or None,
-                softphone_endpoint=entry.softphone_endpoint or None,
-                templates=self.config.templates,
-                policy=self.config.policy,
-                wrap_up_max_s=self.config.wrap_up_max_s,
-                since=now,
-            )
-            machine.use_do_not_call(do_not_call)
-            ref = AgentActor.start(machine, self.deps, self._start_agent_call)
-            if not ref.is_alive():
-                raise RuntimeError(f"agent actor {entry.agent_id} did not start")
-            self._agents[entry.agent_id] = ref
-
-    def _start_agent_call(self, request: CallRequest, agent_ref: Any) -> Any:
-        return self.start_call(request, agent=agent_ref)
-
-    def _ask_agent(self, agent_id: str, message: Any, timeout: float = 5.0) -> Refusal | None:
-        if not self.started:
-            return Refusal("core_stopped", "the telephony core is not running")
-        ref = self._agents.get(agent_id)
-        if ref is None:
-            return Refusal("unknown_agent", f"no agent {agent_id!r}")
-        try:
-            answer = ref.ask(message, timeout=timeout)
-        except pykka.ActorDeadError:
-            return Refusal("internal_error", "the agent actor is gone")
-        except Exception as exc:  # timeout
-            return Refusal("internal_error", f"the agent did not answer: {type(exc).__name__}")
-        if answer is None:
-            return None
-        return Refusal(getattr(answer, "code", "refused"), getattr(answer, "detail", ""))
-
-    # ------------------------------------------------------------------ CallCenter
-    def place_call(
-        self, agent_id: str, customer_number: str, contact_id: str | None = None
-    ) -> Refusal | None:
-        return self._ask_agent(
-            agent_id,
-            PlaceCall(
-                customer_number=customer_number, call_id=new_call_id(), contact_id=contact_id
-            ),
-        )
-
-    def hang_up(self, agent_id: str, call_id: str) -> Refusal | None:
-        refusal = self._ask_agent(agent_id, HangUpCall(call_id=call_id, by=agent_id))
-        if refusal is not None and refusal.code == "unknown_call":
-            # An adopted call (after a restart) is not on the agent machine: end it directly.
-            with self._calls_lock:
-                known = call_id in self._calls
-            if known and self.hang_up_call(call_id, by=agent_id):
-                return None
-        return refusal
-
-    def set_workstation(
-        self, agent_id: str, mode: WorkstationMode, mobile_number: str | None = None
-    ) -> Refusal | None:
-        return self._ask_agent(
-            agent_id, AgentRequest(SetWorkstation(mode=mode, mobile_number=mobile_number))
-        )
-
-    def log_in(self, agent_id: str) -> Refusal | None:
-        return self._ask_agent(agent_id, AgentRequest(LogIn()))
-
-    def log_out(self, agent_id: str) -> Refusal | None:
-        return self._ask_agent(agent_id, AgentRequest(LogOut()))
-
-    def set_available(self, agent_id: str) -> Refusal | None:
-        return self._ask_agent(agent_id, AgentRequest(SetAvailable()))
-
-    def pause(self, agent_id: str, reason: str) -> Refusal | None:
-        return self._ask_agent(agent_id, AgentRequest(Pause(reason=reason)))
-
-    def qualify(
-        self,
-        agent_id: str,
-        call_id: str,
-        disposition: str,
-        comment: str = "",
-        callback_at: str | None = None,
-    ) -> Refusal | None:
-        return self._ask_agent(
-            agent_id,
-            AgentRequest(
-                SubmitDisposition(
-                    call_id=call_id, code=disposition, comment=comment, callback_at=callback_at
-                )
-            ),
-        )
-
-    def supervise(self, supervisor_id: str, call_id: str, mode: SupervisionMode) -> Refusal | None:
-        """Listen to, whisper to or barge into a live call from the supervisor's phone."""
-        if self.deps is None or not self.started:
-            return Refusal("core_stopped", "the telephony core is not running")
-        entry = next((s for s in self.config.supervisors if s.supervisor_id == supervisor_id), None)
-        if entry is None:
-            return Refusal("unknown_supervisor", f"no supervisor {supervisor_id!r}")
-        try:
-            mode = SupervisionMode(mode)
-        except ValueError:
-            return Refusal("invalid_mode", f"{mode!r} is not listen, whisper or barge")
-        with self._calls_lock:
-            if call_id not in self._calls:
-                return Refusal("unknown_call", f"no live call {call_id!r}")
-            existing = self._supervisions.get((call_id, supervisor_id))
-            if existing is not None and existing.is_alive():
-                existing.tell(SetSupervisionMode(mode=mode))
-                return None
-            cfg = self.config
-            machine = SupervisionMachine(
-                call_id,
-                supervisor_id,
-                entry.endpoint,
-                agent_channel_id(call_id),
-                bridge_id_for(call_id),
-                SupervisionSettings(
-                    app=cfg.app,
-                    caller_id=cfg.call.caller_id_to_agent,
-                    ring_timeout_s=cfg.call.agent_ring_timeout_s,
-                    ending_guard_s=cfg.call.ending_guard_s,
-                ),
-            )
-            key = (call_id, supervisor_id)
-
-            def ended(_: SupervisionEnded) -> None:
-                with self._calls_lock:
-                    if self._supervisions.get(key) is ref:
-                        del self._supervisions[key]
-
-            ref = BridgeActor.start(
-                machine, self.deps, on_ended=ended, call_ref=self._calls[call_id]
-            )
-            self._supervisions[key] = ref
-        ref.tell(StartSupervision(mode=mode))
-        return None
-
-    def stop_supervision(self, supervisor_id: str, call_id: str) -> Refusal | None:
-        with self._calls_lock:
-            ref = self._supervisions.get((call_id, supervisor_id))
-        if ref is None:
-            return Refusal("not_supervising", f"{supervisor_id!r} is not on call {call_id!r}")
-        with contextlib.suppress(pykka.ActorDeadError):
-            ref.tell(StopSupervision())
-        return None
-
-    def _call_finished(self, call_id: str) -> None:
-        with self._calls_lock:
-            refs = [r for (cid, _), r in self._supervisions.items() if cid == call_id]
-        for ref in refs:
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(CallFinished())
-
-    def snapshot(self) -> list[AgentView]:
-        views: list[AgentView] = []
-        for ref in list(self._agents.values()):
-            try:
-                views.append(ref.ask(GetAgentView(), timeout=2))
-            except Exception:
-                log.warning("agent view unavailable", exc_info=True)
-        return views
-
-    def call_views(self) -> list[CallView]:
-        views = []
-        for ref in self._live_call_refs():
-            try:
-                views.append(ref.ask(GetStats(), timeout=1))
-            except Exception:
-                continue
-        return views

@@ -7,7 +7,9 @@ gateway (agent desktop, wallboard, /metrics) on `[gateway]` host/port (`--port` 
 it; 0 = any free port), then runs until SIGTERM / SIGINT and stops them in reverse.
 Stopping leaves live calls up in Asterisk: the next start adopts them. Under `data_dir`:
 `calls.jsonl` (records), `live-calls.jsonl` (the live-calls journal recovery reads),
-`evscallpro.duckdb`, users, contacts, recordings. Records also go, one JSON line each, to
+`audit.jsonl` (changes of agents' mobile numbers), `evscallpro.duckdb`, users, contacts,
+recordings. A web user with the supervisor role and no `[[supervisors]]` phone is reported
+at start ({"event": "config_problem", ...}, and on stderr). Records also go, one JSON line each, to
 stdout, with every call step change ({"event": "call", ...}) and each reconciliation
 report; {"event": "ready", "url": ...} comes once the first reconciliation is done and the
 gateway listens.
@@ -96,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         on_reconciled=_on_reconciled,
         view_listeners=[_on_view],
     )
+    for problem in stack.people_problems():
+        logging.getLogger("evscallpro.serve").error("%s", problem)
+        _emit({"event": "config_problem", "error": problem})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

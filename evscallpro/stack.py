@@ -9,9 +9,14 @@ next one; `stop()` stops them in reverse, so the core's last records reach the w
 before it flushes and closes.
 
 Under `settings.data_dir`: `evscallpro.duckdb` (+ its journal), `calls.jsonl`,
-`live-calls.jsonl` (the journal recovery reads), `users.json`, `contacts.json`,
+`live-calls.jsonl` (the journal recovery reads), `audit.jsonl` (the audit trail: every
+change of an agent's mobile number, who, when, old -> new), `users.json`, `contacts.json`,
 `session-secret`. Recordings stay where Asterisk writes them; the gateway reads them
 through ARI (gateway/recordings.py `AriRecordings`).
+
+People are one thing: a web user with the supervisor role (users.json, `add-user`) needs a
+`[[supervisors]]` entry with their phone; `people_problems()` lists who lacks one (the core
+then refuses their listening with a reason saying so).
 
     stack = Stack(load_settings("evscallpro.toml")).start()
     print(stack.url)
@@ -27,24 +32,29 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from actors.analytics_service import AnalyticsService
 from actors.analytics_writer import WriterConfig
 from actors.call_journal import CallJournal
 from actors.recovery import ReconcileReport
 from actors.sinks import CallRecordSink, FanOutSink, JsonLinesRecordSink
-from core.settings import Settings
 from evscallpro.config_file import core_config_from_settings
 from evscallpro.root import CallCenterApp
+from evscallpro.settings_file import Settings
 from gateway.contacts import ContactStore
-from gateway.project import gateway_settings, user_directory
+from gateway.project import project_users, user_directory
 from gateway.recordings import AriRecordings
 from gateway.server import GatewayThread
+from gateway.users import Role, UserDirectory
 
 log = logging.getLogger(__name__)
 
 DB_FILE = "evscallpro.duckdb"
 RECORDS_FILE = "calls.jsonl"
 LIVE_CALLS_FILE = "live-calls.jsonl"
+AUDIT_FILE = "audit.jsonl"  # append-only: changes of agents' mobile numbers (who, when, old -> new)
+USERS_FILE = "users.json"
 
 
 class StackError(RuntimeError):
@@ -106,6 +116,24 @@ class Stack:
             raise RuntimeError("the core is not running")
         return self.app
 
+    def supervisors_without_phone(self) -> list[str]:
+        """Web users with the supervisor role that no [[supervisors]] entry gives a phone."""
+        users = UserDirectory.load(self.data_dir / USERS_FILE, base=project_users(self.settings))
+        phones = {s.id for s in self.settings.supervisors}
+        return sorted(
+            u.user_id for u in users.all() if u.role == Role.SUPERVISOR and u.user_id not in phones
+        )
+
+    def people_problems(self) -> list[str]:
+        """What the admin must fix in the configuration of people, one line each."""
+        return [
+            f"supervisor {user_id!r} ({self.data_dir / USERS_FILE}) has no phone: add a "
+            f'[[supervisors]] entry with id = "{user_id}" and softphone_endpoint or '
+            "mobile_number to the settings file; until then they can watch the wallboard "
+            "but not listen, whisper or barge"
+            for user_id in self.supervisors_without_phone()
+        ]
+
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Stack:
         """Start every part in order; on failure stop what started and raise StackError."""
@@ -140,9 +168,14 @@ class Stack:
             self.analytics.sink,
             *self._extra_sinks,
         )
-        app = CallCenterApp(
+        config = msgspec.structs.replace(
             core_config_from_settings(self.settings),
+            supervisors_without_phone=tuple(self.supervisors_without_phone()),
+        )
+        app = CallCenterApp(
+            config,
             sink=sink,
+            audit=JsonLinesRecordSink(self.data_dir / AUDIT_FILE),
             journal=CallJournal(
                 self.data_dir / LIVE_CALLS_FILE,
                 compact_after_lines=self.settings.recovery.journal_compact_after_lines,
@@ -164,7 +197,7 @@ class Stack:
 
     def _start_gateway(self) -> Callable[[], None]:
         assert self.app is not None
-        gw_settings = gateway_settings(self.settings, **self._gateway_overrides)
+        gw_settings = self.settings.gateway_settings(**self._gateway_overrides)
         users = user_directory(self.settings, gw_settings)
         contacts = ContactStore.in_data_dir(gw_settings.data_dir)
         gateway = GatewayThread(self.app, gw_settings, users, contacts, archive=self.analytics.reader)

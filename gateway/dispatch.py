@@ -205,10 +205,12 @@ class Dispatcher:
             if not mobile.strip():
                 raise Denied("err.mobile_required")
             number = self._number(mobile)
-            if number != user.mobile_number:  # the profile keeps the last number used
-                self._users.update_mobile(user.user_id, number)
-                await asyncio.to_thread(self._users.save)
+        # The core checks the number (dialing policy for agents' mobiles) before the profile
+        # keeps it: a refused number is not saved.
         await self._ask(lang, self._core.set_workstation, user.user_id, mode, number)
+        if number is not None and number != user.mobile_number:  # the last number used
+            self._users.update_mobile(user.user_id, number)
+            await asyncio.to_thread(self._users.save)
         if number is not None:
             saved = self._render.notice(lang, "notice.workstation_saved_mobile", "info",
                                         number=self._render.phone(number, lang))

@@ -1,10 +1,15 @@
 """What the gateway needs from the telephony core, and nothing more.
 
-The actors' composition root implements `CallCenter`; the gateway depends on this Protocol
-only, so its tests can run the real core against the simulator or a recorded double.
-Every method returns at once (it `tell()`s an actor); results arrive as views through
-`subscribe`. Refusals that can be decided synchronously (unknown agent, invalid number,
-agent not available) are returned as a `Refusal` so the UI can say why at once.
+The actors' composition root implements `CallCenter` (evscallpro/call_center_port.py); the
+gateway depends on this Protocol only, so its tests can run the real core against the
+simulator or a recorded double.
+
+The requests (place_call ... stop_supervision, snapshot) BLOCK: each asks an actor and
+waits for its answer, up to about 5 s, so that a refusal (unknown agent, invalid number,
+agent not available) comes back as a `Refusal` and the UI can say why at once. Call them
+off the event loop (`asyncio.to_thread`). What follows (the call's progress, state changes)
+arrives later as views through `subscribe`, whose listener runs on actor threads.
+`telephony_health` and `subscribe` never block.
 """
 
 from __future__ import annotations
@@ -12,18 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-import msgspec
-
-from core.domain import SupervisionMode, WorkstationMode
+from core.domain import Refusal, SupervisionMode, WorkstationMode
+from core.telephony import TelephonyHealth
 from core.views import AgentView, CallView
 
-
-class Refusal(msgspec.Struct, frozen=True):
-    """A request the core will not carry out; `code` is stable (for i18n), `detail` is English."""
-
-    code: str
-    detail: str = ""
-
+__all__ = ["CallCenter", "Refusal", "ViewListener"]
 
 ViewListener = Callable[[AgentView | CallView], None]
 
@@ -63,7 +61,12 @@ class CallCenter(Protocol):
     def stop_supervision(self, supervisor_id: str, call_id: str) -> Refusal | None: ...
 
     def snapshot(self) -> list[AgentView]:
-        """The current view of every agent (blocks briefly; for the composition root only)."""
+        """The current view of every agent (blocks: asks every agent)."""
+        ...
+
+    def telephony_health(self) -> TelephonyHealth:
+        """Whether calls can be placed (ARI link up, Stasis app ours), and if not why
+        (`why_unavailable()`); never blocks, for /healthz."""
         ...
 
     def subscribe(self, listener: ViewListener) -> Callable[[], None]:

@@ -1,47 +1,21 @@
-"""The gateway from the project settings file (`core.settings.Settings`): the `[gateway]`
-table's host and port, `data_dir`, the prompts' language, the dialing region, and the
-agents and supervisors that carry a `password_hash` as the users who may log in.
+"""The gateway's users from the project settings file: the agents and supervisors
+(`core.settings.CoreSettings`) that carry a `password_hash` may log in.
 
 `data_dir/users.json` (written by `evscallpro add-user`) is overlaid on those users.
+(The gateway's own settings are the project file's `[gateway]` table:
+`evscallpro.settings_file.Settings.gateway_settings`.)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import msgspec
-
-from core.settings import Settings
-from gateway.settings import GatewaySettings, settings_problems
+from core.settings import CoreSettings
+from gateway.settings import GatewaySettings
 from gateway.users import Role, User, UserDirectory
 
 
-def gateway_settings(project: Settings, **overrides: Any) -> GatewaySettings:
-    """GatewaySettings drawn from the project file; keyword arguments override any field."""
-    base = GatewaySettings(
-        host=project.gateway.host,
-        port=project.gateway.port,
-        data_dir=project.data_dir,
-        default_language=project.prompts.language,
-        default_region=project.policy.default_region,
-        wrap_up_max_s=project.timeouts.wrap_up_max_s,
-        presence_timeout_s=project.gateway.presence_timeout_s,
-        presence_action=project.gateway.presence_action,
-        time_zone=project.gateway.time_zone,
-    )
-    if project.gateway.dispositions_by_outcome:
-        base = msgspec.structs.replace(
-            base, dispositions_by_outcome=dict(project.gateway.dispositions_by_outcome)
-        )
-    settings = msgspec.structs.replace(base, **overrides)
-    problems = settings_problems(settings)
-    if problems:
-        raise ValueError("invalid settings: " + "; ".join(f"gateway.{p}" for p in problems))
-    return settings
-
-
-def project_users(project: Settings) -> list[User]:
+def project_users(project: CoreSettings) -> list[User]:
     users: list[User] = []
     for entries, role in ((project.agents, Role.AGENT), (project.supervisors, Role.SUPERVISOR)):
         for entry in entries:
@@ -59,7 +33,7 @@ def project_users(project: Settings) -> list[User]:
     return users
 
 
-def user_directory(project: Settings, settings: GatewaySettings) -> UserDirectory:
+def user_directory(project: CoreSettings, settings: GatewaySettings) -> UserDirectory:
     return UserDirectory.load(
         Path(settings.data_dir) / "users.json", base=project_users(project)
     )

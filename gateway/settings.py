@@ -1,14 +1,29 @@
-"""Gateway settings: one frozen Struct, loadable from TOML, with defaults good for a demo."""
+"""Gateway settings: one frozen Struct, the project file's `[gateway]` table, with defaults
+good for a demo, and `validate` naming each bad key ("gateway.session_ttl_s: ...").
+
+In the project file (evscallpro/settings_file.py) `data_dir`, `default_language`,
+`default_region` and `wrap_up_max_s` come from the top level, `[prompts] language`,
+`[policy] default_region` and `[timeouts] wrap_up_max_s`; `[gateway]` holds the rest. `load_settings` reads a gateway-only TOML (the `add-user` and
+`import-contacts` tools' `--settings`).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+
+LANGUAGES = ("fr", "en")
+# Fields the project file sets from elsewhere (see the module docstring).
+FROM_PROJECT = ("data_dir", "default_language", "default_region", "wrap_up_max_s")
+_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+PRESENCE_ACTIONS = ("pause", "offline")
 
 # A customer who was never reached has nothing to sell or refuse: a short list.
 SHORT_LISTS: dict[str, tuple[str, ...]] = {
@@ -21,13 +36,13 @@ SHORT_LISTS: dict[str, tuple[str, ...]] = {
 }
 
 
-class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
+class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8080  # 0 picks a free port (tests)
     data_dir: str = "data"
     # HMAC key for session cookies; empty means "read or create data_dir/session-secret".
     session_secret: str = ""
-    session_ttl_s: float = 12 * 3600.0
+    session_ttl_s: float = 12 * 3600.0  # a session cookie's lifetime (a working day)
     # Origins allowed on POST /login, /logout and the WebSocket handshake, besides the
     # request's own scheme://Host (same-origin), e.g. ("https://callcenter.example.com",).
     # Same-origin means the same scheme too: https when secure_cookies, else http.
@@ -110,8 +125,85 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
         return key
 
 
+def validate(settings: GatewaySettings, prefix: str = "gateway.") -> list[str]:
+    """Checks msgspec's types cannot express; each error names its key. Empty: usable."""
+    s = settings
+    errors: list[str] = []
+    if not s.host.strip():
+        errors.append(f"{prefix}host: must not be empty")
+    if not 0 <= s.port <= 65535:
+        errors.append(f"{prefix}port: {s.port} is not a TCP port")
+    if s.session_secret and len(s.session_secret) < 16:
+        errors.append(f"{prefix}session_secret: too short (at least 16 characters; or leave it "
+                      "empty to have one generated into data_dir/session-secret)")
+    if not 60 <= s.session_ttl_s <= 30 * 86400:
+        errors.append(f"{prefix}session_ttl_s: {s.session_ttl_s:g} is outside 60..2592000 seconds")
+    for index, origin in enumerate(s.allowed_origins):
+        problem = _origin_problem(origin)
+        if problem:
+            errors.append(f"{prefix}allowed_origins[{index}]: {origin!r} {problem}")
+    for index, host in enumerate(s.allowed_hosts):
+        if host != "*" and not _HOST.match(host):
+            errors.append(f"{prefix}allowed_hosts[{index}]: {host!r} is not a host name "
+                          "(host or host:port, e.g. \"callcenter.example.com\")")
+    if s.default_language not in LANGUAGES:
+        errors.append(f"{prefix}default_language: {s.default_language!r} is not one of "
+                      f"{', '.join(LANGUAGES)}")
+    for key in ("login_max_failures_per_user", "login_max_failures_per_address",
+                "max_sockets_per_session", "max_sockets_per_user", "ws_messages_per_10s"):
+        value = getattr(s, key)
+        if not 1 <= value <= 1_000_000:
+            errors.append(f"{prefix}{key}: {value} must be between 1 and 1000000")
+    if s.login_max_failures_per_address < s.login_max_failures_per_user:
+        errors.append(f"{prefix}login_max_failures_per_address: {s.login_max_failures_per_address} "
+                      f"is below login_max_failures_per_user ({s.login_max_failures_per_user}): "
+                      "one office behind one address would be locked out by one user's typos")
+    if s.max_sockets_per_user < s.max_sockets_per_session:
+        errors.append(f"{prefix}max_sockets_per_user: {s.max_sockets_per_user} is below "
+                      f"max_sockets_per_session ({s.max_sockets_per_session})")
+    if not 1 <= s.login_lockout_s <= 86400:
+        errors.append(f"{prefix}login_lockout_s: {s.login_lockout_s:g} is outside 1..86400 seconds")
+    if not 1 <= s.login_trusted_s <= 365 * 86400:
+        errors.append(f"{prefix}login_trusted_s: {s.login_trusted_s:g} is outside 1..31536000 seconds")
+    if not 0.05 <= s.users_reload_s <= 3600:
+        errors.append(f"{prefix}users_reload_s: {s.users_reload_s:g} is outside 0.05..3600 seconds")
+    if not 0 <= s.wallboard_batch_s <= 5:
+        errors.append(f"{prefix}wallboard_batch_s: {s.wallboard_batch_s:g} is outside 0..5 seconds")
+    errors += _agent_day_problems(s, prefix)
+    return errors
+
+
+def _agent_day_problems(s: GatewaySettings, prefix: str) -> list[str]:
+    errors: list[str] = []
+    try:
+        s.zone()
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.append(f"{prefix}time_zone: {s.time_zone!r} is not a known IANA time zone")
+    if s.presence_action not in PRESENCE_ACTIONS:
+        errors.append(f"{prefix}presence_action: {s.presence_action!r} must be pause or offline")
+    if s.presence_timeout_s < 0:
+        errors.append(f"{prefix}presence_timeout_s: must be 0 (never) or more")
+    if s.wrap_up_max_s is not None and s.wrap_up_max_s <= 0:
+        errors.append(f"{prefix}wrap_up_max_s: {s.wrap_up_max_s:g} must be positive")
+    for outcome, codes in s.dispositions_by_outcome.items():
+        unknown = [c for c in codes if c not in s.dispositions]
+        if unknown:
+            errors.append(f"{prefix}dispositions_by_outcome.{outcome}: {unknown} not in dispositions")
+    return errors
+
+
+def _origin_problem(origin: str) -> str:
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an origin (scheme://host[:port], e.g. \"https://callcenter.example.com\")"
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return "is not an origin: no path, query or user part (scheme://host[:port])"
+    return ""
+
+
 def load_settings(path: str | Path | None) -> GatewaySettings:
-    """Read settings from a TOML file ([gateway] table or top level); None gives defaults."""
+    """Read settings from a TOML file ([gateway] table or top level); None gives defaults.
+    Raises ValueError naming the bad key."""
     if path is None:
         return GatewaySettings()
     with open(path, "rb") as handle:
@@ -121,25 +213,12 @@ def load_settings(path: str | Path | None) -> GatewaySettings:
         settings = msgspec.convert(table, GatewaySettings)
     except msgspec.ValidationError as exc:
         raise ValueError(f"invalid gateway settings in {path}: {exc}") from exc
-    problems = settings_problems(settings)
-    if problems:
-        raise ValueError(f"invalid gateway settings in {path}: {'; '.join(problems)}")
+    errors = validate(settings, prefix="gateway." if "gateway" in raw else "")
+    if errors:
+        raise ValueError(f"invalid gateway settings in {path}: " + "; ".join(errors))
     return settings
 
 
 def settings_problems(settings: GatewaySettings) -> list[str]:
-    """What is wrong with settings msgspec's types cannot say (empty: nothing)."""
-    problems: list[str] = []
-    try:
-        settings.zone()
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"time_zone: {settings.time_zone!r} is not a known IANA time zone")
-    if settings.presence_action not in ("pause", "offline"):
-        problems.append(f"presence_action: {settings.presence_action!r} must be pause or offline")
-    if settings.presence_timeout_s < 0:
-        problems.append("presence_timeout_s: must be 0 (never) or more")
-    for outcome, codes in settings.dispositions_by_outcome.items():
-        unknown = [c for c in codes if c not in settings.dispositions]
-        if unknown:
-            problems.append(f"dispositions_by_outcome.{outcome}: {unknown} not in dispositions")
-    return problems
+    """`validate` without the "gateway." prefix (empty: nothing wrong)."""
+    return validate(settings, prefix="")

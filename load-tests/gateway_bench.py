@@ -517,11 +517,10 @@ def bench_settings(folder: Path, ari_url: str, n_agents: int) -> Any:
         AcceptanceSettings,
         AgentSettings,
         AriSettings,
-        GatewaySettings,
         PromptSettings,
-        Settings,
-        validate,
     )
+    from evscallpro.settings_file import Settings, validate
+    from gateway.settings import GatewaySettings
 
     settings = Settings(
         ari=AriSettings(url=ari_url, app="evscallpro-gateway-bench"),

@@ -11,6 +11,7 @@ from core.agent import (
     DispositionSubmitted,
     LogIn,
     LogOut,
+    MobileNumberChanged,
     Pause,
     Refusal,
     SetAvailable,
@@ -280,6 +281,68 @@ def test_workstation_changes_and_refusals() -> None:
     assert busy is not None and busy.code == "agent_on_call"
     assert m.receive(LogOut(), 3.0) is None  # kept for the end of the call
     assert m.log_out_pending
+
+
+# ------------------------------------------------------------------ toll fraud: agent mobiles
+@pytest.mark.parametrize(
+    ("number", "why"),
+    [
+        ("+33899123456", "premium-rate"),  # premium rate, billed to the call center
+        ("0810 12 34 56", "shared-cost"),
+        ("+32470123456", "BE number"),  # foreign
+        ("+33612345678", "another person's phone"),  # bob's configured mobile
+    ],
+)
+def test_an_agent_cannot_take_a_costly_foreign_or_someone_elses_number(
+    number: str, why: str
+) -> None:
+    m = agent(numbers_of_others={"+33612345678": "bob"})
+    m.receive(LogIn(), 1.0)
+    m.events_emitted()
+    refusal = m.receive(SetWorkstation(WorkstationMode.MOBILE, number), 2.0)
+    assert refusal is not None and refusal.code == "number_not_allowed", refusal
+    assert why in refusal.detail
+    assert m.view().mobile_number == "+33611111111"  # unchanged: every call still dials it
+    assert not [e for e in m.events_emitted() if isinstance(e, MobileNumberChanged)]
+    request = m.request_call("0622222222", "c1", 3.0)
+    assert isinstance(request, CallRequest) and "+33611111111" in request.agent_endpoint
+
+
+def test_agent_mobiles_follow_their_own_allowed_prefixes() -> None:
+    policy = DialingPolicy(agent_mobile_prefixes=("+336", "+337"))
+    m = agent(policy=policy)
+    m.receive(LogIn(), 1.0)
+    landline = m.receive(SetWorkstation(WorkstationMode.MOBILE, "01 45 67 89 01"), 2.0)
+    assert landline is not None and landline.code == "number_not_allowed"
+    assert "+336, +337" in landline.detail
+    assert m.receive(SetWorkstation(WorkstationMode.MOBILE, "07 81 23 45 67"), 2.0) is None
+    # customers are not held to the agents' prefixes
+    assert isinstance(m.request_call("01 45 67 89 01", "c1", 3.0), CallRequest)
+
+
+def test_a_configured_mobile_that_breaks_the_policy_is_not_dialed() -> None:
+    m = agent(mobile_number="+33899123456")
+    m.receive(LogIn(), 1.0)
+    assert m.view().mobile_number is None
+    refusal = m.request_call("0622222222", "c1", 2.0)
+    assert isinstance(refusal, Refusal) and refusal.code == "no_workstation"
+
+
+def test_a_change_of_mobile_number_is_audited() -> None:
+    m = agent(numbers_of_others={"+33611111111": "a1"})  # its own number is fine
+    m.receive(LogIn(), 1.0)
+    m.events_emitted()
+    assert m.receive(SetWorkstation(WorkstationMode.MOBILE, "07 81 23 45 67"), 2.5) is None
+    assert m.events_emitted() == [
+        MobileNumberChanged(
+            agent_id="a1", old_number="+33611111111", new_number="+33781234567", by="a1", at=2.5
+        )
+    ]
+    # the same number again, or a switch to the softphone, is no change of number
+    assert m.receive(SetWorkstation(WorkstationMode.MOBILE, "+33781234567"), 3.0) is None
+    assert m.receive(SetWorkstation(WorkstationMode.SOFTPHONE), 3.0) is None
+    assert m.receive(SetWorkstation(WorkstationMode.MOBILE, by="admin"), 3.5) is None
+    assert not [e for e in m.events_emitted() if isinstance(e, MobileNumberChanged)]
 
 
 def test_call_ended_for_another_call_is_ignored() -> None:

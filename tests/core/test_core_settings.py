@@ -9,15 +9,8 @@ import pytest
 
 from core.call_config import CustomerDialMethod, HoldAudio
 from core.domain import WorkstationMode
-from core.settings import (
-    PASSWORD_ENV,
-    Settings,
-    SettingsError,
-    call_settings,
-    find_agent,
-    load_settings,
-    parse_settings,
-)
+from core.settings import SettingsError, call_settings, find_agent
+from evscallpro.settings_file import PASSWORD_ENV, Settings, load_settings, parse_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "evscallpro.example.toml"
 
@@ -120,6 +113,87 @@ def test_call_settings_projection_depends_on_workstation() -> None:
             "policy.allowed_prefixes[0]: '06' is not an E.164 prefix",
         ),
         ({"gateway": {"port": 70000}}, "gateway.port: 70000 is not a TCP port"),
+        ({"gateway": {"session_tl_s": 60}}, "gateway.session_tl_s: unknown key"),
+        ({"gateway": {"session_ttl_s": 5}}, "gateway.session_ttl_s: 5 is outside 60..2592000"),
+        (
+            {"gateway": {"allowed_origins": ["callcenter.example.com"]}},
+            "gateway.allowed_origins[0]: 'callcenter.example.com' is not an origin",
+        ),
+        (
+            {"gateway": {"allowed_origins": ["https://x.example.com/login"]}},
+            "gateway.allowed_origins[0]: 'https://x.example.com/login' is not an origin: no path",
+        ),
+        (
+            {"gateway": {"allowed_hosts": ["http://x.example.com"]}},
+            "gateway.allowed_hosts[0]: 'http://x.example.com' is not a host name",
+        ),
+        (
+            {"gateway": {"login_max_failures_per_user": 0}},
+            "gateway.login_max_failures_per_user: 0 must be between 1 and 1000000",
+        ),
+        (
+            {"gateway": {"login_max_failures_per_user": 10, "login_max_failures_per_address": 5}},
+            "gateway.login_max_failures_per_address: 5 is below login_max_failures_per_user",
+        ),
+        ({"gateway": {"login_lockout_s": 0}}, "gateway.login_lockout_s: 0 is outside 1..86400"),
+        (
+            {"gateway": {"max_sockets_per_session": 0}},
+            "gateway.max_sockets_per_session: 0 must be between 1 and 1000000",
+        ),
+        (
+            {"gateway": {"max_sockets_per_session": 6, "max_sockets_per_user": 3}},
+            "gateway.max_sockets_per_user: 3 is below max_sockets_per_session (6)",
+        ),
+        ({"gateway": {"secure_cookies": "yes"}}, "gateway.secure_cookies: Expected `bool`"),
+        (
+            {"gateway": {"data_dir": "/tmp/x"}},
+            "gateway.data_dir: set data_dir at the top level instead",
+        ),
+        (
+            {"gateway": {"default_region": "BE"}},
+            "gateway.default_region: set [policy] default_region instead",
+        ),
+        (
+            {"agents": [{"id": "a1", "mobile_number": "+33899123456"}]},
+            "agents[0].mobile_number: '+33899123456' is not allowed: +33899123456 is a "
+            "premium-rate number",
+        ),
+        (
+            {"agents": [{"id": "a1", "mobile_number": "+32470123456"}]},
+            "agents[0].mobile_number: '+32470123456' is not allowed: +32470123456 is a BE number",
+        ),
+        (
+            {
+                "policy": {"agent_mobile_prefixes": ["+336", "+337"]},
+                "agents": [{"id": "a1", "mobile_number": "+33145678901"}],
+            },
+            "agents[0].mobile_number: '+33145678901' is not allowed: +33145678901 does not "
+            "start with a prefix allowed for agents' mobiles (+336, +337)",
+        ),
+        (
+            {"policy": {"agent_mobile_prefixes": ["06"]}},
+            "policy.agent_mobile_prefixes[0]: '06' is not an E.164 prefix",
+        ),
+        (
+            {
+                "agents": [
+                    {"id": "a1", "mobile_number": "+33612345678"},
+                    {"id": "a2", "mobile_number": "06 12 34 56 78"},
+                ]
+            },
+            "agents[1].mobile_number: +33612345678 is already the number of agents[0] (a1)",
+        ),
+        (
+            {
+                "agents": [{"id": "a1", "mobile_number": "+33612345678"}],
+                "supervisors": [{"id": "s1", "mobile_number": "+33612345678"}],
+            },
+            "supervisors[0].mobile_number: +33612345678 is already the number of agents[0]",
+        ),
+        (
+            {"supervisors": [{"id": "s1", "name": "Sam"}]},
+            "supervisors[0]: supervisor 's1' has no phone: set softphone_endpoint",
+        ),
         ({"hold": {"audio": "silence"}}, "hold.audio: Invalid enum value 'silence'"),
         (
             {"agents": [{"id": "a1", "password_hash": "plain"}]},

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from call_events_factory import (
     destroyed,
+    dtmf,
     entered_bridge,
     failed,
     hangup_request,
@@ -22,6 +23,7 @@ from core.ari_commands import (
     DestroyBridge,
     HangupChannel,
     OriginateChannel,
+    PlayMedia,
     SnoopChannel,
 )
 from core.ari_events import ChannelEnteredBridge, ChannelLeftBridge, event_channel_id
@@ -32,6 +34,7 @@ from core.bridge import (
     StopSupervision,
     SupervisionEnded,
     SupervisionMachine,
+    SupervisionSettings,
     SupervisionState,
 )
 from core.domain import SupervisionMode
@@ -42,8 +45,10 @@ LEG, BRIDGE, CALL_BRIDGE, AGENT = f"{SID}-leg", f"{SID}-bridge", "c1-bridge", "c
 
 
 class Sup:
-    def __init__(self, endpoint: str = "PJSIP/agent-1002") -> None:
-        self.m = SupervisionMachine("c1", "s1", endpoint, AGENT, CALL_BRIDGE)
+    def __init__(
+        self, endpoint: str = "PJSIP/agent-1002", settings: SupervisionSettings | None = None
+    ) -> None:
+        self.m = SupervisionMachine("c1", "s1", endpoint, AGENT, CALL_BRIDGE, settings)
         self.commands: list[Any] = []
         self.events: list[Any] = []
         self.now = 0.0
@@ -383,3 +388,71 @@ def test_snoop_refused_while_ending_lets_the_supervision_end() -> None:
     assert s.ended() == []
     s.feed(failed(snoop, 404, "Provided channel was not found"))
     assert len(s.ended()) == 1
+
+
+# ------------------------------------------------------------------ press 1 on the supervisor's leg
+GUARDED = SupervisionSettings(acceptance=True, acceptance_timeout_s=15.0)
+
+
+def answered_guarded(mode: SupervisionMode = SupervisionMode.LISTEN) -> tuple[Sup, list[Any]]:
+    s = Sup("PJSIP/+33612345678@carrier", GUARDED)
+    s.feed(StartSupervision(mode))
+    prepared = [c for c in s.commands if isinstance(c, CreateBridge | SnoopChannel)]
+    for command in prepared:
+        s.feed(ok(command))
+    out = s.feed(stasis_start(LEG, "Up"))
+    return s, out
+
+
+def test_a_supervisors_mobile_must_press_1_before_it_joins() -> None:
+    s, out = answered_guarded()
+    assert s.m.state == SupervisionState.CONFIRMING
+    assert PlayMedia(
+        channel_id=LEG, playback_id=f"{SID}-pb-press1",
+        media=("sound:vm-press", "sound:digits/1"), lang="fr",
+    ) in out
+    assert StartTimer("supervisor_confirm", 15.0) in out
+    assert not [c for c in out if isinstance(c, AddToBridge)]  # not bridged yet
+    assert not s.feed(dtmf(LEG, "2"))  # another key does nothing
+    assert s.m.state == SupervisionState.CONFIRMING
+    out = s.feed(dtmf(LEG, "1"))
+    add = next(c for c in out if isinstance(c, AddToBridge))
+    assert add.bridge_id == BRIDGE and LEG in add.channel_ids
+    s.feed(ok(add, 204))
+    assert s.m.state == SupervisionState.LISTENING
+
+
+def test_a_voicemail_that_never_presses_1_is_never_bridged_into_the_call() -> None:
+    for mode in (SupervisionMode.LISTEN, SupervisionMode.BARGE):
+        s, _ = answered_guarded(mode)
+        out = s.feed(TimerFired(name="supervisor_confirm"))
+        assert HangupChannel(channel_id=LEG) in out
+        assert not [c for c in s.commands if isinstance(c, AddToBridge)]
+        assert s.m.state == SupervisionState.ENDING
+        assert s.m.reason == "supervisor_not_confirmed"
+
+
+def test_barge_waits_for_1_too() -> None:
+    s, out = answered_guarded(SupervisionMode.BARGE)
+    assert not [c for c in out if isinstance(c, AddToBridge)]
+    out = s.feed(dtmf(LEG, "1"))
+    assert AddToBridge(bridge_id=CALL_BRIDGE, channel_ids=(LEG,)) in out
+
+
+def test_the_factory_guards_a_mobile_supervisor_like_an_agents_mobile() -> None:
+    from actors.deps import ActorDeps
+    from core.call_config import CallSettings
+    from core.domain import WorkstationMode
+    from evscallpro.core_config import CoreConfig, SupervisorEntry
+    from evscallpro.supervisions import SupervisionFactory
+
+    call = CallSettings(
+        acceptance_by_workstation={"mobile": True, "softphone": False}, acceptance_timeout_s=9
+    )
+    factory = SupervisionFactory(CoreConfig(call=call), ActorDeps(None, None, None, None))  # type: ignore[arg-type]
+    mobile = factory.settings_for(
+        SupervisorEntry(supervisor_id="s1", endpoint="PJSIP/x", workstation=WorkstationMode.MOBILE)
+    )
+    softphone = factory.settings_for(SupervisorEntry(supervisor_id="s2", endpoint="PJSIP/y"))
+    assert mobile.acceptance and mobile.acceptance_timeout_s == 9
+    assert not softphone.acceptance

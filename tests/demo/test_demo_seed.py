@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from asterisk.sim.config import load_config
 from asterisk.sim.phones import PhoneBook
 from core.domain import WorkstationMode
-from core.settings import Settings, phone_endpoint
+from core.settings import phone_endpoint
 from evscallpro.demo import DemoError, run_settings, scaled_timeouts
 from evscallpro.demo_seed import (
     DEMO_DIR,
@@ -25,6 +25,7 @@ from evscallpro.demo_seed import (
     load_demo_settings,
     seed_data_dir,
 )
+from evscallpro.settings_file import Settings
 from gateway.contacts import ContactStore
 from gateway.users import UserDirectory
 

@@ -12,8 +12,11 @@ import pykka
 import pytest
 
 from asterisk.sim.testing import SimulatorThread
-from core.settings import AgentSettings, AriSettings, GatewaySettings, Settings
+from core.domain import WorkstationMode
+from core.settings import AgentSettings, AriSettings
+from evscallpro.settings_file import Settings
 from evscallpro.stack import Stack, StackError
+from gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -92,3 +95,20 @@ def test_gateway_overrides_reach_the_gateway(sim: SimulatorThread, tmp_path: Pat
         assert stack.gateway is not None
         assert stack.gateway.gateway.settings.campaign_scripts == scripts
         assert stack.gateway.gateway.settings.data_dir == str(tmp_path)
+
+
+def test_the_audit_trail_of_mobile_numbers_is_in_the_data_folder(
+    sim: SimulatorThread, tmp_path: Path
+) -> None:
+    with Stack(_settings(tmp_path, sim.base_url), link_timeout_s=10) as stack:
+        app = stack.call_center
+        assert app.log_in("a1") is None
+        assert app.set_workstation("a1", WorkstationMode.MOBILE, "07 81 23 45 67") is None
+        assert app.set_workstation("a1", WorkstationMode.MOBILE, "+33899123456") is not None
+    lines = (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1  # written before the stack stopped; the refused number is no change
+    event = msgspec.json.decode(lines[0])
+    assert event["type"] == "mobile_number_changed"
+    assert (event["agent_id"], event["old_number"], event["new_number"], event["by"]) == (
+        "a1", None, "+33781234567", "a1"
+    )

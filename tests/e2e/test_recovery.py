@@ -105,7 +105,7 @@ def test_simulator_restarted_mid_call_records_are_written(core: Core, sim: Simul
     b = core.record(second.call_id)
     assert a.outcome == CallOutcome.COMPLETED and a.connected_at is not None
     assert b.outcome != CallOutcome.COMPLETED and b.connected_at is None
-    assert core.app.live_call_ids() == []
+    assert core.app.live.wait_until(lambda live: not live.calls, WAIT_S), core.app.live_call_ids()
 
 
 # ---------------------------------------------------------------- the core as a process

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.settings import Settings, parse_settings
 from evscallpro.config_file import core_config_from_settings
+from evscallpro.settings_file import Settings, parse_settings
 
 
 def test_recovery_section_reaches_the_core_config() -> None:

@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
-from e2e_support import Core, wait_bridged
+from e2e_support import FAST_CALL, WAIT_S, Core, wait_bridged
 
 from actors.bridge_actor import GetSupervisionView, SupervisionView
 from asterisk.sim.testing import SimulatorThread
-from core.domain import CallOutcome, CallStep, Party, SupervisionMode
+from core.domain import CallOutcome, CallStep, Party, SupervisionMode, WorkstationMode
 from core.views import AgentView, CallView
 from evscallpro.root import SupervisorEntry
 
@@ -42,7 +43,7 @@ def wait_monitored(
 
 
 def supervision_view(core: Core, call_id: str) -> SupervisionView | None:
-    ref = core.app._supervisions.get((call_id, "s1"))
+    ref = core.app.supervision_ref(call_id, "s1")
     return None if ref is None else ref.ask(GetSupervisionView(), timeout=2)
 
 
@@ -118,7 +119,7 @@ def test_call_end_ends_its_supervision(
     assert wait_bridged(sim, req.call_id)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
     wait_monitored(core, req.call_id, (("s1", SupervisionMode.LISTEN),))
-    supervision = core.app._supervisions[(req.call_id, "s1")]
+    supervision = core.app.supervision_ref(req.call_id, "s1")
     sim.far_end_hangup(f"{req.call_id}-customer", 16)
     assert core.record(req.call_id).outcome == CallOutcome.COMPLETED
     assert supervision.actor_stopped.wait(10), "the supervision outlived its call"
@@ -146,7 +147,7 @@ def test_busy_supervisor_leaves_no_snoop_or_private_bridge(
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
     assert wait_bridged(sim, req.call_id)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
-    supervision = core.app._supervisions.get((req.call_id, "s1"))
+    supervision = core.app.supervision_ref(req.call_id, "s1")
     assert supervision is not None
     assert supervision.actor_stopped.wait(15), "the supervision of a busy phone never ended"
     sid = f"{req.call_id}-sup-s1"
@@ -166,3 +167,45 @@ def test_busy_supervisor_leaves_no_snoop_or_private_bridge(
     )
     assert core.app.hang_up_call(req.call_id, by="a1")
     assert core.record(req.call_id).outcome == CallOutcome.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("phone", "listens"), [("answer-dtmf1", True), ("voicemail", False), ("answer", False)]
+)
+def test_a_supervisors_mobile_presses_1_before_it_hears_or_joins_the_call(
+    make_core: Callable[..., Core], sim: SimulatorThread, phone: str, listens: bool
+) -> None:
+    """Like an agent's mobile: a voicemail (or anyone not pressing 1) never joins the call."""
+    core = make_core(
+        call=msgspec.structs.replace(
+            FAST_CALL, acceptance_by_workstation={"mobile": True, "softphone": False}
+        ),
+        supervisors=(
+            SupervisorEntry(
+                supervisor_id="s1",
+                endpoint=LOCAL.format(phone),
+                workstation=WorkstationMode.MOBILE,
+            ),
+        ),
+    )
+    req = core.call(
+        LOCAL.format("answer"), LOCAL.format("answer"), workstation=WorkstationMode.SOFTPHONE
+    )
+    assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
+    assert wait_bridged(sim, req.call_id)
+    mark = len(core.views.views)
+    assert core.app.supervise("s1", req.call_id, SupervisionMode.BARGE) is None
+    leg = f"{req.call_id}-sup-s1-leg"
+    if listens:
+        wait_monitored(core, req.call_id, (("s1", SupervisionMode.BARGE),), after=mark)
+        assert leg in bridge_members(sim, f"{req.call_id}-bridge")
+    else:
+        live = core.app.live
+        assert live.wait_until(lambda live: not live.supervisions, WAIT_S), "never ended"
+        assert not any(
+            isinstance(v, CallView) and v.monitored_by for v in core.views.views[mark:]
+        )
+        assert leg not in bridge_members(sim, f"{req.call_id}-bridge")
+        assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None  # undisturbed
+    assert core.app.hang_up_call(req.call_id, by="a1")
+    core.record(req.call_id)

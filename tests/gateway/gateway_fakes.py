@@ -17,6 +17,7 @@ import msgspec
 
 from core.agent import NOTHING_TO_QUALIFY
 from core.domain import AgentState, CallOutcome, CallStep, Party, SupervisionMode, WorkstationMode
+from core.telephony import TelephonyHealth, TelephonyState
 from core.views import AgentView, CallView
 from gateway.ports import Refusal, ViewListener
 
@@ -35,6 +36,7 @@ class FakeCallCenter:
         # number (E.164) -> the refusal the core's gate gives for it (a test sets it, as a
         # do-not-call list or a stale "offline" would)
         self.refuse_numbers: dict[str, Refusal] = {}
+        self.health = TelephonyHealth(state=TelephonyState.UP, app="evscallpro")  # tests set it
         self._worker = threading.Thread(target=self._deliver, name="fake-core", daemon=True)
         self._worker.start()
 
@@ -168,6 +170,9 @@ class FakeCallCenter:
     def stop_supervision(self, supervisor_id: str, call_id: str) -> Refusal | None:
         self.requests.append(("stop_supervision", (supervisor_id, call_id)))
         return self._monitor(call_id, lambda m: tuple(x for x in m if x[0] != supervisor_id))
+
+    def telephony_health(self) -> TelephonyHealth:
+        return self.health
 
     def snapshot(self) -> list[AgentView]:
         with self._lock:

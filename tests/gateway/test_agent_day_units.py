@@ -129,11 +129,10 @@ async def test_presence_waits_for_the_last_connection_and_cancels_on_return() ->
 
 
 def test_the_project_file_sets_presence_and_zone(tmp_path: Path) -> None:
-    from core.settings import load_settings
-    from gateway.project import gateway_settings
+    from evscallpro.settings_file import SettingsError, load_settings
 
     example = Path(__file__).resolve().parents[2] / "evscallpro.example.toml"
-    settings = gateway_settings(load_settings(example))
+    settings = load_settings(example).gateway_settings()
     assert (settings.presence_timeout_s, settings.presence_action, settings.time_zone) == (
         60.0, "pause", "Europe/Paris")
     assert settings.dispositions_for("customer_invalid_number") == ("wrong_number",)
@@ -142,5 +141,5 @@ def test_the_project_file_sets_presence_and_zone(tmp_path: Path) -> None:
                                                        'time_zone = "Europe/Pariss"')
     bad = tmp_path / "bad.toml"
     bad.write_text(text, encoding="utf-8")
-    with pytest.raises(ValueError, match=r"gateway\.time_zone: 'Europe/Pariss'"):
-        gateway_settings(load_settings(bad))
+    with pytest.raises(SettingsError, match=r"gateway\.time_zone: 'Europe/Pariss'"):
+        load_settings(bad)

@@ -49,3 +49,29 @@ def test_add_user_hashes_the_password(tmp_path: Path, monkeypatch: pytest.Monkey
     assert user is not None and user.role == Role.AGENT and user.mobile_number == "+33612345678"
     assert users.verify("alice", "wrong") is None
     assert main([*argv[:-4], "--mobile", "12", "--data-dir", str(tmp_path)]) == 2
+
+
+def test_add_user_supervisor_needs_a_phone_in_the_settings_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EVSCALLPRO_PASSWORD", "s3cret-pw")
+    users_file = tmp_path / "users.json"
+    argv = ["add-user", "sam", "--role", "supervisor", "--data-dir", str(tmp_path)]
+    assert main(argv) == 2  # no settings file: nothing says which phone sam listens from
+    assert "--role supervisor needs --config" in capsys.readouterr().err
+    config = tmp_path / "settings.toml"
+    config.write_text('[[agents]]\nid = "alice"\n', encoding="utf-8")
+    assert main([*argv, "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "supervisor 'sam' has no phone" in err and "[[supervisors]]" in err
+    assert 'id = "sam"' in err and "softphone_endpoint" in err
+    assert not users_file.exists()  # nothing half-done
+
+    config.write_text(
+        '[[supervisors]]\nid = "sam"\nworkstation = "softphone"\n'
+        'softphone_endpoint = "supervisor-2001"\n',
+        encoding="utf-8",
+    )
+    assert main([*argv, "--config", str(config)]) == 0
+    user = UserDirectory.load(users_file).verify("sam", "s3cret-pw")
+    assert user is not None and user.role == Role.SUPERVISOR

@@ -17,9 +17,11 @@ from gateway_helpers import Browser
 from asterisk.sim.testing import SimulatorThread
 from core.domain import WorkstationMode
 from core.records import CallRecord
-from core.settings import AgentSettings, AriSettings, GatewaySettings, Settings, SupervisorSettings
+from core.settings import AgentSettings, AriSettings, SupervisorSettings
+from evscallpro.settings_file import Settings
 from evscallpro.stack import Stack
 from gateway.recordings import AriRecordings, RecordingsUnavailable
+from gateway.settings import GatewaySettings
 from gateway.users import hash_password
 
 pytestmark = pytest.mark.timeout(90)

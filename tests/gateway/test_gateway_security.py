@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from gateway_fakes import FakeCallCenter
 from gateway_helpers import PASSWORDS, Browser, recv_until
 from websockets.exceptions import InvalidStatus
 
+from gateway.ports import Refusal
 from gateway.server import Gateway
 from gateway.settings import GatewaySettings
 from gateway.users import Role, UserDirectory
@@ -214,9 +216,43 @@ async def test_edited_mobile_number_is_saved_in_the_profile(
         async with b.socket() as ws:
             await ws.recv()
             await ws.send('{"action": "set_workstation", "mode": "mobile", "mobile_number": "06 11 22 33 45"}')
-            await recv_until(ws, 'value="mobile" checked')
+            await recv_until(ws, CLEARED_NOTICE)  # the action is done (the profile saved)
         saved = UserDirectory.load(path).get("alice")
         assert saved is not None and saved.mobile_number == "+33611223345"
+    finally:
+        await b.close()
+        await gw.stop()
+
+
+CLEARED_NOTICE = 'aria-live="assertive" hx-swap-oob="true"></div>'
+
+
+async def test_a_mobile_number_the_core_refuses_is_not_saved_in_the_profile(
+    fake: FakeCallCenter, settings: GatewaySettings, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    path = tmp_path / "users.json"
+    users = UserDirectory([], path, hasher=cheap)
+    users.add("alice", "alice-pw-1", Role.AGENT, "Alice Martin", "+33612345678")
+    users.save()
+
+    def refuse(agent_id: str, mode: object, mobile_number: str | None = None) -> Refusal:
+        return Refusal("number_not_allowed", f"{mobile_number} is a premium-rate number")
+
+    monkeypatch.setattr(fake, "set_workstation", refuse)
+    gw = Gateway(fake, settings, UserDirectory.load(path))
+    port = await gw.start()
+    b = Browser(f"http://127.0.0.1:{port}")
+    try:
+        await b.login("alice", "alice-pw-1")
+        async with b.socket() as ws:
+            await ws.recv()
+            await ws.send('{"action": "set_workstation", "mode": "mobile", "mobile_number": "+33899123456"}')
+            notice = await recv_until(ws, "notice-")
+        assert "surtax" in notice  # the French catalog's refusal.number_not_allowed
+        saved = UserDirectory.load(path).get("alice")
+        assert saved is not None and saved.mobile_number == "+33612345678"
     finally:
         await b.close()
         await gw.stop()
@@ -235,3 +271,32 @@ async def test_successful_logins_do_not_use_up_the_address(browser: Browser) -> 
     for i in range(5):
         assert (await browser.login(f"ghost{i}", "nope")).status == 401
     assert (await browser.login("bob")).status == 200  # 5 failures < 6 per IP
+
+
+async def test_a_core_request_that_blocks_never_stalls_the_gateway(
+    gateway: Gateway, browser: Browser, fake: FakeCallCenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The port's requests block (they ask an actor, up to ~5 s): the gateway runs them off
+    its loop, so other browsers are still served meanwhile."""
+    entered, release = threading.Event(), threading.Event()
+    released_while_blocked: list[bool] = []
+
+    def slow_place_call(agent_id: str, number: str, contact_id: str | None = None) -> None:
+        entered.set()
+        # Released only once /healthz was served: on the loop, this would time out instead.
+        released_while_blocked.append(release.wait(5))
+
+    monkeypatch.setattr(fake, "place_call", slow_place_call)
+    await browser.login("alice")
+    try:
+        async with browser.socket() as ws:
+            await ws.recv()
+            await ws.send('{"action": "place_call", "number": "+33612345678"}')
+            assert await asyncio.to_thread(entered.wait, 5), "the request never reached the core"
+            health = await browser.get("/healthz")
+            assert health.status == 200
+            release.set()
+            await recv_until(ws, 'aria-live="assertive" hx-swap-oob="true"></div>')
+        assert released_while_blocked == [True]  # /healthz was served during the request
+    finally:
+        release.set()

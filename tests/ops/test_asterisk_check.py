@@ -18,9 +18,10 @@ from asterisk.sim.config import load_config
 from asterisk.sim.testing import SimulatorThread
 from core.ari_commands import AriCommandFailed, RecordBridge
 from core.call_config import CallPrompts, HoldAudio
-from core.settings import AriSettings, HoldSettings, PromptSettings, Settings
+from core.settings import AriSettings, HoldSettings, PromptSettings
 from evscallpro import asterisk_check, root, serve
 from evscallpro.asterisk_check import check_asterisk
+from evscallpro.settings_file import Settings
 
 pytestmark = pytest.mark.timeout(60)
 

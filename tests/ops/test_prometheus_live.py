@@ -27,8 +27,10 @@ from prometheus_tools import DASHBOARD, RULES, binary
 from asterisk.sim.testing import SimulatorThread
 from core.domain import WorkstationMode
 from core.records import CallRecord
-from core.settings import AgentSettings, AriSettings, GatewaySettings, Settings
+from core.settings import AgentSettings, AriSettings
+from evscallpro.settings_file import Settings
 from evscallpro.stack import Stack
+from gateway.settings import GatewaySettings
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -19,7 +19,7 @@ from sim_helpers import EventTap, ari, open_tap
 from asterisk.sim import sounds
 from asterisk.sim.testing import SimHandle, running_simulator
 from core.call_config import CallPrompts
-from core.settings import Settings
+from evscallpro.settings_file import Settings
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[2]

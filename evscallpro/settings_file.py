@@ -1,0 +1,113 @@
+"""The project's settings file: reading it (TOML, environment) and its schema.
+
+`Settings` is the core's schema (core.settings.CoreSettings: [ari], [[agents]], [dial]...)
+plus what is not the core's: `data_dir` and `[gateway]` (gateway.settings.GatewaySettings).
+Reading the file and the environment happens here, and only here: secrets can come from the
+environment, EVSCALLPRO_ARI_PASSWORD overriding `ari.password`.
+
+`load_settings(path)` raises `SettingsError` listing every problem, each naming its key
+("agents[1].mobile_number: ...", "gateway.session_ttl_s: ..."); `parse_settings(raw, env)`
+is the same without the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from core.settings import CoreSettings, SettingsError, convert_settings
+from core.settings import validate as validate_core
+from gateway.settings import FROM_PROJECT, GatewaySettings
+from gateway.settings import validate as validate_gateway
+
+PASSWORD_ENV = "EVSCALLPRO_ARI_PASSWORD"
+
+__all__ = [
+    "PASSWORD_ENV",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "parse_settings",
+    "read_toml",
+    "validate",
+]
+
+
+class Settings(CoreSettings, frozen=True):
+    """The whole project file: the core's sections, the data folder and the web gateway."""
+
+    data_dir: str = "./data"
+    gateway: GatewaySettings = GatewaySettings()
+
+    def gateway_settings(self, **overrides: Any) -> GatewaySettings:
+        """The gateway's settings with what the project sets elsewhere: the data folder, the
+        prompts' language, the dialing region, the wrap-up limit. Keyword arguments override any field."""
+        base = msgspec.structs.replace(
+            self.gateway,
+            data_dir=self.data_dir,
+            default_language=self.prompts.language,
+            default_region=self.policy.default_region,
+            wrap_up_max_s=self.timeouts.wrap_up_max_s,
+        )
+        return msgspec.structs.replace(base, **overrides)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise SettingsError([f"{path}: cannot read ({exc.strerror or exc})"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([f"{path}: not valid TOML ({exc})"]) from exc
+
+
+def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, convert and validate; raises SettingsError listing every problem."""
+    result = parse_settings(read_toml(path), os.environ if env is None else env)
+    if isinstance(result, list):
+        raise SettingsError([f"{path}: {error}" for error in result])
+    return result
+
+
+def parse_settings(
+    raw: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> Settings | list[str]:
+    """A Settings, or the list of errors (each naming its key)."""
+    data = dict(raw)
+    if env and env.get(PASSWORD_ENV):
+        data["ari"] = {**dict(data.get("ari") or {}), "password": env[PASSWORD_ENV]}
+    gateway = data.get("gateway")
+    misplaced = [
+        f"gateway.{key}: set {_WHERE[key]} instead, not in [gateway]"
+        for key in FROM_PROJECT
+        if isinstance(gateway, Mapping) and key in gateway
+    ]
+    if misplaced:
+        return misplaced
+    settings = convert_settings(data, Settings)
+    if isinstance(settings, list):
+        return settings
+    return validate(settings) or settings
+
+
+_WHERE = {
+    "data_dir": "data_dir at the top level",
+    "default_language": "[prompts] language",
+    "default_region": "[policy] default_region",
+    "wrap_up_max_s": "[timeouts] wrap_up_max_s",
+}
+
+
+def validate(settings: Settings) -> list[str]:
+    """Every problem of the whole file: the core's, the gateway's, the data folder's."""
+    errors = validate_core(settings)
+    errors += validate_gateway(settings.gateway)
+    if not settings.data_dir.strip():
+        errors.append("data_dir: must not be empty")
+    return errors
