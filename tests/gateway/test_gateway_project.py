@@ -118,3 +118,27 @@ async def test_the_running_gateway_uses_the_project_security_settings(
     finally:
         await browser.close()
         await gw.stop()
+
+
+def test_the_agent_day_and_login_fields_are_in_the_one_gateway_table(tmp_path: Path) -> None:
+    """The [gateway] keys agentday and gatewaysec added are GatewaySettings fields; the
+    wrap-up limit is the core's ([timeouts]) and may not be set twice."""
+    result = parse_settings({
+        "data_dir": str(tmp_path),
+        "timeouts": {"wrap_up_max_s": 90},
+        "gateway": {"presence_timeout_s": 30, "presence_action": "offline",
+                    "time_zone": "Europe/Paris", "login_trusted_s": 3600, "users_reload_s": 2,
+                    "dispositions_by_outcome": {"customer_busy": ["callback"]}},
+    })
+    assert isinstance(result, Settings), result
+    settings = result.gateway_settings()
+    assert (settings.presence_timeout_s, settings.presence_action) == (30, "offline")
+    assert (settings.login_trusted_s, settings.users_reload_s) == (3600, 2)
+    assert settings.wrap_up_max_s == 90
+    assert settings.dispositions_for("customer_busy") == ("callback",)
+    twice = parse_settings({"gateway": {"wrap_up_max_s": 60}})
+    assert twice == ["gateway.wrap_up_max_s: set [timeouts] wrap_up_max_s instead, not in [gateway]"]
+    bad = parse_settings({"gateway": {"presence_action": "nap", "users_reload_s": 0}})
+    assert isinstance(bad, list)
+    assert any(e.startswith("gateway.presence_action:") for e in bad), bad
+    assert any(e.startswith("gateway.users_reload_s:") for e in bad), bad
