@@ -30,9 +30,10 @@ from collections.abc import Callable
 import duckdb
 import msgspec
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NoStreamResponseError, NotFoundError, ServiceUnavailableError
 
 from analytics.journal import JournalEntry, JournalRecord, entry_for, record_key
 from analytics.rows import RowError
@@ -45,6 +46,7 @@ SUBJECTS = "evs.records.>"
 WRITER_DURABLE = "evs-writer"
 DUPLICATE_WINDOW_S = 2 * 3600.0  # longer than the writer may be down (docs/scale.md)
 
+_RETRYABLE = (TimeoutError, NoRespondersError, NoStreamResponseError)
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(JournalEntry)
 
@@ -78,28 +80,38 @@ async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
 
 class RecordPublisher:
     """The node's side: one publish per record, acknowledged by JetStream (stored, and on a
-    cluster replicated) before `publish` returns. Raises on timeout: the caller keeps the
-    record and publishes it again (the message id makes that safe)."""
+    cluster replicated) before `publish` returns. While a server is lost or a stream leader
+    is being elected, the publish is tried again (the message id makes a repeat harmless)
+    for up to `timeout_s`; past that it raises and the caller keeps the record."""
 
-    def __init__(self, js: JetStreamContext, node: str, timeout_s: float = 5.0) -> None:
+    def __init__(self, js: JetStreamContext, node: str, timeout_s: float = 30.0) -> None:
         self.js = js
         self.subject = subject_for(node)
         self.timeout_s = timeout_s
 
     async def publish(self, record: JournalRecord) -> bool:
         """True when the record was new to the stream, False for a de-duplicated repeat."""
-        ack = await self.js.publish(
-            self.subject,
-            encode(record),
-            timeout=self.timeout_s,
-            headers={"Nats-Msg-Id": record_key(record)},
-        )
-        return not ack.duplicate
+        payload, headers = encode(record), {"Nats-Msg-Id": record_key(record)}
+        deadline = time.monotonic() + self.timeout_s
+        delay = 0.1
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                ack = await self.js.publish(
+                    self.subject, payload, timeout=max(0.1, min(2.0, remaining)), headers=headers
+                )
+                return not ack.duplicate
+            except _RETRYABLE as exc:
+                if time.monotonic() + delay >= deadline:
+                    raise
+                log.info("record %s not stored yet (%s); trying again", headers["Nats-Msg-Id"], exc)
+                await asyncio.sleep(delay)  # back-off between attempts, not a wait for an event
+                delay = min(1.0, delay * 2)
 
 
 class RecordWriter:
     """The analytics side: a durable pull consumer whose batches become one DuckDB
-    transaction each, acknowledged (AckAll on the batch's last message) after the commit."""
+    transaction each, every message acknowledged after the commit."""
 
     def __init__(
         self,
@@ -124,7 +136,7 @@ class RecordWriter:
     async def subscribe(self) -> None:
         config = ConsumerConfig(
             durable_name=self.durable,
-            ack_policy=AckPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait_s,
             max_ack_pending=4 * self.batch_size,
@@ -142,15 +154,20 @@ class RecordWriter:
             messages = await self._sub.fetch(self.batch_size, timeout=timeout_s)
         except TimeoutError:  # nats.errors.TimeoutError is one too
             return 0
+        except (ServiceUnavailableError, NoRespondersError) as exc:
+            log.info("records not fetched (%s): the consumer's leader is moving", exc)
+            return 0
         if not messages:
             return 0
         # DuckDB work off the loop: the writer's loop keeps its NATS heartbeats meanwhile.
         try:
             await asyncio.to_thread(self.store.write_json, [m.data for m in messages])
         except duckdb.Error as exc:
-            log.warning("batch of %d records refused by DuckDB (%s): checking each", len(messages), exc)
+            log.warning(
+                "batch of %d records refused by DuckDB (%s): checking each", len(messages), exc
+            )
             await asyncio.to_thread(self._write_checked, messages)
-        await self._acknowledge(messages[-1])
+        await self._acknowledge(messages)
         self.written += len(messages)
         if self.on_written is not None:
             self.on_written(len(messages))
@@ -166,9 +183,12 @@ class RecordWriter:
                 self.bad_messages.append(message.data)
         self.store.write(batch)
 
-    async def _acknowledge(self, last: Msg) -> None:
-        """AckAll: the batch's last message acknowledges the whole batch (confirmed by the server)."""
-        await last.ack_sync()
+    async def _acknowledge(self, messages: list[Msg]) -> None:
+        """Each message acknowledged (redeliveries come in any order, so an AckAll on the
+        batch's last one could miss some); the last one's ack waits for the server."""
+        for message in messages[:-1]:
+            await message.ack()
+        await messages[-1].ack_sync()
 
     async def run(self, stop: asyncio.Event, idle_timeout_s: float = 1.0) -> None:
         """Write until `stop` is set. A failed DuckDB write is retried with back-off (the
@@ -184,4 +204,3 @@ class RecordWriter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 delay = min(30.0, max(delay, time.monotonic() - started) * 2)
-

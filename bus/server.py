@@ -5,7 +5,7 @@ interpreter as `nats-server`); nothing is downloaded at run time. The embedded m
 with no `[bus] url`, `make demo`) runs one server on loopback with its JetStream files in
 the data folder; the tests run several, joined in a cluster by routes on loopback ports.
 
-A server is ready when its monitoring endpoint answers `/healthz?js-enabled-only=true`
+A server is ready when its monitoring endpoint answers `/healthz`
 with 200: JetStream is up and, in a cluster, has a meta leader.
 """
 
@@ -104,7 +104,9 @@ class NatsServer:
                 self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.wait_ready(timeout_s, log_path)
-        log.info("nats-server %s ready on %s (JetStream in %s)", self.name, self.url, self.store_dir)
+        log.info(
+            "nats-server %s ready on %s (JetStream in %s)", self.name, self.url, self.store_dir
+        )
         return self
 
     def wait_ready(self, timeout_s: float, log_path: Path | None = None) -> None:
@@ -125,7 +127,7 @@ class NatsServer:
     def healthy(self) -> bool:
         try:
             conn = http.client.HTTPConnection(self.host, self.monitor_port, timeout=1)
-            conn.request("GET", "/healthz?js-enabled-only=true")
+            conn.request("GET", "/healthz")
             ok = conn.getresponse().status == 200
             conn.close()
             return ok

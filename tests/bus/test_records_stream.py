@@ -5,30 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import nats
+from bus_helpers import drain, record
 from nats.aio.msg import Msg
 
 from analytics.store import CallStore
 from bus.records import RecordPublisher, RecordWriter, ensure_stream
 from bus.server import NatsServer
-from core.domain import CallOutcome, LegRole, WorkstationMode
-from core.records import CallRecord, LegRecord
-
-
-def record(n: int) -> CallRecord:
-    leg = LegRecord(role=LegRole.AGENT, channel_id=f"c{n}-agent", endpoint="Local/a@x",
-                    dialed_at=1000.0 + n, ended_at=1010.0 + n)
-    return CallRecord(call_id=f"c{n}", agent_id="agent1", customer_number="+33612345678",
-                      workstation=WorkstationMode.MOBILE, agent_leg=leg,
-                      outcome=CallOutcome.COMPLETED, started_at=1000.0 + n, ended_at=1010.0 + n)
-
-
-async def drain(writer: RecordWriter, expected: int, rounds: int = 40) -> None:
-    """Fetch batches until `expected` records were written (each fetch waits up to 0.25 s
-    for messages: the bound is on the number of rounds, not a sleep)."""
-    for _ in range(rounds):
-        await writer.write_once(timeout_s=0.25)
-        if writer.written >= expected:
-            return
 
 
 async def test_each_record_once_in_duckdb_despite_repeats(
@@ -57,7 +39,7 @@ async def test_each_record_once_in_duckdb_despite_repeats(
 class KilledBeforeAck(RecordWriter):
     """Commits the batch to DuckDB, then dies before acknowledging it."""
 
-    async def _acknowledge(self, last: Msg) -> None:
+    async def _acknowledge(self, messages: list[Msg]) -> None:
         return None
 
 
