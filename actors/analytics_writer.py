@@ -26,11 +26,18 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pykka
 
+from actors.messages import (
+    FlushDue,
+    FlushNow,
+    GetWriterStatus,
+    RecordWithAck,
+    Teller,
+    WriterStatus,
+)
 from analytics import metrics
 from analytics.intervals import AgentIntervalTracker, AgentStateInterval
 from analytics.journal import Journal, JournalRecord
@@ -56,36 +63,6 @@ class WriterConfig(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def journal(self) -> Path:
         return Path(self.journal_path or f"{self.db_path}.journal.jsonl")
-
-
-class RecordWithAck(msgspec.Struct, frozen=True):
-    """A record whose sender wants to know it is on disk (fsync'd journal); `on_durable` runs
-    on the writer's thread: keep it to a tell()."""
-
-    record: Any
-    on_durable: Callable[[str], None]
-
-
-class FlushDue(msgspec.Struct, frozen=True):
-    generation: int
-
-
-class FlushNow(msgspec.Struct, frozen=True):
-    pass
-
-
-class GetWriterStatus(msgspec.Struct, frozen=True):
-    pass
-
-
-class WriterStatus(msgspec.Struct, frozen=True, kw_only=True):
-    pending: int  # records journaled, not yet committed to DuckDB
-    written: int  # records committed since start (replays included)
-    replayed: int  # records replayed from the journal at start
-    write_errors: int
-    refused: int  # messages that were not records, or records that cannot be stored
-    last_error: str = ""
-    store_open: bool = True
 
 
 def record_key(record: JournalRecord) -> str:
@@ -164,7 +141,7 @@ class AnalyticsWriter(pykka.ThreadingActor):
 
     # --- messages ---------------------------------------------------------------------------
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: object) -> WriterStatus | None:
         try:
             return self._dispatch(message)
         except Exception as exc:  # the actor outlives any bad message
@@ -173,7 +150,7 @@ class AnalyticsWriter(pykka.ThreadingActor):
             self._last_error = f"{type(exc).__name__}: {exc}"
             return None
 
-    def _dispatch(self, message: Any) -> Any:
+    def _dispatch(self, message: object) -> WriterStatus | None:
         match message:
             case CallRecord() | Disposition() | AgentStateInterval():
                 self._accept(message)
@@ -364,7 +341,7 @@ def _rows_of(record: object) -> Batch:
     return batch
 
 
-def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
+def _tell_quietly(ref: Teller, message: object) -> None:
     with contextlib.suppress(pykka.ActorDeadError):
         ref.tell(message)
 
@@ -376,10 +353,10 @@ class AnalyticsWriterSink:
     and `subscribe(sink.on_view)` so agent views become state intervals.
     """
 
-    def __init__(self, ref: pykka.ActorRef[Any]) -> None:
+    def __init__(self, ref: AnalyticsWriterRef) -> None:
         self._ref = ref
 
-    def write(self, record: Any) -> None:
+    def write(self, record: object) -> None:
         try:
             self._ref.tell(record)
         except pykka.ActorDeadError:
@@ -394,3 +371,7 @@ class AnalyticsWriterSink:
         if isinstance(view, AgentView):
             with contextlib.suppress(pykka.ActorDeadError):
                 self._ref.tell(view)
+
+
+AnalyticsWriterRef = pykka.ActorRef[AnalyticsWriter]
+"""How the composition root and the sink hold the writer (typed)."""

@@ -6,9 +6,12 @@ open the events socket, announce `AriLinkUp` (the reconciler lists channels and 
 because Asterisk replays nothing), drain, and on close wait a capped exponential back-off with
 full jitter before the next attempt.
 
-Every raw event goes through one `on_event('*')` listener that decodes it (msgspec, ~1 µs) and
-`tell()`s it to the Switchboard at once, stamped with its arrival time (`Arrived`): nothing
-slow ever runs on the loop.
+The link drains the socket itself (aioari's `run()` would return on close and parse every
+message with `json.loads` into a dict for its listeners): each text frame goes straight from
+its JSON text into a typed Struct with one reusable msgspec decoder
+(`core.ari_events.decode_event_json`, ~1 µs, no dict in between), and is `tell()`-ed to the
+Switchboard at once, stamped with its arrival time (`Arrived`): nothing slow ever runs on the
+loop. aioari still does the connection (Swagger, credentials) and the socket.
 
 ApplicationReplaced: another process opened a socket under our app name and Asterisk now sends
 it our events. Reconnecting would steal the app back and the two processes would flap, each
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 import random
 import time
@@ -35,7 +37,7 @@ from aioswagger11.http_client import ApiKeyAuthenticator, AsynchronousHttpClient
 from actors.loop import EventLoopThread
 from actors.messages import AriAppReplaced, AriLinkDown, AriLinkUp, Arrived
 from analytics import metrics
-from core.ari_events import ApplicationReplaced, UnhandledEvent, decode_event
+from core.ari_events import ApplicationReplaced, AriEvent, UnhandledEvent, decode_event_json
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class AriLink:
         username: str,
         password: str,
         app: str,
-        on_event: Callable[[Any], None],
+        on_event: Callable[[Arrived], None],
         on_notice: Callable[[LinkNotice], None],
         backoff_base_s: float = 0.2,
         backoff_cap_s: float = 10.0,
@@ -95,10 +97,6 @@ class AriLink:
             log.debug("ARI link shutdown incomplete", exc_info=True)
         self._task.cancel()
 
-    def drop_socket(self) -> None:
-        """Close the current events socket (tests, operators): the link reconnects."""
-        self._loop_thread.submit(self._close_ws())
-
     async def _close_ws(self) -> None:
         if self._ws is not None:
             await self._ws.close()
@@ -115,10 +113,6 @@ class AriLink:
             try:
                 if self._client is None:
                     self._client = await self._connect()
-                    self._client.on_event("*", self._on_raw_event)
-                    self._client.exception_handler = lambda exc: log.error(
-                        "ARI event listener failed: %r", exc
-                    )
                 ws = await self._client.swagger.events.eventWebsocket(app=self.app)
                 self._ws = ws
                 self.generation += 1
@@ -183,22 +177,19 @@ class AriLink:
                     return
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     continue
-                try:
-                    raw = json.loads(msg.data)
-                except ValueError:
-                    log.warning("ARI sent a non-JSON event: %.200r", msg.data)
-                    continue
-                if isinstance(raw, dict) and "type" in raw:
-                    await self._client.process_ws(raw)
+                self.on_frame(msg.data)
                 if self.replaced:
                     return
         finally:
             await ws.close()
 
-    def _on_raw_event(self, raw: dict[str, Any]) -> None:
-        """aioari listener: decode and hand over, nothing else (runs on the loop)."""
+    def on_frame(self, text: str | bytes) -> None:
+        """One events-socket text frame: decode and hand over, nothing else (runs on the loop)."""
+        event = decode_event_json(text)
+        if isinstance(event, UnhandledEvent) and event.type == "?":
+            log.warning("ARI sent a frame that is not an event (%s): %.200r", event.reason, text)
+            return
         self.events_received += 1
-        event = decode_event(raw)
         if isinstance(event, ApplicationReplaced):
             self.replaced = True
             log.error(
@@ -210,5 +201,12 @@ class AriLink:
             return
         if isinstance(event, UnhandledEvent) and event.reason:
             log.warning("undecodable ARI event %s: %s", event.type, event.reason)
-        metrics.ari_event(str(raw.get("type", "?")))
+        metrics.ari_event(event_type(event))
         self._deliver(Arrived(event=event, at=time.perf_counter()))
+
+
+def event_type(event: AriEvent | UnhandledEvent) -> str:
+    """The ARI `type` of a decoded event (its Struct tag), for the per-type counter."""
+    if isinstance(event, UnhandledEvent):
+        return event.type
+    return str(event.__struct_config__.tag)

@@ -17,12 +17,13 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
 from actors.loop import EventLoopThread
+from actors.messages import Teller
 from core.ari_commands import (
     AddToBridge,
     AnswerChannel,
@@ -51,12 +52,6 @@ from core.ari_commands import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class Teller(Protocol):
-    """Anything that accepts a message without blocking (a pykka ActorRef, a test double)."""
-
-    def tell(self, message: Any) -> None: ...
 
 
 @dataclass(frozen=True)

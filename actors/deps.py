@@ -7,19 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from actors.ari_port import AriPort
 from actors.call_journal import CallJournal
 from actors.sinks import CallRecordSink
+from actors.switchboard import SwitchboardRef
 from actors.timers import TimerService
+from core.views import AgentView, CallView
 
-ViewPublisher = Callable[[Any], None]
+ViewPublisher = Callable[[AgentView | CallView], None]
 
 
 @dataclass
 class ActorDeps:
-    switchboard: Any  # ActorRef[Switchboard]
+    switchboard: SwitchboardRef
     port: AriPort
     timers: TimerService
     sink: CallRecordSink

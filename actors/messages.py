@@ -1,22 +1,34 @@
 """Messages the actors tell each other (ARI events and command outcomes travel as they are).
 
-All are frozen msgspec Structs; the machines' own inputs (core.*) pass through unchanged.
+All are frozen msgspec Structs, in this one module for the actor layer; the machines' own
+inputs (core.*) pass through unchanged. `Teller` is what a message is told to: a pykka
+ActorRef, or a test double.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Protocol
 
 import msgspec
 
+from analytics.journal import JournalRecord
+from core.ari_events import AriEvent, UnhandledEvent
 from core.domain import SupervisionMode
+from core.views import CallView
+
+
+class Teller(Protocol):
+    """Anything that accepts a message without blocking (a pykka ActorRef, a test double)."""
+
+    def tell(self, message: object) -> None: ...
 
 
 class Arrived(msgspec.Struct, frozen=True):
     """A decoded ARI event and when it arrived (time.perf_counter(), process-wide), so the
     actor that reacts can measure event -> command latency."""
 
-    event: Any
+    event: AriEvent | UnhandledEvent
     at: float
 
 
@@ -42,7 +54,7 @@ class AriAppReplaced(msgspec.Struct, frozen=True):
 class ClaimRoutes(msgspec.Struct, frozen=True):
     """Owner asks the Switchboard for the events of these ids (owner: an ActorRef)."""
 
-    owner: Any
+    owner: Teller
     channel_ids: tuple[str, ...] = ()
     bridge_ids: tuple[str, ...] = ()
     playback_ids: tuple[str, ...] = ()
@@ -93,9 +105,42 @@ class Monitoring(msgspec.Struct, frozen=True):
 class AdoptedCall(msgspec.Struct, frozen=True):
     """CallActor -> its agent after a restart: this live call (rebuilt from Asterisk) is yours."""
 
-    call_ref: Any
-    view: Any  # core.views.CallView
+    call_ref: Teller
+    view: CallView
 
 
 class Shutdown(msgspec.Struct, frozen=True):
     """Stop the actor WITHOUT touching Asterisk (calls stay up; the next start adopts them)."""
+
+
+# -- the analytics writer (actors/analytics_writer.py) --------------------------------------
+
+
+class RecordWithAck(msgspec.Struct, frozen=True):
+    """A record whose sender wants to know it is on disk (fsync'd journal); `on_durable` runs
+    on the writer's thread: keep it to a tell()."""
+
+    record: JournalRecord
+    on_durable: Callable[[str], None]
+
+
+class FlushDue(msgspec.Struct, frozen=True):
+    generation: int
+
+
+class FlushNow(msgspec.Struct, frozen=True):
+    pass
+
+
+class GetWriterStatus(msgspec.Struct, frozen=True):
+    pass
+
+
+class WriterStatus(msgspec.Struct, frozen=True, kw_only=True):
+    pending: int  # records journaled, not yet committed to DuckDB
+    written: int  # records committed since start (replays included)
+    replayed: int  # records replayed from the journal at start
+    write_errors: int
+    refused: int  # messages that were not records, or records that cannot be stored
+    last_error: str = ""
+    store_open: bool = True

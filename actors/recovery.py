@@ -22,14 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import msgspec
 
 from actors.ari_port import AriPort, AriRequest
 from actors.call_journal import CallJournal, JournaledCall
-from actors.messages import ReconcileChannels
+from actors.messages import ReconcileChannels, Teller
 from actors.sinks import CallRecordSink
 from core.ari_events import Bridge, Channel
 from core.call import CallMachine
@@ -38,8 +38,9 @@ from core.recovery_call import adopted_request, lost_call_record
 from core.recovery_scan import EVS_VARIABLES, live_calls, split_leg_id
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-Adopter = Callable[[CallMachine, CallRequest, frozenset[str]], Any]
+Adopter = Callable[[CallMachine, CallRequest, frozenset[str]], object]
 LISTING_FAILED = "listing failed"
 
 
@@ -58,7 +59,7 @@ class Reconciler:
         port: AriPort,
         app: str,
         call_settings: CallSettings,
-        live_call_refs: Callable[[], dict[str, Any]],
+        live_call_refs: Callable[[], Mapping[str, Teller]],
         adopt: Adopter,
         sink: CallRecordSink,
         journal: CallJournal | None,
@@ -102,7 +103,7 @@ class Reconciler:
         if self.on_report is not None:
             self.on_report(report)
 
-    async def _get_list(self, path: str) -> list[Any] | None:
+    async def _get_list(self, path: str) -> list[object] | None:
         status, body, text = await self.port.request(AriRequest("GET", path))
         if status != 200 or not isinstance(body, list):
             log.warning("reconcile: GET %s -> %s %s", path, status, text[:200])
@@ -249,7 +250,7 @@ class Reconciler:
             return tuple(orphans)
 
 
-def _convert(raw: Any, kind: type[Any]) -> Any:
+def _convert(raw: object, kind: type[T]) -> T | None:
     try:
         return msgspec.convert(raw, kind)
     except msgspec.ValidationError:

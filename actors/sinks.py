@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
 
@@ -18,36 +18,39 @@ log = logging.getLogger(__name__)
 
 
 class CallRecordSink(Protocol):
-    def write(self, record: Any) -> None: ...
+    """Takes frozen Structs: a call's one CallRecord (CallActor, Reconciler), an agent's
+    Disposition of it (AgentActor); a sink stores what it is given, whatever its type."""
+
+    def write(self, record: object) -> None: ...
 
 
 class MemoryRecordSink:
     """Keeps records in a list; `wait_for` lets tests block on a record, never sleep."""
 
     def __init__(self) -> None:
-        self._records: list[Any] = []
+        self._records: list[object] = []
         self._cond = threading.Condition()
-        self._listeners: list[Callable[[Any], None]] = []
+        self._listeners: list[Callable[[object], None]] = []
 
-    def write(self, record: Any) -> None:
+    def write(self, record: object) -> None:
         with self._cond:
             self._records.append(record)
             self._cond.notify_all()
         for listener in list(self._listeners):
             listener(record)
 
-    def add_listener(self, listener: Callable[[Any], None]) -> None:
+    def add_listener(self, listener: Callable[[object], None]) -> None:
         self._listeners.append(listener)
 
     @property
-    def records(self) -> list[Any]:
+    def records(self) -> list[object]:
         with self._cond:
             return list(self._records)
 
-    def wait_for(self, predicate: Callable[[Any], bool], timeout: float) -> Any | None:
+    def wait_for(self, predicate: Callable[[object], bool], timeout: float) -> object | None:
         """The first record matching `predicate`, waiting up to `timeout` seconds."""
         with self._cond:
-            found: list[Any] = []
+            found: list[object] = []
 
             def match() -> bool:
                 found[:] = [r for r in self._records if predicate(r)]
@@ -67,7 +70,7 @@ class JsonLinesRecordSink:
         self._lock = threading.Lock()
         self._encoder = msgspec.json.Encoder()
 
-    def write(self, record: Any) -> None:
+    def write(self, record: object) -> None:
         line = self._encoder.encode(record) + b"\n"
         with self._lock, self.path.open("ab") as fh:
             fh.write(line)
@@ -80,7 +83,7 @@ class FanOutSink:
     def __init__(self, *sinks: CallRecordSink) -> None:
         self.sinks = list(sinks)
 
-    def write(self, record: Any) -> None:
+    def write(self, record: object) -> None:
         first_error: Exception | None = None
         for sink in self.sinks:
             try:

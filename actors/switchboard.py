@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import pykka
 
-from actors.messages import Arrived, ClaimRoutes, GetStats, ReleaseRoutes, SwitchboardStats
+from actors.messages import (
+    Arrived,
+    ClaimRoutes,
+    GetStats,
+    ReleaseRoutes,
+    SwitchboardStats,
+    Teller,
+)
 from core.ari_events import (
+    AriEvent,
     BridgeDestroyed,
     ChannelEnteredBridge,
     ChannelLeftBridge,
@@ -46,10 +53,10 @@ class RoutingTable:
     """Plain routing state (no threads): id -> owner, per id kind."""
 
     def __init__(self) -> None:
-        self.channels: dict[str, Any] = {}
-        self.bridges: dict[str, Any] = {}
-        self.playbacks: dict[str, Any] = {}
-        self.recordings: dict[str, Any] = {}
+        self.channels: dict[str, Teller] = {}
+        self.bridges: dict[str, Teller] = {}
+        self.playbacks: dict[str, Teller] = {}
+        self.recordings: dict[str, Teller] = {}
 
     def claim(self, msg: ClaimRoutes) -> None:
         for table, keys in self._tables(msg):
@@ -61,7 +68,7 @@ class RoutingTable:
             for key in keys:
                 table.pop(key, None)
 
-    def forget_owner(self, owner: Any) -> None:
+    def forget_owner(self, owner: Teller) -> None:
         for table in (self.channels, self.bridges, self.playbacks, self.recordings):
             for key in [k for k, v in table.items() if v == owner]:
                 del table[key]
@@ -71,7 +78,7 @@ class RoutingTable:
 
     def _tables(
         self, msg: ClaimRoutes | ReleaseRoutes
-    ) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+    ) -> list[tuple[dict[str, Teller], tuple[str, ...]]]:
         return [
             (self.channels, msg.channel_ids),
             (self.bridges, msg.bridge_ids),
@@ -79,11 +86,11 @@ class RoutingTable:
             (self.recordings, msg.recording_names),
         ]
 
-    def owners_of(self, event: Any) -> list[Any]:
+    def owners_of(self, event: AriEvent) -> list[Teller]:
         """The distinct owners `event` must reach (possibly none)."""
-        owners: list[Any] = []
+        owners: list[Teller] = []
 
-        def add(owner: Any) -> None:
+        def add(owner: Teller | None) -> None:
             if owner is not None and owner not in owners:
                 owners.append(owner)
 
@@ -123,14 +130,14 @@ class Switchboard(pykka.ThreadingActor):
         self.dropped = 0
         self.unhandled = 0
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: object) -> SwitchboardStats | None:
         try:
             return self._handle(message)
         except Exception:  # a bad message must never stop the Switchboard
             log.exception("Switchboard failed on %s", type(message).__name__)
             return None
 
-    def _handle(self, message: Any) -> Any:
+    def _handle(self, message: object) -> SwitchboardStats | None:
         match message:
             case ClaimRoutes():
                 self.table.claim(message)
@@ -145,13 +152,16 @@ class Switchboard(pykka.ThreadingActor):
                 )
             case Arrived(event=UnhandledEvent()) | UnhandledEvent():
                 self.unhandled += 1
-            case Arrived():
-                self._route(message.event, message)
-            case _:
+            case Arrived(event=event) if not isinstance(event, UnhandledEvent):
+                self._route(event, message)
+            case _ if isinstance(message, AriEvent):  # told directly (tests, the reconciler)
                 self._route(message, message)
+            case _:
+                self.dropped += 1
+                log.warning("Switchboard: not a routable message: %s", type(message).__name__)
         return None
 
-    def _route(self, event: Any, envelope: Any) -> None:
+    def _route(self, event: AriEvent, envelope: Arrived | AriEvent) -> None:
         """Tell `envelope` (the event, or its Arrived wrapper) to every owner of `event`."""
         owners = self.table.owners_of(event)
         if not owners:
@@ -167,3 +177,7 @@ class Switchboard(pykka.ThreadingActor):
             except pykka.ActorDeadError:
                 self.table.forget_owner(owner)
                 self.dropped += 1
+
+
+SwitchboardRef = pykka.ActorRef[Switchboard]
+"""How the other parts hold the Switchboard (typed; `tell` routes, `ask(GetStats())`)."""

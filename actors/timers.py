@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Hashable
-from typing import Any
 
-from actors.ari_port import Teller
 from actors.loop import EventLoopThread
+from actors.messages import Teller
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ class TimerService:
         self._handles: dict[Hashable, asyncio.TimerHandle] = {}
         self.fired = 0
 
-    def start(self, key: Hashable, delay_s: float, message: Any, reply_to: Teller) -> None:
+    def start(self, key: Hashable, delay_s: float, message: object, reply_to: Teller) -> None:
         self._loop_thread.loop.call_soon_threadsafe(
             self._start, key, max(0.0, delay_s), message, reply_to
         )
@@ -43,7 +42,7 @@ class TimerService:
     def pending(self) -> int:
         return len(self._handles)
 
-    def _start(self, key: Hashable, delay_s: float, message: Any, reply_to: Teller) -> None:
+    def _start(self, key: Hashable, delay_s: float, message: object, reply_to: Teller) -> None:
         self._cancel(key)
         loop = asyncio.get_running_loop()
         self._handles[key] = loop.call_later(delay_s, self._fire, key, message, reply_to)
@@ -57,7 +56,7 @@ class TimerService:
         for key in [k for k in self._handles if isinstance(k, tuple) and k and k[0] == prefix]:
             self._cancel(key)
 
-    def _fire(self, key: Hashable, message: Any, reply_to: Teller) -> None:
+    def _fire(self, key: Hashable, message: object, reply_to: Teller) -> None:
         self._handles.pop(key, None)
         self.fired += 1
         try:

@@ -73,10 +73,6 @@ class Journal:
         self._file: IO[bytes] = self.path.open("ab")
         self._unsynced = 0
 
-    @property
-    def unsynced(self) -> int:
-        return self._unsynced
-
     def append(self, record: JournalRecord) -> None:
         """Write one line to the OS (no fsync: `sync` does that once per batch)."""
         self._file.write(self._encoder.encode(entry_for(record)) + b"\n")

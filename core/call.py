@@ -75,7 +75,6 @@ rejected. Exactly one `CallEnded` is emitted, last.
 from __future__ import annotations
 
 import logging
-import re
 
 import msgspec
 
@@ -121,8 +120,6 @@ from core.views import CallView
 log = logging.getLogger(__name__)
 
 CallCommand = AriCommand | TimerCommand
-
-E164 = re.compile(r"^\+[1-9]\d{5,14}$")
 
 FINAL_STEPS = frozenset({CallStep.ENDED, CallStep.FAILED, CallStep.REJECTED})
 
@@ -509,11 +506,7 @@ class CallMachine:
         self._set_step(CallStep.AGENT_DIALING, at)
 
     def _request_problem(self) -> str:
-        if not self.request.agent_endpoint:
-            return "no_workstation"
-        if not self.request.customer_endpoint or not E164.match(self.request.customer_number):
-            return "invalid_number"
-        return ""
+        return self.request.problem()
 
     def _on_ui_hangup(self, by: str, at: float) -> None:
         step = self._step

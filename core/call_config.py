@@ -2,16 +2,20 @@
 
 `CallSettings` is the slice of `core.settings.Settings` a call machine needs (build it with
 `core.settings.call_settings`); `CallRequest` says who calls whom, with the dial strings
-already rendered from the templates and the customer number already normalized to E.164.
+already rendered from the templates and the customer number already normalized to E.164
+(or empty for a call to a raw dial string: `evscallpro dial --customer-endpoint`).
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 import msgspec
 
 from core.domain import WorkstationMode
+
+E164 = re.compile(r"^\+[1-9]\d{5,14}$")
 
 
 class HoldAudio(StrEnum):
@@ -73,11 +77,24 @@ class CallRequest(msgspec.Struct, frozen=True, kw_only=True):
     call_id: str
     agent_id: str
     agent_endpoint: str  # e.g. "PJSIP/+33612345678@trunk" or "PJSIP/agent-1001"
-    customer_number: str  # E.164, already validated by core.phone
+    # E.164, already validated by core.phone; "" when the customer endpoint was given as a
+    # raw dial string with no number (`evscallpro dial --customer-endpoint`).
+    customer_number: str
     customer_endpoint: str  # e.g. "PJSIP/+33198765432@trunk"
     workstation: WorkstationMode = WorkstationMode.MOBILE
     contact_id: str | None = None
     requested_at: float = 0.0
+
+    def problem(self) -> str:
+        """Why the call cannot be placed ("no_workstation", "invalid_number"), "" if it can:
+        an endpoint for each party, and a customer number that is E.164 when there is one."""
+        if not self.agent_endpoint:
+            return "no_workstation"
+        if not self.customer_endpoint:
+            return "invalid_number"
+        if self.customer_number and not E164.match(self.customer_number):
+            return "invalid_number"
+        return ""
 
 
 class DialTemplates(msgspec.Struct, frozen=True, kw_only=True):

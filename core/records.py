@@ -51,7 +51,7 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     call_id: str
     agent_id: str
     contact_id: str | None = None
-    customer_number: str  # E.164
+    customer_number: str  # E.164; "" for a call to a raw dial string (`evscallpro dial`)
     workstation: WorkstationMode
     agent_leg: LegRecord
     customer_leg: LegRecord | None = None  # None when the customer was never dialed

@@ -18,7 +18,6 @@ import argparse
 import json
 import logging
 import math
-import re
 import sys
 import threading
 import time
@@ -26,15 +25,11 @@ from typing import Any
 
 import msgspec
 
-from core.call import E164
-from core.call_config import CallRequest
+from core.call_config import E164, CallRequest
 from core.domain import CallOutcome, CallStep, WorkstationMode
 from core.records import CallRecord
 from core.views import CallView
 from evscallpro.root import CallCenterApp, CoreConfig, new_call_id
-
-E164_IN_ENDPOINT = re.compile(r"(\+[1-9]\d{5,14})")
-PLACEHOLDER_NUMBER = "+10000000000"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -45,7 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--app", default=None, help="Stasis app name (default: evscallpro)")
     p.add_argument("--agent-endpoint", required=True, help="dial string used as is")
     p.add_argument("--customer", default=None, help="E.164 number, dialled via the template")
-    p.add_argument("--customer-endpoint", default=None, help="dial string used as is")
+    p.add_argument(
+        "--customer-endpoint",
+        default=None,
+        help="dial string used as is (the record has no customer number unless --customer)",
+    )
     p.add_argument(
         "--customer-template",
         default=None,
@@ -123,10 +122,7 @@ def build_request(args: argparse.Namespace, config: CoreConfig) -> CallRequest:
         )
     if args.customer_endpoint:
         endpoint = args.customer_endpoint
-        number = args.customer
-        if not number:
-            found = E164_IN_ENDPOINT.search(endpoint)
-            number = found.group(1) if found else PLACEHOLDER_NUMBER
+        number = args.customer or ""  # a raw dial string has no number: the record says so
     elif args.customer:
         number = args.customer
         templates = config.templates

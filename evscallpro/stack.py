@@ -26,11 +26,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from actors.analytics_service import AnalyticsService
 from actors.analytics_writer import WriterConfig
 from actors.call_journal import CallJournal
 from actors.recovery import ReconcileReport
 from actors.sinks import CallRecordSink, FanOutSink, JsonLinesRecordSink
-from analytics.service import AnalyticsService
 from core.settings import Settings
 from evscallpro.config_file import core_config_from_settings
 from evscallpro.root import CallCenterApp

@@ -33,12 +33,6 @@ _FRENCH_PLAN = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF"})
 
 
 @functools.lru_cache(maxsize=8192)
-def pretty(e164: str) -> str:
-    """International format for display; the input unchanged if it does not parse."""
-    return display(e164, "en")
-
-
-@functools.lru_cache(maxsize=8192)
 def display(e164: str, lang: str) -> str:
     """A number as a reader of `lang` dials it: in French, French numbers in national
     format ("01 99 00 53 05") and the others international; in English, international.

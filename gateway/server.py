@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
@@ -493,38 +492,6 @@ class Gateway:
 
 
 # -- entry points for the composition root -----------------------------------------------
-
-
-async def serve_until_stopped(
-    call_center: CallCenter,
-    settings: GatewaySettings,
-    users: UserDirectory,
-    contacts: ContactStore | None = None,
-    stop: asyncio.Event | None = None,
-    archive: CallArchive | None = None,
-) -> None:
-    gateway = Gateway(call_center, settings, users, contacts, archive)
-    await gateway.start()
-    done = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, done.set)
-    try:
-        await done.wait()
-    finally:
-        await gateway.stop()
-
-
-def run_gateway(
-    call_center: CallCenter,
-    settings: GatewaySettings,
-    users: UserDirectory,
-    contacts: ContactStore | None = None,
-    archive: CallArchive | None = None,
-) -> None:
-    """Serve until SIGINT/SIGTERM, on a new event loop in the calling thread."""
-    asyncio.run(serve_until_stopped(call_center, settings, users, contacts, archive=archive))
 
 
 class GatewayThread:

@@ -27,16 +27,18 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # support.synthetic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb
+from support.synthetic import generate_calls
 
-from actors.analytics_writer import AnalyticsWriter, FlushNow, WriterConfig, WriterStatus
+from actors.analytics_writer import AnalyticsWriter, WriterConfig
+from actors.messages import FlushNow, WriterStatus
 from analytics import rows, stats
 from analytics.export import export
 from analytics.schema import CALL_COLUMNS
 from analytics.store import CallStore
-from analytics.synthetic import generate_calls
 
 
 def bench_writer(workdir: Path, n: int) -> dict[str, float]:

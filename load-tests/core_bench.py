@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench_sim import start_simulator  # noqa: E402  (load-tests/bench_sim.py)
 
 from actors.sinks import MemoryRecordSink  # noqa: E402
 from core.ari_events import event_channel_id  # noqa: E402
@@ -62,12 +61,6 @@ profile = "bench-agent"
 pattern = "Local/bench-short@sim-phones"
 profile = "bench-short"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_mib(pid: int) -> float:
@@ -131,43 +124,6 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def start_sim(port: int, time_scale: float, folder: Path) -> subprocess.Popen[bytes]:
-    config = folder / "sim.toml"
-    config.write_text(SIM_CONFIG.format(time_scale=time_scale), encoding="utf-8")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "evscallpro.cli",
-            "sim",
-            "--port",
-            str(port),
-            "--config",
-            str(config),
-            "--time-scale",
-            str(time_scale),
-            "--recordings-dir",
-            str(folder / "rec"),
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/ari/asterisk/info")
-            req.add_header("Authorization", "Basic ZXZzY2FsbHBybzpldnNjYWxscHJv")
-            urllib.request.urlopen(req, timeout=1).read()
-            return proc
-        except OSError:
-            threading.Event().wait(0.1)
-    proc.kill()
-    raise SystemExit("simulator did not start")
-
-
 def place(app: CallCenterApp, call_id: str, customer: str) -> None:
     app.start_call(
         CallRequest(
@@ -203,8 +159,9 @@ def main() -> int:
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="evs-core-bench-"))
-    port = free_port()
-    sim = start_sim(port, args.time_scale, folder)
+    sim = start_simulator(
+        SIM_CONFIG.format(time_scale=args.time_scale), folder, time_scale=args.time_scale
+    )
     probe = Probe()
     sink = MemoryRecordSink()
     connected: set[str] = set()
@@ -218,7 +175,12 @@ def main() -> int:
     settings = CallSettings(app=APP, language="en", prompts=msgspec_prompts_none())
     app = CallCenterApp(
         CoreConfig(
-            ari_url=f"http://127.0.0.1:{port}", app=APP, call=settings, request_timeout_s=30.0
+            ari_url=sim.base_url,
+            ari_user=sim.user,
+            ari_password=sim.password,
+            app=APP,
+            call=settings,
+            request_timeout_s=30.0,
         ),
         sink=sink,
     )
@@ -311,8 +273,7 @@ def main() -> int:
         )
     finally:
         app.stop()
-        sim.terminate()
-        sim.wait(10)
+        sim.stop()
     return 0
 
 

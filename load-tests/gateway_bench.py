@@ -37,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -511,27 +510,6 @@ class Sampler(threading.Thread):
         return out
 
 
-def start_sim(port: int, folder: Path, ring: float, talk: float) -> subprocess.Popen[bytes]:
-    config = folder / "sim.toml"
-    config.write_text(SIM_CONFIG.format(ring=ring, talk=talk), encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "evscallpro.cli", "sim", "--port", str(port), "--config",
-         str(config), "--recordings-dir", str(folder / "rec"), "--log-level", "WARNING"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/ari/asterisk/info")
-            req.add_header("Authorization", "Basic ZXZzY2FsbHBybzpldnNjYWxscHJv")
-            urllib.request.urlopen(req, timeout=1).read()
-            return proc
-        except OSError:
-            threading.Event().wait(0.1)
-    proc.kill()
-    raise SystemExit("the simulator did not start")
-
-
 def bench_settings(folder: Path, ari_url: str, n_agents: int) -> Any:
     from core.call_config import CallPrompts
     from core.domain import WorkstationMode
@@ -655,7 +633,7 @@ def report(args: argparse.Namespace, probe: StepProbe, result: dict[str, Any],
 
 
 def server_main(args: argparse.Namespace) -> int:
-    from core_bench import free_port  # load-tests/core_bench.py
+    from bench_sim import start_simulator  # load-tests/bench_sim.py
 
     from actors.sinks import MemoryRecordSink
     from evscallpro.stack import Stack
@@ -663,9 +641,8 @@ def server_main(args: argparse.Namespace) -> int:
     if args.switch_interval:  # diagnostic: how much of the latency is GIL hand-over
         sys.setswitchinterval(args.switch_interval / 1000)
     folder = Path(tempfile.mkdtemp(prefix="evs-gateway-bench-"))
-    port = free_port()
-    sim = start_sim(port, folder, args.ring, args.talk)
-    settings = bench_settings(folder, f"http://127.0.0.1:{port}", args.agents)
+    sim = start_simulator(SIM_CONFIG.format(ring=args.ring, talk=args.talk), folder)
+    settings = bench_settings(folder, sim.base_url, args.agents)
     write_users(Path(settings.data_dir), args.agents, args.supervisors)
     records = MemoryRecordSink()
     probe = StepProbe()
@@ -737,8 +714,7 @@ def server_main(args: argparse.Namespace) -> int:
         if client is not None and client.poll() is None:
             client.kill()
         stack.stop()
-        sim.terminate()
-        sim.wait(10)
+        sim.stop()
     return 0
 
 

@@ -22,9 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from bench_sim import start_simulator  # load-tests/bench_sim.py
 
-ROOT = Path(__file__).resolve().parents[1]
 APP = "evscallpro-bench"
 USER, PASSWORD = "evscallpro", "evscallpro"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -68,12 +66,6 @@ class Stats:
         self.failures[why] = self.failures.get(why, 0) + 1
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def proc_cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
@@ -81,27 +73,6 @@ def proc_cpu_s(pid: int) -> float:
 
 def proc_rss_mb(pid: int) -> float:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
-
-
-def start_simulator(port: int, config: Path, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "evscallpro.cli", "sim", "--host", "127.0.0.1",
-           "--port", str(port), "--config", str(config), "--log-level", "WARNING",
-           "--recordings-dir", str(config.parent / "recordings")]
-    with log.open("wb") as out:
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-
-
-async def wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20.0
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"simulator exited with {proc.returncode}")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with session.get(f"{base}/ari/asterisk/info") as resp:
-                if resp.status == 200:
-                    return
-        await asyncio.sleep(0.1)
-    raise RuntimeError("simulator did not answer /ari/asterisk/info within 20 s")
 
 
 async def read_events(ws: aiohttp.ClientWebSocketResponse, stats: Stats) -> None:
@@ -251,35 +222,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="sim-bench-") as tmp:
-        config = Path(tmp) / "bench.toml"
-        config.write_text(CONFIG.format(time_scale=args.time_scale, user=USER,
-                                        password=PASSWORD, ring_s=args.ring_s))
         log = Path(tmp) / "sim.log"
-        proc = start_simulator(port, config, log)
-        base = f"http://127.0.0.1:{port}"
+        text = CONFIG.format(
+            time_scale=args.time_scale, user=USER, password=PASSWORD, ring_s=args.ring_s
+        )
+        sim = start_simulator(text, Path(tmp), log=log)
         try:
-            result = asyncio.run(_run(args, base, proc))
+            result = asyncio.run(drive(args, sim.base_url, sim.pid))
         except Exception:
             print(log.read_text()[-3000:], file=sys.stderr)
             raise
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            sim.stop()
     result["command"] = "load-tests/sim_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0 if result["originates_ok"] else 1
-
-
-async def _run(args: argparse.Namespace, base: str, proc: subprocess.Popen[bytes]) -> dict[str, object]:
-    auth = {"Authorization": aiohttp.encode_basic_auth(USER, PASSWORD)}
-    async with aiohttp.ClientSession(headers=auth) as session:
-        await wait_ready(session, base, proc)
-    return await drive(args, base, proc.pid)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from actors.ari_port import AriPort, request_for
 from actors.loop import EventLoopThread
+from asterisk.sim.testing import SimulatorThread
 from core.ari_commands import (
     AddToBridge,
     AriCommandFailed,
@@ -160,11 +161,10 @@ def test_port_reports_unreachable_server_as_status_0() -> None:
         loop_thread.stop()
 
 
-def test_port_maps_simulator_faults_and_the_call_records_them() -> None:
+def test_port_maps_simulator_faults_to_failed_commands_with_asterisks_message(
+    sim: SimulatorThread,
+) -> None:
     """fail_next makes the simulator answer like Asterisk's 500 Allocation failed."""
-    from asterisk.sim.testing import SimulatorThread
-
-    sim = SimulatorThread(time_scale=20.0).start()
     loop_thread = EventLoopThread("test-ari-loop-3")
     loop_thread.start()
     port = AriPort(loop_thread, sim.base_url, sim.username, sim.password)
@@ -185,4 +185,3 @@ def test_port_maps_simulator_faults_and_the_call_records_them() -> None:
     finally:
         port.stop()
         loop_thread.stop()
-        sim.stop()

@@ -4,25 +4,23 @@ DuckDB rows the supervisor's statistics read."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import duckdb
 import pytest
 from analytics_helpers import WAIT_S
 from prometheus_client import REGISTRY
+from support.sim_core import ViewLog, core_config
 
-from actors.analytics_writer import FlushNow, WriterConfig, WriterStatus
+from actors.analytics_service import AnalyticsService
+from actors.analytics_writer import WriterConfig
+from actors.messages import FlushNow, WriterStatus
 from actors.sinks import FanOutSink, MemoryRecordSink
-from analytics.service import AnalyticsService
 from asterisk.sim.testing import SimulatorThread
-from core.call_config import CallSettings, DialTemplates
-from core.domain import AgentState, CallOutcome, CallStep, WorkstationMode
+from core.domain import AgentState, CallOutcome, CallStep
 from core.records import CallRecord, Disposition
 from core.views import AgentView, CallView
-from evscallpro.root import AgentDirectoryEntry, CallCenterApp, CoreConfig
+from evscallpro.root import CallCenterApp
 
 pytestmark = pytest.mark.slow
 
@@ -32,61 +30,6 @@ def _sample(name: str, **labels: str) -> float:
     return value if value is not None else 0.0
 
 
-class Views:
-    def __init__(self) -> None:
-        self.seen: list[Any] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, view: Any) -> None:
-        with self._cond:
-            self.seen.append(view)
-            self._cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[Any], bool]) -> Any:
-        with self._cond:
-            self._cond.wait_for(lambda: any(predicate(v) for v in self.seen), WAIT_S)
-            return next((v for v in self.seen if predicate(v)), None)
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorThread]:
-    simulator = SimulatorThread(time_scale=20.0).start()
-    try:
-        yield simulator
-    finally:
-        simulator.stop()
-
-
-def _config(sim: SimulatorThread) -> CoreConfig:
-    return CoreConfig(
-        ari_url=sim.base_url,
-        ari_user=sim.username,
-        ari_password=sim.password,
-        app="evscallpro",
-        templates=DialTemplates(trunk="carrier"),
-        call=CallSettings(
-            language="en",
-            acceptance_timeout_s=3.0,
-            acceptance_wait_s=1.0,
-            stasis_guard_s=10.0,
-            prompt_guard_s=3.0,
-            bridge_guard_s=10.0,
-            ending_guard_s=3.0,
-        ),
-        agents=(
-            AgentDirectoryEntry(
-                agent_id="a1",
-                display_name="Alice",
-                mobile_number="+33600000001",
-                softphone_endpoint="agent-1001",
-                workstation=WorkstationMode.MOBILE,
-            ),
-        ),
-        backoff_base_s=0.05,
-        backoff_cap_s=0.5,
-    )
-
-
 def test_a_real_call_lands_in_duckdb_with_legs_disposition_and_agent_states(
     sim: SimulatorThread, db_path: str
 ) -> None:
@@ -94,8 +37,8 @@ def test_a_real_call_lands_in_duckdb_with_legs_disposition_and_agent_states(
     analytics.start()
     completed_before = _sample("evscallpro_calls_total", outcome="completed", workstation="mobile")
     memory = MemoryRecordSink()
-    views = Views()
-    app = CallCenterApp(_config(sim), sink=FanOutSink(memory, analytics.sink))
+    views = ViewLog()
+    app = CallCenterApp(core_config(sim), sink=FanOutSink(memory, analytics.sink))
     analytics.attach(app)
     app.subscribe(views)
     try:
@@ -106,7 +49,7 @@ def test_a_real_call_lands_in_duckdb_with_legs_disposition_and_agent_states(
         record = memory.wait_for(lambda r: isinstance(r, CallRecord), WAIT_S)
         assert record is not None and record.outcome == CallOutcome.COMPLETED, record
         call_id = record.call_id
-        assert any(isinstance(v, CallView) and v.step == CallStep.CONNECTED for v in views.seen)
+        assert any(isinstance(v, CallView) and v.step == CallStep.CONNECTED for v in views.views)
         wrap_up = views.wait_for(
             lambda v: isinstance(v, AgentView) and v.state == AgentState.WRAP_UP
         )

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.synthetic import dispositions_for, generate_calls
 
 from analytics import cli, rows
 from analytics.export import export
 from analytics.stats import StatsError
 from analytics.store import Batch, CallStore
-from analytics.synthetic import dispositions_for, generate_calls
 
 START = datetime(2026, 5, 28).replace(tzinfo=UTC).timestamp()
 

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analytics_helpers import WAIT_S
+from support.synthetic import generate_calls
 
-from actors.analytics_writer import AnalyticsWriter, FlushNow, WriterConfig
+from actors.analytics_writer import AnalyticsWriter, WriterConfig
+from actors.messages import FlushNow
 from analytics.reader import AnalyticsReader
-from analytics.synthetic import generate_calls
 
 REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 5, 28, 9).replace(tzinfo=UTC).timestamp()

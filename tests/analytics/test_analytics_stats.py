@@ -9,12 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support.synthetic import dispositions_for, generate_calls
 
 from analytics import rows, stats
 from analytics.intervals import AgentStateInterval
 from analytics.stats import Period, StatsError
 from analytics.store import Batch, CallStore
-from analytics.synthetic import dispositions_for, generate_calls
 from core.domain import AgentState, CallOutcome, CallStep
 from core.records import CallRecord, Disposition
 

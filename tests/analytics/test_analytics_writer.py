@@ -12,25 +12,23 @@ from pathlib import Path
 import msgspec
 import pytest
 from analytics_helpers import WAIT_S, count_rows
+from prometheus_client import REGISTRY
+from support.synthetic import dispositions_for, generate_calls
 
-from actors.analytics_writer import (
-    AnalyticsWriter,
-    AnalyticsWriterSink,
-    FlushNow,
-    GetWriterStatus,
-    RecordWithAck,
-    WriterConfig,
-    WriterStatus,
-)
-from analytics import metrics
+from actors.analytics_writer import AnalyticsWriter, AnalyticsWriterSink, WriterConfig
+from actors.messages import FlushNow, GetWriterStatus, RecordWithAck, WriterStatus
 from analytics.journal import Journal
-from analytics.synthetic import dispositions_for, generate_calls
 from core.domain import AgentState, CallStep, WorkstationMode
 from core.records import CallRecord
 from core.views import AgentView, CallView
 
 REPO = Path(__file__).resolve().parents[2]
 SLOW = 3600.0  # a flush interval that never fires during a test
+
+
+def sample(name: str) -> float:
+    """A metric's value as /metrics exposes it (0 before its first sample)."""
+    return REGISTRY.get_sample_value(name) or 0.0
 
 
 def _status(ref) -> WriterStatus:  # type: ignore[no-untyped-def]
@@ -95,9 +93,10 @@ def test_journal_replayed_after_crash(tmp_path: Path, db_path: str) -> None:
     script = textwrap.dedent(
         f"""
         import os, signal, sys
-        sys.path.insert(0, {str(REPO)!r})
-        from actors.analytics_writer import AnalyticsWriter, WriterConfig, GetWriterStatus
-        from analytics.synthetic import generate_calls
+        sys.path[:0] = [{str(REPO)!r}, {str(REPO / "tests")!r}]
+        from actors.analytics_writer import AnalyticsWriter, WriterConfig
+        from actors.messages import GetWriterStatus
+        from support.synthetic import generate_calls
         ref = AnalyticsWriter.start(
             WriterConfig(db_path={db_path!r}, batch_size=1000, flush_interval_s=3600)
         )
@@ -175,7 +174,7 @@ def test_same_call_twice_in_one_batch_keeps_one_row_last_wins(start_writer, db_p
 
 
 def test_duckdb_error_keeps_records_in_journal_and_retries(start_writer, db_path: str) -> None:
-    errors_before = metrics.RECORD_WRITE_ERRORS_TOTAL._value.get()
+    errors_before = sample("evscallpro_record_write_errors_total")
     ref, box = start_writer(
         fail_times=2, batch_size=4, flush_interval_s=SLOW, retry_initial_s=0.02, retry_max_s=0.05
     )
@@ -188,7 +187,7 @@ def test_duckdb_error_keeps_records_in_journal_and_retries(start_writer, db_path
     status = _status(ref)
     assert status.write_errors == 2
     assert "simulated disk error" in status.last_error
-    assert metrics.RECORD_WRITE_ERRORS_TOTAL._value.get() - errors_before == 2
+    assert sample("evscallpro_record_write_errors_total") - errors_before == 2
     ref.stop(timeout=WAIT_S)
     assert count_rows(db_path) == 4
 
@@ -202,7 +201,7 @@ def test_duckdb_down_until_stop_loses_nothing(start_writer, db_path: str) -> Non
         ref.tell(record)
     assert box.store.wait_for(lambda s: s.failures >= 1)
     assert _status(ref).pending == 3
-    assert metrics.RECORDS_PENDING._value.get() == 3  # the backlog shows on the dashboard
+    assert sample("evscallpro_records_pending") == 3  # the backlog shows on the dashboard
     ref.stop(timeout=WAIT_S)  # the flush on stop fails too
     journaled = Journal(f"{db_path}.journal.jsonl").replay()
     assert [r.call_id for r in journaled] == [r.call_id for r in records]  # type: ignore[union-attr]

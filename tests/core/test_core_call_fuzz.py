@@ -76,8 +76,18 @@ def happy_prefix(d: Driver, rng: random.Random) -> None:
         d.feed(inp)
 
 
-@pytest.mark.parametrize("seed", range(400))
-def test_random_inputs_never_break_the_machine(seed: int, caplog: pytest.LogCaptureFixture) -> None:
+def test_random_inputs_never_break_the_machine(caplog: pytest.LogCaptureFixture) -> None:
+    """400 seeded random calls, one test; a failure names its seed."""
+    for seed in range(400):
+        caplog.clear()
+        try:
+            random_call(seed, caplog)
+        except AssertionError as exc:
+            exc.add_note(f"seed {seed}")
+            raise
+
+
+def random_call(seed: int, caplog: pytest.LogCaptureFixture) -> None:
     rng = random.Random(seed)
     settings = CallSettings(
         acceptance=rng.random() < 0.5,

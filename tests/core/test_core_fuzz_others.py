@@ -46,8 +46,18 @@ from core.timers import CancelTimer, StartTimer, TimerFired
 SID = "c1-sup-s1"
 
 
-@pytest.mark.parametrize("seed", range(200))
-def test_supervision_random_inputs(seed: int, caplog: pytest.LogCaptureFixture) -> None:
+def test_supervision_random_inputs(caplog: pytest.LogCaptureFixture) -> None:
+    """200 seeded random supervisions, one test; a failure names its seed."""
+    for seed in range(200):
+        caplog.clear()
+        try:
+            random_supervision(seed, caplog)
+        except AssertionError as exc:
+            exc.add_note(f"seed {seed}")
+            raise
+
+
+def random_supervision(seed: int, caplog: pytest.LogCaptureFixture) -> None:
     rng = random.Random(seed)
     m = SupervisionMachine("c1", "s1", "PJSIP/agent-1002", "c1-agent", "c1-bridge")
     sent: list[Any] = []
@@ -100,8 +110,18 @@ def _record(call_id: str, outcome: CallOutcome) -> CallRecord:
     )
 
 
-@pytest.mark.parametrize("seed", range(200))
-def test_agent_random_inputs(seed: int, caplog: pytest.LogCaptureFixture) -> None:
+def test_agent_random_inputs(caplog: pytest.LogCaptureFixture) -> None:
+    """200 seeded random agent days, one test; a failure names its seed."""
+    for seed in range(200):
+        caplog.clear()
+        try:
+            random_agent_day(seed, caplog)
+        except AssertionError as exc:
+            exc.add_note(f"seed {seed}")
+            raise
+
+
+def random_agent_day(seed: int, caplog: pytest.LogCaptureFixture) -> None:
     rng = random.Random(seed)
     m = AgentMachine(
         "a1",

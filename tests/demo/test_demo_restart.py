@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from actors.analytics_writer import FlushNow
+from actors.messages import FlushNow
 from actors.sinks import MemoryRecordSink
 from core.domain import CallStep
 from core.records import CallRecord

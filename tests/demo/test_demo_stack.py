@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from actors.analytics_writer import FlushNow
+from actors.messages import FlushNow
 from actors.sinks import MemoryRecordSink
 from core.domain import AgentState, CallOutcome, CallStep, SupervisionMode, WorkstationMode
 from core.records import CallRecord

@@ -3,8 +3,8 @@ and is named in the error."""
 
 from __future__ import annotations
 
+import logging
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -16,15 +16,6 @@ from core.settings import AgentSettings, AriSettings, GatewaySettings, Settings
 from evscallpro.stack import Stack, StackError
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorThread]:
-    simulator = SimulatorThread(time_scale=20.0).start()
-    try:
-        yield simulator
-    finally:
-        simulator.stop()
 
 
 def _settings(data_dir: Path, ari_url: str, port: int = 0) -> Settings:
@@ -42,7 +33,10 @@ def _free_port_closed() -> int:
         return int(s.getsockname()[1])
 
 
-def test_stack_starts_all_three_and_stops_in_reverse(sim: SimulatorThread, tmp_path: Path) -> None:
+def test_stack_starts_all_three_and_stops_in_reverse(
+    sim: SimulatorThread, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="evscallpro.stack")
     stack = Stack(_settings(tmp_path, sim.base_url), link_timeout_s=10).start()
     try:
         assert stack.analytics.writer is not None and stack.analytics.writer.is_alive()
@@ -56,6 +50,11 @@ def test_stack_starts_all_three_and_stops_in_reverse(sim: SimulatorThread, tmp_p
     assert not writer.is_alive()
     assert stack.gateway is None and stack.app is None
     assert (tmp_path / "evscallpro.duckdb").exists()
+    said = [r.getMessage() for r in caplog.records if r.name == "evscallpro.stack"]
+    started = [m for m in said if m.endswith(" started")]
+    stopped = [m for m in said if m.endswith(" stopped")]
+    assert started == ["analytics started", "core started", "gateway started"]
+    assert stopped == ["gateway stopped", "core stopped", "analytics stopped"]
 
 
 def test_core_that_cannot_reach_ari_is_named_and_analytics_is_stopped(tmp_path: Path) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import msgspec
+import pykka
 import pytest
-from e2e_support import FAST_CALL, Core, wait_bridged
+from e2e_support import FAST_CALL, WAIT_S, Core, wait_bridged
 
+from actors.call_actor import CallActor
 from asterisk.sim.testing import SimulatorThread
 from core.domain import AgentState, CallOutcome, CallStep, Party, WorkstationMode
 from core.records import CallRecord
@@ -61,7 +63,11 @@ def test_happy_path_customer_hangs_up(core: Core, sim: SimulatorThread) -> None:
     steps = [s.step for s in record.steps]
     assert CallStep.CONNECTED in steps and CallStep.CUSTOMER_DIALING in steps
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
-    # Nothing left behind: no routes, no channels in the simulator.
+    # Nothing left behind: no routes, no channels in the simulator. The call's actor tells
+    # the Switchboard to release its routes after the record, then stops: wait for the stop,
+    # so the release is in the Switchboard's inbox ahead of the stats question.
+    for ref in pykka.ActorRegistry.get_by_class(CallActor):
+        assert ref.actor_stopped.wait(WAIT_S), "a call actor did not stop after its record"
     assert core.app.switchboard_stats().routes == 0
     assert leftover_channels(sim, req.call_id) == []
 

@@ -48,3 +48,13 @@ def test_good_arguments_build_the_request() -> None:
     request = dial.build_request(args, dial.build_config(args))
     assert request.customer_number == "+33612345678"
     assert request.customer_endpoint == "PJSIP/+33612345678@trunk"  # the default template
+
+
+def test_a_raw_customer_endpoint_gives_a_request_with_no_number() -> None:
+    args = parse(
+        "--agent-endpoint", "Local/answer@sim-phones", "--customer-endpoint", "PJSIP/+33612345678@x"
+    )
+    request = dial.build_request(args, dial.build_config(args))
+    assert request.customer_endpoint == "PJSIP/+33612345678@x"
+    assert request.customer_number == ""  # not guessed from the dial string, not invented
+    assert request.problem() == ""

@@ -69,6 +69,7 @@ def test_dial_connected_call_prints_record_and_exits_0(sim: SimulatorThread) -> 
     assert record["outcome"] == "completed"
     assert record["hung_up_first"] == "customer"
     assert record["customer_leg"]["answered_at"] is not None
+    assert record["customer_number"] == ""  # a raw dial string: no number invented
 
 
 def test_dial_talk_hangs_up_from_the_core(sim: SimulatorThread) -> None:

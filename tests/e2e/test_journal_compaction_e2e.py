@@ -26,7 +26,7 @@ ROOT = HERE.parent.parent
 CHILD = """
 import json, sys, threading, time
 sys.path.insert(0, sys.argv[3])
-from e2e_support import WAIT_S, core_config
+from support.sim_core import WAIT_S, core_config
 from actors.call_journal import CallJournal
 from actors.sinks import MemoryRecordSink
 from asterisk.sim.testing import SimulatorThread
@@ -61,7 +61,7 @@ def test_compacted_journal_then_sigkill_the_live_call_is_adopted(
 ) -> None:
     path = tmp_path / "live-calls.jsonl"
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, sim.base_url, str(path), str(HERE)],
+        [sys.executable, "-c", CHILD, sim.base_url, str(path), str(HERE.parent)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -6,3 +6,4 @@ from gateway_helpers import (  # noqa: F401  (pytest fixtures)
     settings,
     users_template,
 )
+from support.sim_core import sim  # noqa: F401  (pytest fixture: the ARI simulator)

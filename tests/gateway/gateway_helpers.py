@@ -14,7 +14,9 @@ from argon2 import PasswordHasher
 from gateway_fakes import FakeCallCenter
 from websockets.asyncio.client import ClientConnection, connect
 
+from core.views import AgentView, CallView
 from gateway.contacts import Contact, ContactStore
+from gateway.hub import Hub
 from gateway.server import Gateway
 from gateway.settings import GatewaySettings
 from gateway.users import Role, UserDirectory
@@ -142,3 +144,13 @@ async def recv_until(ws: ClientConnection, needle: str, timeout: float = 2.0) ->
         return await asyncio.wait_for(scan(), timeout)
     except TimeoutError:
         raise AssertionError(f"{needle!r} not received; got {len(seen)} frames: {seen[-3:]!r}") from None
+
+
+async def published(hub: Hub, *views: AgentView | CallView) -> None:
+    """Publish as an actor thread does, then wait until the loop applied every view (a
+    marker queued behind them: call_soon_threadsafe keeps the order)."""
+    for view in views:
+        hub.publish(view)
+    applied = asyncio.Event()
+    asyncio.get_running_loop().call_soon_threadsafe(applied.set)
+    await asyncio.wait_for(applied.wait(), 2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import test_gateway_wallboard_cache as shared_fixtures
-from gateway_helpers import Browser, recv_until
+from gateway_helpers import Browser, published, recv_until
 from test_gateway_wallboard_cache import NOW, Ticks, on_call
 
 from core.domain import AgentState, SupervisionMode
@@ -60,9 +60,9 @@ async def test_the_hub_version_and_monitoring_follow_each_view() -> None:
     assert hub.version == start + 1 and hub.monitoring() == frozenset()
     hub.seed([on_call(monitored_by=(("sam", SupervisionMode.LISTEN),))])  # already known: kept
     assert hub.version == start + 1
-    hub._apply(on_call(monitored_by=(("sam", SupervisionMode.LISTEN),)))
+    await published(hub, on_call(monitored_by=(("sam", SupervisionMode.LISTEN),)))
     assert hub.version == start + 2 and hub.monitoring() == frozenset({"sam"})
-    hub._apply(on_call())
+    await published(hub, on_call())
     assert hub.monitoring() == frozenset()
 
 

@@ -1,10 +1,17 @@
-"""The hub: thread-safe publishing, per-agent routing, latest-value coalescing, latency."""
+"""The hub: thread-safe publishing, per-agent routing, latest-value coalescing, latency.
+
+Views go in through `publish`, as the core's actors send them; `published` (gateway_helpers)
+waits until the loop has applied them, so no test reaches into the hub."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
+
+import pytest
+from gateway_helpers import published
 
 from core.domain import AgentState, CallStep
 from core.views import AgentView, CallView
@@ -47,7 +54,7 @@ async def test_slow_client_gets_latest_state_not_a_queue() -> None:
     slow = HubClient("alice", wallboard=False)
     hub.attach(slow)
     for i in range(1000):
-        hub._apply(agent("alice", since=float(i)))
+        await published(hub, agent("alice", since=float(i)))
         hub.notify(slow, "contact-list", f"<ul id='contact-list'>{i}</ul>")
     assert sorted(slow.pending_keys) == sorted([AGENT_KEY, "html:contact-list"])
     batch = await slow.next_batch()
@@ -62,7 +69,7 @@ async def test_agents_see_only_themselves_supervisors_see_all() -> None:
     for c in (alice, bob, sup):
         hub.attach(c)
         await c.next_batch()
-    hub._apply(agent("bob", AgentState.PAUSED))
+    await published(hub, agent("bob", AgentState.PAUSED))
     assert alice.pending_keys == []
     assert bob.pending_keys == [AGENT_KEY]
     assert sorted(sup.pending_keys) == sorted([f"{ROW_KEY_PREFIX}bob", TOTALS_KEY])
@@ -103,16 +110,16 @@ async def test_every_change_from_an_actor_thread_wakes_agent_and_wallboard() -> 
 
 async def test_call_views_update_the_agents_live_call_and_history() -> None:
     hub = Hub(asyncio.get_running_loop())
-    hub._apply(agent("alice", AgentState.ON_CALL))
+    await published(hub, agent("alice", AgentState.ON_CALL))
     now = time.time()
     live = CallView(call_id="c1", agent_id="alice", step=CallStep.CONNECTED,
                     customer_number="+33145678901", step_since=now)
-    hub._apply(live)
+    await published(hub, live)
     assert hub.agent("alice").call == live  # type: ignore[union-attr]
     assert hub.live_call("c1") == live
     ended = CallView(call_id="c1", agent_id="alice", step=CallStep.ENDED,
                      customer_number="+33145678901", step_since=now + 1, ended_at=now + 1)
-    hub._apply(ended)
+    await published(hub, ended)
     assert hub.agent("alice").call is None  # type: ignore[union-attr]
     assert hub.live_call("c1") is None
     assert hub.last_call("alice") == ended
@@ -122,21 +129,24 @@ async def test_call_views_update_the_agents_live_call_and_history() -> None:
 
 async def test_a_bad_view_does_not_break_the_hub() -> None:
     hub = Hub(asyncio.get_running_loop())
-    hub._apply("not a view")  # type: ignore[arg-type]
-    hub._apply(agent("alice"))
+    await published(hub, "not a view")  # type: ignore[arg-type]
+    await published(hub, agent("alice"))
     assert hub.agent("alice") is not None
 
 
-async def test_publish_after_loop_close_is_dropped() -> None:
+async def test_publish_after_loop_close_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="gateway.hub")
     loop = asyncio.new_event_loop()
     hub = Hub(loop)
     loop.close()
     hub.publish(agent("alice"))  # must not raise into the actor thread
+    assert "dropped a view published after shutdown" in caplog.text
+    assert hub.agent("alice") is None and hub.version == 0
 
 
 async def test_seed_does_not_overwrite_a_newer_published_view() -> None:
     hub = Hub(asyncio.get_running_loop())
-    hub._apply(agent("alice", AgentState.PAUSED, since=20.0))  # published during start-up
+    await published(hub, agent("alice", AgentState.PAUSED, since=20.0))  # during start-up
     hub.seed([agent("alice", AgentState.AVAILABLE, since=10.0), agent("bob", since=10.0)])
     assert hub.agent("alice").state == AgentState.PAUSED  # type: ignore[union-attr]
     assert hub.agent("bob") is not None
@@ -146,7 +156,7 @@ async def test_an_ended_call_on_an_agent_view_is_not_in_progress() -> None:
     hub = Hub(asyncio.get_running_loop())
     ended = CallView(call_id="c1", agent_id="alice", step=CallStep.ENDED,
                      customer_number="+33145678901", step_since=1.0, ended_at=1.0)
-    hub._apply(agent("alice", AgentState.ON_CALL, call=ended))  # as the core may publish it
+    await published(hub, agent("alice", AgentState.ON_CALL, call=ended))  # as the core may
     assert hub.live_call("c1") is None
     assert hub.totals()["calls"] == 0
     assert hub.last_call("alice") == ended

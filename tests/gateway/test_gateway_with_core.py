@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 from gateway_helpers import Browser, recv_until
+from support.sim_core import WAIT_S, core_config
 
 from asterisk.sim.testing import SimulatorThread
-from core.call_config import CallSettings, DialTemplates
-from evscallpro.root import AgentDirectoryEntry, CallCenterApp, CoreConfig
+from evscallpro.root import AgentDirectoryEntry, CallCenterApp
 from gateway.contacts import ContactStore
 from gateway.server import Gateway
 from gateway.settings import GatewaySettings
@@ -24,34 +24,22 @@ from gateway.users import Role, UserDirectory
 
 pytestmark = pytest.mark.slow
 
-FAST_CALL = CallSettings(
-    language="en", acceptance_timeout_s=3.0, acceptance_wait_s=1.0, stasis_guard_s=3.0,
-    prompt_guard_s=3.0, bridge_guard_s=3.0, ending_guard_s=3.0,
-)
-
 
 def send(action: str, **fields: str) -> str:
     return json.dumps({"action": action, **fields, "HEADERS": {"HX-Request": "true"}})
 
 
 @pytest.fixture
-def core() -> Iterator[CallCenterApp]:
-    sim = SimulatorThread(time_scale=20.0).start()
-    config = CoreConfig(
-        ari_url=sim.base_url, ari_user=sim.username, ari_password=sim.password,
-        app="evscallpro",  # the simulator's dialplan hands calls to this app (own sim per test)
-        templates=DialTemplates(trunk="carrier"), call=FAST_CALL,
-        agents=(AgentDirectoryEntry(agent_id="alice", display_name="Alice Martin",
-                                    softphone_endpoint="agent-1001"),),
-        backoff_base_s=0.05, backoff_cap_s=0.5,
+def core(sim: SimulatorThread) -> Iterator[CallCenterApp]:
+    alice = AgentDirectoryEntry(
+        agent_id="alice", display_name="Alice Martin", softphone_endpoint="agent-1001"
     )
-    app = CallCenterApp(config)
-    app.start(wait_for_link_s=15.0)
+    app = CallCenterApp(core_config(sim, agents=(alice,)))
+    app.start(wait_for_link_s=WAIT_S)
     try:
         yield app
     finally:
         app.stop()
-        sim.stop()
 
 
 @pytest.fixture

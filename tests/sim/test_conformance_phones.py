@@ -17,9 +17,7 @@ import aiohttp
 import pytest
 from trace_model import load, scenario
 
-testing = pytest.importorskip(
-    "asterisk.sim.testing", reason="the ARI simulator (asterisk.sim.testing) cannot be imported"
-)
+from asterisk.sim.testing import running_simulator
 
 TIME_SCALE = 50.0
 APP = "conformance-phones"
@@ -139,7 +137,7 @@ async def test_every_named_phone_behaves_as_recorded() -> None:
         legs[f"ph-p{n}"] = Leg(f"PJSIP/{number}@carrier", exp, [])
     changed = asyncio.Event()
 
-    async with testing.running_simulator(time_scale=TIME_SCALE) as sim:
+    async with running_simulator(time_scale=TIME_SCALE) as sim:
         auth = {"Authorization": aiohttp.encode_basic_auth(sim.username, sim.password)}
         async with aiohttp.ClientSession(headers=auth) as http:
             ws = await http.ws_connect(

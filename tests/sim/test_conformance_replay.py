@@ -21,9 +21,7 @@ from trace_known import split_known
 from trace_model import Scenario, load, scenarios
 from trace_replay import Replayer, Target
 
-testing = pytest.importorskip(
-    "asterisk.sim.testing", reason="the ARI simulator (asterisk.sim.testing) cannot be imported"
-)
+from asterisk.sim.testing import running_simulator
 
 TIME_SCALE = float(os.environ.get("CONFORMANCE_TIME_SCALE", "20"))
 # Scenarios where the recorded core reacts inside a short window of the far end's timeline
@@ -45,7 +43,7 @@ async def replay(sc: Scenario) -> Report:
     """One replay per scenario per session; the structure and value tests share it."""
     if sc.name not in _reports:
         scale = min(TIME_SCALE, SLOWER.get(sc.name.split("-", 1)[0], TIME_SCALE))
-        async with testing.running_simulator(time_scale=scale) as sim:
+        async with running_simulator(time_scale=scale) as sim:
             target = Target(sim.base_url, sim.username, sim.password)
             observed = await Replayer(load(sc.main), target, time_scale=scale).run()
         _reports[sc.name] = check(sc, observed)
@@ -92,7 +90,7 @@ async def test_a_simulator_whose_busy_phone_is_congested_fails_the_replay(tmp_pa
     config.write_text('[[rules]]\npattern = "Local/busy@sim-phones"\nprofile = "congestion"\n')
     sc = scenarios()[1]
     assert sc.name == "S02-agent-busy"
-    async with testing.running_simulator(config=config, time_scale=TIME_SCALE) as sim:
+    async with running_simulator(config=config, time_scale=TIME_SCALE) as sim:
         target = Target(sim.base_url, sim.username, sim.password)
         observed = await Replayer(load(sc.main), target, time_scale=TIME_SCALE).run()
     report = check(sc, observed)

@@ -1,5 +1,9 @@
 """AnalyticsService: what a composition root adds to a core to store records and feed metrics.
 
+It lives with the actors because it starts one (the AnalyticsWriter): records flow down from
+the actors to analytics/ (rows, journal, DuckDB store, metrics), and analytics/ never imports
+the actor layer.
+
     analytics = AnalyticsService(WriterConfig(db_path="data/evscallpro.duckdb"))
     analytics.start()
     app = CallCenterApp(config, sink=FanOutSink(..., analytics.sink))
@@ -16,11 +20,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-import pykka
-
-from actors.analytics_writer import AnalyticsWriter, AnalyticsWriterSink, WriterConfig
+from actors.analytics_writer import (
+    AnalyticsWriter,
+    AnalyticsWriterRef,
+    AnalyticsWriterSink,
+    WriterConfig,
+)
 from analytics import metrics
 from analytics.reader import AnalyticsReader
 from core.records import CallRecord
@@ -37,7 +44,7 @@ class _Sink:
     def __init__(self, writer: AnalyticsWriterSink) -> None:
         self._writer = writer
 
-    def write(self, record: Any) -> None:
+    def write(self, record: object) -> None:
         self._writer.write(record)
         if isinstance(record, CallRecord):
             metrics.record_call_ended(record)
@@ -46,7 +53,7 @@ class _Sink:
 class AnalyticsService:
     def __init__(self, config: WriterConfig | None = None) -> None:
         self.config = config or WriterConfig()
-        self.writer: pykka.ActorRef[Any] | None = None
+        self.writer: AnalyticsWriterRef | None = None
         self.view_metrics = metrics.ViewMetrics()
         self.reader = AnalyticsReader(self.config.db_path)
         self._writer_sink: AnalyticsWriterSink | None = None

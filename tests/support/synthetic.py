@@ -1,4 +1,5 @@
-"""Plausible call records for tests, benchmarks and a demo database (seeded, reproducible).
+"""Plausible call records for tests and benchmarks (seeded, reproducible); test data, so it
+lives under tests/support, outside the product packages.
 
 `generate_calls` builds real `core.records.CallRecord`s (both legs, steps, outcome) so tests
 compute expected statistics from the Python objects, independently of the SQL under test.
