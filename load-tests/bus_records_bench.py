@@ -22,18 +22,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # support.synthetic
 
 import nats
+from support.synthetic import generate_calls
 
 from analytics.journal import record_key
 from analytics.store import CallStore
 from bus.records import RecordWriter, encode, ensure_stream, subject_for
 from bus.server import NatsServer
-
-try:
-    from analytics.synthetic import generate_calls
-except ImportError:  # moved out of the product package
-    from tests.support.synthetic import generate_calls  # type: ignore[no-redef]
 
 
 async def publish_all(url: str, records: list, window: int) -> float:

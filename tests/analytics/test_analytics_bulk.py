@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import duckdb
 import msgspec
+from support.synthetic import dispositions_for, generate_calls
 
 from analytics.bulk import upsert_json_lines
 from analytics.intervals import AgentStateInterval
 from analytics.journal import entry_for
 from analytics.store import Batch, create_schema
-from analytics.synthetic import dispositions_for, generate_calls
 from core.domain import AgentState
 
 TABLES = {
