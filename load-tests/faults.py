@@ -120,6 +120,7 @@ class CycleResult:
     call_ids: set[str] = field(default_factory=set)
     missing: list[str] = field(default_factory=list)  # created, not in DuckDB after the run
     duplicates: dict[str, int] = field(default_factory=dict)  # call id -> records when > 1
+    outcomes: dict[str, int] = field(default_factory=dict)  # "outcome/reason" -> calls
 
     def holds(self) -> bool:
         """The targets: clean in time, every call recorded once."""
@@ -135,7 +136,7 @@ class CycleResult:
             text += f"; cleaned by hand: {self.forced_cleanup}"
         if self.missing or self.duplicates:
             text += f"; records missing {len(self.missing)}, duplicated {len(self.duplicates)}"
-        return text
+        return text + f"\n    records: {self.outcomes}"
 
 
 @dataclass
@@ -199,6 +200,7 @@ class Serve:
         self.stopped_line: dict[str, Any] | None = None
         self.calls: dict[str, float] = {}  # call id -> first announced (monotonic)
         self.record_lines: collections.Counter[str] = collections.Counter()
+        self.outcomes: dict[str, str] = {}  # call id -> "outcome/reason" of its record
         self.starts = 0
         self.stdout_log = (folder / "serve.stdout").open("a", encoding="utf-8")
 
@@ -242,6 +244,8 @@ class Serve:
                 record = event.get("record") or {}
                 if "outcome" in record:
                     self.record_lines[record["call_id"]] += 1
+                    self.outcomes[record["call_id"]] = (
+                        f"{record['outcome']}/{record.get('reason', '')}")
             elif kind == "stopped":
                 self.stopped_line = event
 
@@ -314,6 +318,7 @@ class AgentClient:
         self.connected = asyncio.Event()
         self.awaiting_since = 0.0  # a place_call was sent and its effect not seen yet
         self.closing = False
+        self.dropped = False  # the current socket was cut by the harness
         self.placed = 0
         self.refused = 0
         self.reconnects = 0
@@ -373,9 +378,12 @@ class AgentClient:
                 backoff = min(1.0, backoff * 2)
                 continue
             backoff = 0.1
+            self.dropped = False
             qualified: set[str] = set()  # a fresh screen: qualify what it shows again
             try:
                 async for message in self.ws:
+                    if self.dropped:  # frames still buffered from a cut socket: gone
+                        break
                     text = message if isinstance(message, str) else message.decode()
                     await self._on_frame(text, qualified)
             except Exception as exc:  # a dropped socket: reconnect below
@@ -427,6 +435,9 @@ class AgentClient:
     def drop(self) -> None:
         """The browser vanishes: the TCP connection is cut without a closing handshake."""
         ws = self.ws
+        self.dropped = True
+        self.connected.clear()  # nothing more is sent on it (the reader sees the drop later)
+        self.state = ""
         if ws is not None:
             ws.transport.abort()
 
@@ -683,6 +694,8 @@ class FaultRig:
         result.refused = sum(a.refused for a in self.agents) - refused_before
         result.call_ids = set(self.serve.calls) - known_before
         result.created = len(result.call_ids)
+        result.outcomes = dict(collections.Counter(
+            self.serve.outcomes.get(c, "no record") for c in result.call_ids).most_common())
         self.log(result.line())
         return result
 
