@@ -530,13 +530,18 @@ class FaultRig:
         await asyncio.gather(*(connect(a) for a in self.agents))
 
     async def close(self) -> None:
-        await asyncio.gather(*(a.close() for a in self.agents), return_exceptions=True)
-        if self.serve is not None:
-            await self.serve.stop()
-        if self.http is not None:
-            await self.http.close()
-        if self.sim is not None:
-            await asyncio.to_thread(self.sim.stop)
+        """Stop everything this rig started, each step even if an earlier one failed."""
+        try:
+            await asyncio.gather(*(a.close() for a in self.agents), return_exceptions=True)
+            if self.serve is not None:
+                await self.serve.stop()
+        finally:
+            try:
+                if self.http is not None:
+                    await self.http.close()
+            finally:
+                if self.sim is not None:
+                    await asyncio.to_thread(self.sim.stop)
 
     # -- load ----------------------------------------------------------------------------
     async def place_for(self, seconds: float) -> tuple[int, int]:
@@ -700,8 +705,8 @@ class FaultRig:
         return result
 
     async def run(self) -> RunResult:
-        await self.start()
         try:
+            await self.start()
             if self.spec.baseline:
                 self.cycles.append(await self.cycle("baseline"))
             for fault in self.spec.faults:
