@@ -155,6 +155,8 @@ class RunResult:
     outcomes: dict[str, int]
     serve_starts: int
     folder: str
+    reconnects: int = 0  # agent sockets opened again after a drop
+    client_errors: dict[str, int] = field(default_factory=dict)  # what the agents' side saw
 
     def cycle(self, fault: str) -> CycleResult:
         return next(c for c in self.cycles if c.fault == fault)
@@ -174,6 +176,8 @@ class RunResult:
             f"{self.serve_starts}"
         )
         lines.append(f"outcomes {dict(sorted(self.outcomes.items()))}")
+        lines.append(f"agent sockets reopened {self.reconnects}; agents' side saw "
+                     f"{dict(sorted(self.client_errors.items()))}")
         if self.records_missing:
             lines.append(f"missing records (first 5): {self.records_missing[:5]}")
         return "\n".join(lines)
@@ -396,11 +400,10 @@ class AgentClient:
 
     async def _on_frame(self, frame: str, qualified: set[str]) -> None:
         for detail in ERROR_NOTICE.findall(frame):
-            self.errors["error_notice"] += 1
+            self.errors[f"notice: {detail.strip()[:60]}"] += 1
             if self.awaiting_since:
                 self.refused += 1
                 self.awaiting_since = 0.0
-            del detail
         match = AGENT_STATE.search(frame)
         if match:
             if match.group(1) != "available":
@@ -765,6 +768,8 @@ class FaultRig:
             outcomes=dict(outcomes),
             serve_starts=self.serve.starts,
             folder=str(self.folder),
+            reconnects=sum(a.reconnects for a in self.agents),
+            client_errors=dict(sum((a.errors for a in self.agents), collections.Counter())),
         )
 
 
