@@ -40,8 +40,8 @@ from actors.messages import (
 )
 from analytics import metrics
 from analytics.intervals import AgentIntervalTracker, AgentStateInterval
-from analytics.journal import Journal, JournalRecord
-from analytics.rows import RowError, call_row, disposition_row, interval_row, leg_rows
+from analytics.journal import Journal, JournalRecord, record_key
+from analytics.rows import RowError
 from analytics.store import DEFAULT_DB_PATH, Batch, CallStore
 from core.records import CallRecord, Disposition
 from core.views import AgentView, CallView
@@ -63,14 +63,6 @@ class WriterConfig(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def journal(self) -> Path:
         return Path(self.journal_path or f"{self.db_path}.journal.jsonl")
-
-
-def record_key(record: JournalRecord) -> str:
-    if isinstance(record, CallRecord):
-        return f"call:{record.call_id}"
-    if isinstance(record, Disposition):
-        return f"disposition:{record.call_id}"
-    return f"interval:{record.agent_id}@{record.started_at}"
 
 
 class AnalyticsWriter(pykka.ThreadingActor):
@@ -326,18 +318,9 @@ class AnalyticsWriter(pykka.ThreadingActor):
 
 
 def _rows_of(record: object) -> Batch:
+    """The rows of one record, in a batch of their own (raises RowError)."""
     batch = Batch()
-    if isinstance(record, CallRecord):
-        batch.calls.append(call_row(record))
-        batch.legs.extend(leg_rows(record))
-        if record.disposition is not None:
-            batch.dispositions.append(disposition_row(record.disposition))
-    elif isinstance(record, Disposition):
-        batch.dispositions.append(disposition_row(record))
-    elif isinstance(record, AgentStateInterval):
-        batch.intervals.append(interval_row(record))
-    else:
-        raise RowError(f"not a record: {type(record).__name__}")
+    batch.add(record)
     return batch
 
 

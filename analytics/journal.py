@@ -43,6 +43,15 @@ class JournalEntry(msgspec.Struct, frozen=True, omit_defaults=True):
         return record
 
 
+def record_key(record: JournalRecord) -> str:
+    """The record's identity: the store upserts by it, the bus de-duplicates by it."""
+    if isinstance(record, CallRecord):
+        return f"call:{record.call_id}"
+    if isinstance(record, Disposition):
+        return f"disposition:{record.call_id}"
+    return f"interval:{record.agent_id}@{record.started_at}"
+
+
 def entry_for(record: JournalRecord) -> JournalEntry:
     if isinstance(record, CallRecord):
         return JournalEntry(call=record)

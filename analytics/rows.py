@@ -7,6 +7,7 @@ writer refuses it at the door instead of failing a whole batch later.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,10 +34,13 @@ class RowError(ValueError):
 
 
 def ts(epoch: float | None) -> datetime | None:
-    """Epoch seconds -> naive UTC datetime (microsecond precision); None stays None."""
+    """Epoch seconds -> naive UTC datetime (microsecond precision); None stays None.
+
+    The microseconds are floor(epoch * 1e6 + 0.5) in IEEE doubles, the same arithmetic as
+    analytics.bulk's SQL, so both paths store the same instant."""
     if epoch is None:
         return None
-    return _EPOCH + timedelta(seconds=epoch)
+    return _EPOCH + timedelta(microseconds=math.floor(epoch * 1_000_000 + 0.5))
 
 
 def epoch(moment: datetime) -> float:

@@ -21,7 +21,10 @@ from pathlib import Path
 import duckdb
 
 from analytics import schema
-from analytics.rows import Row
+from analytics.bulk import upsert_json_lines
+from analytics.intervals import AgentStateInterval
+from analytics.rows import Row, RowError, call_row, disposition_row, interval_row, leg_rows
+from core.records import CallRecord, Disposition
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,21 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.calls) + len(self.dispositions) + len(self.intervals)
+
+    def add(self, record: object) -> None:
+        """The rows of one record (a CallRecord also brings its legs and disposition)."""
+        if isinstance(record, CallRecord):
+            calls, legs = call_row(record), leg_rows(record)
+            self.calls.append(calls)
+            self.legs.extend(legs)
+            if record.disposition is not None:
+                self.dispositions.append(disposition_row(record.disposition))
+        elif isinstance(record, Disposition):
+            self.dispositions.append(disposition_row(record))
+        elif isinstance(record, AgentStateInterval):
+            self.intervals.append(interval_row(record))
+        else:
+            raise RowError(f"not a record: {type(record).__name__}")
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()) -> list[tuple]:  # type: ignore[type-arg]
@@ -104,6 +122,10 @@ class CallStore:
                 log.exception("rollback failed")
             raise
         return len(batch)
+
+    def write_json(self, lines: Sequence[bytes]) -> int:
+        """Upsert records given as JSON `JournalEntry` lines (analytics.bulk), one transaction."""
+        return upsert_json_lines(self.con, lines, spool_dir=self.path.parent)
 
     def _append(self, table: str, rows: list[Row]) -> None:
         if not rows:

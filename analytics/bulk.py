@@ -1,0 +1,129 @@
+"""Bulk upsert of records that arrive already encoded as JSON (`JournalEntry` lines).
+
+The bus carries each record as the JSON of an `analytics.journal.JournalEntry`; decoding
+tens of thousands of them into Python objects and then into row tuples costs more than
+DuckDB needs to store them. Here the lines go to DuckDB as they are: one newline-delimited
+file per batch, parsed by DuckDB's JSON reader into a staging table, then turned into the
+rows of `calls`, `call_legs`, `dispositions` and `agent_state_intervals` in SQL — the same
+columns `analytics.rows` builds one record at a time (tests/analytics/test_analytics_bulk.py
+holds the two paths to the same table contents) — all in one transaction.
+
+A batch that DuckDB cannot parse raises; the caller then stores its lines one at a time
+through the typed path to find and keep aside the bad one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+
+_LEG = (
+    'STRUCT("role" VARCHAR, endpoint VARCHAR, channel_id VARCHAR, dialed_at DOUBLE, '
+    "ringing_at DOUBLE, answered_at DOUBLE, ended_at DOUBLE, hangup_cause INTEGER, "
+    "hangup_cause_text VARCHAR, tech_cause INTEGER, dial_status VARCHAR, "
+    "billable_seconds DOUBLE)"
+)
+_DISPOSITION = (
+    "STRUCT(call_id VARCHAR, agent_id VARCHAR, code VARCHAR, comment VARCHAR, "
+    "callback_at VARCHAR, submitted_at DOUBLE)"
+)
+_CALL = (
+    "STRUCT(call_id VARCHAR, agent_id VARCHAR, contact_id VARCHAR, customer_number VARCHAR, "
+    "workstation VARCHAR, outcome VARCHAR, reason VARCHAR, hung_up_first VARCHAR, "
+    "recording_name VARCHAR, started_at DOUBLE, connected_at DOUBLE, ended_at DOUBLE, "
+    f'recovered BOOLEAN, steps STRUCT("step" VARCHAR, "at" DOUBLE)[], agent_leg {_LEG}, '
+    f"customer_leg {_LEG}, disposition {_DISPOSITION})"
+)
+_INTERVAL = (
+    'STRUCT(agent_id VARCHAR, "state" VARCHAR, started_at DOUBLE, ended_at DOUBLE, '
+    "pause_reason VARCHAR, workstation VARCHAR, call_id VARCHAR)"
+)
+
+
+def _ts(expr: str) -> str:
+    """Epoch seconds -> naive UTC TIMESTAMP at microsecond precision (as analytics.rows.ts)."""
+    return f"make_timestamp(CAST(floor(({expr}) * 1000000 + 0.5) AS BIGINT))"
+
+
+def _first_step(step: str) -> str:
+    return _ts(f"list_filter(c.steps, lambda s: s.step = '{step}')[1].at")
+
+
+_STAGE = f"""
+CREATE OR REPLACE TEMP TABLE bulk_entries AS
+SELECT row_number() OVER () AS entry_no, * FROM read_json(?, format = 'newline_delimited',
+    columns = {{'call': '{_CALL}', 'disposition': '{_DISPOSITION}', 'interval': '{_INTERVAL}'}})
+"""
+
+_CALLS = f"""
+INSERT OR REPLACE INTO calls
+SELECT c.call_id, c.agent_id, c.contact_id, c.customer_number, c.workstation, c.outcome,
+       coalesce(c.reason, ''), c.hung_up_first, c.recording_name, {_ts("c.started_at")},
+       {_first_step("agent_dialing")}, {_first_step("agent_answered")},
+       {_first_step("announcing")}, {_first_step("customer_dialing")},
+       {_ts("c.connected_at")}, {_ts("c.ended_at")}, c.connected_at - c.started_at,
+       coalesce(c.customer_leg.billable_seconds, 0.0), coalesce(c.recovered, false),
+       '[' || array_to_string(list_transform(coalesce(c.steps, []),
+            lambda s: '["' || s.step || '",' || CAST(s.at AS VARCHAR) || ']'), ',') || ']'
+FROM (SELECT entry_no, "call" AS c FROM bulk_entries WHERE "call" IS NOT NULL)
+QUALIFY row_number() OVER (PARTITION BY c.call_id ORDER BY entry_no DESC) = 1
+"""
+
+_LEGS = f"""
+INSERT OR REPLACE INTO call_legs
+SELECT call_id, l.role, l.endpoint, l.channel_id, {_ts("l.dialed_at")}, {_ts("l.ringing_at")},
+       {_ts("l.answered_at")}, {_ts("l.ended_at")}, coalesce(l.hangup_cause, 0),
+       coalesce(l.hangup_cause_text, ''), l.tech_cause, coalesce(l.dial_status, ''),
+       coalesce(l.billable_seconds, 0.0)
+FROM (SELECT entry_no, "call".call_id AS call_id,
+             unnest(["call".agent_leg, "call".customer_leg]) AS l
+      FROM bulk_entries WHERE "call" IS NOT NULL)
+WHERE l IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY call_id, l.role ORDER BY entry_no DESC) = 1
+"""
+
+_DISPOSITIONS = f"""
+INSERT OR REPLACE INTO dispositions
+SELECT d.call_id, d.agent_id, d.code, coalesce(d.comment, ''), d.callback_at,
+       CASE WHEN d.submitted_at > 0 THEN {_ts("d.submitted_at")} END
+FROM (SELECT entry_no, coalesce(disposition, "call".disposition) AS d FROM bulk_entries)
+WHERE d IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY d.call_id ORDER BY entry_no DESC) = 1
+"""
+
+_INTERVALS = f"""
+INSERT OR REPLACE INTO agent_state_intervals
+SELECT i.agent_id, i.state, {_ts("i.started_at")}, {_ts("i.ended_at")},
+       greatest(0.0, i.ended_at - i.started_at), i.pause_reason, i.workstation, i.call_id
+FROM (SELECT entry_no, "interval" AS i FROM bulk_entries WHERE "interval" IS NOT NULL)
+QUALIFY row_number() OVER (PARTITION BY i.agent_id, i.started_at ORDER BY entry_no DESC) = 1
+"""
+
+
+def upsert_json_lines(
+    con: duckdb.DuckDBPyConnection, lines: Sequence[bytes], spool_dir: Path | None = None
+) -> int:
+    """Upsert every record of `lines` (JSON `JournalEntry`s) in one transaction."""
+    if not lines:
+        return 0
+    fd, name = tempfile.mkstemp(prefix="evs-batch-", suffix=".jsonl", dir=spool_dir)
+    try:
+        with os.fdopen(fd, "wb") as spool:
+            spool.write(b"\n".join(lines))
+        con.begin()
+        try:
+            con.execute(_STAGE, [name])
+            for statement in (_CALLS, _LEGS, _DISPOSITIONS, _INTERVALS):
+                con.execute(statement)
+            con.execute("DROP TABLE bulk_entries")
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        os.unlink(name)
+    return len(lines)

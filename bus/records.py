@@ -1,0 +1,206 @@
+"""Call records and agent-state intervals on a JetStream stream, exactly once into DuckDB.
+
+    node ── RecordPublisher.publish(record) ──► stream EVS_RECORDS (subject evs.records.<node>)
+                Nats-Msg-Id = record_key(record)         de-duplicated by JetStream
+    analytics ── RecordWriter ──► CallStore (DuckDB upsert by key) ──► ack
+
+Exactly once, end to end, rests on three facts, each enforced by an existing engine:
+- a node that republishes a record (its publish timed out, it restarted and published the
+  call again) is de-duplicated by JetStream on the message id within `duplicate_window_s`;
+- the writer acknowledges a batch only after DuckDB committed it, so a writer killed
+  mid-batch gets the batch again;
+- the store upserts by key, so a batch redelivered after a commit whose ack was lost, or a
+  duplicate older than the window, changes nothing.
+
+Messages are JSON-encoded `analytics.journal.JournalEntry`s (msgspec), the journal's own
+line format: the writer hands a batch's payloads to DuckDB as they are (analytics.bulk), with
+no Python object per record. When DuckDB refuses a batch, its messages are checked one by one
+with the typed decoder; a message that does not decode is logged and kept aside in
+`bad_messages` (never redelivered in a loop, never silently dropped), the others are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import duckdb
+import msgspec
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import NoStreamResponseError, NotFoundError, ServiceUnavailableError
+
+from analytics.journal import JournalEntry, JournalRecord, entry_for, record_key
+from analytics.rows import RowError
+from analytics.store import Batch, CallStore
+
+log = logging.getLogger(__name__)
+
+STREAM = "EVS_RECORDS"
+SUBJECTS = "evs.records.>"
+WRITER_DURABLE = "evs-writer"
+DUPLICATE_WINDOW_S = 2 * 3600.0  # longer than the writer may be down (docs/scale.md)
+
+_RETRYABLE = (TimeoutError, NoRespondersError, NoStreamResponseError)
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(JournalEntry)
+
+
+def subject_for(node: str) -> str:
+    return f"evs.records.{node}"
+
+
+def encode(record: JournalRecord) -> bytes:
+    return _encoder.encode(entry_for(record))
+
+
+def decode(payload: bytes) -> JournalRecord:
+    return _decoder.decode(payload).record
+
+
+async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the records stream, or leave it as it is (same subjects) when it exists."""
+    config = StreamConfig(
+        name=STREAM,
+        subjects=[SUBJECTS],
+        storage=StorageType.FILE,
+        num_replicas=replicas,
+        duplicate_window=DUPLICATE_WINDOW_S,
+    )
+    try:
+        await js.stream_info(STREAM)
+    except NotFoundError:
+        await js.add_stream(config)
+
+
+class RecordPublisher:
+    """The node's side: one publish per record, acknowledged by JetStream (stored, and on a
+    cluster replicated) before `publish` returns. While a server is lost or a stream leader
+    is being elected, the publish is tried again (the message id makes a repeat harmless)
+    for up to `timeout_s`; past that it raises and the caller keeps the record."""
+
+    def __init__(self, js: JetStreamContext, node: str, timeout_s: float = 30.0) -> None:
+        self.js = js
+        self.subject = subject_for(node)
+        self.timeout_s = timeout_s
+
+    async def publish(self, record: JournalRecord) -> bool:
+        """True when the record was new to the stream, False for a de-duplicated repeat."""
+        payload, headers = encode(record), {"Nats-Msg-Id": record_key(record)}
+        deadline = time.monotonic() + self.timeout_s
+        delay = 0.1
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                ack = await self.js.publish(
+                    self.subject, payload, timeout=max(0.1, min(2.0, remaining)), headers=headers
+                )
+                return not ack.duplicate
+            except _RETRYABLE as exc:
+                if time.monotonic() + delay >= deadline:
+                    raise
+                log.info("record %s not stored yet (%s); trying again", headers["Nats-Msg-Id"], exc)
+                await asyncio.sleep(delay)  # back-off between attempts, not a wait for an event
+                delay = min(1.0, delay * 2)
+
+
+class RecordWriter:
+    """The analytics side: a durable pull consumer whose batches become one DuckDB
+    transaction each, every message acknowledged after the commit."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        store: CallStore,
+        *,
+        batch_size: int = 5000,
+        durable: str = WRITER_DURABLE,
+        ack_wait_s: float = 30.0,
+        on_written: Callable[[int], None] | None = None,
+    ) -> None:
+        self.js = js
+        self.store = store
+        self.batch_size = batch_size
+        self.durable = durable
+        self.ack_wait_s = ack_wait_s
+        self.on_written = on_written
+        self.written = 0
+        self.bad_messages: list[bytes] = []
+        self._sub: JetStreamContext.PullSubscription | None = None
+
+    async def subscribe(self) -> None:
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait_s,
+            max_ack_pending=4 * self.batch_size,
+        )
+        self._sub = await self.js.pull_subscribe(
+            SUBJECTS, durable=self.durable, stream=STREAM, config=config
+        )
+
+    async def write_once(self, timeout_s: float = 1.0) -> int:
+        """Fetch up to one batch, store it, acknowledge it; returns the records written."""
+        if self._sub is None:
+            await self.subscribe()
+        assert self._sub is not None
+        try:
+            messages = await self._sub.fetch(self.batch_size, timeout=timeout_s)
+        except TimeoutError:  # nats.errors.TimeoutError is one too
+            return 0
+        except (ServiceUnavailableError, NoRespondersError) as exc:
+            log.info("records not fetched (%s): the consumer's leader is moving", exc)
+            return 0
+        if not messages:
+            return 0
+        # DuckDB work off the loop: the writer's loop keeps its NATS heartbeats meanwhile.
+        try:
+            await asyncio.to_thread(self.store.write_json, [m.data for m in messages])
+        except duckdb.Error as exc:
+            log.warning(
+                "batch of %d records refused by DuckDB (%s): checking each", len(messages), exc
+            )
+            await asyncio.to_thread(self._write_checked, messages)
+        await self._acknowledge(messages)
+        self.written += len(messages)
+        if self.on_written is not None:
+            self.on_written(len(messages))
+        return len(messages)
+
+    def _write_checked(self, messages: list[Msg]) -> None:
+        batch = Batch()
+        for message in messages:
+            try:
+                batch.add(decode(message.data))
+            except (msgspec.DecodeError, msgspec.ValidationError, RowError, ValueError) as exc:
+                log.error("record message %s refused: %s", message.metadata.sequence, exc)
+                self.bad_messages.append(message.data)
+        self.store.write(batch)
+
+    async def _acknowledge(self, messages: list[Msg]) -> None:
+        """Each message acknowledged (redeliveries come in any order, so an AckAll on the
+        batch's last one could miss some); the last one's ack waits for the server."""
+        for message in messages[:-1]:
+            await message.ack()
+        await messages[-1].ack_sync()
+
+    async def run(self, stop: asyncio.Event, idle_timeout_s: float = 1.0) -> None:
+        """Write until `stop` is set. A failed DuckDB write is retried with back-off (the
+        batch was not acknowledged: JetStream redelivers it after `ack_wait`)."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await self.write_once(idle_timeout_s)
+                delay = 0.5
+            except Exception:
+                log.exception("record batch not written; retrying in %.1f s", delay)
+                started = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(30.0, max(delay, time.monotonic() - started) * 2)
