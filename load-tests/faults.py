@@ -70,6 +70,8 @@ talk_s = {talk}
 
 AGENT_STATE = re.compile(r'id="agent-state" data-state="([a-z_]+)"')
 WRAPUP = re.compile(r'<form ws-send class="card wrapup".*?name="call_id" value="([^"]+)"', re.S)
+# The dispositions the form offers depend on the call's outcome: qualify with the first one.
+OFFERED = re.compile(r'name="disposition" value="([^"]+)"')
 ERROR_NOTICE = re.compile(r'class="notice notice-error"[^>]*>([^<]*)<')
 METRIC = re.compile(r'^(evscallpro_[a-z_]+)(?:\{([^}]*)\})? ([-+0-9.eE]+|NaN)$', re.M)
 
@@ -413,8 +415,10 @@ class AgentClient:
         wrapup = WRAPUP.search(frame)
         if wrapup and wrapup.group(1) not in qualified:
             qualified.add(wrapup.group(1))
+            offered = OFFERED.search(frame, wrapup.end())
             await self.send({"action": "qualify", "call_id": wrapup.group(1),
-                             "disposition": "sale", "comment": "", "callback_at": ""})
+                             "disposition": offered.group(1) if offered else "sale",
+                             "comment": "", "callback_at": ""})
 
     async def send(self, message: dict[str, Any]) -> bool:
         ws = self.ws

@@ -425,6 +425,7 @@ def test_desk_fits_one_screen_at_1366x768(chromium: Browser, start_gateway: Star
     shot(page, f"30-agent-desk-{lang}-1366x768-ready")
     visible_together(page, "#call-panel", "#contact-card .script", "#call-contact")
     page.click("#call-contact")
+    expect(page.locator("#call-step")).to_have_attribute("data-step", "requested")
     fake.advance("alice", CallStep.CONNECTED)
     expect(page.locator("#call-step")).to_have_attribute("data-step", "connected")
     visible_together(page, "#call-panel", "#contact-card .script", "#hang-up", "#call-contact")
