@@ -46,6 +46,7 @@ from gateway.recordings import archived_recordings, list_recordings, recording_p
 from gateway.render import AgentDesk, Renderer, WallboardFragments
 from gateway.sessions import COOKIE_NAME, SessionStore
 from gateway.settings import GatewaySettings
+from gateway.stats_page import StatsPages
 from gateway.users import Role, User, UserDirectory
 from gateway.wallboard_group import Seat, WallboardGroup
 
@@ -60,6 +61,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
 VENDOR_FILES = {
     "htmx.min.js": ("htmx.org", "dist/htmx.min.js"),
     "ws.js": ("htmx-ext-ws", "dist/ws.js"),
+    "chart.umd.min.js": ("chart.js", "dist/chart.umd.min.js"),
 }
 CLOSE_POLICY = 1008  # htmx's ws extension does not reconnect on this code
 CLOSE_RESTART = 1012  # ...and does on this one
@@ -93,6 +95,9 @@ class Gateway:
         self._sockets: dict[str, set[ServerConnection]] = {}  # session cookie -> sockets
         self.groups: dict[str, WallboardGroup] = {}  # language -> its broadcast group
         self._group_tasks: list[asyncio.Task[None]] = []
+        self.stats_pages = StatsPages(
+            self.renderer, settings, self.contacts, archive, self._agent_names
+        )
         self.hub: Hub
         self.dispatcher: Dispatcher
 
@@ -223,6 +228,10 @@ class Gateway:
             contacts = self.contacts.search("")
             return http.html(self.renderer.agent_page(
                 lang, user, self._desk(user.user_id), contacts, self.contacts.count()))
+        if path == "/stats":  # an agent gets their own numbers, a supervisor everyone's
+            return await self.stats_pages.page(lang, user, query)
+        if path.startswith("/stats/export."):
+            return await self.stats_pages.export(user, path.removeprefix("/stats/export."), query)
         if path not in ("/supervisor", "/recordings") and not path.startswith("/recordings/"):
             return http.response(HTTPStatus.NOT_FOUND, "not found\n")
         if not user.supervises:

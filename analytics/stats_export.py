@@ -1,0 +1,75 @@
+"""Export the calls the statistics page shows (its filter) as CSV or Parquet, by DuckDB COPY.
+
+Built on `analytics.export` (formats and COPY options). A CSV opened in a spreadsheet runs a
+cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return as a formula (CSV/formula
+injection: a contact's name or a comment typed by anyone could be `=HYPERLINK(...)`); in the
+CSV every text cell that starts so is prefixed with a single quote `'`, as OWASP advises
+(a `+33...` number thus reads `'+33...`). Parquet keeps the values as they are (typed
+columns, no formula evaluation).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from analytics.dashboard import StatsFilter, campaign_filter_sql, check_filter
+from analytics.export import _OPTIONS, ExportFormat, _sql_string
+from analytics.stats import StatsError
+
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def neutralised_columns(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    """The select list of `relation` with every text column neutralised for spreadsheets."""
+    cursor = con.cursor()
+    try:
+        described = cursor.execute(f"DESCRIBE {relation}").fetchall()
+    finally:
+        cursor.close()
+    columns = []
+    for name, kind, *_ in described:
+        col = _quoted(name)
+        if str(kind).upper() == "VARCHAR":
+            columns.append(
+                f"CASE WHEN regexp_matches({col}, '{FORMULA_START}') THEN '''' || {col} "
+                f"ELSE {col} END AS {col}"
+            )
+        else:
+            columns.append(col)
+    return ", ".join(columns)
+
+
+def export_filtered_calls(
+    con: duckdb.DuckDBPyConnection,
+    out: str | Path,
+    fmt: ExportFormat | str,
+    flt: StatsFilter,
+) -> int:
+    """Write the calls (call_report: one row per call with its disposition) that `flt`
+    selects to `out`, oldest first; returns the number of rows."""
+    try:
+        kind = ExportFormat(fmt)
+    except ValueError:
+        raise StatsError(f"unknown export format {fmt!r} (csv or parquet)") from None
+    check_filter(flt)
+    target = Path(out)
+    if not target.parent.is_dir():
+        raise StatsError(f"directory {target.parent} does not exist")
+    where, params = campaign_filter_sql(flt)
+    columns = neutralised_columns(con, "call_report") if kind is ExportFormat.CSV else "*"
+    sql = (
+        f"COPY (SELECT {columns} FROM call_report WHERE {where} ORDER BY started_at, call_id) "
+        f"TO {_sql_string(str(target))} ({_OPTIONS[kind]})"
+    )
+    cursor = con.cursor()
+    try:
+        rows = cursor.execute(sql, params).fetchall()
+    finally:
+        cursor.close()
+    return int(rows[0][0]) if rows else 0
