@@ -230,6 +230,8 @@ class Gateway:
                 lang, user, self._desk(user.user_id), contacts, self.contacts.count()))
         if path == "/stats":  # an agent gets their own numbers, a supervisor everyone's
             return await self.stats_pages.page(lang, user, query)
+        if path == "/stats/wallboard":
+            return await self.stats_pages.wallboard_kpis(lang, user, self.hub.agents())
         if path.startswith("/stats/export."):
             return await self.stats_pages.export(user, path.removeprefix("/stats/export."), query)
         if path not in ("/supervisor", "/recordings") and not path.startswith("/recordings/"):

@@ -3,6 +3,7 @@
 GET /stats                  the page (supervisors: every agent; an agent: their own calls)
 GET /stats/export.csv       the filtered calls, CSV (formula cells neutralised)
 GET /stats/export.parquet   the filtered calls, Parquet
+GET /stats/wallboard        the wallboard's KPI strip (supervisors; htmx polls it)
 
 Query parameters (all optional): `period` (today, yesterday, 7d, 30d, custom), `from` / `to`
 (custom: first and last local day, ISO dates), `agent`, `campaign`, `workstation`
@@ -22,6 +23,7 @@ import asyncio
 import datetime as dt
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
@@ -34,6 +36,8 @@ from websockets.http11 import Response
 
 from analytics.dashboard import Dashboard, PeriodChoice, StatsFilter, period_window
 from analytics.stats import StatsError
+from core.domain import CallStep
+from core.views import AgentView
 from gateway import http
 from gateway.contacts import ContactStore
 from gateway.render import Renderer
@@ -47,6 +51,7 @@ EXPORT_TYPES = {
     "parquet": "application/vnd.apache.parquet",
 }
 WORKSTATIONS = ("softphone", "mobile")
+KPI_TTL_S = 5.0  # the wallboard's figures of the day are recomputed at most this often
 OUTCOME_COLORS = {
     "completed": "#2e7d32",
     "customer_no_answer": "#f9a825",
@@ -111,6 +116,7 @@ class StatsPages:
         self.agent_names = agent_names
         self.clock = clock
         self._campaigns: tuple[int, dict[str, tuple[str, ...]]] = (-1, {})
+        self._today: tuple[dt.date, float, Dashboard] | None = None
 
     # -- request -----------------------------------------------------------------------
 
@@ -220,6 +226,38 @@ class StatsPages:
             export_query=export_query(request),
             local_window=_local_window(request.filter),
         )
+
+    async def wallboard_kpis(self, lang: str, user: User, agents: list[AgentView]) -> Response:
+        """The wallboard's KPI strip (htmx polls it): today's calls, connected, connect
+        rate and average handle time from the archive (cached a few seconds: every
+        supervisor polls), and the longest call in progress from the live agents."""
+        if not user.supervises:
+            return http.response(HTTPStatus.FORBIDDEN, "supervisors only\n")
+        tz = time_zone(self.settings)
+        now = self.clock()
+        today = now.astimezone(ZoneInfo(tz)).date()
+        cached = self._today
+        board: Dashboard | None = None
+        if cached is not None and cached[0] == today and time.monotonic() - cached[1] < KPI_TTL_S:
+            board = cached[2]
+        elif self.source is not None:
+            start, end = period_window(PeriodChoice.TODAY, today, tz)
+            try:
+                board = await asyncio.to_thread(
+                    self.source.dashboard, StatsFilter(start=start, end=end, tz=tz)
+                )
+                self._today = (today, time.monotonic(), board)
+            except Exception:
+                log.exception("today's figures could not be computed")
+        connected = [a for a in agents if a.call is not None
+                     and a.call.step == CallStep.CONNECTED and a.call.connected_at is not None]
+        longest = min(connected, default=None,
+                      key=lambda a: a.call.connected_at or 0.0 if a.call else 0.0)
+        html = self.renderer._render(
+            "fragments/wallboard_kpis.html", lang, board=board, longest=longest,
+            has_archive=self.source is not None,
+        )
+        return http.html(html)
 
     async def export(self, user: User, fmt: str, query: dict[str, list[str]]) -> Response:
         if fmt not in EXPORT_TYPES:

@@ -24,6 +24,7 @@ from actors.analytics_writer import FlushNow, WriterConfig
 from analytics.intervals import AgentStateInterval
 from analytics.service import AnalyticsService
 from core.domain import AgentState, CallOutcome, CallStep, LegRole, Party, WorkstationMode
+from core.views import CallView
 from core.records import CallRecord, Disposition, LegRecord, StepTime
 from gateway.contacts import ContactStore
 from gateway.server import GatewayThread
@@ -124,7 +125,7 @@ def dataset(claire: str, ines: str) -> tuple[list[CallRecord], list[Disposition]
 
 
 @pytest.fixture
-def stats_server(tmp_path: Path) -> Iterator[tuple[GatewayThread, AnalyticsService]]:
+def stats_server(tmp_path: Path) -> Iterator[tuple[GatewayThread, FakeCallCenter]]:
     users = UserDirectory(hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     users.add("alice", PASSWORDS["alice"], Role.AGENT, "Alice Martin", "+33612345678")
     users.add("bob", PASSWORDS["bob"], Role.AGENT, "Bob Durand", "+33698765432")
@@ -149,7 +150,7 @@ def stats_server(tmp_path: Path) -> Iterator[tuple[GatewayThread, AnalyticsServi
                                session_secret="browser-test-secret-0123456789")
     thread = GatewayThread(fake, settings, users, contacts, archive=analytics.reader).start()
     thread.gateway.stats_pages.clock = lambda: NOW
-    yield thread, analytics
+    yield thread, fake
     thread.stop()
     fake.close()
     analytics.stop()
@@ -175,7 +176,7 @@ def _text(page: Page, selector: str) -> str:
 
 
 def test_supervisor_statistics_match_the_hand_computed_figures(
-    chromium: Browser, stats_server: tuple[GatewayThread, AnalyticsService]
+    chromium: Browser, stats_server: tuple[GatewayThread, FakeCallCenter]
 ) -> None:
     server, _ = stats_server
     context, page = _session(chromium, server.url)
@@ -244,7 +245,7 @@ def test_supervisor_statistics_match_the_hand_computed_figures(
 
 
 def test_statistics_in_english_and_agent_sees_only_own(
-    chromium: Browser, stats_server: tuple[GatewayThread, AnalyticsService]
+    chromium: Browser, stats_server: tuple[GatewayThread, FakeCallCenter]
 ) -> None:
     server, _ = stats_server
     context, page = _session(chromium, server.url, "en")
@@ -269,7 +270,7 @@ def test_statistics_in_english_and_agent_sees_only_own(
 
 
 def test_exports_read_back(
-    chromium: Browser, stats_server: tuple[GatewayThread, AnalyticsService], tmp_path: Path
+    chromium: Browser, stats_server: tuple[GatewayThread, FakeCallCenter], tmp_path: Path
 ) -> None:
     server, _ = stats_server
     context, page = _session(chromium, server.url)
@@ -301,4 +302,47 @@ def test_exports_read_back(
         [str(pq_path)],
     ).fetchall()
     assert got == [("c5", "+33145678901", 60.0), ("c6", "+33145678901", 0.0)]
+    context.close()
+
+
+def _place(fake: FakeCallCenter, agent: str, mode: WorkstationMode, step: CallStep) -> CallView:
+    fake.set_workstation(agent, mode, "+33612345678" if mode is WorkstationMode.MOBILE else None)
+    fake.log_in(agent)
+    assert fake.place_call(agent, "+33145678901") is None
+    return fake.advance(agent, step)
+
+
+def test_wallboard_kpis_and_the_supervisors_words(
+    chromium: Browser, stats_server: tuple[GatewayThread, FakeCallCenter]
+) -> None:
+    server, fake = stats_server
+    _place(fake, "alice", WorkstationMode.MOBILE, CallStep.AGENT_DIALING)
+    _place(fake, "bob", WorkstationMode.SOFTPHONE, CallStep.CONNECTED)
+    for lang, ringing, name in (("fr", "Mobile de l'agent en sonnerie", "22-wallboard-fr"),
+                                ("en", "Agent's mobile ringing", "23-wallboard-en")):
+        context, page = _session(chromium, server.url, lang)
+        log_in(page, "sam")
+        expect(page).to_have_url(f"{server.url}/supervisor")
+        # the day's figures: the same six calls as on the statistics page
+        expect(page.locator("#wb-calls-today")).to_have_text("6")
+        expect(page.locator("#wb-connected")).to_have_text("3")
+        expect(page.locator("#wb-connect-rate")).to_have_text("60.0 %")
+        expect(page.locator("#wb-aht")).to_have_text("02:56")
+        expect(page.locator("#wb-longest-agent")).to_have_text("Bob Durand")
+        expect(page.locator("#row-alice .call-step")).to_have_text(ringing)
+        expect(page.locator("#total-on_call")).to_have_text("2")
+        shot(page, name)
+        assert_no_htmx_errors(page)
+        context.close()
+
+
+def test_wallboard_kpis_are_for_supervisors_only(
+    chromium: Browser, stats_server: tuple[GatewayThread, FakeCallCenter]
+) -> None:
+    server, _ = stats_server
+    context, page = _session(chromium, server.url)
+    log_in(page, "alice")
+    expect(page).to_have_url(f"{server.url}/agent")
+    answer = page.request.get("/stats/wallboard")
+    assert answer.status == 403
     context.close()
