@@ -19,7 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from analytics import dashboard, stats, stats_export
+from analytics import dashboard as dash
+from analytics import stats, stats_export
 from analytics.store import DEFAULT_DB_PATH, create_schema
 from core.domain import CallOutcome
 
@@ -75,11 +76,11 @@ class AnalyticsReader:
     def summary(self, start: datetime | date, end: datetime | date) -> stats.Summary:
         return stats.summary(self._connection(), start, end)
 
-    def dashboard(self, flt: dashboard.StatsFilter) -> dashboard.Dashboard:
+    def dashboard(self, flt: dash.StatsFilter) -> dash.Dashboard:
         """The statistics page's numbers (analytics.dashboard)."""
-        return dashboard.dashboard(self._connection(), flt)
+        return dash.dashboard(self._connection(), flt)
 
-    def export_calls(self, out: str | Path, fmt: str, flt: dashboard.StatsFilter) -> int:
+    def export_calls(self, out: str | Path, fmt: str, flt: dash.StatsFilter) -> int:
         """The calls `flt` selects, to `out` as CSV or Parquet (analytics.stats_export)."""
         return stats_export.export_filtered_calls(self._connection(), out, fmt, flt)
 

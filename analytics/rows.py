@@ -72,6 +72,9 @@ def call_row(record: CallRecord) -> Row:
             float(talk),
             bool(record.recovered),
             steps_json,
+            ts(first_at.get(CallStep.AGENT_CONFIRMING)),
+            float(record.agent_leg.billable_seconds),
+            int(record.agent_leg.hangup_cause),
         )
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise RowError(f"call record {getattr(record, 'call_id', '?')!r}: {exc}") from exc

@@ -51,6 +51,10 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     for statement in schema.DDL:
         _run(con, statement)
+    stored = _run(con, "SELECT value FROM schema_info WHERE key = 'version'")
+    if stored and int(stored[0][0]) < 2:
+        for statement in schema.BACKFILL_V2:
+            _run(con, statement)
     _run(
         con,
         "INSERT OR REPLACE INTO schema_info VALUES ('version', ?)",

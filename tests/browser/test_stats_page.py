@@ -24,8 +24,8 @@ from actors.analytics_writer import FlushNow, WriterConfig
 from analytics.intervals import AgentStateInterval
 from analytics.service import AnalyticsService
 from core.domain import AgentState, CallOutcome, CallStep, LegRole, Party, WorkstationMode
-from core.views import CallView
 from core.records import CallRecord, Disposition, LegRecord, StepTime
+from core.views import CallView
 from gateway.contacts import ContactStore
 from gateway.server import GatewayThread
 from gateway.settings import GatewaySettings
