@@ -8,7 +8,7 @@ template and the response, as a browser gets it (the browser's own chart drawing
 Periods: `30d` (every call of the store) and `today`.
 
 The store: `generate_calls` (analytics/synthetic.py: real CallRecords, both legs, steps)
-writes a base of 100,000 calls spread over the last 30 days through `CallStore`; DuckDB
+writes a base of 50,000 calls spread over the last 30 days through `CallStore`; DuckDB
 then copies it (new call ids, started a few seconds later) until the store holds the asked
 number of calls, with one agent per 5,000 calls (about 166 calls per agent per day), and
 derives the agents' state intervals (on call for each answered call, 20 s of wrap-up after
@@ -49,7 +49,7 @@ from gateway.server import GatewayThread  # noqa: E402
 from gateway.settings import GatewaySettings  # noqa: E402
 from gateway.users import Role, UserDirectory  # noqa: E402
 
-BASE = 100_000
+BASE = 50_000
 CALLS_PER_AGENT = 5_000
 DAYS = 30
 PASSWORD = "bench-supervisor-pw"
@@ -85,34 +85,35 @@ def build_store(path: Path, calls: int, now: float) -> None:
     store.write(batch)
     copies = calls // base
     con = store.con
-    step = span / calls  # each copy starts `step` seconds after the previous one
-    for k in range(1, copies):
-        offset = f"INTERVAL {int(k * step * 1_000_000)} MICROSECOND"
-        con.execute(
-            f"""INSERT INTO calls SELECT call_id || '~{k}', agent_id, contact_id, customer_number,
-                workstation, outcome, reason, hung_up_first, recording_name,
-                started_at + {offset}, agent_dialing_at + {offset}, agent_answered_at + {offset},
-                announcing_at + {offset}, customer_dialing_at + {offset},
-                connected_at + {offset}, ended_at + {offset}, setup_seconds, talk_seconds,
-                recovered, steps, agent_confirming_at + {offset}, agent_billable_seconds,
-                agent_hangup_cause
-            FROM calls WHERE NOT contains(call_id, '~')"""
-        )
-        con.execute(
-            f"""INSERT INTO call_legs SELECT call_id || '~{k}', role, endpoint, channel_id,
-                dialed_at + {offset}, ringing_at + {offset}, answered_at + {offset},
-                ended_at + {offset}, hangup_cause, hangup_cause_text, tech_cause, dial_status,
+    con.execute("SET enable_progress_bar = false")
+    step_us = int(span / calls * 1_000_000)  # copy k starts k * step later than the base call
+    shift = f"to_microseconds(r.k * {step_us})"
+    # The base moves aside, then every copy goes in with one INSERT per table, in time order
+    # as the writer appends in production (DuckDB's per-row-group min/max then skip the row
+    # groups outside a window).
+    con.execute("CREATE TEMP TABLE base_calls AS SELECT * FROM calls")
+    con.execute("CREATE TEMP TABLE base_legs AS SELECT * FROM call_legs")
+    con.execute("DELETE FROM call_legs")
+    con.execute("DELETE FROM calls")
+    con.execute(
+        f"""INSERT INTO calls SELECT
+                CASE WHEN r.k = 0 THEN call_id ELSE call_id || '~' || r.k END, agent_id,
+                contact_id, customer_number, workstation, outcome, reason, hung_up_first,
+                recording_name, started_at + {shift}, agent_dialing_at + {shift},
+                agent_answered_at + {shift}, announcing_at + {shift},
+                customer_dialing_at + {shift}, connected_at + {shift}, ended_at + {shift},
+                setup_seconds, talk_seconds, recovered, steps, agent_confirming_at + {shift},
+                agent_billable_seconds, agent_hangup_cause
+            FROM base_calls CROSS JOIN range({copies}) r(k) ORDER BY 10"""
+    )
+    con.execute(
+        f"""INSERT INTO call_legs SELECT
+                CASE WHEN r.k = 0 THEN call_id ELSE call_id || '~' || r.k END, role, endpoint,
+                channel_id, dialed_at + {shift}, ringing_at + {shift}, answered_at + {shift},
+                ended_at + {shift}, hangup_cause, hangup_cause_text, tech_cause, dial_status,
                 billable_seconds
-            FROM call_legs WHERE NOT contains(call_id, '~')"""
-        )
-    # Rows in time order, as the writer appends them in production (DuckDB's per-row-group
-    # min/max then skip the row groups outside a window; the copies above are not in order).
-    for table in ("calls", "call_legs"):
-        con.execute(f"CREATE TEMP TABLE ordered AS SELECT * FROM {table} "
-                    f"ORDER BY {'started_at' if table == 'calls' else 'dialed_at'}")
-        con.execute(f"DELETE FROM {table}")
-        con.execute(f"INSERT INTO {table} SELECT * FROM ordered")
-        con.execute("DROP TABLE ordered")
+            FROM base_legs CROSS JOIN range({copies}) r(k) ORDER BY 5"""
+    )
     con.execute(
         """INSERT OR IGNORE INTO agent_state_intervals
            SELECT agent_id, 'on_call', agent_answered_at, ended_at,
