@@ -17,7 +17,8 @@ Definitions (the page's help text says the same in words):
   those that went on to the announcement; voicemail guard: outcome agent_not_confirmed (the
   agent leg answered but nobody pressed 1: a voicemail, or an agent who did not accept);
 - billed seconds: agent leg = that leg's billable seconds (calls.agent_billable_seconds),
-  customer leg = talk;
+  customer leg = talk; per agent (the agent lines) and per local day (over the selected
+  agents: one agent's days when the agent filter is set);
 - dropped: a connected call ended by the system, or whose agent leg ended with a Q.850 cause
   other than normal clearing (16), normal unspecified (31) or unknown (0): the agent's phone
   or network lost the call; drop rate = dropped / connected, per workstation mode;
@@ -96,8 +97,9 @@ class AgentLine(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BilledDay(msgspec.Struct, frozen=True, kw_only=True):
+    """One local day, over the agents the filter selects (per agent: `AgentLine`)."""
+
     day: date  # local day
-    agent_id: str
     agent_billed_seconds: float
     customer_billed_seconds: float
 
@@ -392,7 +394,7 @@ def _legs(
     )
     agents: dict[str, list[float]] = {}
     modes: dict[str, list[int]] = {}
-    days: dict[tuple[date, str], list[float]] = {}
+    days: dict[date, list[float]] = {}
     for agent_id, mode, day, n, att, conn, talk, billed, dropped in rows:
         a = agents.setdefault(agent_id, [0, 0, 0, 0.0, 0.0, 0])
         for i, v in enumerate((n, att, conn, talk, billed, dropped)):
@@ -400,7 +402,7 @@ def _legs(
         m = modes.setdefault(mode, [0, 0])
         m[0] += conn
         m[1] += dropped
-        d = days.setdefault((day, agent_id), [0.0, 0.0])
+        d = days.setdefault(day, [0.0, 0.0])
         d[0] += billed
         d[1] += talk
     return (
@@ -408,9 +410,8 @@ def _legs(
          for k, v in agents.items()},
         [ModeQuality(workstation=k, connected=v[0], dropped=v[1]) for k, v in sorted(modes.items())],
         [
-            BilledDay(day=day, agent_id=agent, agent_billed_seconds=v[0],
-                      customer_billed_seconds=v[1])
-            for (day, agent), v in sorted(days.items())
+            BilledDay(day=day, agent_billed_seconds=v[0], customer_billed_seconds=v[1])
+            for day, v in sorted(days.items())
         ],
     )
 

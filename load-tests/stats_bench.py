@@ -181,7 +181,7 @@ def measure(opener: urllib.request.OpenerDirector, url: str, samples: int) -> li
     return times[1:]  # the first fetch warms DuckDB's caches and the templates
 
 
-def run(calls: int, samples: int, write_rate: int) -> None:
+def run(calls: int, samples: int, write_rate: int, periods: list[str]) -> None:
     print(f"== {calls:,} calls", flush=True)
     with tempfile.TemporaryDirectory(prefix="stats-bench-") as folder:
         db = Path(folder) / "calls.duckdb"
@@ -199,7 +199,7 @@ def run(calls: int, samples: int, write_rate: int) -> None:
             opener = login(gateway.url)
             feeder.start()
             time.sleep(1.0)  # the writer has flushed at least once
-            for period in ("30d", "today"):
+            for period in periods:
                 times = measure(opener, f"{gateway.url}/stats?period={period}", samples)
                 print(f"  GET /stats?period={period}: median {statistics.median(times):.0f} ms, "
                       f"p90 {sorted(times)[int(0.9 * (len(times) - 1))]:.0f} ms, "
@@ -218,9 +218,10 @@ def main() -> int:
     parser.add_argument("--calls", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--write-rate", type=int, default=200, help="records per second")
+    parser.add_argument("--periods", nargs="+", default=["today", "7d", "30d"])
     args = parser.parse_args()
     for calls in args.calls:
-        run(calls, args.samples, args.write_rate)
+        run(calls, args.samples, args.write_rate, args.periods)
     return 0
 
 

@@ -214,6 +214,9 @@ def test_supervisor_statistics_match_the_hand_computed_figures(
     # bob: (100 on call + 30 wrap-up) / (300 + 100 + 30) = 30.2 %, agent legs 94 s, c5 lost
     expect(bob).to_have_text(["Bob Durand", "2", "1", "50.0 %", "01:10", "30.2 %",
                               "1.6 min", "1.0 min", "1"])
+    # per local day, over the selected agents: one day, 530 s and 460 s
+    expect(page.locator("#stats-billed-days tbody tr td")).to_have_text(
+        ["2026-05-28", "8.8 min", "7.7 min"])
     expect(page.locator("body")).to_have_attribute("data-charts", "drawn")
     shot(page, "20-statistics-fr")
 
@@ -231,6 +234,8 @@ def test_supervisor_statistics_match_the_hand_computed_figures(
     page.click("#stats-apply")
     expect(page.locator("#kpi-calls")).to_have_text("2")
     expect(page.locator("#kpi-connect-rate")).to_have_text("50.0 %")
+    expect(page.locator("#stats-billed-days tbody tr td")).to_have_text(
+        ["2026-05-28", "1.6 min", "1.0 min"])
     # yesterday: nothing
     page.select_option("#stats-agent", "")
     page.select_option("#stats-period", "yesterday")
