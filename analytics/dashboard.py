@@ -459,6 +459,6 @@ def _states(con: duckdb.DuckDBPyConnection, flt: StatsFilter) -> dict[str, dict[
     return out
 
 
-def campaign_filter_sql(flt: StatsFilter) -> tuple[str, list[Any]]:
+def filter_sql(flt: StatsFilter) -> tuple[str, list[Any]]:
     """The WHERE clause (on call_report / calls) of the calls the filter selects, for exports."""
     return _where(flt)

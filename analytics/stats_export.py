@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from analytics.dashboard import StatsFilter, campaign_filter_sql, check_filter
+from analytics.dashboard import StatsFilter, check_filter, filter_sql
 from analytics.export import _OPTIONS, ExportFormat, _sql_string
 from analytics.stats import StatsError
 
@@ -61,7 +61,7 @@ def export_filtered_calls(
     target = Path(out)
     if not target.parent.is_dir():
         raise StatsError(f"directory {target.parent} does not exist")
-    where, params = campaign_filter_sql(flt)
+    where, params = filter_sql(flt)
     columns = neutralised_columns(con, "call_report") if kind is ExportFormat.CSV else "*"
     sql = (
         f"COPY (SELECT {columns} FROM call_report WHERE {where} ORDER BY started_at, call_id) "
