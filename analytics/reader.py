@@ -80,9 +80,11 @@ class AnalyticsReader:
         """The statistics page's numbers (analytics.dashboard)."""
         return dash.dashboard(self._connection(), flt)
 
-    def export_calls(self, out: str | Path, fmt: str, flt: dash.StatsFilter) -> int:
+    def export_calls(
+        self, out: str | Path, fmt: str, flt: dash.StatsFilter, max_rows: int | None = None
+    ) -> int:
         """The calls `flt` selects, to `out` as CSV or Parquet (analytics.stats_export)."""
-        return stats_export.export_filtered_calls(self._connection(), out, fmt, flt)
+        return stats_export.export_filtered_calls(self._connection(), out, fmt, flt, max_rows)
 
     def close(self) -> None:
         with self._lock:

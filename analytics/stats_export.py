@@ -21,6 +21,16 @@ from analytics.stats import StatsError
 FORMULA_START = r"^[=+\-@\t\r]"
 
 
+class ExportTooLarge(StatsError):
+    """More calls than the caller allows in one export (the web page holds a download in
+    memory: it asks for at most `limit` rows)."""
+
+    def __init__(self, rows: int, limit: int) -> None:
+        super().__init__(f"{rows} calls to export, more than the limit of {limit}")
+        self.rows = rows
+        self.limit = limit
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -50,9 +60,11 @@ def export_filtered_calls(
     out: str | Path,
     fmt: ExportFormat | str,
     flt: StatsFilter,
+    max_rows: int | None = None,
 ) -> int:
     """Write the calls (call_report: one row per call with its disposition) that `flt`
-    selects to `out`, oldest first; returns the number of rows."""
+    selects to `out`, oldest first; returns the number of rows. With `max_rows`, more calls
+    than that raise `ExportTooLarge` before anything is written."""
     try:
         kind = ExportFormat(fmt)
     except ValueError:
@@ -62,6 +74,15 @@ def export_filtered_calls(
     if not target.parent.is_dir():
         raise StatsError(f"directory {target.parent} does not exist")
     where, params = filter_sql(flt)
+    cursor = con.cursor()
+    try:
+        if max_rows is not None:
+            ((count,),) = cursor.execute(f"SELECT count(*) FROM calls WHERE {where}",
+                                         params).fetchall()
+            if count > max_rows:
+                raise ExportTooLarge(int(count), max_rows)
+    finally:
+        cursor.close()
     columns = neutralised_columns(con, "call_report") if kind is ExportFormat.CSV else "*"
     sql = (
         f"COPY (SELECT {columns} FROM call_report WHERE {where} ORDER BY started_at, call_id) "

@@ -233,7 +233,8 @@ class Gateway:
         if path == "/stats/wallboard":
             return await self.stats_pages.wallboard_kpis(lang, user, self.hub.agents())
         if path.startswith("/stats/export."):
-            return await self.stats_pages.export(user, path.removeprefix("/stats/export."), query)
+            return await self.stats_pages.export(
+                lang, user, path.removeprefix("/stats/export."), query)
         if path not in ("/supervisor", "/recordings") and not path.startswith("/recordings/"):
             return http.response(HTTPStatus.NOT_FOUND, "not found\n")
         if not user.supervises:

@@ -36,6 +36,7 @@ from websockets.http11 import Response
 
 from analytics.dashboard import Dashboard, PeriodChoice, StatsFilter, period_window
 from analytics.stats import StatsError
+from analytics.stats_export import ExportTooLarge
 from core.domain import CallStep
 from core.views import AgentView
 from gateway import http
@@ -51,6 +52,9 @@ EXPORT_TYPES = {
     "parquet": "application/vnd.apache.parquet",
 }
 WORKSTATIONS = ("softphone", "mobile")
+# A download is held in memory once (the HTTP layer has no streaming): bigger exports are
+# refused with a message pointing to `evscallpro export`, which writes a file by DuckDB COPY.
+EXPORT_MAX_ROWS = 500_000
 KPI_TTL_S = 5.0  # the wallboard's figures of the day are recomputed at most this often
 OUTCOME_COLORS = {
     "completed": "#2e7d32",
@@ -76,7 +80,9 @@ class StatsSource(Protocol):
 
     def dashboard(self, flt: StatsFilter) -> Dashboard: ...
 
-    def export_calls(self, out: Path, fmt: str, flt: StatsFilter) -> int: ...
+    def export_calls(
+        self, out: Path, fmt: str, flt: StatsFilter, max_rows: int | None = None
+    ) -> int: ...
 
 
 class StatsRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,6 +123,7 @@ class StatsPages:
         self.clock = clock
         self._campaigns: tuple[int, dict[str, tuple[str, ...]]] = (-1, {})
         self._today: tuple[dt.date, float, Dashboard] | None = None
+        self.export_max_rows = EXPORT_MAX_ROWS
 
     # -- request -----------------------------------------------------------------------
 
@@ -205,7 +212,7 @@ class StatsPages:
         return http.html(self.render(lang, user, request, board, failed))
 
     def render(self, lang: str, user: User, request: StatsRequest, board: Dashboard | None,
-               failed: bool = False) -> str:
+               failed: bool = False, refusal: str = "") -> str:
         t = self.renderer.catalog.t
         names = self.agent_names()
         return self.renderer._render(
@@ -218,6 +225,8 @@ class StatsPages:
             req=request,
             board=board,
             failed=failed,
+            refusal=refusal,
+            no_archive=self.source is None,
             agents=names,
             campaigns=list(self.campaigns()),
             periods=[p.value for p in PeriodChoice],
@@ -259,7 +268,8 @@ class StatsPages:
         )
         return http.html(html)
 
-    async def export(self, user: User, fmt: str, query: dict[str, list[str]]) -> Response:
+    async def export(self, lang: str, user: User, fmt: str,
+                     query: dict[str, list[str]]) -> Response:
         if fmt not in EXPORT_TYPES:
             return http.response(HTTPStatus.NOT_FOUND, "unknown export format\n")
         request = self.parse(user, query)
@@ -270,11 +280,16 @@ class StatsPages:
         def run() -> bytes:
             with tempfile.TemporaryDirectory(prefix="evs-export-") as folder:
                 out = Path(folder) / f"calls.{fmt}"
-                source.export_calls(out, fmt, request.filter)
+                source.export_calls(out, fmt, request.filter, self.export_max_rows)
                 return out.read_bytes()
 
         try:
             data = await asyncio.to_thread(run)
+        except ExportTooLarge as exc:  # the page again, saying why, with the same filters
+            text = self.renderer.catalog.t(lang, "stats.err.export_too_large",
+                                           rows=exc.rows, limit=exc.limit)
+            html = self.render(lang, user, request, None, refusal=text)
+            return http.html(html, HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         except StatsError as exc:
             return http.response(HTTPStatus.BAD_REQUEST, f"{exc}\n")
         start = request.filter.start.strftime("%Y%m%d")

@@ -16,7 +16,7 @@ import pytest
 from analytics import rows
 from analytics.dashboard import StatsFilter, dashboard, period_window
 from analytics.stats import StatsError
-from analytics.stats_export import export_filtered_calls
+from analytics.stats_export import ExportTooLarge, export_filtered_calls
 from analytics.store import Batch, CallStore
 from analytics.synthetic import generate_calls
 from core.domain import CallOutcome
@@ -152,6 +152,10 @@ def test_csv_export_neutralises_formulas_parquet_keeps_values(tmp_path: Path) ->
             "SELECT disposition_comment FROM read_parquet(?) WHERE disposition_comment IS NOT NULL",
             [str(pq)]).fetchall()
         assert raw == [("=1+1",)]
+        big = tmp_path / "big.csv"
+        with pytest.raises(ExportTooLarge, match="3 calls"):
+            export_filtered_calls(s.cursor(), big, "csv", flt, max_rows=2)
+        assert not big.exists()
         with pytest.raises(StatsError, match="format"):
             export_filtered_calls(s.cursor(), out, "xlsx", flt)
         with pytest.raises(StatsError, match="directory"):

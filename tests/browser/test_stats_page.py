@@ -351,3 +351,23 @@ def test_wallboard_kpis_are_for_supervisors_only(
     answer = page.request.get("/stats/wallboard")
     assert answer.status == 403
     context.close()
+
+
+def test_an_export_too_big_for_the_page_is_refused_in_words(
+    chromium: Browser, stats_server: tuple[GatewayThread, FakeCallCenter]
+) -> None:
+    server, _ = stats_server
+    server.gateway.stats_pages.export_max_rows = 5  # the store holds 6 calls today
+    context, page = _session(chromium, server.url)
+    log_in(page, "sam")
+    expect(page).to_have_url(f"{server.url}/supervisor")
+    page.goto("/stats")
+    page.click("#export-csv")
+    expect(page.locator("#export-refused")).to_contain_text("Export refusé : 6 appels")
+    expect(page.locator("#stats-period")).to_have_value("today")
+    page.select_option("#stats-agent", "bob")  # 2 calls: allowed
+    page.click("#stats-apply")
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    assert download.value.suggested_filename.endswith(".csv")
+    context.close()
