@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from argon2 import PasswordHasher  # noqa: E402
 
-from actors.analytics_writer import WriterConfig  # noqa: E402
+from actors.analytics_writer import GetWriterStatus, WriterConfig  # noqa: E402
 from analytics import rows  # noqa: E402
 from analytics.service import AnalyticsService  # noqa: E402
 from analytics.store import Batch, CallStore  # noqa: E402
@@ -199,11 +199,18 @@ def run(calls: int, samples: int, write_rate: int, periods: list[str]) -> None:
             opener = login(gateway.url)
             feeder.start()
             time.sleep(1.0)  # the writer has flushed at least once
+            assert service.writer is not None
+            before = service.writer.ask(GetWriterStatus(), timeout=30).written  # type: ignore[union-attr]
+            t_before = time.perf_counter()
             for period in periods:
                 times = measure(opener, f"{gateway.url}/stats?period={period}", samples)
                 print(f"  GET /stats?period={period}: median {statistics.median(times):.0f} ms, "
                       f"p90 {sorted(times)[int(0.9 * (len(times) - 1))]:.0f} ms, "
                       f"max {max(times):.0f} ms over {samples} fetches", flush=True)
+            after = service.writer.ask(GetWriterStatus(), timeout=30).written  # type: ignore[union-attr]
+            elapsed = time.perf_counter() - t_before
+            print(f"  the writer committed {after - before:,} records during the fetches "
+                  f"({(after - before) / elapsed:.0f}/s over {elapsed:.0f} s)", flush=True)
         finally:
             feeder.stop_event.set()
             feeder.join(5)
