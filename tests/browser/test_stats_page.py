@@ -16,7 +16,14 @@ from pathlib import Path
 import duckdb
 import pytest
 from argon2 import PasswordHasher
-from browser_helpers import PASSWORDS, assert_no_htmx_errors, log_in, shot
+from browser_helpers import (
+    HTMX_ERRORS,
+    PASSWORDS,
+    _is_page_error,
+    assert_no_htmx_errors,
+    log_in,
+    shot,
+)
 from gateway_fakes import FakeCallCenter
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
@@ -163,9 +170,7 @@ def _session(chromium: Browser, url: str, lang: str = "fr") -> tuple[BrowserCont
     if lang != "fr":
         context.add_cookies([{"name": "evs_lang", "value": lang, "url": url}])
     page = context.new_page()
-    from browser_helpers import HTMX_ERRORS, _is_page_error
-
-    errors: list[str] = []
+    errors: list[str] = []  # what assert_no_htmx_errors checks: htmx errors, CSP violations
     HTMX_ERRORS[id(page)] = errors
     page.on("console", lambda msg: errors.append(msg.text) if _is_page_error(msg.text) else None)
     return context, page
