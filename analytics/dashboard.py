@@ -11,7 +11,7 @@ Definitions (the page's help text says the same in words):
   connect_rate = connected / attempted;
 - talk: customer-leg billable seconds of connected calls (p50/p90 by `quantile_cont`);
 - handle time of a connected call = talk + its wrap-up (the agent's `wrap_up` state interval
-  for that call); AHT = average over connected calls;
+  after that call, `call_connected`); AHT = average over connected calls;
 - agent-leg setup: agent answered - request (the click), over calls whose agent answered;
 - acceptance ("press 1"): of the calls where the agent was asked (agent_confirming_at),
   those that went on to the announcement; voicemail guard: outcome agent_not_confirmed (the
@@ -417,8 +417,22 @@ def _legs(
 
 
 def _wrap_up(con: duckdb.DuckDBPyConnection, flt: StatsFilter) -> dict[str, float]:
-    """Wrap-up seconds per agent, of the connected calls the filter selects."""
-    where, params = _where(flt, "c")
+    """Wrap-up seconds per agent after connected calls. Without a campaign filter the
+    intervals answer alone (`call_connected`, their own agent and workstation; a wrap-up
+    counts in the window it starts in); a campaign needs the calls' contacts: joined."""
+    if flt.campaign_contacts is None:
+        clauses = ["state = 'wrap_up'", "call_connected", "started_at >= ?", "started_at < ?"]
+        params: list[Any] = [flt.start, flt.end]
+        if flt.agent_id:
+            clauses.append("agent_id = ?")
+            params.append(flt.agent_id)
+        if flt.workstation:
+            clauses.append("workstation = ?")
+            params.append(flt.workstation)
+        sql = (f"SELECT agent_id, sum(seconds) FROM agent_state_intervals "
+               f"WHERE {' AND '.join(clauses)} GROUP BY ALL")
+        return {agent: float(seconds) for agent, seconds in _query(con, sql, params)}
+    where, where_params = _where(flt, "c")
     rows = _query(
         con,
         f"""
@@ -429,7 +443,7 @@ def _wrap_up(con: duckdb.DuckDBPyConnection, flt: StatsFilter) -> dict[str, floa
         GROUP BY ALL
         """,
         # a wrap-up starts when its call ends: at most a day after the call started
-        [flt.start, flt.end + timedelta(days=1), *params],
+        [flt.start, flt.end + timedelta(days=1), *where_params],
     )
     return {agent: float(seconds) for agent, seconds in rows}
 

@@ -135,6 +135,7 @@ def interval_row(interval: AgentStateInterval) -> Row:
             interval.pause_reason,
             interval.workstation,
             interval.call_id,
+            interval.call_connected,
         )
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise RowError(f"interval of agent {getattr(interval, 'agent_id', '?')!r}: {exc}") from exc

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 2  # 2: calls.agent_confirming_at, agent_billable_seconds, agent_hangup_cause
+SCHEMA_VERSION: Final = 3
+# 2: calls.agent_confirming_at, agent_billable_seconds, agent_hangup_cause
+# 3: agent_state_intervals.call_connected
 
 CALL_COLUMNS: Final = (
     "call_id",
@@ -78,6 +80,7 @@ INTERVAL_COLUMNS: Final = (
     "pause_reason",
     "workstation",
     "call_id",
+    "call_connected",  # version 3, appended: wrap-up of a connected call
 )
 
 DDL: Final = (
@@ -156,9 +159,11 @@ DDL: Final = (
         pause_reason VARCHAR,
         workstation VARCHAR,
         call_id VARCHAR,
+        call_connected BOOLEAN,  -- wrap-up only: the call it follows was connected
         PRIMARY KEY (agent_id, started_at)
     )
     """,
+    "ALTER TABLE agent_state_intervals ADD COLUMN IF NOT EXISTS call_connected BOOLEAN",
     # The view statistics and exports read: one row per call with its disposition.
     """
     CREATE OR REPLACE VIEW call_report AS
@@ -181,5 +186,16 @@ BACKFILL_V2: Final = (
                      agent_hangup_cause = l.hangup_cause
     FROM call_legs l
     WHERE l.call_id = calls.call_id AND l.role = 'agent' AND calls.agent_billable_seconds IS NULL
+    """,
+)
+
+# Run once when a store older than version 3 is opened.
+BACKFILL_V3: Final = (
+    """
+    UPDATE agent_state_intervals SET call_connected = (c.connected_at IS NOT NULL)
+    FROM calls c
+    WHERE c.call_id = agent_state_intervals.call_id
+      AND agent_state_intervals.state = 'wrap_up'
+      AND agent_state_intervals.call_connected IS NULL
     """,
 )

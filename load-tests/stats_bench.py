@@ -117,13 +117,13 @@ def build_store(path: Path, calls: int, now: float) -> None:
     con.execute(
         """INSERT OR IGNORE INTO agent_state_intervals
            SELECT agent_id, 'on_call', agent_answered_at, ended_at,
-                  epoch(ended_at) - epoch(agent_answered_at), NULL, workstation, call_id
+                  epoch(ended_at) - epoch(agent_answered_at), NULL, workstation, call_id, NULL
            FROM calls WHERE agent_answered_at IS NOT NULL ORDER BY agent_answered_at"""
     )
     con.execute(
         """INSERT OR IGNORE INTO agent_state_intervals
            SELECT agent_id, 'wrap_up', ended_at, ended_at + INTERVAL 20 SECOND, 20.0, NULL,
-                  workstation, call_id
+                  workstation, call_id, true
            FROM calls WHERE connected_at IS NOT NULL ORDER BY ended_at"""
     )
     store.checkpoint()

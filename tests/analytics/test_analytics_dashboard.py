@@ -15,11 +15,12 @@ import pytest
 
 from analytics import rows
 from analytics.dashboard import StatsFilter, dashboard, period_window
+from analytics.intervals import AgentStateInterval
 from analytics.stats import StatsError
 from analytics.stats_export import ExportTooLarge, export_filtered_calls
 from analytics.store import Batch, CallStore
 from analytics.synthetic import generate_calls
-from core.domain import CallOutcome
+from core.domain import AgentState, CallOutcome
 from core.records import CallRecord, Disposition
 
 START = datetime(2026, 5, 28, 6, 0, tzinfo=UTC).timestamp()
@@ -187,9 +188,15 @@ def test_a_version_1_store_gets_the_new_columns_filled(tmp_path: Path) -> None:
     and `call_legs`, so its calls count on the statistics page."""
     path = tmp_path / "v1.duckdb"
     records = list(generate_calls(30, agents=2, start=START, seed=8))
+    talked = next(r for r in records if r.connected_at is not None)
+    missed = next(r for r in records if r.connected_at is None)
+    wrap_ups = [AgentStateInterval(agent_id=r.agent_id, state=AgentState.WRAP_UP,
+                                   started_at=r.ended_at, ended_at=r.ended_at + 9,
+                                   call_id=r.call_id) for r in (talked, missed)]
     s = CallStore(path)
     s.write(Batch(calls=[rows.call_row(r) for r in records],
-                  legs=[leg for r in records for leg in rows.leg_rows(r)]))
+                  legs=[leg for r in records for leg in rows.leg_rows(r)],
+                  intervals=[rows.interval_row(i) for i in wrap_ups]))
     con = s.con
     for column in ("agent_confirming_at", "agent_billable_seconds", "agent_hangup_cause"):
         con.execute("DROP VIEW call_report")
@@ -208,7 +215,10 @@ def test_a_version_1_store_gets_the_new_columns_filled(tmp_path: Path) -> None:
             "SELECT DISTINCT agent_confirming_at FROM calls WHERE announcing_at IS NOT NULL"
         ).fetchall()
         assert confirming == [(datetime(2026, 5, 28, 20, 26, 40, 500000),)]
-        assert s.con.execute("SELECT value FROM schema_info").fetchall() == [("2",)]
+        assert s.con.execute("SELECT value FROM schema_info").fetchall() == [("3",)]
         assert len(s.con.execute("SELECT * FROM call_report").fetchall()) == 30
+        assert dict(s.con.execute(
+            "SELECT call_id, call_connected FROM agent_state_intervals").fetchall()) == {
+            talked.call_id: True, missed.call_id: False}
     finally:
         s.close()

@@ -112,9 +112,11 @@ def dataset(claire: str, ines: str) -> tuple[list[CallRecord], list[Disposition]
 
     def iv(agent: str, state: AgentState, lo: float, seconds: float,
            call: str | None = None, mode: WorkstationMode = m) -> AgentStateInterval:
+        connected = {"c1": True, "c2": True, "c5": True, "c6": False}.get(call or "")
         return AgentStateInterval(agent_id=agent, state=state, started_at=T0 + lo,
                                   ended_at=T0 + lo + seconds, workstation=mode.value,
-                                  call_id=call)
+                                  call_id=call,
+                                  call_connected=connected if state is AgentState.WRAP_UP else None)
 
     intervals = [
         iv("alice", AgentState.AVAILABLE, -540, 540),
