@@ -40,7 +40,7 @@ _CALL = (
 )
 _INTERVAL = (
     'STRUCT(agent_id VARCHAR, "state" VARCHAR, started_at DOUBLE, ended_at DOUBLE, '
-    "pause_reason VARCHAR, workstation VARCHAR, call_id VARCHAR)"
+    "pause_reason VARCHAR, workstation VARCHAR, call_id VARCHAR, call_connected BOOLEAN)"
 )
 
 
@@ -68,7 +68,9 @@ SELECT c.call_id, c.agent_id, c.contact_id, c.customer_number, c.workstation, c.
        {_ts("c.connected_at")}, {_ts("c.ended_at")}, c.connected_at - c.started_at,
        coalesce(c.customer_leg.billable_seconds, 0.0), coalesce(c.recovered, false),
        '[' || array_to_string(list_transform(coalesce(c.steps, []),
-            lambda s: '["' || s.step || '",' || CAST(s.at AS VARCHAR) || ']'), ',') || ']'
+            lambda s: '["' || s.step || '",' || CAST(s.at AS VARCHAR) || ']'), ',') || ']',
+       {_first_step("agent_confirming")}, coalesce(c.agent_leg.billable_seconds, 0.0),
+       coalesce(c.agent_leg.hangup_cause, 0)
 FROM (SELECT entry_no, "call" AS c FROM bulk_entries WHERE "call" IS NOT NULL)
 QUALIFY row_number() OVER (PARTITION BY c.call_id ORDER BY entry_no DESC) = 1
 """
@@ -98,7 +100,8 @@ QUALIFY row_number() OVER (PARTITION BY d.call_id ORDER BY entry_no DESC) = 1
 _INTERVALS = f"""
 INSERT OR REPLACE INTO agent_state_intervals
 SELECT i.agent_id, i.state, {_ts("i.started_at")}, {_ts("i.ended_at")},
-       greatest(0.0, i.ended_at - i.started_at), i.pause_reason, i.workstation, i.call_id
+       greatest(0.0, i.ended_at - i.started_at), i.pause_reason, i.workstation, i.call_id,
+       i.call_connected
 FROM (SELECT entry_no, "interval" AS i FROM bulk_entries WHERE "interval" IS NOT NULL)
 QUALIFY row_number() OVER (PARTITION BY i.agent_id, i.started_at ORDER BY entry_no DESC) = 1
 """

@@ -1,7 +1,9 @@
 """`evscallpro stats` and `evscallpro export`: read the call-record store from the shell.
 
-Both open the DuckDB file read-only; while a core holds it read-write (another process),
-they say so and exit 2 instead of showing a traceback. Dates are UTC.
+Both open the DuckDB file read-only. While the product holds it read-write (another process:
+DuckDB then refuses even a read-only open), they read a consistent snapshot instead
+(`analytics.snapshot`: a private copy of the file and its log, removed afterwards) and say so
+on stderr; the product never waits for them. Dates are UTC.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from analytics.export import ExportFormat, ExportTable, export
+from analytics.snapshot import Snapshot, SnapshotError
 from analytics.stats import AgentDaySummary, StatsError, Summary, agent_daily_summary, summary
 from analytics.store import DEFAULT_DB_PATH, StoreBusy, connect_reader
 
@@ -64,33 +67,58 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     exp.set_defaults(handler=run_export)
 
 
-def _open(db: Path) -> duckdb.DuckDBPyConnection | None:
+class _Store:
+    """The store for one command: read-only, or a snapshot while the product holds it."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, snapshot: Snapshot | None = None) -> None:
+        self.con = con
+        self._snapshot = snapshot
+
+    def close(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.close()
+        else:
+            self.con.close()
+
+
+def _open(db: Path) -> _Store | None:
     try:
-        return connect_reader(db)
-    except (FileNotFoundError, StoreBusy, duckdb.Error) as exc:
+        return _Store(connect_reader(db))
+    except StoreBusy:
+        pass
+    except (FileNotFoundError, duckdb.Error) as exc:
         print(f"evscallpro: {exc}", file=sys.stderr)
         return None
+    try:
+        snapshot = Snapshot(db)
+    except (SnapshotError, OSError) as exc:
+        print(f"evscallpro: {db} is held by the running product and {exc}", file=sys.stderr)
+        return None
+    print(f"evscallpro: {db} is held by the running product: reading a snapshot of it "
+          "(what it had committed a moment ago)", file=sys.stderr)
+    return _Store(snapshot.con, snapshot)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    con = _open(args.db)
-    if con is None:
+    store = _open(args.db)
+    if store is None:
         return 2
     try:
-        rows = export(con, args.out, args.format, table=args.table, start=args.start, end=args.end)
+        rows = export(store.con, args.out, args.format, table=args.table, start=args.start, end=args.end)
     except (StatsError, duckdb.Error) as exc:
         print(f"evscallpro export: {exc}", file=sys.stderr)
         return 2
     finally:
-        con.close()
+        store.close()
     print(f"{rows} rows -> {args.out}")
     return 0
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    con = _open(args.db)
-    if con is None:
+    store = _open(args.db)
+    if store is None:
         return 2
+    con = store.con
     end = args.end or datetime.combine(date.today() + timedelta(days=1), datetime.min.time())
     start = args.start or end - timedelta(days=1)
     try:
@@ -106,7 +134,7 @@ def run_stats(args: argparse.Namespace) -> int:
         print(f"evscallpro stats: {exc}", file=sys.stderr)
         return 2
     finally:
-        con.close()
+        store.close()
     return 0
 
 

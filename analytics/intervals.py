@@ -30,6 +30,9 @@ class AgentStateInterval(msgspec.Struct, frozen=True, kw_only=True):
     pause_reason: str | None = None
     workstation: str | None = None
     call_id: str | None = None
+    # wrap-up only: whether the call it follows was connected (the statistics page's average
+    # handle time counts the wrap-up of connected calls; None: unknown / not a wrap-up)
+    call_connected: bool | None = None
 
     @property
     def seconds(self) -> float:
@@ -42,6 +45,7 @@ class _Open(msgspec.Struct, frozen=True):
     pause_reason: str | None
     workstation: str | None
     call_id: str | None
+    call_connected: bool | None = None
 
 
 def _open_from(view: AgentView) -> _Open:
@@ -51,7 +55,15 @@ def _open_from(view: AgentView) -> _Open:
         pause_reason=view.pause_reason if view.state is AgentState.PAUSED else None,
         workstation=view.workstation.value if view.workstation is not None else None,
         call_id=_call_of(view),
+        call_connected=_connected(view),
     )
+
+
+def _connected(view: AgentView) -> bool | None:
+    if view.state is not AgentState.WRAP_UP:
+        return None
+    call = view.awaiting_disposition or view.call
+    return call.connected_at is not None if call is not None else None
 
 
 def _call_of(view: AgentView) -> str | None:
@@ -118,4 +130,5 @@ def _close(agent_id: str, interval: _Open, end: float) -> AgentStateInterval:
         pause_reason=interval.pause_reason,
         workstation=interval.workstation,
         call_id=interval.call_id,
+        call_connected=interval.call_connected,
     )

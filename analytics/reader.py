@@ -19,7 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from analytics import stats
+from analytics import dashboard as dash
+from analytics import stats, stats_export
 from analytics.store import DEFAULT_DB_PATH, create_schema
 from core.domain import CallOutcome
 
@@ -74,6 +75,16 @@ class AnalyticsReader:
 
     def summary(self, start: datetime | date, end: datetime | date) -> stats.Summary:
         return stats.summary(self._connection(), start, end)
+
+    def dashboard(self, flt: dash.StatsFilter) -> dash.Dashboard:
+        """The statistics page's numbers (analytics.dashboard)."""
+        return dash.dashboard(self._connection(), flt)
+
+    def export_calls(
+        self, out: str | Path, fmt: str, flt: dash.StatsFilter, max_rows: int | None = None
+    ) -> int:
+        """The calls `flt` selects, to `out` as CSV or Parquet (analytics.stats_export)."""
+        return stats_export.export_filtered_calls(self._connection(), out, fmt, flt, max_rows)
 
     def close(self) -> None:
         with self._lock:

@@ -76,6 +76,9 @@ def call_row(record: CallRecord) -> Row:
             float(talk),
             bool(record.recovered),
             steps_json,
+            ts(first_at.get(CallStep.AGENT_CONFIRMING)),
+            float(record.agent_leg.billable_seconds),
+            int(record.agent_leg.hangup_cause),
         )
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise RowError(f"call record {getattr(record, 'call_id', '?')!r}: {exc}") from exc
@@ -136,6 +139,7 @@ def interval_row(interval: AgentStateInterval) -> Row:
             interval.pause_reason,
             interval.workstation,
             interval.call_id,
+            interval.call_connected,
         )
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise RowError(f"interval of agent {getattr(interval, 'agent_id', '?')!r}: {exc}") from exc

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 3
+# 2: calls.agent_confirming_at, agent_billable_seconds, agent_hangup_cause
+# 3: agent_state_intervals.call_connected
 
 CALL_COLUMNS: Final = (
     "call_id",
@@ -37,6 +39,11 @@ CALL_COLUMNS: Final = (
     "talk_seconds",
     "recovered",
     "steps",
+    # version 2, appended (ALTER TABLE adds at the end): what the statistics page reads per
+    # call without scanning `steps` or joining `call_legs` (analytics/dashboard.py)
+    "agent_confirming_at",
+    "agent_billable_seconds",
+    "agent_hangup_cause",
 )
 
 LEG_COLUMNS: Final = (
@@ -73,6 +80,7 @@ INTERVAL_COLUMNS: Final = (
     "pause_reason",
     "workstation",
     "call_id",
+    "call_connected",  # version 3, appended: wrap-up of a connected call
 )
 
 DDL: Final = (
@@ -103,9 +111,16 @@ DDL: Final = (
         setup_seconds DOUBLE,      -- request -> connected, NULL when never connected
         talk_seconds DOUBLE NOT NULL DEFAULT 0,  -- customer leg billable seconds
         recovered BOOLEAN NOT NULL DEFAULT false,
-        steps VARCHAR NOT NULL DEFAULT '[]'      -- JSON [[step, epoch seconds], ...]
+        steps VARCHAR NOT NULL DEFAULT '[]',     -- JSON [[step, epoch seconds], ...]
+        agent_confirming_at TIMESTAMP,           -- the agent was asked to press 1
+        agent_billable_seconds DOUBLE,           -- the agent leg's billable seconds
+        agent_hangup_cause INTEGER               -- the agent leg's Q.850 cause
     )
     """,
+    # a version-1 store gets the version-2 columns (at the end, where the writer appends them)
+    "ALTER TABLE calls ADD COLUMN IF NOT EXISTS agent_confirming_at TIMESTAMP",
+    "ALTER TABLE calls ADD COLUMN IF NOT EXISTS agent_billable_seconds DOUBLE",
+    "ALTER TABLE calls ADD COLUMN IF NOT EXISTS agent_hangup_cause INTEGER",
     """
     CREATE TABLE IF NOT EXISTS call_legs (
         call_id VARCHAR NOT NULL,
@@ -144,14 +159,43 @@ DDL: Final = (
         pause_reason VARCHAR,
         workstation VARCHAR,
         call_id VARCHAR,
+        call_connected BOOLEAN,  -- wrap-up only: the call it follows was connected
         PRIMARY KEY (agent_id, started_at)
     )
     """,
+    "ALTER TABLE agent_state_intervals ADD COLUMN IF NOT EXISTS call_connected BOOLEAN",
     # The view statistics and exports read: one row per call with its disposition.
     """
     CREATE OR REPLACE VIEW call_report AS
     SELECT c.*, d.code AS disposition, d.comment AS disposition_comment,
            d.callback_at AS callback_at
     FROM calls c LEFT JOIN dispositions d USING (call_id)
+    """,
+)
+
+# Run once when a version-1 store is opened: fill the version-2 columns from `steps` and the
+# agent leg, so the rows written before the upgrade count in the statistics page too.
+BACKFILL_V2: Final = (
+    """
+    UPDATE calls SET agent_confirming_at = make_timestamp(CAST(CAST(regexp_extract(
+        steps, '"agent_confirming",([0-9.eE+-]+)', 1) AS DOUBLE) * 1e6 AS BIGINT))
+    WHERE agent_confirming_at IS NULL AND contains(steps, '"agent_confirming"')
+    """,
+    """
+    UPDATE calls SET agent_billable_seconds = l.billable_seconds,
+                     agent_hangup_cause = l.hangup_cause
+    FROM call_legs l
+    WHERE l.call_id = calls.call_id AND l.role = 'agent' AND calls.agent_billable_seconds IS NULL
+    """,
+)
+
+# Run once when a store older than version 3 is opened.
+BACKFILL_V3: Final = (
+    """
+    UPDATE agent_state_intervals SET call_connected = (c.connected_at IS NOT NULL)
+    FROM calls c
+    WHERE c.call_id = agent_state_intervals.call_id
+      AND agent_state_intervals.state = 'wrap_up'
+      AND agent_state_intervals.call_connected IS NULL
     """,
 )

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 import msgspec
 
+from core.agent import AUTO_DISPOSITION
 from core.domain import AgentState, CallOutcome
 
 
@@ -90,7 +91,8 @@ class AgentDaySummary(msgspec.Struct, frozen=True, kw_only=True):
     connected: int
     talk_seconds: float
     average_talk_seconds: float | None
-    qualified: int  # calls with a disposition
+    qualified: int  # calls the agent qualified (a disposition other than the wrap-up
+    # timer's automatic "not_qualified")
     occupancy: AgentOccupancy | None
 
 
@@ -329,12 +331,12 @@ def agent_daily_summary(
                count(*) FILTER (WHERE connected_at IS NOT NULL),
                coalesce(sum(talk_seconds) FILTER (WHERE connected_at IS NOT NULL), 0),
                avg(talk_seconds) FILTER (WHERE connected_at IS NOT NULL),
-               count(disposition)
+               count(disposition) FILTER (WHERE disposition <> ?)
         FROM call_report
         WHERE started_at >= ? AND started_at < ? AND (? IS NULL OR agent_id = ?)
         GROUP BY agent_id
         """,
-        [lo, hi, agent_id, agent_id],
+        [AUTO_DISPOSITION, lo, hi, agent_id, agent_id],
     )
     occupancy = {o.agent_id: o for o in agent_occupancy(con, lo, hi, agent_id)}
     summaries = {

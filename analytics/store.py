@@ -69,6 +69,14 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     for statement in schema.DDL:
         _run(con, statement)
+    stored = _run(con, "SELECT value FROM schema_info WHERE key = 'version'")
+    version = int(stored[0][0]) if stored else schema.SCHEMA_VERSION
+    if version < 2:
+        for statement in schema.BACKFILL_V2:
+            _run(con, statement)
+    if version < 3:
+        for statement in schema.BACKFILL_V3:
+            _run(con, statement)
     _run(
         con,
         "INSERT OR REPLACE INTO schema_info VALUES ('version', ?)",

@@ -122,6 +122,16 @@ class Renderer:
             return self.catalog.t(lang, f"step.agent_dialing.{call.workstation}")
         return self.catalog.t(lang, f"step.{call.step}")
 
+    def supervisor_step_label(self, lang: str, call: CallView) -> str:
+        """The step as a supervisor reads it on the wallboard ("Mobile de l'agent en
+        sonnerie"), not the agent's own words ("Votre mobile sonne")."""
+        if call.step in FINAL_STEPS:
+            key = f"stats.outcome.{call.outcome}" if call.outcome is not None else f"step.{call.step}"
+            return self.catalog.t(lang, key)
+        if call.step == CallStep.AGENT_DIALING:
+            return self.catalog.t(lang, f"sup.step.agent_dialing.{call.workstation}")
+        return self.catalog.t(lang, f"sup.step.{call.step}")
+
     def outcome_label(self, lang: str, call: CallView) -> str:
         if call.outcome is None:
             return self.catalog.t(lang, f"step.{call.step}")
@@ -166,6 +176,7 @@ class Renderer:
             "dispositions": self.settings.dispositions,
             "pause_reasons": self.settings.pause_reasons,
             "step_label": lambda call: self.step_label(lang, call),
+            "sup_step_label": lambda call: self.supervisor_step_label(lang, call),
             "outcome_label": lambda call: self.outcome_label(lang, call),
             "label": lambda kind, code: self.code_label(lang, kind, code),
             "contact_of": self._contact_names(),

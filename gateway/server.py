@@ -57,6 +57,7 @@ from gateway.recordings import (
 from gateway.render import AgentDesk, Renderer, WallboardFragments
 from gateway.sessions import COOKIE_NAME, SessionStore
 from gateway.settings import GatewaySettings
+from gateway.stats_page import StatsPages
 from gateway.users import Role, User, UserDirectory
 from gateway.wallboard_group import Seat, WallboardGroup
 
@@ -71,6 +72,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
 VENDOR_FILES = {
     "htmx.min.js": ("htmx.org", "dist/htmx.min.js"),
     "ws.js": ("htmx-ext-ws", "dist/ws.js"),
+    "chart.umd.min.js": ("chart.js", "dist/chart.umd.min.js"),
 }
 CLOSE_POLICY = 1008  # htmx's ws extension does not reconnect on this code
 CLOSE_RESTART = 1012  # ...and does on this one
@@ -115,6 +117,9 @@ class Gateway:
         self._user_sockets: dict[str, set[ServerConnection]] = {}  # user id -> sockets
         self.groups: dict[str, WallboardGroup] = {}  # language -> its broadcast group
         self._group_tasks: list[asyncio.Task[None]] = []
+        self.stats_pages = StatsPages(
+            self.renderer, settings, self.contacts, archive, self._agent_names
+        )
         self.hub: Hub
         self.dispatcher: Dispatcher
 
@@ -336,6 +341,13 @@ class Gateway:
             contacts = self.contacts.search("")
             return http.html(self.renderer.agent_page(
                 lang, user, self._desk(user.user_id), contacts, self.contacts.count()))
+        if path == "/stats":  # an agent gets their own numbers, a supervisor everyone's
+            return await self.stats_pages.page(lang, user, query)
+        if path == "/stats/wallboard":
+            return await self.stats_pages.wallboard_kpis(lang, user, self.hub.agents())
+        if path.startswith("/stats/export."):
+            return await self.stats_pages.export(
+                lang, user, path.removeprefix("/stats/export."), query)
         if path not in ("/supervisor", "/recordings") and not path.startswith("/recordings/"):
             return http.response(HTTPStatus.NOT_FOUND, "not found\n")
         if not user.supervises:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from analytics.intervals import AgentIntervalTracker
 from core.domain import AgentState, CallStep, WorkstationMode
 from core.views import AgentView, CallView
@@ -73,3 +75,18 @@ def test_snapshot_back_in_time_yields_no_negative_interval() -> None:
     tracker = AgentIntervalTracker()
     tracker.observe(view(AgentState.AVAILABLE, 100.0))
     assert tracker.observe(view(AgentState.PAUSED, 90.0, pause_reason="x")) == []
+
+
+def test_a_wrap_up_says_whether_its_call_was_connected() -> None:
+    """The statistics page's handle time adds the wrap-up of connected calls only."""
+    tracker = AgentIntervalTracker()
+    talked = msgspec.structs.replace(call("c1"), connected_at=150.0)
+    unanswered = call("c2")  # never connected: connected_at None
+    tracker.observe(view(AgentState.ON_CALL, 100.0, call=talked))
+    (on_call,) = tracker.observe(view(AgentState.WRAP_UP, 200.0, awaiting_disposition=talked))
+    assert on_call.call_connected is None
+    (wrap1,) = tracker.observe(view(AgentState.ON_CALL, 230.0, call=unanswered))
+    assert (wrap1.state, wrap1.call_id, wrap1.call_connected) == (AgentState.WRAP_UP, "c1", True)
+    tracker.observe(view(AgentState.WRAP_UP, 260.0, awaiting_disposition=unanswered))
+    (wrap2,) = tracker.observe(view(AgentState.AVAILABLE, 300.0))
+    assert (wrap2.call_id, wrap2.call_connected) == ("c2", False)

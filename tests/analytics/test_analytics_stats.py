@@ -249,3 +249,29 @@ def test_calls_for_agent_local_day(dataset) -> None:
     assert [c.call_id for c in got] == expected
     utc_day = stats.calls_for_agent(con, "agent-003", DAY1)
     assert {c.call_id for c in got} != {c.call_id for c in utc_day}  # 2 hours differ
+
+
+def test_not_qualified_calls_are_not_counted_as_qualified(tmp_path: Path) -> None:
+    """Bug 3 (issue 9): a wrap-up that timed out leaves the code "not_qualified"; it is a
+    disposition row, not a qualification, and must not count in `qualified`."""
+    from core.agent import AUTO_DISPOSITION
+
+    records = [r for r in generate_calls(40, agents=1, start=DAY1_START, seed=5)
+               if r.connected_at is not None][:3]
+    assert len(records) == 3
+    dispositions = [
+        Disposition(call_id=records[0].call_id, agent_id=records[0].agent_id, code="sale"),
+        Disposition(call_id=records[1].call_id, agent_id=records[1].agent_id,
+                    code=AUTO_DISPOSITION),
+        Disposition(call_id=records[2].call_id, agent_id=records[2].agent_id,
+                    code=AUTO_DISPOSITION),
+    ]
+    store = CallStore(tmp_path / "q.duckdb")
+    try:
+        store.write(Batch(calls=[rows.call_row(r) for r in records],
+                          dispositions=[rows.disposition_row(d) for d in dispositions]))
+        (line,) = stats.agent_daily_summary(store.cursor(), DAY1)
+        assert line.calls == 3
+        assert line.qualified == 1
+    finally:
+        store.close()
