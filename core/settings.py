@@ -50,6 +50,9 @@ class AgentSettings(_Section, frozen=True):
     workstation: WorkstationMode | None = None
     mobile_number: str | None = None
     softphone_endpoint: str | None = None
+    # The SIP password of `softphone_endpoint` (pjsip.conf's auth): given to this agent's
+    # browser softphone only (gateway GET /softphone). None: no softphone in the browser.
+    softphone_password: str | None = None
     password_hash: str | None = None  # argon2 hash for the web login; None: no password
 
 
@@ -117,6 +120,14 @@ class GatewaySettings(_Section, frozen=True):
     port: int = 8080
 
 
+class SoftphoneSettings(_Section, frozen=True):
+    """The browser softphone: where its SIP-over-WebSocket server is (Asterisk's
+    `wss://host:8089/ws`, docs/asterisk.md); empty: no softphone in the browser."""
+
+    ws_url: str = ""
+    sip_domain: str = ""  # the domain of sip:<endpoint>@<domain>; empty: ws_url's host
+
+
 class Settings(_Section, frozen=True):
     ari: AriSettings = AriSettings()
     agents: list[AgentSettings] = []
@@ -131,6 +142,7 @@ class Settings(_Section, frozen=True):
     data_dir: str = "./data"
     gateway: GatewaySettings = GatewaySettings()
     recovery: RecoverySettings = RecoverySettings()
+    softphone: SoftphoneSettings = SoftphoneSettings()
 
 
 class SettingsError(Exception):
@@ -236,6 +248,18 @@ def validate(settings: Settings) -> list[str]:
     if not settings.data_dir.strip():
         errors.append("data_dir: must not be empty")
     errors += _check_recovery(settings.recovery)
+    errors += _check_softphone(settings)
+    return errors
+
+
+def _check_softphone(settings: Settings) -> list[str]:
+    errors = []
+    url = settings.softphone.ws_url
+    if url and (urlparse(url).scheme not in ("ws", "wss") or not urlparse(url).hostname):
+        errors.append(f"softphone.ws_url: {url!r} is not a ws:// or wss:// URL")
+    for index, person in enumerate(settings.agents):
+        if person.softphone_password is not None and not person.softphone_endpoint:
+            errors.append(f"agents[{index}].softphone_password: set without softphone_endpoint")
     return errors
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from core.settings import Settings
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, SoftphoneAccount
 from gateway.users import Role, User, UserDirectory
 
 
@@ -25,8 +25,20 @@ def gateway_settings(project: Settings, **overrides: Any) -> GatewaySettings:
         data_dir=project.data_dir,
         default_language=project.prompts.language,
         default_region=project.policy.default_region,
+        softphone_ws_url=project.softphone.ws_url,
+        softphone_domain=project.softphone.sip_domain,
+        softphone_accounts=softphone_accounts(project),
     )
     return msgspec.structs.replace(base, **overrides)
+
+
+def softphone_accounts(project: Settings) -> dict[str, SoftphoneAccount]:
+    """Agent id -> its browser softphone account (endpoint and SIP password given)."""
+    return {
+        person.id: SoftphoneAccount(person.softphone_endpoint, person.softphone_password)
+        for person in project.agents
+        if person.softphone_endpoint and person.softphone_password
+    }
 
 
 def project_users(project: Settings) -> list[User]:

@@ -10,6 +10,13 @@ from pathlib import Path
 import msgspec
 
 
+class SoftphoneAccount(msgspec.Struct, frozen=True):
+    """One agent's browser softphone: its PJSIP endpoint and SIP password."""
+
+    endpoint: str
+    password: str
+
+
 class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080  # 0 picks a free port (tests)
@@ -53,6 +60,12 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     campaign_scripts: dict[str, str] = {}
     recordings_dir: str = ""  # empty means data_dir/recordings
     node_modules_dir: str = ""  # empty means <repo>/node_modules
+    # The browser softphone (GET /softphone, ui/static/softphone.js): the SIP-over-WebSocket
+    # URL (added to the CSP's connect-src), the SIP domain (empty: the URL's host) and each
+    # agent's account, served to that agent only. Empty URL: no softphone in the browser.
+    softphone_ws_url: str = ""
+    softphone_domain: str = ""
+    softphone_accounts: dict[str, SoftphoneAccount] = {}
 
     def resolved_recordings_dir(self) -> Path:
         return Path(self.recordings_dir or Path(self.data_dir) / "recordings")
