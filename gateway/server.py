@@ -45,8 +45,8 @@ from gateway.ratelimit import BoundedLog, LoginThrottle, SlidingWindowLimiter
 from gateway.recordings import archived_recordings, list_recordings, recording_path
 from gateway.render import AgentDesk, Renderer, WallboardFragments
 from gateway.sessions import COOKIE_NAME, SessionStore
-from gateway.softphone import softphone_config, ws_origin
 from gateway.settings import GatewaySettings
+from gateway.softphone import softphone_config, ws_origin
 from gateway.users import Role, User, UserDirectory
 from gateway.wallboard_group import Seat, WallboardGroup
 
