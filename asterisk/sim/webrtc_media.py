@@ -92,6 +92,7 @@ class MediaSession:
         self.tone = ToneTrack()
         self.frames_received = 0
         self.max_level = 0.0
+        self.audio_energy = 0.0  # sum of level² x duration, as WebRTC's totalAudioEnergy
         self._recent: deque[tuple[float, float]] = deque()
         self._reader: asyncio.Task[None] | None = None
         self._final: dict[str, Any] | None = None
@@ -128,6 +129,7 @@ class MediaSession:
                 now = time.monotonic()
                 self.frames_received += 1
                 self.max_level = max(self.max_level, level)
+                self.audio_energy += level * level * frame.samples / (frame.sample_rate or _RATE)
                 self._recent.append((now, level))
                 while self._recent and self._recent[0][0] < now - _LEVEL_WINDOW_S:
                     self._recent.popleft()
@@ -155,6 +157,7 @@ class MediaSession:
             "frames_received": self.frames_received,
             "level_recent": round(self.recent_level(), 4),
             "level_max": round(self.max_level, 4),
+            "audio_energy": round(self.audio_energy, 6),
         }
 
     async def close(self) -> None:
