@@ -27,7 +27,6 @@ import aiohttp
 
 from actors.loop import EventLoopThread
 from core.softphone import SoftphoneBook
-from core.views import AgentView
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +51,8 @@ class SoftphonePresence:
 
     # -- from actor threads -----------------------------------------------------------------
     def on_view(self, view: object) -> None:
-        if isinstance(view, AgentView):
-            with self._lock:
-                self.book.on_view(view)
+        with self._lock:
+            self.book.on_view(view)
 
     def online(self, endpoint: str) -> bool | None:
         with self._lock:

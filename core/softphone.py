@@ -16,46 +16,47 @@ from __future__ import annotations
 
 import msgspec
 
-from core.domain import CallOutcome, Party, WorkstationMode
+from core.domain import CallOutcome, CallStep, Party, WorkstationMode
 from core.records import CallRecord
-from core.views import AgentView
+from core.views import CallView
 
 OFFLINE_HANGUP_BY = "softphone_offline"  # HangupFromUi(by=...) sent when the browser is gone
 REASON_OFFLINE = "softphone_offline"
 REASON_NOT_REGISTERED = "softphone_not_registered"
+_OVER = (CallStep.ENDED, CallStep.FAILED)
 
 
 class SoftphoneBook:
-    """Which agent uses which softphone endpoint, and each agent's live call."""
+    """Which agent uses which softphone endpoint, and the live softphone calls."""
 
     def __init__(self, endpoints: dict[str, str]) -> None:
         """`endpoints`: agent id -> PJSIP endpoint name (e.g. `webrtc-4001`)."""
         self.endpoints = dict(endpoints)
         self.online: dict[str, bool] = {}
-        self._views: dict[str, AgentView] = {}
+        self._live: dict[str, CallView] = {}  # call id -> its latest view
 
     def endpoint_names(self) -> list[str]:
         return sorted(set(self.endpoints.values()))
 
-    def on_view(self, view: AgentView) -> None:
-        if view.agent_id in self.endpoints:
-            self._views[view.agent_id] = view
+    def on_view(self, view: object) -> None:
+        """Follow the softphone calls of the watched agents (CallViews; others ignored)."""
+        if not isinstance(view, CallView) or view.agent_id not in self.endpoints:
+            return
+        if view.workstation == WorkstationMode.SOFTPHONE and view.ended_at is None and \
+                view.step not in _OVER:
+            self._live[view.call_id] = view
+        else:
+            self._live.pop(view.call_id, None)
 
     def endpoint_state(self, endpoint: str, state: str) -> list[str]:
-        """Record an EndpointStateChange; the live softphone calls it ends (call ids)."""
+        """Record an endpoint's state; the live calls its going offline must end."""
         was = self.online.get(endpoint)
         now = state == "online"
         self.online[endpoint] = now
         if now or was is False:
             return []
-        calls = []
-        for agent_id, name in self.endpoints.items():
-            view = self._views.get(agent_id)
-            if name != endpoint or view is None or view.call is None:
-                continue
-            if view.call.workstation == WorkstationMode.SOFTPHONE and view.call.ended_at is None:
-                calls.append(view.call.call_id)
-        return calls
+        return [call_id for call_id, view in self._live.items()
+                if self.endpoints.get(view.agent_id) == endpoint]
 
 
 def named_record(record: CallRecord) -> CallRecord:
