@@ -638,5 +638,19 @@ def add_webrtc_routes(app: web.Application, hub: WebrtcEndpoints) -> None:
     async def state(request: web.Request) -> web.Response:
         return web.json_response(await hub.state())
 
+    async def audio(request: web.Request) -> web.Response:
+        """`POST /_sim/webrtc/{channel_id}/audio?send=off|on`: stop or resume the tone."""
+        send = request.query.get("send", "")
+        if send not in ("on", "off"):
+            return web.json_response({"message": "send must be on or off"}, status=400)
+        call = next((c for c in hub.calls.values()
+                     if c.leg.channel.id == request.match_info["channel_id"]), None)
+        if call is None or call.media is None:
+            return web.json_response({"message": "no live WebRTC call on that channel"},
+                                     status=404)
+        call.media.send_audio(send == "on")
+        return web.Response(status=204)
+
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/_sim/webrtc", state)
+    app.router.add_post("/_sim/webrtc/{channel_id}/audio", audio)

@@ -97,7 +97,9 @@ class MediaSession:
         self._reader: asyncio.Task[None] | None = None
         self._final: dict[str, Any] | None = None
         self.connection_state = "new"
+        self.sending = True
         transceiver = self.pc.addTransceiver(self.tone, direction="sendrecv")
+        self._sender = transceiver.sender
         codecs = [c for c in RTCRtpSender.getCapabilities("audio").codecs
                   if c.mimeType in _CODECS]
         transceiver.setCodecPreferences(codecs)
@@ -110,6 +112,12 @@ class MediaSession:
         @self.pc.on("connectionstatechange")
         def on_state() -> None:
             self.connection_state = self.pc.connectionState
+
+    def send_audio(self, on: bool) -> None:
+        """Tone on, or no RTP at all toward the browser (Asterisk with nothing to play, W01)."""
+        if on != self.sending:
+            self.sending = on
+            self._sender.replaceTrack(self.tone if on else None)
 
     async def offer(self) -> str:
         """The SDP offer, ICE gathering finished (no trickle, as Asterisk)."""
@@ -152,6 +160,7 @@ class MediaSession:
                     sent += stat.packetsSent
         return {
             "connection_state": self.connection_state,
+            "sending_audio": self.sending,
             "rtp_packets_received": received,
             "rtp_packets_sent": sent,
             "frames_received": self.frames_received,

@@ -4,7 +4,8 @@ demo (core + gateway + simulator speaking SIP over WebSocket with aiortc media):
 agent4 signs in, chooses Softphone, sees "registered"; a call's agent leg rings in the page,
 which answers it; audio flows both ways (the simulator counts RTP packets and the level of
 the fake microphone, the page's getStats() counts packets from the simulator's tone); mute
-silences the microphone; closing the page mid-call ends the call as `agent_softphone_lost`.
+silences the microphone; no RTP from the PBX shows "no audio"; closing the page mid-call
+ends the call as `agent_softphone_lost`.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ def sim_webrtc(demo: Demo) -> dict[str, Any]:
     with urllib.request.urlopen(demo.simulator.base_url + "/_sim/webrtc", timeout=5) as resp:
         body: dict[str, Any] = json.loads(resp.read())
         return body
+
+
+def sim_post(demo: Demo, path: str) -> None:
+    assert demo.simulator is not None
+    request = urllib.request.Request(demo.simulator.base_url + path, method="POST")
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        assert resp.status == 204
 
 
 def live_media(demo: Demo) -> dict[str, Any] | None:
@@ -166,6 +174,14 @@ def test_softphone_registers_answers_carries_audio_mutes_and_a_closed_page_ends_
     expect(page.locator("#softphone-mute")).to_have_attribute("aria-pressed", "false")
     wait_until(lambda: (m := live_media(demo)) and m["audio_energy"]
                > after["audio_energy"] and m, "audio after unmute")
+
+    # Nothing comes from the PBX for a while: the desk says "no audio", then recovers.
+    channel = sim_webrtc(demo)["calls"][0]["channel_id"]
+    sim_post(demo, f"/_sim/webrtc/{channel}/audio?send=off")
+    expect(softphone).to_have_attribute("data-state", "no_audio")
+    expect(page.locator("#softphone-state")).to_have_text("Pas d'audio reçu")
+    sim_post(demo, f"/_sim/webrtc/{channel}/audio?send=on")
+    expect(softphone).to_have_attribute("data-state", "in_call")
 
     # The page closes mid-call: no SIP; the endpoint goes offline; the core ends the call.
     page.close()

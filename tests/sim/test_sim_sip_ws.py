@@ -360,3 +360,22 @@ def test_webrtc_endpoint_needs_a_password(tmp_path: Path) -> None:
     config.write_text('[pjsip_endpoints.webrtc-2]\ncontext = "x"\nwebrtc = true\n')
     with pytest.raises(ConfigError, match=r"pjsip_endpoints\.webrtc-2\.password"):
         load_config(config)
+
+
+async def test_audio_toward_the_browser_can_stop_and_resume(
+        http: aiohttp.ClientSession, sim: SimHandle, tap: EventTap,
+        phone: TestSoftphone) -> None:
+    assert await phone.register() == 200
+    await answered_call(http, sim, tap, phone, "quiet")
+    path = sim.base_url + "/_sim/webrtc/quiet/audio"
+    async with http.post(path, params={"send": "maybe"}) as response:
+        assert response.status == 400
+    async with http.post(sim.base_url + "/_sim/webrtc/nope/audio",
+                         params={"send": "off"}) as response:
+        assert response.status == 404
+    async with http.post(path, params={"send": "off"}) as response:
+        assert response.status == 204
+    assert (await webrtc_state(http, sim))["calls"][0]["media"]["sending_audio"] is False
+    async with http.post(path, params={"send": "on"}) as response:
+        assert response.status == 204
+    assert (await webrtc_state(http, sim))["calls"][0]["media"]["sending_audio"] is True
