@@ -46,6 +46,7 @@ from core.call_events import CallEnded, CallStepChanged
 from core.call_inputs import CallStart, HangupFromUi
 from core.domain import CallOutcome, CallStep, LegRole, SupervisionMode
 from core.records import CallRecord, LegRecord, StepTime
+from core.softphone import named_record
 from core.timers import TimerFired
 from core.views import CallView
 
@@ -275,8 +276,9 @@ class CallActor(pykka.ThreadingActor):
                 self._tell_agent(view)
                 self.deps.publish(view)
             case CallEnded():
-                self._tell_agent(event)
-                self._finish(event.record)
+                named = named_record(event.record)  # core/softphone.py, until call.py names them
+                self._tell_agent(msgspec.structs.replace(event, record=named))
+                self._finish(named)
 
     # -- the end of a call ------------------------------------------------------------------
     def _finish(self, record: CallRecord) -> None:
@@ -347,6 +349,9 @@ class CallActor(pykka.ThreadingActor):
             try:
                 view = machine_view()
                 if isinstance(view, CallView) and (record is None or view.outcome is not None):
+                    if record is not None:  # the record's names win (named_record)
+                        view = msgspec.structs.replace(view, outcome=record.outcome,
+                                                       reason=record.reason)
                     return view
             except Exception:
                 log.exception("call %s: machine view failed", self.request.call_id)

@@ -48,6 +48,7 @@ class CallOutcome(StrEnum):
     AGENT_UNREACHABLE = "agent_unreachable"
     AGENT_NOT_CONFIRMED = "agent_not_confirmed"
     AGENT_ABANDONED = "agent_abandoned"  # agent hung up before the customer answered
+    AGENT_SOFTPHONE_LOST = "agent_softphone_lost"  # the agent's browser softphone went offline
     CUSTOMER_BUSY = "customer_busy"
     CUSTOMER_NO_ANSWER = "customer_no_answer"
     CUSTOMER_CONGESTION = "customer_congestion"

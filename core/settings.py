@@ -49,6 +49,9 @@ class AgentSettings(_Section, frozen=True):
     workstation: WorkstationMode | None = None
     mobile_number: str | None = None
     softphone_endpoint: str | None = None
+    # The SIP password of `softphone_endpoint` (pjsip.conf's auth): given to this agent's
+    # browser softphone only (gateway GET /softphone). None: no softphone in the browser.
+    softphone_password: str | None = None
     password_hash: str | None = None  # argon2 hash for the web login; None: no password
 
 
@@ -288,6 +291,8 @@ def _check_person(key: str, person: AgentSettings, policy: DialingPolicy, seen: 
         errors.append(f"{key}.mobile_number: required when workstation is 'mobile'")
     if person.workstation == WorkstationMode.SOFTPHONE and not person.softphone_endpoint:
         errors.append(f"{key}.softphone_endpoint: required when workstation is 'softphone'")
+    if person.softphone_password is not None and not person.softphone_endpoint:
+        errors.append(f"{key}.softphone_password: set without softphone_endpoint")
     if person.password_hash is not None and not person.password_hash.startswith("$argon2"):
         errors.append(f"{key}.password_hash: not an argon2 hash (starts with $argon2)")
     return errors

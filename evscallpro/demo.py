@@ -113,11 +113,20 @@ def run_settings(
             port=base.gateway.port if port is None else port,
         ),
         timeouts=scaled_timeouts(base.timeouts, time_scale),
+        softphone=(
+            msgspec.structs.replace(base.softphone, ws_url=_sip_ws_url(ari_url))
+            if base.softphone.ws_url else base.softphone
+        ),
     )
     errors = validate(settings)
     if errors:
         raise DemoError("invalid demo settings: " + "; ".join(errors))
     return settings
+
+
+def _sip_ws_url(ari_url: str) -> str:
+    """The simulator's SIP-over-WebSocket address (asterisk/sim/sip_ws.py serves /ws)."""
+    return ari_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1).rstrip("/") + "/ws"
 
 
 # ---------------------------------------------------------------------- the demo

@@ -39,6 +39,8 @@ from actors.analytics_writer import WriterConfig
 from actors.call_journal import CallJournal
 from actors.recovery import ReconcileReport
 from actors.sinks import CallRecordSink, FanOutSink, JsonLinesRecordSink
+from actors.softphone_presence import SoftphonePresence
+from core.softphone import OFFLINE_HANGUP_BY
 from evscallpro.config_file import core_config_from_settings
 from evscallpro.root import CallCenterApp
 from evscallpro.settings_file import Settings
@@ -98,6 +100,7 @@ class Stack:
         )
         self.app: CallCenterApp | None = None
         self.gateway: GatewayThread | None = None
+        self.presence: SoftphonePresence | None = None
         self._stops: list[tuple[str, Callable[[], None]]] = []
 
     @property
@@ -186,6 +189,9 @@ class Stack:
         self.analytics.attach(app)  # before start: the first agent views count too
         for listener in self._view_listeners:
             app.subscribe(listener)
+        presence = self._softphone_presence(app)
+        if presence is not None:
+            app.subscribe(presence.on_view)
         try:
             app.start(wait_for_link_s=self._link_timeout_s)  # raises if ARI does not come up
         except BaseException:
@@ -193,7 +199,27 @@ class Stack:
                 app.stop()
             raise
         self.app = app
-        return app.stop
+        if presence is None:
+            return app.stop
+        presence.start()
+        self.presence = presence
+
+        def stop() -> None:
+            presence.stop()
+            app.stop()
+
+        return stop
+
+    def _softphone_presence(self, app: CallCenterApp) -> SoftphonePresence | None:
+        """The endpoint watcher for agents with a browser softphone (none: no watcher)."""
+        endpoints = {a.id: a.softphone_endpoint for a in self.settings.agents
+                     if a.softphone_endpoint and a.softphone_password}
+        if not endpoints:
+            return None
+        ari = self.settings.ari
+        return SoftphonePresence(
+            ari.url, ari.user, ari.password, ari.app, endpoints,
+            lambda call_id: app.hang_up_call(call_id, by=OFFLINE_HANGUP_BY))
 
     def _start_gateway(self) -> Callable[[], None]:
         assert self.app is not None

@@ -37,7 +37,9 @@ def response(
     content_type: str = "text/plain; charset=utf-8",
     headers: list[tuple[str, str]] | None = None,
     cache: str = "no-store",
+    connect_src: str = "",
 ) -> Response:
+    """`connect_src`: one more CSP connect-src source (the softphone's SIP WebSocket)."""
     data = body.encode() if isinstance(body, str) else body
     h = Headers()
     h["Content-Type"] = content_type
@@ -45,6 +47,8 @@ def response(
     h["Cache-Control"] = cache
     h["Connection"] = "close"
     for name, value in SECURITY_HEADERS:
+        if connect_src and name == "Content-Security-Policy":
+            value = value.replace("connect-src 'self'", f"connect-src 'self' {connect_src}")
         h[name] = value
     for name, value in headers or []:
         h[name] = value
@@ -52,8 +56,9 @@ def response(
 
 
 def html(body: str, status: HTTPStatus = HTTPStatus.OK,
-         headers: list[tuple[str, str]] | None = None) -> Response:
-    return response(status, body, "text/html; charset=utf-8", headers)
+         headers: list[tuple[str, str]] | None = None, connect_src: str = "") -> Response:
+    return response(status, body, "text/html; charset=utf-8", headers,
+                    connect_src=connect_src)
 
 
 def json_response(payload: object, status: HTTPStatus = HTTPStatus.OK,

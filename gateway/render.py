@@ -200,11 +200,11 @@ class Renderer:
         )
 
     def agent_page(self, lang: str, user: User, desk: AgentDesk, contacts: list[Contact],
-                   contacts_total: int) -> str:
+                   contacts_total: int, softphone: bool = False) -> str:
         return self._render(
             "agent.html", lang, title=self.catalog.t(lang, "nav.agent"), page="agent",
             user=user, ws_page=True, contacts=contacts, contacts_total=contacts_total,
-            contact=None, script=None, **self._desk_context(desk),
+            contact=None, script=None, softphone=softphone, **self._desk_context(desk),
         )
 
     def forbidden_page(self, lang: str, user: User) -> str:

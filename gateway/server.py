@@ -57,6 +57,7 @@ from gateway.recordings import (
 from gateway.render import AgentDesk, Renderer, WallboardFragments
 from gateway.sessions import COOKIE_NAME, SessionStore
 from gateway.settings import GatewaySettings
+from gateway.softphone import softphone_config, ws_origin
 from gateway.stats_page import StatsPages
 from gateway.users import Role, User, UserDirectory
 from gateway.wallboard_group import Seat, WallboardGroup
@@ -73,6 +74,7 @@ VENDOR_FILES = {
     "htmx.min.js": ("htmx.org", "dist/htmx.min.js"),
     "ws.js": ("htmx-ext-ws", "dist/ws.js"),
     "chart.umd.min.js": ("chart.js", "dist/chart.umd.min.js"),
+    "jssip.min.js": ("jssip", "dist/jssip.min.js"),  # the browser softphone's SIP stack
 }
 CLOSE_POLICY = 1008  # htmx's ws extension does not reconnect on this code
 CLOSE_RESTART = 1012  # ...and does on this one
@@ -339,8 +341,16 @@ class Gateway:
             if user.supervises:
                 return http.redirect("/supervisor")
             contacts = self.contacts.search("")
+            phone = softphone_config(self.settings, user)
             return http.html(self.renderer.agent_page(
-                lang, user, self._desk(user.user_id), contacts, self.contacts.count()))
+                lang, user, self._desk(user.user_id), contacts, self.contacts.count(),
+                softphone=phone is not None),
+                connect_src=ws_origin(self.settings.softphone_ws_url) if phone else "")
+        if path == "/softphone":  # this agent's own SIP account, for ui/static/softphone.js
+            phone = softphone_config(self.settings, user)
+            if phone is None:
+                return http.json_response({"error": "no_softphone"}, HTTPStatus.NOT_FOUND)
+            return http.json_response(phone)
         if path == "/stats":  # an agent gets their own numbers, a supervisor everyone's
             return await self.stats_pages.page(lang, user, query)
         if path == "/stats/wallboard":

@@ -3,7 +3,10 @@ good for a demo, and `validate` naming each bad key ("gateway.session_ttl_s: ...
 
 In the project file (evscallpro/settings_file.py) `data_dir`, `default_language`,
 `default_region` and `wrap_up_max_s` come from the top level, `[prompts] language`,
-`[policy] default_region` and `[timeouts] wrap_up_max_s`; `[gateway]` holds the rest. `load_settings` reads a gateway-only TOML (the `add-user` and
+`[policy] default_region` and `[timeouts] wrap_up_max_s`; the browser softphone's
+`softphone_ws_url` / `softphone_domain` from `[softphone]` (`SoftphoneSettings`) and
+`softphone_accounts` from `agents[].softphone_endpoint` / `softphone_password`; `[gateway]`
+holds the rest. `load_settings` reads a gateway-only TOML (the `add-user` and
 `import-contacts` tools' `--settings`).
 """
 
@@ -21,7 +24,8 @@ import msgspec
 
 LANGUAGES = ("fr", "en")
 # Fields the project file sets from elsewhere (see the module docstring).
-FROM_PROJECT = ("data_dir", "default_language", "default_region", "wrap_up_max_s")
+FROM_PROJECT = ("data_dir", "default_language", "default_region", "wrap_up_max_s",
+                "softphone_ws_url", "softphone_domain", "softphone_accounts")
 _HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 PRESENCE_ACTIONS = ("pause", "offline")
 
@@ -34,6 +38,30 @@ SHORT_LISTS: dict[str, tuple[str, ...]] = {
     "customer_rejected": ("callback", "not_interested"),
     "cancelled": ("callback", "wrong_number"),
 }
+
+
+class SoftphoneAccount(msgspec.Struct, frozen=True):
+    """One agent's browser softphone: its PJSIP endpoint and SIP password."""
+
+    endpoint: str
+    password: str
+
+
+class SoftphoneSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The project file's `[softphone]`: the browser softphone's SIP-over-WebSocket server
+    (Asterisk's `wss://host:8089/ws`, docs/asterisk.md); empty: no softphone in the browser.
+    `Settings.gateway_settings()` copies it into `softphone_ws_url` / `softphone_domain`."""
+
+    ws_url: str = ""
+    sip_domain: str = ""  # the domain of sip:<endpoint>@<domain>; empty: ws_url's host
+
+
+def softphone_problems(ws_url: str, key: str) -> list[str]:
+    """The SIP WebSocket URL's problem, naming `key` (empty: none or fine)."""
+    parts = urlsplit(ws_url)
+    if ws_url and (parts.scheme not in ("ws", "wss") or not parts.hostname):
+        return [f"{key}: {ws_url!r} is not a ws:// or wss:// URL"]
+    return []
 
 
 class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -94,6 +122,12 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     campaign_scripts: dict[str, str] = {}
     recordings_dir: str = ""  # empty means data_dir/recordings
     node_modules_dir: str = ""  # empty means <repo>/node_modules
+    # The browser softphone (GET /softphone, ui/static/softphone.js): the SIP-over-WebSocket
+    # URL (added to the CSP's connect-src), the SIP domain (empty: the URL's host) and each
+    # agent's account, served to that agent only. Empty URL: no softphone in the browser.
+    softphone_ws_url: str = ""
+    softphone_domain: str = ""
+    softphone_accounts: dict[str, SoftphoneAccount] = {}
 
     def zone(self) -> ZoneInfo:
         name = self.time_zone or ("Europe/Paris" if self.default_language == "fr" else "UTC")
@@ -170,6 +204,7 @@ def validate(settings: GatewaySettings, prefix: str = "gateway.") -> list[str]:
     if not 0 <= s.wallboard_batch_s <= 5:
         errors.append(f"{prefix}wallboard_batch_s: {s.wallboard_batch_s:g} is outside 0..5 seconds")
     errors += _agent_day_problems(s, prefix)
+    errors += softphone_problems(s.softphone_ws_url, f"{prefix}softphone_ws_url")
     return errors
 
 

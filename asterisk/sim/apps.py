@@ -35,13 +35,14 @@ class AppEntry:
     sink: EventSink | None = None
     channel_ids: dict[str, None] = field(default_factory=dict)  # ordered set
     bridge_ids: dict[str, None] = field(default_factory=dict)
+    endpoint_ids: dict[str, int] = field(default_factory=dict)  # W: subscriptions are counted
 
     def json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "channel_ids": list(self.channel_ids),
             "bridge_ids": list(self.bridge_ids),
-            "endpoint_ids": [],
+            "endpoint_ids": list(self.endpoint_ids),
             "device_names": [],
             "events_allowed": [],
             "events_disallowed": [],
@@ -88,7 +89,7 @@ class AppRegistry:
             if entry is None or entry.sink is not sink:
                 continue
             entry.sink = None
-            if not entry.channel_ids:
+            if not entry.channel_ids and not entry.endpoint_ids:  # W: outlives its socket
                 del self.apps[name]
 
     def drop_all(self) -> list[EventSink]:
@@ -116,7 +117,7 @@ class AppRegistry:
         if entry is None:
             return
         entry.channel_ids.pop(channel_id, None)
-        if entry.sink is None and not entry.channel_ids:
+        if entry.sink is None and not entry.channel_ids and not entry.endpoint_ids:
             del self.apps[app]
 
     def add_bridge(self, app: str, bridge_id: str) -> None:

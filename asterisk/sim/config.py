@@ -53,7 +53,14 @@ class Rule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class PjsipEndpoint(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A PJSIP endpoint. `webrtc = true`: a browser softphone that registers over SIP on
+    WebSocket (`/ws`) with `username` (default: the endpoint's name) and `password`; calls
+    to it are answered by the browser, not by a profile script (asterisk/sim/sip_ws.py)."""
+
     context: str = "from-carrier"
+    webrtc: bool = False
+    username: str = ""
+    password: str = ""
 
 
 class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -141,6 +148,9 @@ def _check(config: SimConfig) -> None:
             raise ConfigError(
                 f"`rules[{index}].profile`: unknown profile {rule.profile!r}"
             )
+    for name, endpoint in config.pjsip_endpoints.items():
+        if endpoint.webrtc and not endpoint.password:
+            raise ConfigError(f"`pjsip_endpoints.{name}.password` is required when webrtc = true")
     if config.default_profile not in config.profiles:
         raise ConfigError(f"`default_profile`: unknown profile {config.default_profile!r}")
 

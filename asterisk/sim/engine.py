@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from asterisk.sim.bridging import BridgeOps
+from asterisk.sim.endpoints import EndpointOps
 from asterisk.sim.engine_base import AriError, EngineBase, parse_caller_id
 from asterisk.sim.far_end import FarEnd
 from asterisk.sim.model import (
@@ -43,7 +44,7 @@ _QOS_VARS = (
 )
 
 
-class Engine(BridgeOps, PlaybackOps):
+class Engine(EndpointOps, BridgeOps, PlaybackOps):
     """The whole simulated Asterisk: channels and far ends here, bridges and playbacks in
     the mixins, state and event helpers in `EngineBase`."""
 
@@ -69,6 +70,8 @@ class Engine(BridgeOps, PlaybackOps):
             name = trunk if at else number
             if name not in self.config.pjsip_endpoints:
                 raise AriError(500, "Allocation failed", key="error")
+            if self.sip is not None and self.sip.is_webrtc(name) and not self.sip.is_registered(name):
+                raise AriError(500, "Allocation failed", key="error")  # W03: no contact
             return "PJSIP", number, name
         raise AriError(500, "Allocation failed", key="error")
 
@@ -106,6 +109,7 @@ class Engine(BridgeOps, PlaybackOps):
         self.channels[channel.id] = channel
         if channel.app:
             self.registry.add_channel(channel.app, channel.id)
+        self._channels_changed(channel)
 
     def originate(
         self,
@@ -132,8 +136,7 @@ class Engine(BridgeOps, PlaybackOps):
         one.variables.update({k: str(v) for k, v in (variables or {}).items()})  # no event
         self._register(one)
         self.originates += 1
-        leg = FarEnd(self, one, two, self.phones.script_for(endpoint), dialstring, False,
-                     endpoint)
+        leg = self._new_leg(one, two, endpoint, dialstring, via_dial=False)
         one.leg = leg
         if two is not None:
             self._register(two)
@@ -150,11 +153,11 @@ class Engine(BridgeOps, PlaybackOps):
         if leg.done:
             return
         two = leg.local2
-        if two is not None and leg.script:
+        if two is not None and leg.has_far_end:
             self._chan_event(two, "ChannelCallerId", caller_presentation=0,
                              caller_presentation_txt="Presentation Allowed, Not Screened")
             self._chan_event(two, "ChannelConnectedLine")
-        if leg.script:
+        if leg.has_far_end:
             self._dial_event(leg, "", first=True)
         leg.start(timeout_s)
 
@@ -180,10 +183,19 @@ class Engine(BridgeOps, PlaybackOps):
         if two is not None:  # S10: with /create no event of the ;2 half reaches the app
             two.app = ""
             self._register(two)
-        one.leg = FarEnd(self, one, two, [], dialstring, True, endpoint)
+        one.leg = self._new_leg(one, two, endpoint, dialstring, via_dial=True)
         snapshot = one.json()
         self.loop.call_soon(self._enter_created, one)
         return snapshot
+
+    def _new_leg(self, one: Channel, two: Channel | None, endpoint: str, dialstring: str,
+                 via_dial: bool) -> FarEnd:
+        name = self._pjsip_name(endpoint)
+        if name and self.sip is not None and self.sip.is_webrtc(name):
+            leg: FarEnd = self.sip.new_leg(one, dialstring, via_dial, endpoint, name)
+            return leg
+        script = [] if via_dial else self.phones.script_for(endpoint)
+        return FarEnd(self, one, two, script, dialstring, via_dial, endpoint)
 
     def _enter_created(self, channel: Channel) -> None:
         """S10 / P05: a created channel runs Stasis at once (ChannelDialplan first)."""
@@ -210,7 +222,8 @@ class Engine(BridgeOps, PlaybackOps):
         leg = channel.leg
         if not isinstance(leg, FarEnd) or not leg.via_dial or leg.dial_requested:
             raise AriError(409, "Channel is not in the correct state for dialing")
-        leg.script = self.phones.script_for(leg.endpoint)
+        if not leg.signalled:
+            leg.script = self.phones.script_for(leg.endpoint)
         leg.dial_requested = True
         self.loop.call_soon(self._begin_dial, leg, caller, timeout_s)
 
@@ -224,7 +237,7 @@ class Engine(BridgeOps, PlaybackOps):
             self._chan_event(leg.channel, "ChannelConnectedLine")
         elif caller:
             self._chan_event(leg.channel, "ChannelConnectedLine")
-        if leg.script:
+        if leg.has_far_end:
             self._dial_event(leg, "", first=True)
         leg.start(timeout_s)
 
@@ -307,10 +320,20 @@ class Engine(BridgeOps, PlaybackOps):
         self._hangup_request(two, 16, soft=True)
         self._destroyed(two, cause)
 
-    def _far_hangup(self, leg: FarEnd, cause: int, tech_cause: int | None) -> None:
-        """The far end hangs up: Hangup(cause) in its script, or a test's far_end_hangup."""
+    def _far_hangup(self, leg: FarEnd, cause: int | None, tech_cause: int | None) -> None:
+        """The far end hangs up: Hangup(cause) in its script, or a test's far_end_hangup;
+        cause None: a SIP BYE without Reason (W02 A: HangupRequest without cause, then 0)."""
         if leg.done:
             return
+        if cause is None:
+            if not (leg.is_pjsip and leg.answered):
+                cause = 16
+            else:
+                leg.stop()
+                self._qos(leg.channel)
+                self._hangup_request(leg.channel, None)
+                self._end_stasis_and_destroy(leg.channel, 0, None)
+                return
         leg.stop()
         one, two = leg.channel, leg.local2
         if not leg.answered:
@@ -544,17 +567,6 @@ class Engine(BridgeOps, PlaybackOps):
         return [channel.json() for channel in self.channels.values()]
 
     # ------------------------------------------------------------------ misc resources
-    def endpoint(self, tech: str, resource: str) -> dict[str, Any]:
-        if tech.upper() != "PJSIP" or resource not in self.config.pjsip_endpoints:
-            raise AriError(404, "Endpoint not found")
-        prefix = f"PJSIP/{resource}-"
-        ids = [c.id for c in self.channels.values() if c.name.startswith(prefix)]
-        return {"technology": "PJSIP", "resource": resource, "state": "online",
-                "channel_ids": ids}
-
-    def list_endpoints(self) -> list[dict[str, Any]]:
-        return [self.endpoint("PJSIP", name) for name in self.config.pjsip_endpoints]
-
     def asterisk_info(self) -> dict[str, Any]:
         return {
             "build": {"os": "Linux", "kernel": "simulated", "machine": "x86_64",

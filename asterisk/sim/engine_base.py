@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from asterisk.sim import sounds
 from asterisk.sim.apps import AppRegistry
@@ -31,6 +31,17 @@ from asterisk.sim.phones import PhoneBook
 from asterisk.sim.recordings import RecordingStore
 
 log = logging.getLogger(__name__)
+
+
+class SipSide(Protocol):
+    """What the engine asks of the SIP-over-WebSocket side (`sip_ws.WebrtcEndpoints`)."""
+
+    def is_webrtc(self, name: str) -> bool: ...
+
+    def is_registered(self, name: str) -> bool: ...
+
+    def new_leg(self, channel: Channel, dialstring: str, via_dial: bool, endpoint: str,
+                name: str) -> Any: ...
 
 
 class AriError(Exception):
@@ -65,6 +76,7 @@ class EngineBase:
         self.live_recordings: dict[str, LiveRecording] = {}
         self.startup_time = ari_timestamp()
         self.originates = 0
+        self.sip: SipSide | None = None  # the SIP-over-WebSocket side (sip_ws.py), if served
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -95,9 +107,10 @@ class EngineBase:
             channel.state = state
             self._chan_event(channel, "ChannelStateChange")
 
-    def _hangup_request(self, channel: Channel, cause: int, soft: bool = False,
+    def _hangup_request(self, channel: Channel, cause: int | None, soft: bool = False,
                         tech_cause: int | None = None) -> None:
-        fields: dict[str, Any] = {"cause": cause}
+        # W02 A: a BYE without Reason gives a HangupRequest with no cause key at all
+        fields: dict[str, Any] = {} if cause is None else {"cause": cause}
         if soft:
             fields["soft"] = True
         if tech_cause is not None:
@@ -121,6 +134,7 @@ class EngineBase:
     def _forget(self, channel: Channel) -> None:
         if self.channels.get(channel.id) is channel:
             del self.channels[channel.id]
+            self._channels_changed(channel)
         if channel.app:
             self.registry.remove_channel(channel.app, channel.id)
         queue = self.channel_playbacks.pop(channel.id, None)
@@ -129,6 +143,9 @@ class EngineBase:
                 playback.task.cancel()
             if self.playbacks.get(playback.id) is playback:
                 del self.playbacks[playback.id]
+
+    def _channels_changed(self, channel: Channel) -> None:
+        """A channel of a PJSIP endpoint came or went (EndpointStateChange, endpoints.py)."""
 
     # ------------------------------------------------------------------ lookups
     def channel(self, channel_id: str, message: str = "Channel not found",

@@ -28,6 +28,8 @@ _AFTER_MEDIA_S = 0.01  # wall clock: the first 20 ms audio frame arrives (S01: 4
 class FarEnd:
     """One outbound leg: the far end's script, the dial state and the originate timer."""
 
+    signalled = False  # True: the far end speaks SIP (sip_ws.WebrtcLeg), no script
+
     def __init__(
         self,
         engine: Engine,
@@ -52,6 +54,11 @@ class FarEnd:
         self.done = False
         self.task: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def has_far_end(self) -> bool:
+        """Something answers (a script or a SIP peer): else no such extension (S12)."""
+        return self.signalled or bool(self.script)
 
     @property
     def is_pjsip(self) -> bool:

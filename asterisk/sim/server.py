@@ -20,6 +20,7 @@ from asterisk.sim.rest import (
     auth_middleware,
     error_middleware,
 )
+from asterisk.sim.sip_ws import WebrtcEndpoints, add_webrtc_routes
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class SimServer:
             folder = self._tmp.name
         self.recordings_dir = Path(folder)
         self.engine = Engine(config, self.recordings_dir)
+        self.webrtc = WebrtcEndpoints(self.engine)  # SIP over WebSocket at /ws
         self.faults = Faults()
         self.sockets: dict[web.WebSocketResponse, WsSink] = {}
         self.app = self._build_app()
@@ -49,6 +51,7 @@ class SimServer:
         app[ENGINE_KEY] = self.engine
         app[FAULTS_KEY] = self.faults
         add_admin_routes(app, self)
+        add_webrtc_routes(app, self.webrtc)
         add_ari_routes(app, make_events_handler(self))
         return app
 
@@ -76,11 +79,13 @@ class SimServer:
         return len(sockets)
 
     async def restart(self) -> None:
+        await self.webrtc.close_connections()
         self.engine.restart()
         await self.drop_websockets()
 
     async def stop(self) -> None:
         await self.drop_websockets()
+        await self.webrtc.aclose()
         await self.engine.aclose()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -22,6 +22,12 @@ Threaded (actor tests; the server runs on its own loop thread)::
     try: ... sim.drop_websockets(); sim.restart(); sim.far_end_hangup(cid) ...
     finally: sim.stop()
 
+Browser softphones (`webrtc = true` endpoints, e.g. `webrtc-1001` / `webrtc-1001-secret` in
+default.toml) register over SIP on WebSocket at `base_url` + `/ws` (ws://);
+`asterisk.sim.sip_test_phone.TestSoftphone` plays the browser in Python, and
+`GET /_sim/webrtc` reports registrations, calls and media counters (README "Browser
+softphones").
+
 `SimulatorThread(port=8088)` asks for a port and takes a free one when it is busy (the
 demo embeds the simulator this way). Both expose `.base_url` (http://127.0.0.1:PORT), `.ari_url`
 (base_url + "/ari"), `.username`, `.password`, `.app_default` ("evscallpro"),

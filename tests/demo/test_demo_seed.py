@@ -58,7 +58,8 @@ def test_team_phones_behave_as_the_demo_says() -> None:
     book = PhoneBook(load_config(DEMO_DIR / PHONES_FILE))
     agents = {a.id: a for a in settings.agents}
     assert [a.workstation for a in settings.agents].count(WorkstationMode.MOBILE) == 1
-    mobile = {a: book.profile_name_for(f"PJSIP/{agents[a].mobile_number}@carrier") for a in agents}
+    mobile = {a: book.profile_name_for(f"PJSIP/{agents[a].mobile_number}@carrier")
+              for a in agents if agents[a].mobile_number}
     assert mobile == {
         "agent1": "agent-mobile",
         "agent2": "agent-mobile",
@@ -70,7 +71,13 @@ def test_team_phones_behave_as_the_demo_says() -> None:
         assert endpoint, person.id
         if person.softphone_endpoint:  # the simulator must know the endpoint (else HTTP 500)
             assert person.softphone_endpoint in config.pjsip_endpoints
-            assert book.profile_name_for(f"PJSIP/{person.softphone_endpoint}") == "softphone"
+            simulated = config.pjsip_endpoints[person.softphone_endpoint]
+            if person.softphone_password:  # a browser softphone: it registers with this secret
+                assert simulated.webrtc and simulated.password == person.softphone_password
+            else:
+                assert book.profile_name_for(f"PJSIP/{person.softphone_endpoint}") == "softphone"
+    browser = [a.id for a in settings.agents if a.softphone_password]
+    assert browser == ["agent4"] and settings.softphone.ws_url
 
 
 def test_campaign_scripts_cover_every_campaign_of_the_contacts(tmp_path: Path) -> None:

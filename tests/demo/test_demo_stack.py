@@ -113,7 +113,7 @@ def test_every_demo_user_logs_in_with_the_printed_credentials(running: RunningDe
         assert status == 200, cred.user_id
         assert cookie.startswith("evs_session="), cookie
     users = {c.user_id for c in running.demo.seed.credentials}
-    assert users == {"agent1", "agent2", "agent3", "supervisor"}
+    assert users == {"agent1", "agent2", "agent3", "agent4", "supervisor"}
 
 
 def test_a_wrong_password_gets_no_session(running: RunningDemo) -> None:
