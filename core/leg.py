@@ -29,6 +29,7 @@ from core.ari_events import (
     event_channel_id,
 )
 from core.domain import LegRole
+from core.ids import local_half_id
 from core.records import LegRecord
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class Leg:
         self.endpoint = endpoint
         self.channel_id = channel_id
         # Local channels get a ;2 half whose id we choose (otherChannelId).
-        self.local2_id: str | None = f"{channel_id}-2" if is_local(endpoint) else None
+        self.local2_id = local_half_id(channel_id) if is_local(endpoint) else None
         self.state = "Down"
         self.dialed_at: float | None = None
         self.ringing_at: float | None = None
@@ -117,6 +118,11 @@ class Leg:
         # so a 404 on our DELETE does not mean it is gone (ARI runs requests concurrently).
         self.create_pending = False
         self.hangup_missed = False  # our DELETE got 404 while create_pending: send it again
+        self.known_at: float | None = None  # first proof the channel exists (event, 2xx)
+
+    def known(self, at: float) -> None:
+        if self.known_at is None:
+            self.known_at = at
 
     def owns(self, channel_id: str) -> bool:
         return channel_id == self.channel_id or (
@@ -150,6 +156,7 @@ class Leg:
                 self.half_cause_text = event.cause_txt
             return
         self.create_pending = False
+        self.known(at)
         match event:
             case StasisStart(channel=channel):
                 self.in_stasis = True

@@ -1,8 +1,7 @@
 """What Asterisk still knows after a (re)connect, folded into calls to adopt or close.
 
 Pure: the reconciler (actors/recovery.py) fetches GET /channels, GET /bridges and the EVS_*
-channel variables, and hands the parsed lists here. Channel ids follow the call machine's
-naming (`<call_id>-agent`, `<call_id>-customer`, Local ;2 halves `<id>-2`); the variables
+channel variables, and hands the parsed lists here. Channel ids follow core.ids; the variables
 (EVS_CALL_ID, EVS_AGENT_ID, EVS_CUSTOMER_NUMBER, EVS_WORKSTATION, EVS_CONTACT_ID) land on the
 ;2 half of a Local channel and on the channel itself for PJSIP.
 """
@@ -12,8 +11,8 @@ from __future__ import annotations
 import msgspec
 
 from core.ari_events import Bridge, Channel
+from core.ids import local_half_id, split_leg_id
 
-ROLE_SUFFIXES = {"-agent": "agent", "-customer": "customer"}
 EVS_VARIABLES = (
     "EVS_CALL_ID",
     "EVS_AGENT_ID",
@@ -52,14 +51,6 @@ class LiveCall(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-def split_leg_id(channel_id: str) -> tuple[str, str] | None:
-    """('<call_id>', role) for a ;1 / PJSIP leg id, None for anything else (;2 halves too)."""
-    for suffix, role in ROLE_SUFFIXES.items():
-        if channel_id.endswith(suffix) and len(channel_id) > len(suffix):
-            return channel_id[: -len(suffix)], role
-    return None
-
-
 def live_calls(
     channels: list[Channel],
     bridges: list[Bridge],
@@ -78,7 +69,7 @@ def live_calls(
         if split is None:
             continue
         call_id, role = split
-        half = channel.id + "-2"
+        half = local_half_id(channel.id)
         calls.setdefault(call_id, {})[role] = LiveLeg(
             role=role,
             channel_id=channel.id,

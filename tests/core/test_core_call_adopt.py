@@ -26,6 +26,7 @@ from core.ari_events import Bridge, Channel
 from core.call import CallMachine
 from core.call_config import CallSettings
 from core.domain import AgentState, CallOutcome, CallStep, Party
+from core.recovery_call import adopt_call
 from core.recovery_scan import LiveLeg, live_calls
 from core.timers import StartTimer
 
@@ -44,7 +45,7 @@ def adopt(
     last_step: CallStep | None = None,
     settings: CallSettings = SETTINGS,
 ) -> Driver:
-    m = CallMachine.adopt(
+    m = adopt_call(
         request(),
         settings,
         agent=agent,
@@ -80,12 +81,13 @@ def test_bridged_call_is_adopted_connected_and_ends_normally() -> None:
 
 def test_both_up_but_not_bridged_sets_the_bridge_up_again() -> None:
     d = adopt(leg("agent"), leg("customer"), None)
-    assert d.m.step == CallStep.CONNECTED
+    assert d.m.step == CallStep.BRIDGING
     assert d.commands[0] == CreateBridge(bridge_id=BRIDGE, name="c1")
     out = d.feed(ok(CreateBridge(bridge_id=BRIDGE, name="c1")))
     assert AddToBridge(bridge_id=BRIDGE, channel_ids=(AGENT, CUSTOMER)) in out
     out = d.feed(ok(AddToBridge(bridge_id=BRIDGE, channel_ids=(AGENT, CUSTOMER)), 204))
     assert StopMusicOnHold(channel_id=AGENT) in out
+    assert d.m.step == CallStep.CONNECTED
 
 
 def test_ringing_customer_is_adopted_in_customer_dialing() -> None:
@@ -94,7 +96,7 @@ def test_ringing_customer_is_adopted_in_customer_dialing() -> None:
     assert StartTimer("customer_answer", 35.0) in d.commands
     out = d.feed(stasis_start(CUSTOMER, "Up"))
     assert d.of(CreateBridge, out)
-    assert d.m.step == CallStep.CONNECTED
+    assert d.m.step == CallStep.BRIDGING
 
 
 def test_ringing_agent_is_adopted_in_agent_dialing() -> None:
@@ -113,7 +115,7 @@ def test_answered_agent_without_customer_resumes_only_when_journal_says_so() -> 
     unknown = adopt(leg("agent"), None, last_step=CallStep.CUSTOMER_DIALING)
     assert not unknown.of(OriginateChannel)  # never risk calling the customer twice
     assert unknown.of(PlayMedia)[0].media == SETTINGS.prompts.customer_unreachable
-    assert unknown.m.step == CallStep.ENDING
+    assert unknown.m.step == CallStep.ENDING_NOTICE
     out = unknown.feed(playback_finished("c1-pb-notice"))
     assert unknown.of(HangupChannel, out) == [HangupChannel(channel_id=AGENT)]
     unknown.feed(destroyed(AGENT, 16))
@@ -141,7 +143,7 @@ def test_adopt_from_listed_channels_and_bridges() -> None:
     ]
     bridges = [Bridge(id=BRIDGE, channels=[AGENT, CUSTOMER, "1795726706.262"])]
     (live,) = live_calls(channels, bridges, {AGENT: {"EVS_CALL_ID": "c1"}})
-    m = CallMachine.adopt(
+    m = adopt_call(
         request(),
         SETTINGS,
         agent=live.agent,
@@ -156,7 +158,7 @@ def test_adopt_from_listed_channels_and_bridges() -> None:
 def test_agent_machine_adopts_a_live_call() -> None:
     a = AgentMachine("a1")
     a.receive(LogIn(), 1.0)
-    m = CallMachine.adopt(
+    m = adopt_call(
         request(),
         SETTINGS,
         agent=leg("agent", bridge=BRIDGE),
