@@ -2,12 +2,12 @@
 and it replays no missed events.
 
 1. GET /channels and /bridges.
-2. Every CallActor of this process is told which channels still exist (`ReconcileChannels`);
-   a leg that vanished while the socket was down gets a synthetic ChannelDestroyed, so its
-   call ends and writes its record.
+2. Every CallActor of this process is told which channels still exist (core's
+   `ChannelsListed`): its call machine ends a leg that vanished while the socket was down as
+   if destroyed, so the call ends and writes its record.
 3. Calls of OUR app (dialplan app_data `<app>,<role>,<call_id>` or a journal entry) that no
-   actor owns are adopted: a CallActor around `RecoveredCallMachine` (a bridged call stays
-   up and can be hung up from the UI or either phone; anything unfinished is hung up).
+   actor owns are adopted: a CallActor around the CallMachine `core.recovery_call.adopt_call`
+   rebuilds (a bridged call stays up; see its rules).
 4. Calls the live-calls journal knew that Asterisk no longer has ended while the core was
    away: their record is written (`recovered=True`) and the journal closes them.
 
@@ -29,17 +29,18 @@ import msgspec
 
 from actors.ari_port import AriPort, AriRequest
 from actors.call_journal import CallJournal, JournaledCall
-from actors.messages import ReconcileChannels
 from actors.sinks import CallRecordSink
 from core.ari_events import Bridge, Channel
 from core.call import CallMachine
 from core.call_config import CallRequest, CallSettings
-from core.recovery_call import adopted_request, lost_call_record
-from core.recovery_scan import EVS_VARIABLES, live_calls, split_leg_id
+from core.call_inputs import ChannelsListed
+from core.ids import is_local_half, leg_of_half, split_leg_id
+from core.recovery_call import adopt_call, adopted_request, lost_call_record
+from core.recovery_scan import EVS_VARIABLES, live_calls
 
 log = logging.getLogger(__name__)
 
-Adopter = Callable[[CallMachine, CallRequest, frozenset[str]], Any]
+Adopter = Callable[[CallMachine, CallRequest], Any]
 LISTING_FAILED = "listing failed"
 
 
@@ -135,7 +136,7 @@ class Reconciler:
         return channel.dialplan.app_name == "Stasis" and data.startswith(self.app + ",")
 
     async def _reconcile(self, generation: int) -> ReconcileReport:
-        listed_at = time.perf_counter()
+        listed_at = time.time()  # the call machines' clock
         owned_before = self.live_call_refs()  # a call that ends during the listing stays ours
         raw_channels = await self._get_list("/channels")
         raw_bridges = await self._get_list("/bridges")
@@ -154,7 +155,7 @@ class Reconciler:
         owned = self.live_call_refs()
         for ref in owned.values():
             try:
-                ref.tell(ReconcileChannels(live_ids=live_ids, listed_at=listed_at))
+                ref.tell(ChannelsListed(channel_ids=live_ids, listed_at=listed_at))
             except Exception:
                 log.debug("call actor gone during reconciliation")
 
@@ -162,7 +163,7 @@ class Reconciler:
         journal = {k: v for k, v in journal_after.items() if k in journal_before}
         ours = [c for c in channels if self._ours(c, journal)]
         ours_ids = {c.id for c in ours}
-        halves = [c for c in channels if c.id.endswith("-2") and c.id[:-2] in ours_ids]
+        halves = [c for c in channels if is_local_half(c.id) and leg_of_half(c.id) in ours_ids]
         candidates = [
             call
             for call in live_calls(ours + halves, bridges)
@@ -185,7 +186,7 @@ class Reconciler:
                     variables.update(found)
                 call = msgspec.structs.replace(call, variables={**variables, **call.variables})
                 request = adopted_request(call, now)
-            machine = CallMachine.adopt(
+            machine = adopt_call(
                 request,
                 self.call_settings,
                 agent=call.agent,
@@ -195,7 +196,7 @@ class Reconciler:
                 last_step=journaled.last_step if journaled else None,
                 connected_at=journaled.connected_at if journaled else None,
             )
-            self.adopt(machine, request, live_ids)
+            self.adopt(machine, request)
             adopted.append(call.call_id)
 
         live_call_ids = {c.call_id for c in candidates} | set(owned) | set(owned_before)
