@@ -1,4 +1,4 @@
-"""CallMachine.adopt: rebuilding a call in the right step from what Asterisk still lists."""
+"""adopt_call: rebuilding a call in the right step from what Asterisk still lists."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from e2e_support import Core, wait_bridged
+from e2e_support import Core
 
 from actors.bridge_actor import GetSupervisionView, SupervisionView
 from asterisk.sim.testing import SimulatorThread
@@ -73,7 +73,6 @@ def test_listen_whisper_barge_stop(make_core: Callable[..., Core], sim: Simulato
     )
     assert connected is not None
     req = connected
-    assert wait_bridged(sim, req.call_id)
     sid = f"{req.call_id}-sup-s1"
 
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
@@ -115,7 +114,6 @@ def test_call_end_ends_its_supervision(
     core = supervised_core(make_core)
     req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
-    assert wait_bridged(sim, req.call_id)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
     wait_monitored(core, req.call_id, (("s1", SupervisionMode.LISTEN),))
     supervision = core.app._supervisions[(req.call_id, "s1")]
@@ -144,7 +142,6 @@ def test_busy_supervisor_leaves_no_snoop_or_private_bridge(
     )
     req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
-    assert wait_bridged(sim, req.call_id)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
     supervision = core.app._supervisions.get((req.call_id, "s1"))
     assert supervision is not None
