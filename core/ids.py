@@ -14,6 +14,7 @@ AGENT_SUFFIX = "-agent"
 CUSTOMER_SUFFIX = "-customer"
 LOCAL_HALF_SUFFIX = "-2"
 BRIDGE_SUFFIX = "-bridge"
+PLAYBACK_INFIX = "-pb-"
 ROLE_SUFFIXES = {AGENT_SUFFIX: "agent", CUSTOMER_SUFFIX: "customer"}
 
 
@@ -44,11 +45,25 @@ def call_bridge_id(call_id: str) -> str:
 
 
 def playback_id(call_id: str, what: str) -> str:
-    return f"{call_id}-pb-{what}"
+    return f"{call_id}{PLAYBACK_INFIX}{what}"
 
 
 def app_args(role: str, call_id: str) -> str:
     return f"{role},{call_id}"
+
+
+def call_id_of(some_id: str) -> str | None:
+    """The call id in any id of this scheme (a leg, a ;2 half, the bridge, a playback)."""
+    if is_local_half(some_id) and split_leg_id(leg_of_half(some_id)) is not None:
+        some_id = leg_of_half(some_id)
+    split = split_leg_id(some_id)
+    if split is not None:
+        return split[0]
+    if some_id.endswith(BRIDGE_SUFFIX) and len(some_id) > len(BRIDGE_SUFFIX):
+        return some_id[: -len(BRIDGE_SUFFIX)]
+    if PLAYBACK_INFIX in some_id:
+        return some_id.split(PLAYBACK_INFIX)[0]
+    return None
 
 
 def split_leg_id(channel_id: str) -> tuple[str, str] | None:
