@@ -44,17 +44,17 @@ _BEFORE_CUSTOMER = frozenset(
 def adopt_call(
     request: CallRequest,
     settings: CallSettings,
-    *,
-    agent: LiveLeg | None,
-    customer: LiveLeg | None,
-    bridge_id: str | None,
+    live: LiveCall,
     at: float,
+    *,
     last_step: CallStep | None = None,
     connected_at: float | None = None,
 ) -> CallMachine:
-    """Rebuild a call after a core restart (GET /channels, /bridges; core.recovery_scan).
-    `last_step` is what a journal kept, if any. The record will say `recovered=True`.
-    Commands to send at once (and a CallStepChanged) are queued as usual."""
+    """Rebuild a call after a core restart from what Asterisk lists of it (GET /channels,
+    /bridges; core.recovery_scan). `last_step` and `connected_at` are what a journal kept,
+    if any. The record will say `recovered=True`. Commands to send at once (and a
+    CallStepChanged) are queued as usual."""
+    agent, customer, bridge_id = live.agent, live.customer, live.bridge_id
     m = CallMachine(request, settings)
     m.recovered = True
     m._step_since = at

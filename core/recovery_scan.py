@@ -8,10 +8,12 @@ channel variables, and hands the parsed lists here. Channel ids follow core.ids;
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import msgspec
 
 from core.ari_events import Bridge, Channel
-from core.ids import local_half_id, split_leg_id
+from core.ids import is_local_half, leg_of_half, local_half_id, split_leg_id
 
 EVS_VARIABLES = (
     "EVS_CALL_ID",
@@ -49,6 +51,28 @@ class LiveCall(msgspec.Struct, frozen=True, kw_only=True):
             and self.agent.bridge_id is not None
             and self.agent.bridge_id == self.customer.bridge_id
         )
+
+
+def is_ours(channel: Channel, app: str, journaled: Collection[str]) -> bool:
+    """A leg of one of our calls: its call id is journaled live, or it runs in our Stasis
+    app (dialplan app_data `<app>,<role>,<call_id>`)."""
+    split = split_leg_id(channel.id)
+    if split is None:
+        return False
+    if split[0] in journaled:
+        return True
+    data = channel.dialplan.app_data
+    return channel.dialplan.app_name == "Stasis" and data.startswith(app + ",")
+
+
+def ours_with_halves(
+    channels: list[Channel], app: str, journaled: Collection[str]
+) -> list[Channel]:
+    """Our legs, then the Local ;2 halves of those legs."""
+    ours = [c for c in channels if is_ours(c, app, journaled)]
+    ours_ids = {c.id for c in ours}
+    halves = [c for c in channels if is_local_half(c.id) and leg_of_half(c.id) in ours_ids]
+    return ours + halves
 
 
 def live_calls(

@@ -27,7 +27,7 @@ from core.call import CallMachine
 from core.call_config import CallSettings
 from core.domain import AgentState, CallOutcome, CallStep, Party
 from core.recovery_call import adopt_call
-from core.recovery_scan import LiveLeg, live_calls
+from core.recovery_scan import LiveCall, LiveLeg, live_calls
 from core.timers import StartTimer
 
 AGENT, CUSTOMER, BRIDGE = "c1-agent", "c1-customer", "c1-bridge"
@@ -45,16 +45,8 @@ def adopt(
     last_step: CallStep | None = None,
     settings: CallSettings = SETTINGS,
 ) -> Driver:
-    m = adopt_call(
-        request(),
-        settings,
-        agent=agent,
-        customer=customer,
-        bridge_id=bridge_id,
-        at=500.0,
-        last_step=last_step,
-        connected_at=450.0,
-    )
+    live = LiveCall(call_id="c1", agent=agent, customer=customer, bridge_id=bridge_id)
+    m = adopt_call(request(), settings, live, 500.0, last_step=last_step, connected_at=450.0)
     d = Driver(m)
     d.now = 500.0
     d.commands += m.commands_to_send()
@@ -143,14 +135,7 @@ def test_adopt_from_listed_channels_and_bridges() -> None:
     ]
     bridges = [Bridge(id=BRIDGE, channels=[AGENT, CUSTOMER, "1795726706.262"])]
     (live,) = live_calls(channels, bridges, {AGENT: {"EVS_CALL_ID": "c1"}})
-    m = adopt_call(
-        request(),
-        SETTINGS,
-        agent=live.agent,
-        customer=live.customer,
-        bridge_id=live.bridge_id,
-        at=10.0,
-    )
+    m = adopt_call(request(), SETTINGS, live, 10.0)
     assert m.step == CallStep.CONNECTED
     assert m.commands_to_send() == []
 
@@ -158,14 +143,13 @@ def test_adopt_from_listed_channels_and_bridges() -> None:
 def test_agent_machine_adopts_a_live_call() -> None:
     a = AgentMachine("a1")
     a.receive(LogIn(), 1.0)
-    m = adopt_call(
-        request(),
-        SETTINGS,
+    both = LiveCall(
+        call_id="c1",
         agent=leg("agent", bridge=BRIDGE),
         customer=leg("customer", bridge=BRIDGE),
         bridge_id=BRIDGE,
-        at=2.0,
     )
+    m = adopt_call(request(), SETTINGS, both, 2.0)
     assert a.receive(AdoptCall(call=m.view()), 2.0) is None
     assert a.state == AgentState.ON_CALL
     assert a.call_id == "c1"
