@@ -3,7 +3,8 @@
 
 A `MachineActor` owns one pure machine of core/ (a call, an agent, a supervision). For each
 told message it: answers queries (`answer`), drops the late firing of a replaced timer,
-unwraps `Arrived` events, then hands the message to `handle` (which usually `feed`s it to
+unwraps `Arrived` events (and records their event -> command latency when the message made
+the machine send something), then hands the message to `handle` (which usually `feed`s it to
 the machine, stamped `at=time.time()`). `drain` executes the machine's commands (ARI
 requests after their routes are claimed, timers) and passes each emitted event to
 `on_event`. An exception anywhere in that path never kills the actor: it is logged and
