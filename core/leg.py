@@ -106,7 +106,6 @@ class Leg:
         self.channel_id = channel_id
         # Local channels get a ;2 half whose id we choose (otherChannelId).
         self.local2_id = local_half_id(channel_id) if is_local(endpoint) else None
-        self.state = "Down"
         self.dialed_at: float | None = None
         self.ringing_at: float | None = None
         self.answered_at: float | None = None
@@ -168,16 +167,16 @@ class Leg:
         match event:
             case StasisStart(channel=channel):
                 self.in_stasis = True
-                self._set_state(channel.state, at)
+                self._saw_state(channel.state, at)
             case ChannelStateChange(channel=channel):
-                self._set_state(channel.state, at)
+                self._saw_state(channel.state, at)
             case Dial(dialstatus=status):
                 if status:
                     self.dial_status = status
                 if status in ("RINGING", "PROGRESS") and self.ringing_at is None:
                     self.ringing_at = at
                 elif status == "ANSWER":
-                    self._set_state("Up", at)
+                    self._saw_state("Up", at)
             case ChannelHangupRequest(cause=cause, soft=soft, tech_cause=tech):
                 if not soft and cause != 0:
                     self.hangup_request = Cause(cause, "", tech)
@@ -234,12 +233,12 @@ class Leg:
             billable_seconds=round(billable, 3),
         )
 
-    def _set_state(self, state: str, at: float) -> None:
+    def _saw_state(self, state: str, at: float) -> None:
+        """When the channel first rang and answered (its current state itself is not kept)."""
         if state == "Ringing" and self.ringing_at is None:
             self.ringing_at = at
         if state == "Up" and self.answered_at is None:
             self.answered_at = at
-        self.state = state
 
 
 def is_local(endpoint: str) -> bool:

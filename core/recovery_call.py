@@ -154,7 +154,6 @@ def _adopted_leg(
 ) -> Leg:
     leg = Leg(role, endpoint or live.name, live.channel_id)
     leg.local2_id = live.local2_id
-    leg.state = live.state
     leg.in_stasis = in_stasis
     leg.known_at = float("-inf")  # listed by Asterisk before any later listing
     if live.state == "Up":
