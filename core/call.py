@@ -7,6 +7,8 @@ How it reads (like h11's `_state.py`): `receive` first turns an input into an in
 (`Kind`), doing the bookkeeping every step shares (a leg folds its channel's event, a
 CreateBridge answer is noted); then `TRANSITIONS[(step, kind)]` picks the one handler for
 that step. A (step, kind) that is not in the table is an unexpected input: logged, ignored.
+`ChannelsListed` (after an events-socket outage) folds the legs that vanished in as
+destroyed; `abort()` (the actor failed) hangs up the live legs and ends at once.
 Names, app args and channel variables: core.ids; adoption after a restart:
 core.recovery_call; the actions the handlers call (dial, play, hang up, finish): core.call_actions.
 
@@ -204,10 +206,12 @@ class CallMachine(CallActions):
     def _command_failed(self, failed: AriCommandFailed, at: float) -> None:
         command, status = failed.command, failed.status
         self._log_failure(failed)
-        if isinstance(command, OriginateChannel | CreateChannel) and self._created_leg_answered(
-            command.channel_id, status, at
-        ):
-            return
+        if isinstance(command, OriginateChannel | CreateChannel):
+            missed = self._created_leg_answered(command.channel_id, status, at)
+            if missed is not None:  # hung up again, or gone for good
+                if missed.destroyed:
+                    self._on(Kind.LEG_CHANGED, failed, at)
+                return
         customer = self.customer
         match command:
             case OriginateChannel(channel_id=cid) if cid == self.agent.channel_id:
@@ -237,26 +241,6 @@ class CallMachine(CallActions):
                 self.recording_name = None
             case _:
                 pass
-
-    def _created_leg_answered(self, channel_id: str, status: int, at: float) -> bool:
-        """The originate/create of a leg answered. True when our DELETE had already got a
-        404 for it: the channel now exists (2xx, or maybe on no answer) and is hung up
-        again, or it never will (an HTTP error) and the leg is gone."""
-        leg = self._leg_with_id(channel_id)
-        if leg is None:
-            return False
-        leg.create_pending = False
-        if 200 <= status < 300:
-            leg.known(at)
-        if not leg.hangup_missed or leg.destroyed:
-            return False
-        leg.hangup_missed = False
-        if 200 <= status < 300 or status == 0:
-            self._hang_up(leg)
-        else:
-            leg.mark_destroyed(at)
-            self._on(Kind.LEG_CHANGED, None, at)
-        return True
 
     def _bridge_exists(self, answer: Any, at: float) -> None:
         if self._bridge != BridgeState.CREATED:  # else a duplicate answer
@@ -424,7 +408,7 @@ class CallMachine(CallActions):
     def _end_notice(self, _: Any, at: float) -> None:
         self._hang_up_all(at)
 
-    def _legs_changed_while_ending(self, _: Any, at: float) -> None:
+    def _finish_when_all_gone(self, _: Any, at: float) -> None:
         self._maybe_finish(at)
 
     def _bridge_not_created(self, _: Any, at: float) -> None:
@@ -488,12 +472,12 @@ TRANSITIONS: dict[tuple[CallStep, Kind], Handler] = {
     (S.ENDING_NOTICE, Kind.NOTICE_DONE): M._end_notice,
     (S.ENDING_NOTICE, Kind.NOTICE_TIMER): M._end_notice,
     (S.ENDING_NOTICE, Kind.UI_HANGUP): M._end_notice,
-    (S.ENDING, Kind.ADD_TO_BRIDGE_FAILED): M._bridge_failed,
+    (S.ENDING, Kind.ADD_TO_BRIDGE_FAILED): M._bridge_failed,  # hang up again, re-arm the guard
     (S.ENDING_BRIDGE, Kind.ADD_TO_BRIDGE_FAILED): M._bridge_failed,
 }
 for _step in _ENDING:
-    TRANSITIONS[(_step, Kind.LEG_CHANGED)] = M._legs_changed_while_ending
-    TRANSITIONS[(_step, Kind.BRIDGE_CREATED)] = M._legs_changed_while_ending  # destroyed at the end
+    TRANSITIONS[(_step, Kind.LEG_CHANGED)] = M._finish_when_all_gone
+    TRANSITIONS[(_step, Kind.BRIDGE_CREATED)] = M._finish_when_all_gone  # destroyed at the end
     TRANSITIONS[(_step, Kind.CREATE_BRIDGE_FAILED)] = M._bridge_not_created
     TRANSITIONS[(_step, Kind.ENDING_TIMER)] = M._legs_not_destroyed_in_time
     TRANSITIONS[(_step, Kind.AGENT_ORIGINATE_FAILED)] = M._agent_originate_failed

@@ -421,6 +421,25 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
             and leg.known_at < listed_at
         ]
 
+    def _created_leg_answered(self, channel_id: str, status: int, at: float) -> Leg | None:
+        """The originate/create of a leg answered. The leg when our DELETE had already got a
+        404 for it: the channel now exists (2xx, or maybe on no answer) and is hung up again,
+        or it never will (an HTTP error) and the leg is marked destroyed. Else None."""
+        leg = self._leg_with_id(channel_id)
+        if leg is None:
+            return None
+        leg.create_pending = False
+        if 200 <= status < 300:
+            leg.known(at)
+        if not leg.hangup_missed or leg.destroyed:
+            return None
+        leg.hangup_missed = False
+        if 200 <= status < 300 or status == 0:
+            self._hang_up(leg)
+        else:
+            leg.mark_destroyed(at)
+        return leg
+
     def _log_failure(self, failed: AriCommandFailed) -> None:
         quiet = failed.status == 404 and isinstance(failed.command, _STOPS_AND_HANGUPS)
         log.log(
