@@ -11,6 +11,7 @@ import logging
 import math
 import re
 from enum import Enum
+from typing import Any
 
 import msgspec
 
@@ -256,33 +257,20 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
         self.customer = customer
         customer.create_pending = True
         settings = self.settings
-        args = app_args(LegRole.CUSTOMER, self.call_id)
-        variables = self._variables(LegRole.CUSTOMER)
+        common: dict[str, Any] = {
+            "channel_id": customer.channel_id,
+            "endpoint": customer.endpoint,
+            "app": settings.app,
+            "app_args": app_args(LegRole.CUSTOMER, self.call_id),
+            "variables": self._variables(LegRole.CUSTOMER),
+            "other_channel_id": customer.local2_id,
+        }
         if settings.customer_dial_method == CustomerDialMethod.CREATE_DIAL:
-            self._send(
-                CreateChannel(
-                    channel_id=customer.channel_id,
-                    endpoint=customer.endpoint,
-                    app=settings.app,
-                    app_args=args,
-                    variables=variables,
-                    other_channel_id=customer.local2_id,
-                )
-            )
+            self._send(CreateChannel(**common))  # /dial once it is in Stasis
         else:
             customer.dialed_at = at
-            self._send(
-                OriginateChannel(
-                    channel_id=customer.channel_id,
-                    endpoint=customer.endpoint,
-                    app=settings.app,
-                    app_args=args,
-                    variables=variables,
-                    other_channel_id=customer.local2_id,
-                    caller_id=settings.caller_id_to_customer,
-                    timeout_s=settings.customer_ring_timeout_s,
-                )
-            )
+            caller_id, timeout_s = settings.caller_id_to_customer, settings.customer_ring_timeout_s
+            self._send(OriginateChannel(**common, caller_id=caller_id, timeout_s=timeout_s))
         self._start_timer(
             T_CUSTOMER_ANSWER, settings.customer_ring_timeout_s + settings.stasis_guard_s
         )
@@ -412,14 +400,7 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
         """Legs known to exist before the listing was asked for, not destroyed since, and
         not in it: they vanished while the events socket was down (Asterisk replays none)."""
         listed_at = math.inf if listed.listed_at is None else listed.listed_at
-        return [
-            leg
-            for leg in self._legs()
-            if not leg.destroyed
-            and leg.channel_id not in listed.channel_ids
-            and leg.known_at is not None
-            and leg.known_at < listed_at
-        ]
+        return [leg for leg in self._legs() if leg.vanished(listed.channel_ids, listed_at)]
 
     def _created_leg_answered(self, channel_id: str, status: int, at: float) -> Leg | None:
         """The originate/create of a leg answered. The leg when our DELETE had already got a

@@ -16,6 +16,7 @@ Cause 16 (normal clearing) on a leg that never answered tells nothing: the Dial 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -127,6 +128,12 @@ class Leg:
     def known(self, at: float) -> None:
         if self.known_at is None:
             self.known_at = at
+
+    def vanished(self, listed: Collection[str], listed_at: float) -> bool:
+        """Known to exist before a listing asked for at `listed_at`, not destroyed since, and
+        not in it: gone while the events socket was down."""
+        known_before = self.known_at is not None and self.known_at < listed_at
+        return known_before and not self.destroyed and self.channel_id not in listed
 
     def owns(self, channel_id: str) -> bool:
         return channel_id == self.channel_id or (
