@@ -10,7 +10,9 @@ and stops.
 
 Failure containment: an exception while handling a message ends THIS call only: the machine
 is aborted (`CallMachine.abort`: live legs hung up, an `internal_error` record), the actor
-stops. Other calls never notice (each call has its own actor and thread).
+stops; if the machine itself is broken, the actor hangs up the channels it created and writes
+a bare `internal_error` record (core.call_record). Other calls never notice (each call has
+its own actor and thread).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from typing import Any
 from actors.deps import ActorDeps
 from actors.machine_actor import NOT_A_QUERY, MachineActor
 from actors.messages import AdoptedCall, ClaimRoutes, GetCallView, Monitoring, UiHangUp
+from core.ari_commands import HangupChannel
 from core.call import CallMachine
 from core.call_config import CallRequest
 from core.call_events import CallEnded, CallStepChanged
 from core.call_inputs import CallStart, HangupFromUi
-from core.domain import CallStep, SupervisionMode
+from core.call_record import call_record
+from core.domain import CallOutcome, CallStep, SupervisionMode
 from core.records import CallRecord
 from core.views import CallView
 
@@ -107,8 +111,22 @@ class CallActor(MachineActor[CallMachine]):
         if self.machine.is_finished:  # failed after the end (a listener): the record is out
             self.end()
             return
-        self.machine.abort(f"{type(exc).__name__}: {exc}", time.time())
-        self.drain()  # the hang-ups, then CallEnded: the record is written, the actor stops
+        reason = f"{type(exc).__name__}: {exc}"
+        try:
+            self.machine.abort(reason, time.time())
+            self.drain()  # the hang-ups, then CallEnded: the record is written, the actor stops
+        except Exception:  # the machine itself is broken: hang up what we created, record it
+            log.exception("call %s: abort failed", self.request.call_id)
+            if self.finished:
+                return
+            for channel_id in self.executor.channels:
+                self.deps.port.send(HangupChannel(channel_id=channel_id), None)
+            outcome = CallOutcome.INTERNAL_ERROR
+            record = call_record(
+                self.request, outcome=outcome, ended_at=time.time(), reason=reason[:300]
+            )
+            self.tell_peer(self.agent, CallEnded(record=record))
+            self._finish(record)
 
     def view(self) -> CallView:
         monitors = () if self.finished else tuple(sorted(self.monitors.items()))

@@ -40,21 +40,23 @@ class RecordingPort:
 
 
 class ExplodingMachine(CallMachine):
-    """A real CallMachine that raises outside its own guard on a chosen event type."""
+    """A real CallMachine that raises outside its own guard on a chosen event type: once
+    (the shell's path failed), or for good (the machine itself is broken)."""
 
-    def __init__(self, *args: Any, explode_on: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, explode_on: str, for_good: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.explode_on = explode_on
+        self.for_good = for_good
         self.armed = False
 
     def commands_to_send(self) -> list[Any]:
-        if self.armed:  # once: the shell's own path fails, not the machine
-            self.armed = False
+        if self.armed:
+            self.armed = self.for_good
             raise RuntimeError("boom in the shell's path")
         return super().commands_to_send()
 
     def receive(self, inp: Any, at: float) -> None:
-        self.armed = type(inp).__name__ == self.explode_on
+        self.armed = self.armed or type(inp).__name__ == self.explode_on
         super().receive(inp, at)
 
 
@@ -90,9 +92,12 @@ def deps() -> Any:
     loop_thread.stop()
 
 
-def test_exception_in_one_call_ends_it_with_internal_error_and_spares_the_other(deps: Any) -> None:
+@pytest.mark.parametrize("for_good", [False, True])
+def test_exception_in_one_call_ends_it_with_internal_error_and_spares_the_other(
+    deps: Any, for_good: bool
+) -> None:
     settings = CallSettings()
-    bad = ExplodingMachine(request("bad"), settings, explode_on="StasisStart")
+    bad = ExplodingMachine(request("bad"), settings, explode_on="StasisStart", for_good=for_good)
     good = CallMachine(request("good"), settings)
     bad_ref = CallActor.start(request("bad"), bad, deps)
     good_ref = CallActor.start(request("good"), good, deps)
