@@ -32,6 +32,7 @@ from core.call_events import CallEnded, CallStepChanged
 from core.call_inputs import CallStart, HangupFromUi
 from core.call_record import call_record
 from core.domain import CallOutcome, CallStep, SupervisionMode
+from core.ids import is_local_half
 from core.records import CallRecord
 from core.views import CallView
 
@@ -74,6 +75,8 @@ class CallActor(MachineActor[CallMachine]):
                 recording_names=(self.request.call_id,),
             )
         )
+        # Hung up by hand only if the machine itself breaks (see `failed`).
+        self.executor.channels.extend(c for c in machine.channel_ids() if not is_local_half(c))
         # The agent learns of the call before any of its views (same sender: FIFO).
         self.tell_peer(self.agent, AdoptedCall(call_ref=self.actor_ref, view=self.view()))
         self.drain()
