@@ -2,12 +2,12 @@
 and it replays no missed events.
 
 1. GET /channels and /bridges.
-2. Every CallActor of this process is told which channels still exist (`ReconcileChannels`);
-   a leg that vanished while the socket was down gets a synthetic ChannelDestroyed, so its
-   call ends and writes its record.
+2. Every CallActor of this process is told which channels still exist (core's
+   `ChannelsListed`): its call machine ends a leg that vanished while the socket was down as
+   if destroyed, so the call ends and writes its record.
 3. Calls of OUR app (dialplan app_data `<app>,<role>,<call_id>` or a journal entry) that no
-   actor owns are adopted: a CallActor around `RecoveredCallMachine` (a bridged call stays
-   up and can be hung up from the UI or either phone; anything unfinished is hung up).
+   actor owns are adopted: a CallActor around the CallMachine `core.recovery_call.adopt_call`
+   rebuilds (a bridged call stays up; see its rules).
 4. Calls the live-calls journal knew that Asterisk no longer has ended while the core was
    away: their record is written (`recovered=True`) and the journal closes them.
 
@@ -23,24 +23,24 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import TypeVar
 
 import msgspec
 
-from actors.ari_port import AriPort, AriRequest
-from actors.call_journal import CallJournal, JournaledCall
-from actors.messages import ReconcileChannels, Teller
+from actors.ari_listing import AriListing
+from actors.ari_port import AriPort
+from actors.call_journal import CallJournal
+from actors.messages import Teller
 from actors.sinks import CallRecordSink
-from core.ari_events import Bridge, Channel
 from core.call import CallMachine
 from core.call_config import CallRequest, CallSettings
-from core.recovery_call import adopted_request, lost_call_record
-from core.recovery_scan import EVS_VARIABLES, live_calls, split_leg_id
+from core.call_inputs import ChannelsListed
+from core.ids import call_id_of
+from core.recovery_call import adopt_call, adopted_request, lost_call_record
+from core.recovery_scan import is_ours, live_calls, ours_with_halves
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-Adopter = Callable[[CallMachine, CallRequest, frozenset[str]], object]
+Adopter = Callable[[CallMachine, CallRequest], object]
 LISTING_FAILED = "listing failed"
 
 
@@ -67,6 +67,7 @@ class Reconciler:
         listing_retries_s: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
     ) -> None:
         self.port = port
+        self.listing = AriListing(port)
         # Asterisk replays nothing: a call whose leg vanished during the gap ends only when a
         # listing shows it, so a failed listing is asked for again after each of these waits.
         self.listing_retries_s = listing_retries_s
@@ -103,49 +104,15 @@ class Reconciler:
         if self.on_report is not None:
             self.on_report(report)
 
-    async def _get_list(self, path: str) -> list[object] | None:
-        status, body, text = await self.port.request(AriRequest("GET", path))
-        if status != 200 or not isinstance(body, list):
-            log.warning("reconcile: GET %s -> %s %s", path, status, text[:200])
-            return None
-        return body
-
-    async def _variables(self, channel_id: str) -> dict[str, str]:
-        """The EVS_* variables of one channel (requests in parallel; unset ones are skipped)."""
-        answers = await asyncio.gather(
-            *(
-                self.port.request(
-                    AriRequest("GET", f"/channels/{channel_id}/variable", {"variable": name})
-                )
-                for name in EVS_VARIABLES
-            )
-        )
-        values: dict[str, str] = {}
-        for name, (status, body, _) in zip(EVS_VARIABLES, answers, strict=True):
-            if status == 200 and isinstance(body, dict) and body.get("value"):
-                values[name] = str(body["value"])
-        return values
-
-    def _ours(self, channel: Channel, journal: dict[str, JournaledCall]) -> bool:
-        split = split_leg_id(channel.id)
-        if split is None:
-            return False
-        if split[0] in journal:
-            return True
-        data = channel.dialplan.app_data
-        return channel.dialplan.app_name == "Stasis" and data.startswith(self.app + ",")
-
     async def _reconcile(self, generation: int) -> ReconcileReport:
-        listed_at = time.perf_counter()
+        listed_at = time.time()  # the call machines' clock
         owned_before = self.live_call_refs()  # a call that ends during the listing stays ours
-        raw_channels = await self._get_list("/channels")
-        raw_bridges = await self._get_list("/bridges")
-        if raw_channels is None or raw_bridges is None:
+        channels = await self.listing.channels()
+        bridges = await self.listing.bridges()
+        if channels is None or bridges is None:
             return ReconcileReport(
                 generation=generation, channels=0, told_actors=0, error=LISTING_FAILED
             )
-        channels = [c for c in (_convert(x, Channel) for x in raw_channels) if c is not None]
-        bridges = [b for b in (_convert(x, Bridge) for x in raw_bridges) if b is not None]
         live_ids = frozenset(c.id for c in channels)
 
         # The journal is read on both sides of the snapshot of this process's calls: a call
@@ -155,48 +122,34 @@ class Reconciler:
         owned = self.live_call_refs()
         for ref in owned.values():
             try:
-                ref.tell(ReconcileChannels(live_ids=live_ids, listed_at=listed_at))
+                ref.tell(ChannelsListed(channel_ids=live_ids, listed_at=listed_at))
             except Exception:
                 log.debug("call actor gone during reconciliation")
 
         journal_after = self.journal.live_calls() if self.journal is not None else {}
         journal = {k: v for k, v in journal_after.items() if k in journal_before}
-        ours = [c for c in channels if self._ours(c, journal)]
-        ours_ids = {c.id for c in ours}
-        halves = [c for c in channels if c.id.endswith("-2") and c.id[:-2] in ours_ids]
         candidates = [
             call
-            for call in live_calls(ours + halves, bridges)
+            for call in live_calls(ours_with_halves(channels, self.app, journal), bridges)
             if call.call_id not in owned and call.call_id not in owned_before
         ]
         adopted: list[str] = []
         now = time.time()
         for call in candidates:
             journaled = journal.get(call.call_id)
-            if journaled is not None:
-                request = journaled.request
-            else:  # no journal line (lost, or another core's journal): ask the channels
-                sources = [
-                    leg.local2_id or leg.channel_id
-                    for leg in (call.agent, call.customer)
-                    if leg is not None
-                ]
-                variables: dict[str, str] = {}
-                for found in await asyncio.gather(*(self._variables(c) for c in sources)):
-                    variables.update(found)
-                call = msgspec.structs.replace(call, variables={**variables, **call.variables})
-                request = adopted_request(call, now)
-            machine = CallMachine.adopt(
-                request,
-                self.call_settings,
-                agent=call.agent,
-                customer=call.customer,
-                bridge_id=call.bridge_id,
-                at=now,
-                last_step=journaled.last_step if journaled else None,
-                connected_at=journaled.connected_at if journaled else None,
-            )
-            self.adopt(machine, request, live_ids)
+            if journaled is None:  # no journal line (lost, or another core's): ask the channels
+                call = await self.listing.with_variables(call)
+                machine = adopt_call(adopted_request(call, now), self.call_settings, call, now)
+            else:
+                machine = adopt_call(
+                    journaled.request,
+                    self.call_settings,
+                    call,
+                    now,
+                    last_step=journaled.last_step,
+                    connected_at=journaled.connected_at,
+                )
+            self.adopt(machine, machine.request)
             adopted.append(call.call_id)
 
         live_call_ids = {c.call_id for c in candidates} | set(owned) | set(owned_before)
@@ -204,10 +157,8 @@ class Reconciler:
         for call_id, journaled in journal.items():
             if call_id in live_call_ids:
                 continue
-            record = lost_call_record(
-                journaled.request, journaled.last_step, journaled.connected_at, now
-            )
-            self.sink.write(record)
+            last = (journaled.last_step, journaled.connected_at)
+            self.sink.write(lost_call_record(journaled.request, *last, now))
             if self.journal is not None:
                 self.journal.ended(call_id, now)
             closed.append(call_id)
@@ -232,27 +183,13 @@ class Reconciler:
             return None
         async with self._lock:
             owned_before = set(self.live_call_refs())
-            raw_channels = await self._get_list("/channels")
-            if raw_channels is None:
+            channels = await self.listing.channels()
+            if channels is None:
                 return None
             journal_before = self.journal.live_calls() if self.journal is not None else {}
             owned = owned_before | set(self.live_call_refs())
             journal_after = self.journal.live_calls() if self.journal is not None else {}
             journal = {k: v for k, v in journal_after.items() if k in journal_before}
             kept = owned | set(journal_before) | set(journal_after)
-            orphans: list[str] = []
-            for channel in (_convert(x, Channel) for x in raw_channels):
-                if channel is None or not self._ours(channel, journal):
-                    continue
-                split = split_leg_id(channel.id)
-                if split is not None and split[0] not in kept:
-                    orphans.append(channel.id)
-            return tuple(orphans)
-
-
-def _convert(raw: object, kind: type[T]) -> T | None:
-    try:
-        return msgspec.convert(raw, kind)
-    except msgspec.ValidationError:
-        log.warning("reconcile: unreadable %s skipped", kind.__name__)
-        return None
+            ours = (c.id for c in channels if is_ours(c, self.app, journal))
+            return tuple(cid for cid in ours if call_id_of(cid) not in kept)

@@ -25,9 +25,21 @@ class HangupFromUi(msgspec.Struct, frozen=True, tag="hangup_from_ui"):
     by: str
 
 
+class ChannelsListed(msgspec.Struct, frozen=True, tag="channels_listed"):
+    """The channels Asterisk lists after the events socket came back (it replays no
+    event): a leg the call knew before `listed_at` (the machine's clock, when the listing
+    was asked for) that is not in `channel_ids` vanished meanwhile. A leg first known after
+    it may have been created after the listing: its absence proves nothing. Without
+    `listed_at`, every known leg counts."""
+
+    channel_ids: frozenset[str]
+    listed_at: float | None = None
+
+
 CallInput = (
     CallStart
     | HangupFromUi
+    | ChannelsListed
     | TimerFired
     | AriCommandSucceeded
     | AriCommandFailed

@@ -29,8 +29,11 @@ class CallStep(StrEnum):
     AGENT_CONFIRMING = "agent_confirming"
     ANNOUNCING = "announcing"
     CUSTOMER_DIALING = "customer_dialing"
-    CONNECTED = "connected"
-    ENDING = "ending"
+    BRIDGING = "bridging"  # the customer answered: the bridge is being set up
+    CONNECTED = "connected"  # both legs are in the call bridge
+    ENDING_NOTICE = "ending_notice"  # the agent hears why the call failed, then is hung up
+    ENDING = "ending"  # legs hung up: waiting for Asterisk to destroy them
+    ENDING_BRIDGE = "ending_bridge"  # legs gone: waiting for a CreateBridge answer to destroy it
     ENDED = "ended"
     REJECTED = "rejected"
     FAILED = "failed"

@@ -31,7 +31,14 @@ from actors.call_actor import CallActor
 from actors.call_journal import CallJournal
 from actors.deps import ActorDeps
 from actors.loop import EventLoopThread
-from actors.messages import AriLinkUp, GetStats, Shutdown, SwitchboardStats, UiHangUp
+from actors.messages import (
+    AriLinkUp,
+    GetCallView,
+    GetStats,
+    Shutdown,
+    SwitchboardStats,
+    UiHangUp,
+)
 from actors.orphan_sweep import DEFAULT_INTERVAL_S, OrphanSweeper
 from actors.recovery import Reconciler, ReconcileReport
 from actors.sinks import CallRecordSink, MemoryRecordSink
@@ -57,9 +64,10 @@ from core.bridge import (
     SupervisionMachine,
     SupervisionSettings,
 )
-from core.call import CallMachine, agent_channel_id, bridge_id_for
+from core.call import CallMachine
 from core.call_config import CallRequest, CallSettings, DialTemplates
 from core.domain import SupervisionMode, WorkstationMode
+from core.ids import agent_channel_id, call_bridge_id
 from core.phone import DialingPolicy
 from core.records import CallRecord
 from core.views import AgentView, CallView
@@ -311,7 +319,7 @@ class CallCenterApp:
         with self._calls_lock:
             return dict(self._calls)
 
-    def _adopt(self, machine: CallMachine, request: CallRequest, live_ids: frozenset[str]) -> Any:
+    def _adopt(self, machine: CallMachine, request: CallRequest) -> Any:
         """Start a CallActor around a call rebuilt from Asterisk (called by the reconciler)."""
         assert self.deps is not None
 
@@ -330,7 +338,6 @@ class CallCenterApp:
                 on_ended=ended,
                 adopted=True,
                 agent=self._agents.get(request.agent_id),
-                live_ids=live_ids & frozenset(machine.channel_ids()),
             )
             self._calls[request.call_id] = ref
         log.warning("adopted live call %s (agent %s)", request.call_id, request.agent_id)
@@ -502,7 +509,7 @@ class CallCenterApp:
                 supervisor_id,
                 entry.endpoint,
                 agent_channel_id(call_id),
-                bridge_id_for(call_id),
+                call_bridge_id(call_id),
                 SupervisionSettings(
                     app=cfg.app,
                     caller_id=cfg.call.caller_id_to_agent,
@@ -553,7 +560,7 @@ class CallCenterApp:
         views = []
         for ref in self._live_call_refs():
             try:
-                views.append(ref.ask(GetStats(), timeout=1))
+                views.append(ref.ask(GetCallView(), timeout=1))
             except Exception:
                 continue
         return views

@@ -110,6 +110,7 @@ def test_s01_happy_path_bridges_records_and_ends_completed(run: str) -> None:
         CallStep.AGENT_ANSWERED,
         CallStep.ANNOUNCING,
         CallStep.CUSTOMER_DIALING,
+        CallStep.BRIDGING,
         CallStep.CONNECTED,
         CallStep.ENDING,
         CallStep.ENDED,

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from e2e_support import Core, wait_bridged
+from e2e_support import Core
 
 from actors.bridge_actor import GetSupervisionView, SupervisionView
 from asterisk.sim.testing import SimulatorThread
 from core.domain import CallOutcome, CallStep, Party, SupervisionMode
+from core.ids import agent_channel_id, call_bridge_id, customer_channel_id
 from core.views import AgentView, CallView
 from evscallpro.root import SupervisorEntry
 
@@ -73,7 +74,6 @@ def test_listen_whisper_barge_stop(make_core: Callable[..., Core], sim: Simulato
     )
     assert connected is not None
     req = connected
-    assert wait_bridged(sim, req.call_id)
     sid = f"{req.call_id}-sup-s1"
 
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
@@ -90,7 +90,7 @@ def test_listen_whisper_barge_stop(make_core: Callable[..., Core], sim: Simulato
     mark = len(core.views.views)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.BARGE) is None
     wait_monitored(core, req.call_id, (("s1", SupervisionMode.BARGE),), after=mark)
-    assert f"{sid}-leg" in bridge_members(sim, f"{req.call_id}-bridge")
+    assert f"{sid}-leg" in bridge_members(sim, call_bridge_id(req.call_id))
 
     mark = len(core.views.views)
     assert core.app.stop_supervision("s1", req.call_id) is None
@@ -101,8 +101,8 @@ def test_listen_whisper_barge_stop(make_core: Callable[..., Core], sim: Simulato
         for v in core.views.views
     )
     # The supervised call is still up: the agent and the customer are still bridged.
-    assert {f"{req.call_id}-agent", f"{req.call_id}-customer"} <= bridge_members(
-        sim, f"{req.call_id}-bridge"
+    assert {agent_channel_id(req.call_id), customer_channel_id(req.call_id)} <= bridge_members(
+        sim, call_bridge_id(req.call_id)
     )
     assert core.app.hang_up_call(req.call_id, by="a1")
     record = core.record(req.call_id)
@@ -115,11 +115,10 @@ def test_call_end_ends_its_supervision(
     core = supervised_core(make_core)
     req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
-    assert wait_bridged(sim, req.call_id)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
     wait_monitored(core, req.call_id, (("s1", SupervisionMode.LISTEN),))
     supervision = core.app._supervisions[(req.call_id, "s1")]
-    sim.far_end_hangup(f"{req.call_id}-customer", 16)
+    sim.far_end_hangup(customer_channel_id(req.call_id), 16)
     assert core.record(req.call_id).outcome == CallOutcome.COMPLETED
     assert supervision.actor_stopped.wait(10), "the supervision outlived its call"
     sid = f"{req.call_id}-sup-s1"
@@ -144,7 +143,6 @@ def test_busy_supervisor_leaves_no_snoop_or_private_bridge(
     )
     req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
-    assert wait_bridged(sim, req.call_id)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
     supervision = core.app._supervisions.get((req.call_id, "s1"))
     assert supervision is not None
@@ -161,8 +159,8 @@ def test_busy_supervisor_leaves_no_snoop_or_private_bridge(
         tick.wait(0.05)
     assert leftovers == [], f"left behind: {leftovers}"
     # The supervised call is untouched.
-    assert {f"{req.call_id}-agent", f"{req.call_id}-customer"} <= bridge_members(
-        sim, f"{req.call_id}-bridge"
+    assert {agent_channel_id(req.call_id), customer_channel_id(req.call_id)} <= bridge_members(
+        sim, call_bridge_id(req.call_id)
     )
     assert core.app.hang_up_call(req.call_id, by="a1")
     assert core.record(req.call_id).outcome == CallOutcome.COMPLETED
