@@ -12,8 +12,10 @@ destroyed; `abort()` (the actor failed) hangs up the live legs and ends at once.
 Names, app args and channel variables: core.ids; adoption after a restart:
 core.recovery_call; the actions the handlers call (dial, play, hang up, finish): core.call_actions.
 
-Steps: requested -> agent_dialing -> agent_answered -> [agent_confirming] -> announcing ->
-customer_dialing -> bridging -> connected -> ending (ending_notice first when the agent hears
+Steps: requested -> agent_dialing -> agent_answered -> [agent_confirming] -> customer_dialing
+(dialed at the agent's confirmation while the agent hears the "customer is being called"
+prompt, then hold audio; with customer_dial_timing = after_announcement: announcing first, then
+customer_dialing) -> bridging (prompt and hold audio stopped at the answer) -> connected -> ending (ending_notice first when the agent hears
 why the customer failed; ending_bridge last when a CreateBridge is still unanswered) ->
 ended (completed, cancelled) | failed (every other outcome) | rejected (core.call_outcomes).
 "Agent/customer gone" means a ChannelHangupRequest not asked by us, StasisEnd or
@@ -319,7 +321,7 @@ class CallMachine(CallActions):
             return
         self._cancel_timer(T_AGENT_CONFIRM)
         self._send(StopPlayback(playback_id=playback_id(self.call_id, "press1")))
-        self._announce(at)
+        self._agent_confirmed(at)
 
     def _wait_for_digit(self, _: Any, at: float) -> None:
         self._start_timer(T_AGENT_CONFIRM, self.settings.acceptance_wait_s)
@@ -337,7 +339,15 @@ class CallMachine(CallActions):
             self._hang_up_all(at)
 
     def _dial(self, _: Any, at: float) -> None:
+        """announcing (after_announcement): the prompt ended, or its guard fired."""
         self._dial_customer(at)
+
+    def _hold_after_announcement(self, _: Any, at: float) -> None:
+        """customer_dialing (at_confirmation): the prompt ended; the hold audio follows."""
+        self._announcement_over(at)
+
+    def _announcement_too_long(self, _: Any, at: float) -> None:
+        self._announcement_over(at, stop=True)
 
     def _customer_progress(self, _: Any, at: float) -> None:
         """customer_dialing: either leg changed."""
@@ -444,16 +454,22 @@ TRANSITIONS: dict[tuple[CallStep, Kind], Handler] = {
     (S.AGENT_CONFIRMING, Kind.AGENT_CONFIRM_TIMER): M._agent_not_confirmed,
     (S.AGENT_CONFIRMING, Kind.LEG_CHANGED): M._agent_gone_before_customer,
     (S.AGENT_CONFIRMING, Kind.UI_HANGUP): M._cancel,
-    # -- "we are calling the customer", then hold audio and the customer's phone rings
+    # -- the agent is confirmed: the customer's phone rings at once (at_confirmation, the
+    #    default) while the agent hears "we are calling the customer", then hold audio; the
+    #    customer answering or failing cuts the prompt short (customer_dialing rows below)
+    (S.CUSTOMER_DIALING, Kind.ANNOUNCE_DONE): M._hold_after_announcement,
+    (S.CUSTOMER_DIALING, Kind.ANNOUNCE_TIMER): M._announcement_too_long,
+    # -- or (after_announcement) "we are calling the customer" first, then dial
     (S.ANNOUNCING, Kind.ANNOUNCE_DONE): M._dial,
     (S.ANNOUNCING, Kind.ANNOUNCE_TIMER): M._dial,
     (S.ANNOUNCING, Kind.LEG_CHANGED): M._agent_gone_before_customer,
     (S.ANNOUNCING, Kind.UI_HANGUP): M._cancel,
+    # -- the customer's phone rings; the agent hears the prompt or the hold audio
     (S.CUSTOMER_DIALING, Kind.LEG_CHANGED): M._customer_progress,
     (S.CUSTOMER_DIALING, Kind.CUSTOMER_ANSWER_TIMER): M._customer_no_answer,
     (S.CUSTOMER_DIALING, Kind.CUSTOMER_REQUEST_FAILED): M._customer_request_failed,
     (S.CUSTOMER_DIALING, Kind.UI_HANGUP): M._cancel,
-    # -- the customer answered: CreateBridge, then AddToBridge, then record
+    # -- the customer answered: prompt and hold audio stopped, CreateBridge, AddToBridge, record
     (S.BRIDGING, Kind.BRIDGE_CREATED): M._add_legs,
     (S.BRIDGING, Kind.BRIDGED): M._bridged,
     (S.BRIDGING, Kind.CREATE_BRIDGE_FAILED): M._bridge_failed,

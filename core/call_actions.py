@@ -31,7 +31,13 @@ from core.ari_commands import (
     StopPlayback,
     StopRinging,
 )
-from core.call_config import CallRequest, CallSettings, CustomerDialMethod, HoldAudio
+from core.call_config import (
+    CallRequest,
+    CallSettings,
+    CustomerDialMethod,
+    CustomerDialTiming,
+    HoldAudio,
+)
 from core.call_events import CallEnded, CallEvent, CallStepChanged
 from core.call_inputs import ChannelsListed
 from core.call_outcomes import CUSTOMER_OUTCOMES, FINAL_STEPS, final_step_for
@@ -102,6 +108,9 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
         self._bridge = BridgeState.NONE
         self._in_bridge: set[str] = set()  # channels seen entering the call bridge
         self._hold: HoldAudio | None = None
+        # The "customer is being called" prompt plays while the customer rings
+        # (customer_dial_timing = at_confirmation): the hold audio waits for its end.
+        self._announcing = False
 
     # ----------------------------------------------------------------- surface
     @property
@@ -231,7 +240,40 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
             self._start_timer(T_AGENT_CONFIRM, self.settings.acceptance_timeout_s)
             self._set_step(CallStep.AGENT_CONFIRMING, at)
         else:
+            self._agent_confirmed(at)
+
+    def _agent_confirmed(self, at: float) -> None:
+        """The agent answered (and pressed 1 where acceptance is on). At confirmation (the
+        default): dial the customer now, while the agent hears the prompt and then the hold
+        audio. After the announcement: the prompt first (announcing), then dial."""
+        if self.settings.customer_dial_timing == CustomerDialTiming.AFTER_ANNOUNCEMENT:
             self._announce(at)
+            return
+        media = self.settings.prompts.customer_being_called
+        if media:
+            self._play(self.agent, "announce", media)
+            self._start_timer(T_ANNOUNCE, self.settings.prompt_guard_s)
+            self._announcing = True
+        self._dial_customer(at)
+
+    def _announcement_over(self, at: float, stop: bool = False) -> None:
+        """The prompt that plays while the customer rings ended (or its guard fired, then
+        `stop` it): the hold audio follows."""
+        if not self._announcing:
+            return
+        self._stop_announcement(stop)
+        self._start_hold()
+
+    def _stop_announcement(self, stop: bool = True) -> None:
+        """The customer answered or failed, or the guard fired: the prompt has no more to
+        say (a playback still running would also hold back what Asterisk does next on the
+        agent's channel: bridging, the notice)."""
+        if not self._announcing:
+            return
+        self._announcing = False
+        self._cancel_timer(T_ANNOUNCE)
+        if stop:
+            self._send(StopPlayback(playback_id=playback_id(self.call_id, "announce")))
 
     def _announce(self, at: float) -> None:
         self._set_step(CallStep.ANNOUNCING, at)
@@ -243,8 +285,11 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
         self._start_timer(T_ANNOUNCE, self.settings.prompt_guard_s)
 
     def _dial_customer(self, at: float) -> None:
-        self._cancel_timer(T_ANNOUNCE)
-        self._start_hold()
+        """Dial the customer; the agent hears the hold audio now, or after the prompt that
+        is still playing (at_confirmation)."""
+        if not self._announcing:
+            self._cancel_timer(T_ANNOUNCE)
+            self._start_hold()
         customer = Leg(
             LegRole.CUSTOMER, self.request.customer_endpoint, customer_channel_id(self.call_id)
         )
@@ -282,6 +327,7 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
 
     def _play_notice(self, kind: FailureKind, at: float) -> None:
         """Tell the agent why (ending_notice), then hang the agent leg up."""
+        self._stop_announcement()
         self._stop_hold()
         if self.agent.going:
             self._set_step(CallStep.ENDING, at)
@@ -299,7 +345,10 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
         self._set_step(CallStep.ENDING_NOTICE, at, str(kind))
 
     def _customer_answered(self, at: float) -> None:
+        """Stop what the agent hears (the prompt, the hold audio), then bridge."""
         self._cancel_timer(T_CUSTOMER_ANSWER)
+        self._stop_announcement()
+        self._stop_hold()
         self.connected_at = at
         self._create_bridge()
         self._start_timer(T_BRIDGE, self.settings.bridge_guard_s)
@@ -353,6 +402,7 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
             self._cancel_timer(T_NOTICE)
         for name in _LIVE_TIMERS:
             self._cancel_timer(name)
+        self._announcing = False  # the hang-up ends the prompt
         for leg in self._legs():
             if not leg.going:  # a leg already hanging up needs no DELETE
                 self._hang_up(leg, reason)

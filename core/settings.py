@@ -21,6 +21,7 @@ from core.call_config import (
     CallPrompts,
     CallSettings,
     CustomerDialMethod,
+    CustomerDialTiming,
     DialTemplates,
     HoldAudio,
 )
@@ -65,6 +66,7 @@ class DialSettings(_Section, frozen=True):
     caller_id_to_customer: str = ""
     caller_id_to_agent: str = ""
     customer_dial_method: CustomerDialMethod = CustomerDialMethod.ORIGINATE
+    customer_dial_timing: CustomerDialTiming = CustomerDialTiming.AT_CONFIRMATION
 
     def templates(self) -> DialTemplates:
         return DialTemplates(
@@ -367,6 +369,7 @@ def call_settings(settings: Settings, workstation: WorkstationMode | None = None
         hold_audio=settings.hold.audio,
         moh_class=settings.hold.moh_class,
         customer_dial_method=settings.dial.customer_dial_method,
+        customer_dial_timing=settings.dial.customer_dial_timing,
         recording=settings.recording.enabled,
         recording_format=settings.recording.format,
     )

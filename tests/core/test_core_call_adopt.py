@@ -95,15 +95,18 @@ def test_ringing_agent_is_adopted_in_agent_dialing() -> None:
     d = adopt(leg("agent", "Ringing"), None)
     assert d.m.step == CallStep.AGENT_DIALING
     out = d.feed(stasis_start(AGENT, "Up"))
+    # the agent answered: the customer is dialed at once while the prompt plays
     assert d.of(PlayMedia, out)[0].playback_id == "c1-pb-announce"
-    out = d.feed(playback_finished("c1-pb-announce"))
     assert [o.channel_id for o in d.of(OriginateChannel, out)] == [CUSTOMER]
+    out = d.feed(playback_finished("c1-pb-announce"))
+    assert not d.of(OriginateChannel, out)
 
 
 def test_answered_agent_without_customer_resumes_only_when_journal_says_so() -> None:
-    resumed = adopt(leg("agent"), None, last_step=CallStep.ANNOUNCING)
-    assert resumed.m.step == CallStep.ANNOUNCING
+    resumed = adopt(leg("agent"), None, last_step=CallStep.AGENT_CONFIRMING)
+    assert resumed.m.step == CallStep.CUSTOMER_DIALING  # dialed at the confirmation
     assert resumed.of(PlayMedia)
+    assert [o.channel_id for o in resumed.of(OriginateChannel)] == [CUSTOMER]
     unknown = adopt(leg("agent"), None, last_step=CallStep.CUSTOMER_DIALING)
     assert not unknown.of(OriginateChannel)  # never risk calling the customer twice
     assert unknown.of(PlayMedia)[0].media == SETTINGS.prompts.customer_unreachable

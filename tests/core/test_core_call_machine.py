@@ -1,4 +1,8 @@
-"""CallMachine transitions, one by one: inputs in, commands and events out."""
+"""CallMachine transitions, one by one: inputs in, commands and events out.
+
+These drive the "announce, then dial" flow (customer_dial_timing = after_announcement); the
+default flow, where the customer is dialed at the agent's confirmation, has its own file
+(test_core_call_dial_timing.py)."""
 
 from __future__ import annotations
 
@@ -40,7 +44,13 @@ from core.ari_commands import (
 from core.ari_events import UnhandledEvent
 from core.call import CallMachine
 from core.call_actions import ENDING_STEPS
-from core.call_config import CallPrompts, CallSettings, CustomerDialMethod, HoldAudio
+from core.call_config import (
+    CallPrompts,
+    CallSettings,
+    CustomerDialMethod,
+    CustomerDialTiming,
+    HoldAudio,
+)
 from core.call_events import CallStepChanged
 from core.call_inputs import CallInput, CallStart, ChannelsListed, HangupFromUi
 from core.call_outcomes import FINAL_STEPS
@@ -49,7 +59,12 @@ from core.timers import CancelTimer, StartTimer, TimerFired
 
 AGENT, CUSTOMER, BRIDGE = "c1-agent", "c1-customer", "c1-bridge"
 ANNOUNCE, PRESS1, NOTICE = "c1-pb-announce", "c1-pb-press1", "c1-pb-notice"
-SETTINGS = CallSettings(agent_ring_timeout_s=22, customer_ring_timeout_s=30, stasis_guard_s=5)
+SETTINGS = CallSettings(
+    agent_ring_timeout_s=22,
+    customer_ring_timeout_s=30,
+    stasis_guard_s=5,
+    customer_dial_timing=CustomerDialTiming.AFTER_ANNOUNCEMENT,
+)
 
 
 def to_announcing(d: Driver) -> None:
@@ -476,19 +491,20 @@ def test_create_dial_http_error_on_dial() -> None:
 
 
 # ------------------------------------------------------------------ connected
-def test_customer_answer_bridges_then_stops_moh_then_records() -> None:
+def test_customer_answer_stops_moh_then_bridges_then_records() -> None:
     d = Driver.make(SETTINGS)
     to_customer_dialing(d)
     out = d.feed(dial(CUSTOMER, "ANSWER"), stasis_start(CUSTOMER, "Up"))
+    # what the agent hears stops at the customer's answer, before the legs are bridged
+    assert StopMusicOnHold(channel_id=AGENT) in out
     assert d.of(CreateBridge, out) == [CreateBridge(bridge_id=BRIDGE, name="c1")]
     assert CancelTimer("customer_answer") in out
     assert StartTimer("bridge", SETTINGS.bridge_guard_s) in out
     assert not d.of(AddToBridge, out)  # waits for the bridge to exist
     out = d.feed(ok(CreateBridge(bridge_id=BRIDGE, name="c1")))
     assert d.of(AddToBridge, out) == [AddToBridge(bridge_id=BRIDGE, channel_ids=(AGENT, CUSTOMER))]
-    assert not d.of(StopMusicOnHold, out)
     out = d.feed(ok(AddToBridge(bridge_id=BRIDGE, channel_ids=(AGENT, CUSTOMER)), 204))
-    assert StopMusicOnHold(channel_id=AGENT) in out
+    assert not d.of(StopMusicOnHold, out)  # stopped once, at the answer
     assert d.of(RecordBridge, out) == [RecordBridge(bridge_id=BRIDGE, name="c1", format="wav")]
     assert CancelTimer("bridge") in out
     view = d.m.view()
@@ -505,9 +521,10 @@ def test_bridge_entered_events_also_count_as_bridged_and_409_as_created() -> Non
     out = d.feed(failed(CreateBridge(bridge_id=BRIDGE, name="c1"), 409, "Bridge exists"))
     assert d.of(AddToBridge, out)
     d.feed(entered_bridge(BRIDGE, AGENT, [AGENT]))
-    assert not d.of(StopMusicOnHold)
-    out = d.feed(entered_bridge(BRIDGE, CUSTOMER, [AGENT, CUSTOMER]))
-    assert StopMusicOnHold(channel_id=AGENT) in out
+    assert d.m.step == CallStep.BRIDGING
+    d.feed(entered_bridge(BRIDGE, CUSTOMER, [AGENT, CUSTOMER]))
+    assert d.m.step == CallStep.CONNECTED
+    assert len(d.of(StopMusicOnHold)) == 1
     assert not d.of(RecordBridge)
 
 
@@ -666,7 +683,7 @@ def test_bridged_is_known_from_entered_channels_even_without_member_lists() -> N
     assert not d.of(RecordBridge)
     out = d.feed(entered_bridge(BRIDGE, CUSTOMER, ["1795726706.262"]))  # recorder uniqueid only
     assert d.of(RecordBridge, out)
-    assert StopMusicOnHold(channel_id=AGENT) in out
+    assert d.m.step == CallStep.CONNECTED
 
 
 @pytest.mark.parametrize(("workstation", "confirming"), [("mobile", True), ("softphone", False)])
