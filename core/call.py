@@ -47,8 +47,6 @@ from core.ari_commands import (
 )
 from core.ari_events import (
     BridgeDestroyed,
-    Channel,
-    ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelEnteredBridge,
     PlaybackFinished,
@@ -65,7 +63,8 @@ from core.call_actions import (
     T_CUSTOMER_ANSWER,
     T_ENDING,
     T_NOTICE,
-    VANISHED,
+    TELEPHONY_RESTARTED,
+    TELEPHONY_SHUTDOWN,
     BridgeState,
     CallActions,
     CallCommand,
@@ -76,7 +75,7 @@ from core.call_inputs import CallInput, CallStart, ChannelsListed, HangupFromUi
 from core.call_outcomes import AGENT_OUTCOMES, outcome_for_http_error
 from core.domain import CallOutcome, CallStep, Party
 from core.ids import playback_id
-from core.leg import FINAL_DIAL_STATUSES, FailureKind
+from core.leg import END_NOT_SEEN, END_TELEPHONY_RESTARTED, FINAL_DIAL_STATUSES, FailureKind
 from core.timers import TimerFired
 
 __all__ = ["E164", "CallCommand", "CallMachine", "Kind"]
@@ -193,6 +192,8 @@ class CallMachine(CallActions):
             self._on(Kind.AGENT_DIGIT, event, at)
         else:
             leg.observe(event, at)
+            if leg.cut_by_shutdown:  # Asterisk is stopping: the call is cut whatever follows
+                self._conclude(CallOutcome.TELEPHONY_RESTARTED, TELEPHONY_SHUTDOWN, Party.SYSTEM)
             self._on(Kind.LEG_CHANGED, event, at)
 
     def _command_ok(self, ok: AriCommandSucceeded, at: float) -> None:
@@ -227,8 +228,9 @@ class CallMachine(CallActions):
                 leg = self._leg_with_id(cid)
                 if leg is not None and leg.create_pending:
                     leg.hangup_missed = True  # the DELETE outran the originate
-                elif leg is not None:
-                    leg.mark_destroyed(at)
+                elif leg is not None and not leg.destroyed:
+                    leg.mark_gone_unseen(at)  # gone before our DELETE: its end was not seen
+                    self._gone_before_hang_up()
                 self._on(Kind.LEG_CHANGED, failed, at)
             case CreateBridge() if status == 409:
                 self._bridge_exists(failed, at)
@@ -256,13 +258,20 @@ class CallMachine(CallActions):
                 self._on(kind, pb, at)
 
     def _channels_listed(self, listed: ChannelsListed, at: float) -> None:
-        """Legs that vanished during an events-socket outage end as if destroyed."""
-        for leg in self._vanished_legs(listed):
-            gone = ChannelDestroyed(channel=Channel(id=leg.channel_id), cause_txt=VANISHED)
-            leg.observe(gone, at)
-            self._on(Kind.LEG_CHANGED, gone, at)
-            if self.is_finished:
-                return
+        """Legs that vanished during an events-socket outage end, their end not seen: cause
+        unknown, end time = now (approximate). Who hung up first is known only when one leg
+        of a connected call is still there; a restart of Asterisk cut them all."""
+        vanished = self._vanished_legs(listed)
+        if not vanished:
+            return
+        text = END_TELEPHONY_RESTARTED if listed.telephony_restarted else END_NOT_SEEN
+        for leg in vanished:
+            leg.mark_gone_unseen(at, text)
+        if listed.telephony_restarted:
+            self._conclude(CallOutcome.TELEPHONY_RESTARTED, TELEPHONY_RESTARTED, Party.SYSTEM)
+        elif self._state in (S.BRIDGING, S.CONNECTED):
+            self._conclude_ends_not_seen()
+        self._on(Kind.LEG_CHANGED, listed, at)
 
     # ----------------------------------------------------------------- handlers
     def _place_call(self, _: Any, at: float) -> None:

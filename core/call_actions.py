@@ -66,7 +66,9 @@ T_ENDING = "ending"
 PLAYBACKS = ("announce", "press1", "notice")  # what the call plays to the agent
 _LIVE_TIMERS = (T_AGENT_ANSWER, T_AGENT_CONFIRM, T_ANNOUNCE, T_CUSTOMER_ANSWER, T_BRIDGE)
 
-VANISHED = "gone during ARI outage"
+# Reasons of calls whose end the core did not see (events socket down, core restarted).
+TELEPHONY_RESTARTED = "telephony_restarted"  # Asterisk's startup time changed meanwhile
+TELEPHONY_SHUTDOWN = "telephony_shutdown"  # Asterisk hung the legs up to stop or restart
 # Stopping what already stopped (the prompt finished, the channel hung up during teardown)
 # is an expected race, not a fault: ARI answers 404 and there is nothing left to do.
 _STOPS_AND_HANGUPS = (StopPlayback, StopMusicOnHold, StopRinging, HangupChannel)
@@ -111,6 +113,7 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
         # The "customer is being called" prompt plays while the customer rings
         # (customer_dial_timing = at_confirmation): the hold audio waits for its end.
         self._announcing = False
+        self._ended_before_ui = False  # a UI hang-up found a leg already gone (see below)
 
     # ----------------------------------------------------------------- surface
     @property
@@ -388,6 +391,28 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
         self.reason = reason
         self.hung_up_first = party
         log.info("call %s: outcome %s (%s)", self.call_id, outcome, reason)
+
+    def _conclude_ends_not_seen(self, when: str = "while_core_away") -> None:
+        """A connected call whose legs vanished unseen: the one still there did not hang up
+        first; with none left, who did is unknown (hung_up_first None)."""
+        gone = [leg for leg in self._legs() if leg.end_not_seen]
+        if not gone:
+            return
+        if len(gone) == len(self._legs()):
+            self._conclude(CallOutcome.COMPLETED, f"ended_{when}", None)
+        else:
+            party = Party(str(gone[0].role))
+            self._conclude(CallOutcome.COMPLETED, f"{party}_gone_{when}", party)
+
+    def _gone_before_hang_up(self) -> None:
+        """Our DELETE found a leg gone, its end never seen: when the hang-up button decided a
+        connected call's end, the UI was not first after all (that leg ended before)."""
+        decided_by_ui = self.outcome == CallOutcome.COMPLETED and self.hung_up_first == Party.UI
+        if not (decided_by_ui or self._ended_before_ui):
+            return
+        self._ended_before_ui = True
+        self.outcome = None
+        self._conclude_ends_not_seen("before_hangup_from_ui")
 
     def _fail_everything(self, outcome: CallOutcome, reason: str, at: float) -> None:
         self._conclude(outcome, reason, Party.SYSTEM)

@@ -56,6 +56,8 @@ class CallOutcome(StrEnum):
     CUSTOMER_REJECTED = "customer_rejected"
     CANCELLED = "cancelled"  # hung up from the web UI before the customer answered
     INTERNAL_ERROR = "internal_error"
+    # Cut by the telephony side: Asterisk restarted or shut down, every channel at once.
+    TELEPHONY_RESTARTED = "telephony_restarted"
 
 
 class Party(StrEnum):

@@ -48,6 +48,16 @@ class FailureKind(StrEnum):
 
 FINAL_DIAL_STATUSES = frozenset({"BUSY", "CONGESTION", "NOANSWER", "CHANUNAVAIL", "CANCEL"})
 
+# ChannelHangupRequest `cause` of a soft hang-up is Asterisk's AST_SOFTHANGUP_* flag, not a
+# Q.850 cause: 32 (EXPLICIT) after our DELETE, 4 (SHUTDOWN) when Asterisk hangs up every
+# channel to stop or restart (`core restart now`: ast_softhangup_all() in main/asterisk.c).
+SOFTHANGUP_SHUTDOWN = 4
+
+# The hangup_cause_text of a leg whose end the core did not see (events socket down, or our
+# DELETE found it gone): its cause is unknown and its ended_at is when the core learned it.
+END_NOT_SEEN = "unknown: ended while the core was away (end time approximate)"
+END_TELEPHONY_RESTARTED = "telephony restarted (end time approximate)"
+
 _CAUSE_KINDS: dict[int, FailureKind] = {
     1: FailureKind.INVALID_NUMBER,  # unallocated number (SIP 404)
     3: FailureKind.INVALID_NUMBER,  # no route to destination
@@ -124,6 +134,10 @@ class Leg:
         self.create_pending = False
         self.hangup_missed = False  # our DELETE got 404 while create_pending: send it again
         self.known_at: float | None = None  # first proof the channel exists (event, 2xx)
+        # Its end was not seen: `ended_at` is when the core learned it was gone (approximate)
+        # and the cause is unknown, unless a late ChannelDestroyed says them after all.
+        self.end_not_seen = False
+        self.cut_by_shutdown = False  # Asterisk hung it up to stop or restart
 
     def known(self, at: float) -> None:
         if self.known_at is None:
@@ -187,10 +201,20 @@ class Leg:
             case ChannelHangupRequest(cause=cause, soft=soft, tech_cause=tech):
                 if not soft and cause != 0:
                     self.hangup_request = Cause(cause, "", tech)
+                elif soft and cause == SOFTHANGUP_SHUTDOWN:
+                    self.cut_by_shutdown = True
             case StasisEnd():
                 self.stasis_ended = True
             case ChannelDestroyed(cause=cause, cause_txt=text, tech_cause=tech):
-                self.mark_destroyed(at, cause, text, tech)
+                if self.end_not_seen:  # seen after all (it came after our DELETE's 404)
+                    ended_at = self.ended_at
+                    self.end_not_seen = False
+                    self.destroyed_by = None
+                    self.mark_destroyed(at, cause, text, tech)
+                    if ended_at is not None:
+                        self.ended_at = min(ended_at, at)
+                else:
+                    self.mark_destroyed(at, cause, text, tech)
             case _:
                 pass
 
@@ -203,6 +227,14 @@ class Leg:
         if tech is None and self.hangup_request is not None:
             tech = self.hangup_request.tech
         self.destroyed_by = Cause(cause, text, tech)
+
+    def mark_gone_unseen(self, at: float, text: str = END_NOT_SEEN) -> None:
+        """Gone, but its end was not seen (a listing without it, a 404 on our DELETE): the
+        cause is unknown and `at`, when the core learned it, stands for the end."""
+        if self.destroyed:
+            return
+        self.mark_destroyed(at, 0, text)
+        self.end_not_seen = True
 
     def best_cause(self) -> int:
         codes = [c.code if c else 0 for c in (self.destroyed_by, self.half_destroyed_by)]

@@ -27,7 +27,7 @@ from core.call_config import CallRequest, CallSettings, CustomerDialMethod
 from core.call_record import call_record
 from core.domain import CallOutcome, CallStep, LegRole, Party, WorkstationMode
 from core.ids import agent_channel_id
-from core.leg import FailureKind, Leg
+from core.leg import END_NOT_SEEN, END_TELEPHONY_RESTARTED, FailureKind, Leg
 from core.records import CallRecord, LegRecord, StepTime
 from core.recovery_scan import LiveCall, LiveLeg
 
@@ -154,6 +154,7 @@ def _adopted_leg(
 ) -> Leg:
     leg = Leg(role, endpoint or live.name, live.channel_id)
     leg.local2_id = live.local2_id
+    leg.dialed_at = live.created_at  # Asterisk's creationtime: the originate, to the ms
     leg.in_stasis = in_stasis
     leg.known_at = float("-inf")  # listed by Asterisk before any later listing
     if live.state == "Up":
@@ -164,6 +165,8 @@ def _adopted_leg(
 def adopted_request(live: LiveCall, at: float) -> CallRequest:
     """A CallRequest rebuilt from the EVS_* channel variables (what the record needs)."""
     v = live.variables
+    # Requested just before its agent leg was created: Asterisk's creationtime says when.
+    created = live.agent.created_at if live.agent is not None else None
     workstation = v.get("EVS_WORKSTATION", "mobile")
     if workstation not in {m.value for m in WorkstationMode}:
         workstation = "mobile"
@@ -175,26 +178,45 @@ def adopted_request(live: LiveCall, at: float) -> CallRequest:
         customer_endpoint=live.customer.name if live.customer else "",
         workstation=WorkstationMode(workstation),
         contact_id=v.get("EVS_CONTACT_ID") or None,
-        requested_at=at,
+        requested_at=created if created is not None and created <= at else at,
     )
 
 
 def lost_call_record(
-    request: CallRequest, last_step: CallStep, connected_at: float | None, at: float
+    request: CallRequest,
+    last_step: CallStep,
+    connected_at: float | None,
+    at: float,
+    *,
+    telephony_restarted: bool = False,
 ) -> CallRecord:
     """A call the journal knew as live that Asterisk no longer has: it ended while the core
-    was away; only what the journal kept is known."""
+    was away; only what the journal kept is known. Who hung up first and why are unknown
+    (hung_up_first None, cause 0) and `at`, when the core learned it, stands for the end
+    (approximate, said in the leg's hangup_cause_text). When Asterisk restarted meanwhile
+    (`telephony_restarted`), the restart cut it."""
     was_connected = last_step == CallStep.CONNECTED
+    if telephony_restarted:
+        outcome, reason, text = (
+            CallOutcome.TELEPHONY_RESTARTED,
+            "telephony_restarted",
+            END_TELEPHONY_RESTARTED,
+        )
+    elif was_connected:
+        outcome, reason, text = CallOutcome.COMPLETED, "ended_while_core_away", END_NOT_SEEN
+    else:
+        outcome, reason, text = CallOutcome.INTERNAL_ERROR, "lost_while_core_away", END_NOT_SEEN
     return call_record(
         request,
-        outcome=CallOutcome.COMPLETED if was_connected else CallOutcome.INTERNAL_ERROR,
+        outcome=outcome,
         ended_at=at,
-        reason="ended_while_core_away" if was_connected else "lost_while_core_away",
+        reason=reason,
         agent_leg=LegRecord(
             role=LegRole.AGENT,
             endpoint=request.agent_endpoint,
             channel_id=agent_channel_id(request.call_id),
             ended_at=at,
+            hangup_cause_text=text,
         ),
         steps=(StepTime(last_step, connected_at or request.requested_at),),
         recording_name=request.call_id if was_connected else None,

@@ -9,6 +9,7 @@ channel variables, and hands the parsed lists here. Channel ids follow core.ids;
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 
 import msgspec
 
@@ -31,6 +32,15 @@ class LiveLeg(msgspec.Struct, frozen=True, kw_only=True):
     state: str = "Down"
     bridge_id: str | None = None
     local2_id: str | None = None
+    created_at: float | None = None  # Asterisk's channel `creationtime` (epoch seconds)
+
+
+def ari_time(text: str) -> float | None:
+    """Epoch seconds of an ARI date ("2026-11-26T20:54:51.378+0000"); None when unreadable."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except ValueError:
+        return None
 
 
 class LiveCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,6 +111,7 @@ def live_calls(
             state=channel.state,
             bridge_id=bridge_of.get(channel.id),
             local2_id=half if half in ids else None,
+            created_at=ari_time(channel.creationtime),
         )
     result = []
     for call_id, legs in sorted(calls.items()):

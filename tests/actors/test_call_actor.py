@@ -117,7 +117,10 @@ def test_exception_in_one_call_ends_it_with_internal_error_and_spares_the_other(
     assert "boom" in record.reason
     assert bad_ref.actor_stopped.wait(5)
     hangups = [c for c in deps.port.sent if isinstance(c, HangupChannel)]
-    assert [h.channel_id for h in hangups] == ["bad-agent"]
+    # the agent leg, and the customer leg dialed at the agent's answer (its originate may
+    # have been lost with the failure: a DELETE of it is harmless)
+    assert {h.channel_id for h in hangups} <= {"bad-agent", "bad-customer"}
+    assert "bad-agent" in {h.channel_id for h in hangups}
 
     assert good_ref.is_alive()
     assert good_ref.ask(GetCallView()).step == CallStep.AGENT_DIALING  # type: ignore[union-attr]

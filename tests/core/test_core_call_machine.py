@@ -55,6 +55,7 @@ from core.call_events import CallStepChanged
 from core.call_inputs import CallInput, CallStart, ChannelsListed, HangupFromUi
 from core.call_outcomes import FINAL_STEPS
 from core.domain import CallOutcome, CallStep, Party
+from core.leg import END_NOT_SEEN
 from core.timers import CancelTimer, StartTimer, TimerFired
 
 AGENT, CUSTOMER, BRIDGE = "c1-agent", "c1-customer", "c1-bridge"
@@ -870,7 +871,7 @@ def test_channels_listed_ends_a_call_whose_known_leg_vanished() -> None:
     d.feed(ChannelsListed(channel_ids=frozenset(), listed_at=known_at + 0.5))
     record = d.record()
     assert record.outcome == CallOutcome.AGENT_UNREACHABLE
-    assert record.agent_leg.hangup_cause_text == "gone during ARI outage"
+    assert record.agent_leg.hangup_cause_text == END_NOT_SEEN
 
 
 def test_channels_listed_before_any_proof_of_a_leg_proves_nothing() -> None:
