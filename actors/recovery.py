@@ -1,15 +1,19 @@
 """Reconciliation on every ARI (re)connect: Asterisk is the source of truth for live calls,
 and it replays no missed events.
 
-1. GET /channels and /bridges.
+1. GET /asterisk/info, /channels and /bridges. Asterisk's `status.startup_time` differing
+   from the one of the previous reconciliation means Asterisk restarted meanwhile: every
+   channel it had was cut by the restart (`core restart now`, a crash).
 2. Every CallActor of this process is told which channels still exist (core's
-   `ChannelsListed`): its call machine ends a leg that vanished while the socket was down as
-   if destroyed, so the call ends and writes its record.
+   `ChannelsListed`, with `telephony_restarted`): its call machine ends a leg that vanished
+   while the socket was down, its end not seen (cause unknown, end time approximate), so
+   the call ends and writes its record.
 3. Calls of OUR app (dialplan app_data `<app>,<role>,<call_id>` or a journal entry) that no
    actor owns are adopted: a CallActor around the CallMachine `core.recovery_call.adopt_call`
    rebuilds (a bridged call stays up; see its rules).
 4. Calls the live-calls journal knew that Asterisk no longer has ended while the core was
-   away: their record is written (`recovered=True`) and the journal closes them.
+   away: their record is written (`recovered=True`; `telephony_restarted` when Asterisk
+   restarted) and the journal closes them.
 
 Between reconnects, `orphan_legs` answers the orphan sweep (actors/orphan_sweep.py) with the
 same test of what is ours, under the same lock: legs of our app whose call no actor runs.
@@ -27,7 +31,7 @@ from collections.abc import Callable, Mapping
 import msgspec
 
 from actors.ari_listing import AriListing
-from actors.ari_port import AriPort
+from actors.ari_port import AriPort, AriRequest
 from actors.call_journal import CallJournal
 from actors.messages import Teller
 from actors.sinks import CallRecordSink
@@ -50,6 +54,7 @@ class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):
     told_actors: int
     adopted: tuple[str, ...] = ()
     closed_while_away: tuple[str, ...] = ()
+    telephony_restarted: bool = False  # Asterisk's startup time changed since the last one
     error: str = ""
 
 
@@ -80,6 +85,8 @@ class Reconciler:
         self.on_report = on_report
         self._lock = asyncio.Lock()
         self.reports: list[ReconcileReport] = []
+        self.startup_time: str | None = None  # Asterisk's, as of the last reconciliation
+        self._restart_unreported = False  # seen, but the listing failed: tell the next one
 
     async def run(self, generation: int) -> ReconcileReport:
         async with self._lock:  # two quick reconnects must not adopt the same call twice
@@ -104,7 +111,33 @@ class Reconciler:
         if self.on_report is not None:
             self.on_report(report)
 
+    async def _asterisk_startup_time(self) -> str | None:
+        """Asterisk's `status.startup_time` (GET /asterisk/info); None when unknown."""
+        status, body, text = await self.port.request(AriRequest("GET", "/asterisk/info"))
+        info = body.get("status") if status == 200 and isinstance(body, dict) else None
+        startup = info.get("startup_time") if isinstance(info, dict) else None
+        if not isinstance(startup, str) or not startup:
+            log.warning("reconcile: GET /asterisk/info -> %s %s", status, text[:200])
+            return None
+        return startup
+
+    async def _telephony_restarted(self) -> bool:
+        """Did Asterisk restart since the last reconciliation (its startup time changed)?
+        Unknown (False) at the core's first reconciliation or when /asterisk/info fails."""
+        startup = await self._asterisk_startup_time()
+        if startup is not None and self.startup_time is not None and startup != self.startup_time:
+            log.warning(
+                "Asterisk restarted (startup time %s -> %s): its channels were cut",
+                self.startup_time,
+                startup,
+            )
+            self._restart_unreported = True
+        if startup is not None:
+            self.startup_time = startup
+        return self._restart_unreported
+
     async def _reconcile(self, generation: int) -> ReconcileReport:
+        restarted = await self._telephony_restarted()
         listed_at = time.time()  # the call machines' clock
         owned_before = self.live_call_refs()  # a call that ends during the listing stays ours
         channels = await self.listing.channels()
@@ -113,6 +146,7 @@ class Reconciler:
             return ReconcileReport(
                 generation=generation, channels=0, told_actors=0, error=LISTING_FAILED
             )
+        self._restart_unreported = False
         live_ids = frozenset(c.id for c in channels)
 
         # The journal is read on both sides of the snapshot of this process's calls: a call
@@ -122,7 +156,11 @@ class Reconciler:
         owned = self.live_call_refs()
         for ref in owned.values():
             try:
-                ref.tell(ChannelsListed(channel_ids=live_ids, listed_at=listed_at))
+                ref.tell(
+                    ChannelsListed(
+                        channel_ids=live_ids, listed_at=listed_at, telephony_restarted=restarted
+                    )
+                )
             except Exception:
                 log.debug("call actor gone during reconciliation")
 
@@ -158,7 +196,9 @@ class Reconciler:
             if call_id in live_call_ids:
                 continue
             last = (journaled.last_step, journaled.connected_at)
-            self.sink.write(lost_call_record(journaled.request, *last, now))
+            self.sink.write(
+                lost_call_record(journaled.request, *last, now, telephony_restarted=restarted)
+            )
             if self.journal is not None:
                 self.journal.ended(call_id, now)
             closed.append(call_id)
@@ -169,6 +209,7 @@ class Reconciler:
             told_actors=len(owned),
             adopted=tuple(adopted),
             closed_while_away=tuple(closed),
+            telephony_restarted=restarted,
         )
 
     async def orphan_legs(self) -> tuple[str, ...] | None:
