@@ -14,10 +14,11 @@ core.recovery_call; the actions the handlers call (dial, play, hang up, finish):
 
 Steps: requested -> agent_dialing -> agent_answered -> [agent_confirming] -> customer_dialing
 (dialed at the agent's confirmation while the agent hears the "customer is being called"
-prompt, then hold audio; with customer_dial_timing = after_announcement: announcing first, then
-customer_dialing) -> bridging (prompt and hold audio stopped at the answer) -> connected -> ending (ending_notice first when the agent hears
-why the customer failed; ending_bridge last when a CreateBridge is still unanswered) ->
-ended (completed, cancelled) | failed (every other outcome) | rejected (core.call_outcomes).
+prompt, then hold audio; with customer_dial_timing = after_announcement: announcing first,
+then customer_dialing) -> bridging (prompt and hold audio stopped at the answer) ->
+connected -> ending (ending_notice first when the agent hears why the customer failed;
+ending_bridge last when a CreateBridge is still unanswered) -> ended (completed, cancelled)
+| failed (every other outcome) | rejected (core.call_outcomes).
 "Agent/customer gone" means a ChannelHangupRequest not asked by us, StasisEnd or
 ChannelDestroyed of that leg's channel. A 404 on a hang-up sent while the leg's
 originate/create is unanswered does not end the leg (the DELETE outran it): once the
@@ -437,7 +438,7 @@ class CallMachine(CallActions):
     def _legs_not_destroyed_in_time(self, _: Any, at: float) -> None:
         log.warning("call %s: legs not destroyed in time, closing the record", self.call_id)
         for leg in self._legs():
-            leg.mark_destroyed(at)
+            leg.mark_gone_unseen(at)  # cause unknown, end approximate (said in the record)
         self._finish(at)
 
 

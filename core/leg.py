@@ -53,9 +53,10 @@ FINAL_DIAL_STATUSES = frozenset({"BUSY", "CONGESTION", "NOANSWER", "CHANUNAVAIL"
 # channel to stop or restart (`core restart now`: ast_softhangup_all() in main/asterisk.c).
 SOFTHANGUP_SHUTDOWN = 4
 
-# The hangup_cause_text of a leg whose end the core did not see (events socket down, or our
-# DELETE found it gone): its cause is unknown and its ended_at is when the core learned it.
-END_NOT_SEEN = "unknown: ended while the core was away (end time approximate)"
+# The hangup_cause_text of a leg whose end the core did not see (events socket down, our
+# DELETE found it gone, or no ChannelDestroyed in time): its cause is unknown and its
+# ended_at is when the core learned it was gone (or gave up waiting).
+END_NOT_SEEN = "unknown: end not seen by the core (end time approximate)"
 END_TELEPHONY_RESTARTED = "telephony restarted (end time approximate)"
 
 _CAUSE_KINDS: dict[int, FailureKind] = {

@@ -596,6 +596,7 @@ def test_ending_guard_closes_the_record_when_events_are_lost() -> None:
     record = d.record()
     assert record.outcome == CallOutcome.COMPLETED
     assert record.agent_leg.ended_at is not None
+    assert record.agent_leg.hangup_cause_text == END_NOT_SEEN  # its end time is approximate
 
 
 def test_hangup_404_means_the_leg_is_already_gone() -> None:
