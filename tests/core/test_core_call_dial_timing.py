@@ -227,7 +227,9 @@ def test_create_dial_method_creates_the_customer_channel_at_once() -> None:
 
 def test_after_announcement_dials_only_once_the_prompt_ended() -> None:
     d, out = confirmed(
-        msgspec.structs.replace(SETTINGS, customer_dial_timing=CustomerDialTiming.AFTER_ANNOUNCEMENT)
+        msgspec.structs.replace(
+            SETTINGS, customer_dial_timing=CustomerDialTiming.AFTER_ANNOUNCEMENT
+        )
     )
     assert d.m.step == CallStep.ANNOUNCING
     assert not customer_originates(d, out)  # type: ignore[arg-type]

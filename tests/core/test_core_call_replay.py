@@ -572,7 +572,10 @@ def test_s01_at_confirmation_dials_with_the_prompt_and_still_completes(run: str)
 @pytest.mark.parametrize("run", S_RUNS)
 def test_s09a_at_confirmation_dials_when_1_is_pressed(run: str) -> None:
     m = machine(
-        "s09a", "Local/answer-dtmf1@sim-phones", acceptance=True, customer_dial_timing="at_confirmation"
+        "s09a",
+        "Local/answer-dtmf1@sim-phones",
+        acceptance=True,
+        customer_dial_timing="at_confirmation",
     )
     r = start(m, {"s09a-pb-press1": "s09a-pb-press1"})
     r.run(load_trace("S09", run), until=3.9)

@@ -178,7 +178,9 @@ def test_a_call_lost_while_the_core_was_away_says_what_is_unknown() -> None:
     away = lost_call_record(request, CallStep.CONNECTED, 110.0, 200.0)
     assert away.outcome == CallOutcome.COMPLETED and away.hung_up_first is None
     assert away.agent_leg.hangup_cause_text == END_NOT_SEEN
-    restarted = lost_call_record(request, CallStep.CONNECTED, 110.0, 200.0, telephony_restarted=True)
+    restarted = lost_call_record(
+        request, CallStep.CONNECTED, 110.0, 200.0, telephony_restarted=True
+    )
     assert restarted.outcome == CallOutcome.TELEPHONY_RESTARTED
     assert restarted.reason == "telephony_restarted"
 
