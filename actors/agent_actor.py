@@ -16,9 +16,8 @@ from typing import Any
 import msgspec
 import pykka
 
-from actors.call_actor import internal_error_record
-from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
+from actors.machine_actor import NOT_A_QUERY, MachineActor
 from actors.messages import AdoptedCall, UiHangUp
 from core.agent import (
     AdoptCall,
@@ -29,7 +28,10 @@ from core.agent import (
 )
 from core.call_config import CallRequest
 from core.call_events import CallEnded, CallStepChanged
+from core.call_outcomes import final_step_for
+from core.call_record import call_record
 from core.domain import CallOutcome
+from core.records import StepTime
 from core.timers import TimerFired
 from core.views import AgentView, CallView
 
@@ -60,7 +62,7 @@ class GetAgentView(msgspec.Struct, frozen=True):
     pass
 
 
-class AgentActor(pykka.ThreadingActor):
+class AgentActor(MachineActor[AgentMachine]):
     def __init__(
         self,
         machine: AgentMachine,
@@ -68,36 +70,27 @@ class AgentActor(pykka.ThreadingActor):
         start_call: CallFactory,
         audit: AuditTrail | None = None,
     ) -> None:
-        super().__init__()
-        self.machine = machine
-        self.deps = deps
+        super().__init__(machine, deps, timer_scope=f"agent:{machine.agent_id}")
         self.start_call = start_call
         self.audit = audit
         self.call_ref: Any = None
-        self.executor: CommandExecutor | None = None
         self._last_published: AgentView | None = None
 
-    def on_start(self) -> None:
-        self.executor = CommandExecutor(
-            self.deps, self.actor_ref, timer_scope=f"agent:{self.machine.agent_id}"
-        )
+    def started(self) -> None:
         # Every configured agent is seen from the start (offline until they sign in), so
         # evscallpro_agents counts each one in exactly one state.
         self._last_published = self.machine.view()
         self.deps.publish(self._last_published)
 
-    def on_receive(self, message: Any) -> Any:
-        try:
-            return self._handle(message)
-        except Exception as exc:  # never let one bad message stop the agent
-            log.exception("agent %s failed on %s", self.machine.agent_id, type(message).__name__)
-            return Refusal("internal_error", f"{type(exc).__name__}")
+    def answer(self, message: Any) -> Any:
+        return self.machine.view() if isinstance(message, GetAgentView) else NOT_A_QUERY
 
-    def _handle(self, message: Any) -> Any:
+    def failed(self, exc: Exception) -> Refusal:  # never let one bad message stop the agent
+        return Refusal("internal_error", f"{type(exc).__name__}")
+
+    def handle(self, message: Any) -> Any:
         now = time.time()
         match message:
-            case GetAgentView():
-                return self.machine.view()
             case AgentRequest(input=inp):
                 refusal = self.machine.receive(inp, now)
                 self._flush()
@@ -134,8 +127,6 @@ class AgentActor(pykka.ThreadingActor):
                         refusal.code,
                     )
                 self._flush(publish=True)
-            case TimerFired() if self.executor and not self.executor.is_current(message):
-                pass  # a replaced or cancelled timer's late firing
             case CallView() | CallStepChanged() | TimerFired():
                 self.machine.receive(message, now)
                 self._flush(publish=isinstance(message, CallView))
@@ -152,26 +143,29 @@ class AgentActor(pykka.ThreadingActor):
         """The machine already went on_call; end that call at once (nothing was dialed, so
         nothing to qualify) and refuse, as for any other request the core cannot serve."""
         log.exception("agent %s: call %s not started", self.machine.agent_id, request.call_id)
-        reason = f"call_not_started: {type(exc).__name__}"
-        record = msgspec.structs.replace(
-            internal_error_record(request, reason, at, [], at), outcome=CallOutcome.REJECTED
+        outcome = CallOutcome.REJECTED
+        record = call_record(
+            request,
+            outcome=outcome,
+            ended_at=at,
+            reason=f"call_not_started: {type(exc).__name__}",
+            steps=(StepTime(final_step_for(outcome), at),),
         )
         self.machine.receive(CallEnded(record=record), at)
         self._flush(publish=True)
         return Refusal("internal_error", "the call could not be started")
 
+    def on_event(self, event: Any) -> None:
+        if isinstance(event, DispositionSubmitted):
+            try:
+                self.deps.sink.write(event.disposition)
+            except Exception:
+                log.exception("disposition sink failed")
+        elif isinstance(event, MobileNumberChanged) and self.audit is not None:
+            self.audit(event)
+
     def _flush(self, publish: bool = False) -> None:
-        assert self.executor is not None
-        self.executor.execute(self.machine.commands_to_send())
-        events = self.machine.events_emitted()
-        for event in events:
-            if isinstance(event, DispositionSubmitted):
-                try:
-                    self.deps.sink.write(event.disposition)
-                except Exception:
-                    log.exception("disposition sink failed")
-            elif isinstance(event, MobileNumberChanged) and self.audit is not None:
-                self.audit(event)
+        events = self.drain()
         # Publish whenever what the agent sees changed (a workstation change emits no event),
         # or when asked to (a call view update the desktop must show).
         view: AgentView = self.machine.view()

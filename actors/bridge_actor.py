@@ -5,28 +5,26 @@ monitors it (`Monitoring`), so CallView.monitored_by reaches the agent and the w
 The supervisor's phone leg, its snoops and the private bridge are claimed at the Switchboard
 as the machine creates them; the root tells the actor mode switches, stops and the end of the
 supervised call (`CallFinished`). It publishes each state change and stops itself when the
-machine says `SupervisionEnded`. Every message is guarded: a failure hangs up the
-supervisor's leg and snoops, never the supervised call.
+machine says `SupervisionEnded`. It runs in the shared shell (actors/machine_actor.py), so
+every message is guarded: a failure hangs up the supervisor's leg and snoops, never the
+supervised call.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import pykka
 
-from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
-from actors.messages import Arrived, Monitoring, Shutdown
+from actors.machine_actor import NOT_A_QUERY, MachineActor
+from actors.messages import Monitoring
 from core.ari_commands import HangupChannel
 from core.bridge import SupervisionEnded, SupervisionMachine, SupervisionStateChanged
 from core.domain import SupervisionMode
-from core.timers import TimerFired
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +45,7 @@ class GetSupervisionView(msgspec.Struct, frozen=True):
     pass
 
 
-class BridgeActor(pykka.ThreadingActor):
+class BridgeActor(MachineActor[SupervisionMachine]):
     def __init__(
         self,
         machine: SupervisionMachine,
@@ -55,75 +53,57 @@ class BridgeActor(pykka.ThreadingActor):
         on_ended: Callable[[SupervisionEnded], None] | None = None,
         call_ref: Any = None,
     ) -> None:
-        super().__init__()
-        self.machine = machine
+        super().__init__(machine, deps, timer_scope=f"sup:{machine.sid}")
         self.call_ref = call_ref  # the supervised CallActor, told who monitors it
-        self.deps = deps
         self.on_ended = on_ended
-        self.executor: CommandExecutor | None = None
-        self.finished = False
         self.last_view: SupervisionView | None = None
 
-    def on_start(self) -> None:
-        self.executor = CommandExecutor(
-            self.deps, self.actor_ref, timer_scope=f"sup:{self.machine.sid}"
-        )
+    def answer(self, message: Any) -> Any:
+        return self.last_view if isinstance(message, GetSupervisionView) else NOT_A_QUERY
 
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, GetSupervisionView):
-            return self.last_view
-        if isinstance(message, Shutdown):
-            self._release()
-            self.stop()
-            return None
-        if isinstance(message, Arrived):
-            message = message.event
-        executor = self.executor
-        if isinstance(message, TimerFired) and executor and not executor.is_current(message):
-            return  # a replaced or cancelled timer's late firing
-        try:
-            self._feed(message)
-        except Exception as exc:
-            log.exception("supervision %s failed; ending it", self.machine.sid)
-            self._abort(f"{type(exc).__name__}: {exc}")
-        return None
-
-    def _feed(self, inp: Any) -> None:
-        if self.finished:
-            return
-        self.machine.receive(inp, time.time())
-        assert self.executor is not None
-        self.executor.execute(self.machine.commands_to_send())
-        for event in self.machine.events_emitted():
-            match event:
-                case SupervisionStateChanged():
-                    self._publish(
-                        SupervisionView(
-                            call_id=event.call_id,
-                            supervisor_id=event.supervisor_id,
-                            state=str(event.state),
-                            mode=event.mode,
-                            at=event.at,
-                            reason=event.reason,
-                            ended=event.state in ("ended", "failed"),
-                        )
+    def on_event(self, event: Any) -> None:
+        match event:
+            case SupervisionStateChanged():
+                self._publish(
+                    SupervisionView(
+                        call_id=event.call_id,
+                        supervisor_id=event.supervisor_id,
+                        state=str(event.state),
+                        mode=event.mode,
+                        at=event.at,
+                        reason=event.reason,
+                        ended=event.state in ("ended", "failed"),
                     )
-                case SupervisionEnded():
-                    self._end(event)
+                )
+            case SupervisionEnded():
+                self._end(event)
+
+    def failed(self, exc: Exception) -> None:
+        """Hang up the supervisor's leg and snoops, never the supervised call."""
+        for channel_id in self.executor.channels:
+            self.deps.port.send(HangupChannel(channel_id=channel_id), None)
+        self._end(
+            SupervisionEnded(
+                call_id=self.machine.call_id,
+                supervisor_id=self.machine.supervisor_id,
+                at=time.time(),
+                reason=f"{type(exc).__name__}: {exc}",
+                failed=True,
+            )
+        )
 
     def _publish(self, view: SupervisionView) -> None:
         """Keep the latest view and tell the supervised call who monitors it, in which mode
         (gateway subscribers only know AgentView / CallView: they see it in monitored_by)."""
         self.last_view = view
         mode = self.machine.monitored()
-        if self.call_ref is not None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                self.call_ref.tell(
-                    Monitoring(
-                        supervisor_id=self.machine.supervisor_id,
-                        mode=None if view.ended or mode is None else mode[1],
-                    )
-                )
+        self.tell_peer(
+            self.call_ref,
+            Monitoring(
+                supervisor_id=self.machine.supervisor_id,
+                mode=None if view.ended or mode is None else mode[1],
+            ),
+        )
 
     def _end(self, event: SupervisionEnded) -> None:
         self.finished = True
@@ -143,23 +123,4 @@ class BridgeActor(pykka.ThreadingActor):
                 self.on_ended(event)
             except Exception:
                 log.exception("supervision-ended listener failed")
-        self._release()
-        self.stop()
-
-    def _abort(self, reason: str) -> None:
-        if self.executor is not None:
-            for channel_id in self.executor.channels:
-                self.deps.port.send(HangupChannel(channel_id=channel_id), None)
-        self._end(
-            SupervisionEnded(
-                call_id=self.machine.call_id,
-                supervisor_id=self.machine.supervisor_id,
-                at=time.time(),
-                reason=reason,
-                failed=True,
-            )
-        )
-
-    def _release(self) -> None:
-        if self.executor is not None:
-            self.executor.release_all()
+        self.end()

@@ -170,7 +170,6 @@ class CallRegistry(pykka.ThreadingActor):
             on_ended=ended,
             adopted=True,
             agent=msg.agent,
-            live_ids=msg.live_ids & frozenset(machine.channel_ids()),
         )
         self._publish()
         log.warning("adopted live call %s (agent %s)", request.call_id, request.agent_id)

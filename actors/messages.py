@@ -76,22 +76,17 @@ class SwitchboardStats(msgspec.Struct, frozen=True):
 
 
 class GetStats(msgspec.Struct, frozen=True):
-    """ask() only from the root or tests."""
+    """ask() the Switchboard for its SwitchboardStats (root or tests)."""
+
+
+class GetCallView(msgspec.Struct, frozen=True):
+    """ask() a CallActor for its call's current CallView (root or tests)."""
 
 
 class UiHangUp(msgspec.Struct, frozen=True):
     """The agent's (or a supervisor's) hang-up button."""
 
     requested_by: str = "ui"
-
-
-class ReconcileChannels(msgspec.Struct, frozen=True):
-    """The channels Asterisk has right now (after a reconnect): legs not in it are gone."""
-
-    live_ids: frozenset[str]
-    # time.perf_counter() when the listing was asked for: a channel the actor first knew of
-    # later may have been created after the listing, so its absence proves nothing.
-    listed_at: float | None = None
 
 
 class Monitoring(msgspec.Struct, frozen=True):

@@ -1,15 +1,19 @@
 """Reconciliation on every ARI (re)connect: Asterisk is the source of truth for live calls,
 and it replays no missed events.
 
-1. GET /channels and /bridges.
-2. Every CallActor of this process is told which channels still exist (`ReconcileChannels`);
-   a leg that vanished while the socket was down gets a synthetic ChannelDestroyed, so its
-   call ends and writes its record.
+1. GET /asterisk/info, /channels and /bridges. Asterisk's `status.startup_time` differing
+   from the one of the previous reconciliation means Asterisk restarted meanwhile: every
+   channel it had was cut by the restart (`core restart now`, a crash).
+2. Every CallActor of this process is told which channels still exist (core's
+   `ChannelsListed`, with `telephony_restarted`): its call machine ends a leg that vanished
+   while the socket was down, its end not seen (cause unknown, end time approximate), so
+   the call ends and writes its record.
 3. Calls of OUR app (dialplan app_data `<app>,<role>,<call_id>` or a journal entry) that no
-   actor owns are adopted: a CallActor around `RecoveredCallMachine` (a bridged call stays
-   up and can be hung up from the UI or either phone; anything unfinished is hung up).
+   actor owns are adopted: a CallActor around the CallMachine `core.recovery_call.adopt_call`
+   rebuilds (a bridged call stays up; see its rules).
 4. Calls the live-calls journal knew that Asterisk no longer has ended while the core was
-   away: their record is written (`recovered=True`) and the journal closes them.
+   away: their record is written (`recovered=True`; `telephony_restarted` when Asterisk
+   restarted) and the journal closes them.
 
 Between reconnects, `orphan_legs` answers the orphan sweep (actors/orphan_sweep.py) with the
 same test of what is ours, under the same lock: legs of our app whose call no actor runs.
@@ -23,24 +27,24 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import TypeVar
 
 import msgspec
 
+from actors.ari_listing import AriListing
 from actors.ari_port import AriPort, AriRequest
-from actors.call_journal import CallJournal, JournaledCall
-from actors.messages import ReconcileChannels, Teller
+from actors.call_journal import CallJournal
+from actors.messages import Teller
 from actors.sinks import CallRecordSink
-from core.ari_events import Bridge, Channel
 from core.call import CallMachine
 from core.call_config import CallRequest, CallSettings
-from core.recovery_call import adopted_request, lost_call_record
-from core.recovery_scan import EVS_VARIABLES, live_calls, split_leg_id
+from core.call_inputs import ChannelsListed
+from core.ids import call_id_of
+from core.recovery_call import adopt_call, adopted_request, lost_call_record
+from core.recovery_scan import is_ours, live_calls, ours_with_halves
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-Adopter = Callable[[CallMachine, CallRequest, frozenset[str]], object]
+Adopter = Callable[[CallMachine, CallRequest], object]
 LISTING_FAILED = "listing failed"
 
 
@@ -50,6 +54,7 @@ class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):
     told_actors: int
     adopted: tuple[str, ...] = ()
     closed_while_away: tuple[str, ...] = ()
+    telephony_restarted: bool = False  # Asterisk's startup time changed since the last one
     error: str = ""
 
 
@@ -67,6 +72,7 @@ class Reconciler:
         listing_retries_s: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
     ) -> None:
         self.port = port
+        self.listing = AriListing(port)
         # Asterisk replays nothing: a call whose leg vanished during the gap ends only when a
         # listing shows it, so a failed listing is asked for again after each of these waits.
         self.listing_retries_s = listing_retries_s
@@ -79,6 +85,8 @@ class Reconciler:
         self.on_report = on_report
         self._lock = asyncio.Lock()
         self.reports: list[ReconcileReport] = []
+        self.startup_time: str | None = None  # Asterisk's, as of the last reconciliation
+        self._restart_unreported = False  # seen, but the listing failed: tell the next one
 
     async def run(self, generation: int) -> ReconcileReport:
         async with self._lock:  # two quick reconnects must not adopt the same call twice
@@ -103,49 +111,42 @@ class Reconciler:
         if self.on_report is not None:
             self.on_report(report)
 
-    async def _get_list(self, path: str) -> list[object] | None:
-        status, body, text = await self.port.request(AriRequest("GET", path))
-        if status != 200 or not isinstance(body, list):
-            log.warning("reconcile: GET %s -> %s %s", path, status, text[:200])
+    async def _asterisk_startup_time(self) -> str | None:
+        """Asterisk's `status.startup_time` (GET /asterisk/info); None when unknown."""
+        status, body, text = await self.port.request(AriRequest("GET", "/asterisk/info"))
+        info = body.get("status") if status == 200 and isinstance(body, dict) else None
+        startup = info.get("startup_time") if isinstance(info, dict) else None
+        if not isinstance(startup, str) or not startup:
+            log.warning("reconcile: GET /asterisk/info -> %s %s", status, text[:200])
             return None
-        return body
+        return startup
 
-    async def _variables(self, channel_id: str) -> dict[str, str]:
-        """The EVS_* variables of one channel (requests in parallel; unset ones are skipped)."""
-        answers = await asyncio.gather(
-            *(
-                self.port.request(
-                    AriRequest("GET", f"/channels/{channel_id}/variable", {"variable": name})
-                )
-                for name in EVS_VARIABLES
+    async def _telephony_restarted(self) -> bool:
+        """Did Asterisk restart since the last reconciliation (its startup time changed)?
+        Unknown (False) at the core's first reconciliation or when /asterisk/info fails."""
+        startup = await self._asterisk_startup_time()
+        if startup is not None and self.startup_time is not None and startup != self.startup_time:
+            log.warning(
+                "Asterisk restarted (startup time %s -> %s): its channels were cut",
+                self.startup_time,
+                startup,
             )
-        )
-        values: dict[str, str] = {}
-        for name, (status, body, _) in zip(EVS_VARIABLES, answers, strict=True):
-            if status == 200 and isinstance(body, dict) and body.get("value"):
-                values[name] = str(body["value"])
-        return values
-
-    def _ours(self, channel: Channel, journal: dict[str, JournaledCall]) -> bool:
-        split = split_leg_id(channel.id)
-        if split is None:
-            return False
-        if split[0] in journal:
-            return True
-        data = channel.dialplan.app_data
-        return channel.dialplan.app_name == "Stasis" and data.startswith(self.app + ",")
+            self._restart_unreported = True
+        if startup is not None:
+            self.startup_time = startup
+        return self._restart_unreported
 
     async def _reconcile(self, generation: int) -> ReconcileReport:
-        listed_at = time.perf_counter()
+        restarted = await self._telephony_restarted()
+        listed_at = time.time()  # the call machines' clock
         owned_before = self.live_call_refs()  # a call that ends during the listing stays ours
-        raw_channels = await self._get_list("/channels")
-        raw_bridges = await self._get_list("/bridges")
-        if raw_channels is None or raw_bridges is None:
+        channels = await self.listing.channels()
+        bridges = await self.listing.bridges()
+        if channels is None or bridges is None:
             return ReconcileReport(
                 generation=generation, channels=0, told_actors=0, error=LISTING_FAILED
             )
-        channels = [c for c in (_convert(x, Channel) for x in raw_channels) if c is not None]
-        bridges = [b for b in (_convert(x, Bridge) for x in raw_bridges) if b is not None]
+        self._restart_unreported = False
         live_ids = frozenset(c.id for c in channels)
 
         # The journal is read on both sides of the snapshot of this process's calls: a call
@@ -155,48 +156,38 @@ class Reconciler:
         owned = self.live_call_refs()
         for ref in owned.values():
             try:
-                ref.tell(ReconcileChannels(live_ids=live_ids, listed_at=listed_at))
+                ref.tell(
+                    ChannelsListed(
+                        channel_ids=live_ids, listed_at=listed_at, telephony_restarted=restarted
+                    )
+                )
             except Exception:
                 log.debug("call actor gone during reconciliation")
 
         journal_after = self.journal.live_calls() if self.journal is not None else {}
         journal = {k: v for k, v in journal_after.items() if k in journal_before}
-        ours = [c for c in channels if self._ours(c, journal)]
-        ours_ids = {c.id for c in ours}
-        halves = [c for c in channels if c.id.endswith("-2") and c.id[:-2] in ours_ids]
         candidates = [
             call
-            for call in live_calls(ours + halves, bridges)
+            for call in live_calls(ours_with_halves(channels, self.app, journal), bridges)
             if call.call_id not in owned and call.call_id not in owned_before
         ]
         adopted: list[str] = []
         now = time.time()
         for call in candidates:
             journaled = journal.get(call.call_id)
-            if journaled is not None:
-                request = journaled.request
-            else:  # no journal line (lost, or another core's journal): ask the channels
-                sources = [
-                    leg.local2_id or leg.channel_id
-                    for leg in (call.agent, call.customer)
-                    if leg is not None
-                ]
-                variables: dict[str, str] = {}
-                for found in await asyncio.gather(*(self._variables(c) for c in sources)):
-                    variables.update(found)
-                call = msgspec.structs.replace(call, variables={**variables, **call.variables})
-                request = adopted_request(call, now)
-            machine = CallMachine.adopt(
-                request,
-                self.call_settings,
-                agent=call.agent,
-                customer=call.customer,
-                bridge_id=call.bridge_id,
-                at=now,
-                last_step=journaled.last_step if journaled else None,
-                connected_at=journaled.connected_at if journaled else None,
-            )
-            self.adopt(machine, request, live_ids)
+            if journaled is None:  # no journal line (lost, or another core's): ask the channels
+                call = await self.listing.with_variables(call)
+                machine = adopt_call(adopted_request(call, now), self.call_settings, call, now)
+            else:
+                machine = adopt_call(
+                    journaled.request,
+                    self.call_settings,
+                    call,
+                    now,
+                    last_step=journaled.last_step,
+                    connected_at=journaled.connected_at,
+                )
+            self.adopt(machine, machine.request)
             adopted.append(call.call_id)
 
         live_call_ids = {c.call_id for c in candidates} | set(owned) | set(owned_before)
@@ -204,10 +195,10 @@ class Reconciler:
         for call_id, journaled in journal.items():
             if call_id in live_call_ids:
                 continue
-            record = lost_call_record(
-                journaled.request, journaled.last_step, journaled.connected_at, now
+            last = (journaled.last_step, journaled.connected_at)
+            self.sink.write(
+                lost_call_record(journaled.request, *last, now, telephony_restarted=restarted)
             )
-            self.sink.write(record)
             if self.journal is not None:
                 self.journal.ended(call_id, now)
             closed.append(call_id)
@@ -218,6 +209,7 @@ class Reconciler:
             told_actors=len(owned),
             adopted=tuple(adopted),
             closed_while_away=tuple(closed),
+            telephony_restarted=restarted,
         )
 
     async def orphan_legs(self) -> tuple[str, ...] | None:
@@ -232,27 +224,13 @@ class Reconciler:
             return None
         async with self._lock:
             owned_before = set(self.live_call_refs())
-            raw_channels = await self._get_list("/channels")
-            if raw_channels is None:
+            channels = await self.listing.channels()
+            if channels is None:
                 return None
             journal_before = self.journal.live_calls() if self.journal is not None else {}
             owned = owned_before | set(self.live_call_refs())
             journal_after = self.journal.live_calls() if self.journal is not None else {}
             journal = {k: v for k, v in journal_after.items() if k in journal_before}
             kept = owned | set(journal_before) | set(journal_after)
-            orphans: list[str] = []
-            for channel in (_convert(x, Channel) for x in raw_channels):
-                if channel is None or not self._ours(channel, journal):
-                    continue
-                split = split_leg_id(channel.id)
-                if split is not None and split[0] not in kept:
-                    orphans.append(channel.id)
-            return tuple(orphans)
-
-
-def _convert(raw: object, kind: type[T]) -> T | None:
-    try:
-        return msgspec.convert(raw, kind)
-    except msgspec.ValidationError:
-        log.warning("reconcile: unreadable %s skipped", kind.__name__)
-        return None
+            ours = (c.id for c in channels if is_ours(c, self.app, journal))
+            return tuple(cid for cid in ours if call_id_of(cid) not in kept)

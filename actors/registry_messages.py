@@ -39,7 +39,6 @@ class AdoptLiveCall(msgspec.Struct, frozen=True):
 
     machine: Any  # CallMachine
     request: CallRequest
-    live_ids: frozenset[str]
     agent: Any = None
 
 

@@ -3,12 +3,10 @@ could not start): nothing was dialed, and it still leaves exactly one record."""
 
 from __future__ import annotations
 
-import msgspec
-
-from actors.call_actor import internal_error_record
 from core.call_config import CallRequest
+from core.call_record import call_record
 from core.domain import CallOutcome, CallStep
-from core.records import CallRecord
+from core.records import CallRecord, StepTime
 from core.views import CallView
 
 
@@ -16,8 +14,12 @@ def unplaced_call(
     request: CallRequest, outcome: CallOutcome, reason: str, at: float
 ) -> tuple[CallRecord, CallView]:
     """The call's record and its final view (what the agent's desktop shows)."""
-    record = msgspec.structs.replace(
-        internal_error_record(request, reason, at, [], at), outcome=outcome
+    record = call_record(
+        request,
+        outcome=outcome,
+        ended_at=at,
+        reason=reason[:300],
+        steps=(StepTime(CallStep.FAILED, at),),
     )
     view = CallView(
         call_id=request.call_id,

@@ -54,7 +54,8 @@ from prometheus_client import start_http_server as _prom_start_http_server
 
 from core.ari_commands import AriCommand
 from core.ari_events import HANDLED_TYPES
-from core.domain import AgentState, CallOutcome, CallStep, WorkstationMode
+from core.call_outcomes import FINAL_STEPS
+from core.domain import AgentState, CallOutcome, WorkstationMode
 from core.views import AgentView, CallView
 
 log = logging.getLogger(__name__)
@@ -316,7 +317,7 @@ def set_agents(counts: Mapping[AgentState | str, int]) -> None:
         AGENTS.labels(state=state.value).set(value)
 
 
-_TERMINAL_STEPS = frozenset({CallStep.ENDED, CallStep.REJECTED, CallStep.FAILED})
+_TERMINAL_STEPS = FINAL_STEPS
 
 
 class ViewMetrics:

@@ -45,10 +45,12 @@ import msgspec
 
 from core.call_config import CallRequest, DialTemplates
 from core.call_events import CallEnded, CallStepChanged
+from core.call_outcomes import final_step_for
 from core.do_not_call import REFUSAL_CODE as DO_NOT_CALL
 from core.do_not_call import DoNotCallCheck
-from core.domain import AgentState, CallOutcome, CallStep, WorkstationMode
+from core.domain import AgentState, CallOutcome, WorkstationMode
 from core.domain import Refusal as Refusal  # re-exported: the agent's answers
+from core.machine import Machine
 from core.phone import DialingPolicy, NumberProblem
 from core.records import CallRecord, Disposition
 from core.timers import CancelTimer, StartTimer, TimerCommand, TimerFired
@@ -147,11 +149,13 @@ class MobileNumberChanged(msgspec.Struct, frozen=True, tag="mobile_number_change
 AgentEvent = AgentStateChanged | DispositionSubmitted | MobileNumberChanged
 
 
-class AgentMachine:
+class AgentMachine(Machine[AgentState, TimerCommand, AgentEvent]):
+    _log = log
     # The agent's day (see "Sign-out during a call" and "Do-not-call" below); class-level
     # defaults so the constructor stays as it is.
     _pending_log_out: bool = False
     _do_not_call: DoNotCallCheck | None = None
+
     def __init__(
         self,
         agent_id: str,
@@ -168,6 +172,7 @@ class AgentMachine:
     ) -> None:
         """`numbers_of_others`: E.164 number -> id of the person (agent or supervisor) whose
         configured phone it is; no one else may take it as their mobile."""
+        super().__init__(f"agent {agent_id}", AgentState.OFFLINE)
         self.agent_id = agent_id
         self.display_name = display_name or agent_id
         self.templates = templates or DialTemplates()
@@ -183,7 +188,6 @@ class AgentMachine:
                 self.mobile_number = checked
             else:
                 log.warning("agent %s: mobile number ignored: %s", agent_id, checked.detail)
-        self._state = AgentState.OFFLINE
         self._since = since
         self.pause_reason: str | None = None
         self._pending_pause: str | None = None
@@ -191,21 +195,11 @@ class AgentMachine:
         self.call_id: str | None = None
         self.awaiting: CallRecord | None = None
         self._awaiting_view: CallView | None = None
-        self._commands: list[TimerCommand] = []
-        self._events: list[AgentEvent] = []
 
     # ----------------------------------------------------------------- surface
     @property
     def state(self) -> AgentState:
         return self._state
-
-    def commands_to_send(self) -> list[TimerCommand]:
-        commands, self._commands = self._commands, []
-        return commands
-
-    def events_emitted(self) -> list[AgentEvent]:
-        events, self._events = self._events, []
-        return events
 
     def view(self) -> AgentView:
         return AgentView(
@@ -513,10 +507,8 @@ class AgentMachine:
     def _set_state(
         self, state: AgentState, at: float, reason: str = "", force: bool = False
     ) -> None:
-        if state == self._state and not force:
+        if not self._move(state, reason) and not force:
             return
-        log.info("agent %s: %s -> %s %s", self.agent_id, self._state, state, reason)
-        self._state = state
         self._since = at
         self._events.append(
             AgentStateChanged(agent_id=self.agent_id, state=state, at=at, reason=reason)
@@ -524,12 +516,10 @@ class AgentMachine:
 
 
 def _ended_view(record: CallRecord) -> CallView:
-    ended_well = record.outcome in (CallOutcome.COMPLETED, CallOutcome.CANCELLED)
-    step = CallStep.ENDED if ended_well else CallStep.FAILED
     return CallView(
         call_id=record.call_id,
         agent_id=record.agent_id,
-        step=step,
+        step=final_step_for(record.outcome),
         customer_number=record.customer_number,
         contact_id=record.contact_id,
         outcome=record.outcome,

@@ -79,7 +79,8 @@ from core.ari_events import (
 )
 from core.domain import LegRole, SupervisionMode
 from core.leg import Leg
-from core.timers import CancelTimer, StartTimer, TimerCommand, TimerFired
+from core.machine import Machine
+from core.timers import TimerFired
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,9 @@ class _Snoop:
         self.hangup_missed = False  # our DELETE got 404 while pending: send it again
 
 
-class SupervisionMachine:
+class SupervisionMachine(Machine[SupervisionState, AriCommand, SupervisionEvent]):
+    _log = log
+
     def __init__(
         self,
         call_id: str,
@@ -202,6 +205,7 @@ class SupervisionMachine:
         call_bridge_id: str,
         settings: SupervisionSettings | None = None,
     ) -> None:
+        super().__init__(f"supervision {call_id}-sup-{supervisor_id}", SupervisionState.REQUESTED)
         self.call_id = call_id
         self.supervisor_id = supervisor_id
         self.agent_channel_id = agent_channel_id
@@ -212,7 +216,6 @@ class SupervisionMachine:
         self.leg = Leg(LegRole.SUPERVISOR, supervisor_endpoint, f"{self.sid}-leg")
         self.mode = SupervisionMode.LISTEN
         self.reason = ""
-        self._state = SupervisionState.REQUESTED
         self._snoop: _Snoop | None = None
         self._old_snoops: list[_Snoop] = []
         self._snoop_count = 0
@@ -223,9 +226,6 @@ class SupervisionMachine:
         self._agent_notified = False
         self._confirmed = not self.settings.acceptance  # pressed 1 (or not asked to)
         self._failed = False  # the supervision never started (leg busy, refused...)
-        self._timers: set[str] = set()
-        self._commands: list[AriCommand | TimerCommand] = []
-        self._events: list[SupervisionEvent] = []
 
     # ----------------------------------------------------------------- surface
     @property
@@ -247,14 +247,6 @@ class SupervisionMachine:
         if self._state in _MODE_STATES.values():
             return (self.supervisor_id, self.mode)
         return None
-
-    def commands_to_send(self) -> list[AriCommand | TimerCommand]:
-        commands, self._commands = self._commands, []
-        return commands
-
-    def events_emitted(self) -> list[SupervisionEvent]:
-        events, self._events = self._events, []
-        return events
 
     def receive(self, inp: SupervisionInput, at: float) -> None:
         if self.is_finished:
@@ -601,9 +593,7 @@ class SupervisionMachine:
             self._finish(at, self.reason, self._failed)
 
     def _finish(self, at: float, reason: str, failed: bool = False) -> None:
-        for name in sorted(self._timers):
-            self._commands.append(CancelTimer(name=name))
-        self._timers.clear()
+        self._cancel_all_timers()
         self.reason = reason
         self._set_state(SupervisionState.FAILED if failed else SupervisionState.ENDED, at, reason)
         self._events.append(
@@ -621,10 +611,8 @@ class SupervisionMachine:
         return self._old_snoops + ([self._snoop] if self._snoop is not None else [])
 
     def _set_state(self, state: SupervisionState, at: float, reason: str = "") -> None:
-        if state == self._state:
+        if not self._move(state, reason):
             return
-        log.info("supervision %s: %s -> %s %s", self.sid, self._state, state, reason)
-        self._state = state
         self._events.append(
             SupervisionStateChanged(
                 call_id=self.call_id,
@@ -635,12 +623,3 @@ class SupervisionMachine:
                 reason=reason,
             )
         )
-
-    def _start_timer(self, name: str, seconds: float) -> None:
-        self._timers.add(name)
-        self._commands.append(StartTimer(name=name, seconds=seconds))
-
-    def _cancel_timer(self, name: str) -> None:
-        if name in self._timers:
-            self._timers.discard(name)
-            self._commands.append(CancelTimer(name=name))

@@ -3,99 +3,48 @@ bridges them. Pure (Sans-I/O): inputs in through `receive(inp, at)`, ARI and tim
 out through `commands_to_send()`, step changes and the final record through
 `events_emitted()`. The machine never reads the clock and never raises on bad input.
 
-Identity (so a restarted core can rebuild the call from Asterisk's channels):
-  agent leg `<call_id>-agent`, customer leg `<call_id>-customer` (Local ;2 halves `<id>-2`),
-  bridge `<call_id>-bridge`, recording `<call_id>`, playbacks `<call_id>-pb-<what>`;
-  app args `agent,<call_id>` / `customer,<call_id>`; channel variables EVS_CALL_ID,
-  EVS_ROLE, EVS_AGENT_ID, EVS_CONTACT_ID, EVS_CUSTOMER_NUMBER, EVS_WORKSTATION.
+How it reads (like h11's `_state.py`): `receive` first turns an input into an input KIND
+(`Kind`), doing the bookkeeping every step shares (a leg folds its channel's event, a
+CreateBridge answer is noted); then `TRANSITIONS[(step, kind)]` picks the one handler for
+that step. A (step, kind) that is not in the table is an unexpected input: logged, ignored.
+`ChannelsListed` (after an events-socket outage) folds the legs that vanished in as
+destroyed; `abort()` (the actor failed) hangs up the live legs and ends at once.
+Names, app args and channel variables: core.ids; adoption after a restart:
+core.recovery_call; the actions the handlers call (dial, play, hang up, finish): core.call_actions.
 
-Transition table (step: input -> commands, next step). "agent/customer gone" means a
-ChannelHangupRequest not asked by us, StasisEnd or ChannelDestroyed of that leg's channel.
-
-  requested
-    CallStart, request valid     -> Originate agent, timer agent_answer     -> agent_dialing
-    CallStart, request invalid   -> (nothing)                               -> rejected
-    HangupFromUi                 -> (nothing), outcome cancelled            -> ended
-  agent_dialing
-    agent Up (StateChange/Dial ANSWER) before StasisStart                   -> agent_answered
-    agent StasisStart Up         -> (see agent_answered)
-    agent ChannelDestroyed, never Up -> outcome agent_busy | agent_no_answer |
-                                    agent_unreachable (cause / Dial status) -> failed
-    AriCommandFailed(originate)  -> outcome agent_unreachable (HTTP 4xx/5xx) or
-                                    internal_error (no answer, 401, 409)    -> failed
-    timer agent_answer           -> Hangup agent (no_answer)                -> ending
-  agent_answered (Up; waits for StasisStart to be able to play)
-    in Stasis and acceptance on  -> Play press-1, timer agent_confirm       -> agent_confirming
-    in Stasis, acceptance off    -> Play announce, timer announce           -> announcing
-  agent_confirming
-    DTMF "1"                     -> StopPlayback, Play announce             -> announcing
-    press-1 prompt finished      -> timer agent_confirm (acceptance_wait_s)
-    timer agent_confirm          -> Hangup agent (rejected), agent_not_confirmed -> ending
-    agent gone                   -> outcome agent_not_confirmed             -> ending
-  announcing
-    announce finished/failed, timer announce (at once when no announce media is configured)
-                                 -> MOH (or ring) on agent, Originate (or Create) customer,
-                                    timer customer_answer                   -> customer_dialing
-    agent gone                   -> outcome agent_abandoned                 -> ending
-  customer_dialing
-    customer created (StasisStart Down, create_dial) -> Dial customer
-    customer final Dial status, create_dial, still alive -> Hangup customer
-    customer Up and in Stasis    -> CreateBridge, timer bridge              -> connected
-    customer ChannelDestroyed, never Up -> outcome customer_busy | customer_no_answer |
-                                    customer_congestion | customer_invalid_number |
-                                    customer_rejected; stop hold, Play notice, timer notice
-                                                                            -> ending
-    timer customer_answer        -> Hangup customer (no_answer), notice    -> ending
-    AriCommandFailed(originate/create/dial customer) -> customer_congestion or
-                                    internal_error, notice                  -> ending
-    agent gone                   -> Hangup customer, outcome agent_abandoned -> ending
-  connected
-    CreateBridge ok (or 409)     -> AddToBridge(agent, customer)
-    AddToBridge ok / both entered -> stop hold, RecordBridge (if enabled)
-    bridge failed / timer bridge -> Hangup both, outcome internal_error     -> ending
-    agent or customer gone       -> Hangup the other, outcome completed     -> ending
-  any step before ended
-    HangupFromUi                 -> Hangup live legs; outcome cancelled before connected,
-                                    completed once connected                -> ending
-  ending
-    notice finished/failed, timer notice -> Hangup agent
-    every dialed leg ChannelDestroyed (or 404 on its hangup), no CreateBridge unanswered,
-    timer ending                 -> DestroyBridge (if created), CallEnded  -> ended | failed
-    CreateBridge ok              -> (destroyed at the end: Asterisk keeps empty bridges)
-
-A 404 on a hang-up sent while the leg's originate/create is unanswered does not end the leg
-(the DELETE outran it): once the originate answers, the leg is hung up again.
-
-Commands that depend on an earlier one wait for its `AriCommandSucceeded` (AddToBridge
-after CreateBridge, RecordBridge after AddToBridge), so the actor may run commands
-concurrently. Final steps: ended (completed, cancelled), failed (every other outcome),
-rejected. Exactly one `CallEnded` is emitted, last.
+Steps: requested -> agent_dialing -> agent_answered -> [agent_confirming] -> customer_dialing
+(dialed at the agent's confirmation while the agent hears the "customer is being called"
+prompt, then hold audio; with customer_dial_timing = after_announcement: announcing first,
+then customer_dialing) -> bridging (prompt and hold audio stopped at the answer) ->
+connected -> ending (ending_notice first when the agent hears why the customer failed;
+ending_bridge last when a CreateBridge is still unanswered) -> ended (completed, cancelled)
+| failed (every other outcome) | rejected (core.call_outcomes).
+"Agent/customer gone" means a ChannelHangupRequest not asked by us, StasisEnd or
+ChannelDestroyed of that leg's channel. A 404 on a hang-up sent while the leg's
+originate/create is unanswered does not end the leg (the DELETE outran it): once the
+originate answers, the leg is hung up again. Commands that depend on an earlier one wait for
+its `AriCommandSucceeded` (AddToBridge after CreateBridge). Exactly one `CallEnded`, last.
 """
 
 from __future__ import annotations
 
 import logging
-
-import msgspec
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
 
 from core.ari_commands import (
     AddToBridge,
-    AriCommand,
     AriCommandFailed,
     AriCommandSucceeded,
     CreateBridge,
     CreateChannel,
-    DestroyBridge,
     DialChannel,
     HangupChannel,
     OriginateChannel,
     PlayMedia,
     RecordBridge,
-    StartMusicOnHold,
-    StartRinging,
-    StopMusicOnHold,
     StopPlayback,
-    StopRinging,
 )
 from core.ari_events import (
     BridgeDestroyed,
@@ -107,283 +56,82 @@ from core.ari_events import (
     UnhandledEvent,
     event_channel_id,
 )
-from core.call_config import CallRequest, CallSettings, CustomerDialMethod, HoldAudio
-from core.call_events import CallEnded, CallEvent, CallStepChanged
-from core.call_inputs import CallInput, CallStart, HangupFromUi
-from core.domain import CallOutcome, CallStep, LegRole, Party, SupervisionMode
-from core.leg import FINAL_DIAL_STATUSES, FailureKind, Leg
-from core.records import CallRecord, LegRecord, StepTime
-from core.recovery_scan import LiveLeg
-from core.timers import CancelTimer, StartTimer, TimerCommand, TimerFired
-from core.views import CallView
+from core.call_actions import (
+    T_AGENT_ANSWER,
+    T_AGENT_CONFIRM,
+    T_ANNOUNCE,
+    T_BRIDGE,
+    T_CUSTOMER_ANSWER,
+    T_ENDING,
+    T_NOTICE,
+    TELEPHONY_RESTARTED,
+    TELEPHONY_SHUTDOWN,
+    BridgeState,
+    CallActions,
+    CallCommand,
+    http_detail,
+)
+from core.call_config import E164, CustomerDialMethod
+from core.call_inputs import CallInput, CallStart, ChannelsListed, HangupFromUi
+from core.call_outcomes import AGENT_OUTCOMES, outcome_for_http_error
+from core.domain import CallOutcome, CallStep, Party
+from core.ids import playback_id
+from core.leg import END_NOT_SEEN, END_TELEPHONY_RESTARTED, FINAL_DIAL_STATUSES, FailureKind
+from core.timers import TimerFired
+
+__all__ = ["E164", "CallCommand", "CallMachine", "Kind"]
 
 log = logging.getLogger(__name__)
 
-CallCommand = AriCommand | TimerCommand
+S = CallStep
 
-FINAL_STEPS = frozenset({CallStep.ENDED, CallStep.FAILED, CallStep.REJECTED})
 
-# Timer names (one machine's namespace).
-T_AGENT_ANSWER = "agent_answer"
-T_AGENT_CONFIRM = "agent_confirm"
-T_ANNOUNCE = "announce"
-T_CUSTOMER_ANSWER = "customer_answer"
-T_BRIDGE = "bridge"
-T_NOTICE = "notice"
-T_ENDING = "ending"
+class Kind(StrEnum):
+    """What an input means to the call, whatever its type."""
 
-_AGENT_OUTCOMES: dict[FailureKind, CallOutcome] = {
-    FailureKind.BUSY: CallOutcome.AGENT_BUSY,
-    FailureKind.NO_ANSWER: CallOutcome.AGENT_NO_ANSWER,
+    START = "start"
+    UI_HANGUP = "ui_hangup"
+    LEG_CHANGED = "leg_changed"  # a leg's channel event (or a 404 on its hang-up) was folded in
+    AGENT_DIGIT = "agent_digit"
+    ANNOUNCE_DONE = "announce_done"  # the announce prompt finished (or failed)
+    PRESS1_DONE = "press1_done"
+    NOTICE_DONE = "notice_done"
+    AGENT_ORIGINATE_FAILED = "agent_originate_failed"
+    CUSTOMER_REQUEST_FAILED = "customer_request_failed"  # originate / create / dial
+    BRIDGE_CREATED = "bridge_created"  # CreateBridge answered 2xx (or 409: it exists)
+    CREATE_BRIDGE_FAILED = "create_bridge_failed"
+    ADD_TO_BRIDGE_FAILED = "add_to_bridge_failed"
+    BRIDGED = "bridged"  # AddToBridge answered, or both legs seen entering the bridge
+    AGENT_ANSWER_TIMER = T_AGENT_ANSWER
+    AGENT_CONFIRM_TIMER = T_AGENT_CONFIRM
+    ANNOUNCE_TIMER = T_ANNOUNCE
+    CUSTOMER_ANSWER_TIMER = T_CUSTOMER_ANSWER
+    BRIDGE_TIMER = T_BRIDGE
+    NOTICE_TIMER = T_NOTICE
+    ENDING_TIMER = T_ENDING
+
+
+_TIMER_KINDS = {str(kind): kind for kind in Kind if kind.name.endswith("_TIMER")}
+_PLAYBACK_KINDS = {
+    "announce": Kind.ANNOUNCE_DONE,
+    "press1": Kind.PRESS1_DONE,
+    "notice": Kind.NOTICE_DONE,
 }
-_CUSTOMER_OUTCOMES: dict[FailureKind, CallOutcome] = {
-    FailureKind.BUSY: CallOutcome.CUSTOMER_BUSY,
-    FailureKind.NO_ANSWER: CallOutcome.CUSTOMER_NO_ANSWER,
-    FailureKind.CONGESTION: CallOutcome.CUSTOMER_CONGESTION,
-    FailureKind.INVALID_NUMBER: CallOutcome.CUSTOMER_INVALID_NUMBER,
-    FailureKind.REJECTED: CallOutcome.CUSTOMER_REJECTED,
-    FailureKind.UNREACHABLE: CallOutcome.CUSTOMER_CONGESTION,
-}
-_SUCCESS_OUTCOMES = frozenset({CallOutcome.COMPLETED, CallOutcome.CANCELLED})
-_BEFORE_CUSTOMER = frozenset(
-    {
-        CallStep.AGENT_DIALING,
-        CallStep.AGENT_ANSWERED,
-        CallStep.AGENT_CONFIRMING,
-        CallStep.ANNOUNCING,
-    }
-)
+
+Handler = Callable[["CallMachine", Any, float], None]
 
 
-def agent_channel_id(call_id: str) -> str:
-    return f"{call_id}-agent"
-
-
-def customer_channel_id(call_id: str) -> str:
-    return f"{call_id}-customer"
-
-
-def bridge_id_for(call_id: str) -> str:
-    return f"{call_id}-bridge"
-
-
-def outcome_for_http_error(status: int) -> CallOutcome | None:
-    """An originate refused by Asterisk: the endpoint is wrong or cannot be allocated
-    (agent unreachable), or the core itself is at fault (no answer, auth, id clash)."""
-    if status in (0, 401, 403, 404, 409):
-        return CallOutcome.INTERNAL_ERROR
-    return None
-
-
-class CallMachine:
+class CallMachine(CallActions):
     """One Connect-to-Phone call, from the agent's request to its `CallRecord`."""
 
-    def __init__(self, request: CallRequest, settings: CallSettings) -> None:
-        self.request = request
-        self.settings = settings
-        self.call_id = request.call_id
-        self.bridge_id = bridge_id_for(request.call_id)
-        self.agent = Leg(LegRole.AGENT, request.agent_endpoint, agent_channel_id(self.call_id))
-        self.customer: Leg | None = None
-        self._step = CallStep.REQUESTED
-        self._step_since = request.requested_at
-        self._steps: list[StepTime] = [StepTime(CallStep.REQUESTED, request.requested_at)]
-        self.outcome: CallOutcome | None = None
-        self.reason = ""
-        self.hung_up_first: Party | None = None
-        self.connected_at: float | None = None
-        self.ended_at: float | None = None
-        self.recording_name: str | None = None
-        self._bridge_created = False
-        self._bridge_pending = False  # CreateBridge sent, not answered yet
-        self._bridged = False
-        self._in_bridge: set[str] = set()  # channels seen entering the call bridge
-        self._hold: HoldAudio | None = None
-        self._notice_playing = False
-        self._timers: set[str] = set()
-        self._commands: list[CallCommand] = []
-        self._events: list[CallEvent] = []
-        self.recovered = False
-
-    # ----------------------------------------------------------------- recovery
-    @classmethod
-    def adopt(
-        cls,
-        request: CallRequest,
-        settings: CallSettings,
-        *,
-        agent: LiveLeg | None,
-        customer: LiveLeg | None,
-        bridge_id: str | None,
-        at: float,
-        last_step: CallStep | None = None,
-        connected_at: float | None = None,
-    ) -> CallMachine:
-        """Rebuild a call after a core restart from the legs Asterisk still lists (GET
-        /channels, /bridges; see core.recovery_scan). `last_step` is what a journal kept, if
-        any. The record will say `recovered=True`. Rules:
-
-        - both legs Up            -> connected (bridged, or the bridge is set up again)
-        - agent Up, customer Down -> customer_dialing (the customer still rings)
-        - agent Up, no customer   -> announcing / agent_confirming again when the journal
-                                     says the customer was never dialed, else the agent
-                                     hears the "unreachable" notice, then ending
-                                     (internal_error "recovered_incomplete")
-        - agent Down (ringing)    -> agent_dialing
-        - no agent leg            -> ending: the customer leg is hung up (agent_abandoned
-                                     before connect, completed after)
-        - agent Up, no customer, but the call was connected (journal, or the agent is still
-          in the call bridge)     -> ending, completed, the customer hung up first
-        Commands to send at once (and a CallStepChanged) are queued as usual.
-        """
-        m = cls(request, settings)
-        m.recovered = True
-        m._step_since = at
-        m._adopt(agent, customer, bridge_id, at, last_step, connected_at)
-        return m
-
-    def _adopt(
-        self,
-        agent: LiveLeg | None,
-        customer: LiveLeg | None,
-        bridge_id: str | None,
-        at: float,
-        last_step: CallStep | None,
-        connected_at: float | None,
-    ) -> None:
-        creating = self.settings.customer_dial_method == CustomerDialMethod.CREATE_DIAL
-        if customer is not None:
-            self.customer = _adopted_leg(
-                LegRole.CUSTOMER,
-                self.request.customer_endpoint,
-                customer,
-                at,
-                connected_at,
-                in_stasis=creating,
-            )
-            self.customer.dial_sent = creating
-        was_connected = (
-            last_step == CallStep.CONNECTED
-            or bridge_id == self.bridge_id
-            or any(leg is not None and leg.bridge_id == self.bridge_id for leg in (agent, customer))
-        )
-        if agent is None:
-            self.agent.mark_destroyed(at)
-            customer_up = self.customer is not None and self.customer.up
-            outcome = CallOutcome.COMPLETED if customer_up else CallOutcome.AGENT_ABANDONED
-            self._gone_while_away(outcome, "agent", Party.AGENT, was_connected, connected_at, at)
-            return
-        self.agent = _adopted_leg(
-            LegRole.AGENT,
-            self.request.agent_endpoint,
-            agent,
-            at,
-            connected_at,
-            in_stasis=agent.state == "Up",
-        )
-        if not self.agent.up:
-            self._start_timer(
-                T_AGENT_ANSWER, self.settings.agent_ring_timeout_s + self.settings.stasis_guard_s
-            )
-            self._set_step(CallStep.AGENT_DIALING, at, "adopted")
-        elif self.customer is not None and self.customer.up:
-            self._adopt_connected(bridge_id, agent, customer, at, connected_at)
-        elif self.customer is not None:
-            self._hold = self.settings.hold_audio
-            self._start_timer(
-                T_CUSTOMER_ANSWER,
-                self.settings.customer_ring_timeout_s + self.settings.stasis_guard_s,
-            )
-            self._set_step(CallStep.CUSTOMER_DIALING, at, "adopted")
-        elif was_connected:  # the customer hung up while the core was away
-            self._gone_while_away(
-                CallOutcome.COMPLETED, "customer", Party.CUSTOMER, True, connected_at, at
-            )
-        elif last_step in _BEFORE_CUSTOMER:
-            self._agent_ready(at)
-        else:  # the customer may have been dialed (and failed) while away: never redial
-            self._conclude(CallOutcome.INTERNAL_ERROR, "recovered_incomplete", Party.SYSTEM)
-            self._hold = self.settings.hold_audio  # it was probably on: stop it first
-            self._play_notice(FailureKind.UNREACHABLE, at)
-
-    def _gone_while_away(
-        self,
-        outcome: CallOutcome,
-        who: str,
-        party: Party,
-        was_connected: bool,
-        connected_at: float | None,
-        at: float,
-    ) -> None:
-        """One leg ended while the core was away: end the other (and the bridge)."""
-        if was_connected and outcome == CallOutcome.COMPLETED:
-            self.connected_at = connected_at if connected_at is not None else at
-            self._bridge_created = True  # destroyed once the legs are gone
-            self.recording_name = self.call_id if self.settings.recording else None
-        self._conclude(outcome, f"{who}_gone_while_core_away", party)
-        self._hang_up_all(at)
-
-    def _adopt_connected(
-        self,
-        bridge_id: str | None,
-        agent: LiveLeg,
-        customer: LiveLeg | None,
-        at: float,
-        connected_at: float | None,
-    ) -> None:
-        self.connected_at = connected_at if connected_at is not None else at
-        self._set_step(CallStep.CONNECTED, at, "adopted")
-        bridged = (
-            bridge_id == self.bridge_id
-            and agent.bridge_id == self.bridge_id
-            and customer is not None
-            and customer.bridge_id == self.bridge_id
-        )
-        if bridged:
-            self._bridge_created = True
-            self._bridged = True
-            self.recording_name = self.call_id if self.settings.recording else None
-        else:  # set the bridge up again (409 on CreateBridge counts as created)
-            self._hold = self.settings.hold_audio
-            self._create_bridge()
-            self._start_timer(T_BRIDGE, self.settings.bridge_guard_s)
-
     # ----------------------------------------------------------------- public surface
-    @property
-    def step(self) -> CallStep:
-        return self._step
-
-    @property
-    def is_finished(self) -> bool:
-        return self._step in FINAL_STEPS
-
-    def channel_ids(self) -> tuple[str, ...]:
-        """Every channel id this call owns (for the switchboard's routing table)."""
-        ids = [self.agent.channel_id]
-        for leg in (self.agent, self.customer_leg()):
-            if leg.local2_id:
-                ids.append(leg.local2_id)
-        ids.append(self.customer_leg().channel_id)
-        return tuple(dict.fromkeys(ids))
-
-    def customer_leg(self) -> Leg:
-        """The customer leg, dialed or not (its ids are fixed by the call id)."""
-        if self.customer is not None:
-            return self.customer
-        return Leg(
-            LegRole.CUSTOMER, self.request.customer_endpoint, customer_channel_id(self.call_id)
-        )
-
-    def playback_ids(self) -> tuple[str, ...]:
-        return tuple(self._pb(what) for what in ("announce", "press1", "notice"))
-
     def receive(self, inp: CallInput, at: float) -> None:
         """Feed one input. Never raises: a bug ends the call as internal_error."""
         if self.is_finished:
             log.debug("call %s: ignoring %s after the end", self.call_id, type(inp).__name__)
             return
         try:
-            self._dispatch(inp, at)
+            self._classify(inp, at)
         except Exception:
             log.exception("call %s: error handling %s", self.call_id, type(inp).__name__)
             try:
@@ -391,50 +139,30 @@ class CallMachine:
             except Exception:  # the error path itself failed: hand over what we have
                 log.critical("call %s: cannot end cleanly", self.call_id, exc_info=True)
 
-    def commands_to_send(self) -> list[CallCommand]:
-        commands, self._commands = self._commands, []
-        return commands
+    # ----------------------------------------------------------------- input -> kind
+    def _on(self, kind: Kind, inp: Any, at: float) -> None:
+        handler = TRANSITIONS.get((self._state, kind))
+        if handler is None:
+            log.debug("call %s: unexpected %s in %s, ignored", self.call_id, kind, self._state)
+            return
+        handler(self, inp, at)
 
-    def events_emitted(self) -> list[CallEvent]:
-        events, self._events = self._events, []
-        return events
-
-    def view(self, monitored_by: tuple[tuple[str, SupervisionMode], ...] = ()) -> CallView:
-        """The UI snapshot; `monitored_by` comes from the live SupervisionMachines."""
-        return CallView(
-            call_id=self.call_id,
-            agent_id=self.request.agent_id,
-            step=self._step,
-            customer_number=self.request.customer_number,
-            contact_id=self.request.contact_id,
-            outcome=self.outcome,
-            reason=self.reason,
-            workstation=self.request.workstation,
-            step_since=self._step_since,
-            connected_at=self.connected_at,
-            ended_at=self.ended_at,
-            recording_name=self.recording_name,
-            ended_by=self.hung_up_first if self.outcome is not None else None,
-            monitored_by=monitored_by,
-        )
-
-    # ----------------------------------------------------------------- dispatch
-    def _dispatch(self, inp: CallInput, at: float) -> None:
+    def _classify(self, inp: CallInput, at: float) -> None:
         match inp:
             case CallStart():
-                self._on_start(at)
-            case HangupFromUi(by=by):
-                self._on_ui_hangup(by, at)
-            case TimerFired(name=name):
-                self._on_timer(name, at)
+                self._on(Kind.START, inp, at)
+            case HangupFromUi():
+                self._on(Kind.UI_HANGUP, inp, at)
+            case TimerFired(name=name) if self._timer_is_armed(name) and name in _TIMER_KINDS:
+                self._on(_TIMER_KINDS[name], inp, at)
             case AriCommandSucceeded():
-                self._on_command_ok(inp, at)
+                self._command_ok(inp, at)
             case AriCommandFailed():
-                self._on_command_failed(inp, at)
-            case UnhandledEvent():
-                pass
+                self._command_failed(inp, at)
+            case ChannelsListed():
+                self._channels_listed(inp, at)
             case PlaybackFinished(playback=playback):
-                self._on_playback_finished(playback.id, playback.state, at)
+                self._playback_done(playback.id, playback.state, at)
             case RecordingStarted(recording=recording) if recording.name == self.call_id:
                 log.info("call %s: recording %s started", self.call_id, recording.name)
             case RecordingFailed(recording=recording) if recording.name == self.call_id:
@@ -448,243 +176,200 @@ class CallMachine:
                     self._in_bridge.add(channel.id)
                 customer = self.customer
                 if customer and {self.agent.channel_id, customer.channel_id} <= self._in_bridge:
-                    self._on_bridged(at)
-            case BridgeDestroyed():
+                    self._on(Kind.BRIDGED, inp, at)
+            case TimerFired() | UnhandledEvent() | BridgeDestroyed():
                 pass
             case _:
-                self._on_channel_event(inp, at)
+                self._channel_event(inp, at)
 
-    def _on_channel_event(self, event: CallInput, at: float) -> None:
-        channel_id = event_channel_id(event)  # type: ignore[arg-type]
+    def _channel_event(self, event: Any, at: float) -> None:
+        channel_id = event_channel_id(event)
         if channel_id is None:
             return
-        if self.agent.owns(channel_id):
-            leg = self.agent
-        elif self.customer is not None and self.customer.owns(channel_id):
-            leg = self.customer
-        else:
+        leg = next((leg for leg in self._legs() if leg.owns(channel_id)), None)
+        if leg is None:
             log.debug("call %s: event for unknown channel %s", self.call_id, channel_id)
-            return
-        if (
-            isinstance(event, ChannelDtmfReceived)
-            and leg is self.agent
-            and channel_id == leg.channel_id
-        ):
-            self._on_agent_digit(event.digit, at)
-            return
-        leg.observe(event, at)  # type: ignore[arg-type]
-        self._advance(at)
-
-    # ----------------------------------------------------------------- inputs
-    def _on_start(self, at: float) -> None:
-        if self._step != CallStep.REQUESTED:
-            log.warning("call %s: CallStart in %s ignored", self.call_id, self._step)
-            return
-        self._step_since = at
-        problem = self._request_problem()
-        if problem:
-            self._conclude(CallOutcome.REJECTED, problem, None)
-            self._finish(at)
-            return
-        self.agent.dialed_at = at
-        self.agent.create_pending = True
-        self._send(
-            OriginateChannel(
-                channel_id=self.agent.channel_id,
-                endpoint=self.agent.endpoint,
-                app=self.settings.app,
-                app_args=f"agent,{self.call_id}",
-                caller_id=self.settings.caller_id_to_agent,
-                timeout_s=self.settings.agent_ring_timeout_s,
-                variables=self._variables(LegRole.AGENT),
-                other_channel_id=self.agent.local2_id,
-            )
-        )
-        self._start_timer(
-            T_AGENT_ANSWER, self.settings.agent_ring_timeout_s + self.settings.stasis_guard_s
-        )
-        self._set_step(CallStep.AGENT_DIALING, at)
-
-    def _request_problem(self) -> str:
-        return self.request.problem()
-
-    def _on_ui_hangup(self, by: str, at: float) -> None:
-        step = self._step
-        if step == CallStep.REQUESTED:
-            self._conclude(CallOutcome.CANCELLED, f"hangup_from_ui:{by}", Party.UI)
-            self._finish(at)
-        elif step == CallStep.ENDING:
-            if self._notice_playing:
-                self._end_notice(at)
-        elif step == CallStep.CONNECTED:
-            self._conclude(CallOutcome.COMPLETED, f"hangup_from_ui:{by}", Party.UI)
-            self._hang_up_all(at)
+        elif isinstance(event, ChannelDtmfReceived) and channel_id == self.agent.channel_id:
+            self._on(Kind.AGENT_DIGIT, event, at)
         else:
-            self._conclude(CallOutcome.CANCELLED, f"hangup_from_ui:{by}", Party.UI)
-            self._hang_up_all(at)
+            leg.observe(event, at)
+            if leg.cut_by_shutdown:  # Asterisk is stopping: the call is cut whatever follows
+                self._conclude(CallOutcome.TELEPHONY_RESTARTED, TELEPHONY_SHUTDOWN, Party.SYSTEM)
+            self._on(Kind.LEG_CHANGED, event, at)
 
-    def _on_timer(self, name: str, at: float) -> None:
-        if name not in self._timers:
-            log.debug("call %s: stale timer %s", self.call_id, name)
-            return
-        self._timers.discard(name)
-        step = self._step
-        if name == T_AGENT_ANSWER and step in (CallStep.AGENT_DIALING, CallStep.AGENT_ANSWERED):
-            self._conclude(CallOutcome.AGENT_NO_ANSWER, "timeout", Party.SYSTEM)
-            self._hang_up_all(at, reason="no_answer")
-        elif name == T_AGENT_CONFIRM and step == CallStep.AGENT_CONFIRMING:
-            self._conclude(CallOutcome.AGENT_NOT_CONFIRMED, "no_digit", Party.SYSTEM)
-            self._hang_up_all(at, reason="rejected")
-        elif name == T_ANNOUNCE and step == CallStep.ANNOUNCING:
-            self._dial_customer(at)
-        elif name == T_CUSTOMER_ANSWER and step == CallStep.CUSTOMER_DIALING:
-            self._customer_failed(at, FailureKind.NO_ANSWER, "timeout", Party.SYSTEM)
-        elif name == T_BRIDGE and step == CallStep.CONNECTED and not self._bridged:
-            self._fail_everything(CallOutcome.INTERNAL_ERROR, "bridge_timeout", at)
-        elif name == T_NOTICE and self._notice_playing:
-            self._end_notice(at)
-        elif name == T_ENDING and step == CallStep.ENDING:
-            log.warning("call %s: legs not destroyed in time, closing the record", self.call_id)
-            for leg in self._legs():
-                leg.mark_destroyed(at)
-            self._finish(at)
+    def _command_ok(self, ok: AriCommandSucceeded, at: float) -> None:
+        command = ok.command
+        if isinstance(command, OriginateChannel | CreateChannel):
+            self._created_leg_answered(command.channel_id, ok.status, at)
+        elif isinstance(command, CreateBridge) and command.bridge_id == self.bridge_id:
+            self._bridge_exists(ok, at)
+        elif isinstance(command, AddToBridge) and command.bridge_id == self.bridge_id:
+            self._on(Kind.BRIDGED, ok, at)
 
-    def _on_command_ok(self, ok: AriCommandSucceeded, at: float) -> None:
-        if isinstance(ok.command, OriginateChannel | CreateChannel):
-            self._created_leg_missed(ok.command.channel_id, ok.status, at)
-        match ok.command:
-            case CreateBridge(bridge_id=bridge_id) if bridge_id == self.bridge_id:
-                self._on_bridge_created(at)
-            case AddToBridge(bridge_id=bridge_id) if bridge_id == self.bridge_id:
-                self._on_bridged(at)
-            case _:
-                pass
-
-    def _on_command_failed(self, failed: AriCommandFailed, at: float) -> None:
-        command = failed.command
-        detail = f"http {failed.status}: {failed.message}"
-        level = logging.DEBUG if _already_gone(failed) else logging.WARNING
-        log.log(level, "call %s: %s failed: %s", self.call_id, type(command).__name__, detail)
-        if isinstance(command, OriginateChannel | CreateChannel) and self._created_leg_missed(
-            command.channel_id, failed.status, at
-        ):
-            return
+    def _command_failed(self, failed: AriCommandFailed, at: float) -> None:
+        command, status = failed.command, failed.status
+        self._log_failure(failed)
+        if isinstance(command, OriginateChannel | CreateChannel):
+            missed = self._created_leg_answered(command.channel_id, status, at)
+            if missed is not None:  # hung up again, or gone for good
+                if missed.destroyed:
+                    self._on(Kind.LEG_CHANGED, failed, at)
+                return
+        customer = self.customer
         match command:
             case OriginateChannel(channel_id=cid) if cid == self.agent.channel_id:
-                if self._step in (CallStep.AGENT_DIALING, CallStep.ENDING):
-                    self._agent_originate_failed(failed.status, detail, at)
+                self._on(Kind.AGENT_ORIGINATE_FAILED, failed, at)
             case (
                 OriginateChannel(channel_id=cid)
                 | CreateChannel(channel_id=cid)
                 | DialChannel(channel_id=cid)
-            ) if self.customer is not None and cid == self.customer.channel_id:
-                self._customer_request_failed(failed.status, detail, command, at)
-            case HangupChannel(channel_id=cid) if failed.status == 404:
-                for leg in self._legs():
-                    if leg.channel_id == cid and leg.create_pending:
-                        leg.hangup_missed = True  # the DELETE outran the originate
-                    elif leg.channel_id == cid:
-                        leg.mark_destroyed(at)
-                self._advance(at)
-            case CreateBridge() if failed.status == 409:
-                self._on_bridge_created(at)
-            case CreateBridge() if self._step == CallStep.ENDING:
-                self._bridge_pending = False  # nothing to destroy; the end may go on
-                self._maybe_finish(at)
-            case CreateBridge() | AddToBridge():
-                self._fail_everything(CallOutcome.INTERNAL_ERROR, f"bridge: {detail}", at)
+            ) if customer is not None and cid == customer.channel_id:
+                self._on(Kind.CUSTOMER_REQUEST_FAILED, failed, at)
+            case HangupChannel(channel_id=cid) if status == 404:
+                leg = self._leg_with_id(cid)
+                if leg is not None and leg.create_pending:
+                    leg.hangup_missed = True  # the DELETE outran the originate
+                elif leg is not None and not leg.destroyed:
+                    leg.mark_gone_unseen(at)  # gone before our DELETE: its end was not seen
+                    self._gone_before_hang_up()
+                self._on(Kind.LEG_CHANGED, failed, at)
+            case CreateBridge() if status == 409:
+                self._bridge_exists(failed, at)
+            case CreateBridge():
+                self._on(Kind.CREATE_BRIDGE_FAILED, failed, at)
+            case AddToBridge():
+                self._on(Kind.ADD_TO_BRIDGE_FAILED, failed, at)
             case PlayMedia(playback_id=pb):
-                self._on_playback_finished(pb, "failed", at)
+                self._playback_done(pb, "failed", at)
             case RecordBridge():
                 self.recording_name = None
             case _:
                 pass
 
-    def _created_leg_missed(self, channel_id: str, status: int, at: float) -> bool:
-        """The originate/create of a leg answered. True when our DELETE had already got a
-        404 for it: the channel now exists (2xx, or maybe on no answer) and is hung up
-        again, or it never will (an HTTP error) and the leg is gone."""
-        leg = next((leg for leg in self._legs() if leg.channel_id == channel_id), None)
-        if leg is None:
-            return False
-        leg.create_pending = False
-        if not leg.hangup_missed or leg.destroyed:
-            return False
-        leg.hangup_missed = False
-        if 200 <= status < 300 or status == 0:
-            self._hang_up(leg)
-        else:
-            leg.mark_destroyed(at)
-            self._advance(at)
-        return True
+    def _bridge_exists(self, answer: Any, at: float) -> None:
+        if self._bridge != BridgeState.CREATED:  # else a duplicate answer
+            self._bridge = BridgeState.CREATED
+            self._on(Kind.BRIDGE_CREATED, answer, at)
 
-    def _on_agent_digit(self, digit: str, at: float) -> None:
-        if self._step != CallStep.AGENT_CONFIRMING:
+    def _playback_done(self, pb: str, state: str, at: float) -> None:
+        if state == "failed":
+            log.warning("call %s: playback %s failed", self.call_id, pb)
+        for what, kind in _PLAYBACK_KINDS.items():
+            if pb == playback_id(self.call_id, what):
+                self._on(kind, pb, at)
+
+    def _channels_listed(self, listed: ChannelsListed, at: float) -> None:
+        """Legs that vanished during an events-socket outage end, their end not seen: cause
+        unknown, end time = now (approximate). Who hung up first is known only when one leg
+        of a connected call is still there; a restart of Asterisk cut them all."""
+        vanished = self._vanished_legs(listed)
+        if not vanished:
             return
-        if digit != "1":
-            log.info("call %s: agent pressed %r, waiting for 1", self.call_id, digit)
+        text = END_TELEPHONY_RESTARTED if listed.telephony_restarted else END_NOT_SEEN
+        for leg in vanished:
+            leg.mark_gone_unseen(at, text)
+        if listed.telephony_restarted:
+            self._conclude(CallOutcome.TELEPHONY_RESTARTED, TELEPHONY_RESTARTED, Party.SYSTEM)
+        elif self._state in (S.BRIDGING, S.CONNECTED):
+            self._conclude_ends_not_seen()
+        self._on(Kind.LEG_CHANGED, listed, at)
+
+    # ----------------------------------------------------------------- handlers
+    def _place_call(self, _: Any, at: float) -> None:
+        self._step_since = at
+        problem = self._request_problem()
+        if problem:
+            self._conclude(CallOutcome.REJECTED, problem, None)
+            self._finish(at)
+        else:
+            self._originate_agent(at)
+
+    def _cancel(self, ui: HangupFromUi, at: float) -> None:
+        self._conclude(CallOutcome.CANCELLED, f"hangup_from_ui:{ui.by}", Party.UI)
+        if self._state == S.REQUESTED:
+            self._finish(at)
+        else:
+            self._hang_up_all(at)
+
+    def _hang_up_answered(self, ui: HangupFromUi, at: float) -> None:
+        self._conclude(CallOutcome.COMPLETED, f"hangup_from_ui:{ui.by}", Party.UI)
+        self._hang_up_all(at)
+
+    def _agent_progress(self, _: Any, at: float) -> None:
+        """agent_dialing / agent_answered: the agent leg changed."""
+        agent = self.agent
+        if not agent.up and agent.destroyed:
+            outcome = AGENT_OUTCOMES.get(agent.failure_kind(), CallOutcome.AGENT_UNREACHABLE)
+            self._conclude(outcome, str(agent.failure_kind()), Party.AGENT)
+            self._finish(at)
+        elif agent.up and agent.going:
+            self._conclude(CallOutcome.AGENT_ABANDONED, "agent_hung_up", Party.AGENT)
+            self._hang_up_all(at)
+        elif agent.up and self._state == S.AGENT_DIALING:
+            self._set_step(S.AGENT_ANSWERED, at)
+            self._agent_progress(_, at)
+        elif agent.ready:
+            self._agent_ready(at)
+
+    def _agent_no_answer(self, _: Any, at: float) -> None:
+        self._conclude(CallOutcome.AGENT_NO_ANSWER, "timeout", Party.SYSTEM)
+        self._hang_up_all(at, reason="no_answer")
+
+    def _agent_originate_failed(self, failed: AriCommandFailed, at: float) -> None:
+        outcome = outcome_for_http_error(failed.status) or CallOutcome.AGENT_UNREACHABLE
+        self._conclude(outcome, http_detail(failed), Party.SYSTEM)
+        if failed.status == 0:
+            # No answer from Asterisk: the channel may exist. Hang it up; a 404 ends the call.
+            self._hang_up_all(at)
+        else:
+            self.agent.mark_destroyed(at)
+            self._finish(at)
+
+    def _agent_digit(self, event: ChannelDtmfReceived, at: float) -> None:
+        if event.digit != "1":
+            log.info("call %s: agent pressed %r, waiting for 1", self.call_id, event.digit)
             return
         self._cancel_timer(T_AGENT_CONFIRM)
-        self._send(StopPlayback(playback_id=self._pb("press1")))
-        self._announce(at)
+        self._send(StopPlayback(playback_id=playback_id(self.call_id, "press1")))
+        self._agent_confirmed(at)
 
-    def _on_playback_finished(self, playback_id: str, state: str, at: float) -> None:
-        if state == "failed":
-            log.warning("call %s: playback %s failed", self.call_id, playback_id)
-        if playback_id == self._pb("announce") and self._step == CallStep.ANNOUNCING:
-            self._dial_customer(at)
-        elif playback_id == self._pb("press1") and self._step == CallStep.AGENT_CONFIRMING:
-            self._start_timer(T_AGENT_CONFIRM, self.settings.acceptance_wait_s)
-        elif playback_id == self._pb("notice") and self._notice_playing:
-            self._end_notice(at)
+    def _wait_for_digit(self, _: Any, at: float) -> None:
+        self._start_timer(T_AGENT_CONFIRM, self.settings.acceptance_wait_s)
 
-    # ----------------------------------------------------------------- progress
-    def _advance(self, at: float) -> None:
-        """Re-evaluate the current step after a leg changed."""
-        step = self._step
-        agent = self.agent
-        if step in (CallStep.AGENT_DIALING, CallStep.AGENT_ANSWERED):
-            if not agent.up and agent.destroyed:
-                self._agent_failed(at)
-            elif agent.up and agent.going:
-                self._conclude(CallOutcome.AGENT_ABANDONED, "agent_hung_up", Party.AGENT)
-                self._hang_up_all(at)
-            elif agent.up and step == CallStep.AGENT_DIALING:
-                self._set_step(CallStep.AGENT_ANSWERED, at)
-                self._advance(at)
-            elif agent.ready:
-                self._agent_ready(at)
-        elif step in (CallStep.AGENT_CONFIRMING, CallStep.ANNOUNCING):
-            if agent.going:
-                if step == CallStep.AGENT_CONFIRMING:
-                    outcome = CallOutcome.AGENT_NOT_CONFIRMED
-                else:
-                    outcome = CallOutcome.AGENT_ABANDONED
-                self._conclude(outcome, "agent_hung_up", Party.AGENT)
-                self._hang_up_all(at)
-        elif step == CallStep.CUSTOMER_DIALING:
-            self._advance_customer_dialing(at)
-        elif step == CallStep.CONNECTED:
-            for leg, party in ((agent, Party.AGENT), (self.customer, Party.CUSTOMER)):
-                if leg is not None and leg.going and not leg.hangup_sent:
-                    self._conclude(CallOutcome.COMPLETED, f"{party}_hung_up", party)
-                    self._hang_up_all(at)
-                    break
-        if self._step == CallStep.ENDING:
-            self._maybe_finish(at)
+    def _agent_not_confirmed(self, _: Any, at: float) -> None:
+        self._conclude(CallOutcome.AGENT_NOT_CONFIRMED, "no_digit", Party.SYSTEM)
+        self._hang_up_all(at, reason="rejected")
 
-    def _advance_customer_dialing(self, at: float) -> None:
+    def _agent_gone_before_customer(self, _: Any, at: float) -> None:
+        """agent_confirming / announcing: only the agent hanging up matters."""
+        if self.agent.going:
+            confirming = self._state == S.AGENT_CONFIRMING
+            outcome = CallOutcome.AGENT_NOT_CONFIRMED if confirming else CallOutcome.AGENT_ABANDONED
+            self._conclude(outcome, "agent_hung_up", Party.AGENT)
+            self._hang_up_all(at)
+
+    def _dial(self, _: Any, at: float) -> None:
+        """announcing (after_announcement): the prompt ended, or its guard fired."""
+        self._dial_customer(at)
+
+    def _hold_after_announcement(self, _: Any, at: float) -> None:
+        """customer_dialing (at_confirmation): the prompt ended; the hold audio follows."""
+        self._announcement_over(at)
+
+    def _announcement_too_long(self, _: Any, at: float) -> None:
+        self._announcement_over(at, stop=True)
+
+    def _customer_progress(self, _: Any, at: float) -> None:
+        """customer_dialing: either leg changed."""
         agent, customer = self.agent, self.customer
         assert customer is not None
+        creating = self.settings.customer_dial_method == CustomerDialMethod.CREATE_DIAL
         if agent.going and not agent.hangup_sent:
             self._conclude(CallOutcome.AGENT_ABANDONED, "agent_hung_up", Party.AGENT)
             self._hang_up_all(at)
-            return
-        if not customer.up and customer.destroyed:
+        elif not customer.up and customer.destroyed:
             self._customer_failed(at, customer.failure_kind(), "", Party.CUSTOMER)
-            return
-        creating = self.settings.customer_dial_method == CustomerDialMethod.CREATE_DIAL
-        if creating and customer.in_stasis and not customer.dial_sent and not customer.going:
+        elif creating and customer.in_stasis and not customer.dial_sent and not customer.going:
             customer.dial_sent = True
             customer.dialed_at = at
             self._send(
@@ -694,388 +379,130 @@ class CallMachine:
                     timeout_s=self.settings.customer_ring_timeout_s,
                 )
             )
-            return
-        if (
-            creating
-            and customer.dial_status in FINAL_DIAL_STATUSES
-            and not customer.up
-            and not customer.going
-        ):
-            # A created channel stays in Stasis after a failed /dial (Local): end it.
-            self._hang_up(customer)
-            return
-        if customer.ready:
+        elif creating and customer.dial_status in FINAL_DIAL_STATUSES and not customer.up:
+            if not customer.going:  # a created channel stays in Stasis after a failed /dial
+                self._hang_up(customer)
+        elif customer.ready:
             self._customer_answered(at)
 
-    def _agent_failed(self, at: float) -> None:
-        kind = self.agent.failure_kind()
-        outcome = _AGENT_OUTCOMES.get(kind, CallOutcome.AGENT_UNREACHABLE)
-        self._conclude(outcome, str(kind), Party.AGENT)
-        self._finish(at)
+    def _customer_no_answer(self, _: Any, at: float) -> None:
+        self._customer_failed(at, FailureKind.NO_ANSWER, "timeout", Party.SYSTEM)
 
-    def _agent_originate_failed(self, status: int, detail: str, at: float) -> None:
-        outcome = outcome_for_http_error(status) or CallOutcome.AGENT_UNREACHABLE
-        self._conclude(outcome, detail, Party.SYSTEM)
-        if status == 0:
-            # No answer from Asterisk: the channel may exist. Hang it up; a 404 ends the call.
-            self._hang_up_all(at)
-        else:
-            self.agent.mark_destroyed(at)
-            self._finish(at)
-
-    def _agent_ready(self, at: float) -> None:
-        self._cancel_timer(T_AGENT_ANSWER)
-        if self.settings.acceptance_for(self.request.workstation):
-            self._play(self.agent, "press1", self.settings.prompts.press_1_to_accept)
-            self._start_timer(T_AGENT_CONFIRM, self.settings.acceptance_timeout_s)
-            self._set_step(CallStep.AGENT_CONFIRMING, at)
-        else:
-            self._announce(at)
-
-    def _announce(self, at: float) -> None:
-        self._set_step(CallStep.ANNOUNCING, at)
-        media = self.settings.prompts.customer_being_called
-        if not media:  # no announcement configured: straight to hold audio and dialing
-            self._dial_customer(at)
-            return
-        self._play(self.agent, "announce", media)
-        self._start_timer(T_ANNOUNCE, self.settings.prompt_guard_s)
-
-    def _dial_customer(self, at: float) -> None:
-        self._cancel_timer(T_ANNOUNCE)
-        self._start_hold()
-        customer = Leg(
-            LegRole.CUSTOMER, self.request.customer_endpoint, customer_channel_id(self.call_id)
-        )
-        self.customer = customer
-        customer.create_pending = True
-        common = {
-            "channel_id": customer.channel_id,
-            "endpoint": customer.endpoint,
-            "app": self.settings.app,
-            "app_args": f"customer,{self.call_id}",
-            "variables": self._variables(LegRole.CUSTOMER),
-            "other_channel_id": customer.local2_id,
-        }
-        if self.settings.customer_dial_method == CustomerDialMethod.CREATE_DIAL:
-            self._send(CreateChannel(**common))  # type: ignore[arg-type]
-        else:
-            customer.dialed_at = at
-            self._send(
-                OriginateChannel(
-                    **common,  # type: ignore[arg-type]
-                    caller_id=self.settings.caller_id_to_customer,
-                    timeout_s=self.settings.customer_ring_timeout_s,
-                )
-            )
-        self._start_timer(
-            T_CUSTOMER_ANSWER,
-            self.settings.customer_ring_timeout_s + self.settings.stasis_guard_s,
-        )
-        self._set_step(CallStep.CUSTOMER_DIALING, at)
-
-    def _customer_request_failed(
-        self, status: int, detail: str, command: AriCommand, at: float
-    ) -> None:
-        if self._step != CallStep.CUSTOMER_DIALING:
-            return
+    def _customer_request_failed(self, failed: AriCommandFailed, at: float) -> None:
         customer = self.customer
         assert customer is not None
-        if isinstance(command, DialChannel):
-            self._hang_up(customer)  # the created channel still exists
-        elif status != 0:
-            customer.mark_destroyed(at)
+        if isinstance(failed.command, DialChannel) or failed.status == 0:
+            self._hang_up(customer)  # the channel (created, or maybe originated) exists
         else:
-            self._hang_up(customer)
-        if outcome_for_http_error(status) is CallOutcome.INTERNAL_ERROR:
-            self._conclude(CallOutcome.INTERNAL_ERROR, detail, Party.SYSTEM)
+            customer.mark_destroyed(at)
+        if outcome_for_http_error(failed.status) is CallOutcome.INTERNAL_ERROR:
+            self._conclude(CallOutcome.INTERNAL_ERROR, http_detail(failed), Party.SYSTEM)
             self._play_notice(FailureKind.UNREACHABLE, at)
         else:
-            self._customer_failed(at, FailureKind.CONGESTION, detail, Party.SYSTEM)
+            self._customer_failed(at, FailureKind.CONGESTION, http_detail(failed), Party.SYSTEM)
 
-    def _customer_failed(self, at: float, kind: FailureKind, detail: str, party: Party) -> None:
-        customer = self.customer
-        assert customer is not None
-        self._cancel_timer(T_CUSTOMER_ANSWER)
-        outcome = _CUSTOMER_OUTCOMES[kind]
-        self._conclude(outcome, f"{kind}: {detail}" if detail else str(kind), party)
-        if not customer.destroyed and not customer.hangup_sent:
-            self._hang_up(customer, reason="no_answer" if detail == "timeout" else "normal")
-        self._play_notice(kind, at)
+    def _add_legs(self, _: Any, at: float) -> None:
+        self._add_to_bridge()
 
-    def _play_notice(self, kind: FailureKind, at: float) -> None:
-        """Tell the agent why, then hang the agent leg up (on PlaybackFinished or timer)."""
-        self._stop_hold()
-        if self.agent.going:
-            self._set_step(CallStep.ENDING, at)
-            self._maybe_finish(at)
-            return
-        prompts = self.settings.prompts
-        media = {
-            FailureKind.BUSY: prompts.customer_busy,
-            FailureKind.REJECTED: prompts.customer_busy,
-            FailureKind.NO_ANSWER: prompts.customer_no_answer,
-            FailureKind.INVALID_NUMBER: prompts.customer_invalid_number,
-        }.get(kind, prompts.customer_unreachable)
-        self._notice_playing = True
-        self._play(self.agent, "notice", media)
-        self._start_timer(T_NOTICE, self.settings.prompt_guard_s)
-        self._set_step(CallStep.ENDING, at, str(kind))
-
-    def _end_notice(self, at: float) -> None:
-        self._notice_playing = False
-        self._cancel_timer(T_NOTICE)
-        self._hang_up_all(at)
-
-    def _customer_answered(self, at: float) -> None:
-        self._cancel_timer(T_CUSTOMER_ANSWER)
-        self.connected_at = at
-        self._create_bridge()
-        self._start_timer(T_BRIDGE, self.settings.bridge_guard_s)
-        self._set_step(CallStep.CONNECTED, at)
-
-    def _create_bridge(self) -> None:
-        self._bridge_pending = True
-        self._send(CreateBridge(bridge_id=self.bridge_id, name=self.call_id))
-
-    def _on_bridge_created(self, at: float) -> None:
-        """Created (or 409): it must be destroyed at the end, even when the call is already
-        ending (Asterisk keeps empty bridges)."""
-        self._bridge_pending = False
-        if self._bridge_created:
-            return
-        self._bridge_created = True
-        if self._step == CallStep.ENDING:
-            self._maybe_finish(at)
-            return
-        if self._step != CallStep.CONNECTED:
-            return
-        customer = self.customer
-        assert customer is not None
-        self._send(
-            AddToBridge(
-                bridge_id=self.bridge_id,
-                channel_ids=(self.agent.channel_id, customer.channel_id),
-            )
-        )
-
-    def _on_bridged(self, at: float) -> None:
-        if self._bridged or self._step != CallStep.CONNECTED:
-            return
-        self._bridged = True
+    def _bridged(self, _: Any, at: float) -> None:
         self._cancel_timer(T_BRIDGE)
         self._stop_hold()
-        if self.settings.recording:
-            self.recording_name = self.call_id
-            self._send(
-                RecordBridge(
-                    bridge_id=self.bridge_id,
-                    name=self.call_id,
-                    format=self.settings.recording_format,
-                )
-            )
+        self._record_bridge()
+        self._set_step(S.CONNECTED, at)
 
-    # ----------------------------------------------------------------- ending
-    def _conclude(self, outcome: CallOutcome, reason: str, party: Party | None) -> None:
-        """Decide the outcome once: the first cause of the end wins."""
-        if self.outcome is not None:
-            return
-        self.outcome = outcome
-        self.reason = reason
-        self.hung_up_first = party
-        log.info("call %s: outcome %s (%s)", self.call_id, outcome, reason)
+    def _bridge_failed(self, inp: Any, at: float) -> None:
+        reason = (
+            f"bridge: {http_detail(inp)}" if isinstance(inp, AriCommandFailed) else "bridge_timeout"
+        )
+        self._fail_everything(CallOutcome.INTERNAL_ERROR, reason, at)
 
-    def _fail_everything(self, outcome: CallOutcome, reason: str, at: float) -> None:
-        self._conclude(outcome, reason, Party.SYSTEM)
-        if self._step == CallStep.REQUESTED:
-            self._finish(at)
-        else:
-            self._hang_up_all(at)
+    def _party_hung_up(self, _: Any, at: float) -> None:
+        """bridging / connected: the first side to hang up ends the call, completed."""
+        for leg, party in ((self.agent, Party.AGENT), (self.customer, Party.CUSTOMER)):
+            if leg is not None and leg.going and not leg.hangup_sent:
+                self._conclude(CallOutcome.COMPLETED, f"{party}_hung_up", party)
+                self._hang_up_all(at)
+                return
 
-    def _hang_up_all(self, at: float, reason: str = "normal") -> None:
-        for name in (T_AGENT_ANSWER, T_AGENT_CONFIRM, T_ANNOUNCE, T_CUSTOMER_ANSWER, T_BRIDGE):
-            self._cancel_timer(name)
-        if self._notice_playing:
-            self._notice_playing = False
-            self._cancel_timer(T_NOTICE)
-        for leg in self._legs():
-            if not leg.going:  # a leg already hanging up needs no DELETE
-                self._hang_up(leg, reason)
-        if self._step != CallStep.ENDING:
-            self._set_step(CallStep.ENDING, at)
-        self._start_timer(T_ENDING, self.settings.ending_guard_s)
+    def _end_notice(self, _: Any, at: float) -> None:
+        self._hang_up_all(at)
+
+    def _finish_when_all_gone(self, _: Any, at: float) -> None:
         self._maybe_finish(at)
 
-    def _maybe_finish(self, at: float) -> None:
-        if self._notice_playing:
-            if self.agent.going:  # the agent hung up during the notice
-                self._notice_playing = False
-                self._cancel_timer(T_NOTICE)
-                self._start_timer(T_ENDING, self.settings.ending_guard_s)
-            else:
-                return
-        if all(leg.destroyed for leg in self._legs()) and not self._bridge_pending:
-            self._finish(at)
+    def _bridge_not_created(self, _: Any, at: float) -> None:
+        if self._bridge == BridgeState.REQUESTED:  # nothing to destroy; the end may go on
+            self._bridge = BridgeState.NONE
+        self._maybe_finish(at)
 
-    def _finish(self, at: float) -> None:
-        if self.is_finished:
-            return
-        for name in sorted(self._timers):
-            self._send(CancelTimer(name=name))
-        self._timers.clear()
-        if self._bridge_created or self._bridge_pending:  # pending: the ending guard fired
-            self._send(DestroyBridge(bridge_id=self.bridge_id))
-        if self.outcome is None:
-            self._conclude(CallOutcome.INTERNAL_ERROR, "ended_without_outcome", Party.SYSTEM)
-        assert self.outcome is not None
-        self.ended_at = at
-        if self.outcome == CallOutcome.REJECTED:
-            final = CallStep.REJECTED
-        elif self.outcome in _SUCCESS_OUTCOMES:
-            final = CallStep.ENDED
-        else:
-            final = CallStep.FAILED
-        self._set_step(final, at, str(self.outcome))
-        self._events.append(CallEnded(record=self.record()))
-
-    def record(self) -> CallRecord:
-        """The call record as known now (final once the call is finished)."""
-        ended_at = self.ended_at if self.ended_at is not None else self._step_since
-        agent_record = self.agent.record()
-        if agent_record.ended_at is None and self.is_finished:
-            agent_record = _close(agent_record, ended_at)
-        customer_record = None
-        if self.customer is not None:
-            customer_record = self.customer.record()
-            if customer_record.ended_at is None and self.is_finished:
-                customer_record = _close(customer_record, ended_at)
-        return CallRecord(
-            call_id=self.call_id,
-            agent_id=self.request.agent_id,
-            contact_id=self.request.contact_id,
-            customer_number=self.request.customer_number,
-            workstation=self.request.workstation,
-            agent_leg=agent_record,
-            customer_leg=customer_record,
-            steps=tuple(self._steps),
-            outcome=self.outcome or CallOutcome.INTERNAL_ERROR,
-            reason=self.reason,
-            hung_up_first=self.hung_up_first,
-            recording_name=self.recording_name,
-            started_at=self.request.requested_at,
-            connected_at=self.connected_at,
-            ended_at=ended_at,
-            recovered=self.recovered,
-        )
-
-    # ----------------------------------------------------------------- helpers
-    def _legs(self) -> list[Leg]:
-        legs = [self.agent]
-        if self.customer is not None:
-            legs.append(self.customer)
-        return legs
-
-    def _set_step(self, step: CallStep, at: float, reason: str = "") -> None:
-        if step == self._step:
-            return
-        log.info("call %s: %s -> %s %s", self.call_id, self._step, step, reason)
-        self._step = step
-        self._step_since = at
-        self._steps.append(StepTime(step, at))
-        self._events.append(
-            CallStepChanged(call_id=self.call_id, step=step, at=at, reason=reason or self.reason)
-        )
-
-    def _send(self, command: CallCommand) -> None:
-        self._commands.append(command)
-
-    def _start_timer(self, name: str, seconds: float) -> None:
-        self._timers.add(name)
-        self._send(StartTimer(name=name, seconds=seconds))
-
-    def _cancel_timer(self, name: str) -> None:
-        if name in self._timers:
-            self._timers.discard(name)
-            self._send(CancelTimer(name=name))
-
-    def _hang_up(self, leg: Leg, reason: str = "normal") -> None:
-        leg.hangup_sent = True
-        self._send(HangupChannel(channel_id=leg.channel_id, reason=reason))
-
-    def _pb(self, what: str) -> str:
-        return f"{self.call_id}-pb-{what}"
-
-    def _play(self, leg: Leg, what: str, media: tuple[str, ...]) -> None:
-        self._send(
-            PlayMedia(
-                channel_id=leg.channel_id,
-                playback_id=self._pb(what),
-                media=media,
-                lang=self.settings.language,
-            )
-        )
-
-    def _start_hold(self) -> None:
-        if self._hold is not None:
-            return
-        self._hold = self.settings.hold_audio
-        if self._hold == HoldAudio.RINGING:
-            self._send(StartRinging(channel_id=self.agent.channel_id))
-        else:
-            self._send(
-                StartMusicOnHold(
-                    channel_id=self.agent.channel_id, moh_class=self.settings.moh_class
-                )
-            )
-
-    def _stop_hold(self) -> None:
-        hold, self._hold = self._hold, None
-        if hold is None or self.agent.going:
-            return
-        if hold == HoldAudio.RINGING:
-            self._send(StopRinging(channel_id=self.agent.channel_id))
-        else:
-            self._send(StopMusicOnHold(channel_id=self.agent.channel_id))
-
-    def _variables(self, role: LegRole) -> dict[str, str]:
-        request = self.request
-        variables = {
-            "EVS_CALL_ID": self.call_id,
-            "EVS_ROLE": str(role),
-            "EVS_AGENT_ID": request.agent_id,
-            "EVS_CUSTOMER_NUMBER": request.customer_number,
-            "EVS_WORKSTATION": str(request.workstation),
-        }
-        if request.contact_id:
-            variables["EVS_CONTACT_ID"] = request.contact_id
-        return variables
+    def _legs_not_destroyed_in_time(self, _: Any, at: float) -> None:
+        log.warning("call %s: legs not destroyed in time, closing the record", self.call_id)
+        for leg in self._legs():
+            leg.mark_gone_unseen(at)  # cause unknown, end approximate (said in the record)
+        self._finish(at)
 
 
-def _adopted_leg(
-    role: LegRole,
-    endpoint: str,
-    live: LiveLeg,
-    at: float,
-    connected_at: float | None,
-    in_stasis: bool,
-) -> Leg:
-    leg = Leg(role, endpoint or live.name, live.channel_id)
-    leg.local2_id = live.local2_id
-    leg.state = live.state
-    leg.in_stasis = in_stasis
-    if live.state == "Up":
-        leg.answered_at = connected_at if connected_at is not None else at
-    return leg
-
-
-def _close(leg: LegRecord, at: float) -> LegRecord:
-    return msgspec.structs.replace(leg, ended_at=at)
-
-
-# Stopping what already stopped (the prompt finished, the channel hung up during teardown)
-# is an expected race, not a fault: ARI answers 404 and there is nothing left to do.
-_STOPS_AND_HANGUPS = (StopPlayback, StopMusicOnHold, StopRinging, HangupChannel)
-
-
-def _already_gone(failed: AriCommandFailed) -> bool:
-    return failed.status == 404 and isinstance(failed.command, _STOPS_AND_HANGUPS)
+M = CallMachine
+_ENDING = (S.ENDING_NOTICE, S.ENDING, S.ENDING_BRIDGE)
+# (step, what happened) -> the handler. Read it against the call flow; anything else is
+# unexpected in that step (logged at debug level and ignored). UI hang-ups and leg changes
+# in every step are listed; inputs a step does not expect are not.
+TRANSITIONS: dict[tuple[CallStep, Kind], Handler] = {
+    (S.REQUESTED, Kind.START): M._place_call,
+    (S.REQUESTED, Kind.UI_HANGUP): M._cancel,
+    # -- the agent's phone rings
+    (S.AGENT_DIALING, Kind.LEG_CHANGED): M._agent_progress,
+    (S.AGENT_DIALING, Kind.AGENT_ANSWER_TIMER): M._agent_no_answer,
+    (S.AGENT_DIALING, Kind.AGENT_ORIGINATE_FAILED): M._agent_originate_failed,
+    (S.AGENT_DIALING, Kind.UI_HANGUP): M._cancel,
+    (S.AGENT_ANSWERED, Kind.LEG_CHANGED): M._agent_progress,  # waits for StasisStart
+    (S.AGENT_ANSWERED, Kind.AGENT_ANSWER_TIMER): M._agent_no_answer,
+    (S.AGENT_ANSWERED, Kind.UI_HANGUP): M._cancel,
+    # -- "press 1 to accept"
+    (S.AGENT_CONFIRMING, Kind.AGENT_DIGIT): M._agent_digit,
+    (S.AGENT_CONFIRMING, Kind.PRESS1_DONE): M._wait_for_digit,
+    (S.AGENT_CONFIRMING, Kind.AGENT_CONFIRM_TIMER): M._agent_not_confirmed,
+    (S.AGENT_CONFIRMING, Kind.LEG_CHANGED): M._agent_gone_before_customer,
+    (S.AGENT_CONFIRMING, Kind.UI_HANGUP): M._cancel,
+    # -- the agent is confirmed: the customer's phone rings at once (at_confirmation, the
+    #    default) while the agent hears "we are calling the customer", then hold audio; the
+    #    customer answering or failing cuts the prompt short (customer_dialing rows below)
+    (S.CUSTOMER_DIALING, Kind.ANNOUNCE_DONE): M._hold_after_announcement,
+    (S.CUSTOMER_DIALING, Kind.ANNOUNCE_TIMER): M._announcement_too_long,
+    # -- or (after_announcement) "we are calling the customer" first, then dial
+    (S.ANNOUNCING, Kind.ANNOUNCE_DONE): M._dial,
+    (S.ANNOUNCING, Kind.ANNOUNCE_TIMER): M._dial,
+    (S.ANNOUNCING, Kind.LEG_CHANGED): M._agent_gone_before_customer,
+    (S.ANNOUNCING, Kind.UI_HANGUP): M._cancel,
+    # -- the customer's phone rings; the agent hears the prompt or the hold audio
+    (S.CUSTOMER_DIALING, Kind.LEG_CHANGED): M._customer_progress,
+    (S.CUSTOMER_DIALING, Kind.CUSTOMER_ANSWER_TIMER): M._customer_no_answer,
+    (S.CUSTOMER_DIALING, Kind.CUSTOMER_REQUEST_FAILED): M._customer_request_failed,
+    (S.CUSTOMER_DIALING, Kind.UI_HANGUP): M._cancel,
+    # -- the customer answered: prompt and hold audio stopped, CreateBridge, AddToBridge, record
+    (S.BRIDGING, Kind.BRIDGE_CREATED): M._add_legs,
+    (S.BRIDGING, Kind.BRIDGED): M._bridged,
+    (S.BRIDGING, Kind.CREATE_BRIDGE_FAILED): M._bridge_failed,
+    (S.BRIDGING, Kind.ADD_TO_BRIDGE_FAILED): M._bridge_failed,
+    (S.BRIDGING, Kind.BRIDGE_TIMER): M._bridge_failed,
+    (S.BRIDGING, Kind.LEG_CHANGED): M._party_hung_up,
+    (S.BRIDGING, Kind.UI_HANGUP): M._hang_up_answered,
+    (S.CONNECTED, Kind.LEG_CHANGED): M._party_hung_up,
+    (S.CONNECTED, Kind.UI_HANGUP): M._hang_up_answered,
+    # both legs seen entering before CreateBridge answered (not seen with Asterisk)
+    (S.CONNECTED, Kind.BRIDGE_CREATED): M._add_legs,
+    (S.CONNECTED, Kind.CREATE_BRIDGE_FAILED): M._bridge_failed,
+    (S.CONNECTED, Kind.ADD_TO_BRIDGE_FAILED): M._bridge_failed,
+    # -- ending: the notice, then the legs' ChannelDestroyed, then a late CreateBridge
+    (S.ENDING_NOTICE, Kind.NOTICE_DONE): M._end_notice,
+    (S.ENDING_NOTICE, Kind.NOTICE_TIMER): M._end_notice,
+    (S.ENDING_NOTICE, Kind.UI_HANGUP): M._end_notice,
+    (S.ENDING, Kind.ADD_TO_BRIDGE_FAILED): M._bridge_failed,  # hang up again, re-arm the guard
+    (S.ENDING_BRIDGE, Kind.ADD_TO_BRIDGE_FAILED): M._bridge_failed,
+}
+for _step in _ENDING:
+    TRANSITIONS[(_step, Kind.LEG_CHANGED)] = M._finish_when_all_gone
+    TRANSITIONS[(_step, Kind.BRIDGE_CREATED)] = M._finish_when_all_gone  # destroyed at the end
+    TRANSITIONS[(_step, Kind.CREATE_BRIDGE_FAILED)] = M._bridge_not_created
+    TRANSITIONS[(_step, Kind.ENDING_TIMER)] = M._legs_not_destroyed_in_time
+    TRANSITIONS[(_step, Kind.AGENT_ORIGINATE_FAILED)] = M._agent_originate_failed

@@ -30,6 +30,16 @@ class CustomerDialMethod(StrEnum):
     CREATE_DIAL = "create_dial"  # POST /channels/create then /dial: early media possible
 
 
+class CustomerDialTiming(StrEnum):
+    """When the customer is dialed, relative to the "customer is being called" prompt."""
+
+    # The moment the agent is confirmed (answered, or pressed 1 where acceptance is on): the
+    # customer rings while the agent hears the prompt, then the hold audio.
+    AT_CONFIRMATION = "at_confirmation"
+    # Announce, then dial: the customer is dialed once the prompt has ended.
+    AFTER_ANNOUNCEMENT = "after_announcement"
+
+
 class CallPrompts(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Media URIs played to the agent, in one language. Each prompt is a sequence of media
     played one after another (ARI `media=a,b`). The defaults are all in Asterisk's CORE sound
@@ -66,6 +76,7 @@ class CallSettings(msgspec.Struct, frozen=True, kw_only=True):
     hold_audio: HoldAudio = HoldAudio.MOH
     moh_class: str = "default"
     customer_dial_method: CustomerDialMethod = CustomerDialMethod.ORIGINATE
+    customer_dial_timing: CustomerDialTiming = CustomerDialTiming.AT_CONFIRMATION
     recording: bool = True
     recording_format: str = "wav"
     # Guards for events that should come but may be lost (seconds).

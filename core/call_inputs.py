@@ -25,9 +25,23 @@ class HangupFromUi(msgspec.Struct, frozen=True, tag="hangup_from_ui"):
     by: str
 
 
+class ChannelsListed(msgspec.Struct, frozen=True, tag="channels_listed"):
+    """The channels Asterisk lists after the events socket came back (it replays no
+    event): a leg the call knew before `listed_at` (the machine's clock, when the listing
+    was asked for) that is not in `channel_ids` vanished meanwhile. A leg first known after
+    it may have been created after the listing: its absence proves nothing. Without
+    `listed_at`, every known leg counts. `telephony_restarted`: Asterisk restarted meanwhile
+    (its startup time changed), so what vanished was cut by the restart."""
+
+    channel_ids: frozenset[str]
+    listed_at: float | None = None
+    telephony_restarted: bool = False
+
+
 CallInput = (
     CallStart
     | HangupFromUi
+    | ChannelsListed
     | TimerFired
     | AriCommandSucceeded
     | AriCommandFailed

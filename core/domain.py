@@ -31,8 +31,11 @@ class CallStep(StrEnum):
     AGENT_CONFIRMING = "agent_confirming"
     ANNOUNCING = "announcing"
     CUSTOMER_DIALING = "customer_dialing"
-    CONNECTED = "connected"
-    ENDING = "ending"
+    BRIDGING = "bridging"  # the customer answered: the bridge is being set up
+    CONNECTED = "connected"  # both legs are in the call bridge
+    ENDING_NOTICE = "ending_notice"  # the agent hears why the call failed, then is hung up
+    ENDING = "ending"  # legs hung up: waiting for Asterisk to destroy them
+    ENDING_BRIDGE = "ending_bridge"  # legs gone: waiting for a CreateBridge answer to destroy it
     ENDED = "ended"
     REJECTED = "rejected"
     FAILED = "failed"
@@ -59,6 +62,8 @@ class CallOutcome(StrEnum):
     # The telephony side, never the agent: ended at once, nothing dialed.
     TELEPHONY_UNAVAILABLE = "telephony_unavailable"
     INTERNAL_ERROR = "internal_error"
+    # Cut by the telephony side: Asterisk restarted or shut down, every channel at once.
+    TELEPHONY_RESTARTED = "telephony_restarted"
 
 
 class Party(StrEnum):

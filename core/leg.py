@@ -16,7 +16,9 @@ Cause 16 (normal clearing) on a leg that never answered tells nothing: the Dial 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from enum import StrEnum
+from typing import NamedTuple
 
 from core.ari_events import (
     AriEvent,
@@ -29,6 +31,7 @@ from core.ari_events import (
     event_channel_id,
 )
 from core.domain import LegRole
+from core.ids import local_half_id
 from core.records import LegRecord
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,17 @@ class FailureKind(StrEnum):
 
 
 FINAL_DIAL_STATUSES = frozenset({"BUSY", "CONGESTION", "NOANSWER", "CHANUNAVAIL", "CANCEL"})
+
+# ChannelHangupRequest `cause` of a soft hang-up is Asterisk's AST_SOFTHANGUP_* flag, not a
+# Q.850 cause: 32 (EXPLICIT) after our DELETE, 4 (SHUTDOWN) when Asterisk hangs up every
+# channel to stop or restart (`core restart now`: ast_softhangup_all() in main/asterisk.c).
+SOFTHANGUP_SHUTDOWN = 4
+
+# The hangup_cause_text of a leg whose end the core did not see (events socket down, our
+# DELETE found it gone, or no ChannelDestroyed in time): its cause is unknown and its
+# ended_at is when the core learned it was gone (or gave up waiting).
+END_NOT_SEEN = "unknown: end not seen by the core (end time approximate)"
+END_TELEPHONY_RESTARTED = "telephony restarted (end time approximate)"
 
 _CAUSE_KINDS: dict[int, FailureKind] = {
     1: FailureKind.INVALID_NUMBER,  # unallocated number (SIP 404)
@@ -76,6 +90,15 @@ _SYNTHETIC_CAUSES: dict[str, tuple[int, str]] = {
 }
 
 
+class Cause(NamedTuple):
+    """Why Asterisk says a channel ended: the Q.850 cause (0: none), its text, and for PJSIP
+    the SIP status (`tech_cause`)."""
+
+    code: int = 0
+    text: str = ""
+    tech: int | None = None
+
+
 def classify_failure(cause: int, dial_status: str) -> FailureKind:
     """Why a leg that never answered ended. `cause` is the best Q.850 cause known (0 when
     none); `dial_status` the last non-empty Dial status."""
@@ -94,34 +117,47 @@ class Leg:
         self.endpoint = endpoint
         self.channel_id = channel_id
         # Local channels get a ;2 half whose id we choose (otherChannelId).
-        self.local2_id: str | None = f"{channel_id}-2" if is_local(endpoint) else None
-        self.state = "Down"
+        self.local2_id = local_half_id(channel_id) if is_local(endpoint) else None
         self.dialed_at: float | None = None
         self.ringing_at: float | None = None
         self.answered_at: float | None = None
         self.ended_at: float | None = None
         self.in_stasis = False
         self.stasis_ended = False
-        self.destroyed = False
         self.dial_status = ""
-        self.hangup_cause = 0
-        self.hangup_cause_text = ""
-        self.tech_cause: int | None = None
-        self.request_cause = 0  # from a ChannelHangupRequest that was not ours (not soft)
-        self.request_tech_cause: int | None = None
-        self.half_cause = 0  # ChannelDestroyed of the Local ;2 half
-        self.half_cause_text = ""
+        self.destroyed_by: Cause | None = None  # ChannelDestroyed (or known gone), and why
+        self.hangup_request: Cause | None = None  # a ChannelHangupRequest not ours (not soft)
+        self.half_destroyed_by: Cause | None = None  # ChannelDestroyed of the Local ;2 half
         self.hangup_sent = False  # we asked Asterisk to hang it up
         self.dial_sent = False  # create+dial: /dial sent
         # Originate/create sent, no answer and no event yet: the channel may not exist *yet*,
         # so a 404 on our DELETE does not mean it is gone (ARI runs requests concurrently).
         self.create_pending = False
         self.hangup_missed = False  # our DELETE got 404 while create_pending: send it again
+        self.known_at: float | None = None  # first proof the channel exists (event, 2xx)
+        # Its end was not seen: `ended_at` is when the core learned it was gone (approximate)
+        # and the cause is unknown, unless a late ChannelDestroyed says them after all.
+        self.end_not_seen = False
+        self.cut_by_shutdown = False  # Asterisk hung it up to stop or restart
+
+    def known(self, at: float) -> None:
+        if self.known_at is None:
+            self.known_at = at
+
+    def vanished(self, listed: Collection[str], listed_at: float) -> bool:
+        """Known to exist before a listing asked for at `listed_at`, not destroyed since, and
+        not in it: gone while the events socket was down."""
+        known_before = self.known_at is not None and self.known_at < listed_at
+        return known_before and not self.destroyed and self.channel_id not in listed
 
     def owns(self, channel_id: str) -> bool:
         return channel_id == self.channel_id or (
             self.local2_id is not None and channel_id == self.local2_id
         )
+
+    @property
+    def destroyed(self) -> bool:
+        return self.destroyed_by is not None
 
     @property
     def up(self) -> bool:
@@ -134,7 +170,7 @@ class Leg:
 
     @property
     def remote_hangup(self) -> bool:
-        return self.request_cause != 0
+        return self.hangup_request is not None
 
     @property
     def going(self) -> bool:
@@ -146,31 +182,40 @@ class Leg:
         if self.local2_id is not None and event_channel_id(event) == self.local2_id:
             self.create_pending = False
             if isinstance(event, ChannelDestroyed):
-                self.half_cause = event.cause
-                self.half_cause_text = event.cause_txt
+                self.half_destroyed_by = Cause(event.cause, event.cause_txt)
             return
         self.create_pending = False
+        self.known(at)
         match event:
             case StasisStart(channel=channel):
                 self.in_stasis = True
-                self._set_state(channel.state, at)
+                self._saw_state(channel.state, at)
             case ChannelStateChange(channel=channel):
-                self._set_state(channel.state, at)
+                self._saw_state(channel.state, at)
             case Dial(dialstatus=status):
                 if status:
                     self.dial_status = status
                 if status in ("RINGING", "PROGRESS") and self.ringing_at is None:
                     self.ringing_at = at
                 elif status == "ANSWER":
-                    self._set_state("Up", at)
+                    self._saw_state("Up", at)
             case ChannelHangupRequest(cause=cause, soft=soft, tech_cause=tech):
                 if not soft and cause != 0:
-                    self.request_cause = cause
-                    self.request_tech_cause = tech
+                    self.hangup_request = Cause(cause, "", tech)
+                elif soft and cause == SOFTHANGUP_SHUTDOWN:
+                    self.cut_by_shutdown = True
             case StasisEnd():
                 self.stasis_ended = True
             case ChannelDestroyed(cause=cause, cause_txt=text, tech_cause=tech):
-                self.mark_destroyed(at, cause, text, tech)
+                if self.end_not_seen:  # seen after all (it came after our DELETE's 404)
+                    ended_at = self.ended_at
+                    self.end_not_seen = False
+                    self.destroyed_by = None
+                    self.mark_destroyed(at, cause, text, tech)
+                    if ended_at is not None:
+                        self.ended_at = min(ended_at, at)
+                else:
+                    self.mark_destroyed(at, cause, text, tech)
             case _:
                 pass
 
@@ -179,25 +224,35 @@ class Leg:
     ) -> None:
         if self.destroyed:
             return
-        self.destroyed = True
         self.ended_at = at
-        self.hangup_cause = cause
-        self.hangup_cause_text = text
-        self.tech_cause = tech if tech is not None else self.request_tech_cause
+        if tech is None and self.hangup_request is not None:
+            tech = self.hangup_request.tech
+        self.destroyed_by = Cause(cause, text, tech)
+
+    def mark_gone_unseen(self, at: float, text: str = END_NOT_SEEN) -> None:
+        """Gone, but its end was not seen (a listing without it, a 404 on our DELETE): the
+        cause is unknown and `at`, when the core learned it, stands for the end."""
+        if self.destroyed:
+            return
+        self.mark_destroyed(at, 0, text)
+        self.end_not_seen = True
 
     def best_cause(self) -> int:
-        for cause in (self.hangup_cause, self.half_cause, self.request_cause):
+        codes = [c.code if c else 0 for c in (self.destroyed_by, self.half_destroyed_by)]
+        codes.append(self.hangup_request.code if self.hangup_request else 0)
+        for cause in codes:
             if cause not in (0, 16):
                 return cause
-        return self.hangup_cause or self.half_cause or self.request_cause
+        return next((cause for cause in codes if cause), 0)
 
     def failure_kind(self) -> FailureKind:
         return classify_failure(self.best_cause(), self.dial_status)
 
     def record(self) -> LegRecord:
-        cause, text = self.hangup_cause, self.hangup_cause_text
-        if cause == 0 and self.half_cause:
-            cause, text = self.half_cause, self.half_cause_text
+        destroyed_by = self.destroyed_by or Cause()
+        cause, text = destroyed_by.code, destroyed_by.text
+        if cause == 0 and self.half_destroyed_by and self.half_destroyed_by.code:
+            cause, text = self.half_destroyed_by.code, self.half_destroyed_by.text
         if cause == 0 and self.dial_status in _SYNTHETIC_CAUSES:
             cause, text = _SYNTHETIC_CAUSES[self.dial_status]
         billable = 0.0
@@ -213,17 +268,17 @@ class Leg:
             ended_at=self.ended_at,
             hangup_cause=cause,
             hangup_cause_text=text,
-            tech_cause=self.tech_cause,
+            tech_cause=destroyed_by.tech,
             dial_status=self.dial_status,
             billable_seconds=round(billable, 3),
         )
 
-    def _set_state(self, state: str, at: float) -> None:
+    def _saw_state(self, state: str, at: float) -> None:
+        """When the channel first rang and answered (its current state itself is not kept)."""
         if state == "Ringing" and self.ringing_at is None:
             self.ringing_at = at
         if state == "Up" and self.answered_at is None:
             self.answered_at = at
-        self.state = state
 
 
 def is_local(endpoint: str) -> bool:

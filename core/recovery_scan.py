@@ -1,19 +1,21 @@
 """What Asterisk still knows after a (re)connect, folded into calls to adopt or close.
 
 Pure: the reconciler (actors/recovery.py) fetches GET /channels, GET /bridges and the EVS_*
-channel variables, and hands the parsed lists here. Channel ids follow the call machine's
-naming (`<call_id>-agent`, `<call_id>-customer`, Local ;2 halves `<id>-2`); the variables
+channel variables, and hands the parsed lists here. Channel ids follow core.ids; the variables
 (EVS_CALL_ID, EVS_AGENT_ID, EVS_CUSTOMER_NUMBER, EVS_WORKSTATION, EVS_CONTACT_ID) land on the
 ;2 half of a Local channel and on the channel itself for PJSIP.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime
+
 import msgspec
 
 from core.ari_events import Bridge, Channel
+from core.ids import is_local_half, leg_of_half, local_half_id, split_leg_id
 
-ROLE_SUFFIXES = {"-agent": "agent", "-customer": "customer"}
 EVS_VARIABLES = (
     "EVS_CALL_ID",
     "EVS_AGENT_ID",
@@ -30,6 +32,15 @@ class LiveLeg(msgspec.Struct, frozen=True, kw_only=True):
     state: str = "Down"
     bridge_id: str | None = None
     local2_id: str | None = None
+    created_at: float | None = None  # Asterisk's channel `creationtime` (epoch seconds)
+
+
+def ari_time(text: str) -> float | None:
+    """Epoch seconds of an ARI date ("2026-11-26T20:54:51.378+0000"); None when unreadable."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except ValueError:
+        return None
 
 
 class LiveCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,12 +63,26 @@ class LiveCall(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-def split_leg_id(channel_id: str) -> tuple[str, str] | None:
-    """('<call_id>', role) for a ;1 / PJSIP leg id, None for anything else (;2 halves too)."""
-    for suffix, role in ROLE_SUFFIXES.items():
-        if channel_id.endswith(suffix) and len(channel_id) > len(suffix):
-            return channel_id[: -len(suffix)], role
-    return None
+def is_ours(channel: Channel, app: str, journaled: Collection[str]) -> bool:
+    """A leg of one of our calls: its call id is journaled live, or it runs in our Stasis
+    app (dialplan app_data `<app>,<role>,<call_id>`)."""
+    split = split_leg_id(channel.id)
+    if split is None:
+        return False
+    if split[0] in journaled:
+        return True
+    data = channel.dialplan.app_data
+    return channel.dialplan.app_name == "Stasis" and data.startswith(app + ",")
+
+
+def ours_with_halves(
+    channels: list[Channel], app: str, journaled: Collection[str]
+) -> list[Channel]:
+    """Our legs, then the Local ;2 halves of those legs."""
+    ours = [c for c in channels if is_ours(c, app, journaled)]
+    ours_ids = {c.id for c in ours}
+    halves = [c for c in channels if is_local_half(c.id) and leg_of_half(c.id) in ours_ids]
+    return ours + halves
 
 
 def live_calls(
@@ -78,7 +103,7 @@ def live_calls(
         if split is None:
             continue
         call_id, role = split
-        half = channel.id + "-2"
+        half = local_half_id(channel.id)
         calls.setdefault(call_id, {})[role] = LiveLeg(
             role=role,
             channel_id=channel.id,
@@ -86,6 +111,7 @@ def live_calls(
             state=channel.state,
             bridge_id=bridge_of.get(channel.id),
             local2_id=half if half in ids else None,
+            created_at=ari_time(channel.creationtime),
         )
     result = []
     for call_id, legs in sorted(calls.items()):

@@ -21,6 +21,7 @@ from core.call_config import (
     CallPrompts,
     CallSettings,
     CustomerDialMethod,
+    CustomerDialTiming,
     DialTemplates,
     HoldAudio,
 )
@@ -67,6 +68,7 @@ class DialSettings(_Section, frozen=True):
     caller_id_to_customer: str = ""
     caller_id_to_agent: str = ""
     customer_dial_method: CustomerDialMethod = CustomerDialMethod.ORIGINATE
+    customer_dial_timing: CustomerDialTiming = CustomerDialTiming.AT_CONFIRMATION
 
     def templates(self) -> DialTemplates:
         return DialTemplates(
@@ -366,6 +368,7 @@ def call_settings(settings: CoreSettings, workstation: WorkstationMode | None = 
         hold_audio=settings.hold.audio,
         moh_class=settings.hold.moh_class,
         customer_dial_method=settings.dial.customer_dial_method,
+        customer_dial_timing=settings.dial.customer_dial_timing,
         recording=settings.recording.enabled,
         recording_format=settings.recording.format,
     )

@@ -277,12 +277,12 @@ class CallCenterApp(CallCenterPort):
         self.registry.tell(StartCall(request=request, agent=agent_ref))
         return CallHandle(self.registry, request.call_id)
 
-    def _adopt(self, machine: CallMachine, request: CallRequest, live_ids: frozenset[str]) -> None:
+    def _adopt(self, machine: CallMachine, request: CallRequest) -> None:
         """On the loop (the reconciler): a call rebuilt from Asterisk; the registry starts
         its CallActor once."""
         agent = self._agents.get(request.agent_id)
         self.registry.tell(
-            AdoptLiveCall(machine=machine, request=request, live_ids=live_ids, agent=agent)
+            AdoptLiveCall(machine=machine, request=request, agent=agent)
         )
 
     def switchboard_stats(self, timeout: float = 2.0) -> SwitchboardStats:

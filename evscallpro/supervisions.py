@@ -10,7 +10,7 @@ from typing import Any
 from actors.bridge_actor import BridgeActor
 from actors.deps import ActorDeps
 from core.bridge import SupervisionEnded, SupervisionMachine, SupervisionSettings
-from core.call import agent_channel_id, bridge_id_for
+from core.ids import agent_channel_id, call_bridge_id
 from evscallpro.core_config import CoreConfig, SupervisorEntry
 
 
@@ -54,7 +54,7 @@ class SupervisionFactory:
             supervisor_id,
             entry.endpoint,
             agent_channel_id(call_id),
-            bridge_id_for(call_id),
+            call_bridge_id(call_id),
             self.settings_for(entry),
         )
         return BridgeActor.start(machine, self.deps, on_ended=on_ended, call_ref=call_ref)

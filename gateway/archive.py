@@ -12,7 +12,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from core.domain import CallOutcome, CallStep, Party
+from core.call_outcomes import final_step_for
+from core.domain import CallOutcome, Party
 from core.views import CallView
 
 
@@ -55,7 +56,7 @@ def history_view(agent_id: str, item: Any) -> CallView:
     return CallView(
         call_id=item.call_id,
         agent_id=agent_id,
-        step=CallStep.ENDED if outcome == CallOutcome.COMPLETED else CallStep.FAILED,
+        step=final_step_for(outcome),
         customer_number=item.customer_number,
         contact_id=item.contact_id,
         outcome=outcome,

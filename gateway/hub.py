@@ -17,12 +17,12 @@ from collections.abc import Iterable
 
 import msgspec
 
-from core.domain import AgentState, CallStep
+from core.call_outcomes import FINAL_STEPS
+from core.domain import AgentState
 from core.views import AgentView, CallView
 
 log = logging.getLogger(__name__)
 
-FINAL_STEPS = frozenset({CallStep.ENDED, CallStep.REJECTED, CallStep.FAILED})
 AGENT_KEY = "agent"
 WALLBOARD_KEY = "wallboard"  # the whole wallboard (on connect)
 ROW_KEY_PREFIX = "row:"  # one agent's wallboard row

@@ -39,6 +39,7 @@ from actors.sinks import MemoryRecordSink  # noqa: E402
 from core.ari_events import event_channel_id  # noqa: E402
 from core.call_config import CallRequest, CallSettings  # noqa: E402
 from core.domain import CallOutcome, CallStep  # noqa: E402
+from core.ids import call_id_of  # noqa: E402
 from core.views import CallView  # noqa: E402
 from evscallpro.root import CallCenterApp, CoreConfig  # noqa: E402
 
@@ -69,14 +70,7 @@ def rss_mib(pid: int) -> float:
 
 
 def call_of(channel_or_bridge: str | None) -> str | None:
-    if not channel_or_bridge:
-        return None
-    for suffix in ("-agent-2", "-customer-2", "-agent", "-customer", "-bridge"):
-        if channel_or_bridge.endswith(suffix):
-            return channel_or_bridge[: -len(suffix)]
-    if "-pb-" in channel_or_bridge:
-        return channel_or_bridge.split("-pb-")[0]
-    return None
+    return call_id_of(channel_or_bridge) if channel_or_bridge else None
 
 
 def command_call(command: Any) -> str | None:

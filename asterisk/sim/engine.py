@@ -31,6 +31,9 @@ from asterisk.sim.playbacks import PlaybackOps
 
 __all__ = ["AriError", "Engine", "EngineBase", "FarEnd"]
 
+
+SOFTHANGUP_SHUTDOWN = 4  # AST_SOFTHANGUP_SHUTDOWN: ChannelHangupRequest cause at shutdown
+
 log = logging.getLogger(__name__)
 
 _ORIGINATED = ("AppDial2", "(Outgoing Line)")  # an originated leg's dialplan location
@@ -589,6 +592,22 @@ class Engine(EndpointOps, BridgeOps, PlaybackOps):
         return [entry.json() for entry in self.registry.apps.values()]
 
     # ------------------------------------------------------------------ faults
+    def shutdown_hangups(self) -> None:
+        """What `core restart now` does to live channels before Asterisk goes away
+        (main/asterisk.c: ast_softhangup_all()): each gets a soft hang-up request whose cause
+        is the flag AST_SOFTHANGUP_SHUTDOWN (4), then is hung up: StasisEnd, ChannelDestroyed
+        16 "Normal Clearing" (what the real Asterisk 22 reported, ari-traces README)."""
+        live = [c for c in self.channels.values() if not c.hanging_up]
+        for channel in live:
+            channel.hanging_up = True
+            if isinstance(channel.leg, FarEnd):
+                channel.leg.stop()
+            self._hangup_request(channel, SOFTHANGUP_SHUTDOWN, soft=True)
+        for channel in live:
+            if self.channels.get(channel.id) is channel:
+                self._leave_stasis(channel)
+                self._destroyed(channel, 16)
+
     def restart(self) -> None:
         """Everything live vanishes without a single event, as after an Asterisk restart."""
         for channel in list(self.channels.values()):

@@ -39,6 +39,11 @@ class WsSink:
             self._queue.append((time.monotonic(), data))
             self._wakeup.set()
 
+    @property
+    def pending(self) -> int:
+        """Events queued, not sent yet."""
+        return len(self._queue)
+
     def close_soon(self) -> None:
         if not self._closing:
             self._closing = True

@@ -4,7 +4,10 @@ Admin API (not under /ari, no authentication, bind the simulator to 127.0.0.1):
   GET  /_sim/state                                   live channels, bridges, apps, counters
   POST /_sim/drop-websockets                         close every events WebSocket now
   POST /_sim/refuse-websockets?seconds=N             WS upgrades answer 503 for N s
-  POST /_sim/restart                                 everything vanishes, no events
+  POST /_sim/restart?how=crash                       everything vanishes, no events (default)
+  POST /_sim/restart?how=core_restart_now            every channel hung up first (soft
+                                                     hang-up request cause 4, Destroyed 16)
+  (both: sockets drop, /asterisk/info gets a new status.startup_time)
   POST /_sim/delay-events?ms=N                       deliver each event N ms late (0: off)
   POST /_sim/fail-next  {"operation": "originate" | "POST /channels",
                          "count": 1, "status": 500, "message": "..."}
@@ -123,7 +126,10 @@ def add_admin_routes(app: web.Application, server: SimServer) -> None:
         return web.Response(status=204)
 
     async def restart(request: web.Request) -> web.Response:
-        await server.restart()
+        how = request.query.get("how", "crash")
+        if how not in ("crash", "core_restart_now"):
+            return _json({"message": "how must be crash or core_restart_now"}, 400)
+        await server.restart(hang_up_first=how == "core_restart_now")
         return web.Response(status=204)
 
     async def delay(request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import tempfile
@@ -78,10 +79,24 @@ class SimServer:
                 await ws.close(code=1001, message=b"dropped by simulator fault")
         return len(sockets)
 
-    async def restart(self) -> None:
+    async def restart(self, hang_up_first: bool = False) -> None:
+        """Asterisk restarts: every channel and bridge vanishes, the events sockets drop and
+        `GET /asterisk/info` gives a new `status.startup_time`. `hang_up_first`: as with
+        `core restart now`, each channel is hung up first and those events are sent before
+        the sockets drop; else as a crash (kill -9): not one event."""
+        if hang_up_first:
+            self.engine.shutdown_hangups()
+            await self._events_sent(timeout_s=2.0)
         await self.webrtc.close_connections()
         self.engine.restart()
         await self.drop_websockets()
+
+    async def _events_sent(self, timeout_s: float) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while any(getattr(sink, "pending", 0) for sink in self.engine.registry.sinks):
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.005)
 
     async def stop(self) -> None:
         await self.drop_websockets()

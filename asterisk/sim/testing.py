@@ -10,6 +10,7 @@ Async (pytest-asyncio)::
         await sim.drop_websockets()          # close every events WebSocket now
         sim.refuse_websockets(2.0)           # WS upgrades answer 503 for 2 wall seconds
         await sim.restart()                  # all channels/bridges vanish, no events
+        await sim.restart(hang_up_first=True)  # as `core restart now`: hang-up events first
         sim.delay_events(200)                # deliver every event 200 ms late (0: off)
         sim.fail_next("originate", 1, 500, "Allocation failed")  # or "POST /channels"
         sim.far_end_hangup(channel_id, 16)   # the phone hangs up now
@@ -107,8 +108,8 @@ class SimHandle(_HandleBase):
     def refuse_websockets(self, seconds: float) -> None:
         self.server.faults.refuse_websockets(seconds)
 
-    async def restart(self) -> None:
-        await self.server.restart()
+    async def restart(self, hang_up_first: bool = False) -> None:
+        await self.server.restart(hang_up_first)
 
     def delay_events(self, ms: float) -> None:
         self.server.faults.delay_events(ms)
@@ -221,8 +222,9 @@ class SimulatorThread(_HandleBase):
     def refuse_websockets(self, seconds: float) -> None:
         self.call(self.server.faults.refuse_websockets, seconds)
 
-    def restart(self) -> None:
-        self._run(self.server.restart())
+    def restart(self, hang_up_first: bool = False) -> None:
+        """Asterisk restarts (new startup_time); `hang_up_first`: as `core restart now`."""
+        self._run(self.server.restart(hang_up_first))
 
     def delay_events(self, ms: float) -> None:
         self.call(self.server.faults.delay_events, ms)

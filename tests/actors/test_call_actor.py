@@ -4,6 +4,7 @@ living next to it is untouched."""
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from actors.call_actor import CallActor
 from actors.deps import ActorDeps
 from actors.loop import EventLoopThread
-from actors.messages import GetStats
+from actors.messages import GetCallView
 from actors.sinks import MemoryRecordSink
 from actors.switchboard import Switchboard
 from actors.timers import TimerService
@@ -22,6 +23,7 @@ from core.ari_commands import HangupChannel
 from core.ari_events import decode_event
 from core.call import CallMachine
 from core.call_config import CallRequest, CallSettings
+from core.call_inputs import ChannelsListed
 from core.domain import CallOutcome, CallStep
 
 
@@ -38,20 +40,23 @@ class RecordingPort:
 
 
 class ExplodingMachine(CallMachine):
-    """A real CallMachine that raises outside its own guard on a chosen event type."""
+    """A real CallMachine that raises outside its own guard on a chosen event type: once
+    (the shell's path failed), or for good (the machine itself is broken)."""
 
-    def __init__(self, *args: Any, explode_on: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, explode_on: str, for_good: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.explode_on = explode_on
+        self.for_good = for_good
+        self.armed = False
 
     def commands_to_send(self) -> list[Any]:
-        if getattr(self, "_armed", False):
+        if self.armed:
+            self.armed = self.for_good
             raise RuntimeError("boom in the shell's path")
         return super().commands_to_send()
 
     def receive(self, inp: Any, at: float) -> None:
-        if type(inp).__name__ == self.explode_on:
-            self._armed = True
+        self.armed = self.armed or type(inp).__name__ == self.explode_on
         super().receive(inp, at)
 
 
@@ -74,20 +79,25 @@ def deps() -> Any:
     port = RecordingPort()
     sink = MemoryRecordSink()
     views: list[Any] = []
-    yield ActorDeps(
+    deps = ActorDeps(
         switchboard=board,
         port=port,  # type: ignore[arg-type]
         timers=TimerService(loop_thread),
         sink=sink,  # type: ignore[arg-type]
         publish=views.append,
     )
+    deps.published = views  # type: ignore[attr-defined]
+    yield deps
     pykka.ActorRegistry.stop_all()
     loop_thread.stop()
 
 
-def test_exception_in_one_call_ends_it_with_internal_error_and_spares_the_other(deps: Any) -> None:
+@pytest.mark.parametrize("for_good", [False, True])
+def test_exception_in_one_call_ends_it_with_internal_error_and_spares_the_other(
+    deps: Any, for_good: bool
+) -> None:
     settings = CallSettings()
-    bad = ExplodingMachine(request("bad"), settings, explode_on="StasisStart")
+    bad = ExplodingMachine(request("bad"), settings, explode_on="StasisStart", for_good=for_good)
     good = CallMachine(request("good"), settings)
     bad_ref = CallActor.start(request("bad"), bad, deps)
     good_ref = CallActor.start(request("good"), good, deps)
@@ -107,10 +117,13 @@ def test_exception_in_one_call_ends_it_with_internal_error_and_spares_the_other(
     assert "boom" in record.reason
     assert bad_ref.actor_stopped.wait(5)
     hangups = [c for c in deps.port.sent if isinstance(c, HangupChannel)]
-    assert [h.channel_id for h in hangups] == ["bad-agent"]
+    # the agent leg, and the customer leg dialed at the agent's answer (its originate may
+    # have been lost with the failure: a DELETE of it is harmless)
+    assert {h.channel_id for h in hangups} <= {"bad-agent", "bad-customer"}
+    assert "bad-agent" in {h.channel_id for h in hangups}
 
     assert good_ref.is_alive()
-    assert good_ref.ask(GetStats()).step == CallStep.AGENT_DIALING  # type: ignore[union-attr]
+    assert good_ref.ask(GetCallView()).step == CallStep.AGENT_DIALING  # type: ignore[union-attr]
     assert [r.call_id for r in deps.sink.records] == ["bad"]
 
 
@@ -136,7 +149,6 @@ def test_call_ended_by_the_machine_writes_one_record_and_stops(deps: Any) -> Non
 
 
 def test_reconcile_ends_only_calls_whose_known_legs_vanished(deps: Any) -> None:
-    from actors.messages import ReconcileChannels
     from core.ari_commands import AriCommandSucceeded, OriginateChannel
 
     req = request("r1")
@@ -144,11 +156,11 @@ def test_reconcile_ends_only_calls_whose_known_legs_vanished(deps: Any) -> None:
     originate = next(c for c in deps.port.sent if isinstance(c, OriginateChannel))
     ref.tell(AriCommandSucceeded(command=originate, status=200, body={"id": "r1-agent"}))
     # The agent leg still exists; the customer was never dialed: nothing vanished.
-    ref.tell(ReconcileChannels(live_ids=frozenset({"r1-agent", "r1-agent-2"})))
-    assert ref.ask(GetStats()).step == CallStep.AGENT_DIALING  # type: ignore[union-attr]
+    ref.tell(ChannelsListed(channel_ids=frozenset({"r1-agent", "r1-agent-2"})))
+    assert ref.ask(GetCallView()).step == CallStep.AGENT_DIALING  # type: ignore[union-attr]
     assert deps.sink.records == []
     # Asterisk lost the agent leg while the socket was down: the call ends with a record.
-    ref.tell(ReconcileChannels(live_ids=frozenset()))
+    ref.tell(ChannelsListed(channel_ids=frozenset()))
     record = deps.sink.wait_for(lambda r: r.call_id == "r1", timeout=5)
     assert record is not None and record.outcome != CallOutcome.COMPLETED
     assert ref.actor_stopped.wait(5)
@@ -159,19 +171,18 @@ def test_reconcile_ignores_a_leg_first_known_after_the_listing(deps: Any) -> Non
     that channel, created a moment after it) reaches the actor: nothing vanished."""
     import time as clock
 
-    from actors.messages import ReconcileChannels
     from core.ari_commands import AriCommandSucceeded, OriginateChannel
 
     req = request("r2")
     ref = CallActor.start(req, CallMachine(req, CallSettings()), deps)
     originate = next(c for c in deps.port.sent if isinstance(c, OriginateChannel))
-    listed_at = clock.perf_counter()
+    listed_at = clock.time()
     ref.tell(AriCommandSucceeded(command=originate, status=200, body={"id": "r2-agent"}))
-    ref.tell(ReconcileChannels(live_ids=frozenset(), listed_at=listed_at))
-    assert ref.ask(GetStats()).step == CallStep.AGENT_DIALING  # type: ignore[union-attr]
+    ref.tell(ChannelsListed(channel_ids=frozenset(), listed_at=listed_at))
+    assert ref.ask(GetCallView()).step == CallStep.AGENT_DIALING  # type: ignore[union-attr]
     assert deps.sink.records == []
     # A later listing that still lacks it: the leg is gone.
-    ref.tell(ReconcileChannels(live_ids=frozenset(), listed_at=clock.perf_counter()))
+    ref.tell(ChannelsListed(channel_ids=frozenset(), listed_at=clock.time()))
     record = deps.sink.wait_for(lambda r: r.call_id == "r2", timeout=10)
     assert record is not None and record.outcome != CallOutcome.COMPLETED
     assert ref.actor_stopped.wait(10)
@@ -214,12 +225,44 @@ def test_late_firing_of_a_replaced_timer_is_not_taken_for_the_new_one(deps: Any)
             }
         )
     )
-    assert ref.ask(GetStats()).step == CallStep.AGENT_CONFIRMING  # type: ignore[union-attr]
+    assert ref.ask(GetCallView()).step == CallStep.AGENT_CONFIRMING  # type: ignore[union-attr]
     confirms = [m for m in timers.armed if m.name == "agent_confirm"]
     assert len(confirms) == 2 and confirms[0] != confirms[1]
     ref.tell(confirms[0])  # the replaced timer's late firing
-    assert ref.ask(GetStats()).step == CallStep.AGENT_CONFIRMING  # type: ignore[union-attr]
+    assert ref.ask(GetCallView()).step == CallStep.AGENT_CONFIRMING  # type: ignore[union-attr]
     ref.tell(confirms[1])  # the current one: the agent did not confirm, the leg is hung up
-    view = ref.ask(GetStats())
+    view = ref.ask(GetCallView())
     assert view.step == CallStep.ENDING  # type: ignore[union-attr]
     assert view.outcome == CallOutcome.AGENT_NOT_CONFIRMED  # type: ignore[union-attr]
+
+
+def test_a_cancelled_call_ends_ended_in_the_record_the_views_and_the_archive(deps: Any) -> None:
+    """One final-step rule (core.call_outcomes): a call hung up from the UI before the
+    customer answered is CANCELLED and ends `ended`, never `failed`, wherever it is shown."""
+    from types import SimpleNamespace
+
+    from actors.messages import UiHangUp
+    from gateway.archive import history_view
+
+    req = request("x1")
+    ref = CallActor.start(req, CallMachine(req, CallSettings()), deps)
+    ref.tell(UiHangUp(requested_by="a1"))
+    ref.tell(decode_event({"type": "ChannelDestroyed", "channel": {"id": "x1-agent"}}))
+    record = deps.sink.wait_for(lambda r: r.call_id == "x1", timeout=5)
+    assert record is not None and record.outcome == CallOutcome.CANCELLED
+    assert record.steps[-1].step == CallStep.ENDED
+    assert ref.actor_stopped.wait(5)
+    last = [v for v in deps.published if v.call_id == "x1"][-1]
+    assert last.step == CallStep.ENDED and last.outcome == CallOutcome.CANCELLED
+    archived = SimpleNamespace(
+        call_id="x1",
+        outcome="cancelled",
+        ended_at=datetime.datetime(2026, 1, 1, 12, 0),
+        talk_seconds=0.0,
+        customer_number=req.customer_number,
+        contact_id=None,
+        reason=record.reason,
+        recording_name=None,
+        hung_up_first="ui",
+    )
+    assert history_view("a1", archived).step == CallStep.ENDED

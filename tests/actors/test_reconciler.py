@@ -151,7 +151,7 @@ async def test_a_failed_listing_is_asked_for_again(tmp_path: Path) -> None:
     report = await rec.run(2)
     assert asterisk.channel_listings == 3
     assert report.error == "" and report.told_actors == 1
-    assert [type(m).__name__ for m in told] == ["ReconcileChannels"]
+    assert [type(m).__name__ for m in told] == ["ChannelsListed"]
     # every attempt is reported (a starting core waits for the first one only)
     assert [r.error for r in reports] == ["listing failed", "listing failed", ""]
     assert reports[-1] == report

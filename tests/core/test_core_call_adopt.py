@@ -1,4 +1,4 @@
-"""CallMachine.adopt: rebuilding a call in the right step from what Asterisk still lists."""
+"""adopt_call: rebuilding a call in the right step from what Asterisk still lists."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from core.ari_events import Bridge, Channel
 from core.call import CallMachine
 from core.call_config import CallSettings
 from core.domain import AgentState, CallOutcome, CallStep, Party
-from core.recovery_scan import LiveLeg, live_calls
+from core.recovery_call import adopt_call
+from core.recovery_scan import LiveCall, LiveLeg, live_calls
 from core.timers import StartTimer
 
 AGENT, CUSTOMER, BRIDGE = "c1-agent", "c1-customer", "c1-bridge"
@@ -44,16 +45,8 @@ def adopt(
     last_step: CallStep | None = None,
     settings: CallSettings = SETTINGS,
 ) -> Driver:
-    m = CallMachine.adopt(
-        request(),
-        settings,
-        agent=agent,
-        customer=customer,
-        bridge_id=bridge_id,
-        at=500.0,
-        last_step=last_step,
-        connected_at=450.0,
-    )
+    live = LiveCall(call_id="c1", agent=agent, customer=customer, bridge_id=bridge_id)
+    m = adopt_call(request(), settings, live, 500.0, last_step=last_step, connected_at=450.0)
     d = Driver(m)
     d.now = 500.0
     d.commands += m.commands_to_send()
@@ -80,12 +73,13 @@ def test_bridged_call_is_adopted_connected_and_ends_normally() -> None:
 
 def test_both_up_but_not_bridged_sets_the_bridge_up_again() -> None:
     d = adopt(leg("agent"), leg("customer"), None)
-    assert d.m.step == CallStep.CONNECTED
+    assert d.m.step == CallStep.BRIDGING
     assert d.commands[0] == CreateBridge(bridge_id=BRIDGE, name="c1")
     out = d.feed(ok(CreateBridge(bridge_id=BRIDGE, name="c1")))
     assert AddToBridge(bridge_id=BRIDGE, channel_ids=(AGENT, CUSTOMER)) in out
     out = d.feed(ok(AddToBridge(bridge_id=BRIDGE, channel_ids=(AGENT, CUSTOMER)), 204))
     assert StopMusicOnHold(channel_id=AGENT) in out
+    assert d.m.step == CallStep.CONNECTED
 
 
 def test_ringing_customer_is_adopted_in_customer_dialing() -> None:
@@ -94,26 +88,29 @@ def test_ringing_customer_is_adopted_in_customer_dialing() -> None:
     assert StartTimer("customer_answer", 35.0) in d.commands
     out = d.feed(stasis_start(CUSTOMER, "Up"))
     assert d.of(CreateBridge, out)
-    assert d.m.step == CallStep.CONNECTED
+    assert d.m.step == CallStep.BRIDGING
 
 
 def test_ringing_agent_is_adopted_in_agent_dialing() -> None:
     d = adopt(leg("agent", "Ringing"), None)
     assert d.m.step == CallStep.AGENT_DIALING
     out = d.feed(stasis_start(AGENT, "Up"))
+    # the agent answered: the customer is dialed at once while the prompt plays
     assert d.of(PlayMedia, out)[0].playback_id == "c1-pb-announce"
-    out = d.feed(playback_finished("c1-pb-announce"))
     assert [o.channel_id for o in d.of(OriginateChannel, out)] == [CUSTOMER]
+    out = d.feed(playback_finished("c1-pb-announce"))
+    assert not d.of(OriginateChannel, out)
 
 
 def test_answered_agent_without_customer_resumes_only_when_journal_says_so() -> None:
-    resumed = adopt(leg("agent"), None, last_step=CallStep.ANNOUNCING)
-    assert resumed.m.step == CallStep.ANNOUNCING
+    resumed = adopt(leg("agent"), None, last_step=CallStep.AGENT_CONFIRMING)
+    assert resumed.m.step == CallStep.CUSTOMER_DIALING  # dialed at the confirmation
     assert resumed.of(PlayMedia)
+    assert [o.channel_id for o in resumed.of(OriginateChannel)] == [CUSTOMER]
     unknown = adopt(leg("agent"), None, last_step=CallStep.CUSTOMER_DIALING)
     assert not unknown.of(OriginateChannel)  # never risk calling the customer twice
     assert unknown.of(PlayMedia)[0].media == SETTINGS.prompts.customer_unreachable
-    assert unknown.m.step == CallStep.ENDING
+    assert unknown.m.step == CallStep.ENDING_NOTICE
     out = unknown.feed(playback_finished("c1-pb-notice"))
     assert unknown.of(HangupChannel, out) == [HangupChannel(channel_id=AGENT)]
     unknown.feed(destroyed(AGENT, 16))
@@ -141,14 +138,7 @@ def test_adopt_from_listed_channels_and_bridges() -> None:
     ]
     bridges = [Bridge(id=BRIDGE, channels=[AGENT, CUSTOMER, "1795726706.262"])]
     (live,) = live_calls(channels, bridges, {AGENT: {"EVS_CALL_ID": "c1"}})
-    m = CallMachine.adopt(
-        request(),
-        SETTINGS,
-        agent=live.agent,
-        customer=live.customer,
-        bridge_id=live.bridge_id,
-        at=10.0,
-    )
+    m = adopt_call(request(), SETTINGS, live, 10.0)
     assert m.step == CallStep.CONNECTED
     assert m.commands_to_send() == []
 
@@ -156,14 +146,13 @@ def test_adopt_from_listed_channels_and_bridges() -> None:
 def test_agent_machine_adopts_a_live_call() -> None:
     a = AgentMachine("a1")
     a.receive(LogIn(), 1.0)
-    m = CallMachine.adopt(
-        request(),
-        SETTINGS,
+    both = LiveCall(
+        call_id="c1",
         agent=leg("agent", bridge=BRIDGE),
         customer=leg("customer", bridge=BRIDGE),
         bridge_id=BRIDGE,
-        at=2.0,
     )
+    m = adopt_call(request(), SETTINGS, both, 2.0)
     assert a.receive(AdoptCall(call=m.view()), 2.0) is None
     assert a.state == AgentState.ON_CALL
     assert a.call_id == "c1"

@@ -23,9 +23,9 @@ from call_events_factory import (
     state_change,
 )
 
-from core.ari_commands import AddToBridge, CreateBridge
+from core.ari_commands import AddToBridge, CreateBridge, StartMusicOnHold, StartRinging
 from core.ari_events import UnhandledEvent
-from core.call_config import CallSettings, CustomerDialMethod
+from core.call_config import CallSettings, CustomerDialMethod, CustomerDialTiming
 from core.call_inputs import CallStart, HangupFromUi
 from core.domain import CallStep
 from core.timers import CancelTimer, StartTimer, TimerFired
@@ -64,12 +64,15 @@ def happy_prefix(d: Driver, rng: random.Random) -> None:
     steps: list[Any] = [stasis_start(AGENT, "Up")]
     if d.m.settings.acceptance:
         steps.append(dtmf(AGENT, "1"))
-    steps.append(playback_finished("c1-pb-announce"))
+    announced = len(steps)
     if creating:
         steps += [stasis_start(CUSTOMER, "Down"), dial(CUSTOMER, "RINGING")]
         steps.append(state_change(CUSTOMER, "Up"))
     else:
         steps += [dial(CUSTOMER, "RINGING"), stasis_start(CUSTOMER, "Up")]
+    if d.m.settings.customer_dial_timing == CustomerDialTiming.AT_CONFIRMATION:
+        announced = rng.randint(announced, len(steps))  # the prompt ends while it rings
+    steps.insert(announced, playback_finished("c1-pb-announce"))
     steps.append(ok(CreateBridge(bridge_id="c1-bridge", name="c1")))
     steps.append(ok(AddToBridge(bridge_id="c1-bridge", channel_ids=(AGENT, CUSTOMER))))
     for inp in steps[: rng.randint(0, len(steps))]:
@@ -92,6 +95,7 @@ def random_call(seed: int, caplog: pytest.LogCaptureFixture) -> None:
     settings = CallSettings(
         acceptance=rng.random() < 0.5,
         customer_dial_method=rng.choice(list(CustomerDialMethod)),
+        customer_dial_timing=rng.choice(list(CustomerDialTiming)),
     )
     d = Driver.make(settings, agent_endpoint=rng.choice(["PJSIP/x", "Local/x@sim-phones"]))
     d.feed(CallStart())
@@ -109,3 +113,8 @@ def random_call(seed: int, caplog: pytest.LogCaptureFixture) -> None:
     assert record.ended_at >= record.started_at
     assert record.agent_leg.ended_at is not None
     assert d.events[-1].record == record  # type: ignore[union-attr]
+    # hold audio is never started once the customer answered (the bridge was asked for)
+    kinds = [type(c) for c in d.commands]
+    if CreateBridge in kinds:
+        later = kinds[kinds.index(CreateBridge) :]
+        assert StartMusicOnHold not in later and StartRinging not in later

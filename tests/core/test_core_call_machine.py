@@ -1,4 +1,8 @@
-"""CallMachine transitions, one by one: inputs in, commands and events out."""
+"""CallMachine transitions, one by one: inputs in, commands and events out.
+
+These drive the "announce, then dial" flow (customer_dial_timing = after_announcement); the
+default flow, where the customer is dialed at the agent's confirmation, has its own file
+(test_core_call_dial_timing.py)."""
 
 from __future__ import annotations
 
@@ -39,15 +43,29 @@ from core.ari_commands import (
 )
 from core.ari_events import UnhandledEvent
 from core.call import CallMachine
-from core.call_config import CallPrompts, CallSettings, CustomerDialMethod, HoldAudio
+from core.call_actions import ENDING_STEPS
+from core.call_config import (
+    CallPrompts,
+    CallSettings,
+    CustomerDialMethod,
+    CustomerDialTiming,
+    HoldAudio,
+)
 from core.call_events import CallStepChanged
-from core.call_inputs import CallInput, CallStart, HangupFromUi
+from core.call_inputs import CallInput, CallStart, ChannelsListed, HangupFromUi
+from core.call_outcomes import FINAL_STEPS
 from core.domain import CallOutcome, CallStep, Party
+from core.leg import END_NOT_SEEN
 from core.timers import CancelTimer, StartTimer, TimerFired
 
 AGENT, CUSTOMER, BRIDGE = "c1-agent", "c1-customer", "c1-bridge"
 ANNOUNCE, PRESS1, NOTICE = "c1-pb-announce", "c1-pb-press1", "c1-pb-notice"
-SETTINGS = CallSettings(agent_ring_timeout_s=22, customer_ring_timeout_s=30, stasis_guard_s=5)
+SETTINGS = CallSettings(
+    agent_ring_timeout_s=22,
+    customer_ring_timeout_s=30,
+    stasis_guard_s=5,
+    customer_dial_timing=CustomerDialTiming.AFTER_ANNOUNCEMENT,
+)
 
 
 def to_announcing(d: Driver) -> None:
@@ -349,9 +367,10 @@ def test_customer_failure_tells_the_agent_then_hangs_up(
     assert notice[0].playback_id == NOTICE
     assert notice[0].media == getattr(SETTINGS.prompts, prompt)
     assert not d.of(HangupChannel, out)  # not before the agent heard why
-    assert d.m.step == CallStep.ENDING
+    assert d.m.step == CallStep.ENDING_NOTICE
     out = d.feed(playback_finished(NOTICE))
     assert d.of(HangupChannel, out) == [HangupChannel(channel_id=AGENT)]
+    assert d.m.step == CallStep.ENDING
     d.feed(stasis_end(AGENT), destroyed(AGENT, 16))
     record = d.record()
     assert record.outcome == outcome
@@ -445,7 +464,7 @@ def test_create_dial_dials_once_created_and_answer_is_state_up() -> None:
     assert d.m.step == CallStep.CUSTOMER_DIALING
     out = d.feed(dial(CUSTOMER, "RINGING"), state_change(CUSTOMER, "Up"))
     assert d.of(CreateBridge, out) == [CreateBridge(bridge_id=BRIDGE, name="c1")]
-    assert d.m.step == CallStep.CONNECTED
+    assert d.m.step == CallStep.BRIDGING
 
 
 def test_create_dial_busy_channel_left_in_stasis_is_hung_up() -> None:
@@ -473,19 +492,20 @@ def test_create_dial_http_error_on_dial() -> None:
 
 
 # ------------------------------------------------------------------ connected
-def test_customer_answer_bridges_then_stops_moh_then_records() -> None:
+def test_customer_answer_stops_moh_then_bridges_then_records() -> None:
     d = Driver.make(SETTINGS)
     to_customer_dialing(d)
     out = d.feed(dial(CUSTOMER, "ANSWER"), stasis_start(CUSTOMER, "Up"))
+    # what the agent hears stops at the customer's answer, before the legs are bridged
+    assert StopMusicOnHold(channel_id=AGENT) in out
     assert d.of(CreateBridge, out) == [CreateBridge(bridge_id=BRIDGE, name="c1")]
     assert CancelTimer("customer_answer") in out
     assert StartTimer("bridge", SETTINGS.bridge_guard_s) in out
     assert not d.of(AddToBridge, out)  # waits for the bridge to exist
     out = d.feed(ok(CreateBridge(bridge_id=BRIDGE, name="c1")))
     assert d.of(AddToBridge, out) == [AddToBridge(bridge_id=BRIDGE, channel_ids=(AGENT, CUSTOMER))]
-    assert not d.of(StopMusicOnHold, out)
     out = d.feed(ok(AddToBridge(bridge_id=BRIDGE, channel_ids=(AGENT, CUSTOMER)), 204))
-    assert StopMusicOnHold(channel_id=AGENT) in out
+    assert not d.of(StopMusicOnHold, out)  # stopped once, at the answer
     assert d.of(RecordBridge, out) == [RecordBridge(bridge_id=BRIDGE, name="c1", format="wav")]
     assert CancelTimer("bridge") in out
     view = d.m.view()
@@ -502,9 +522,10 @@ def test_bridge_entered_events_also_count_as_bridged_and_409_as_created() -> Non
     out = d.feed(failed(CreateBridge(bridge_id=BRIDGE, name="c1"), 409, "Bridge exists"))
     assert d.of(AddToBridge, out)
     d.feed(entered_bridge(BRIDGE, AGENT, [AGENT]))
-    assert not d.of(StopMusicOnHold)
-    out = d.feed(entered_bridge(BRIDGE, CUSTOMER, [AGENT, CUSTOMER]))
-    assert StopMusicOnHold(channel_id=AGENT) in out
+    assert d.m.step == CallStep.BRIDGING
+    d.feed(entered_bridge(BRIDGE, CUSTOMER, [AGENT, CUSTOMER]))
+    assert d.m.step == CallStep.CONNECTED
+    assert len(d.of(StopMusicOnHold)) == 1
     assert not d.of(RecordBridge)
 
 
@@ -575,6 +596,7 @@ def test_ending_guard_closes_the_record_when_events_are_lost() -> None:
     record = d.record()
     assert record.outcome == CallOutcome.COMPLETED
     assert record.agent_leg.ended_at is not None
+    assert record.agent_leg.hangup_cause_text == END_NOT_SEEN  # its end time is approximate
 
 
 def test_hangup_404_means_the_leg_is_already_gone() -> None:
@@ -638,6 +660,7 @@ def test_step_history_and_view_follow_the_call() -> None:
         CallStep.AGENT_ANSWERED,
         CallStep.ANNOUNCING,
         CallStep.CUSTOMER_DIALING,
+        CallStep.BRIDGING,
         CallStep.CONNECTED,
         CallStep.ENDING,
         CallStep.ENDED,
@@ -662,7 +685,7 @@ def test_bridged_is_known_from_entered_channels_even_without_member_lists() -> N
     assert not d.of(RecordBridge)
     out = d.feed(entered_bridge(BRIDGE, CUSTOMER, ["1795726706.262"]))  # recorder uniqueid only
     assert d.of(RecordBridge, out)
-    assert StopMusicOnHold(channel_id=AGENT) in out
+    assert d.m.step == CallStep.CONNECTED
 
 
 @pytest.mark.parametrize(("workstation", "confirming"), [("mobile", True), ("softphone", False)])
@@ -765,6 +788,7 @@ def test_bridge_created_while_the_call_ends_is_destroyed(answered_before_legs_go
     else:
         d.feed(destroyed(AGENT, 16), destroyed(CUSTOMER, 16))
         assert d.ended() == []  # the bridge may be created yet
+        assert d.m.step == CallStep.ENDING_BRIDGE
         out = d.feed(ok(create))
     assert d.of(DestroyBridge, out) == [DestroyBridge(bridge_id=BRIDGE)]
     assert not d.of(AddToBridge)
@@ -780,3 +804,79 @@ def test_bridge_refused_while_the_call_ends_lets_it_end() -> None:
     out = d.feed(failed(create, 500, "boom"))
     assert not d.of(DestroyBridge, out)
     assert d.record().outcome == CallOutcome.COMPLETED
+
+
+# ------------------------------------------------------------------ the table itself
+def test_every_live_step_answers_the_hang_up_button() -> None:
+    """The UI's hang-up works in every step before the end (ending steps: the notice only)."""
+    from core.call import TRANSITIONS, Kind
+
+    live = [s for s in CallStep if s not in FINAL_STEPS and s not in ENDING_STEPS]
+    assert [s for s in live if (s, Kind.UI_HANGUP) not in TRANSITIONS] == []
+    assert (CallStep.ENDING_NOTICE, Kind.UI_HANGUP) in TRANSITIONS
+
+
+def test_an_input_the_step_does_not_expect_is_ignored() -> None:
+    d = Driver.make(SETTINGS)
+    to_announcing(d)
+    before = d.m.record()
+    out = d.feed(dtmf(AGENT, "1"), ok(CreateBridge(bridge_id=BRIDGE, name="c1")))
+    assert out == [] and d.events[-1] == CallStepChanged("c1", CallStep.ANNOUNCING, d.now - 2)
+    assert d.m.step == CallStep.ANNOUNCING and d.m.record() == before
+
+
+def test_bridging_is_a_step_between_the_customer_answer_and_connected() -> None:
+    d = Driver.make(SETTINGS)
+    to_customer_dialing(d)
+    d.feed(stasis_start(CUSTOMER, "Up", "customer", "c1"))
+    assert d.m.step == CallStep.BRIDGING
+    assert d.m.view().connected_at == d.now  # talk time counts from the answer
+    d.feed(ok(CreateBridge(bridge_id=BRIDGE, name="c1")))
+    assert d.m.step == CallStep.BRIDGING
+    d.feed(entered_bridge(BRIDGE, AGENT, [AGENT]), entered_bridge(BRIDGE, CUSTOMER, [CUSTOMER]))
+    assert d.m.step == CallStep.CONNECTED
+
+
+def test_abort_hangs_up_the_live_legs_and_ends_at_once() -> None:
+    d = Driver.make(SETTINGS)
+    to_connected(d)
+    d.feed(hangup_request(CUSTOMER, 16))  # the call is already ending, completed
+    d.m.abort("RuntimeError: boom", d.now)
+    out = d.m.commands_to_send()
+    assert HangupChannel(channel_id=CUSTOMER) in out
+    assert DestroyBridge(bridge_id=BRIDGE) in out
+    d.events.extend(d.m.events_emitted())
+    record = d.record()
+    assert record.outcome == CallOutcome.INTERNAL_ERROR
+    assert record.reason == "RuntimeError: boom"
+    assert d.m.step == CallStep.FAILED
+    assert record.customer_leg is not None and record.customer_leg.ended_at == d.now
+
+
+def test_abort_before_the_start_dials_nothing_and_hangs_up_nothing() -> None:
+    d = Driver.make(SETTINGS)
+    d.m.abort("boom", 101.0)
+    assert not d.of(HangupChannel, d.m.commands_to_send())
+    (ended,) = [e for e in d.m.events_emitted() if not isinstance(e, CallStepChanged)]
+    assert ended.record.outcome == CallOutcome.INTERNAL_ERROR  # type: ignore[union-attr]
+
+
+def test_channels_listed_ends_a_call_whose_known_leg_vanished() -> None:
+    d = Driver.make(SETTINGS)
+    d.feed(CallStart())
+    d.feed(ok(d.of(OriginateChannel)[0]))  # the agent's channel exists from now on
+    known_at = d.now
+    d.feed(ChannelsListed(channel_ids=frozenset({AGENT})))
+    d.feed(ChannelsListed(channel_ids=frozenset(), listed_at=known_at - 0.5))  # asked before
+    assert d.m.step == CallStep.AGENT_DIALING and d.ended() == []
+    d.feed(ChannelsListed(channel_ids=frozenset(), listed_at=known_at + 0.5))
+    record = d.record()
+    assert record.outcome == CallOutcome.AGENT_UNREACHABLE
+    assert record.agent_leg.hangup_cause_text == END_NOT_SEEN
+
+
+def test_channels_listed_before_any_proof_of_a_leg_proves_nothing() -> None:
+    d = Driver.make(SETTINGS)
+    d.feed(CallStart())  # originate sent, not answered: the channel may not exist yet
+    d.feed(ChannelsListed(channel_ids=frozenset()))
+    assert d.m.step == CallStep.AGENT_DIALING and d.ended() == []

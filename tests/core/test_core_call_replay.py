@@ -24,11 +24,24 @@ from core.ari_commands import (
     StopRinging,
 )
 from core.call import CallMachine
-from core.call_config import CallRequest, CallSettings, CustomerDialMethod, HoldAudio
+from core.call_config import (
+    CallRequest,
+    CallSettings,
+    CustomerDialMethod,
+    CustomerDialTiming,
+    HoldAudio,
+)
 from core.call_inputs import CallStart, HangupFromUi
 from core.domain import CallOutcome, CallStep, Party
 
-SETTINGS = CallSettings(language="en", recording=True, acceptance_wait_s=5.0)
+# The traces were recorded with "announce, then dial": replayed the same way (the default,
+# dialing at the agent's confirmation, is replayed by the *_at_confirmation tests below).
+SETTINGS = CallSettings(
+    language="en",
+    recording=True,
+    acceptance_wait_s=5.0,
+    customer_dial_timing=CustomerDialTiming.AFTER_ANNOUNCEMENT,
+)
 S_RUNS = ["", "run2", "run3"]
 P_RUNS = ["", "run2"]
 NO_ANNOUNCE: dict[str, list[str]] = {
@@ -110,13 +123,14 @@ def test_s01_happy_path_bridges_records_and_ends_completed(run: str) -> None:
         CallStep.AGENT_ANSWERED,
         CallStep.ANNOUNCING,
         CallStep.CUSTOMER_DIALING,
+        CallStep.BRIDGING,
         CallStep.CONNECTED,
         CallStep.ENDING,
         CallStep.ENDED,
     ]
-    # the MOH is stopped only once both legs are in the bridge
+    # the MOH is stopped at the customer's answer, before the legs are bridged
     kinds = [type(c) for c in r.all_commands()]
-    assert kinds.index(StopMusicOnHold) > kinds.index(AddToBridge)
+    assert kinds.index(StopMusicOnHold) < kinds.index(AddToBridge)
 
 
 @pytest.mark.parametrize("run", S_RUNS)
@@ -514,3 +528,60 @@ def test_p08c_early_media_then_404_is_invalid_number(run: str) -> None:
     record = r.record()
     assert record.outcome == CallOutcome.CUSTOMER_INVALID_NUMBER
     assert record.customer_leg is not None and record.customer_leg.tech_cause == 404
+
+
+# ------------------------------------------------------------------ dialing at confirmation
+@pytest.mark.parametrize("run", S_RUNS)
+def test_s01_at_confirmation_dials_with_the_prompt_and_still_completes(run: str) -> None:
+    """The same recorded call with the default timing: the customer's originate leaves with
+    the prompt, at the agent's StasisStart; the hold audio follows the prompt's end."""
+    m = machine(
+        "s01",
+        "Local/answer@sim-phones",
+        "Local/cust-hello-hangup8@sim-phones",
+        customer_dial_timing="at_confirmation",
+    )
+    r = start(
+        m,
+        {
+            "s01-cust": "s01-customer",
+            "s01-cust-2": "s01-customer-2",
+            "s01-pb-prompt": "s01-pb-announce",
+            "s01-rec": "s01",
+        },
+    )
+    r.run(load_trace("S01", run))
+    kinds = [type(c) for c in r.all_commands()]
+    customer = [o for o in r.commands(OriginateChannel) if o.channel_id == "s01-customer"]
+    assert len(customer) == 1
+    # the customer's originate leaves before any hold audio (with the prompt: same input,
+    # see dialed_at below)
+    assert kinds.index(PlayMedia) < kinds.index(OriginateChannel, 1)
+    assert kinds.index(StartMusicOnHold) > kinds.index(OriginateChannel, 1)
+    assert kinds.index(StopMusicOnHold) < kinds.index(AddToBridge)
+    record = r.record()
+    assert record.outcome == CallOutcome.COMPLETED
+    assert record.customer_leg is not None and record.customer_leg.dialed_at is not None
+    answered = record.agent_leg.answered_at
+    assert answered is not None
+    # dialed at the agent's StasisStart (Up and in Stasis), a few ms after its answer
+    assert 0.0 <= record.customer_leg.dialed_at - answered < 0.05
+    assert CallStep.ANNOUNCING not in steps_of(r)
+
+
+@pytest.mark.parametrize("run", S_RUNS)
+def test_s09a_at_confirmation_dials_when_1_is_pressed(run: str) -> None:
+    m = machine(
+        "s09a",
+        "Local/answer-dtmf1@sim-phones",
+        acceptance=True,
+        customer_dial_timing="at_confirmation",
+    )
+    r = start(m, {"s09a-pb-press1": "s09a-pb-press1"})
+    r.run(load_trace("S09", run), until=3.9)
+    assert r.commands(StopPlayback) == [StopPlayback(playback_id="s09a-pb-press1")]
+    kinds = [type(c) for c in r.all_commands()]
+    assert kinds.index(StopPlayback) < kinds.index(OriginateChannel, 1)  # dialed on the "1"
+    steps = [s.step for s in m.record().steps]
+    assert CallStep.CUSTOMER_DIALING in steps
+    assert CallStep.ANNOUNCING not in steps

@@ -20,6 +20,7 @@ from support.sim_core import (
 )
 
 from asterisk.sim.testing import SimulatorThread
+from core.ids import agent_channel_id, call_bridge_id, customer_channel_id
 
 __all__ = [
     "FAST_CALL",
@@ -27,28 +28,23 @@ __all__ = [
     "WAIT_S",
     "Core",
     "ViewLog",
+    "bridged_in_sim",
     "core",
     "core_config",
     "make_core",
     "sim",
-    "wait_bridged",
     "wait_channels",
 ]
 
 
-def wait_bridged(sim: SimulatorThread, call_id: str, timeout: float = WAIT_S) -> bool:
-    """Both legs in the call's bridge in the simulator (the CONNECTED step comes at the
-    customer's answer, a moment before the legs are bridged). Polls the simulator's state
-    under a deadline: there is no event for it on the core side."""
-    legs = {f"{call_id}-agent", f"{call_id}-customer"}
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while time.monotonic() < deadline:
-        for bridge in sim.state()["bridges"]:
-            if bridge["id"] == f"{call_id}-bridge" and legs <= set(bridge["channels"]):
-                return True
-        tick.wait(0.02)
-    return False
+def bridged_in_sim(sim: SimulatorThread, call_id: str) -> bool:
+    """Both legs are in the call's bridge in the simulator, now (a one-shot look at
+    Asterisk's side; to wait for the bridge, wait for the call's `connected` step)."""
+    legs = {agent_channel_id(call_id), customer_channel_id(call_id)}
+    return any(
+        bridge["id"] == call_bridge_id(call_id) and legs <= set(bridge["channels"])
+        for bridge in sim.state()["bridges"]
+    )
 
 
 def wait_channels(sim: SimulatorThread, channel_ids: set[str], timeout: float = WAIT_S) -> bool:

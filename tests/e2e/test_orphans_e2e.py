@@ -11,7 +11,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 
-from e2e_support import WAIT_S, Core, core_config, wait_bridged, wait_channels
+from e2e_support import WAIT_S, Core, bridged_in_sim, core_config, wait_channels
 from prometheus_client import REGISTRY
 
 from actors.recovery import ReconcileReport
@@ -65,7 +65,6 @@ def test_stasis_start_nobody_owns_is_hung_up_and_the_live_call_is_not_touched(
     core = make_core(orphan_sweep_s=3600.0)  # only the StasisStart trigger can sweep in time
     live = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
     assert core.views.wait_step(live.call_id, CallStep.CONNECTED) is not None
-    assert wait_bridged(sim, live.call_id)
     before = orphan_metric()
 
     orphan = originate_orphan(sim, "ghost1")
@@ -75,7 +74,7 @@ def test_stasis_start_nobody_owns_is_hung_up_and_the_live_call_is_not_touched(
     assert sweeper is not None and sweeper.hung_up_total == 1
     assert orphan_metric() == before + 1
     # The live call is untouched: both legs still bridged, no record, still owned.
-    assert wait_bridged(sim, live.call_id, timeout=0.5)
+    assert bridged_in_sim(sim, live.call_id)
     assert live.call_id in core.app.live_call_ids()
     assert core.sink.wait_for(lambda r: r.call_id == live.call_id, 0.2) is None
     assert core.app.hang_up_call(live.call_id)

@@ -10,11 +10,12 @@ from typing import Any
 
 import msgspec
 import pytest
-from e2e_support import FAST_CALL, WAIT_S, Core, wait_bridged
+from e2e_support import FAST_CALL, WAIT_S, Core
 
 from actors.bridge_actor import GetSupervisionView, SupervisionView
 from asterisk.sim.testing import SimulatorThread
 from core.domain import CallOutcome, CallStep, Party, SupervisionMode, WorkstationMode
+from core.ids import agent_channel_id, call_bridge_id, customer_channel_id
 from core.views import AgentView, CallView
 from evscallpro.root import SupervisorEntry
 
@@ -74,7 +75,6 @@ def test_listen_whisper_barge_stop(make_core: Callable[..., Core], sim: Simulato
     )
     assert connected is not None
     req = connected
-    assert wait_bridged(sim, req.call_id)
     sid = f"{req.call_id}-sup-s1"
 
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
@@ -91,7 +91,7 @@ def test_listen_whisper_barge_stop(make_core: Callable[..., Core], sim: Simulato
     mark = len(core.views.views)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.BARGE) is None
     wait_monitored(core, req.call_id, (("s1", SupervisionMode.BARGE),), after=mark)
-    assert f"{sid}-leg" in bridge_members(sim, f"{req.call_id}-bridge")
+    assert f"{sid}-leg" in bridge_members(sim, call_bridge_id(req.call_id))
 
     mark = len(core.views.views)
     assert core.app.stop_supervision("s1", req.call_id) is None
@@ -102,8 +102,8 @@ def test_listen_whisper_barge_stop(make_core: Callable[..., Core], sim: Simulato
         for v in core.views.views
     )
     # The supervised call is still up: the agent and the customer are still bridged.
-    assert {f"{req.call_id}-agent", f"{req.call_id}-customer"} <= bridge_members(
-        sim, f"{req.call_id}-bridge"
+    assert {agent_channel_id(req.call_id), customer_channel_id(req.call_id)} <= bridge_members(
+        sim, call_bridge_id(req.call_id)
     )
     assert core.app.hang_up_call(req.call_id, by="a1")
     record = core.record(req.call_id)
@@ -116,11 +116,10 @@ def test_call_end_ends_its_supervision(
     core = supervised_core(make_core)
     req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
-    assert wait_bridged(sim, req.call_id)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
     wait_monitored(core, req.call_id, (("s1", SupervisionMode.LISTEN),))
     supervision = core.app.supervision_ref(req.call_id, "s1")
-    sim.far_end_hangup(f"{req.call_id}-customer", 16)
+    sim.far_end_hangup(customer_channel_id(req.call_id), 16)
     assert core.record(req.call_id).outcome == CallOutcome.COMPLETED
     assert supervision.actor_stopped.wait(10), "the supervision outlived its call"
     sid = f"{req.call_id}-sup-s1"
@@ -145,7 +144,6 @@ def test_busy_supervisor_leaves_no_snoop_or_private_bridge(
     )
     req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
     assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
-    assert wait_bridged(sim, req.call_id)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.LISTEN) is None
     supervision = core.app.supervision_ref(req.call_id, "s1")
     assert supervision is not None
@@ -162,8 +160,8 @@ def test_busy_supervisor_leaves_no_snoop_or_private_bridge(
         tick.wait(0.05)
     assert leftovers == [], f"left behind: {leftovers}"
     # The supervised call is untouched.
-    assert {f"{req.call_id}-agent", f"{req.call_id}-customer"} <= bridge_members(
-        sim, f"{req.call_id}-bridge"
+    assert {agent_channel_id(req.call_id), customer_channel_id(req.call_id)} <= bridge_members(
+        sim, call_bridge_id(req.call_id)
     )
     assert core.app.hang_up_call(req.call_id, by="a1")
     assert core.record(req.call_id).outcome == CallOutcome.COMPLETED
@@ -191,21 +189,20 @@ def test_a_supervisors_mobile_presses_1_before_it_hears_or_joins_the_call(
     req = core.call(
         LOCAL.format("answer"), LOCAL.format("answer"), workstation=WorkstationMode.SOFTPHONE
     )
-    assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
-    assert wait_bridged(sim, req.call_id)
+    assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None  # both bridged
     mark = len(core.views.views)
     assert core.app.supervise("s1", req.call_id, SupervisionMode.BARGE) is None
     leg = f"{req.call_id}-sup-s1-leg"
     if listens:
         wait_monitored(core, req.call_id, (("s1", SupervisionMode.BARGE),), after=mark)
-        assert leg in bridge_members(sim, f"{req.call_id}-bridge")
+        assert leg in bridge_members(sim, call_bridge_id(req.call_id))
     else:
         live = core.app.live
         assert live.wait_until(lambda live: not live.supervisions, WAIT_S), "never ended"
         assert not any(
             isinstance(v, CallView) and v.monitored_by for v in core.views.views[mark:]
         )
-        assert leg not in bridge_members(sim, f"{req.call_id}-bridge")
+        assert leg not in bridge_members(sim, call_bridge_id(req.call_id))
         assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None  # undisturbed
     assert core.app.hang_up_call(req.call_id, by="a1")
     core.record(req.call_id)

@@ -16,12 +16,13 @@ from itertools import count
 import msgspec
 
 from core.agent import NOTHING_TO_QUALIFY
+from core.call_outcomes import FINAL_STEPS
 from core.domain import AgentState, CallOutcome, CallStep, Party, SupervisionMode, WorkstationMode
 from core.telephony import TelephonyHealth, TelephonyState
 from core.views import AgentView, CallView
 from gateway.ports import Refusal, ViewListener
 
-FINAL = {CallStep.ENDED, CallStep.FAILED, CallStep.REJECTED}
+FINAL = FINAL_STEPS
 
 
 class FakeCallCenter:
