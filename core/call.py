@@ -64,7 +64,6 @@ from core.call_actions import (
     T_CUSTOMER_ANSWER,
     T_ENDING,
     T_NOTICE,
-    TELEPHONY_RESTARTED,
     TELEPHONY_SHUTDOWN,
     BridgeState,
     CallActions,
@@ -76,7 +75,7 @@ from core.call_inputs import CallInput, CallStart, ChannelsListed, HangupFromUi
 from core.call_outcomes import AGENT_OUTCOMES, outcome_for_http_error
 from core.domain import CallOutcome, CallStep, Party
 from core.ids import playback_id
-from core.leg import END_NOT_SEEN, END_TELEPHONY_RESTARTED, FINAL_DIAL_STATUSES, FailureKind
+from core.leg import FINAL_DIAL_STATUSES, FailureKind
 from core.timers import TimerFired
 
 __all__ = ["E164", "CallCommand", "CallMachine", "Kind"]
@@ -159,8 +158,8 @@ class CallMachine(CallActions):
                 self._command_ok(inp, at)
             case AriCommandFailed():
                 self._command_failed(inp, at)
-            case ChannelsListed():
-                self._channels_listed(inp, at)
+            case ChannelsListed() if self._fold_vanished_legs(inp, at):
+                self._on(Kind.LEG_CHANGED, inp, at)
             case PlaybackFinished(playback=playback):
                 self._playback_done(playback.id, playback.state, at)
             case RecordingStarted(recording=recording) if recording.name == self.call_id:
@@ -257,22 +256,6 @@ class CallMachine(CallActions):
         for what, kind in _PLAYBACK_KINDS.items():
             if pb == playback_id(self.call_id, what):
                 self._on(kind, pb, at)
-
-    def _channels_listed(self, listed: ChannelsListed, at: float) -> None:
-        """Legs that vanished during an events-socket outage end, their end not seen: cause
-        unknown, end time = now (approximate). Who hung up first is known only when one leg
-        of a connected call is still there; a restart of Asterisk cut them all."""
-        vanished = self._vanished_legs(listed)
-        if not vanished:
-            return
-        text = END_TELEPHONY_RESTARTED if listed.telephony_restarted else END_NOT_SEEN
-        for leg in vanished:
-            leg.mark_gone_unseen(at, text)
-        if listed.telephony_restarted:
-            self._conclude(CallOutcome.TELEPHONY_RESTARTED, TELEPHONY_RESTARTED, Party.SYSTEM)
-        elif self._state in (S.BRIDGING, S.CONNECTED):
-            self._conclude_ends_not_seen()
-        self._on(Kind.LEG_CHANGED, listed, at)
 
     # ----------------------------------------------------------------- handlers
     def _place_call(self, _: Any, at: float) -> None:

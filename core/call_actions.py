@@ -44,7 +44,7 @@ from core.call_outcomes import CUSTOMER_OUTCOMES, FINAL_STEPS, final_step_for
 from core.call_record import call_record
 from core.domain import CallOutcome, CallStep, LegRole, Party, SupervisionMode
 from core.ids import agent_channel_id, app_args, call_bridge_id, customer_channel_id, playback_id
-from core.leg import FailureKind, Leg
+from core.leg import END_NOT_SEEN, END_TELEPHONY_RESTARTED, FailureKind, Leg
 from core.machine import Machine
 from core.records import CallRecord, LegRecord, StepTime
 from core.timers import TimerCommand
@@ -465,6 +465,23 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
         self._emit(CallEnded(record=self.record()))
 
     # ----------------------------------------------------------------- helpers
+    def _fold_vanished_legs(self, listed: ChannelsListed, at: float) -> bool:
+        """Legs that vanished during an events-socket outage end, their end not seen: cause
+        unknown, end time = now (approximate). Who hung up first is known only when one leg
+        of a connected call is still there; a restart of Asterisk cut them all. True when a
+        leg changed (the machine then takes it as any leg change)."""
+        vanished = self._vanished_legs(listed)
+        if not vanished:
+            return False
+        text = END_TELEPHONY_RESTARTED if listed.telephony_restarted else END_NOT_SEEN
+        for leg in vanished:
+            leg.mark_gone_unseen(at, text)
+        if listed.telephony_restarted:
+            self._conclude(CallOutcome.TELEPHONY_RESTARTED, TELEPHONY_RESTARTED, Party.SYSTEM)
+        elif self._state in (CallStep.BRIDGING, CallStep.CONNECTED):
+            self._conclude_ends_not_seen()
+        return True
+
     def _vanished_legs(self, listed: ChannelsListed) -> list[Leg]:
         """Legs known to exist before the listing was asked for, not destroyed since, and
         not in it: they vanished while the events socket was down (Asterisk replays none)."""
