@@ -21,6 +21,8 @@ from pathlib import Path
 
 import duckdb
 
+BULK_CHECKPOINT_THRESHOLD = "1GB"  # CallStore.write_json: checkpoint rarely (BENCHMARKS.md)
+
 _LEG = (
     'STRUCT("role" VARCHAR, endpoint VARCHAR, channel_id VARCHAR, dialed_at DOUBLE, '
     "ringing_at DOUBLE, answered_at DOUBLE, ended_at DOUBLE, hangup_cause INTEGER, "
