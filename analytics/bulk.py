@@ -55,9 +55,10 @@ def _first_step(step: str) -> str:
     return _ts(f"list_filter(c.steps, lambda s: s.step = '{step}')[1].at")
 
 
+_ENTRY_NO = "row_number() OVER () AS entry_no, "
 _STAGE = f"""
 CREATE OR REPLACE TEMP TABLE bulk_entries AS
-SELECT row_number() OVER () AS entry_no, * FROM read_json(?, format = 'newline_delimited',
+SELECT {_ENTRY_NO}* FROM read_json(?, format = 'newline_delimited',
     columns = {{'call': '{_CALL}', 'disposition': '{_DISPOSITION}', 'interval': '{_INTERVAL}'}})
 """
 
@@ -122,8 +123,15 @@ FROM bulk_entries
 
 
 def _new_keys(statement: str) -> str:
-    """The same rows by a plain INSERT: no conflict check against the stored keys."""
-    return statement.replace("INSERT OR REPLACE INTO", "INSERT INTO", 1)
+    """The same rows by a plain INSERT (no conflict check against the stored keys), from
+    entries left unnumbered."""
+    return statement.replace("INSERT OR REPLACE INTO", "INSERT INTO", 1).replace(
+        "SELECT entry_no, ", "SELECT ", 1
+    )
+
+
+_STAGE_NEW = _STAGE.replace(_ENTRY_NO, "", 1)
+_INSERTS_NEW = tuple(_new_keys(s) for s in (_CALLS, _LEGS, _DISPOSITIONS, _INTERVALS))
 
 
 def upsert_json_lines(
@@ -155,7 +163,8 @@ def upsert_json_lines(
 def _transaction(con: duckdb.DuckDBPyConnection, spool: str, *, upsert: bool) -> None:
     con.begin()
     try:
-        con.execute(_STAGE, [spool])
+        # Only the upsert's "last entry wins" needs the entries numbered (about 1.5 us each).
+        con.execute(_STAGE if upsert else _STAGE_NEW, [spool])
         if upsert:
             calls, legs, dispositions, intervals = con.execute(_REPEATS).fetchall()[0]
             for statement, last, repeats in (
@@ -166,8 +175,8 @@ def _transaction(con: duckdb.DuckDBPyConnection, spool: str, *, upsert: bool) ->
             ):
                 con.execute(statement + last if repeats else statement)
         else:
-            for statement in (_CALLS, _LEGS, _DISPOSITIONS, _INTERVALS):
-                con.execute(_new_keys(statement))
+            for statement in _INSERTS_NEW:
+                con.execute(statement)
         con.execute("DROP TABLE bulk_entries")
         con.commit()
     except BaseException:
