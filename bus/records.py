@@ -131,7 +131,7 @@ class RecordWriter:
         js: JetStreamContext,
         store: CallStore,
         *,
-        batch_size: int = 5000,
+        batch_size: int = 10_000,
         durable: str = WRITER_DURABLE,
         ack_wait_s: float = 30.0,
         on_written: Callable[[int], None] | None = None,

