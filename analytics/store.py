@@ -127,10 +127,9 @@ class CallStore:
         """Upsert records given as JSON `JournalEntry` lines (analytics.bulk), one transaction.
 
         The bus writer's store checkpoints after 1 GB of write-ahead log instead of DuckDB's
-        16 MB: each checkpoint rewrites the primary-key indexes whole, so at the default a
-        batch every 30,000 records paid a checkpoint that grew with the table (3-4x the
-        batch's own cost at 600,000 calls, BENCHMARKS.md). The price: a restart after a
-        crash replays up to that much log."""
+        16 MB: at the default, every other 20,000-record batch paid a checkpoint costing up
+        to 4x the batch itself, more as the table grew (BENCHMARKS.md). The price: a restart
+        after a crash replays up to that much log."""
         _run(self.con, f"SET checkpoint_threshold = '{BULK_CHECKPOINT_THRESHOLD}'")
         return upsert_json_lines(self.con, lines, spool_dir=self.path.parent)
 
