@@ -21,6 +21,8 @@ from pathlib import Path
 
 import duckdb
 
+BULK_CHECKPOINT_THRESHOLD = "1GB"  # CallStore.write_json: checkpoint rarely (BENCHMARKS.md)
+
 _LEG = (
     'STRUCT("role" VARCHAR, endpoint VARCHAR, channel_id VARCHAR, dialed_at DOUBLE, '
     "ringing_at DOUBLE, answered_at DOUBLE, ended_at DOUBLE, hangup_cause INTEGER, "
@@ -53,9 +55,10 @@ def _first_step(step: str) -> str:
     return _ts(f"list_filter(c.steps, lambda s: s.step = '{step}')[1].at")
 
 
+_ENTRY_NO = "row_number() OVER () AS entry_no, "
 _STAGE = f"""
 CREATE OR REPLACE TEMP TABLE bulk_entries AS
-SELECT row_number() OVER () AS entry_no, * FROM read_json(?, format = 'newline_delimited',
+SELECT {_ENTRY_NO}* FROM read_json(?, format = 'newline_delimited',
     columns = {{'call': '{_CALL}', 'disposition': '{_DISPOSITION}', 'interval': '{_INTERVAL}'}})
 """
 
@@ -72,8 +75,8 @@ SELECT c.call_id, c.agent_id, c.contact_id, c.customer_number, c.workstation, c.
        {_first_step("agent_confirming")}, coalesce(c.agent_leg.billable_seconds, 0.0),
        coalesce(c.agent_leg.hangup_cause, 0)
 FROM (SELECT entry_no, "call" AS c FROM bulk_entries WHERE "call" IS NOT NULL)
-QUALIFY row_number() OVER (PARTITION BY c.call_id ORDER BY entry_no DESC) = 1
 """
+_CALLS_LAST = "QUALIFY row_number() OVER (PARTITION BY c.call_id ORDER BY entry_no DESC) = 1"
 
 _LEGS = f"""
 INSERT OR REPLACE INTO call_legs
@@ -85,8 +88,8 @@ FROM (SELECT entry_no, "call".call_id AS call_id,
              unnest(["call".agent_leg, "call".customer_leg]) AS l
       FROM bulk_entries WHERE "call" IS NOT NULL)
 WHERE l IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY call_id, l.role ORDER BY entry_no DESC) = 1
 """
+_LEGS_LAST = "QUALIFY row_number() OVER (PARTITION BY call_id, l.role ORDER BY entry_no DESC) = 1"
 
 _DISPOSITIONS = f"""
 INSERT OR REPLACE INTO dispositions
@@ -94,8 +97,8 @@ SELECT d.call_id, d.agent_id, d.code, coalesce(d.comment, ''), d.callback_at,
        CASE WHEN d.submitted_at > 0 THEN {_ts("d.submitted_at")} END
 FROM (SELECT entry_no, coalesce(disposition, "call".disposition) AS d FROM bulk_entries)
 WHERE d IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY d.call_id ORDER BY entry_no DESC) = 1
 """
+_DISPOSITIONS_LAST = "QUALIFY row_number() OVER (PARTITION BY d.call_id ORDER BY entry_no DESC) = 1"
 
 _INTERVALS = f"""
 INSERT OR REPLACE INTO agent_state_intervals
@@ -103,30 +106,82 @@ SELECT i.agent_id, i.state, {_ts("i.started_at")}, {_ts("i.ended_at")},
        greatest(0.0, i.ended_at - i.started_at), i.pause_reason, i.workstation, i.call_id,
        i.call_connected
 FROM (SELECT entry_no, "interval" AS i FROM bulk_entries WHERE "interval" IS NOT NULL)
-QUALIFY row_number() OVER (PARTITION BY i.agent_id, i.started_at ORDER BY entry_no DESC) = 1
 """
+_INTERVALS_LAST = (
+    f"QUALIFY row_number() OVER (PARTITION BY i.agent_id, {_ts('i.started_at')} "
+    "ORDER BY entry_no DESC) = 1"
+)
+
+# Which tables would get one key twice from this batch (a record repeated, a disposition both
+# alone and inside its call, two legs of one role): only those pay for the "last entry wins"
+# window; an upsert may not touch one key twice in one statement.
+_REPEATS = f"""
+SELECT count(DISTINCT "call".call_id) < count("call".call_id),
+       count(*) FILTER ("call".agent_leg.role = "call".customer_leg.role) > 0,
+       count(DISTINCT coalesce(disposition, "call".disposition).call_id)
+           < count(coalesce(disposition, "call".disposition)),
+       count(DISTINCT ("interval".agent_id, {_ts('"interval".started_at')})) < count("interval")
+FROM bulk_entries
+"""
+
+
+def _new_keys(statement: str) -> str:
+    """The same rows by a plain INSERT (no conflict check against the stored keys), from
+    entries left unnumbered."""
+    return statement.replace("INSERT OR REPLACE INTO", "INSERT INTO", 1).replace(
+        "SELECT entry_no, ", "SELECT ", 1
+    )
+
+
+_STAGE_NEW = _STAGE.replace(_ENTRY_NO, "", 1)
+_INSERTS_NEW = tuple(_new_keys(s) for s in (_CALLS, _LEGS, _DISPOSITIONS, _INTERVALS))
 
 
 def upsert_json_lines(
     con: duckdb.DuckDBPyConnection, lines: Sequence[bytes], spool_dir: Path | None = None
 ) -> int:
-    """Upsert every record of `lines` (JSON `JournalEntry`s) in one transaction."""
+    """Upsert every record of `lines` (JSON `JournalEntry`s) in one transaction.
+
+    The usual batch brings keys the store has never seen, once each: it is tried first as
+    plain INSERTs (about 7 us a record less than INSERT OR REPLACE's conflict handling,
+    BENCHMARKS.md). A key already stored (a batch redelivered after a commit whose ack was
+    lost) or repeated in the batch makes that transaction fail on the primary key: it is
+    rolled back and the batch is upserted again, last entry winning per key.
+    """
     if not lines:
         return 0
     fd, name = tempfile.mkstemp(prefix="evs-batch-", suffix=".jsonl", dir=spool_dir)
     try:
         with os.fdopen(fd, "wb") as spool:
             spool.write(b"\n".join(lines))
-        con.begin()
         try:
-            con.execute(_STAGE, [name])
-            for statement in (_CALLS, _LEGS, _DISPOSITIONS, _INTERVALS):
-                con.execute(statement)
-            con.execute("DROP TABLE bulk_entries")
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
+            _transaction(con, name, upsert=False)
+        except duckdb.ConstraintException:
+            _transaction(con, name, upsert=True)
     finally:
         os.unlink(name)
     return len(lines)
+
+
+def _transaction(con: duckdb.DuckDBPyConnection, spool: str, *, upsert: bool) -> None:
+    con.begin()
+    try:
+        # Only the upsert's "last entry wins" needs the entries numbered (about 1.5 us each).
+        con.execute(_STAGE if upsert else _STAGE_NEW, [spool])
+        if upsert:
+            calls, legs, dispositions, intervals = con.execute(_REPEATS).fetchall()[0]
+            for statement, last, repeats in (
+                (_CALLS, _CALLS_LAST, calls),
+                (_LEGS, _LEGS_LAST, calls or legs),
+                (_DISPOSITIONS, _DISPOSITIONS_LAST, dispositions),
+                (_INTERVALS, _INTERVALS_LAST, intervals),
+            ):
+                con.execute(statement + last if repeats else statement)
+        else:
+            for statement in _INSERTS_NEW:
+                con.execute(statement)
+        con.execute("DROP TABLE bulk_entries")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from analytics import schema
-from analytics.bulk import upsert_json_lines
+from analytics.bulk import BULK_CHECKPOINT_THRESHOLD, upsert_json_lines
 from analytics.intervals import AgentStateInterval
 from analytics.rows import Row, RowError, call_row, disposition_row, interval_row, leg_rows
 from core.records import CallRecord, Disposition
@@ -132,7 +132,13 @@ class CallStore:
         return len(batch)
 
     def write_json(self, lines: Sequence[bytes]) -> int:
-        """Upsert records given as JSON `JournalEntry` lines (analytics.bulk), one transaction."""
+        """Upsert records given as JSON `JournalEntry` lines (analytics.bulk), one transaction.
+
+        The bus writer's store checkpoints after 1 GB of write-ahead log instead of DuckDB's
+        16 MB: at the default, every other 20,000-record batch paid a checkpoint costing up
+        to 4x the batch itself, more as the table grew (BENCHMARKS.md). The price: a restart
+        after a crash replays up to that much log."""
+        _run(self.con, f"SET checkpoint_threshold = '{BULK_CHECKPOINT_THRESHOLD}'")
         return upsert_json_lines(self.con, lines, spool_dir=self.path.parent)
 
     def _append(self, table: str, rows: list[Row]) -> None:

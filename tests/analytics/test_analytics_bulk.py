@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import duckdb
 import msgspec
 from support.synthetic import dispositions_for, generate_calls
@@ -69,3 +71,21 @@ def test_last_entry_wins_within_a_batch_and_a_replay_changes_nothing() -> None:
     assert con.execute("SELECT count(*), any_value(reason) FROM calls").fetchall() == [
         (1, "second version")
     ]
+
+
+def test_intervals_equal_to_the_microsecond_are_one_row_the_last_one() -> None:
+    """The key is the started_at TIMESTAMP (microseconds), not the epoch float it comes from."""
+    con = duckdb.connect()
+    create_schema(con)
+    encoder = msgspec.json.Encoder()
+    started = 1_764_000_000.25
+    lines = [
+        encoder.encode(entry_for(AgentStateInterval(
+            agent_id="a1", state=AgentState.AVAILABLE, started_at=at, ended_at=at + 5.0,
+            pause_reason=None, workstation=workstation)))
+        for at, workstation in ((started, "mobile"), (math.nextafter(started, 2e9), "softphone"))
+    ]
+    assert lines[0] != lines[1]
+    upsert_json_lines(con, lines)
+    assert con.execute("SELECT count(*), any_value(workstation) FROM agent_state_intervals"
+                       ).fetchall() == [(1, "softphone")]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from pathlib import Path
 
 import nats
@@ -82,6 +85,38 @@ async def test_undecodable_message_is_kept_aside_not_redelivered(
     await drain(writer, 2)
     assert store.count("calls") == 1
     assert writer.bad_messages == [b"\xc1 not msgpack"]
+    assert (await js.consumer_info("EVS_RECORDS", "evs-writer")).num_ack_pending == 0
+    await nc.close()
+    store.close()
+
+
+async def test_a_writer_that_dies_holding_a_prefetched_batch_loses_none_of_it(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_stream(js)
+    publisher = RecordPublisher(js, node="node1")
+    for n in range(30):
+        await publisher.publish(record(n))
+    store = CallStore(tmp_path / "calls.duckdb")
+    first = RecordWriter(js, store, batch_size=10, ack_wait_s=1.0)
+    assert await first.write_once(timeout_s=5.0) == 10
+    deadline = time.monotonic() + 10.0  # the next batch was asked for before the first's write
+    while len(first._delivered) < 10 and time.monotonic() < deadline:
+        first._arrived.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(first._arrived.wait(), 0.5)
+    assert len(first._delivered) == 10
+    assert (await js.consumer_info("EVS_RECORDS", "evs-writer")).num_ack_pending == 10
+    await nc.close()  # the writer dies holding it, delivered but neither written nor acknowledged
+
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    restarted = RecordWriter(js, store, batch_size=10, ack_wait_s=1.0)
+    await drain(restarted, 20)
+    assert restarted.written == 20
+    assert store.count("calls") == 30
     assert (await js.consumer_info("EVS_RECORDS", "evs-writer")).num_ack_pending == 0
     await nc.close()
     store.close()
