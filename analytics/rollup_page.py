@@ -82,12 +82,22 @@ def _read(
 ) -> Dashboard:
     ws, ws_params = rollup._ws(flt.workstation)
     key = [flt.tz, rng.first, rng.last]
-    columns = ("day, agent_id, workstation, outcome, calls, attempted, connected, talk, "
-               "agent_billed, dropped, asked, accepted, guarded, setup_sum, setup_n, "
-               + ", ".join(f"hung_{p}" for p in _PARTIES))
+    measures = ["calls", "attempted", "connected", "talk", "agent_billed", "dropped", "asked",
+                "accepted", "guarded", "setup_sum", "setup_n", *(f"hung_{p}" for p in _PARTIES)]
+    rolled = (f"SELECT day, agent_id, workstation, outcome, {', '.join(measures)} "
+              f"FROM stats_rollup_calls WHERE tz = ? AND day >= ? AND day <= ? {ws}")
+    union_params: list[Any] = [*key, *ws_params]
+    if flt.end > live_lo:  # today (and any day after it), live, with the same columns
+        local, lp = _local("started_at", StatsFilter(start=live_lo, end=flt.end, tz=flt.tz))
+        rolled += " UNION ALL " + rollup.calls_groups_sql(local, ws)
+        union_params += [*lp, live_lo, flt.end, *ws_params]
+    # per agent and workstation (agents, modes, totals), per day and outcome (series, days)
+    sums = ", ".join(f"sum({m})" for m in measures)
     groups = cur.execute(
-        f"SELECT {columns} FROM stats_rollup_calls WHERE tz = ? AND day >= ? AND day <= ? {ws}",
-        [*key, *ws_params],
+        f"""SELECT grouping(agent_id) = 0, agent_id, workstation, day, outcome, {sums}
+            FROM ({rolled}) g
+            GROUP BY GROUPING SETS ((agent_id, workstation), (day, outcome))""",
+        union_params,
     ).fetchall()
     states_rows = cur.execute(
         f"""SELECT agent_id, state, sum(seconds) FROM stats_rollup_states
@@ -99,11 +109,7 @@ def _read(
             WHERE tz = ? AND day >= ? AND day <= ? {ws} GROUP BY ALL""",
         [*key, *ws_params],
     ).fetchall()
-    if flt.end > live_lo:  # today (and any day after it), live
-        local, lp = _local("started_at", StatsFilter(start=live_lo, end=flt.end, tz=flt.tz))
-        groups += cur.execute(
-            rollup.calls_groups_sql(local, ws), [*lp, live_lo, flt.end, *ws_params]
-        ).fetchall()
+    if flt.end > live_lo:
         states_rows += [
             (agent_id, state, seconds)
             for agent_id, _, state, seconds in cur.execute(
@@ -131,9 +137,16 @@ def _read(
     modes: dict[str, list[int]] = {}
     days: dict[date, list[float]] = {}
     series: dict[tuple[date, str], int] = defaultdict(int)
-    for row in groups:
-        day, agent_id, mode, outcome, n, att, conn, talk, billed, dropped = row[:10]
-        for i, v in enumerate(row[4:]):
+    for by_agent, agent_id, mode, day, outcome, *values in groups:
+        n, att, conn, talk, billed, dropped = values[:6]
+        if not by_agent:
+            d = days.setdefault(day, [0.0, 0.0])
+            d[0] += billed
+            d[1] += talk
+            if n:
+                series[(day, outcome)] += n
+            continue
+        for i, v in enumerate(values):
             totals[i] += v
         a = agents.setdefault(agent_id, [0, 0, 0, 0.0, 0.0, 0])
         for i, v in enumerate((n, att, conn, talk, billed, dropped)):
@@ -141,11 +154,6 @@ def _read(
         m = modes.setdefault(mode, [0, 0])
         m[0] += conn
         m[1] += dropped
-        d = days.setdefault(day, [0.0, 0.0])
-        d[0] += billed
-        d[1] += talk
-        if n:
-            series[(day, outcome)] += n
     (calls, attempted, connected, talk_sum, _billed, _dropped, asked, accepted, guarded,
      setup_sum, setup_n, *hung) = totals
 
