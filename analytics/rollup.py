@@ -1,25 +1,28 @@
 """Per-day rollup of finished days for the statistics page's long windows (issue 9).
 
-A window of whole local days (7d, 30d, custom) splits in two: the finished days (before
-today in the call center's zone), read from small per-day tables, and today, queried live
-from `calls` / `agent_state_intervals`. Windows of at most 50 hours (hourly buckets), a
-campaign or an agent filter keep the live queries of `analytics.dashboard`.
+A window of whole local days longer than 50 hours (7d, 30d, custom) splits in two: the
+finished days (before today in the call center's zone), read from small per-day tables, and
+today, queried live from `calls` / `agent_state_intervals` with the same SQL that builds the
+tables. Windows of at most 50 hours (hourly buckets), a campaign or an agent filter keep the
+live queries of `analytics.dashboard` (the page's figures are the same either way).
 
-The tables, keyed by (tz, local day) — the reader builds them, never the writer:
+The tables, keyed by (tz, local day), are built by the reader (lazily, at the first fetch
+that needs a day; on the reader's own cursor, so the writer never waits), never by the writer:
 - `stats_rollup_calls`: per agent, workstation and outcome: counts and sums;
 - `stats_rollup_states`: per agent, workstation and state: seconds clipped to the day, plus
   `wrap_up_connected`: wrap-up seconds after connected calls, by the day they start in;
-- `stats_rollup_hist`: per workstation, talk and setup times counted per whole second;
-- `stats_rollup_days`: a day's fingerprint when built (calls: count, summed durations and
-  talk in ms; intervals started that day: count, summed ms). Every fetch compares the
-  window's fingerprint with the stored ones; a record that arrived late for a finished day
-  (adopted after a restart, a replayed journal) changes it, and the days that differ are
-  built again (for intervals: that day and the later ones, which an interval may overlap).
+- `stats_rollup_hist`: per workstation, talk times counted per second, setup times per 10 ms;
+- `stats_rollup_days`: the day's row counts when built (calls started that day, state
+  intervals started that day). Every fetch counts the window's rows (a scan of `started_at`
+  only) and compares; a record that arrives late for a finished day (adopted after a restart,
+  a replayed journal) changes a count, and the days that differ are built again (for an
+  interval: its day and the later ones, which it may overlap). A record rewritten in place
+  for a finished day (same call id, same count) is not seen: `forget` drops the rollup.
 
 Percentiles stay exact (the same values and interpolation as DuckDB's `quantile_cont`): the
-per-second histograms (finished days + today live) give how many values lie below each
-second, so the ranks a percentile needs fall in known one-second buckets; only the values in
-those (at most four) buckets are read back from `calls` and sorted.
+histograms (finished days + today live) give how many values lie below each bucket, so the
+ranks a percentile needs fall in known buckets; only the values of those (at most four)
+buckets are read back from `calls` and sorted.
 """
 
 from __future__ import annotations
@@ -75,6 +78,12 @@ _build_lock = threading.Lock()
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in DDL:
         con.execute(ddl)
+
+
+def forget(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop every built day: the next fetches build them again from the records."""
+    for table in TABLES:
+        con.execute(f"DELETE FROM {table}")
 
 
 # --- the per-day groups: the same SQL builds the rollup and reads today live ----------------

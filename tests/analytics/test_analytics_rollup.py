@@ -111,6 +111,11 @@ def test_rollup_and_live_give_the_same_figures_and_a_late_record_rebuilds_its_da
     _same(again, dashboard(con, flt, TODAY, use_rollup=False))
     rebuilt = dict(_rollup_days(con))
     assert sum(rebuilt.values()) == sum(n for _, n in built) + 1
+    # forgotten: built again at the next fetch, same figures
+    rollup.forget(con)
+    assert _rollup_days(con) == []
+    _same(dashboard(con, flt, TODAY), again)
+    assert dict(_rollup_days(con)) == rebuilt
     s.close()
 
 
