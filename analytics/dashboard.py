@@ -257,8 +257,23 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> l
 # --- the page --------------------------------------------------------------------------------
 
 
-def dashboard(con: duckdb.DuckDBPyConnection, flt: StatsFilter) -> Dashboard:
+def dashboard(
+    con: duckdb.DuckDBPyConnection,
+    flt: StatsFilter,
+    today: date | None = None,
+    *,
+    use_rollup: bool = True,
+) -> Dashboard:
+    """The page's figures. A window of whole local days longer than 50 hours, without an
+    agent or a campaign filter, reads its finished days (before `today`, the local date,
+    now by default) from the per-day rollup (analytics.rollup) and today live; the figures
+    are the same as the live queries' (`use_rollup=False`; tests/analytics/test_analytics_rollup.py)."""
     check_filter(flt)
+    from analytics import rollup_page  # the rollup path builds on this module's helpers
+
+    board = rollup_page.dashboard_from_rollup(con, flt, today) if use_rollup else None
+    if board is not None:
+        return board
     where, params = _where(flt)
     bucket = "hour" if flt.end - flt.start <= timedelta(hours=50) else "day"
     parties = [p.value for p in Party]
@@ -306,32 +321,7 @@ def dashboard(con: duckdb.DuckDBPyConnection, flt: StatsFilter) -> Dashboard:
     per_agent, modes, billed_days = _legs(con, flt)
     wrap = _wrap_up(con, flt)
     states = _states(con, flt)
-    agents = []
-    for agent_id in sorted(set(per_agent) | set(states)):
-        a = per_agent.get(agent_id, _ZERO)
-        s = states.get(agent_id, {})
-        available = s.get(AgentState.AVAILABLE, 0.0)
-        on_call = s.get(AgentState.ON_CALL, 0.0)
-        wrap_state = s.get(AgentState.WRAP_UP, 0.0)
-        staffed = available + on_call + wrap_state
-        agents.append(
-            AgentLine(
-                agent_id=agent_id,
-                calls=a[0],
-                attempted=a[1],
-                connected=a[2],
-                talk_seconds=a[3],
-                wrap_up_seconds=wrap.get(agent_id, 0.0),
-                agent_billed_seconds=a[4],
-                customer_billed_seconds=a[3],
-                dropped=a[5],
-                occupancy=(on_call + wrap_state) / staffed if staffed > 0 else None,
-                on_call_seconds=on_call,
-                wrap_up_state_seconds=wrap_state,
-                available_seconds=available,
-                paused_seconds=s.get(AgentState.PAUSED, 0.0),
-            )
-        )
+    agents = _agent_lines(per_agent, wrap, states)
     wrap_total = sum(wrap.values())
     return Dashboard(
         filter=flt,
@@ -364,6 +354,40 @@ def dashboard(con: duckdb.DuckDBPyConnection, flt: StatsFilter) -> Dashboard:
 
 
 _ZERO = (0, 0, 0, 0.0, 0.0, 0)
+
+
+def _agent_lines(
+    per_agent: dict[str, tuple[int, int, int, float, float, int]],
+    wrap: dict[str, float],
+    states: dict[str, dict[str, float]],
+) -> list[AgentLine]:
+    agents = []
+    for agent_id in sorted(set(per_agent) | set(states)):
+        a = per_agent.get(agent_id, _ZERO)
+        s = states.get(agent_id, {})
+        available = s.get(AgentState.AVAILABLE, 0.0)
+        on_call = s.get(AgentState.ON_CALL, 0.0)
+        wrap_state = s.get(AgentState.WRAP_UP, 0.0)
+        staffed = available + on_call + wrap_state
+        agents.append(
+            AgentLine(
+                agent_id=agent_id,
+                calls=a[0],
+                attempted=a[1],
+                connected=a[2],
+                talk_seconds=a[3],
+                wrap_up_seconds=wrap.get(agent_id, 0.0),
+                agent_billed_seconds=a[4],
+                customer_billed_seconds=a[3],
+                dropped=a[5],
+                occupancy=(on_call + wrap_state) / staffed if staffed > 0 else None,
+                on_call_seconds=on_call,
+                wrap_up_state_seconds=wrap_state,
+                available_seconds=available,
+                paused_seconds=s.get(AgentState.PAUSED, 0.0),
+            )
+        )
+    return agents
 
 
 def _legs(

@@ -6,7 +6,8 @@ call them through `asyncio.to_thread`, never directly.
 
 It connects with DuckDB's default (read-write) configuration on purpose: inside one process
 every connection to a file must share one configuration, and the AnalyticsWriter opens the
-file read-write. The reader never writes. (A separate process, like `evscallpro stats`, must
+file read-write. The reader writes only the statistics page's per-day rollup tables
+(analytics.rollup, `stats_rollup_*`), on its own cursor: never a record. (A separate process, like `evscallpro stats`, must
 use `store.connect_reader`, which opens read-only.)
 """
 

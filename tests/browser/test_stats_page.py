@@ -248,6 +248,28 @@ def test_supervisor_statistics_match_the_hand_computed_figures(
     page.select_option("#stats-period", "yesterday")
     page.click("#stats-apply")
     expect(page.locator("#kpi-calls")).to_have_text("0")
+    # last 7 days: the same figures, from the per-day rollup (the page's day is finished by
+    # the real clock, analytics.rollup), then with the mobile workstation
+    page.select_option("#stats-period", "7d")
+    page.click("#stats-apply")
+    expect(page.locator("#kpi-calls")).to_have_text("6")
+    expect(page.locator("#kpi-talk-p50")).to_have_text("01:40")
+    expect(page.locator("#kpi-talk-p90")).to_have_text("04:20")
+    expect(page.locator("#kpi-aht")).to_have_text("02:56")
+    assert _text(page, "#c2p-setup") == "4.0 s · p90 5.6 s"
+    assert _text(page, "#c2p-acceptance") == "66.7 % (2/3)"
+    assert _text(page, "#c2p-drop-softphone") == "100.0 % (1/1)"
+    expect(alice).to_have_text(["Alice Martin", "4", "2", "66.7 %", "03:50", "47.1 %",
+                                "7.3 min", "6.7 min", "0"])
+    expect(bob).to_have_text(["Bob Durand", "2", "1", "50.0 %", "01:10", "30.2 %",
+                              "1.6 min", "1.0 min", "1"])
+    expect(page.locator("#stats-billed-days tbody tr td")).to_have_text(
+        ["2026-05-28", "8.8 min", "7.7 min"])
+    page.select_option("#stats-workstation", "mobile")
+    page.click("#stats-apply")
+    expect(page.locator("#kpi-calls")).to_have_text("4")
+    expect(page.locator("#kpi-connected")).to_have_text("2")
+    page.select_option("#stats-workstation", "")
     # a custom period typed backwards is refused in words, today shown
     page.goto("/stats?period=custom&from=2026-05-29&to=2026-05-20")
     expect(page.locator(".notice-error")).to_contain_text("Dates de la période personnalisée")

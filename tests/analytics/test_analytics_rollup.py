@@ -1,0 +1,151 @@
+"""The statistics page from the per-day rollup (analytics.rollup) against the live queries,
+over generated calls and agent-state intervals spanning several local days, including a
+record that arrives late for a finished day."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+from support.synthetic import generate_calls
+
+from analytics import rollup, rows
+from analytics.dashboard import Dashboard, StatsFilter, dashboard, period_window
+from analytics.intervals import AgentStateInterval
+from analytics.store import Batch, CallStore
+from core.domain import AgentState, WorkstationMode
+
+TZ = "Europe/Paris"
+START = datetime(2026, 3, 25, 5, 0, tzinfo=UTC).timestamp()  # the DST change of the 29th inside
+TODAY = date(2026, 3, 31)
+
+
+def _intervals(records: list, spanning: bool = True) -> list[AgentStateInterval]:  # type: ignore[type-arg]
+    out = []
+    for r in records:
+        ws = str(r.workstation)
+        if r.agent_leg.answered_at is not None:
+            out.append(AgentStateInterval(agent_id=r.agent_id, state=AgentState.ON_CALL,
+                                          started_at=r.agent_leg.answered_at,
+                                          ended_at=r.ended_at, workstation=ws,
+                                          call_id=r.call_id))
+        out.append(AgentStateInterval(agent_id=r.agent_id, state=AgentState.WRAP_UP,
+                                      started_at=r.ended_at, ended_at=r.ended_at + 17.5,
+                                      workstation=ws, call_id=r.call_id,
+                                      call_connected=r.connected_at is not None))
+    # availability spanning local midnights: clipped to each day by the rollup
+    for k in range(4 if spanning else 0):
+        agent = records[k].agent_id
+        begin = START + k * 86_400 + 12 * 3600
+        out.append(AgentStateInterval(agent_id=agent, state=AgentState.AVAILABLE,
+                                      started_at=begin, ended_at=begin + 20 * 3600,
+                                      workstation=str(records[k].workstation)))
+    return out
+
+
+def _write(store: CallStore, records: list, intervals: list[AgentStateInterval]) -> None:  # type: ignore[type-arg]
+    store.write(Batch(calls=[rows.call_row(r) for r in records],
+                      legs=[leg for r in records for leg in rows.leg_rows(r)],
+                      intervals=[rows.interval_row(i) for i in intervals]))
+
+
+def _same(fast: Dashboard, live: Dashboard) -> None:
+    def close(a: object, b: object) -> bool:
+        if isinstance(a, float) and isinstance(b, float):
+            return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+        return a == b
+
+    for field in Dashboard.__struct_fields__:
+        a, b = getattr(fast, field), getattr(live, field)
+        if field == "agents":
+            assert len(a) == len(b)
+            for x, y in zip(a, b, strict=True):
+                for f in type(x).__struct_fields__:
+                    assert close(getattr(x, f), getattr(y, f)), (x.agent_id, f)
+        elif field == "billed_days":
+            assert [d.day for d in a] == [d.day for d in b]
+            for x, y in zip(a, b, strict=True):
+                assert close(x.agent_billed_seconds, y.agent_billed_seconds)
+                assert close(x.customer_billed_seconds, y.customer_billed_seconds)
+        else:
+            assert close(a, b), field
+
+
+def _rollup_days(con: duckdb.DuckDBPyConnection) -> list[tuple[date, int]]:
+    return con.execute("SELECT day, calls FROM stats_rollup_days ORDER BY day").fetchall()
+
+
+def test_rollup_and_live_give_the_same_figures_and_a_late_record_rebuilds_its_day(
+    tmp_path: Path,
+) -> None:
+    records = list(generate_calls(900, agents=5, start=START, spacing=600.0, seed=33))
+    late, kept = records[100], records[:100] + records[101:]
+    s = CallStore(tmp_path / "rollup.duckdb")
+    _write(s, kept, _intervals(kept))
+    start, end = period_window("7d", TODAY, TZ)
+    flt = StatsFilter(start=start, end=end, tz=TZ)
+    con = s.cursor()
+
+    live = dashboard(con, flt, TODAY, use_rollup=False)
+    fast = dashboard(con, flt, TODAY)
+    assert fast.calls == live.calls > 700
+    assert fast.bucket == "day" and fast.talk_p50 is not None and fast.setup_p90 is not None
+    _same(fast, live)
+    built = _rollup_days(con)
+    assert [d for d, _ in built] == [TODAY - timedelta(days=k) for k in range(6, 0, -1)]
+    # a workstation filter reads the same rollup
+    for mode in WorkstationMode:
+        f = StatsFilter(start=start, end=end, tz=TZ, workstation=mode.value)
+        _same(dashboard(con, f, TODAY), dashboard(con, f, TODAY, use_rollup=False))
+
+    # a record adopted after a restart, for a finished day, with its wrap-up interval
+    late_day = datetime.fromtimestamp(late.started_at, ZoneInfo(TZ)).date()
+    assert late_day < TODAY
+    _write(s, [late], _intervals([late], spanning=False))
+    again = dashboard(con, flt, TODAY)
+    assert again.calls == fast.calls + 1
+    _same(again, dashboard(con, flt, TODAY, use_rollup=False))
+    rebuilt = dict(_rollup_days(con))
+    assert sum(rebuilt.values()) == sum(n for _, n in built) + 1
+    # forgotten: built again at the next fetch, same figures
+    rollup.forget(con)
+    assert _rollup_days(con) == []
+    _same(dashboard(con, flt, TODAY), again)
+    assert dict(_rollup_days(con)) == rebuilt
+    s.close()
+
+
+def test_a_window_entirely_in_the_past_is_all_rollup(tmp_path: Path) -> None:
+    records = list(generate_calls(500, agents=3, start=START, spacing=700.0, seed=4))
+    s = CallStore(tmp_path / "past.duckdb")
+    _write(s, records, _intervals(records))
+    start, end = period_window("custom", TODAY, TZ, date(2026, 3, 25), date(2026, 3, 28))
+    flt = StatsFilter(start=start, end=end, tz=TZ)
+    con = s.cursor()
+    _same(dashboard(con, flt, TODAY), dashboard(con, flt, TODAY, use_rollup=False))
+    assert len(_rollup_days(con)) == 4
+    s.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_exact_quantiles_match_duckdb_with_ties_and_bucket_edges(tmp_path: Path, seed: int) -> None:
+    con = duckdb.connect(str(tmp_path / "q.duckdb"))
+    con.execute("CREATE TABLE calls (started_at TIMESTAMP, connected_at TIMESTAMP,"
+                " agent_answered_at TIMESTAMP, talk_seconds DOUBLE)")
+    import random
+    rnd = random.Random(seed)
+    values = [rnd.choice([float(rnd.randint(0, 9)), round(rnd.uniform(0, 10), 3)])
+              for _ in range(rnd.randint(1, 60))]
+    t = datetime(2026, 1, 1)
+    con.executemany("INSERT INTO calls VALUES (?, ?, NULL, ?)", [[t, t, v] for v in values])
+    hist: dict[int, int] = {}
+    for v in values:
+        hist[math.floor(v)] = hist.get(math.floor(v), 0) + 1
+    got = rollup.exact_quantiles(con, "talk", hist, "true", [], qs=(0.0, 0.5, 0.9, 1.0))
+    (want,) = con.execute(
+        "SELECT quantile_cont(talk_seconds, [0.0, 0.5, 0.9, 1.0]) FROM calls").fetchone()
+    assert got == pytest.approx(want, rel=1e-12)
