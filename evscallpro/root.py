@@ -26,7 +26,7 @@ import pykka
 from actors.agent_actor import AgentActor, AgentRequest, GetAgentView, HangUpCall, PlaceCall
 from actors.ari_link import AriLink, LinkNotice
 from actors.ari_port import AriPort
-from actors.bridge_actor import BridgeActor
+from actors.supervision_actor import SupervisionActor
 from actors.call_actor import CallActor
 from actors.call_journal import CallJournal
 from actors.deps import ActorDeps
@@ -48,7 +48,7 @@ from core.agent import (
     SubmitDisposition,
 )
 from core.ari_commands import AriCommandOutcome, AriCommandSucceeded
-from core.bridge import (
+from core.supervision import (
     CallFinished,
     SetSupervisionMode,
     StartSupervision,
@@ -142,7 +142,7 @@ class CallCenterApp:
         self._listeners: list[ViewListener] = []
         self._listeners_lock = threading.Lock()
         self._agents: dict[str, Any] = {}  # agent_id -> ActorRef[AgentActor]
-        # (call_id, supervisor_id) -> ActorRef[BridgeActor]
+        # (call_id, supervisor_id) -> ActorRef[SupervisionActor]
         self._supervisions: dict[tuple[str, str], Any] = {}
         self.link_up = threading.Event()
         self.started = False
@@ -509,7 +509,7 @@ class CallCenterApp:
                     if self._supervisions.get(key) is ref:
                         del self._supervisions[key]
 
-            ref = BridgeActor.start(
+            ref = SupervisionActor.start(
                 machine, self.deps, on_ended=ended, call_ref=self._calls[call_id]
             )
             self._supervisions[key] = ref

@@ -28,7 +28,7 @@ from core.agent import (
     SetWorkstation,
     SubmitDisposition,
 )
-from core.bridge import (
+from core.supervision import (
     CallFinished,
     SetSupervisionMode,
     StartSupervision,

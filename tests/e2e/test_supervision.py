@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from e2e_support import Core, wait_bridged
 
-from actors.bridge_actor import GetSupervisionView, SupervisionView
+from actors.supervision_actor import GetSupervisionView, SupervisionView
 from asterisk.sim.testing import SimulatorThread
 from core.domain import CallOutcome, CallStep, Party, SupervisionMode
 from core.views import AgentView, CallView

@@ -1,4 +1,4 @@
-"""BridgeActor: live supervision of one call by one supervisor (listen / whisper / barge),
+"""SupervisionActor: live supervision of one call by one supervisor (listen / whisper / barge),
 a thin shell around core's SupervisionMachine. It tells the supervised CallActor who
 monitors it (`Monitoring`), so CallView.monitored_by reaches the agent and the wallboard.
 
@@ -24,7 +24,7 @@ from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
 from actors.messages import Arrived, Monitoring, Shutdown
 from core.ari_commands import HangupChannel
-from core.bridge import SupervisionEnded, SupervisionMachine, SupervisionStateChanged
+from core.supervision import SupervisionEnded, SupervisionMachine, SupervisionStateChanged
 from core.domain import SupervisionMode
 from core.timers import TimerFired
 
@@ -47,7 +47,7 @@ class GetSupervisionView(msgspec.Struct, frozen=True):
     pass
 
 
-class BridgeActor(pykka.ThreadingActor):
+class SupervisionActor(pykka.ThreadingActor):
     def __init__(
         self,
         machine: SupervisionMachine,
