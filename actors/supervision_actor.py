@@ -2,8 +2,9 @@
 a thin shell around core's SupervisionMachine. It tells the supervised CallActor who
 monitors it (`Monitoring`), so CallView.monitored_by reaches the agent and the wallboard.
 
-The supervisor's phone leg, its snoops and the private bridge are claimed at the Switchboard
-as the machine creates them; the root tells the actor mode switches, stops and the end of the
+The supervisor's phone leg and its snoops are claimed at the Switchboard as the machine
+creates them; each private bridge is a BridgeActor of its own (actors/bridge_actor.py), started
+on the machine's `OpenBridge`, whose reports come back here; the root tells the actor mode switches, stops and the end of the
 supervised call (`CallFinished`). It publishes each state change and stops itself when the
 machine says `SupervisionEnded`. Every message is guarded: a failure hangs up the
 supervisor's leg and snoops, never the supervised call.
@@ -20,12 +21,14 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.bridge_actor import BridgeHost
 from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
 from actors.messages import Arrived, Monitoring, Shutdown
 from core.ari_commands import HangupChannel
-from core.supervision import SupervisionEnded, SupervisionMachine, SupervisionStateChanged
+from core.bridge import CloseBridge, OpenBridge, OrderBridge
 from core.domain import SupervisionMode
+from core.supervision import SupervisionEnded, SupervisionMachine, SupervisionStateChanged
 from core.timers import TimerFired
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,7 @@ class SupervisionActor(pykka.ThreadingActor):
         self.deps = deps
         self.on_ended = on_ended
         self.executor: CommandExecutor | None = None
+        self.bridges: BridgeHost | None = None
         self.finished = False
         self.last_view: SupervisionView | None = None
 
@@ -68,11 +72,14 @@ class SupervisionActor(pykka.ThreadingActor):
         self.executor = CommandExecutor(
             self.deps, self.actor_ref, timer_scope=f"sup:{self.machine.sid}"
         )
+        self.bridges = BridgeHost(self.deps, self.actor_ref)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, GetSupervisionView):
             return self.last_view
         if isinstance(message, Shutdown):
+            if self.bridges is not None:
+                self.bridges.shutdown()
             self._release()
             self.stop()
             return None
@@ -92,8 +99,12 @@ class SupervisionActor(pykka.ThreadingActor):
         if self.finished:
             return
         self.machine.receive(inp, time.time())
-        assert self.executor is not None
-        self.executor.execute(self.machine.commands_to_send())
+        assert self.executor is not None and self.bridges is not None
+        for command in self.machine.commands_to_send():
+            if isinstance(command, OpenBridge | OrderBridge):
+                self.bridges.execute(command)
+            else:
+                self.executor.execute([command])
         for event in self.machine.events_emitted():
             match event:
                 case SupervisionStateChanged():
@@ -150,6 +161,9 @@ class SupervisionActor(pykka.ThreadingActor):
         if self.executor is not None:
             for channel_id in self.executor.channels:
                 self.deps.port.send(HangupChannel(channel_id=channel_id), None)
+        if self.bridges is not None:
+            for bridge_id in list(self.bridges.refs):
+                self.bridges.execute(OrderBridge(bridge_id=bridge_id, order=CloseBridge()))
         self._end(
             SupervisionEnded(
                 call_id=self.machine.call_id,

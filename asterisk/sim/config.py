@@ -72,6 +72,9 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         default_factory=lambda: {"carrier": PjsipEndpoint()})
     sounds: dict[str, float] = {}
     default_sound_s: float = 1.5
+    # A bridge DELETEd with channels in it finishes its destruction this much later
+    # (Asterisk seconds; 0: at once). The real delay was not measured: guessed.
+    bridge_dissolve_s: float = 1.0
     profiles: dict[str, Profile] = {}
     rules: list[Rule] = []
 

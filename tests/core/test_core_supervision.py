@@ -30,7 +30,6 @@ from core.ari_commands import (
 )
 from core.ari_events import (
     BridgeDestroyed,
-    Bridge,
     ChannelEnteredBridge,
     ChannelLeftBridge,
     event_channel_id,
@@ -46,7 +45,7 @@ from core.supervision import (
     SupervisionState,
     supervision_of,
 )
-from core.timers import StartTimer, TimerFired
+from core.timers import CancelTimer, StartTimer, TimerFired
 
 SID = "c1-sup-s1"
 LEG, CALL_BRIDGE, AGENT = f"{SID}-leg", "c1-bridge", "c1-agent"
@@ -215,9 +214,7 @@ def _run_sequence(modes: tuple[SupervisionMode, ...]) -> None:
         pending = list(inputs)
         while pending:
             out = s.feed(*pending)
-            pending = world.answer(
-                [c for c in out if not isinstance(c, StartTimer) and type(c).__name__ != "CancelTimer"]
-            )
+            pending = world.answer([c for c in out if not isinstance(c, StartTimer | CancelTimer)])
         # what the screen says is what Asterisk says
         state, where = s.m.state, world.where.get(LEG)
         if state == SupervisionState.BARGING:
