@@ -26,7 +26,6 @@ import pykka
 from actors.agent_actor import AgentActor, AgentRequest, GetAgentView, HangUpCall, PlaceCall
 from actors.ari_link import AriLink, LinkNotice
 from actors.ari_port import AriPort
-from actors.supervision_actor import SupervisionActor
 from actors.call_actor import CallActor
 from actors.call_journal import CallJournal
 from actors.deps import ActorDeps
@@ -35,6 +34,7 @@ from actors.messages import AriLinkUp, GetStats, Shutdown, SwitchboardStats, UiH
 from actors.orphan_sweep import DEFAULT_INTERVAL_S, OrphanSweeper
 from actors.recovery import Reconciler, ReconcileReport
 from actors.sinks import CallRecordSink, MemoryRecordSink
+from actors.supervision_actor import SupervisionActor
 from actors.switchboard import Switchboard
 from actors.timers import TimerService
 from analytics import metrics
@@ -48,6 +48,11 @@ from core.agent import (
     SubmitDisposition,
 )
 from core.ari_commands import AriCommandOutcome, AriCommandSucceeded
+from core.call import CallMachine, agent_channel_id, bridge_id_for
+from core.call_config import CallRequest, CallSettings, DialTemplates
+from core.domain import SupervisionMode, WorkstationMode
+from core.phone import DialingPolicy
+from core.records import CallRecord
 from core.supervision import (
     CallFinished,
     SetSupervisionMode,
@@ -57,11 +62,6 @@ from core.supervision import (
     SupervisionMachine,
     SupervisionSettings,
 )
-from core.call import CallMachine, agent_channel_id, bridge_id_for
-from core.call_config import CallRequest, CallSettings, DialTemplates
-from core.domain import SupervisionMode, WorkstationMode
-from core.phone import DialingPolicy
-from core.records import CallRecord
 from core.views import AgentView, CallView
 from gateway.ports import Refusal, ViewListener
 
