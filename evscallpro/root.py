@@ -61,6 +61,7 @@ from core.supervision import (
     SupervisionEnded,
     SupervisionMachine,
     SupervisionSettings,
+    supervision_sid,
 )
 from core.views import AgentView, CallView
 from gateway.ports import Refusal, ViewListener
@@ -207,6 +208,7 @@ class CallCenterApp:
             self.reconciler,
             interval_s=cfg.orphan_sweep_s,
             on_hung_up=lambda channels: metrics.orphan_channels_hung_up(len(channels)),
+            live_supervisions=self._live_supervisions,
         )
         self.orphan_sweeper.start()
         self.link = AriLink(
@@ -291,6 +293,8 @@ class CallCenterApp:
 
     def _reconciled_report(self, report: ReconcileReport) -> None:
         self.reconciled.set()
+        if self.orphan_sweeper is not None:  # cleans supervisions cut by a restart
+            self.orphan_sweeper.after_reconcile(report)
         if self._on_reconciled is not None:
             self._on_reconciled(report)
 
@@ -300,6 +304,10 @@ class CallCenterApp:
         if sweeper is not None:
             log.info("StasisStart for unowned channel %s: orphan sweep", channel_id)
             sweeper.trigger()
+
+    def _live_supervisions(self) -> set[str]:
+        with self._calls_lock:
+            return {supervision_sid(call_id, sup) for call_id, sup in self._supervisions}
 
     def _live_calls(self) -> dict[str, Any]:
         with self._calls_lock:
