@@ -293,10 +293,10 @@ class CallCenterApp:
 
     def _reconciled_report(self, report: ReconcileReport) -> None:
         self.reconciled.set()
-        if self.orphan_sweeper is not None:  # cleans supervisions cut by a restart
-            self.orphan_sweeper.after_reconcile(report)
         if self._on_reconciled is not None:
             self._on_reconciled(report)
+        if self.orphan_sweeper is not None:  # cleans supervisions cut by a restart
+            self.orphan_sweeper.after_reconcile(report)
 
     def _unowned_stasis(self, channel_id: str) -> None:
         """Switchboard thread: a channel entered our app and no actor owns it."""
