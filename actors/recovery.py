@@ -80,6 +80,11 @@ class Reconciler:
         self._lock = asyncio.Lock()
         self.reports: list[ReconcileReport] = []
 
+    @property
+    def busy(self) -> bool:
+        """A reconciliation (or an orphan check) is running: what is ours may change."""
+        return self._lock.locked()
+
     async def run(self, generation: int) -> ReconcileReport:
         async with self._lock:  # two quick reconnects must not adopt the same call twice
             for wait_s in (*self.listing_retries_s, None):

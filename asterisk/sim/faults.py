@@ -6,7 +6,9 @@ Admin API (not under /ari, no authentication, bind the simulator to 127.0.0.1):
   POST /_sim/refuse-websockets?seconds=N             WS upgrades answer 503 for N s
   POST /_sim/restart                                 everything vanishes, no events
   POST /_sim/delay-events?ms=N                       deliver each event N ms late (0: off)
-  POST /_sim/fail-next  {"operation": "originate" | "POST /channels",
+  POST /_sim/fail-next  {"operation": "originate" | "POST /channels"
+                                      | "DELETE /channels/{channelId}" | "hangup"
+                                      | "DELETE /bridges/{bridgeId}" | ...,
                          "count": 1, "status": 500, "message": "..."}
   POST /_sim/channels/{id}/hangup?cause=16           the phone hangs up now
   POST /_sim/channels/{id}/dtmf?digit=1              the phone presses a digit now
