@@ -47,7 +47,9 @@ def child_procs() -> Iterator[list[subprocess.Popen[str]]]:
 def start_supervised_child(
     sim: SimulatorThread, journal: Path, procs: list[subprocess.Popen[str]]
 ) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parents[1]), str(HERE)])}
+    # the repository, tests/ (tests/support) and tests/e2e (e2e_support)
+    paths = [str(HERE.parents[1]), str(HERE.parent), str(HERE)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     proc = subprocess.Popen(
         [
             sys.executable,
