@@ -4,6 +4,10 @@ An actor hands it a `core.ari_commands` command and a reply-to (anything with `t
 port schedules the request on the asyncio loop and tells the outcome back as
 `AriCommandSucceeded` / `AriCommandFailed`. Nothing here blocks the calling actor.
 
+Hang-ups and bridge deletions that fail with 5xx or get no answer are sent again after a
+back-off (core/retry.py) before the outcome is told, so every machine gets the retry; the
+retries go on even when the actor that asked has stopped meanwhile.
+
 Why plain aiohttp rather than aioari's generated operations: one persistent session with
 keep-alive, a clean (status, ARI message) pair on errors (aioari raises HTTPError and the
 message is buried in the response text), no Swagger round-trips, and the query shapes are the
@@ -50,6 +54,7 @@ from core.ari_commands import (
     StopRecording,
     StopRinging,
 )
+from core.retry import RetryPolicy, is_retryable
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +208,7 @@ class AriPort:
         request_timeout_s: float = 10.0,
         max_connections: int = 64,  # below http.conf's sessionlimit (200)
         on_outcome: Callable[[AriCommandOutcome, float], None] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._loop_thread = loop_thread
         self._base = base_url.rstrip("/") + "/ari"
@@ -215,8 +221,10 @@ class AriPort:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._on_outcome = on_outcome
+        self.retry = retry or RetryPolicy()
         self.sent = 0
         self.failed = 0
+        self.retried = 0
 
     # -- lifecycle (called from the composition root) ------------------------------------
     def start(self) -> None:
@@ -249,10 +257,30 @@ class AriPort:
 
     async def _execute(self, command: AriCommand, reply_to: Teller | None) -> None:
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        outcome = await self.execute(command)
-        if self._on_outcome is not None:
-            self._on_outcome(outcome, loop.time() - started)
+        failures = 0
+        while True:
+            started = loop.time()
+            outcome = await self.execute(command)
+            if self._on_outcome is not None:
+                self._on_outcome(outcome, loop.time() - started)
+            if not isinstance(outcome, AriCommandFailed):
+                break
+            if not is_retryable(command, outcome.status):
+                break
+            failures += 1
+            wait = self.retry.wait_before(failures)
+            if wait is None:
+                log.warning("ARI %s: gave up after %d failures", type(command).__name__, failures)
+                break
+            self.retried += 1
+            log.warning(
+                "ARI %s -> %s %s; again in %.2fs",
+                type(command).__name__,
+                outcome.status,
+                outcome.message,
+                wait,
+            )
+            await asyncio.sleep(wait)
         if reply_to is not None:
             try:
                 reply_to.tell(outcome)

@@ -1,126 +1,107 @@
-"""BridgeActor: live supervision of one call by one supervisor (listen / whisper / barge),
-a thin shell around core's SupervisionMachine. It tells the supervised CallActor who
-monitors it (`Monitoring`), so CallView.monitored_by reaches the agent and the wallboard.
+"""BridgeActor: one ARI bridge, a thin shell around core's BridgeMachine.
 
-The supervisor's phone leg, its snoops and the private bridge are claimed at the Switchboard
-as the machine creates them; the root tells the actor mode switches, stops and the end of the
-supervised call (`CallFinished`). It publishes each state change and stops itself when the
-machine says `SupervisionEnded`. It runs in the shared shell (actors/machine_actor.py), so
-every message is guarded: a failure hangs up the supervisor's leg and snoops, never the
-supervised call.
+It claims its bridge id at the Switchboard (so ChannelEnteredBridge / ChannelLeftBridge,
+BridgeDestroyed and the bridge's recording events reach it), runs the orders of its owner
+(`core.bridge` AddMembers, CloseBridge, StartBridgeRecording...) and tells the owner every
+report (BridgeOpened, MemberEntered, BridgeClosed...). It stops itself once Asterisk confirmed
+the bridge is gone, so a bridge whose owner already ended is still deleted to the end.
+
+`BridgeHost` is what an owner actor embeds: it starts a BridgeActor on the machine's
+`OpenBridge`, forwards `OrderBridge`, and on `Shutdown` stops them without touching Asterisk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
-import msgspec
+import pykka
 
+from actors.ari_port import Teller
+from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
-from actors.machine_actor import NOT_A_QUERY, MachineActor
-from actors.messages import Monitoring
-from core.ari_commands import HangupChannel
-from core.bridge import SupervisionEnded, SupervisionMachine, SupervisionStateChanged
-from core.domain import SupervisionMode
+from actors.messages import Arrived, Shutdown
+from core.bridge import BridgeCommand, BridgeMachine, BridgeSettings, OpenBridge, OrderBridge
+from core.timers import TimerFired
 
 log = logging.getLogger(__name__)
 
 
-class SupervisionView(msgspec.Struct, frozen=True, kw_only=True):
-    """What the wallboard shows about one supervision (published to subscribers)."""
+class BridgeActor(pykka.ThreadingActor):
+    def __init__(self, machine: BridgeMachine, deps: ActorDeps, owner: Teller | None) -> None:
+        super().__init__()
+        self.machine = machine
+        self.deps = deps
+        self.owner = owner
+        self.executor: CommandExecutor | None = None
 
-    call_id: str
-    supervisor_id: str
-    state: str
-    mode: SupervisionMode
-    at: float
-    reason: str = ""
-    ended: bool = False
+    def on_start(self) -> None:
+        self.executor = CommandExecutor(
+            self.deps, self.actor_ref, timer_scope=f"bridge:{self.machine.bridge_id}"
+        )
+        self.machine.open()
+        self._flush()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Shutdown):
+            self._end()
+            return None
+        if isinstance(message, Arrived):
+            message = message.event
+        executor = self.executor
+        if isinstance(message, TimerFired) and executor and not executor.is_current(message):
+            return None  # a replaced or cancelled timer's late firing
+        try:
+            self.machine.receive(message)
+            self._flush()
+        except Exception:  # a told message must not kill the actor (Pykka would stop it)
+            log.exception("bridge %s: error on %s", self.machine.bridge_id, type(message))
+        return None
+
+    def _flush(self) -> None:
+        assert self.executor is not None
+        self.executor.execute(self.machine.commands_to_send())
+        for report in self.machine.reports_emitted():
+            if self.owner is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    self.owner.tell(report)
+        if self.machine.is_finished:
+            self._end()
+
+    def _end(self) -> None:
+        if self.executor is not None:
+            self.executor.release_all()
+        self.stop()
 
 
-class GetSupervisionView(msgspec.Struct, frozen=True):
-    pass
+class BridgeHost:
+    """The bridges of one owner actor, by id (used from the owner's own thread only)."""
 
-
-class BridgeActor(MachineActor[SupervisionMachine]):
     def __init__(
-        self,
-        machine: SupervisionMachine,
-        deps: ActorDeps,
-        on_ended: Callable[[SupervisionEnded], None] | None = None,
-        call_ref: Any = None,
+        self, deps: ActorDeps, owner: Teller, settings: BridgeSettings | None = None
     ) -> None:
-        super().__init__(machine, deps, timer_scope=f"sup:{machine.sid}")
-        self.call_ref = call_ref  # the supervised CallActor, told who monitors it
-        self.on_ended = on_ended
-        self.last_view: SupervisionView | None = None
+        self.deps = deps
+        self.owner = owner
+        self.settings = settings
+        self.refs: dict[str, Any] = {}  # bridge id -> ActorRef[BridgeActor]
 
-    def answer(self, message: Any) -> Any:
-        return self.last_view if isinstance(message, GetSupervisionView) else NOT_A_QUERY
+    def execute(self, command: BridgeCommand) -> None:
+        match command:
+            case OpenBridge(bridge_id=bid, name=name):
+                machine = BridgeMachine(bid, name, self.settings)
+                self.refs[bid] = BridgeActor.start(machine, self.deps, self.owner)
+            case OrderBridge(bridge_id=bid, order=order):
+                ref = self.refs.get(bid)
+                if ref is None:
+                    log.warning("order %s for unknown bridge %s", type(order).__name__, bid)
+                    return
+                with contextlib.suppress(pykka.ActorDeadError):
+                    ref.tell(order)
 
-    def on_event(self, event: Any) -> None:
-        match event:
-            case SupervisionStateChanged():
-                self._publish(
-                    SupervisionView(
-                        call_id=event.call_id,
-                        supervisor_id=event.supervisor_id,
-                        state=str(event.state),
-                        mode=event.mode,
-                        at=event.at,
-                        reason=event.reason,
-                        ended=event.state in ("ended", "failed"),
-                    )
-                )
-            case SupervisionEnded():
-                self._end(event)
-
-    def failed(self, exc: Exception) -> None:
-        """Hang up the supervisor's leg and snoops, never the supervised call."""
-        for channel_id in self.executor.channels:
-            self.deps.port.send(HangupChannel(channel_id=channel_id), None)
-        self._end(
-            SupervisionEnded(
-                call_id=self.machine.call_id,
-                supervisor_id=self.machine.supervisor_id,
-                at=time.time(),
-                reason=f"{type(exc).__name__}: {exc}",
-                failed=True,
-            )
-        )
-
-    def _publish(self, view: SupervisionView) -> None:
-        """Keep the latest view and tell the supervised call who monitors it, in which mode
-        (gateway subscribers only know AgentView / CallView: they see it in monitored_by)."""
-        self.last_view = view
-        mode = self.machine.monitored()
-        self.tell_peer(
-            self.call_ref,
-            Monitoring(
-                supervisor_id=self.machine.supervisor_id,
-                mode=None if view.ended or mode is None else mode[1],
-            ),
-        )
-
-    def _end(self, event: SupervisionEnded) -> None:
-        self.finished = True
-        self._publish(
-            SupervisionView(
-                call_id=event.call_id,
-                supervisor_id=event.supervisor_id,
-                state="ended",
-                mode=self.machine.mode,
-                at=event.at,
-                reason=event.reason,
-                ended=True,
-            )
-        )
-        if self.on_ended is not None:
-            try:
-                self.on_ended(event)
-            except Exception:
-                log.exception("supervision-ended listener failed")
-        self.end()
+    def shutdown(self) -> None:
+        """Stop every bridge actor and leave the bridges in Asterisk (recovery sweeps them)."""
+        for ref in self.refs.values():
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(Shutdown())
+        self.refs.clear()

@@ -39,12 +39,12 @@ from actors.registry_messages import (
     health_after,
 )
 from actors.unplaced_call import unplaced_call
-from core.bridge import CallFinished, SetSupervisionMode, StartSupervision, SupervisionEnded
 from core.call import CallMachine
 from core.call_config import CallSettings
 from core.call_events import CallEnded
 from core.domain import CallOutcome, Refusal
 from core.records import CallRecord
+from core.supervision import CallFinished, SetSupervisionMode, StartSupervision, SupervisionEnded
 from core.telephony import TelephonyHealth
 
 log = logging.getLogger(__name__)

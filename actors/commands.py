@@ -1,7 +1,7 @@
 """Execute a machine's commands: ARI commands go to the port (after their ids are claimed at
 the Switchboard, so no event can outrun its route), timer commands to the timer service.
 
-Shared by CallActor, BridgeActor and AgentActor so each stays a thin shell.
+Shared by CallActor, SupervisionActor, BridgeActor and AgentActor so each stays a thin shell.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ class UiHangUp(msgspec.Struct, frozen=True):
 
 
 class Monitoring(msgspec.Struct, frozen=True):
-    """BridgeActor -> CallActor: this supervisor now listens/whispers/barges (mode None: left).
+    """SupervisionActor -> CallActor: this supervisor now listens/whispers/barges (mode None: left).
     The call's views carry it in `monitored_by`, so the agent and the wallboard see it."""
 
     supervisor_id: str

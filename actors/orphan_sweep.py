@@ -7,6 +7,12 @@ actor owns) the sweep asks the Reconciler which legs are orphans — the very te
 uses for adoption, under the same lock, and never before the first reconciliation
 succeeded, so a call recovery would adopt is never hung up — and hangs each one up.
 
+The same pass cleans what supervisions leave (actors/supervision_recovery.py): supervisor
+legs and snoops of our app whose supervision no actor runs, their private bridges, and empty
+call bridges of calls this process does not run. It also runs right after each successful
+reconciliation (`after_reconcile`), so a supervision cut by a core SIGKILL is cleaned as soon
+as the new core has adopted the call.
+
 Runs on the asyncio loop (it only awaits REST requests); `trigger()` is thread-safe.
 """
 
@@ -20,7 +26,8 @@ from concurrent.futures import Future
 
 from actors.ari_port import AriPort, AriRequest
 from actors.loop import EventLoopThread
-from actors.recovery import Reconciler
+from actors.recovery import Reconciler, ReconcileReport
+from actors.supervision_recovery import SupervisionLeftovers, find_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,7 @@ class OrphanSweeper:
         reconciler: Reconciler,
         interval_s: float = DEFAULT_INTERVAL_S,
         on_hung_up: Callable[[tuple[str, ...]], None] | None = None,
+        live_supervisions: Callable[[], set[str]] | None = None,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"orphan sweep interval must be > 0 s, got {interval_s}")
@@ -43,7 +51,9 @@ class OrphanSweeper:
         self.reconciler = reconciler
         self.interval_s = interval_s
         self.on_hung_up = on_hung_up
+        self.live_supervisions = live_supervisions or set
         self.hung_up_total = 0
+        self.bridges_deleted_total = 0
         self.sweeps = 0
         self._wake = asyncio.Event()  # bound to the loop at its first wait (Python >= 3.10)
         self._task: Future[None] | None = None
@@ -64,6 +74,11 @@ class OrphanSweeper:
         with contextlib.suppress(RuntimeError):  # the loop is stopping
             self.loop_thread.loop.call_soon_threadsafe(self._wake.set)
 
+    def after_reconcile(self, report: ReconcileReport) -> None:
+        """A reconciliation ended: sweep now if it succeeded (called on the loop)."""
+        if not report.error:
+            self.trigger()
+
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -76,8 +91,48 @@ class OrphanSweeper:
 
     async def sweep(self) -> tuple[str, ...]:
         """Hang up the orphans of this moment; returns the ones Asterisk still had."""
-        orphans = await self.reconciler.orphan_legs()
+        legs = await self.reconciler.orphan_legs()
         self.sweeps += 1
+        if legs is None:  # not the time to judge (recovery may still adopt them)
+            return ()
+        leftovers = await self.leftovers()
+        orphans = (*legs, *leftovers.channel_ids)
+        hung_up = await self._hang_up(orphans)
+        await self._delete_bridges(leftovers.bridge_ids)
+        return hung_up
+
+    async def leftovers(self) -> SupervisionLeftovers:
+        """Supervision channels and bridges, and empty call bridges, that nobody runs."""
+        reconciler = self.reconciler
+        sids_before = set(self.live_supervisions())
+        calls_before = set(reconciler.live_call_refs())
+        channels = await self.port.request(AriRequest("GET", "/channels"))
+        bridges = await self.port.request(AriRequest("GET", "/bridges"))
+        if channels[0] != 200 or bridges[0] != 200 or reconciler.busy:
+            return SupervisionLeftovers()
+        kept = calls_before | set(reconciler.live_call_refs())
+        if reconciler.journal is not None:
+            kept |= set(reconciler.journal.live_calls())
+        return find_leftovers(
+            channels[1] if isinstance(channels[1], list) else [],
+            bridges[1] if isinstance(bridges[1], list) else [],
+            reconciler.app,
+            sids_before | set(self.live_supervisions()),
+            kept,
+        )
+
+    async def _delete_bridges(self, bridge_ids: tuple[str, ...]) -> None:
+        if not bridge_ids:
+            return
+        answers = await asyncio.gather(
+            *(self.port.request(AriRequest("DELETE", f"/bridges/{b}")) for b in bridge_ids)
+        )
+        deleted = [b for b, (status, _, _) in zip(bridge_ids, answers, strict=True) if status < 300]
+        if deleted:
+            log.warning("orphan sweep deleted %d bridge(s): %s", len(deleted), deleted)
+            self.bridges_deleted_total += len(deleted)
+
+    async def _hang_up(self, orphans: tuple[str, ...]) -> tuple[str, ...]:
         if not orphans:
             return ()
         answers = await asyncio.gather(

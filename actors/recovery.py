@@ -88,6 +88,11 @@ class Reconciler:
         self.startup_time: str | None = None  # Asterisk's, as of the last reconciliation
         self._restart_unreported = False  # seen, but the listing failed: tell the next one
 
+    @property
+    def busy(self) -> bool:
+        """A reconciliation (or an orphan check) is running: what is ours may change."""
+        return self._lock.locked()
+
     async def run(self, generation: int) -> ReconcileReport:
         async with self._lock:  # two quick reconnects must not adopt the same call twice
             for wait_s in (*self.listing_retries_s, None):

@@ -13,10 +13,10 @@ import msgspec
 import pykka
 
 from actors.messages import AriAppReplaced, AriLinkDown, AriLinkUp
-from core.bridge import SupervisionEnded
 from core.call_config import CallRequest
 from core.domain import SupervisionMode
 from core.records import CallRecord
+from core.supervision import SupervisionEnded
 from core.telephony import TelephonyHealth
 
 # (call id, supervisor id, mode, the supervised CallActor's ref, on_ended) -> supervision ref
@@ -86,7 +86,7 @@ class LiveCalls:
 
     def __init__(self) -> None:
         self.calls: Mapping[str, Any] = MappingProxyType({})  # call id -> ActorRef[CallActor]
-        # (call id, supervisor id) -> ActorRef[BridgeActor]
+        # (call id, supervisor id) -> ActorRef[SupervisionActor]
         self.supervisions: Mapping[tuple[str, str], Any] = MappingProxyType({})
         self._changed = threading.Condition()
 

@@ -1,52 +1,37 @@
-"""Live supervision of one Connect-to-Phone call by one supervisor: listen, whisper, barge.
+"""One ARI bridge, from its creation to Asterisk's word that it is gone.
 
-The supervisor's own phone is called the way an agent's is (originate to the supervisor's
-endpoint, answered = Up and in Stasis). Then, depending on the mode:
+A `BridgeMachine` owns ONE bridge id for its whole life. Its owner (a supervision today; the
+call's own bridge later) picks a fresh id for every bridge it makes, never an id used before:
+on a real Asterisk a deleted bridge's id is not free when DELETE answers 204 (a create under
+the same id answered 409, then addChannel answered 404, see ../shared/ari-traces/README.md,
+"Later facts"). A 409 on create is therefore a real answer: the machine reports
+`BridgeOpenFailed` and its owner makes a new bridge under a new id.
 
-- listen:  a snoop on the agent leg (spy=both, whisper=none) and the supervisor leg share a
-           private mixing bridge `<sid>-bridge`: the supervisor hears both sides, nobody hears
-           the supervisor.
-- whisper: the same with a snoop whispering toward the agent (spy=both, whisper=out): only
-           the agent hears the supervisor.
-- barge:   the supervisor leg joins the call bridge (addChannel moves a bridged channel);
-           the snoop is hung up and the private bridge destroyed.
+What the machine knows it learns from Asterisk, not from its own requests: a 204 on addChannel
+means "accepted", so membership comes only from ChannelEnteredBridge / ChannelLeftBridge, and
+the bridge is gone only on BridgeDestroyed or a 404 to DELETE. A DELETE that fails (5xx, no
+answer) or whose BridgeDestroyed does not come is sent again after a back-off.
 
-Ids (sid = `<call_id>-sup-<supervisor_id>`): supervisor leg `<sid>-leg` (Local ;2 half
-`<sid>-leg-2`), snoops `<sid>-snoop-<n>` (a new one per mode switch), private bridge
-`<sid>-bridge`; app args `supervisor,<call_id>` / `snoop,<call_id>`; variables EVS_CALL_ID,
-EVS_ROLE=supervisor, EVS_SUPERVISOR_ID.
+Orders (owner -> machine) and the transition table (state: input -> commands, next state):
 
-Transition table (state: input -> commands, next state):
-
-  requested   StartSupervision(mode) -> Originate supervisor leg, timer answer, and for
-                                        listen/whisper CreateBridge(private) + SnoopChannel
-                                                                               -> dialing
-  dialing     leg Up in Stasis, acceptance off -> (mode set-up below)          -> joining
-              leg Up in Stasis, acceptance on (a mobile, like an agent's)
-                                     -> Play press-1 on the leg, timer confirm  -> confirming
-  confirming  DTMF 1 on the leg      -> (mode set-up below)                    -> joining
-              timer confirm          -> Hangup leg, reason supervisor_not_confirmed -> ending
-              (so a supervisor's voicemail is never bridged into a customer call)
-              leg destroyed, never Up -> reason busy/no_answer/...              -> failed
-              timer answer           -> Hangup leg (no_answer)                  -> ending
-              AriCommandFailed(originate) -> reason "http <status>: ..."        -> failed
-  joining / listening / whispering / barging, towards the target mode:
-    listen|whisper: CreateBridge(private) once; SnoopChannel(agent, whisper none|out) when
-                    no snoop of the right kind (the old one is hung up); when the bridge is
-                    created and the snoop exists -> AddToBridge(private, snoop [+ leg]);
-                    AddToBridge ok / both entered                        -> listening | whispering
-    barge:          Hangup snoop, DestroyBridge(private), AddToBridge(call bridge, leg);
-                    AddToBridge ok / leg entered the call bridge         -> barging
-    SetSupervisionMode(mode)       -> re-run the set-up towards `mode`     -> joining
-  any live state
-    StopSupervision / CallFinished -> Hangup snoop and leg, DestroyBridge(private) -> ending
-    supervisor leg gone            -> Hangup snoop, DestroyBridge(private)         -> ending
-    snoop gone while not switching (the agent leg ended) -> same as CallFinished
-  ending      leg ChannelDestroyed and every snoop StasisEnd (a deleted snoop sends no
-              ChannelDestroyed), or timer ending  -> SupervisionEnded            -> ended
-
-`monitored()` gives the (supervisor id, mode) pair for CallView.monitored_by. When
-`settings.notify_agent` names media, the agent hears it once, when supervision first starts.
+  creating  (start)                    -> CreateBridge                          -> creating
+            CreateBridge ok            -> queued AddToBridge / RecordBridge,
+                                          BridgeOpened                          -> open
+            CreateBridge failed        -> BridgeOpenFailed, queued adds refused -> failed
+                 (no answer: it may exist -> DestroyBridge                      -> closing)
+            AddMembers / StartBridgeRecording -> queued
+            CloseBridge                -> remembered; DELETE once created
+  open      AddMembers(ids)            -> AddToBridge
+            RemoveMembers(ids)         -> RemoveFromBridge
+            StartBridgeRecording       -> RecordBridge;  StopBridgeRecording -> StopRecording
+            AddToBridge failed         -> MembersRefused (404: bridge gone -> closed)
+            ChannelEnteredBridge / ChannelLeftBridge -> MemberEntered / MemberLeft
+            RecordingStarted / Finished / Failed, RecordBridge failed -> Recording* reports
+            CloseBridge                -> DestroyBridge, timer confirm           -> closing
+            BridgeDestroyed            -> BridgeClosed (vanished)                -> closed
+  closing   DestroyBridge 404 / BridgeDestroyed -> BridgeClosed                 -> closed
+            DestroyBridge failed (5xx, no answer) -> timer retry (back-off)
+            timer confirm / retry      -> DestroyBridge again (a 404 confirms)
 """
 
 from __future__ import annotations
@@ -63,563 +48,337 @@ from core.ari_commands import (
     AriCommandSucceeded,
     CreateBridge,
     DestroyBridge,
-    HangupChannel,
-    OriginateChannel,
-    PlayMedia,
-    SnoopChannel,
+    RecordBridge,
+    RemoveFromBridge,
+    StopRecording,
 )
 from core.ari_events import (
     AriEvent,
-    ChannelDtmfReceived,
+    BridgeDestroyed,
     ChannelEnteredBridge,
-    StasisEnd,
-    StasisStart,
+    ChannelLeftBridge,
+    RecordingFailed,
+    RecordingFinished,
+    RecordingStarted,
     UnhandledEvent,
-    event_channel_id,
 )
-from core.domain import LegRole, SupervisionMode
-from core.leg import Leg
-from core.machine import Machine
-from core.timers import TimerFired
+from core.timers import CancelTimer, StartTimer, TimerCommand, TimerFired
 
 log = logging.getLogger(__name__)
 
-T_ANSWER = "supervisor_answer"
-T_CONFIRM = "supervisor_confirm"
-T_ENDING = "ending"
+T_CONFIRM = "bridge_destroy_confirm"
+T_RETRY = "bridge_destroy_retry"
 
 
-class SupervisionState(StrEnum):
-    REQUESTED = "requested"
-    DIALING = "dialing"
-    CONFIRMING = "confirming"  # the supervisor's phone answered; waiting for "1"
-    JOINING = "joining"
-    LISTENING = "listening"
-    WHISPERING = "whispering"
-    BARGING = "barging"
-    ENDING = "ending"
-    ENDED = "ended"
-    FAILED = "failed"
+class BridgeState(StrEnum):
+    CREATING = "creating"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    FAILED = "failed"  # never created: nothing to destroy
 
 
-_MODE_STATES = {
-    SupervisionMode.LISTEN: SupervisionState.LISTENING,
-    SupervisionMode.WHISPER: SupervisionState.WHISPERING,
-    SupervisionMode.BARGE: SupervisionState.BARGING,
-}
-_FINAL = frozenset({SupervisionState.ENDED, SupervisionState.FAILED})
-_JOINED_STATES = frozenset({SupervisionState.JOINING, *_MODE_STATES.values()})
-_LIVE_STATES = frozenset(
-    {SupervisionState.DIALING, SupervisionState.CONFIRMING, *_JOINED_STATES}
-)
+# ----------------------------------------------------------------------------- orders
+class AddMembers(msgspec.Struct, frozen=True, tag="bridge_add_members"):
+    channel_ids: tuple[str, ...]
 
 
-class StartSupervision(msgspec.Struct, frozen=True, tag="supervision_start"):
-    mode: SupervisionMode = SupervisionMode.LISTEN
+class RemoveMembers(msgspec.Struct, frozen=True, tag="bridge_remove_members"):
+    channel_ids: tuple[str, ...]
 
 
-class SetSupervisionMode(msgspec.Struct, frozen=True, tag="supervision_mode"):
-    mode: SupervisionMode
+class StartBridgeRecording(msgspec.Struct, frozen=True, tag="bridge_start_recording"):
+    name: str
+    format: str = "wav"
+    if_exists: str = "fail"
+    max_duration_s: int = 0
+    beep: bool = False
 
 
-class StopSupervision(msgspec.Struct, frozen=True, tag="supervision_stop"):
+class StopBridgeRecording(msgspec.Struct, frozen=True, tag="bridge_stop_recording"):
     pass
 
 
-class CallFinished(msgspec.Struct, frozen=True, tag="call_finished"):
-    """The supervised call ended (the actor tells this on the call's CallEnded)."""
+class CloseBridge(msgspec.Struct, frozen=True, tag="bridge_close"):
+    pass
 
 
-SupervisionInput = (
-    StartSupervision
-    | SetSupervisionMode
-    | StopSupervision
-    | CallFinished
-    | TimerFired
-    | AriCommandSucceeded
-    | AriCommandFailed
-    | AriEvent
-    | UnhandledEvent
+BridgeOrder = AddMembers | RemoveMembers | StartBridgeRecording | StopBridgeRecording | CloseBridge
+
+
+# ----------------------------------------------------------------------------- reports
+class BridgeOpened(msgspec.Struct, frozen=True, tag="bridge_opened"):
+    bridge_id: str
+
+
+class BridgeOpenFailed(msgspec.Struct, frozen=True, tag="bridge_open_failed"):
+    bridge_id: str
+    status: int
+    message: str
+
+
+class MemberEntered(msgspec.Struct, frozen=True, tag="bridge_member_entered"):
+    bridge_id: str
+    channel_id: str
+
+
+class MemberLeft(msgspec.Struct, frozen=True, tag="bridge_member_left"):
+    bridge_id: str
+    channel_id: str
+
+
+class MembersRefused(msgspec.Struct, frozen=True, tag="bridge_members_refused"):
+    bridge_id: str
+    channel_ids: tuple[str, ...]
+    status: int
+    message: str
+
+
+class RecordingReport(msgspec.Struct, frozen=True, tag="bridge_recording"):
+    bridge_id: str
+    name: str
+    state: str  # started | finished | failed
+    duration_s: int | None = None
+    message: str = ""
+
+
+class BridgeClosed(msgspec.Struct, frozen=True, tag="bridge_closed"):
+    """Asterisk confirmed the bridge is gone (BridgeDestroyed or 404); `asked`: we deleted it."""
+
+    bridge_id: str
+    asked: bool = True
+
+
+BridgeReport = (
+    BridgeOpened
+    | BridgeOpenFailed
+    | MemberEntered
+    | MemberLeft
+    | MembersRefused
+    | RecordingReport
+    | BridgeClosed
 )
 
-
-class SupervisionStateChanged(msgspec.Struct, frozen=True, tag="supervision_state_changed"):
-    call_id: str
-    supervisor_id: str
-    state: SupervisionState
-    mode: SupervisionMode
-    at: float
-    reason: str = ""
+BridgeInput = BridgeOrder | AriCommandSucceeded | AriCommandFailed | TimerFired | AriEvent
 
 
-class SupervisionEnded(msgspec.Struct, frozen=True, tag="supervision_ended"):
-    call_id: str
-    supervisor_id: str
-    at: float
-    reason: str
-    failed: bool = False
+class BridgeSettings(msgspec.Struct, frozen=True, kw_only=True):
+    bridge_type: str = "mixing"
+    # After a 204 to DELETE, how long BridgeDestroyed may take before DELETE is sent again.
+    confirm_s: float = 2.0
+    # Waits between DELETEs that failed (5xx, no answer); the last one repeats.
+    retry_s: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 
-SupervisionEvent = SupervisionStateChanged | SupervisionEnded
-
-
-class SupervisionSettings(msgspec.Struct, frozen=True, kw_only=True):
-    app: str = "evscallpro"
-    # Played to the agent when supervision first reaches listen/whisper/barge ("this call
-    # may be monitored"); empty: the agent is not told.
-    notify_agent: tuple[str, ...] = ()
-    language: str = "fr"
-    caller_id: str = ""
-    ring_timeout_s: int = 22
-    stasis_guard_s: float = 5.0
-    ending_guard_s: float = 10.0
-    # "Press 1" on the supervisor's leg before it joins (a mobile's voicemail must not be
-    # bridged into a customer call), as [acceptance] asks for an agent's leg.
-    acceptance: bool = False
-    press_1_to_accept: tuple[str, ...] = ("sound:vm-press", "sound:digits/1")
-    acceptance_timeout_s: float = 20.0
-
-
-class _Snoop:
-    def __init__(self, snoop_id: str, whisper: str) -> None:
-        self.id = snoop_id
-        self.whisper = whisper
-        self.ready = False  # exists (HTTP 200 or StasisStart)
-        self.gone = False  # StasisEnd (a deleted snoop gives no ChannelDestroyed)
-        self.hangup_sent = False
-        self.add_sent = False
-        self.bridged = False
-        self.pending = True  # SnoopChannel sent, not answered (a DELETE may outrun it)
-        self.hangup_missed = False  # our DELETE got 404 while pending: send it again
-
-
-class SupervisionMachine(Machine[SupervisionState, AriCommand, SupervisionEvent]):
-    _log = log
-
-    def __init__(
-        self,
-        call_id: str,
-        supervisor_id: str,
-        supervisor_endpoint: str,
-        agent_channel_id: str,
-        call_bridge_id: str,
-        settings: SupervisionSettings | None = None,
-    ) -> None:
-        super().__init__(f"supervision {call_id}-sup-{supervisor_id}", SupervisionState.REQUESTED)
-        self.call_id = call_id
-        self.supervisor_id = supervisor_id
-        self.agent_channel_id = agent_channel_id
-        self.call_bridge_id = call_bridge_id
-        self.settings = settings or SupervisionSettings()
-        self.sid = f"{call_id}-sup-{supervisor_id}"
-        self.private_bridge_id = f"{self.sid}-bridge"
-        self.leg = Leg(LegRole.SUPERVISOR, supervisor_endpoint, f"{self.sid}-leg")
-        self.mode = SupervisionMode.LISTEN
-        self.reason = ""
-        self._snoop: _Snoop | None = None
-        self._old_snoops: list[_Snoop] = []
-        self._snoop_count = 0
-        self._bridge_requested = False
-        self._bridge_ready = False
-        self._leg_in: str | None = None  # the bridge the supervisor leg is in
-        self._leg_add_sent_to: str | None = None
-        self._agent_notified = False
-        self._confirmed = not self.settings.acceptance  # pressed 1 (or not asked to)
-        self._failed = False  # the supervision never started (leg busy, refused...)
+class BridgeMachine:
+    def __init__(self, bridge_id: str, name: str = "", settings: BridgeSettings | None = None):
+        self.bridge_id = bridge_id
+        self.name = name
+        self.settings = settings or BridgeSettings()
+        self.members: set[str] = set()  # from ChannelEnteredBridge / ChannelLeftBridge only
+        self.recording: str | None = None
+        self._state = BridgeState.CREATING
+        self._queued: list[AriCommand] = []
+        self._create_sent = False
+        self._close_asked = False
+        self._destroy_attempts = 0
+        self._timers: set[str] = set()
+        self._commands: list[AriCommand | TimerCommand] = []
+        self._reports: list[BridgeReport] = []
 
     # ----------------------------------------------------------------- surface
     @property
-    def state(self) -> SupervisionState:
+    def state(self) -> BridgeState:
         return self._state
 
     @property
     def is_finished(self) -> bool:
-        return self._state in _FINAL
+        return self._state in (BridgeState.CLOSED, BridgeState.FAILED)
 
-    def channel_ids(self) -> tuple[str, ...]:
-        ids = [self.leg.channel_id]
-        if self.leg.local2_id:
-            ids.append(self.leg.local2_id)
-        ids += [s.id for s in self._all_snoops()]
-        return tuple(ids)
+    def open(self) -> None:
+        """Send the create request (once, at the start)."""
+        if self._state == BridgeState.CREATING and not self._create_sent:
+            self._create_sent = True
+            self._commands.append(
+                CreateBridge(
+                    bridge_id=self.bridge_id, name=self.name, type=self.settings.bridge_type
+                )
+            )
 
-    def monitored(self) -> tuple[str, SupervisionMode] | None:
-        if self._state in _MODE_STATES.values():
-            return (self.supervisor_id, self.mode)
-        return None
+    def commands_to_send(self) -> list[AriCommand | TimerCommand]:
+        commands, self._commands = self._commands, []
+        return commands
 
-    def receive(self, inp: SupervisionInput, at: float) -> None:
+    def reports_emitted(self) -> list[BridgeReport]:
+        reports, self._reports = self._reports, []
+        return reports
+
+    def receive(self, inp: BridgeInput | UnhandledEvent) -> None:
         if self.is_finished:
             return
-        try:
-            self._dispatch(inp, at)
-        except Exception:
-            log.exception("supervision %s: error on %s", self.sid, type(inp).__name__)
-            self._stop(at, "machine_error")
-
-    # ----------------------------------------------------------------- dispatch
-    def _dispatch(self, inp: SupervisionInput, at: float) -> None:
         match inp:
-            case StartSupervision(mode=mode):
-                self._start(mode, at)
-            case SetSupervisionMode(mode=mode):
-                if self._state in (SupervisionState.REQUESTED, SupervisionState.ENDING):
-                    return
-                self.mode = mode
-                if self._state != SupervisionState.DIALING:
-                    self._set_state(SupervisionState.JOINING, at, f"switch to {mode}")
-                self._reconcile(at)
-            case StopSupervision():
-                self._stop(at, "stopped")
-            case CallFinished():
-                self._stop(at, "call_ended")
-            case TimerFired(name=name):
-                self._on_timer(name, at)
+            case AddMembers() | RemoveMembers() | StartBridgeRecording() | StopBridgeRecording():
+                self._order(inp)
+            case CloseBridge():
+                self._close()
             case AriCommandSucceeded(command=command):
-                self._on_ok(command, at)
+                self._on_ok(command)
             case AriCommandFailed():
-                self._on_failed(inp, at)
-            case ChannelEnteredBridge(bridge=bridge, channel=channel) if channel is not None:
-                self._on_entered(bridge.id, channel.id, at)
-            case ChannelDtmfReceived(digit=digit, channel=channel) if (
-                channel is not None and channel.id == self.leg.channel_id
+                self._on_failed(inp)
+            case TimerFired(name=name) if name in self._timers:
+                self._timers.discard(name)
+                if self._state == BridgeState.CLOSING:
+                    self._destroy()
+            case ChannelEnteredBridge(bridge=bridge, channel=channel) if (
+                channel is not None and bridge.id == self.bridge_id
             ):
-                self._on_digit(digit, at)
-            case UnhandledEvent():
-                pass
+                self.members.add(channel.id)
+                self._reports.append(MemberEntered(self.bridge_id, channel.id))
+            case ChannelLeftBridge(bridge=bridge, channel=channel) if bridge.id == self.bridge_id:
+                self.members.discard(channel.id)
+                self._reports.append(MemberLeft(self.bridge_id, channel.id))
+            case BridgeDestroyed(bridge=bridge) if bridge.id == self.bridge_id:
+                self._closed()
+            case RecordingStarted(recording=rec) if rec.name == self.recording:
+                self._reports.append(RecordingReport(self.bridge_id, rec.name, "started"))
+            case RecordingFinished(recording=rec) if rec.name == self.recording:
+                self.recording = None
+                self._reports.append(
+                    RecordingReport(self.bridge_id, rec.name, "finished", rec.duration)
+                )
+            case RecordingFailed(recording=rec) if rec.name == self.recording:
+                self.recording = None
+                self._reports.append(
+                    RecordingReport(self.bridge_id, rec.name, "failed", message=rec.cause or "")
+                )
             case _:
-                self._on_channel_event(inp, at)
+                pass
 
-    def _start(self, mode: SupervisionMode, at: float) -> None:
-        if self._state != SupervisionState.REQUESTED:
-            return
-        self.mode = mode
-        self.leg.dialed_at = at
-        self.leg.create_pending = True
-        self._commands.append(
-            OriginateChannel(
-                channel_id=self.leg.channel_id,
-                endpoint=self.leg.endpoint,
-                app=self.settings.app,
-                app_args=f"supervisor,{self.call_id}",
-                caller_id=self.settings.caller_id,
-                timeout_s=self.settings.ring_timeout_s,
-                variables={
-                    "EVS_CALL_ID": self.call_id,
-                    "EVS_ROLE": "supervisor",
-                    "EVS_SUPERVISOR_ID": self.supervisor_id,
-                },
-                other_channel_id=self.leg.local2_id,
+    # ----------------------------------------------------------------- orders
+    def _order(self, order: BridgeOrder) -> None:
+        command: AriCommand
+        match order:
+            case AddMembers(channel_ids=ids):
+                command = AddToBridge(bridge_id=self.bridge_id, channel_ids=ids)
+            case RemoveMembers(channel_ids=ids):
+                command = RemoveFromBridge(bridge_id=self.bridge_id, channel_ids=ids)
+            case StartBridgeRecording():
+                self.recording = order.name
+                command = RecordBridge(
+                    bridge_id=self.bridge_id,
+                    name=order.name,
+                    format=order.format,
+                    if_exists=order.if_exists,
+                    max_duration_s=order.max_duration_s,
+                    beep=order.beep,
+                )
+            case _:
+                if self.recording is None:
+                    return
+                command = StopRecording(name=self.recording)
+        if self._state == BridgeState.CREATING:
+            self._queued.append(command)
+        elif self._state == BridgeState.OPEN:
+            self._commands.append(command)
+        elif isinstance(command, AddToBridge):
+            self._reports.append(
+                MembersRefused(self.bridge_id, command.channel_ids, 0, "bridge closing")
             )
-        )
-        self._start_timer(T_ANSWER, self.settings.ring_timeout_s + self.settings.stasis_guard_s)
-        self._set_state(SupervisionState.DIALING, at)
-        self._reconcile(at)
 
-    def _on_channel_event(self, event: AriEvent, at: float) -> None:
-        channel_id = event_channel_id(event)
-        if channel_id is None:
-            return
-        if self.leg.owns(channel_id):
-            self.leg.observe(event, at)
-            self._after_leg_change(at)
-            return
-        for snoop in self._all_snoops():
-            if snoop.id != channel_id:
-                continue
-            if isinstance(event, StasisStart):
-                snoop.ready = True
-                snoop.pending = False
-                self._reconcile(at)
-            elif isinstance(event, StasisEnd):
-                snoop.gone = True
-                self._after_snoop_gone(snoop, at)
-            return
+    def _close(self) -> None:
+        self._close_asked = True
+        if self._state == BridgeState.OPEN:
+            self._state = BridgeState.CLOSING
+            self._destroy()
 
-    def _after_leg_change(self, at: float) -> None:
-        leg = self.leg
-        if self._state == SupervisionState.DIALING:
-            if not leg.up and leg.destroyed:
-                self._cancel_timer(T_ANSWER)
-                self._stop(at, f"supervisor_{leg.failure_kind()}", failed=True)
-            elif leg.ready:
-                self._cancel_timer(T_ANSWER)
-                if self._confirmed:
-                    self._set_state(SupervisionState.JOINING, at)
-                    self._reconcile(at)
-                else:
-                    self._ask_confirmation(at)
-            elif leg.up and leg.going:
-                self._stop(at, "supervisor_hung_up")
-        elif self._state == SupervisionState.ENDING:
-            self._maybe_finish(at)
-        elif leg.going and not leg.hangup_sent:
-            self._stop(at, "supervisor_hung_up")
+    def _destroy(self) -> None:
+        self._destroy_attempts += 1
+        self._commands.append(DestroyBridge(bridge_id=self.bridge_id))
 
-    def _ask_confirmation(self, at: float) -> None:
-        self._set_state(SupervisionState.CONFIRMING, at, "press 1")
-        self._commands.append(
-            PlayMedia(
-                channel_id=self.leg.channel_id,
-                playback_id=f"{self.sid}-pb-press1",
-                media=self.settings.press_1_to_accept,
-                lang=self.settings.language,
-            )
-        )
-        self._start_timer(T_CONFIRM, self.settings.acceptance_timeout_s)
-
-    def _on_digit(self, digit: str, at: float) -> None:
-        if self._state != SupervisionState.CONFIRMING or digit != "1":
-            return
-        self._confirmed = True
-        self._cancel_timer(T_CONFIRM)
-        self._set_state(SupervisionState.JOINING, at, "pressed 1")
-        self._reconcile(at)
-
-    def _after_snoop_gone(self, snoop: _Snoop, at: float) -> None:
-        if self._state == SupervisionState.ENDING:
-            self._maybe_finish(at)
-        elif snoop is self._snoop and not snoop.hangup_sent:
-            # Asterisk ended the snoop itself: the agent leg is gone.
-            self._stop(at, "agent_leg_gone")
-
-    def _on_timer(self, name: str, at: float) -> None:
-        if name not in self._timers:
-            return
-        self._timers.discard(name)
-        if name == T_ANSWER and self._state == SupervisionState.DIALING:
-            self._stop(at, "supervisor_no_answer", hangup_reason="no_answer")
-        elif name == T_CONFIRM and self._state == SupervisionState.CONFIRMING:
-            self._stop(at, "supervisor_not_confirmed")
-        elif name == T_ENDING and self._state == SupervisionState.ENDING:
-            self._finish(at, self.reason, self._failed)
-
-    def _on_ok(self, command: AriCommand, at: float) -> None:
+    # ----------------------------------------------------------------- outcomes
+    def _on_ok(self, command: AriCommand) -> None:
         match command:
-            case OriginateChannel(channel_id=cid) if cid == self.leg.channel_id:
-                self.leg.create_pending = False
-                if self.leg.hangup_missed and not self.leg.destroyed:
-                    # our DELETE outran the originate (404): the leg exists now, end it
-                    self.leg.hangup_missed = False
-                    self._commands.append(HangupChannel(channel_id=cid))
-            case CreateBridge(bridge_id=bid) if bid == self.private_bridge_id:
-                self._bridge_ready = True
-                self._reconcile(at)
-            case SnoopChannel(snoop_id=sid):
-                for snoop in self._all_snoops():
-                    if snoop.id == sid:
-                        snoop.ready = True
-                        snoop.pending = False
-                        if snoop.hangup_missed:  # dropped before it existed: end it now
-                            snoop.hangup_missed = snoop.gone = False
-                            self._commands.append(HangupChannel(channel_id=sid))
-                self._reconcile(at)
-            case AddToBridge(bridge_id=bid, channel_ids=ids):
-                for cid in ids:
-                    self._on_entered(bid, cid, at)
-            case _:
-                pass
+            case CreateBridge(bridge_id=bid) if bid == self.bridge_id:
+                if self._state != BridgeState.CREATING:
+                    return
+                self._state = BridgeState.OPEN
+                self._reports.append(BridgeOpened(self.bridge_id))
+                if self._close_asked:  # closed before it existed: nothing to add
+                    self._queued.clear()
+                    self._state = BridgeState.CLOSING
+                    self._destroy()
+                    return
+                self._commands.extend(self._queued)
+                self._queued.clear()
+            case DestroyBridge(bridge_id=bid) if bid == self.bridge_id:
+                # 204 means accepted: wait for BridgeDestroyed, else ask again (404 confirms).
+                self._start_timer(T_CONFIRM, self.settings.confirm_s)
 
-    def _on_failed(self, failed: AriCommandFailed, at: float) -> None:
-        detail = f"http {failed.status}: {failed.message}"
-        log.warning(
-            "supervision %s: %s failed: %s", self.sid, type(failed.command).__name__, detail
-        )
+    def _on_failed(self, failed: AriCommandFailed) -> None:
+        status, message = failed.status, failed.message
         match failed.command:
-            case OriginateChannel() if self.leg.hangup_missed:
-                self.leg.create_pending = self.leg.hangup_missed = False
-                if failed.status == 0:  # it may exist: hang it up again, a 404 ends it
-                    self._commands.append(HangupChannel(channel_id=self.leg.channel_id))
+            case CreateBridge(bridge_id=bid) if bid == self.bridge_id:
+                log.warning("bridge %s: create -> %s %s", bid, status, message)
+                refused = [c for c in self._queued if isinstance(c, AddToBridge)]
+                self._queued.clear()
+                self._reports.append(BridgeOpenFailed(bid, status, message))
+                for add in refused:
+                    self._reports.append(MembersRefused(bid, add.channel_ids, status, message))
+                if status == 0:  # no answer: it may exist, make sure it does not
+                    self._state = BridgeState.CLOSING
+                    self._destroy()
                 else:
-                    self.leg.mark_destroyed(at)
-                    self._maybe_finish(at)
-            case OriginateChannel() if self._state == SupervisionState.DIALING:
-                self._cancel_timer(T_ANSWER)
-                if failed.status == 0:
-                    self._stop(at, detail)
+                    self._state = BridgeState.FAILED
+            case AddToBridge(bridge_id=bid, channel_ids=ids) if bid == self.bridge_id:
+                self._reports.append(MembersRefused(bid, ids, status, message))
+                if status == 404:  # "Bridge not found": it is gone
+                    self._closed()
+            case RecordBridge(bridge_id=bid, name=name) if bid == self.bridge_id:
+                if self.recording == name:
+                    self.recording = None
+                self._reports.append(
+                    RecordingReport(bid, name, "failed", message=f"http {status}: {message}")
+                )
+            case DestroyBridge(bridge_id=bid) if bid == self.bridge_id:
+                if status == 404:
+                    self._closed()
                 else:
-                    self.leg.mark_destroyed(at)
-                    self._stop(at, detail, failed=True)
-            case HangupChannel(channel_id=cid) if failed.status == 404:
-                if cid == self.leg.channel_id and self.leg.create_pending:
-                    self.leg.hangup_missed = True  # the DELETE outran the originate
-                elif cid == self.leg.channel_id:
-                    self.leg.mark_destroyed(at)
-                for snoop in self._all_snoops():
-                    if snoop.id == cid and snoop.pending:
-                        snoop.hangup_missed = True  # the DELETE outran the SnoopChannel
-                    elif snoop.id == cid:
-                        snoop.gone = True
-                self._maybe_finish(at)
-            case CreateBridge() if failed.status == 409:
-                self._bridge_ready = True
-                self._reconcile(at)
-            case SnoopChannel(snoop_id=sid):
-                for snoop in self._all_snoops():
-                    if snoop.id == sid:
-                        snoop.pending = snoop.hangup_missed = False
-                self._stop(at, f"setup_failed: {detail}")
-                self._maybe_finish(at)
-            case CreateBridge() | AddToBridge():
-                self._stop(at, f"setup_failed: {detail}")
+                    retry = self.settings.retry_s
+                    wait = retry[min(self._destroy_attempts, len(retry)) - 1] if retry else 1.0
+                    log.warning(
+                        "bridge %s: DELETE -> %s %s; again in %.1fs", bid, status, message, wait
+                    )
+                    self._start_timer(T_RETRY, wait)
             case _:
                 pass
 
-    def _on_entered(self, bridge_id: str, channel_id: str, at: float) -> None:
-        if channel_id == self.leg.channel_id:
-            self._leg_in = bridge_id
-        elif self._snoop is not None and channel_id == self._snoop.id:
-            self._snoop.bridged = bridge_id == self.private_bridge_id
-        self._check_mode_reached(at)
+    def _closed(self) -> None:
+        for name in sorted(self._timers):
+            self._commands.append(CancelTimer(name=name))
+        self._timers.clear()
+        self._state = BridgeState.CLOSED
+        self.members.clear()
+        self._reports.append(BridgeClosed(self.bridge_id, asked=self._close_asked))
 
-    # ----------------------------------------------------------------- set-up
-    def _reconcile(self, at: float) -> None:
-        """Send what is still missing to reach `self.mode` (idempotent). While the supervisor's
-        phone rings, the private bridge and the snoop are prepared already."""
-        if self._state not in _LIVE_STATES:
-            return
-        leg_ready = self.leg.ready and self._confirmed
-        if self.mode == SupervisionMode.BARGE:
-            if not leg_ready:
-                return
-            self._drop_snoop()
-            self._drop_private_bridge()
-            if self._leg_add_sent_to != self.call_bridge_id:
-                self._leg_add_sent_to = self.call_bridge_id
-                self._commands.append(
-                    AddToBridge(bridge_id=self.call_bridge_id, channel_ids=(self.leg.channel_id,))
-                )
-        else:
-            if not self._bridge_requested:
-                self._bridge_requested = True
-                self._commands.append(
-                    CreateBridge(bridge_id=self.private_bridge_id, name=f"supervise-{self.call_id}")
-                )
-            whisper = "out" if self.mode == SupervisionMode.WHISPER else "none"
-            if self._snoop is None or self._snoop.whisper != whisper:
-                self._drop_snoop()
-                self._snoop_count += 1
-                self._snoop = _Snoop(f"{self.sid}-snoop-{self._snoop_count}", whisper)
-                self._commands.append(
-                    SnoopChannel(
-                        channel_id=self.agent_channel_id,
-                        snoop_id=self._snoop.id,
-                        app=self.settings.app,
-                        spy="both",
-                        whisper=whisper,
-                        app_args=f"snoop,{self.call_id}",
-                    )
-                )
-            snoop = self._snoop
-            if leg_ready and self._bridge_ready and snoop.ready and not snoop.add_sent:
-                snoop.add_sent = True
-                ids = [snoop.id]
-                if self._leg_add_sent_to != self.private_bridge_id:
-                    self._leg_add_sent_to = self.private_bridge_id
-                    ids.append(self.leg.channel_id)
-                self._commands.append(
-                    AddToBridge(bridge_id=self.private_bridge_id, channel_ids=tuple(ids))
-                )
-        self._check_mode_reached(at)
+    def _start_timer(self, name: str, seconds: float) -> None:
+        self._timers.add(name)
+        self._commands.append(StartTimer(name=name, seconds=seconds))
 
-    def _check_mode_reached(self, at: float) -> None:
-        if self._state not in _JOINED_STATES:
-            return
-        if self.mode == SupervisionMode.BARGE:
-            reached = self._leg_in == self.call_bridge_id
-        else:
-            snoop = self._snoop
-            reached = self._leg_in == self.private_bridge_id and snoop is not None and snoop.bridged
-        if reached:
-            self._set_state(_MODE_STATES[self.mode], at)
-            if self.settings.notify_agent and not self._agent_notified:
-                self._agent_notified = True
-                self._commands.append(
-                    PlayMedia(
-                        channel_id=self.agent_channel_id,
-                        playback_id=f"{self.sid}-pb-notify",
-                        media=self.settings.notify_agent,
-                        lang=self.settings.language,
-                    )
-                )
 
-    def _drop_snoop(self) -> None:
-        snoop, self._snoop = self._snoop, None
-        if snoop is None:
-            return
-        self._old_snoops.append(snoop)
-        if not snoop.gone and not snoop.hangup_sent:
-            snoop.hangup_sent = True
-            self._commands.append(HangupChannel(channel_id=snoop.id))
+# ----------------------------------------------------------------------------- for owners
+class OpenBridge(msgspec.Struct, frozen=True, tag="bridge_open"):
+    """An owner machine asks for a new bridge under a fresh id (its actor starts a BridgeActor
+    around a BridgeMachine; the bridge's reports come back to the owner)."""
 
-    def _drop_private_bridge(self) -> None:
-        if self._bridge_requested:
-            self._bridge_requested = False
-            self._bridge_ready = False
-            self._commands.append(DestroyBridge(bridge_id=self.private_bridge_id))
-            if self._leg_add_sent_to == self.private_bridge_id:
-                self._leg_add_sent_to = None
+    bridge_id: str
+    name: str = ""
 
-    # ----------------------------------------------------------------- ending
-    def _stop(
-        self, at: float, reason: str, hangup_reason: str = "normal", failed: bool = False
-    ) -> None:
-        """End: hang up the leg and the snoops, destroy the private bridge (a supervisor who
-        never answered too: the snoop and bridge were prepared while the phone rang)."""
-        if self._state in (SupervisionState.ENDING,) or self.is_finished:
-            return
-        self.reason = reason
-        self._failed = failed
-        self._cancel_timer(T_ANSWER)
-        self._cancel_timer(T_CONFIRM)
-        if self._state == SupervisionState.REQUESTED:
-            self._finish(at, reason, failed)
-            return
-        self._drop_snoop()
-        self._drop_private_bridge()
-        leg = self.leg
-        if not leg.going:
-            leg.hangup_sent = True
-            self._commands.append(HangupChannel(channel_id=leg.channel_id, reason=hangup_reason))
-        self._set_state(SupervisionState.ENDING, at, reason)
-        self._start_timer(T_ENDING, self.settings.ending_guard_s)
-        self._maybe_finish(at)
 
-    def _maybe_finish(self, at: float) -> None:
-        if self._state != SupervisionState.ENDING:
-            return
-        snoops = self._all_snoops()
-        if self.leg.destroyed and all((s.gone or not s.ready) and not s.pending for s in snoops):
-            self._finish(at, self.reason, self._failed)
+class OrderBridge(msgspec.Struct, frozen=True, tag="bridge_order"):
+    """An owner machine's order to one of its bridges."""
 
-    def _finish(self, at: float, reason: str, failed: bool = False) -> None:
-        self._cancel_all_timers()
-        self.reason = reason
-        self._set_state(SupervisionState.FAILED if failed else SupervisionState.ENDED, at, reason)
-        self._events.append(
-            SupervisionEnded(
-                call_id=self.call_id,
-                supervisor_id=self.supervisor_id,
-                at=at,
-                reason=reason,
-                failed=failed,
-            )
-        )
+    bridge_id: str
+    order: BridgeOrder
 
-    # ----------------------------------------------------------------- helpers
-    def _all_snoops(self) -> list[_Snoop]:
-        return self._old_snoops + ([self._snoop] if self._snoop is not None else [])
 
-    def _set_state(self, state: SupervisionState, at: float, reason: str = "") -> None:
-        if not self._move(state, reason):
-            return
-        self._events.append(
-            SupervisionStateChanged(
-                call_id=self.call_id,
-                supervisor_id=self.supervisor_id,
-                state=state,
-                mode=self.mode,
-                at=at,
-                reason=reason,
-            )
-        )
+BridgeCommand = OpenBridge | OrderBridge

@@ -4,7 +4,7 @@ step setter that logs `old -> new`.
 A machine never does I/O: it queues commands (ARI requests, `StartTimer`/`CancelTimer`) and
 events (step changes, records) while it handles an input; the actor that runs it drains both
 with `commands_to_send()` and `events_emitted()` after each input (actors/machine_actor.py).
-The call (core.call), the agent (core.agent) and the supervision (core.bridge) machines are
+The call (core.call), the agent (core.agent) and the supervision (core.supervision) machines are
 built on it.
 """
 

@@ -20,8 +20,8 @@ from actors.agent_actor import AgentRequest, GetAgentView, HangUpCall, PlaceCall
 from actors.messages import UiHangUp
 from actors.registry_messages import LiveCalls, Supervise
 from core.agent import LogIn, LogOut, Pause, SetAvailable, SetWorkstation, SubmitDisposition
-from core.bridge import StopSupervision
 from core.domain import Refusal, SupervisionMode, WorkstationMode
+from core.supervision import StopSupervision
 from core.telephony import TelephonyHealth
 from core.views import AgentView
 from evscallpro.view_fanout import ViewFanOut
@@ -164,7 +164,7 @@ class CallCenterPort:
         return None
 
     def supervision_ref(self, call_id: str, supervisor_id: str) -> Any:
-        """The BridgeActor of this supervision, or None (tests, tools)."""
+        """The SupervisionActor of this supervision, or None (tests, tools)."""
         return self.live.supervisions.get((call_id, supervisor_id))
 
     # -- views ----------------------------------------------------------------------------

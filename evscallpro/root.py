@@ -48,6 +48,7 @@ from core.ari_commands import AriCommandFailed, AriCommandOutcome, AriCommandSuc
 from core.call import CallMachine
 from core.call_config import CallRequest
 from core.records import CallRecord
+from core.supervision import supervision_sid
 from evscallpro import asterisk_check
 from evscallpro.agents import AuditTrail, start_agents
 from evscallpro.call_center_port import CallCenterPort, new_call_id
@@ -173,6 +174,7 @@ class CallCenterApp(CallCenterPort):
             self.reconciler,
             interval_s=cfg.orphan_sweep_s,
             on_hung_up=lambda channels: metrics.orphan_channels_hung_up(len(channels)),
+            live_supervisions=self._live_supervisions,
         )
         self.orphan_sweeper.start()
         self.link = AriLink(
@@ -241,6 +243,9 @@ class CallCenterApp(CallCenterPort):
             self.reconciled.set()
             if self._on_reconciled is not None:
                 self._on_reconciled(report)
+            sweeper = self.orphan_sweeper
+            if sweeper is not None:  # cleans supervisions cut by a restart
+                sweeper.after_reconcile(report)
 
         if self.registry is None:
             return
@@ -248,6 +253,10 @@ class CallCenterApp(CallCenterPort):
             self.registry.tell(AfterEarlierMessages(callback=reconciled))
         except pykka.ActorDeadError:
             log.debug("reconciliation report after the registry stopped")
+
+    def _live_supervisions(self) -> set[str]:
+        """Any thread: the sids of the supervisions this process runs (the sweep spares them)."""
+        return {supervision_sid(call_id, sup) for call_id, sup in self.live.supervisions}
 
     def _unowned_stasis(self, channel_id: str) -> None:
         """Switchboard thread: a channel entered our app and no actor owns it."""

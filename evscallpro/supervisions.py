@@ -1,5 +1,5 @@
 """How a supervision starts: the SupervisionMachine for one supervisor on one call, in its
-BridgeActor. The call registry calls this factory when a supervisor first listens to a call.
+SupervisionActor (its private bridge in a BridgeActor of its own). The call registry calls this factory when a supervisor first listens to a call.
 """
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from actors.bridge_actor import BridgeActor
 from actors.deps import ActorDeps
-from core.bridge import SupervisionEnded, SupervisionMachine, SupervisionSettings
+from actors.supervision_actor import SupervisionActor
 from core.ids import agent_channel_id, call_bridge_id
+from core.supervision import SupervisionEnded, SupervisionMachine, SupervisionSettings
 from evscallpro.core_config import CoreConfig, SupervisorEntry
 
 
@@ -57,4 +57,4 @@ class SupervisionFactory:
             call_bridge_id(call_id),
             self.settings_for(entry),
         )
-        return BridgeActor.start(machine, self.deps, on_ended=on_ended, call_ref=call_ref)
+        return SupervisionActor.start(machine, self.deps, on_ended=on_ended, call_ref=call_ref)

@@ -27,7 +27,9 @@ class BridgeOps(EngineBase):
             if kind not in allowed:
                 raise AriError(400, f"Invalid bridge type '{kind}'")
         bridge_id = bridge_id or str(uuid.uuid4())
-        if bridge_id in self.bridges:
+        if bridge_id in self.bridges or bridge_id in self.dissolving:
+            # Later facts: a bridge deleted with channels in it keeps its id until its
+            # destruction has finished.
             raise AriError(409, f"Bridge with id '{bridge_id}' already exists")
         main = "holding" if "holding" in kinds else "mixing"
         bridge = Bridge(bridge_id, main, name or "")
@@ -149,7 +151,8 @@ class BridgeOps(EngineBase):
     def _leave_bridge(self, channel: Channel, unsubscribe: bool = False) -> None:
         """`unsubscribe`: the app asked (removeChannel, or addChannel elsewhere), so its
         subscription to the bridge drops by one; a hang-up keeps it (S12 vs S11, P08)."""
-        bridge = self.bridges.get(channel.bridge_id or "")
+        key = channel.bridge_id or ""
+        bridge = self.bridges.get(key) or self.dissolving.get(key)
         channel.bridge_id = None
         if bridge is None or channel.id not in bridge.members:
             return
@@ -191,14 +194,30 @@ class BridgeOps(EngineBase):
             self._leave_bridge(channel, unsubscribe=True)
 
     def destroy_bridge(self, bridge_id: str) -> None:
+        """An empty bridge goes at once. One with channels answers 204 but is destroyed
+        `bridge_dissolve_s` later (Later facts): meanwhile its id answers 404 to addChannel
+        and DELETE and 409 to a create, and the channels that were in it at the DELETE are
+        thrown out of whatever bridge they are in when it finishes (a supervisor moved into
+        the call bridge in that window is left in no bridge)."""
         bridge = self.bridge(bridge_id)
         if bridge.recording:
             self._finish_recording(bridge.recording)
-        for channel_id in list(bridge.members):
-            channel = self.channels.get(channel_id)
-            if channel is not None:
-                self._leave_bridge(channel)
         del self.bridges[bridge_id]
+        if bridge.members and self.config.bridge_dissolve_s > 0:
+            self.dissolving[bridge_id] = bridge
+            members = list(bridge.members)
+            self.loop.call_later(self.config.scaled(self.config.bridge_dissolve_s),
+                                 self._dissolved, bridge, members)
+            return
+        self._dissolved(bridge, list(bridge.members))
+
+    def _dissolved(self, bridge: Bridge, members: list[str]) -> None:
+        for channel_id in members:
+            channel = self.channels.get(channel_id)
+            if channel is not None and channel.bridge_id is not None:
+                self._leave_bridge(channel)
+        if self.dissolving.get(bridge.id) is bridge:
+            del self.dissolving[bridge.id]
         for app in bridge.apps:
             self._emit(app, "BridgeDestroyed", bridge=bridge.json())
             self.registry.remove_bridge(app, bridge.id)

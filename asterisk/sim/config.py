@@ -81,6 +81,9 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Modules of asterisk/sim/modules.py this simulated Asterisk does not run (a stock
     # build has no codec_opus).
     unloaded_modules: list[str] = msgspec.field(default_factory=lambda: ["codec_opus.so"])
+    # A bridge DELETEd with channels in it finishes its destruction this much later
+    # (Asterisk seconds; 0: at once). The real delay was not measured: guessed.
+    bridge_dissolve_s: float = 1.0
     profiles: dict[str, Profile] = {}
     rules: list[Rule] = []
 

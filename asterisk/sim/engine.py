@@ -621,6 +621,7 @@ class Engine(EndpointOps, BridgeOps, PlaybackOps):
                 recording.timer.cancel()
         self.channels.clear()
         self.bridges.clear()
+        self.dissolving.clear()
         self.playbacks.clear()
         self.channel_playbacks.clear()
         self.live_recordings.clear()
@@ -633,6 +634,7 @@ class Engine(EndpointOps, BridgeOps, PlaybackOps):
         return {
             "channels": self.list_channels(),
             "bridges": self.list_bridges(),
+            "dissolving_bridges": sorted(self.dissolving),
             "playbacks": [p.json() for p in self.playbacks.values()],
             "live_recordings": [r.json() for r in self.live_recordings.values()],
             "applications": self.list_applications(),

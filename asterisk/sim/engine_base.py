@@ -71,6 +71,7 @@ class EngineBase:
         self.counters = Counters()
         self.channels: dict[str, Channel] = {}
         self.bridges: dict[str, Bridge] = {}
+        self.dissolving: dict[str, Bridge] = {}  # deleted with channels in: id still taken
         self.playbacks: dict[str, Playback] = {}
         self.channel_playbacks: dict[str, deque[Playback]] = {}
         self.live_recordings: dict[str, LiveRecording] = {}

@@ -9,7 +9,9 @@ Admin API (not under /ari, no authentication, bind the simulator to 127.0.0.1):
                                                      hang-up request cause 4, Destroyed 16)
   (both: sockets drop, /asterisk/info gets a new status.startup_time)
   POST /_sim/delay-events?ms=N                       deliver each event N ms late (0: off)
-  POST /_sim/fail-next  {"operation": "originate" | "POST /channels",
+  POST /_sim/fail-next  {"operation": "originate" | "POST /channels"
+                                      | "DELETE /channels/{channelId}" | "hangup"
+                                      | "DELETE /bridges/{bridgeId}" | ...,
                          "count": 1, "status": 500, "message": "..."}
   POST /_sim/channels/{id}/hangup?cause=16           the phone hangs up now
   POST /_sim/channels/{id}/dtmf?digit=1              the phone presses a digit now

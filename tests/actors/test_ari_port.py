@@ -18,12 +18,15 @@ from core.ari_commands import (
     AddToBridge,
     AriCommandFailed,
     AriCommandSucceeded,
+    CreateBridge,
+    DestroyBridge,
     HangupChannel,
     OriginateChannel,
     PlayMedia,
     RecordBridge,
     SnoopChannel,
 )
+from core.retry import NO_RETRY, RetryPolicy, is_retryable
 
 
 def test_originate_maps_to_the_recorded_request() -> None:
@@ -148,7 +151,14 @@ def test_port_tells_success_and_ari_errors_back(ari_server: tuple[EventLoopThrea
 def test_port_reports_unreachable_server_as_status_0() -> None:
     loop_thread = EventLoopThread("test-ari-loop-2")
     loop_thread.start()
-    port = AriPort(loop_thread, "http://127.0.0.1:9", "u", "p", request_timeout_s=2)
+    port = AriPort(
+        loop_thread,
+        "http://127.0.0.1:9",
+        "u",
+        "p",
+        request_timeout_s=2,
+        retry=RetryPolicy(delays_s=(0.01, 0.01)),
+    )
     port.start()
     inbox = Inbox()
     try:
@@ -156,6 +166,7 @@ def test_port_reports_unreachable_server_as_status_0() -> None:
         outcome = inbox.wait()
         assert isinstance(outcome, AriCommandFailed)
         assert outcome.status == 0 and outcome.message
+        assert port.retried == 2  # a hang-up with no answer is sent again, then told
     finally:
         port.stop()
         loop_thread.stop()
@@ -185,3 +196,69 @@ def test_port_maps_simulator_faults_to_failed_commands_with_asterisks_message(
     finally:
         port.stop()
         loop_thread.stop()
+
+
+def test_only_teardown_failing_on_the_server_side_is_retryable() -> None:
+    assert is_retryable(HangupChannel(channel_id="a"), 503)
+    assert is_retryable(DestroyBridge(bridge_id="b"), 500)
+    assert is_retryable(DestroyBridge(bridge_id="b"), 0)
+    assert not is_retryable(HangupChannel(channel_id="a"), 404)
+    assert not is_retryable(AddToBridge(bridge_id="b", channel_ids=("a",)), 503)
+    assert not is_retryable(OriginateChannel(channel_id="a", endpoint="x", app="y"), 500)
+    assert RetryPolicy(delays_s=(1.0, 2.0)).wait_before(2) == 2.0
+    assert RetryPolicy(delays_s=(1.0, 2.0)).wait_before(3) is None
+    assert NO_RETRY.wait_before(1) is None
+    with pytest.raises(ValueError):
+        RetryPolicy(delays_s=(-1.0,))
+
+
+def test_hangup_and_bridge_deletion_failing_with_503_are_retried_until_done() -> None:
+    """Issue 10 items 3 and 5: the simulator fails the next 3 DELETEs with 503; the port
+    sends them again after a back-off until Asterisk does it, then tells the success."""
+    from asterisk.sim.testing import SimulatorThread
+
+    sim = SimulatorThread(time_scale=20.0).start()
+    loop_thread = EventLoopThread("test-ari-loop-4")
+    loop_thread.start()
+    port = AriPort(
+        loop_thread,
+        sim.base_url,
+        sim.username,
+        sim.password,
+        retry=RetryPolicy(delays_s=(0.05,) * 5),
+    )
+    port.start()
+    inbox = Inbox()
+    try:
+        port.send(
+            # rings on (no app needs to run it), so it is there to hang up
+            OriginateChannel(
+                channel_id="r1", endpoint="Local/noanswer@sim-phones", app="x", timeout_s=600
+            ),
+            inbox,
+        )
+        assert isinstance(inbox.wait(), AriCommandSucceeded)
+        port.send(CreateBridge(bridge_id="rb1"), inbox)
+        assert isinstance(inbox.wait(), AriCommandSucceeded)
+        sim.fail_next("DELETE /channels/{channelId}", 3, 503, "Service Unavailable")
+        sim.fail_next("DELETE /bridges/{bridgeId}", 3, 503, "Service Unavailable")
+        port.send(HangupChannel(channel_id="r1"), inbox)
+        hung_up = inbox.wait()
+        assert isinstance(hung_up, AriCommandSucceeded), hung_up
+        port.send(DestroyBridge(bridge_id="rb1"), inbox)
+        deleted = inbox.wait()
+        assert isinstance(deleted, AriCommandSucceeded), deleted
+        assert port.retried == 6
+        state = sim.state()
+        assert "r1" not in {c["id"] for c in state["channels"]}
+        assert "rb1" not in {b["id"] for b in state["bridges"]}
+        # an originate refused with 500 is told at once, never sent twice
+        sim.fail_next("originate", 1, 500, "Allocation failed")
+        port.send(
+            OriginateChannel(channel_id="r2", endpoint="Local/answer@sim-phones", app="x"), inbox
+        )
+        assert isinstance(inbox.wait(), AriCommandFailed) and port.retried == 6
+    finally:
+        port.stop()
+        loop_thread.stop()
+        sim.stop()

@@ -16,9 +16,16 @@ from actors.orphan_sweep import OrphanSweeper
 
 
 class FakeReconciler:
+    app = "evscallpro"
+    journal = None
+    busy = False
+
     def __init__(self, answers: list[tuple[str, ...] | None]) -> None:
         self.answers = answers
         self.calls = 0
+
+    def live_call_refs(self) -> dict[str, Any]:
+        return {}
 
     async def orphan_legs(self) -> tuple[str, ...] | None:
         self.calls += 1
@@ -31,6 +38,8 @@ class FakePort:
         self.deleted: list[str] = []
 
     async def request(self, req: AriRequest) -> tuple[int, Any, str]:
+        if req.method == "GET":  # the listing for supervision leftovers: none here
+            return 200, [], ""
         assert req.method == "DELETE"
         channel_id = req.path.rsplit("/", 1)[1]
         self.deleted.append(channel_id)

@@ -51,28 +51,16 @@ from core.ari_events import HANDLED_TYPES, AriEvent, UnhandledEvent, decode_even
 from core.call_config import CallRequest, CallSettings, CustomerDialMethod
 from core.call_inputs import CallStart, HangupFromUi
 from core.domain import AgentState, CallStep, SupervisionMode, WorkstationMode
+from core.supervision import (
+    CallFinished,
+    SetSupervisionMode,
+    StartSupervision,
+    StopSupervision,
+    SupervisionEnded,
+    SupervisionMachine,
+    SupervisionState,
+)
 from core.timers import CancelTimer, StartTimer, TimerFired
-
-try:  # the supervision machine moves to core/supervision.py with the `bridges` branch
-    from core.supervision import (  # type: ignore[import-not-found,unused-ignore]
-        CallFinished,
-        SetSupervisionMode,
-        StartSupervision,
-        StopSupervision,
-        SupervisionEnded,
-        SupervisionMachine,
-        SupervisionState,
-    )
-except ImportError:
-    from core.bridge import (  # type: ignore[no-redef,unused-ignore]
-        CallFinished,
-        SetSupervisionMode,
-        StartSupervision,
-        StopSupervision,
-        SupervisionEnded,
-        SupervisionMachine,
-        SupervisionState,
-    )
 
 FUZZ = settings(
     max_examples=120,

@@ -28,7 +28,11 @@ from core.agent import (
     SetWorkstation,
     SubmitDisposition,
 )
-from core.bridge import (
+from core.call_config import CallRequest
+from core.call_events import CallEnded
+from core.domain import AgentState, CallOutcome, Party, SupervisionMode, WorkstationMode
+from core.records import CallRecord, LegRecord
+from core.supervision import (
     CallFinished,
     SetSupervisionMode,
     StartSupervision,
@@ -37,10 +41,6 @@ from core.bridge import (
     SupervisionMachine,
     SupervisionState,
 )
-from core.call_config import CallRequest
-from core.call_events import CallEnded
-from core.domain import AgentState, CallOutcome, Party, SupervisionMode, WorkstationMode
-from core.records import CallRecord, LegRecord
 from core.timers import CancelTimer, StartTimer, TimerFired
 
 SID = "c1-sup-s1"

@@ -39,14 +39,6 @@ SPEC = faults.FaultSpec(
     clean_timeout_for={"hangup_5xx": 8.0, "bridge_delete_5xx": 8.0},
 )
 
-# With the `bridges` branch (its tip 5546aaa, tried with these files) both cycles were clean in
-# under 3 s: drop these two marks when it is merged (strict: they then fail as XPASS).
-NEEDS_BRIDGES = (
-    "hang-ups and bridge deletions are not retried on this base (issue 10, items 3 and 5): "
-    "expected to hold once the `bridges` branch lands"
-)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> faults.RunResult:
     folder = tmp_path_factory.mktemp("faults")
@@ -83,12 +75,10 @@ def test_events_delayed(run: faults.RunResult) -> None:
     check_cycle(run, "events_delayed")
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_BRIDGES)
 def test_hangup_5xx(run: faults.RunResult) -> None:
     check_cycle(run, "hangup_5xx")
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_BRIDGES)
 def test_bridge_delete_5xx(run: faults.RunResult) -> None:
     check_cycle(run, "bridge_delete_5xx")
 
@@ -107,7 +97,7 @@ def test_browsers_dropped_and_reconnected(run: faults.RunResult) -> None:
 
 
 def test_whole_run_one_record_per_call_nothing_left(run: faults.RunResult) -> None:
-    """Across the run (leaks of the xfail faults were cleaned by hand before going on)."""
+    """Across the run: one record per call, no channel or bridge left."""
     assert run.calls_created > 0
     assert run.records_duckdb == run.calls_created
     assert run.records_missing == [] and run.records_unknown == []

@@ -55,6 +55,19 @@ def wait_gone(sim: SimulatorThread, channel_id: str, timeout: float = WAIT_S) ->
     return False
 
 
+def wait_hung_up_total(app: CallCenterApp, total: int, timeout: float = WAIT_S) -> bool:
+    """The sweeper counted `total` hang-ups (it counts once the DELETE has answered, which
+    can be a moment after the simulator dropped the channel)."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while time.monotonic() < deadline:
+        sweeper = app.orphan_sweeper
+        if sweeper is not None and sweeper.hung_up_total == total:
+            return True
+        tick.wait(0.02)
+    return False
+
+
 def orphan_metric() -> float:
     return REGISTRY.get_sample_value("evscallpro_orphan_channels_hung_up_total") or 0.0
 
@@ -70,8 +83,7 @@ def test_stasis_start_nobody_owns_is_hung_up_and_the_live_call_is_not_touched(
     orphan = originate_orphan(sim, "ghost1")
     assert wait_gone(sim, orphan), "the orphan is still up"
 
-    sweeper = core.app.orphan_sweeper
-    assert sweeper is not None and sweeper.hung_up_total == 1
+    assert wait_hung_up_total(core.app, 1)
     assert orphan_metric() == before + 1
     # The live call is untouched: both legs still bridged, no record, still owned.
     assert bridged_in_sim(sim, live.call_id)
@@ -91,7 +103,7 @@ def test_periodic_sweep_finds_an_orphan_whose_stasis_start_went_unnoticed(
         orphan = originate_orphan(sim, "ghost2", role="agent")
         assert wait_channels(sim, {orphan})
         assert wait_gone(sim, orphan), "the periodic sweep did not hang the orphan up"
-        assert app.orphan_sweeper is not None and app.orphan_sweeper.hung_up_total == 1
+        assert wait_hung_up_total(app, 1)
     finally:
         app.stop()
 

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from e2e_support import FAST_CALL, WAIT_S, Core
 
-from actors.bridge_actor import GetSupervisionView, SupervisionView
+from actors.supervision_actor import GetSupervisionView, SupervisionView
 from asterisk.sim.testing import SimulatorThread
 from core.domain import CallOutcome, CallStep, Party, SupervisionMode, WorkstationMode
 from core.ids import agent_channel_id, call_bridge_id, customer_channel_id
@@ -65,6 +65,30 @@ def bridge_members(sim: SimulatorThread, bridge_id: str) -> set[str]:
     return set()
 
 
+def bridge_of(sim: SimulatorThread, channel_id: str) -> tuple[str, set[str]] | None:
+    """(bridge id, members) of the bridge Asterisk says the channel is in, if any."""
+    for bridge in sim.state()["bridges"]:
+        if channel_id in bridge["channels"]:
+            return bridge["id"], set(bridge["channels"])
+    return None
+
+
+def wait_clean(sim: SimulatorThread, sid: str) -> list[str]:
+    """Wait until no channel or bridge of the supervision is left; returns what is left."""
+    deadline = time.monotonic() + 15
+    tick = threading.Event()
+    leftovers: list[str] = []
+    while time.monotonic() < deadline:
+        state = sim.state()
+        leftovers = [c["id"] for c in state["channels"] if c["id"].startswith(sid)]
+        leftovers += [b["id"] for b in state["bridges"] if b["id"].startswith(sid)]
+        leftovers += [b for b in state["dissolving_bridges"] if b.startswith(sid)]
+        if not leftovers:
+            break
+        tick.wait(0.05)
+    return leftovers
+
+
 def test_listen_whisper_barge_stop(make_core: Callable[..., Core], sim: SimulatorThread) -> None:
     core = supervised_core(make_core)
     # Through the CallCenter API, so the agent actor is in the loop (it is told too).
@@ -81,7 +105,7 @@ def test_listen_whisper_barge_stop(make_core: Callable[..., Core], sim: Simulato
     wait_monitored(core, req.call_id, (("s1", SupervisionMode.LISTEN),))
     view = supervision_view(core, req.call_id)
     assert view is not None and view.state == "listening"
-    private = bridge_members(sim, f"{sid}-bridge")
+    private = bridge_members(sim, f"{sid}-bridge-1")
     assert f"{sid}-leg" in private and any(c.startswith(f"{sid}-snoop") for c in private)
 
     mark = len(core.views.views)
@@ -149,15 +173,7 @@ def test_busy_supervisor_leaves_no_snoop_or_private_bridge(
     assert supervision is not None
     assert supervision.actor_stopped.wait(15), "the supervision of a busy phone never ended"
     sid = f"{req.call_id}-sup-s1"
-    deadline = time.monotonic() + 15
-    tick = threading.Event()
-    while time.monotonic() < deadline:
-        state = sim.state()
-        leftovers = [c["id"] for c in state["channels"] if c["id"].startswith(sid)]
-        leftovers += [b["id"] for b in state["bridges"] if b["id"].startswith(sid)]
-        if not leftovers:
-            break
-        tick.wait(0.05)
+    leftovers = wait_clean(sim, sid)
     assert leftovers == [], f"left behind: {leftovers}"
     # The supervised call is untouched.
     assert {agent_channel_id(req.call_id), customer_channel_id(req.call_id)} <= bridge_members(
@@ -206,3 +222,50 @@ def test_a_supervisors_mobile_presses_1_before_it_hears_or_joins_the_call(
         assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None  # undisturbed
     assert core.app.hang_up_call(req.call_id, by="a1")
     core.record(req.call_id)
+
+
+def test_modes_switched_as_a_person_does_each_reached_and_true(
+    make_core: Callable[..., Core], sim: SimulatorThread
+) -> None:
+    """Issue 10 item 18: listen -> whisper -> barge -> listen -> barge -> whisper on a
+    simulator that keeps a deleted bridge's id taken (409 / 404) and throws a channel out of
+    a bridge dissolving under it. Each mode is reached, and whenever the screen shows it,
+    Asterisk has the supervisor's leg where the mode says."""
+    core = supervised_core(make_core)
+    req = core.call(LOCAL.format("answer"), LOCAL.format("answer"))
+    assert core.views.wait_step(req.call_id, CallStep.CONNECTED) is not None
+    sid, call_bridge = f"{req.call_id}-sup-s1", f"{req.call_id}-bridge"
+    modes = [
+        SupervisionMode.LISTEN,
+        SupervisionMode.WHISPER,
+        SupervisionMode.BARGE,
+        SupervisionMode.LISTEN,
+        SupervisionMode.BARGE,
+        SupervisionMode.WHISPER,
+    ]
+    private_ids: list[str] = []
+    for mode in modes:
+        mark = len(core.views.views)
+        assert core.app.supervise("s1", req.call_id, mode) is None
+        wait_monitored(core, req.call_id, (("s1", mode),), after=mark)
+        where = bridge_of(sim, f"{sid}-leg")
+        assert where is not None, f"{mode}: the screen says {mode}, the leg is in no bridge"
+        bridge_id, members = where
+        if mode == SupervisionMode.BARGE:
+            assert bridge_id == call_bridge
+            assert {f"{req.call_id}-agent", f"{req.call_id}-customer"} <= members
+        else:
+            assert bridge_id.startswith(f"{sid}-bridge-")
+            assert any(m.startswith(f"{sid}-snoop-") for m in members)
+            private_ids.append(bridge_id)
+    # listen -> whisper keeps its private bridge; each new one has a new id, none reused
+    assert private_ids == [f"{sid}-bridge-{n}" for n in (1, 1, 2, 3)], private_ids
+    mark = len(core.views.views)
+    assert core.app.stop_supervision("s1", req.call_id) is None
+    wait_monitored(core, req.call_id, (), after=mark)
+    leftovers = wait_clean(sim, sid)
+    assert leftovers == [], f"left behind: {leftovers}"
+    # The supervised call is untouched.
+    assert {f"{req.call_id}-agent", f"{req.call_id}-customer"} == bridge_members(sim, call_bridge)
+    assert core.app.hang_up_call(req.call_id, by="a1")
+    assert core.record(req.call_id).outcome == CallOutcome.COMPLETED
