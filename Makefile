@@ -30,6 +30,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict core actors
 
 pytest: setup $(SYS_STAMP)
 	$(BIN)/pytest -q

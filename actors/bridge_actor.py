@@ -18,10 +18,9 @@ from typing import Any
 
 import pykka
 
-from actors.ari_port import Teller
 from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
-from actors.messages import Arrived, Shutdown
+from actors.messages import Arrived, Shutdown, Teller
 from core.bridge import BridgeCommand, BridgeMachine, BridgeSettings, OpenBridge, OrderBridge
 from core.timers import TimerFired
 

@@ -191,7 +191,7 @@ WS_REFUSED_REASONS: tuple[str, ...] = (
     "rate",
 )
 ARI_OPERATIONS: tuple[str, ...] = tuple(
-    sorted(str(cls.__struct_config__.tag) for cls in AriCommand.__args__)  # type: ignore[attr-defined]
+    sorted(str(cls.__struct_config__.tag) for cls in AriCommand.__args__)
 )
 
 # --- cached labelled children -------------------------------------------------------------

@@ -195,8 +195,8 @@ AriEvent = (
 )
 
 HANDLED_TYPES: frozenset[str] = frozenset(
-    cls.__struct_config__.tag  # type: ignore[misc]
-    for cls in AriEvent.__args__  # type: ignore[attr-defined]
+    cls.__struct_config__.tag
+    for cls in AriEvent.__args__
 )
 
 _json_decoder: msgspec.json.Decoder[AriEvent] = msgspec.json.Decoder(AriEvent)
@@ -210,7 +210,8 @@ def decode_event(raw: dict[str, Any]) -> AriEvent | UnhandledEvent:
     if kind not in HANDLED_TYPES:
         return UnhandledEvent(type=kind)
     try:
-        return msgspec.convert(raw, AriEvent)
+        event: AriEvent = msgspec.convert(raw, AriEvent)
+        return event
     except msgspec.ValidationError as exc:
         return UnhandledEvent(type=kind, reason=str(exc))
 
