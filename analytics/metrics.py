@@ -183,12 +183,13 @@ METRIC_NAMES: tuple[str, ...] = (
 
 # Refusal reasons known today, created at 0: the gateway's handshake checks ("origin",
 # "session") and its caps on sockets and messages. A new reason is added here too.
+# The reasons the gateway refuses a WebSocket handshake for (gateway/server.py), each at 0.
 WS_REFUSED_REASONS: tuple[str, ...] = (
     "origin",
     "session",
-    "sockets_per_session",
-    "sockets_per_user",
-    "rate",
+    "host",
+    "bad_header",
+    "too_many_sockets",
 )
 ARI_OPERATIONS: tuple[str, ...] = tuple(
     sorted(str(cls.__struct_config__.tag) for cls in AriCommand.__args__)

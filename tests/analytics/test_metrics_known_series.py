@@ -61,7 +61,7 @@ def test_every_known_label_combination_exists_before_its_first_event() -> None:
     assert set(gateway.metrics.LOGIN_RESULTS) <= logins
     assert {"ok", "failed", "throttled"} <= logins
     refused = {s["reason"] for s in _series("evscallpro_ws_refused_total")}
-    assert {"origin", "session", "sockets_per_session", "sockets_per_user"} <= refused
+    assert {"origin", "session", "host", "bad_header", "too_many_sockets"} <= refused
 
 
 def test_unused_websocket_metrics_are_gone() -> None:
@@ -75,9 +75,9 @@ def test_unused_websocket_metrics_are_gone() -> None:
 def test_refused_websockets_count_by_reason() -> None:
     import gateway.metrics
 
-    before = _sample("evscallpro_ws_refused_total", reason="sockets_per_user")
-    metrics.ws_refused("sockets_per_user")
-    assert _sample("evscallpro_ws_refused_total", reason="sockets_per_user") == before + 1
+    before = _sample("evscallpro_ws_refused_total", reason="too_many_sockets")
+    metrics.ws_refused("too_many_sockets")
+    assert _sample("evscallpro_ws_refused_total", reason="too_many_sockets") == before + 1
     origin = _sample("evscallpro_ws_refused_total", reason="origin")
     gateway.metrics.HANDSHAKES_REFUSED.labels("origin").inc()  # the gateway's handshake checks
     assert _sample("evscallpro_ws_refused_total", reason="origin") == origin + 1

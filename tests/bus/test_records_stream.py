@@ -101,21 +101,26 @@ async def test_a_writer_that_dies_holding_a_prefetched_batch_loses_none_of_it(
         await publisher.publish(record(n))
     store = CallStore(tmp_path / "calls.duckdb")
     first = RecordWriter(js, store, batch_size=10, ack_wait_s=1.0)
-    assert await first.write_once(timeout_s=5.0) == 10
-    deadline = time.monotonic() + 10.0  # the next batch was asked for before the first's write
-    while len(first._delivered) < 10 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 10.0
+    while first.written < 10 and time.monotonic() < deadline:  # batches may come in parts
+        await first.write_once(timeout_s=1.0)
+    written_first = first.written
+    assert 10 <= written_first < 30
+    # the next batch was asked for before the last write: wait until part of it is held
+    while not first._delivered and time.monotonic() < deadline:
         first._arrived.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(first._arrived.wait(), 0.5)
-    assert len(first._delivered) == 10
-    assert (await js.consumer_info("EVS_RECORDS", "evs-writer")).num_ack_pending == 10
+    held = len(first._delivered)
+    assert held > 0
+    assert (await js.consumer_info("EVS_RECORDS", "evs-writer")).num_ack_pending >= held
     await nc.close()  # the writer dies holding it, delivered but neither written nor acknowledged
 
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
     restarted = RecordWriter(js, store, batch_size=10, ack_wait_s=1.0)
-    await drain(restarted, 20)
-    assert restarted.written == 20
+    await drain(restarted, 30 - written_first)
+    assert restarted.written == 30 - written_first
     assert store.count("calls") == 30
     assert (await js.consumer_info("EVS_RECORDS", "evs-writer")).num_ack_pending == 0
     await nc.close()
