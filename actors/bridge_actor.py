@@ -42,6 +42,9 @@ class BridgeActor(pykka.ThreadingActor):
         self.machine.open()
         self._flush()
 
+    def on_stop(self) -> None:
+        self.deps.live_bridges.pop(self.machine.bridge_id, None)
+
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Shutdown):
             self._end()
@@ -90,6 +93,7 @@ class BridgeHost:
             case OpenBridge(bridge_id=bid, name=name):
                 machine = BridgeMachine(bid, name, self.settings)
                 self.refs[bid] = BridgeActor.start(machine, self.deps, self.owner)
+                self.deps.live_bridges[bid] = self.refs[bid]
             case OrderBridge(bridge_id=bid, order=order):
                 ref = self.refs.get(bid)
                 if ref is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from actors.ari_port import AriPort
 from actors.call_journal import CallJournal
@@ -26,3 +27,7 @@ class ActorDeps:
     sink: CallRecordSink
     publish: ViewPublisher = field(default=lambda view: None)
     journal: CallJournal | None = None
+    # Bridge actors alive, by bridge id: one may outlive its owner until Asterisk confirms the
+    # bridge is gone, so the composition root stops what is left here when it stops. Each
+    # actor adds and removes only its own entry (single dict operations: no lock needed).
+    live_bridges: dict[str, Any] = field(default_factory=dict)

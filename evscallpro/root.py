@@ -211,6 +211,10 @@ class CallCenterApp(CallCenterPort):
         for ref in list(self._agents.values()):
             ref.stop()
         self._agents.clear()
+        if self.deps is not None:  # bridges still waiting for Asterisk's confirmation
+            for ref in list(self.deps.live_bridges.values()):
+                with contextlib.suppress(pykka.ActorDeadError):
+                    ref.stop()
         if self.switchboard is not None:
             self.switchboard.stop()
             self.switchboard = None

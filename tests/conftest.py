@@ -40,3 +40,15 @@ def chromium() -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A Pykka actor a test left running is a non-daemon thread: the interpreter would wait
+    for it forever after the last test. Stop what is left, and say so (a leak to look at)."""
+    import pykka
+
+    left = pykka.ActorRegistry.get_all()
+    if left:
+        names = sorted({ref.actor_class.__name__ for ref in left})
+        print(f"\n{len(left)} actor(s) still running after the tests, stopped: {names}")
+        pykka.ActorRegistry.stop_all(block=True, timeout=10)
