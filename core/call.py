@@ -44,6 +44,7 @@ from core.ari_commands import (
     OriginateChannel,
     PlayMedia,
     RecordBridge,
+    SetChannelVar,
     StopPlayback,
 )
 from core.ari_events import (
@@ -57,6 +58,7 @@ from core.ari_events import (
     event_channel_id,
 )
 from core.call_actions import (
+    ADOPTED_PROBE,
     T_AGENT_ANSWER,
     T_AGENT_CONFIRM,
     T_ANNOUNCE,
@@ -232,6 +234,11 @@ class CallMachine(CallActions):
                     leg.mark_gone_unseen(at)  # gone before our DELETE: its end was not seen
                     self._gone_before_hang_up()
                 self._on(Kind.LEG_CHANGED, failed, at)
+            case SetChannelVar(channel_id=cid, variable=var) if (
+                var == ADOPTED_PROBE and status == 404
+            ):
+                if self._probe_found_gone(cid, at):
+                    self._on(Kind.LEG_CHANGED, failed, at)
             case CreateBridge() if status == 409:
                 self._bridge_exists(failed, at)
             case CreateBridge():

@@ -25,6 +25,7 @@ from core.ari_commands import (
     OriginateChannel,
     PlayMedia,
     RecordBridge,
+    SetChannelVar,
     StartMusicOnHold,
     StartRinging,
     StopMusicOnHold,
@@ -65,6 +66,10 @@ T_NOTICE = "notice"
 T_ENDING = "ending"
 PLAYBACKS = ("announce", "press1", "notice")  # what the call plays to the agent
 _LIVE_TIMERS = (T_AGENT_ANSWER, T_AGENT_CONFIRM, T_ANNOUNCE, T_CUSTOMER_ANSWER, T_BRIDGE)
+
+# Set on the legs of a call adopted connected: a 404 says the leg ended between Asterisk's
+# listing and the adopted call owning its channels (its end was routed to nobody).
+ADOPTED_PROBE = "EVS_ADOPTED"
 
 # Reasons of calls whose end the core did not see (events socket down, core restarted).
 TELEPHONY_RESTARTED = "telephony_restarted"  # Asterisk's startup time changed meanwhile
@@ -479,6 +484,23 @@ class CallActions(Machine[CallStep, AriCommand, CallEvent]):
         if listed.telephony_restarted:
             self._conclude(CallOutcome.TELEPHONY_RESTARTED, TELEPHONY_RESTARTED, Party.SYSTEM)
         elif self._state in (CallStep.BRIDGING, CallStep.CONNECTED):
+            self._conclude_ends_not_seen()
+        return True
+
+    def _probe_listed_legs(self) -> None:
+        """A call adopted connected sends nothing else: ask about each listed leg once, so
+        one that ended before the adopted call owned its channels is found (404)."""
+        for leg in self._legs():
+            self._send(SetChannelVar(channel_id=leg.channel_id, variable=ADOPTED_PROBE, value="1"))
+
+    def _probe_found_gone(self, channel_id: str, at: float) -> bool:
+        """A probed leg is gone, its end not seen: as if a listing had missed it. True when
+        a leg changed."""
+        leg = self._leg_with_id(channel_id)
+        if leg is None or leg.destroyed:
+            return False
+        leg.mark_gone_unseen(at)
+        if self._state in (CallStep.BRIDGING, CallStep.CONNECTED):
             self._conclude_ends_not_seen()
         return True
 

@@ -5,8 +5,11 @@ away. Pure; never raises.
 
 Adoption rules (`adopt_call`), from the legs Asterisk still lists and what a journal kept:
 
-- both legs Up            -> connected when both are in the call bridge, else bridging (the
-                             bridge is set up again; 409 on CreateBridge counts as created)
+- both legs Up            -> connected when both are in the call bridge (each leg probed
+                             once: a 404 says it ended after the listing but before the
+                             call owned its channels, its end routed to nobody), else
+                             bridging (the bridge is set up again; 409 on CreateBridge
+                             counts as created)
 - agent Up, customer Down -> customer_dialing (the customer still rings)
 - agent Up, no customer   -> announcing / agent_confirming again when the journal says the
                              customer was never dialed, else the agent hears the
@@ -137,6 +140,7 @@ def _adopt_answered(
         m._bridge = BridgeState.CREATED
         m.recording_name = m.call_id if m.settings.recording else None
         m._set_step(CallStep.CONNECTED, at, "adopted")
+        m._probe_listed_legs()  # a leg may have ended before the call owned its channels
     else:  # set the bridge up again (409 on CreateBridge counts as created)
         m._hold = m.settings.hold_audio
         m._create_bridge()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from call_events_factory import (
     Driver,
     destroyed,
+    failed,
     hangup_request,
     ok,
     playback_finished,
@@ -20,6 +21,7 @@ from core.ari_commands import (
     HangupChannel,
     OriginateChannel,
     PlayMedia,
+    SetChannelVar,
     StopMusicOnHold,
 )
 from core.ari_events import Bridge, Channel
@@ -57,7 +59,11 @@ def adopt(
 def test_bridged_call_is_adopted_connected_and_ends_normally() -> None:
     d = adopt(leg("agent", bridge=BRIDGE), leg("customer", bridge=BRIDGE), BRIDGE)
     assert d.m.step == CallStep.CONNECTED
-    assert d.commands == []  # nothing to redo
+    assert d.of(SetChannelVar) == [  # only the probes: are the listed legs still there?
+        SetChannelVar(channel_id=AGENT, variable="EVS_ADOPTED", value="1"),
+        SetChannelVar(channel_id=CUSTOMER, variable="EVS_ADOPTED", value="1"),
+    ]
+    assert len(d.commands) == 2
     assert d.m.view().connected_at == 450.0
     out = d.feed(hangup_request(CUSTOMER, 16))
     assert d.of(HangupChannel, out) == [HangupChannel(channel_id=AGENT)]
@@ -140,7 +146,7 @@ def test_adopt_from_listed_channels_and_bridges() -> None:
     (live,) = live_calls(channels, bridges, {AGENT: {"EVS_CALL_ID": "c1"}})
     m = adopt_call(request(), SETTINGS, live, 10.0)
     assert m.step == CallStep.CONNECTED
-    assert m.commands_to_send() == []
+    assert all(isinstance(c, SetChannelVar) for c in m.commands_to_send())  # probes only
 
 
 def test_agent_machine_adopts_a_live_call() -> None:
@@ -177,6 +183,42 @@ def test_customer_hung_up_during_the_gap_closes_a_connected_call() -> None:
     # without a journal, being in the call bridge is enough to know
     bare = adopt(leg("agent", bridge=BRIDGE), None, BRIDGE)
     assert bare.m.outcome == CallOutcome.COMPLETED
+
+
+def test_customer_gone_between_listing_and_adoption_ends_the_connected_call() -> None:
+    """Faults bench, core SIGKILLed: the customer hung up after Asterisk listed both legs
+    bridged but before the adopted call owned its channels, so its end was never routed to
+    the call. The probe of the listed legs finds it gone (404): the call ends by itself."""
+    d = adopt(
+        leg("agent", bridge=BRIDGE),
+        leg("customer", bridge=BRIDGE),
+        BRIDGE,
+        last_step=CallStep.CONNECTED,
+    )
+    assert d.m.step == CallStep.CONNECTED
+    probe = SetChannelVar(channel_id=CUSTOMER, variable="EVS_ADOPTED", value="1")
+    assert probe in d.commands
+    out = d.feed(failed(probe, 404, "Channel not found"))
+    assert d.of(HangupChannel, out) == [HangupChannel(channel_id=AGENT)]
+    out = d.feed(destroyed(AGENT, 16))
+    assert DestroyBridge(bridge_id=BRIDGE) in out
+    record = d.record()
+    assert record.outcome == CallOutcome.COMPLETED
+    assert record.hung_up_first == Party.CUSTOMER
+    assert record.reason == "customer_gone_while_core_away"
+    assert record.customer_leg is not None
+    assert record.customer_leg.hangup_cause == 0  # its end was not seen
+
+
+def test_probe_of_a_leg_still_there_changes_nothing() -> None:
+    d = adopt(leg("agent", bridge=BRIDGE), leg("customer", bridge=BRIDGE), BRIDGE)
+    for probe in d.of(SetChannelVar):
+        assert d.feed(ok(probe, 204)) == []
+    assert d.m.step == CallStep.CONNECTED
+    # a leg that ends after the adoption owns its channels is seen as usual
+    d.feed(hangup_request(AGENT, 16))
+    d.feed(destroyed(AGENT, 16), destroyed(CUSTOMER, 16))
+    assert d.record().hung_up_first == Party.AGENT
 
 
 def test_agent_gone_from_a_connected_call_destroys_the_bridge() -> None:
