@@ -54,6 +54,10 @@ class AgentSettings(_Section, frozen=True):
     # browser softphone only (gateway GET /softphone). None: no softphone in the browser.
     softphone_password: str | None = None
     password_hash: str | None = None  # argon2 hash for the web login; None: no password
+    # The node (one Asterisk box, `[[nodes]]`) whose core serves this agent; "" = the first
+    # node. An agent's calls go through its node's Asterisk. Supervisors ignore it: they
+    # supervise the calls of every node, from the node that holds the call.
+    node: str = ""
 
 
 class SupervisorSettings(AgentSettings, frozen=True):
