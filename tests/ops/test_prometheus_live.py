@@ -169,7 +169,8 @@ def dashboard_expressions() -> list[tuple[str, str]]:
     found = []
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
-            expr = target["expr"].replace("$job", JOB).replace("$__rate_interval", WINDOW)
+            expr = (target["expr"].replace("$job", JOB).replace("$node", ".*")
+                    .replace("$__rate_interval", WINDOW))
             found.append((f"{panel['title']} / {target.get('legendFormat', '')}", expr))
     return found
 
