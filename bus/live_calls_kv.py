@@ -214,8 +214,10 @@ class LiveCallsKV:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
         return self._idle.is_set() and not self.pending
 
-    async def close(self, timeout_s: float = 10.0) -> None:
-        await self.flush(timeout_s)
+    async def close(self, timeout_s: float = 10.0) -> bool:
+        """Flush (bounded) and stop writing; True if every write reached the bucket."""
+        flushed = await self.flush(timeout_s)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        return flushed
