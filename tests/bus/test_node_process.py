@@ -35,7 +35,7 @@ from bus.protocol import (
     command_subject,
     reply_decoder,
 )
-from bus.records import RecordWriter, ensure_stream
+from bus.records import STREAM, RecordWriter, ensure_stream
 from bus.server import NatsServer
 from core.ids import agent_channel_id, customer_channel_id
 
@@ -151,14 +151,14 @@ def legs_in_sim(sim: SimulatorThread, call_id: str) -> set[str]:
     return {c["id"] for c in sim.state()["channels"] if c["id"] in ids}
 
 
-async def calls_in_duckdb(nc: NATS, db: Path, expected: int) -> dict[str, tuple[int, str]]:
+async def calls_in_duckdb(nc: NATS, db: Path) -> dict[str, tuple[int, str]]:
     """Drain the records stream into DuckDB; call id -> (rows, the stored reason)."""
     js = nc.jetstream()
     await ensure_stream(js)
     store = CallStore(db)
     try:
         writer = RecordWriter(js, store, batch_size=50)
-        await drain(writer, expected)
+        await drain(writer, (await js.stream_info(STREAM)).state.messages)
         rows = store.con.execute(
             "SELECT call_id, count(*), max(reason) FROM calls GROUP BY call_id"
         ).fetchall()
@@ -208,9 +208,18 @@ async def test_node_sigkilled_with_a_live_call_is_adopted_from_the_bucket_elsewh
     stopped = node.wait_for(lambda e: e["event"] == "stopped")
     assert node.proc.wait(WAIT_S) == 0
     assert stopped["records_waiting"] is False
-    assert await calls_in_duckdb(nc, tmp_path / "calls.duckdb", 1) == {
+    assert await calls_in_duckdb(nc, tmp_path / "calls.duckdb") == {
         call_id: (1, record["record"]["reason"])
     }
+    # the agent's state intervals, cut by the nodes from their views, came the same way
+    states = CallStore(tmp_path / "calls.duckdb")
+    try:
+        rows = states.con.execute(
+            "SELECT DISTINCT state FROM agent_state_intervals WHERE agent_id = 'a1'"
+        ).fetchall()
+    finally:
+        states.close()
+    assert "on_call" in {str(state) for (state,) in rows}  # node b: the adopted call
     await nc.close()
 
 
@@ -247,7 +256,7 @@ async def test_record_waits_out_jetstream_and_a_node_sigkill_then_arrives_once(
     # The restarted node's reconciler also closed the call (the bucket still had it live):
     # same record key, so the stream kept the first one, from the outbox.
     nc = await nats.connect(nats_server.url)
-    assert await calls_in_duckdb(nc, tmp_path / "calls.duckdb", 1) == {
+    assert await calls_in_duckdb(nc, tmp_path / "calls.duckdb") == {
         call_id: (1, record["record"]["reason"])
     }
     await nc.close()
