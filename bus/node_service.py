@@ -4,6 +4,7 @@
             ◄── NodeReply (refusal, or the snapshot asked) ─────────
     core (actor threads) ── view ──► NodeService (its loop) ── ViewChange ──► evs.view.<node>
     NodeService ── NodeHealth every HEALTH_INTERVAL_S ──► evs.health.<node>
+    any ── request evs.ping.node-<node> ──► b"pong" (liveness)
 
 The core's request methods block (each asks an actor and waits for its answer): they run in
 a thread pool of the service, never on the loop, and each command is a task of its own, so a
@@ -42,6 +43,7 @@ from nats.aio.subscription import Subscription
 
 from bus.protocol import (
     HEALTH_INTERVAL_S,
+    PREFIX,
     GetSnapshot,
     HangUp,
     LogIn,
@@ -119,6 +121,11 @@ class NodeCore(Protocol):
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]: ...
 
 
+def ping_subject(node: str) -> str:
+    """The node process's liveness request (`evs.ping.<process-id>`, process id node-<id>)."""
+    return f"{PREFIX}.ping.node-{node}"
+
+
 def carry_out(core: NodeCore, command: NodeCommand) -> Refusal | None:
     """Blocking: the core's answer to one command (not GetSnapshot, answered on the loop)."""
     match command:
@@ -183,6 +190,7 @@ class NodeService:
         self._threads = ThreadPoolExecutor(COMMAND_THREADS, thread_name_prefix=f"node-{node}")
         self._tasks: set[asyncio.Task[None]] = set()
         self._sub: Subscription | None = None
+        self._ping: Subscription | None = None
         self._publisher: asyncio.Task[None] | None = None
         self._health: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -202,6 +210,7 @@ class NodeService:
         self._sub = await self.nc.subscribe(
             command_subject(self.node), queue=node_queue(self.node), cb=self._on_command
         )
+        self._ping = await self.nc.subscribe(ping_subject(self.node), cb=self._on_ping)
         self._health = self.loop.create_task(self._heartbeat())
         await self.publish_health()
 
@@ -210,10 +219,11 @@ class NodeService:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+        for sub in (self._sub, self._ping):
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+        self._sub = self._ping = None
         for task in (self._health, *self._tasks):
             if task is not None:
                 task.cancel()
@@ -312,6 +322,11 @@ class NodeService:
         return NodeReply(refusal=refusal)
 
     # ------------------------------------------------------------------ health
+    async def _on_ping(self, msg: Msg) -> None:
+        if msg.reply:
+            with contextlib.suppress(Exception):
+                await msg.respond(b"pong")
+
     def health(self) -> NodeHealth:
         telephony = self.core.telephony_health()
         return NodeHealth(

@@ -15,7 +15,7 @@ from nats.aio.msg import Msg
 from support.sim_core import ALICE, WAIT_S, core_config
 
 from asterisk.sim.testing import SimulatorThread
-from bus.node_service import NodeService
+from bus.node_service import NodeService, ping_subject
 from bus.protocol import (
     GetSnapshot,
     HangUp,
@@ -193,3 +193,5 @@ async def test_health_heartbeat(node: Node) -> None:
         assert beat.telephony_state == "up" and beat.agents == ["a1"]
         assert beat.app == "evscallpro"
     assert second.at > first.at
+    pong = await node.client.request(ping_subject(NODE), b"", timeout=WAIT_S)
+    assert pong.data == b"pong"
