@@ -213,6 +213,7 @@ class NodeService:
         self._ping = await self.nc.subscribe(ping_subject(self.node), cb=self._on_ping)
         self._health = self.loop.create_task(self._heartbeat())
         await self.publish_health()
+        await self.nc.flush()  # the server holds the subscriptions when start() returns
 
     async def stop(self) -> None:
         """Stop answering; the views queued so far are handed to the connection."""
