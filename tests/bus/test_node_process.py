@@ -283,3 +283,38 @@ def test_configuration_problems_exit_2_with_an_error_line(
     assert code == 2 and "bus" in lines[-1]["error"]
     code, lines = run_node("--config", str(tmp_path / "missing.toml"), "--node", NODE)
     assert code == 2 and lines[-1]["event"] == "error"
+
+
+async def test_sigterm_with_the_bus_away_keeps_the_records_for_the_next_start(
+    sim: SimulatorThread, nats_server: NatsServer, tmp_path: Path, nodes: list[NodeProcess]
+) -> None:
+    config = write_config(tmp_path / "n.toml", sim, tmp_path / "data", nats_server.url)
+    node = NodeProcess(config, stderr=tmp_path / "node.log")
+    nodes.append(node)
+    node.wait_for(lambda e: e["event"] == "ready")
+    nc = await nats.connect(nats_server.url)
+    assert (await ask(nc, LogIn(agent_id="a1"))).refusal is None
+    assert (await ask(nc, PlaceCall(agent_id="a1", customer_number="+33600000001"))).refusal is None
+    call_id = node.wait_for(lambda e: e["event"] == "call" and e["step"] == "connected")["call_id"]
+    await nc.close()
+
+    nats_server.stop()
+    sim.far_end_hangup(customer_channel_id(call_id), 16)
+    node.wait_for(lambda e: e["event"] == "record" and e["record"].get("call_id") == call_id
+                  and "outcome" in e["record"])
+    node.proc.send_signal(signal.SIGTERM)
+    stopped = node.wait_for(lambda e: e["event"] == "stopped", timeout=60)
+    assert node.proc.wait(WAIT_S) == 0  # a clean stop, even with the bus away
+    assert stopped["records_waiting"] is True
+
+    nats_server.start()
+    node = NodeProcess(config, stderr=tmp_path / "node-2.log")
+    nodes.append(node)
+    node.wait_for(lambda e: e["event"] == "ready")
+    node.proc.send_signal(signal.SIGTERM)
+    assert node.wait_for(lambda e: e["event"] == "stopped")["records_waiting"] is False
+    assert node.proc.wait(WAIT_S) == 0
+    nc = await nats.connect(nats_server.url)
+    found = await calls_in_duckdb(nc, tmp_path / "calls.duckdb")
+    assert list(found) == [call_id] and found[call_id][0] == 1
+    await nc.close()
