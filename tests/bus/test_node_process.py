@@ -1,11 +1,13 @@
 """`evscallpro node` as a process, on a real nats-server and the ARI simulator: ready after
 reconciling, commands over the bus, a SIGKILL with a live call adopted from the KV bucket by
-a node restarted with another data folder (another machine), records exactly once in
+a node restarted with another data folder (another machine) and listened to by a
+[[supervisors]] entry through it, records exactly once in
 DuckDB even when JetStream was down as the call ended and the node was killed before it
 came back, SIGTERM, and configuration errors (exit 2)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -22,6 +24,7 @@ import nats
 import pytest
 from bus_helpers import drain
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 
 from analytics.store import CallStore
 from asterisk.sim.testing import SimulatorThread
@@ -31,12 +34,18 @@ from bus.protocol import (
     NodeCommand,
     NodeReply,
     PlaceCall,
+    StopSupervision,
+    Supervise,
+    ViewChange,
     command_encoder,
     command_subject,
     reply_decoder,
+    view_decoder,
+    view_subject,
 )
 from bus.records import STREAM, RecordWriter, ensure_stream
 from bus.server import NatsServer
+from core.domain import SupervisionMode
 from core.ids import agent_channel_id, customer_channel_id
 
 pytestmark = pytest.mark.slow
@@ -86,6 +95,12 @@ name = "Alice"
 mobile_number = "+33600000001"
 workstation = "mobile"
 node = "{NODE}"
+
+[[supervisors]]
+id = "sup-1"
+name = "Sophie"
+workstation = "softphone"
+softphone_endpoint = "agent-1002"
 """,
         encoding="utf-8",
     )
@@ -195,6 +210,22 @@ async def test_node_sigkilled_with_a_live_call_is_adopted_from_the_bucket_elsewh
     reconciled = node.wait_for(lambda e: e["event"] == "reconciled")
     assert reconciled["adopted"] == [call_id]
     node.wait_for(lambda e: e["event"] == "ready")
+    # a supervisor of the configuration listens to the adopted call, through this node
+    monitored: asyncio.Queue[ViewChange] = asyncio.Queue()
+
+    async def on_view(msg: Msg) -> None:
+        change = view_decoder.decode(msg.data)
+        if change.call is not None and change.call.monitored_by:
+            await monitored.put(change)
+
+    await nc.subscribe(view_subject(NODE), cb=on_view)
+    await nc.flush()
+    listen = Supervise(supervisor_id="sup-1", call_id=call_id, mode=SupervisionMode.LISTEN)
+    assert (await ask(nc, listen)).refusal is None
+    change = await asyncio.wait_for(monitored.get(), WAIT_S)
+    assert change.call is not None and change.call.call_id == call_id
+    assert change.call.monitored_by == (("sup-1", SupervisionMode.LISTEN),)
+    assert (await ask(nc, StopSupervision(supervisor_id="sup-1", call_id=call_id))).refusal is None
     assert (await ask(nc, HangUp(agent_id="a1", call_id=call_id))).refusal is None
     record = node.wait_for(lambda e: e["event"] == "record" and
                            e["record"].get("call_id") == call_id and "outcome" in e["record"])
