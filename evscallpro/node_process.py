@@ -20,7 +20,9 @@ live calls stay up in Asterisk (the next start adopts them) and the records JetS
 acknowledged yet are flushed first (bounded: what is left waits in the outbox file). Any
 other exit (bus unreachable, Asterisk not answering) is a crash, restarted by `serve`.
 Logs go to stderr; /metrics (labels process="node", node=ID) on `--metrics-port`, else the
-node's `metrics_port` (0: any free port).
+node's `metrics_port` (0: any free port), with the core's metrics and two of the node's:
+`evscallpro_node_records_waiting_bytes` (the outbox's backlog) and
+`evscallpro_node_live_calls_unsaved` (bucket writes not done yet).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from prometheus_client import Gauge
 
 from actors.recovery import ReconcileReport
 from actors.sinks import FanOutSink, JsonLinesRecordSink
@@ -58,6 +61,15 @@ AUDIT_FILE = "audit.jsonl"
 LINK_TIMEOUT_S = 15.0
 STOP_FLUSH_S = 10.0  # how long a clean stop waits for JetStream to take the last records
 _BUS_SCHEMES = ("nats://", "tls://", "ws://", "wss://")
+
+RECORDS_WAITING = Gauge(
+    "evscallpro_node_records_waiting_bytes",
+    "Bytes of records in the node's outbox not yet acknowledged by JetStream.",
+)
+LIVE_CALLS_UNSAVED = Gauge(
+    "evscallpro_node_live_calls_unsaved",
+    "Live calls whose latest state has not reached the node's KV bucket yet.",
+)
 
 
 def node_folder(settings: Settings, node: str) -> Path:
@@ -180,6 +192,8 @@ class NodeProcess:
         outbox = RecordOutbox(self.folder)
         outbox.start(RecordPublisher(js, self.node), prepare=prepare)
         intervals = AgentIntervals(outbox.write)
+        RECORDS_WAITING.set_function(lambda: outbox.backlog_bytes)
+        LIVE_CALLS_UNSAVED.set_function(lambda: journal.pending)
         parts = CoreParts.build(
             self.mine,
             sink=FanOutSink(outbox, StdoutSink()),

@@ -191,7 +191,9 @@ async def test_node_sigkilled_with_a_live_call_is_adopted_from_the_bucket_elsewh
     ready = node.wait_for(lambda e: e["event"] == "ready")
     assert ready["process"] == "node" and ready["node"] == NODE and ready["agents"] == ["a1"]
     with urllib.request.urlopen(ready["metrics_url"], timeout=WAIT_S) as answer:
-        assert b'process="node"' in answer.read()
+        exposition = answer.read()
+    assert b'process="node"' in exposition
+    assert b'evscallpro_node_records_waiting_bytes{node="n1",process="node"} 0.0' in exposition
 
     nc = await nats.connect(nats_server.url)
     assert (await ask(nc, LogIn(agent_id="a1"))).refusal is None
