@@ -81,6 +81,8 @@ class LiveCallsKV:
         self.js = js
         self.kv = kv
         self.node = node
+        bucket = live_calls_bucket(node)  # JetStream KV's naming: stream KV_<b>, $KV.<b>.<key>
+        self._stream, self._subject_prefix = f"KV_{bucket}", f"$KV.{bucket}."
         self.loop = asyncio.get_running_loop()
         self._calls = calls
         self._pending: dict[str, JournaledCall | None] = {}  # call id -> value (None: ended)
@@ -197,7 +199,7 @@ class LiveCallsKV:
             key = key_of(call_id)
             try:
                 if call is None:
-                    await self.js.purge_stream(self.kv._stream, subject=self.kv._pre + key)
+                    await self.js.purge_stream(self._stream, subject=self._subject_prefix + key)
                 else:
                     await self.kv.put(key, _encoder.encode(call))
                 self.writes += 1
