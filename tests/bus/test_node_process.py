@@ -204,6 +204,7 @@ async def test_node_sigkilled_with_a_live_call_is_adopted_from_the_bucket_elsewh
     call_id = node.wait_for(lambda e: e["event"] == "call" and e["step"] == "connected")["call_id"]
     node.kill()
     assert legs_in_sim(sim, call_id) == {agent_channel_id(call_id), customer_channel_id(call_id)}
+    assert not list((tmp_path / "machine-a").rglob("live-calls.jsonl"))  # the bucket holds them
 
     # Another machine: another data folder, the same node id, the same bus.
     second = write_config(tmp_path / "b.toml", sim, tmp_path / "machine-b", nats_server.url)
@@ -351,3 +352,16 @@ async def test_sigterm_with_the_bus_away_keeps_the_records_for_the_next_start(
     found = await calls_in_duckdb(nc, tmp_path / "calls.duckdb")
     assert list(found) == [call_id] and found[call_id][0] == 1
     await nc.close()
+
+
+def test_an_asterisk_that_does_not_answer_is_a_crash_not_a_configuration_error(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    class Nowhere:
+        base_url, username, password = "http://127.0.0.1:1", "u", "p"
+
+    config = write_config(tmp_path / "n.toml", Nowhere(), tmp_path / "data",  # type: ignore[arg-type]
+                          nats_server.url)
+    code, lines = run_node("--config", str(config), "--node", NODE)
+    assert code not in (0, 2)  # serve restarts it with back-off
+    assert not any(line["event"] == "ready" for line in lines)
