@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Protocol
 
 import msgspec
 
@@ -38,6 +39,21 @@ class JournaledCall(msgspec.Struct, kw_only=True):
     request: CallRequest
     last_step: CallStep = CallStep.REQUESTED
     connected_at: float | None = None
+
+
+class LiveCallJournal(Protocol):
+    """What CallActors write and recovery reads: this file journal, or a node's JetStream
+    key-value bucket (bus/live_calls_kv.py). Writes come from actor threads."""
+
+    def started(self, request: CallRequest, at: float) -> None: ...
+
+    def connected(self, call_id: str, at: float) -> None: ...
+
+    def ended(self, call_id: str, at: float) -> None: ...
+
+    def live_calls(self) -> dict[str, JournaledCall]: ...
+
+    def compact(self) -> None: ...
 
 
 DEFAULT_COMPACT_AFTER_LINES = 10_000

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.ari_port import AriPort
-from actors.call_journal import CallJournal
+from actors.call_journal import LiveCallJournal
 from actors.sinks import CallRecordSink
 from actors.switchboard import SwitchboardRef
 from actors.timers import TimerService
@@ -26,7 +26,7 @@ class ActorDeps:
     timers: TimerService
     sink: CallRecordSink
     publish: ViewPublisher = field(default=lambda view: None)
-    journal: CallJournal | None = None
+    journal: LiveCallJournal | None = None
     # Bridge actors alive, by bridge id: one may outlive its owner until Asterisk confirms the
     # bridge is gone, so the composition root stops what is left here when it stops. Each
     # actor adds and removes only its own entry (single dict operations: no lock needed).

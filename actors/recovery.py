@@ -32,7 +32,7 @@ import msgspec
 
 from actors.ari_listing import AriListing
 from actors.ari_port import AriPort, AriRequest
-from actors.call_journal import CallJournal
+from actors.call_journal import LiveCallJournal
 from actors.messages import Teller
 from actors.sinks import CallRecordSink
 from core.call import CallMachine
@@ -67,7 +67,7 @@ class Reconciler:
         live_call_refs: Callable[[], Mapping[str, Teller]],
         adopt: Adopter,
         sink: CallRecordSink,
-        journal: CallJournal | None,
+        journal: LiveCallJournal | None,
         on_report: Callable[[ReconcileReport], None] | None = None,
         listing_retries_s: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
     ) -> None:

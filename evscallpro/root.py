@@ -25,7 +25,7 @@ import pykka
 
 from actors.ari_link import AriLink, LinkNotice
 from actors.ari_port import AriPort
-from actors.call_journal import CallJournal
+from actors.call_journal import LiveCallJournal
 from actors.call_registry import CallRegistry
 from actors.deps import ActorDeps
 from actors.loop import EventLoopThread
@@ -82,7 +82,7 @@ class CallCenterApp(CallCenterPort):
         config: CoreConfig,
         sink: CallRecordSink | None = None,
         on_link_notice: Callable[[LinkNotice], None] | None = None,
-        journal: CallJournal | None = None,
+        journal: LiveCallJournal | None = None,
         on_reconciled: Callable[[ReconcileReport], None] | None = None,
         audit: CallRecordSink | None = None,
     ) -> None:

@@ -32,23 +32,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from actors.analytics_service import AnalyticsService
 from actors.analytics_writer import WriterConfig
 from actors.call_journal import CallJournal
 from actors.recovery import ReconcileReport
 from actors.sinks import CallRecordSink, FanOutSink, JsonLinesRecordSink
 from actors.softphone_presence import SoftphonePresence
-from core.softphone import OFFLINE_HANGUP_BY
-from evscallpro.config_file import core_config_from_settings
+from evscallpro.core_parts import (
+    CoreParts,
+    people_problems,
+    supervisors_without_phone,
+)
 from evscallpro.root import CallCenterApp
 from evscallpro.settings_file import Settings
 from gateway.contacts import ContactStore
-from gateway.project import project_users, user_directory
+from gateway.project import user_directory
 from gateway.recordings import AriRecordings
 from gateway.server import GatewayThread
-from gateway.users import Role, UserDirectory
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ DB_FILE = "evscallpro.duckdb"
 RECORDS_FILE = "calls.jsonl"
 LIVE_CALLS_FILE = "live-calls.jsonl"
 AUDIT_FILE = "audit.jsonl"  # append-only: changes of agents' mobile numbers (who, when, old -> new)
-USERS_FILE = "users.json"
 
 
 class StackError(RuntimeError):
@@ -121,21 +120,11 @@ class Stack:
 
     def supervisors_without_phone(self) -> list[str]:
         """Web users with the supervisor role that no [[supervisors]] entry gives a phone."""
-        users = UserDirectory.load(self.data_dir / USERS_FILE, base=project_users(self.settings))
-        phones = {s.id for s in self.settings.supervisors}
-        return sorted(
-            u.user_id for u in users.all() if u.role == Role.SUPERVISOR and u.user_id not in phones
-        )
+        return supervisors_without_phone(self.settings)
 
     def people_problems(self) -> list[str]:
         """What the admin must fix in the configuration of people, one line each."""
-        return [
-            f"supervisor {user_id!r} ({self.data_dir / USERS_FILE}) has no phone: add a "
-            f'[[supervisors]] entry with id = "{user_id}" and softphone_endpoint or '
-            "mobile_number to the settings file; until then they can watch the wallboard "
-            "but not listen, whisper or barge"
-            for user_id in self.supervisors_without_phone()
-        ]
+        return people_problems(self.settings)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Stack:
@@ -171,12 +160,8 @@ class Stack:
             self.analytics.sink,
             *self._extra_sinks,
         )
-        config = msgspec.structs.replace(
-            core_config_from_settings(self.settings),
-            supervisors_without_phone=tuple(self.supervisors_without_phone()),
-        )
-        app = CallCenterApp(
-            config,
+        parts = CoreParts.build(
+            self.settings,
             sink=sink,
             audit=JsonLinesRecordSink(self.data_dir / AUDIT_FILE),
             journal=CallJournal(
@@ -185,41 +170,13 @@ class Stack:
                 compact_above_bytes=self.settings.recovery.journal_compact_above_bytes,
             ),
             on_reconciled=self._on_reconciled,
+            # the analytics first: the first agent views count too
+            view_listeners=[self.analytics.on_view, *self._view_listeners],
         )
-        self.analytics.attach(app)  # before start: the first agent views count too
-        for listener in self._view_listeners:
-            app.subscribe(listener)
-        presence = self._softphone_presence(app)
-        if presence is not None:
-            app.subscribe(presence.on_view)
-        try:
-            app.start(wait_for_link_s=self._link_timeout_s)  # raises if ARI does not come up
-        except BaseException:
-            with contextlib.suppress(Exception):
-                app.stop()
-            raise
-        self.app = app
-        if presence is None:
-            return app.stop
-        presence.start()
-        self.presence = presence
-
-        def stop() -> None:
-            presence.stop()
-            app.stop()
-
+        stop = parts.start(self._link_timeout_s)  # raises if ARI does not come up
+        self.app = parts.app
+        self.presence = parts.presence
         return stop
-
-    def _softphone_presence(self, app: CallCenterApp) -> SoftphonePresence | None:
-        """The endpoint watcher for agents with a browser softphone (none: no watcher)."""
-        endpoints = {a.id: a.softphone_endpoint for a in self.settings.agents
-                     if a.softphone_endpoint and a.softphone_password}
-        if not endpoints:
-            return None
-        ari = self.settings.ari
-        return SoftphonePresence(
-            ari.url, ari.user, ari.password, ari.app, endpoints,
-            lambda call_id: app.hang_up_call(call_id, by=OFFLINE_HANGUP_BY))
 
     def _start_gateway(self) -> Callable[[], None]:
         assert self.app is not None
