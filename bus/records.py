@@ -135,6 +135,7 @@ class RecordWriter:
         durable: str = WRITER_DURABLE,
         ack_wait_s: float = 30.0,
         on_written: Callable[[int], None] | None = None,
+        on_batch: Callable[[list[bytes]], object] | None = None,
     ) -> None:
         self.js = js
         self.store = store
@@ -142,6 +143,7 @@ class RecordWriter:
         self.durable = durable
         self.ack_wait_s = ack_wait_s
         self.on_written = on_written
+        self.on_batch = on_batch  # a stored and acknowledged batch's payloads (metrics)
         self.written = 0
         self.bad_messages: list[bytes] = []
         self._inbox = ""
@@ -242,6 +244,8 @@ class RecordWriter:
         self.written += len(messages)
         if self.on_written is not None:
             self.on_written(len(messages))
+        if self.on_batch is not None:
+            self.on_batch([m.data for m in messages])
         return len(messages)
 
     def _write_checked(self, messages: list[Msg]) -> None:
@@ -262,6 +266,26 @@ class RecordWriter:
         for message in messages[:-1]:
             await publish(message.reply, ACK)
         await messages[-1].ack_sync()
+
+    async def release(self, within_s: float = 5.0) -> int:
+        """A clean stop: the prefetched messages (delivered, not written) are handed back
+        to JetStream at once (NAK), for the next writer, instead of after `ack_wait`. The
+        open pull request is let finish first (up to its expiry, at most `within_s`): a
+        message it delivered after the inbox closed would wait for `ack_wait`."""
+        deadline = min(self._pull_deadline, time.monotonic() + within_s)
+        while self._pulling > 0 and (left := deadline - time.monotonic()) > 0:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), left)
+        held, self._delivered = self._delivered, []
+        for message in held:
+            with contextlib.suppress(Exception):
+                await message.nak()
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        return len(held)
 
     async def run(self, stop: asyncio.Event, idle_timeout_s: float = 1.0) -> None:
         """Write until `stop` is set. A failed DuckDB write is retried with back-off (the
