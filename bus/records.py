@@ -154,10 +154,25 @@ class RecordWriter:
         self._pull_deadline = 0.0
 
     @property
+    def _subscribed(self) -> bool:
+        return self._sub is not None
+
+    @property
     def _nc(self) -> NATS:
         return self.js._nc  # nats-py keeps the connection there; RecordWriter takes `js`
 
     async def subscribe(self) -> None:
+        await self.ensure_consumer()
+        self._inbox = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(
+            self._inbox,
+            cb=self._on_message,
+            pending_msgs_limit=4 * self.batch_size + 100,
+            pending_bytes_limit=-1,
+        )
+
+    async def ensure_consumer(self) -> None:
+        """The durable pull consumer, created with this writer's settings if missing."""
         config = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -169,13 +184,6 @@ class RecordWriter:
             await self.js.consumer_info(STREAM, self.durable)
         except NotFoundError:
             await self.js.add_consumer(STREAM, config)
-        self._inbox = self._nc.new_inbox()
-        self._sub = await self._nc.subscribe(
-            self._inbox,
-            cb=self._on_message,
-            pending_msgs_limit=4 * self.batch_size + 100,
-            pending_bytes_limit=-1,
-        )
 
     async def _on_message(self, message: Msg) -> None:
         if not message.data and message.headers and STATUS in message.headers:
@@ -202,11 +210,13 @@ class RecordWriter:
         request = {"batch": wanted, "expires": int(timeout_s * 1e9)}
         self._pulling = wanted
         self._pull_deadline = now + timeout_s + 1.0  # a request lost with a server
-        await self._nc.publish(
+        await self._request_next(
             f"{self.js._prefix}.CONSUMER.MSG.NEXT.{STREAM}.{self.durable}",
             msgspec.json.encode(request),
-            reply=self._inbox,
         )
+
+    async def _request_next(self, subject: str, request: bytes) -> None:
+        await self._nc.publish(subject, request, reply=self._inbox)
 
     async def _take(self, timeout_s: float) -> list[Msg]:
         """Up to one batch: what was delivered already, else what arrives first within
@@ -227,7 +237,7 @@ class RecordWriter:
 
     async def write_once(self, timeout_s: float = 1.0) -> int:
         """Take up to one batch, store it, acknowledge it; returns the records written."""
-        if self._sub is None:
+        if not self._subscribed:
             await self.subscribe()
         messages = await self._take(timeout_s)
         if not messages:
@@ -254,7 +264,7 @@ class RecordWriter:
             try:
                 batch.add(decode(message.data))
             except (msgspec.DecodeError, msgspec.ValidationError, RowError, ValueError) as exc:
-                log.error("record message %s refused: %s", message.metadata.sequence, exc)
+                log.error("record message %s refused: %s", message.reply, exc)
                 self.bad_messages.append(message.data)
         self.store.write(batch)
 

@@ -7,6 +7,9 @@ and the reports, on the bus (docs/scale.md).
     records written         ── record_metrics  ─► evscallpro_calls_total, setup/talk histograms
     /metrics                   labels process="analytics", node="analytics"
 
+The writer pulls and acknowledges on its own lean NATS connection (bus.lean_pull: a fifth of
+nats-py's CPU a record), except with a `.creds` file, which only nats-py speaks.
+
 Exactly once: a record is acknowledged to JetStream only after DuckDB committed it (see
 bus.records); there is no JSON-lines journal in this process: JetStream is the journal.
 
@@ -40,6 +43,7 @@ from analytics.reader import AnalyticsReader
 from analytics.store import CallStore
 from bus.archive_service import ArchiveService
 from bus.connect import connect
+from bus.lean_pull import LeanRecordWriter, lean_supported
 from bus.protocol import PREFIX, view_decoder
 from bus.record_metrics import count_records
 from bus.records import RecordWriter, ensure_stream
@@ -154,10 +158,12 @@ class AnalyticsProcess:
         await ensure_stream(js, replicas=self.bus.replicas)
         store = CallStore(self.db_path)  # StoreBusy: another process holds it (a crash, retried)
         reader = AnalyticsReader(self.db_path)  # the same database instance, its own cursors
-        writer = RecordWriter(
-            js, store, batch_size=self.batch_size, ack_wait_s=self.ack_wait_s,
-            on_written=metrics.records_written, on_batch=count_records,
-        )
+        options: dict[str, Any] = {
+            "batch_size": self.batch_size, "ack_wait_s": self.ack_wait_s,
+            "on_written": metrics.records_written, "on_batch": count_records,
+        }
+        writer = (LeanRecordWriter(js, store, bus=self.bus, **options)
+                  if lean_supported(self.bus) else RecordWriter(js, store, **options))
         archive = ArchiveService(nc, js, reader, replicas=self.bus.replicas,
                                  spool_dir=self.db_path.parent)
         try:
