@@ -4,7 +4,7 @@ and the reports, on the bus (docs/scale.md).
     EVS_RECORDS (JetStream) ── RecordWriter ──► data_dir/evscallpro.duckdb   (ack after commit)
     evs.archive (queue)     ── ArchiveService ─► AnalyticsReader (same database instance)
     evs.view.*              ── ViewMetrics     ─► evscallpro_agents, evscallpro_calls_in_progress
-    records written         ── record_metrics  ─► evscallpro_calls_total, setup/talk histograms
+    records written         ── their facts (SQL) ─► evscallpro_calls_total, setup/talk histograms
     /metrics                   labels process="analytics", node="analytics"
 
 The writer pulls and acknowledges on its own lean NATS connection (bus.lean_pull: a fifth of
@@ -45,7 +45,6 @@ from bus.archive_service import ArchiveService
 from bus.connect import connect
 from bus.lean_pull import LeanRecordWriter, lean_supported
 from bus.protocol import PREFIX, view_decoder
-from bus.record_metrics import count_records
 from bus.records import RecordWriter, ensure_stream
 from core.settings import SettingsError
 from evscallpro.process_metrics import start_metrics_server
@@ -160,7 +159,7 @@ class AnalyticsProcess:
         reader = AnalyticsReader(self.db_path)  # the same database instance, its own cursors
         options: dict[str, Any] = {
             "batch_size": self.batch_size, "ack_wait_s": self.ack_wait_s,
-            "on_written": metrics.records_written, "on_batch": count_records,
+            "on_written": metrics.records_written, "on_calls": metrics.record_calls_ended,
         }
         writer = (LeanRecordWriter(js, store, bus=self.bus, **options)
                   if lean_supported(self.bus) else RecordWriter(js, store, **options))
