@@ -3,7 +3,7 @@ and the reports, on the bus (docs/scale.md).
 
     EVS_RECORDS (JetStream) ── RecordWriter ──► data_dir/evscallpro.duckdb   (ack after commit)
     evs.archive (queue)     ── ArchiveService ─► AnalyticsReader (same database instance)
-    evs.view.*              ── ViewMetrics     ─► evscallpro_agents, evscallpro_calls_in_progress
+    evs.view.*, GetSnapshot ── FleetGauges     ─► evscallpro_agents, evscallpro_calls_in_progress
     records written         ── their facts (SQL) ─► evscallpro_calls_total, setup/talk histograms
     /metrics                   labels process="analytics", node="analytics"
 
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from analytics import metrics
@@ -44,8 +45,16 @@ from analytics.store import CallStore
 from bus.archive_service import ArchiveService
 from bus.connect import connect
 from bus.lean_pull import LeanRecordWriter, lean_supported
-from bus.protocol import PREFIX, view_decoder
+from bus.protocol import (
+    PREFIX,
+    GetSnapshot,
+    command_encoder,
+    command_subject,
+    reply_decoder,
+    view_decoder,
+)
 from bus.records import RecordWriter, ensure_stream
+from bus.view_gauges import FleetGauges
 from core.settings import SettingsError
 from evscallpro.process_metrics import start_metrics_server
 from evscallpro.settings_file import BusSettings, Settings, load_settings
@@ -55,6 +64,7 @@ log = logging.getLogger(__name__)
 DB_FILE = "evscallpro.duckdb"  # as Stack's (evscallpro.stack.DB_FILE)
 METRICS_LABELS = {"process": "analytics", "node": "analytics"}
 VIEWS = f"{PREFIX}.view.*"
+SNAPSHOT_TIMEOUT_S = 5.0
 _EMIT_LOCK = threading.Lock()
 
 
@@ -135,17 +145,39 @@ class AnalyticsProcess:
         self.ack_wait_s = ack_wait_s
         self.batch_size = batch_size
         self.db_path = Path(settings.data_dir) / DB_FILE
-        self.view_metrics = metrics.ViewMetrics()
+        self.gauges = FleetGauges()
+        self._asking: set[str] = set()  # nodes whose snapshot is being asked
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def on_view(self, msg: Msg) -> None:
+    def on_view(self, nc: NATS, msg: Msg) -> None:
         try:
             change = view_decoder.decode(msg.data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.warning("view on %s not understood: %s", msg.subject, exc)
             return
-        view = change.agent or change.call
-        if view is not None:
-            self.view_metrics.on_view(view)
+        if self.gauges.apply(change):  # a node new or restarted, or a view missed
+            self.ask_snapshot(nc, change.node)
+
+    def ask_snapshot(self, nc: NATS, node: str) -> None:
+        if node in self._asking:
+            return
+        self._asking.add(node)
+        task = asyncio.create_task(self._snapshot(nc, node))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _snapshot(self, nc: NATS, node: str) -> None:
+        try:
+            reply = await nc.request(command_subject(node), command_encoder.encode(GetSnapshot()),
+                                     timeout=SNAPSHOT_TIMEOUT_S)
+            answer = reply_decoder.decode(reply.data)
+            if answer.snapshot is not None:
+                self.gauges.load(answer.snapshot)
+        except Exception as exc:  # the node is down or busy: its next views bring it back
+            log.info("no snapshot from node %s (%s): its views will fill the gauges", node,
+                     type(exc).__name__)
+        finally:
+            self._asking.discard(node)
 
     async def run(self) -> int:
         stop = asyncio.Event()
@@ -170,14 +202,18 @@ class AnalyticsProcess:
             await archive.start()
 
             async def on_view(msg: Msg) -> None:
-                self.on_view(msg)
+                self.on_view(nc, msg)
 
             views = await nc.subscribe(VIEWS, cb=on_view)
+            for node in self.settings.node_ids():
+                self.ask_snapshot(nc, node)
             metrics_url = start_metrics_server(METRICS_LABELS, self.metrics_port)
             emit({"event": "ready", "process": "analytics", "metrics_url": metrics_url,
                   "db": str(self.db_path)})
             await writer.run(stop)  # returns after the batch in progress, once stop is set
             await views.unsubscribe()
+            for task in list(self._tasks):
+                task.cancel()
             await archive.stop()
             handed_back = await writer.release()
             emit({"event": "stopped", "process": "analytics", "written": writer.written,
