@@ -18,6 +18,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -133,12 +134,23 @@ def _new_keys(statement: str) -> str:
     )
 
 
+# What the call metrics need of each call of the batch (analytics.metrics.record_calls_ended),
+# read from the staged entries: no Python decode of the JSON (BENCHMARKS.md, Bus).
+_CALL_FACTS = """
+SELECT "call".outcome, "call".workstation, "call".started_at, "call".connected_at,
+       "call".agent_leg.answered_at, "call".customer_leg.billable_seconds
+FROM bulk_entries WHERE "call" IS NOT NULL
+"""
+
 _STAGE_NEW = _STAGE.replace(_ENTRY_NO, "", 1)
 _INSERTS_NEW = tuple(_new_keys(s) for s in (_CALLS, _LEGS, _DISPOSITIONS, _INTERVALS))
 
 
 def upsert_json_lines(
-    con: duckdb.DuckDBPyConnection, lines: Sequence[bytes], spool_dir: Path | None = None
+    con: duckdb.DuckDBPyConnection,
+    lines: Sequence[bytes],
+    spool_dir: Path | None = None,
+    call_facts: list[tuple[Any, ...]] | None = None,
 ) -> int:
     """Upsert every record of `lines` (JSON `JournalEntry`s) in one transaction.
 
@@ -147,6 +159,9 @@ def upsert_json_lines(
     BENCHMARKS.md). A key already stored (a batch redelivered after a commit whose ack was
     lost) or repeated in the batch makes that transaction fail on the primary key: it is
     rolled back and the batch is upserted again, last entry winning per key.
+
+    `call_facts`, if given, gets one (outcome, workstation, started_at, connected_at,
+    agent answered_at, customer billable_seconds) tuple per call entry of the committed batch.
     """
     if not lines:
         return 0
@@ -155,15 +170,21 @@ def upsert_json_lines(
         with os.fdopen(fd, "wb") as spool:
             spool.write(b"\n".join(lines))
         try:
-            _transaction(con, name, upsert=False)
+            _transaction(con, name, upsert=False, call_facts=call_facts)
         except duckdb.ConstraintException:
-            _transaction(con, name, upsert=True)
+            _transaction(con, name, upsert=True, call_facts=call_facts)
     finally:
         os.unlink(name)
     return len(lines)
 
 
-def _transaction(con: duckdb.DuckDBPyConnection, spool: str, *, upsert: bool) -> None:
+def _transaction(
+    con: duckdb.DuckDBPyConnection,
+    spool: str,
+    *,
+    upsert: bool,
+    call_facts: list[tuple[Any, ...]] | None = None,
+) -> None:
     con.begin()
     try:
         # Only the upsert's "last entry wins" needs the entries numbered (about 1.5 us each).
@@ -180,6 +201,8 @@ def _transaction(con: duckdb.DuckDBPyConnection, spool: str, *, upsert: bool) ->
         else:
             for statement in _INSERTS_NEW:
                 con.execute(statement)
+        if call_facts is not None:
+            call_facts[:] = con.execute(_CALL_FACTS).fetchall()
         con.execute("DROP TABLE bulk_entries")
         con.commit()
     except BaseException:

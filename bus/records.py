@@ -26,6 +26,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import duckdb
 import msgspec
@@ -40,6 +41,7 @@ from nats.js.errors import NoStreamResponseError, NotFoundError
 from analytics.journal import JournalEntry, JournalRecord, entry_for, record_key
 from analytics.rows import RowError
 from analytics.store import Batch, CallStore
+from core.records import CallRecord
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,14 @@ ACK = b"+ACK"
 _RETRYABLE = (TimeoutError, NoRespondersError, NoStreamResponseError)
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(JournalEntry)
+
+
+def call_facts(record: CallRecord) -> tuple[Any, ...]:
+    """What the call metrics read of a record (as analytics.bulk reads it from DuckDB)."""
+    customer = record.customer_leg
+    return (str(record.outcome), str(record.workstation), record.started_at,
+            record.connected_at, record.agent_leg.answered_at,
+            customer.billable_seconds if customer is not None else None)
 
 
 def subject_for(node: str) -> str:
@@ -135,6 +145,8 @@ class RecordWriter:
         durable: str = WRITER_DURABLE,
         ack_wait_s: float = 30.0,
         on_written: Callable[[int], None] | None = None,
+        on_batch: Callable[[list[bytes]], object] | None = None,
+        on_calls: Callable[[list[tuple[Any, ...]]], object] | None = None,
     ) -> None:
         self.js = js
         self.store = store
@@ -142,6 +154,9 @@ class RecordWriter:
         self.durable = durable
         self.ack_wait_s = ack_wait_s
         self.on_written = on_written
+        self.on_batch = on_batch  # a stored and acknowledged batch's payloads
+        # ... and the facts of its calls (analytics.metrics.record_calls_ended)
+        self.on_calls = on_calls
         self.written = 0
         self.bad_messages: list[bytes] = []
         self._inbox = ""
@@ -152,10 +167,25 @@ class RecordWriter:
         self._pull_deadline = 0.0
 
     @property
+    def _subscribed(self) -> bool:
+        return self._sub is not None
+
+    @property
     def _nc(self) -> NATS:
         return self.js._nc  # nats-py keeps the connection there; RecordWriter takes `js`
 
     async def subscribe(self) -> None:
+        await self.ensure_consumer()
+        self._inbox = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(
+            self._inbox,
+            cb=self._on_message,
+            pending_msgs_limit=4 * self.batch_size + 100,
+            pending_bytes_limit=-1,
+        )
+
+    async def ensure_consumer(self) -> None:
+        """The durable pull consumer, created with this writer's settings if missing."""
         config = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -167,13 +197,6 @@ class RecordWriter:
             await self.js.consumer_info(STREAM, self.durable)
         except NotFoundError:
             await self.js.add_consumer(STREAM, config)
-        self._inbox = self._nc.new_inbox()
-        self._sub = await self._nc.subscribe(
-            self._inbox,
-            cb=self._on_message,
-            pending_msgs_limit=4 * self.batch_size + 100,
-            pending_bytes_limit=-1,
-        )
 
     async def _on_message(self, message: Msg) -> None:
         if not message.data and message.headers and STATUS in message.headers:
@@ -200,11 +223,13 @@ class RecordWriter:
         request = {"batch": wanted, "expires": int(timeout_s * 1e9)}
         self._pulling = wanted
         self._pull_deadline = now + timeout_s + 1.0  # a request lost with a server
-        await self._nc.publish(
+        await self._request_next(
             f"{self.js._prefix}.CONSUMER.MSG.NEXT.{STREAM}.{self.durable}",
             msgspec.json.encode(request),
-            reply=self._inbox,
         )
+
+    async def _request_next(self, subject: str, request: bytes) -> None:
+        await self._nc.publish(subject, request, reply=self._inbox)
 
     async def _take(self, timeout_s: float) -> list[Msg]:
         """Up to one batch: what was delivered already, else what arrives first within
@@ -225,34 +250,45 @@ class RecordWriter:
 
     async def write_once(self, timeout_s: float = 1.0) -> int:
         """Take up to one batch, store it, acknowledge it; returns the records written."""
-        if self._sub is None:
+        if not self._subscribed:
             await self.subscribe()
         messages = await self._take(timeout_s)
         if not messages:
             return 0
         # DuckDB work off the loop: the writer's loop keeps its NATS heartbeats meanwhile.
+        facts: list[tuple[Any, ...]] | None = [] if self.on_calls is not None else None
         try:
-            await asyncio.to_thread(self.store.write_json, [m.data for m in messages])
+            await asyncio.to_thread(self.store.write_json, [m.data for m in messages], facts)
         except duckdb.Error as exc:
             log.warning(
                 "batch of %d records refused by DuckDB (%s): checking each", len(messages), exc
             )
-            await asyncio.to_thread(self._write_checked, messages)
+            facts = await asyncio.to_thread(self._write_checked, messages)
         await self._acknowledge(messages)
         self.written += len(messages)
         if self.on_written is not None:
             self.on_written(len(messages))
+        if self.on_batch is not None:
+            self.on_batch([m.data for m in messages])
+        if self.on_calls is not None and facts:
+            self.on_calls(facts)
         return len(messages)
 
-    def _write_checked(self, messages: list[Msg]) -> None:
+    def _write_checked(self, messages: list[Msg]) -> list[tuple[Any, ...]]:
         batch = Batch()
+        facts: list[tuple[Any, ...]] = []
         for message in messages:
             try:
-                batch.add(decode(message.data))
+                record = decode(message.data)
+                batch.add(record)
             except (msgspec.DecodeError, msgspec.ValidationError, RowError, ValueError) as exc:
-                log.error("record message %s refused: %s", message.metadata.sequence, exc)
+                log.error("record message %s refused: %s", message.reply, exc)
                 self.bad_messages.append(message.data)
+                continue
+            if isinstance(record, CallRecord):
+                facts.append(call_facts(record))
         self.store.write(batch)
+        return facts
 
     async def _acknowledge(self, messages: list[Msg]) -> None:
         """Each message acknowledged (redeliveries come in any order, so an AckAll on the
@@ -262,6 +298,26 @@ class RecordWriter:
         for message in messages[:-1]:
             await publish(message.reply, ACK)
         await messages[-1].ack_sync()
+
+    async def release(self, within_s: float = 5.0) -> int:
+        """A clean stop: the prefetched messages (delivered, not written) are handed back
+        to JetStream at once (NAK), for the next writer, instead of after `ack_wait`. The
+        open pull request is let finish first (up to its expiry, at most `within_s`): a
+        message it delivered after the inbox closed would wait for `ack_wait`."""
+        deadline = min(self._pull_deadline, time.monotonic() + within_s)
+        while self._pulling > 0 and (left := deadline - time.monotonic()) > 0:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), left)
+        held, self._delivered = self._delivered, []
+        for message in held:
+            with contextlib.suppress(Exception):
+                await message.nak()
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        return len(held)
 
     async def run(self, stop: asyncio.Event, idle_timeout_s: float = 1.0) -> None:
         """Write until `stop` is set. A failed DuckDB write is retried with back-off (the

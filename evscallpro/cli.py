@@ -59,6 +59,12 @@ def _register_node(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     node_process.register(sub)
 
 
+def _register_analytics_process(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from evscallpro import analytics_process
+
+    analytics_process.register(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evscallpro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +82,7 @@ _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ign
     _register_do_not_call,
     _register_demo,
     _register_node,
+    _register_analytics_process,
 ]
 
 

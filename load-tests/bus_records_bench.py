@@ -37,6 +37,7 @@ from support.synthetic import generate_calls
 
 from analytics.journal import record_key
 from analytics.store import CallStore
+from bus.lean_pull import LeanRecordWriter
 from bus.records import RecordWriter, encode, ensure_stream, subject_for
 from bus.server import NatsServer
 
@@ -64,12 +65,14 @@ def cpu_of(pid: int) -> float:
 
 
 async def write_all(
-    url: str, db: Path, n: int, batch: int, server_pid: int, profile: cProfile.Profile | None
+    url: str, db: Path, n: int, batch: int, server_pid: int, profile: cProfile.Profile | None,
+    lean: bool,
 ) -> dict[str, float]:
     nc = await nats.connect(url)
     js = nc.jetstream()
     store = CallStore(db)
-    writer = RecordWriter(js, store, batch_size=batch)
+    kind = LeanRecordWriter if lean else RecordWriter
+    writer = kind(js, store, batch_size=batch)
     await writer.subscribe()
     batches = 0
     t0, cpu0, loop0, server0 = (
@@ -87,6 +90,7 @@ async def write_all(
     elapsed = time.perf_counter() - t0
     cpu, loop = time.process_time() - cpu0, time.thread_time() - loop0
     server = cpu_of(server_pid) - server0
+    await writer.release()
     calls, legs = store.count("calls"), store.count("call_legs")
     store.close()
     await nc.close()
@@ -102,6 +106,10 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--window", type=int, default=4000)
+    parser.add_argument(
+        "--writer", choices=("lean", "nats-py"), default="lean",
+        help="the writer's pull/ack path: bus.lean_pull (the analytics process's) or nats-py's",
+    )
     parser.add_argument("--profile", type=Path, help="write a cProfile of the writer's loop")
     args = parser.parse_args()
     profile = cProfile.Profile() if args.profile else None
@@ -113,7 +121,7 @@ def main() -> int:
             assert server.process is not None
             w = asyncio.run(
                 write_all(server.url, Path(tmp) / "calls.duckdb", args.records, args.batch,
-                          server.process.pid, profile)
+                          server.process.pid, profile, args.writer == "lean")
             )
         finally:
             server.stop()
@@ -122,6 +130,7 @@ def main() -> int:
     result = {
         "records": args.records,
         "batch": args.batch,
+        "writer": args.writer,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "publish_per_s": round(args.records / published),
         "write_per_s": round(args.records / w["elapsed"]),
