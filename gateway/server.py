@@ -19,7 +19,7 @@ from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -32,7 +32,7 @@ from gateway.archive import CallArchive, epoch, history_view, merge_history
 from gateway.callbacks import CallbackStore
 from gateway.contacts import ContactStore, sort_key
 from gateway.dispatch import Dispatcher, Qualified
-from gateway.health import telephony_problem
+from gateway.health import node_details, telephony_problem
 from gateway.hub import (
     AGENT_KEY,
     HTML_KEY_PREFIX,
@@ -100,6 +100,8 @@ class Gateway:
         self.settings = settings
         # The Stack replaces it with AriRecordings (gateway/recordings.py): no shared disk.
         self.recordings: RecordingSource = FolderRecordings(settings.resolved_recordings_dir())
+        # `evscallpro gateway` replaces it with a LabelledRegistry (process=gateway).
+        self.metrics_registry: object = REGISTRY
         self.users = users
         self.contacts = contacts or ContactStore.in_data_dir(settings.data_dir)
         self.catalog = Catalog(default=settings.default_language)
@@ -303,7 +305,8 @@ class Gateway:
         if path == "/healthz":
             return self._health()
         if path == "/metrics":
-            return http.response(HTTPStatus.OK, generate_latest(), CONTENT_TYPE_LATEST)
+            body = generate_latest(self.metrics_registry)  # type: ignore[arg-type]
+            return http.response(HTTPStatus.OK, body, CONTENT_TYPE_LATEST)
         if path.startswith("/static/"):
             name = path.removeprefix("/static/")
             if "/" in name or name.startswith("."):
@@ -382,12 +385,14 @@ class Gateway:
     def _health(self) -> Response:
         """200 `ok`, or 503 with the reason when the core cannot hear Asterisk."""
         problem = telephony_problem(self.call_center)
+        body: dict[str, object] = {"status": "ok", "clients": self.hub.client_count}
+        nodes = node_details(self.call_center)
+        if nodes is not None:  # several nodes (evscallpro gateway): each one's health
+            body["nodes"] = nodes
         if problem is None:
-            return http.json_response({"status": "ok", "clients": self.hub.client_count})
-        return http.json_response(
-            {"status": "unavailable", "reason": problem, "clients": self.hub.client_count},
-            HTTPStatus.SERVICE_UNAVAILABLE,
-        )
+            return http.json_response(body)
+        body.update(status="unavailable", reason=problem)
+        return http.json_response(body, HTTPStatus.SERVICE_UNAVAILABLE)
 
     async def _recordings_page(self, lang: str, user: User, query: dict[str, list[str]]) -> Response:
         filters = {key: (query.get(key) or [""])[0][:100] for key in ("agent", "date", "q")}
