@@ -53,6 +53,12 @@ def _register_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     demo.register(sub)
 
 
+def _register_gateway_process(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from evscallpro import gateway_process
+
+    gateway_process.register(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evscallpro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +75,7 @@ _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ign
     _register_gateway_tools,
     _register_do_not_call,
     _register_demo,
+    _register_gateway_process,
 ]
 
 

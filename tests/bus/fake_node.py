@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from argon2 import PasswordHasher
 from nats.aio.msg import Msg
 
 from bus.bus_thread import BusThread
@@ -34,24 +35,28 @@ from core.views import AgentView, CallView
 from evscallpro.settings_file import BusSettings, Settings, parse_settings
 
 WAIT_S = 10.0
+PASSWORDS = {"alice": "alice-pw-1", "bob": "bob-pw-2", "sup": "sup-pw-3"}
+_CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # fast tests
+_HASHES = {user: _CHEAP.hash(password) for user, password in PASSWORDS.items()}
 
 
 def two_node_settings(tmp_path: Path, url: str, **gateway: Any) -> Settings:
     result = parse_settings({
         "data_dir": str(tmp_path),
         "bus": {"url": url},
-        "gateway": {"port": 0, **gateway},
+        "gateway": {"port": 0, "presence_timeout_s": 0, **gateway},
         "nodes": [
             {"id": "n1", "ari": {"url": "http://127.0.0.1:1", "user": "u", "password": "p"}},
             {"id": "n2", "ari": {"url": "http://127.0.0.1:2", "user": "u", "password": "p"}},
         ],
         "agents": [
             {"id": "alice", "name": "Alice", "node": "n1", "workstation": "mobile",
-             "mobile_number": "+33600000001"},
+             "mobile_number": "+33600000001", "password_hash": _HASHES["alice"]},
             {"id": "bob", "name": "Bob", "node": "n2", "workstation": "mobile",
-             "mobile_number": "+33600000002"},
+             "mobile_number": "+33600000002", "password_hash": _HASHES["bob"]},
         ],
-        "supervisors": [{"id": "sup", "name": "Sam", "mobile_number": "+33600000009"}],
+        "supervisors": [{"id": "sup", "name": "Sam", "mobile_number": "+33600000009",
+                         "password_hash": _HASHES["sup"]}],
     })
     assert isinstance(result, Settings), result
     return result
