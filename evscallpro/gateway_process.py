@@ -8,7 +8,9 @@ what Stack gave it in-process now reached over NATS:
 - the call archive and statistics: bus.remote_archive.RemoteArchive (the analytics process);
 - web sessions: bus.session_kv.KvSessions (JetStream KV: a restart signs nobody out, every
   gateway knows every session, a logout or password change reaches them all);
-- recordings: each node's Asterisk through its own ARI (evscallpro.node_recordings).
+- recordings: each node's Asterisk through its own ARI (evscallpro.node_recordings);
+- desk presence: the agents whose desk is open on some gateway (bus.desk_presence), so that
+  a gateway does not pause an agent whose browser is connected to another one.
 Users, contacts, callbacks and do-not-call stay files in `data_dir` (gateways on one machine
 share it; the session-signing key is `[gateway] session_secret` or data_dir/session-secret,
 the same for every gateway).
@@ -33,6 +35,7 @@ from typing import Any
 import msgspec
 
 from bus.bus_thread import BusThread
+from bus.desk_presence import SharedPresence
 from bus.remote_archive import RemoteArchive
 from bus.remote_call_center import RemoteCallCenter
 from bus.session_kv import KvSessions
@@ -63,6 +66,7 @@ class GatewayProcess:
         self.call_center: RemoteCallCenter | None = None
         self.sessions: KvSessions | None = None
         self.thread: GatewayThread | None = None
+        self.presence: SharedPresence | None = None
         self.stage = ""  # the part being started: bus, nodes, sessions, web
 
     @property
@@ -107,6 +111,10 @@ class GatewayProcess:
         )
         gateway.recordings = node_recordings(settings)
         gateway.metrics_registry = LabelledRegistry(METRIC_LABELS)
+        self.presence = SharedPresence(
+            self.bus, lambda: gateway.presence.connected_agents() if gateway.presence else []
+        ).start()
+        gateway.presence_elsewhere = self.presence.elsewhere
         self.stage = "web"
         thread.start()
         self.thread = thread
@@ -117,6 +125,7 @@ class GatewayProcess:
         earlier one failed."""
         for name, stop in (
             ("gateway", self.thread.stop if self.thread else None),
+            ("desk presence", self.presence.stop if self.presence else None),
             ("sessions", self.sessions.stop if self.sessions else None),
             ("call center", self.call_center.stop if self.call_center else None),
             ("bus", self.bus.stop if self.bus else None),
@@ -128,6 +137,7 @@ class GatewayProcess:
             except Exception:
                 log.exception("stopping the %s failed", name)
         self.thread = None
+        self.presence = None
         self.sessions = None
         self.call_center = None
         self.bus = None

@@ -97,6 +97,8 @@ class Gateway:
         self._archived_started: dict[str, float] = {}  # call id -> start, from the archive
         self.callbacks = CallbackStore.in_data_dir(settings.data_dir)
         self.presence: PresenceWatch | None = None
+        # `evscallpro gateway`: whether an agent's desk is open on another gateway.
+        self.presence_elsewhere: Callable[[str], bool] | None = None
         self.settings = settings
         # The Stack replaces it with AriRecordings (gateway/recordings.py): no shared disk.
         self.recordings: RecordingSource = FolderRecordings(settings.resolved_recordings_dir())
@@ -163,7 +165,7 @@ class Gateway:
 
         self.presence = PresenceWatch(
             self.call_center, self.settings.presence_timeout_s, self.settings.presence_action,
-            state_of,
+            state_of, self.presence_elsewhere,
         )
         for agent in self.hub.agents():
             if agent.state != AgentState.OFFLINE:

@@ -17,9 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_node import PASSWORDS, WAIT_S, FakeNode, two_node_settings, wait_until
+from fake_node import PASSWORDS, WAIT_S, FakeNode, agent, two_node_settings, wait_until
+from websockets.sync.client import connect
 
+from bus.protocol import Pause
 from bus.server import NatsServer
+from core.domain import AgentState
 from evscallpro.gateway_process import GatewayProcess
 from evscallpro.settings_file import Settings
 from gateway.sessions import COOKIE_NAME
@@ -255,3 +258,27 @@ def test_a_configuration_problem_is_an_error_line_and_exit_2(
     assert done.returncode == 2
     error = json.loads(done.stdout.splitlines()[0])
     assert error["event"] == "error" and "NATS" in error["error"]
+
+
+def test_an_agent_connected_to_another_gateway_is_not_paused_for_absence(
+    nats_server: NatsServer, tmp_path: Path, nodes: dict[str, FakeNode]
+) -> None:
+    nodes["n1"].set_agent(agent("alice", AgentState.AVAILABLE), seq=1)
+    handle = Gateways(two_node_settings(tmp_path, nats_server.url, presence_timeout_s=1))
+    try:
+        desk_gateway = handle.start()
+        cookie = log_in(desk_gateway, "alice")
+        ws_url = desk_gateway.url.replace("http://", "ws://") + "/ws"
+        with connect(ws_url, origin=desk_gateway.url,  # type: ignore[arg-type]
+                     additional_headers={"Cookie": f"{COOKIE_NAME}={cookie}"}):
+            other = handle.start()  # alice is signed in, with no browser on this one
+            assert other.thread is not None
+            watch = other.thread.gateway.presence
+            assert watch is not None
+            wait_until(lambda: watch.deferred >= 2)  # its countdown ran out twice, deferred
+            assert not any(isinstance(c, Pause) for c in nodes["n1"].commands)
+        # now no gateway has alice's desk: one of them pauses her
+        wait_until(lambda: Pause("alice", "disconnected") in nodes["n1"].commands)
+    finally:
+        for process in handle.running:
+            process.stop()
