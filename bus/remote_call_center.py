@@ -90,6 +90,7 @@ class NodeViews:
         self.incarnation = 0  # 0: nothing heard yet
         self.views: dict[Key, tuple[int, int, View]] = {}  # key -> (incarnation, seq, view)
         self.snapshot_pending = False
+        self.snapshot_missed = False  # the last snapshot asked got no answer: ask again
         self.health: NodeHealth | None = None
         self.heard_at: float | None = None  # time.monotonic() of the last message
 
@@ -203,6 +204,8 @@ class RemoteCallCenter:
             resync = True  # a change of this view was missed
         elif held is None and change.seq > 1 and not state.snapshot_pending:
             resync = True  # a view first heard past its first change
+        if state.snapshot_missed and not state.snapshot_pending:
+            resync = True
         if state.newer(key, change.incarnation, change.seq):
             state.views[key] = (change.incarnation, change.seq, view)
             self._deliver(view)
@@ -237,7 +240,9 @@ class RemoteCallCenter:
             reply = await self._request(node, GetSnapshot())
             if isinstance(reply, Refusal) or reply.snapshot is None:
                 log.info("no snapshot from node %s: %s", node, reply)
+                state.snapshot_missed = True  # asked again when the node is next heard
                 return None
+            state.snapshot_missed = False
             state.heard_at = time.monotonic()
             self.apply_snapshot(state, reply.snapshot)
             return reply.snapshot
@@ -294,8 +299,10 @@ class RemoteCallCenter:
         state.health = health
         state.heard_at = time.monotonic()
         state.prune_ended(time.time())
-        if health.incarnation > state.incarnation and not state.snapshot_pending:
-            self._spawn(self._ask_snapshot(health.node))  # a restarted node: its new views
+        if state.snapshot_pending:
+            return
+        if health.incarnation > state.incarnation or state.snapshot_missed:
+            self._spawn(self._ask_snapshot(health.node))  # a restarted node, a missed one
 
     def node_health(self) -> list[dict[str, Any]]:
         """Per node, for /healthz: ARI link up, Stasis app held, heard on the bus (reads

@@ -217,3 +217,23 @@ def test_a_node_heard_after_start_gets_asked_its_snapshot(
         n1.stop()
         rc.stop()
         rc.bus.stop()
+
+
+def test_after_the_bus_comes_back_the_gateway_asks_every_node_a_snapshot(
+    nats_server: NatsServer, center: RemoteCallCenter, nodes: dict[str, FakeNode]
+) -> None:
+    views = Views()
+    center.subscribe(views)
+    n2 = nodes["n2"]
+    n2.publish_agent(agent("bob", AgentState.AVAILABLE), seq=1)
+    views.wait_for(lambda v: isinstance(v, AgentView) and v.agent_id == "bob")
+    nats_server.stop()  # the bus goes away; meanwhile bob's state changes, unpublished
+    n2.set_agent(agent("bob", AgentState.PAUSED), seq=2)
+    nats_server.start()  # same port, same JetStream store
+
+    def caught_up() -> bool:
+        if n2.bus.nc.is_connected:
+            n2.publish_health("up")  # beats: a snapshot missed while it resubscribed is asked again
+        return any(isinstance(v, AgentView) and v.state == AgentState.PAUSED for v in views.seen)
+
+    wait_until(caught_up, timeout=20.0)
