@@ -28,7 +28,7 @@ from websockets.protocol import State
 from core.domain import AgentState
 from core.views import CallView
 from gateway import http, metrics
-from gateway.archive import CallArchive, epoch, history_view, merge_history
+from gateway.archive import ArchiveUnavailable, CallArchive, epoch, history_view, merge_history
 from gateway.callbacks import CallbackStore
 from gateway.contacts import ContactStore, sort_key
 from gateway.dispatch import Dispatcher, Qualified
@@ -95,6 +95,7 @@ class Gateway:
         self.archive = archive
         self._archived_history: dict[str, list[CallView]] = {}
         self._archived_started: dict[str, float] = {}  # call id -> start, from the archive
+        self._history_unavailable: set[str] = set()  # agents whose archive query failed
         self.callbacks = CallbackStore.in_data_dir(settings.data_dir)
         self.presence: PresenceWatch | None = None
         # `evscallpro gateway`: whether an agent's desk is open on another gateway.
@@ -534,6 +535,7 @@ class Gateway:
                 archive.calls_for_agent, agent_id, dt.datetime.now(zone).date(), 500, str(zone)
             )
             self._archived_history[agent_id] = [history_view(agent_id, item) for item in items]
+            self._history_unavailable.discard(agent_id)
             for item in items:
                 self._archived_started[item.call_id] = epoch(item.started_at)
                 if item.disposition and item.call_id not in self.dispatcher.qualified:
@@ -541,8 +543,12 @@ class Gateway:
                     self.dispatcher.qualified[item.call_id] = Qualified(
                         item.disposition, booked.due_at if booked else None
                     )
+        except ArchiveUnavailable as exc:  # no analytics process answering: the desk says so
+            log.warning("the history of %s is unavailable: %s", agent_id, exc)
+            self._history_unavailable.add(agent_id)
         except Exception:
             log.exception("the call archive could not give %s's history", agent_id)
+            self._history_unavailable.add(agent_id)
 
     def _desk(self, agent_id: str) -> AgentDesk:
         view = self.hub.agent(agent_id)
@@ -567,6 +573,7 @@ class Gateway:
             agenda=self.callbacks.agenda(agent_id, time.time(), zone),
             qualified=qualified,
             started=started,
+            history_unavailable=agent_id in self._history_unavailable,
         )
 
     async def _socket(self, connection: ServerConnection) -> None:

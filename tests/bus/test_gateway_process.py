@@ -184,13 +184,38 @@ def test_statistics_without_an_analytics_process_say_so_not_a_500(
     assert status == 503 and "Statistiques indisponibles" in body.decode()
 
 
+def test_the_desk_says_when_the_days_history_is_unavailable(
+    gateways: Gateways, nodes: dict[str, FakeNode]
+) -> None:
+    nodes["n1"].set_agent(agent("alice", AgentState.AVAILABLE), seq=1)
+    gateway = gateways.start()
+    cookie = log_in(gateway, "alice")
+    ws_url = gateway.url.replace("http://", "ws://") + "/ws"
+    with connect(ws_url, origin=gateway.url,  # type: ignore[arg-type]
+                 additional_headers={"Cookie": f"{COOKIE_NAME}={cookie}"}) as desk:
+        frames = []
+        while not any('id="history-unavailable"' in f for f in frames):
+            frames.append(str(desk.recv(timeout=WAIT_S)))
+    assert "L&#39;historique du jour est indisponible" in frames[-1] or (
+        "L'historique du jour est indisponible" in frames[-1])
+
+
 def test_a_node_down_gives_the_agent_a_translated_refusal(
     gateways: Gateways, nodes: dict[str, FakeNode]
 ) -> None:
+    nodes["n1"].set_agent(agent("alice", AgentState.PAUSED), seq=1)
     gateway = gateways.start()
-    nodes["n1"].stop()
-    refusal = gateway.call_center.log_in("alice") if gateway.call_center else None
-    assert refusal is not None and refusal.code == "node_unavailable"
+    cookie = log_in(gateway, "alice")
+    nodes["n1"].stop()  # alice's node goes away
+    ws_url = gateway.url.replace("http://", "ws://") + "/ws"
+    with connect(ws_url, origin=gateway.url,  # type: ignore[arg-type]
+                 additional_headers={"Cookie": f"{COOKIE_NAME}={cookie}"}) as desk:
+        desk.send(json.dumps({"action": "set_available"}))
+        frames: list[str] = []
+        text = "le serveur téléphonique de votre poste ne répond pas"  # refusal.node_unavailable
+        while not any(text in f for f in frames):  # recv fails the test past WAIT_S
+            frames.append(str(desk.recv(timeout=WAIT_S)))
+    assert 'id="notice"' in frames[-1]
 
 
 def write_config(settings: Settings, tmp_path: Path, bus: bool = False) -> Path:
