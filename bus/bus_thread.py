@@ -74,6 +74,11 @@ class BusThread:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_forever()
+            pending = asyncio.all_tasks(self.loop)  # subscriptions, a connect given up on
+            for task in pending:
+                task.cancel()
+            if pending:
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         finally:
             self.loop.close()
 

@@ -177,7 +177,7 @@ def test_health_is_up_only_when_every_node_is_up_and_heard(
         assert not rc.telephony_health().ok  # nobody heard yet
         nodes["n1"].publish_health("up")
         nodes["n2"].publish_health("down", "connection refused")
-        wait_until(lambda: all(d["on_bus"] for d in rc.node_health()))
+        wait_until(lambda: all(d["telephony"] != "unknown" for d in rc.node_health()))
         health = rc.telephony_health()
         assert not health.ok and "n2" in health.reason and "n1" not in health.reason
         assert "connection refused" in health.reason
