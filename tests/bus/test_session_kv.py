@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from fake_node import wait_until
+from nats.js.errors import KeyNotFoundError
 
 from bus.bus_thread import BusThread
 from bus.protocol import SESSIONS_BUCKET
@@ -62,7 +63,10 @@ def test_a_session_survives_the_gateways_restart(gateways: Gateways) -> None:
 
     async def stored() -> bool:
         kv = await first.backend.bus.nc.jetstream().key_value(SESSIONS_BUCKET)  # type: ignore[attr-defined]
-        return (await kv.get(key)).value is not None
+        try:
+            return (await kv.get(key)).value is not None
+        except KeyNotFoundError:  # the put is still on its way
+            return False
 
     wait_until(lambda: first.backend.bus.run(stored(), 5.0))  # type: ignore[attr-defined]
     gateways.stop(first)
