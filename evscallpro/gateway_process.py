@@ -1,5 +1,5 @@
 """`evscallpro gateway --config F [--bus-url URL] [--port P]`: the web gateway as its own
-process on the bus (docs/scale.md). Stateless: run any number of them behind a load balancer.
+process on the bus (docs/gateway-process.md). Stateless: run any number of them behind a load balancer.
 
 It serves what the one-process Stack's gateway serves (pages, /ws, /healthz, /metrics), with
 what Stack gave it in-process now reached over NATS:
@@ -158,7 +158,7 @@ def node_recordings(settings: Settings) -> RecordingSource:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("gateway", help="run one web gateway on the bus (docs/scale.md)")
+    p = sub.add_parser("gateway", help="run one web gateway on the bus (docs/gateway-process.md)")
     p.add_argument("--config", required=True, help="project TOML settings file")
     p.add_argument("--bus-url", default=None, help="NATS server(s), instead of [bus] url")
     p.add_argument("--port", type=int, default=None,

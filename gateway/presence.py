@@ -9,7 +9,7 @@ them for when the call ends (core/agent.py), so a lost browser never cuts a call
 
 Loop thread only; the core request runs in a worker thread like every other.
 
-With several gateways (docs/scale.md), a browser may be connected to another one: `elsewhere`
+With several gateways (docs/gateway-process.md), a browser may be connected to another one: `elsewhere`
 (bus.desk_presence.SharedPresence) says so, and the countdown starts again instead of acting.
 """
 
