@@ -1,5 +1,6 @@
 """`evscallpro gateway --config F [--bus-url URL] [--port P]`: the web gateway as its own
-process on the bus (docs/gateway-process.md). Stateless: run any number of them behind a load balancer.
+process on the bus (docs/gateway-process.md). Stateless: run any number of them behind a
+load balancer.
 
 It serves what the one-process Stack's gateway serves (pages, /ws, /healthz, /metrics), with
 what Stack gave it in-process now reached over NATS:
