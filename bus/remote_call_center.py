@@ -36,6 +36,7 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from bus import gateway_metrics as metrics
 from bus.bus_thread import BusThread
 from bus.protocol import (
     HEALTH_STALE_S,
@@ -137,6 +138,7 @@ class RemoteCallCenter:
         self._tasks: set[asyncio.Task[None]] = set()
         self.snapshots_asked = 0  # GetSnapshot requests sent (tests, metrics)
         self._started_at = time.monotonic()
+        metrics.create_node_series(list(self.nodes))
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, timeout_s: float = 10.0) -> RemoteCallCenter:
@@ -144,8 +146,8 @@ class RemoteCallCenter:
         that does not answer yet is asked again when it is first heard)."""
         self._started_at = time.monotonic()
         self.bus.run(self._subscribe(), timeout_s)
-        self.bus.on_reconnected(self._resync)
-        self.bus.run(self._resync(), timeout_s + self.request_timeout_s)
+        self.bus.on_reconnected(self._resync_after_reconnect)
+        self.bus.run(self._resync("start"), timeout_s + self.request_timeout_s)
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -171,9 +173,12 @@ class RemoteCallCenter:
             self._subscriptions.append(await nc.subscribe(health_subject(node), cb=self._on_health))
         await nc.flush()
 
-    async def _resync(self) -> None:
-        """A snapshot of every node (start, reconnection), concurrently."""
-        await asyncio.gather(*(self._ask_snapshot(node) for node in self.nodes))
+    async def _resync(self, reason: str) -> None:
+        """A snapshot of every node (start, reconnection, snapshot()), concurrently."""
+        await asyncio.gather(*(self._ask_snapshot(node, reason) for node in self.nodes))
+
+    async def _resync_after_reconnect(self) -> None:
+        await self._resync("reconnect")
 
     # -- views ----------------------------------------------------------------------------
     async def _on_view(self, msg: Msg) -> None:
@@ -194,23 +199,24 @@ class RemoteCallCenter:
             return
         if change.incarnation < state.incarnation:
             return  # from a process of the node that is gone
-        resync = False
+        resync = ""  # why a snapshot is needed, if it is
         if change.incarnation > state.incarnation:
-            resync = state.incarnation != 0 or not state.snapshot_pending
+            if state.incarnation != 0 or not state.snapshot_pending:
+                resync = "incarnation"
             state.incarnation = change.incarnation
         key = _key(view)
         held = state.views.get(key)
         if held is not None and held[0] == change.incarnation and change.seq > held[1] + 1:
-            resync = True  # a change of this view was missed
+            resync = "gap"  # a change of this view was missed
         elif held is None and change.seq > 1 and not state.snapshot_pending:
-            resync = True  # a view first heard past its first change
+            resync = "gap"  # a view first heard past its first change
         if state.snapshot_missed and not state.snapshot_pending:
-            resync = True
+            resync = resync or "missed"
         if state.newer(key, change.incarnation, change.seq):
             state.views[key] = (change.incarnation, change.seq, view)
             self._deliver(view)
         if resync:
-            self._spawn(self._ask_snapshot(state.node))
+            self._spawn(self._ask_snapshot(state.node, resync))
 
     def apply_snapshot(self, state: NodeViews, snapshot: Snapshot) -> None:
         if snapshot.incarnation < state.incarnation:
@@ -230,13 +236,14 @@ class RemoteCallCenter:
                 state.views[key] = (snapshot.incarnation, seq, view)
                 self._deliver(view)
 
-    async def _ask_snapshot(self, node: str) -> Snapshot | None:
+    async def _ask_snapshot(self, node: str, reason: str) -> Snapshot | None:
         state = self.nodes[node]
         if state.snapshot_pending:
             return None
         state.snapshot_pending = True
         try:
             self.snapshots_asked += 1
+            metrics.SNAPSHOTS.labels(node, reason).inc()
             reply = await self._request(node, GetSnapshot())
             if isinstance(reply, Refusal) or reply.snapshot is None:
                 log.info("no snapshot from node %s: %s", node, reply)
@@ -278,7 +285,7 @@ class RemoteCallCenter:
         """Every node's agents: a fresh snapshot of each node that answers, the views held
         for those that do not."""
         try:
-            self.bus.run(self._resync(), self.request_timeout_s + 1.0)
+            self.bus.run(self._resync("request"), self.request_timeout_s + 1.0)
         except TimeoutError:
             log.warning("snapshot: a node did not answer; its last views are used")
         return self.bus.run(self._agents(), self.request_timeout_s)
@@ -298,11 +305,16 @@ class RemoteCallCenter:
             return
         state.health = health
         state.heard_at = time.monotonic()
-        state.prune_ended(time.time())
+        now = time.time()
+        if now >= health.at:
+            metrics.HEALTH_HOP.labels(health.node).observe(now - health.at)
+        state.prune_ended(now)
         if state.snapshot_pending:
             return
-        if health.incarnation > state.incarnation or state.snapshot_missed:
-            self._spawn(self._ask_snapshot(health.node))  # a restarted node, a missed one
+        if health.incarnation > state.incarnation:  # a restarted node (or first heard)
+            self._spawn(self._ask_snapshot(health.node, "incarnation"))
+        elif state.snapshot_missed:
+            self._spawn(self._ask_snapshot(health.node, "missed"))
 
     def node_health(self) -> list[dict[str, Any]]:
         """Per node, for /healthz: ARI link up, Stasis app held, heard on the bus (reads
@@ -388,12 +400,14 @@ class RemoteCallCenter:
         try:
             reply = self.bus.run(self._request(node, command), self.request_timeout_s + 1.0)
         except TimeoutError:
-            return self._unavailable(node, "no answer")
+            reply = self._unavailable(node, "no answer")
         except RuntimeError as exc:  # the bus thread is stopped
-            return self._unavailable(node, str(exc))
-        if isinstance(reply, Refusal):
-            return reply
-        return reply.refusal
+            reply = self._unavailable(node, str(exc))
+        refusal = reply if isinstance(reply, Refusal) else reply.refusal
+        result = "ok" if refusal is None else (
+            "unavailable" if refusal.code == "node_unavailable" else "refused")
+        metrics.NODE_REQUESTS.labels(node, result).inc()
+        return refusal
 
     def _to_agent_node(self, agent_id: str, command: NodeCommand) -> Refusal | None:
         node = self.settings.node_of_agent(agent_id)

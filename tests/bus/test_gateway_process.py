@@ -265,6 +265,8 @@ def test_the_subcommand_prints_ready_serves_labelled_metrics_and_stops_on_sigter
         assert ready["nodes"] == ["n1"]
         status, body = get(ready["metrics_url"])
         assert status == 200 and 'process="gateway"' in body.decode()
+        hop = 'evscallpro_gateway_bus_hop_seconds_count{node="gateway",process="gateway",'
+        assert hop + 'target_node="n1"}' in body.decode()
         child.send_signal(signal.SIGTERM)
         assert child.wait(WAIT_S) == 0
         assert json.loads(child.stdout.readline())["event"] == "stopped"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fake_node import FakeNode, Views, agent, call, refusal, two_node_settings, wait_until
+from prometheus_client import REGISTRY
 
 from bus.bus_thread import BusThread
 from bus.protocol import GetSnapshot, LogIn, PlaceCall, StopSupervision, Supervise
@@ -17,6 +18,10 @@ from core.domain import AgentState, SupervisionMode
 from core.telephony import TelephonyState
 from core.views import AgentView
 from evscallpro.settings_file import BusSettings
+
+
+def counted(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.fixture
@@ -73,8 +78,11 @@ def test_a_node_that_does_not_answer_gives_node_unavailable(
     center: RemoteCallCenter, nodes: dict[str, FakeNode]
 ) -> None:
     nodes["n2"].silent = True
+    requests = "evscallpro_gateway_node_requests_total"
+    before = counted(requests, target_node="n2", result="unavailable")
     hung = center.log_in("bob")
     assert hung is not None and hung.code == "node_unavailable"
+    assert counted(requests, target_node="n2", result="unavailable") == before + 1
     assert "n2" in hung.detail
     assert nodes["n2"].received.is_set()  # it was asked, and did not answer
     nodes["n1"].stop()  # no responder at all
@@ -141,10 +149,13 @@ def test_a_gap_in_a_views_sequence_asks_a_snapshot(
     n1.publish_agent(agent("alice", AgentState.AVAILABLE), seq=1)
     views.wait_for(lambda v: isinstance(v, AgentView) and v.agent_id == "alice")
     asked = n1.snapshots_served()
+    asked_total = "evscallpro_gateway_snapshots_asked_total"
+    gaps = counted(asked_total, target_node="n1", reason="gap")
     n1.set_agent(agent("bob-never-published", AgentState.PAUSED), seq=1)  # only in snapshots
     n1.publish_agent(agent("alice", AgentState.PAUSED), seq=5)  # 2..4 were lost
     views.wait_for(lambda v: isinstance(v, AgentView) and v.agent_id == "bob-never-published")
     assert n1.snapshots_served() > asked
+    assert counted(asked_total, target_node="n1", reason="gap") > gaps
 
 
 def test_a_new_incarnation_asks_a_snapshot_and_its_changes_win(
