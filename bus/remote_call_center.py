@@ -92,6 +92,7 @@ class NodeViews:
         self.views: dict[Key, tuple[int, int, View]] = {}  # key -> (incarnation, seq, view)
         self.snapshot_pending = False
         self.snapshot_missed = False  # the last snapshot asked got no answer: ask again
+        self.snapshot_again = ""  # asked (and why) while one was in flight: ask once more
         self.health: NodeHealth | None = None
         self.heard_at: float | None = None  # time.monotonic() of the last message
 
@@ -237,22 +238,30 @@ class RemoteCallCenter:
                 self._deliver(view)
 
     async def _ask_snapshot(self, node: str, reason: str) -> Snapshot | None:
+        """Ask `node` its snapshot and apply it. One at a time per node: asked while one is
+        in flight (that one may predate what made us ask: a restart, a gap), it is asked
+        again once the one in flight is answered."""
         state = self.nodes[node]
         if state.snapshot_pending:
+            state.snapshot_again = state.snapshot_again or reason
             return None
         state.snapshot_pending = True
+        snapshot: Snapshot | None = None
         try:
-            self.snapshots_asked += 1
-            metrics.SNAPSHOTS.labels(node, reason).inc()
-            reply = await self._request(node, GetSnapshot())
-            if isinstance(reply, Refusal) or reply.snapshot is None:
-                log.info("no snapshot from node %s: %s", node, reply)
-                state.snapshot_missed = True  # asked again when the node is next heard
-                return None
-            state.snapshot_missed = False
-            state.heard_at = time.monotonic()
-            self.apply_snapshot(state, reply.snapshot)
-            return reply.snapshot
+            while reason:
+                self.snapshots_asked += 1
+                metrics.SNAPSHOTS.labels(node, reason).inc()
+                reply = await self._request(node, GetSnapshot())
+                reason, state.snapshot_again = state.snapshot_again, ""
+                if isinstance(reply, Refusal) or reply.snapshot is None:
+                    log.info("no snapshot from node %s: %s", node, reply)
+                    state.snapshot_missed = True  # asked again when the node is next heard
+                    return None
+                state.snapshot_missed = False
+                state.heard_at = time.monotonic()
+                snapshot = reply.snapshot
+                self.apply_snapshot(state, snapshot)
+            return snapshot
         finally:
             state.snapshot_pending = False
 

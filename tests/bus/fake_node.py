@@ -83,6 +83,8 @@ class FakeNode:
         self.calls: dict[str, tuple[int, CallView]] = {}
         self.answer: Callable[[NodeCommand], NodeReply | None] = lambda _: NodeReply()
         self.silent = False  # receives commands but never answers (a hung node)
+        self.hold_snapshots = False  # snapshots taken when asked, answered on release()
+        self.held: list[tuple[Msg, Snapshot]] = []
         self.received = threading.Event()
         self._sub: Any = None
 
@@ -106,6 +108,9 @@ class FakeNode:
         self.received.set()
         if self.silent:
             return
+        if isinstance(command, GetSnapshot) and self.hold_snapshots:
+            self.held.append((msg, self.snapshot()))
+            return
         if isinstance(command, GetSnapshot):
             reply: NodeReply | None = NodeReply(snapshot=self.snapshot())
         else:
@@ -120,6 +125,17 @@ class FakeNode:
             calls=[SequencedCall(seq, view) for seq, view in self.calls.values()
                    if view.ended_at is None],
         )
+
+    def release(self) -> None:
+        """Answer the snapshots held, as they were when asked; answer the next ones at once."""
+        self.hold_snapshots = False
+
+        async def answer() -> None:
+            held, self.held = self.held, []
+            for msg, snapshot in held:
+                await msg.respond(command_encoder.encode(NodeReply(snapshot=snapshot)))
+
+        self.bus.run(answer(), WAIT_S)
 
     def snapshots_served(self) -> int:
         return sum(isinstance(c, GetSnapshot) for c in self.commands)

@@ -180,6 +180,23 @@ def test_a_new_incarnation_asks_a_snapshot_and_its_changes_win(
     assert {a.agent_id: a.state for a in center.snapshot()}["alice"] == AgentState.PAUSED
 
 
+def test_a_restart_while_a_snapshot_is_in_flight_asks_one_more(
+    center: RemoteCallCenter, nodes: dict[str, FakeNode]
+) -> None:
+    views = Views()
+    center.subscribe(views)
+    n1 = nodes["n1"]
+    n1.hold_snapshots = True
+    n1.publish_agent(agent("alice", AgentState.ON_CALL), seq=7)  # first heard at 7: a gap
+    wait_until(lambda: len(n1.held) == 1)  # the snapshot asked, taken, not yet answered
+    n1.incarnation = 2  # the node restarts meanwhile
+    n1.set_agent(agent("carol", AgentState.PAUSED), seq=1)
+    n1.publish_agent(agent("alice", AgentState.AVAILABLE), seq=1)
+    views.wait_for(lambda v: isinstance(v, AgentView) and v.state == AgentState.AVAILABLE)
+    n1.release()  # the old incarnation's snapshot arrives: it lacks carol
+    views.wait_for(lambda v: isinstance(v, AgentView) and v.agent_id == "carol")
+
+
 def test_health_is_up_only_when_every_node_is_up_and_heard(
     nats_server: NatsServer, tmp_path: Path, nodes: dict[str, FakeNode]
 ) -> None:
