@@ -71,8 +71,10 @@ class KvSessions:
         replicas: int = 1,
         bucket: str = SESSIONS_BUCKET,
         clock: Callable[[], float] = time.time,
+        load_timeout_s: float = 5.0,
     ) -> None:
         self.bus = bus
+        self.load_timeout_s = load_timeout_s
         self.ttl_s = ttl_s
         self.replicas = replicas
         self.bucket = bucket
@@ -113,27 +115,45 @@ class KvSessions:
         self._kv = await ensure_sessions_bucket(js, self.ttl_s, self.replicas, self.bucket)
 
     async def _watch(self) -> None:
-        """Start a watch; returns once the bucket's current sessions are loaded."""
+        """Start a watch; returns once the bucket's current sessions are loaded: the
+        watcher's end-of-initial-values marker seen AND the bucket's last message (as the
+        stream said before the watch) received, since nats-py may send that marker before
+        messages already on their way. Past `load_timeout_s` it goes on with what it has
+        (the last message may have expired meanwhile), saying so in the log."""
         assert self._kv is not None
+        info = await self.bus.nc.jetstream().stream_info(f"KV_{self.bucket}")
+        last = info.state.last_seq if info.state.messages else 0
         self._puts_since_watch = set()
         watcher = await self._kv.watchall()
         loaded = asyncio.Event()
         fresh: dict[str, Session] = {}
+        progress = {"marker": 0, "revision": 0}
+
+        def complete() -> None:  # the initial values replace the cache (but for the
+            with self._lock:     # sessions created here meanwhile)
+                self._cache = fresh | {k: s for k, s in self._cache.items()
+                                       if k in self._puts_since_watch}
+                self._puts_since_watch.clear()
+            loaded.set()
 
         async def follow() -> None:
             async for entry in watcher:
-                if entry is None:  # the initial values are all in: they replace the cache
-                    with self._lock:  # (but for sessions created here meanwhile)
-                        self._cache = fresh | {k: s for k, s in self._cache.items()
-                                               if k in self._puts_since_watch}
-                        self._puts_since_watch.clear()
-                    loaded.set()
-                    continue
-                self._apply(entry, None if loaded.is_set() else fresh)
+                if entry is None:
+                    progress["marker"] = 1
+                else:
+                    progress["revision"] = max(progress["revision"], entry.revision or 0)
+                    self._apply(entry, None if loaded.is_set() else fresh)
+                if not loaded.is_set() and progress["marker"] and progress["revision"] >= last:
+                    complete()
 
         self._watcher = watcher
         self._tasks.append(asyncio.get_running_loop().create_task(follow()))
-        await loaded.wait()
+        try:
+            await asyncio.wait_for(loaded.wait(), self.load_timeout_s)
+        except TimeoutError:
+            log.warning("sessions bucket: %d session(s) loaded, the last change (#%d) not "
+                        "seen within %g s; going on", len(fresh), last, self.load_timeout_s)
+            complete()
 
     def _apply(self, entry: Any, target: dict[str, Session] | None) -> None:
         if entry.operation in ("DEL", "PURGE"):
