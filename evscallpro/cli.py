@@ -65,6 +65,12 @@ def _register_analytics_process(sub: argparse._SubParsersAction) -> None:  # typ
     analytics_process.register(sub)
 
 
+def _register_gateway_process(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from evscallpro import gateway_process
+
+    gateway_process.register(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evscallpro", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +89,7 @@ _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ign
     _register_demo,
     _register_node,
     _register_analytics_process,
+    _register_gateway_process,
 ]
 
 

@@ -17,6 +17,11 @@ from core.domain import CallOutcome, Party
 from core.views import CallView
 
 
+class ArchiveUnavailable(RuntimeError):
+    """The archive cannot answer now (the analytics process is missing, late or failing:
+    bus.remote_archive raises it): pages say the statistics are unavailable, not a 500."""
+
+
 class CallArchive(Protocol):
     def calls_for_agent(
         self, agent_id: str, day: dt.date, limit: int = 500, tz: str | None = None

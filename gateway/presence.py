@@ -8,6 +8,9 @@ is paused with reason "disconnected" (`presence_action = "pause"`) or signed out
 them for when the call ends (core/agent.py), so a lost browser never cuts a call.
 
 Loop thread only; the core request runs in a worker thread like every other.
+
+With several gateways (docs/gateway-process.md), a browser may be connected to another one: `elsewhere`
+(bus.desk_presence.SharedPresence) says so, and the countdown starts again instead of acting.
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ class PresenceWatch:
         timeout_s: float,
         action: str,
         state_of: Callable[[str], AgentState | None],
+        elsewhere: Callable[[str], bool] | None = None,
     ) -> None:
         self._core = core
+        self._elsewhere = elsewhere
+        self.deferred = 0  # countdowns started again: a browser is on another gateway
         self.timeout_s = timeout_s
         self.action = action
         self._state_of = state_of
@@ -61,6 +67,10 @@ class PresenceWatch:
         loop = asyncio.get_running_loop()
         self._timers[agent_id] = loop.call_later(self.timeout_s, self._expired, agent_id)
 
+    def connected_agents(self) -> list[str]:
+        """The agents with a desk connected to this gateway (any thread: a copy)."""
+        return list(self._connections)
+
     def pending(self, agent_id: str) -> bool:
         """A countdown runs for this agent."""
         return agent_id in self._timers
@@ -75,6 +85,10 @@ class PresenceWatch:
     def _expired(self, agent_id: str) -> None:
         self._timers.pop(agent_id, None)
         if self._connections.get(agent_id):
+            return
+        if self._elsewhere is not None and self._elsewhere(agent_id):
+            self.deferred += 1
+            self.watch(agent_id)  # connected to another gateway: look again later
             return
         state = self._state_of(agent_id)
         if state is None or state == AgentState.OFFLINE:

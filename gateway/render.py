@@ -45,6 +45,7 @@ class AgentDesk(msgspec.Struct, frozen=True, kw_only=True):
     agenda: list[Any] = []
     qualified: dict[str, Any] = {}
     started: dict[str, float] = {}
+    history_unavailable: bool = False  # the archive did not answer: only today's live calls
 
 
 def _duration(seconds: float) -> str:
@@ -248,6 +249,7 @@ class Renderer:
             "agenda": desk.agenda,
             "qualified": desk.qualified,
             "started": desk.started,
+            "history_unavailable": desk.history_unavailable,
         }
 
     def agent_fragments(self, lang: str, desk: AgentDesk) -> str:

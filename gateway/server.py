@@ -19,7 +19,7 @@ from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -28,11 +28,11 @@ from websockets.protocol import State
 from core.domain import AgentState
 from core.views import CallView
 from gateway import http, metrics
-from gateway.archive import CallArchive, epoch, history_view, merge_history
+from gateway.archive import ArchiveUnavailable, CallArchive, epoch, history_view, merge_history
 from gateway.callbacks import CallbackStore
 from gateway.contacts import ContactStore, sort_key
 from gateway.dispatch import Dispatcher, Qualified
-from gateway.health import telephony_problem
+from gateway.health import node_details, telephony_problem
 from gateway.hub import (
     AGENT_KEY,
     HTML_KEY_PREFIX,
@@ -95,11 +95,16 @@ class Gateway:
         self.archive = archive
         self._archived_history: dict[str, list[CallView]] = {}
         self._archived_started: dict[str, float] = {}  # call id -> start, from the archive
+        self._history_unavailable: set[str] = set()  # agents whose archive query failed
         self.callbacks = CallbackStore.in_data_dir(settings.data_dir)
         self.presence: PresenceWatch | None = None
+        # `evscallpro gateway`: whether an agent's desk is open on another gateway.
+        self.presence_elsewhere: Callable[[str], bool] | None = None
         self.settings = settings
         # The Stack replaces it with AriRecordings (gateway/recordings.py): no shared disk.
         self.recordings: RecordingSource = FolderRecordings(settings.resolved_recordings_dir())
+        # `evscallpro gateway` replaces it with a LabelledRegistry (process=gateway).
+        self.metrics_registry: object = REGISTRY
         self.users = users
         self.contacts = contacts or ContactStore.in_data_dir(settings.data_dir)
         self.catalog = Catalog(default=settings.default_language)
@@ -161,7 +166,7 @@ class Gateway:
 
         self.presence = PresenceWatch(
             self.call_center, self.settings.presence_timeout_s, self.settings.presence_action,
-            state_of,
+            state_of, self.presence_elsewhere,
         )
         for agent in self.hub.agents():
             if agent.state != AgentState.OFFLINE:
@@ -303,7 +308,8 @@ class Gateway:
         if path == "/healthz":
             return self._health()
         if path == "/metrics":
-            return http.response(HTTPStatus.OK, generate_latest(), CONTENT_TYPE_LATEST)
+            body = generate_latest(self.metrics_registry)  # type: ignore[arg-type]
+            return http.response(HTTPStatus.OK, body, CONTENT_TYPE_LATEST)
         if path.startswith("/static/"):
             name = path.removeprefix("/static/")
             if "/" in name or name.startswith("."):
@@ -382,12 +388,14 @@ class Gateway:
     def _health(self) -> Response:
         """200 `ok`, or 503 with the reason when the core cannot hear Asterisk."""
         problem = telephony_problem(self.call_center)
+        body: dict[str, object] = {"status": "ok", "clients": self.hub.client_count}
+        nodes = node_details(self.call_center)
+        if nodes is not None:  # several nodes (evscallpro gateway): each one's health
+            body["nodes"] = nodes
         if problem is None:
-            return http.json_response({"status": "ok", "clients": self.hub.client_count})
-        return http.json_response(
-            {"status": "unavailable", "reason": problem, "clients": self.hub.client_count},
-            HTTPStatus.SERVICE_UNAVAILABLE,
-        )
+            return http.json_response(body)
+        body.update(status="unavailable", reason=problem)
+        return http.json_response(body, HTTPStatus.SERVICE_UNAVAILABLE)
 
     async def _recordings_page(self, lang: str, user: User, query: dict[str, list[str]]) -> Response:
         filters = {key: (query.get(key) or [""])[0][:100] for key in ("agent", "date", "q")}
@@ -527,6 +535,7 @@ class Gateway:
                 archive.calls_for_agent, agent_id, dt.datetime.now(zone).date(), 500, str(zone)
             )
             self._archived_history[agent_id] = [history_view(agent_id, item) for item in items]
+            self._history_unavailable.discard(agent_id)
             for item in items:
                 self._archived_started[item.call_id] = epoch(item.started_at)
                 if item.disposition and item.call_id not in self.dispatcher.qualified:
@@ -534,8 +543,12 @@ class Gateway:
                     self.dispatcher.qualified[item.call_id] = Qualified(
                         item.disposition, booked.due_at if booked else None
                     )
+        except ArchiveUnavailable as exc:  # no analytics process answering: the desk says so
+            log.warning("the history of %s is unavailable: %s", agent_id, exc)
+            self._history_unavailable.add(agent_id)
         except Exception:
             log.exception("the call archive could not give %s's history", agent_id)
+            self._history_unavailable.add(agent_id)
 
     def _desk(self, agent_id: str) -> AgentDesk:
         view = self.hub.agent(agent_id)
@@ -560,6 +573,7 @@ class Gateway:
             agenda=self.callbacks.agenda(agent_id, time.time(), zone),
             qualified=qualified,
             started=started,
+            history_unavailable=agent_id in self._history_unavailable,
         )
 
     async def _socket(self, connection: ServerConnection) -> None:

@@ -40,6 +40,7 @@ from analytics.stats_export import ExportTooLarge
 from core.domain import CallStep
 from core.views import AgentView
 from gateway import http
+from gateway.archive import ArchiveUnavailable
 from gateway.contacts import ContactStore
 from gateway.render import Renderer
 from gateway.settings import GatewaySettings
@@ -206,6 +207,11 @@ class StatsPages:
         if self.source is not None:
             try:
                 board = await asyncio.to_thread(self.source.dashboard, request.filter)
+            except ArchiveUnavailable as exc:  # no analytics process answering: say so
+                log.warning("statistics unavailable: %s", exc)
+                text = self.renderer.catalog.t(lang, "stats.unavailable")
+                return http.html(self.render(lang, user, request, None, refusal=text),
+                                 HTTPStatus.SERVICE_UNAVAILABLE)
             except Exception:
                 log.exception("statistics could not be computed")
                 failed = True
@@ -256,6 +262,8 @@ class StatsPages:
                     self.source.dashboard, StatsFilter(start=start, end=end, tz=tz)
                 )
                 self._today = (today, time.monotonic(), board)
+            except ArchiveUnavailable as exc:
+                log.warning("today's figures unavailable: %s", exc)
             except Exception:
                 log.exception("today's figures could not be computed")
         connected = [a for a in agents if a.call is not None
@@ -292,6 +300,11 @@ class StatsPages:
             return http.html(html, HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         except StatsError as exc:
             return http.response(HTTPStatus.BAD_REQUEST, f"{exc}\n")
+        except ArchiveUnavailable as exc:
+            log.warning("export unavailable: %s", exc)
+            text = self.renderer.catalog.t(lang, "stats.unavailable")
+            html = self.render(lang, user, request, None, refusal=text)
+            return http.html(html, HTTPStatus.SERVICE_UNAVAILABLE)
         start = request.filter.start.strftime("%Y%m%d")
         name = f"evscallpro-calls-{start}-{request.period}.{fmt}"
         return http.response(
