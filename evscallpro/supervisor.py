@@ -341,7 +341,7 @@ class Supervisor:
                 text=True,
                 bufsize=1,
                 start_new_session=True,
-                env={**self._env, die_with_parent.PARENT_ENV: str(os.getpid())},
+                env=self._env,
             )
         child.popen = popen
         child.started_at = self._clock()
