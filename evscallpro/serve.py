@@ -217,7 +217,7 @@ class Processes:
             line = said.get(f"node-{node}")
             if line is not None:
                 live += [str(c) for c in line.get("live_calls_left_up") or []]
-            else:
+            elif supervisor.ready_lines().get(f"node-{node}"):  # it ran: it may have calls
                 silent.append(node)
         if silent and self.bus_servers:
             try:

@@ -9,7 +9,8 @@ tested before the real children exist: `fake_cli.py <command> --config F [--bus-
   `call` line per placed call and keeps the call "live" (in its KV bucket
   live_calls_bucket(node) too); its stopped line lists them, unless FAKE_NODE_SILENT=1
   (then only the bucket says);
-- gateway: its ready line has url = http://127.0.0.1:<port>/ (--port, else 9).
+- gateway: its ready line has url = http://127.0.0.1:<port>/ (--port, else the settings
+  file's [gateway] port).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import os
 import signal
 import sys
+import tomllib
 
 import msgspec
 import nats
@@ -46,7 +48,7 @@ async def main() -> int:
     p.add_argument("--config", required=True)
     p.add_argument("--bus-url", default="")
     p.add_argument("--node", default="")
-    p.add_argument("--port", type=int, default=9)
+    p.add_argument("--port", type=int, default=None)
     args = p.parse_args()
     print(f"fake {args.command} {args.node} argv: {sys.argv[1:]}", file=sys.stderr, flush=True)
     nc = await nats.connect(args.bus_url, connect_timeout=2, max_reconnect_attempts=0)
@@ -73,7 +75,11 @@ async def main() -> int:
         await nc.subscribe(command_subject(args.node), queue=node_queue(args.node), cb=serve)
         ready["node"] = args.node
     if args.command == "gateway":
-        ready["url"] = f"http://127.0.0.1:{args.port}/"
+        port = args.port
+        if port is None:
+            with open(args.config, "rb") as handle:
+                port = tomllib.load(handle).get("gateway", {}).get("port", 9)
+        ready["url"] = f"http://127.0.0.1:{port}/"
     emit(ready)
     await stop.wait()
     await nc.drain()

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support.processes import needs_child_processes
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -41,6 +42,7 @@ def _read_until(lines: queue.Queue[str], pattern: str, seen: list[str]) -> re.Ma
             raise AssertionError("demo exited early:\n" + "\n".join(seen))
 
 
+@needs_child_processes
 def test_demo_command_prints_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
