@@ -1,6 +1,6 @@
 """The child processes of `evscallpro serve`: started in order, relayed, restarted, stopped.
 
-A child follows the contract of docs/scale.md ("Processes"): JSON lines on stdout,
+A child follows this contract (the processes' one, docs/scale.md): JSON lines on stdout,
 `{"event": "ready", ...}` once it serves, `{"event": "error", ...}` then exit code 2 for a
 configuration problem, logs on stderr, a clean stop on SIGTERM.
 
