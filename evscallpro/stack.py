@@ -41,14 +41,14 @@ from actors.recovery import ReconcileReport
 from actors.sinks import CallRecordSink, FanOutSink, JsonLinesRecordSink
 from actors.softphone_presence import SoftphonePresence
 from core.softphone import OFFLINE_HANGUP_BY
-from evscallpro import people
 from evscallpro.config_file import core_config_from_settings
 from evscallpro.root import CallCenterApp
 from evscallpro.settings_file import Settings
 from gateway.contacts import ContactStore
-from gateway.project import user_directory
+from gateway.project import project_users, user_directory
 from gateway.recordings import AriRecordings
 from gateway.server import GatewayThread
+from gateway.users import Role, UserDirectory
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +121,21 @@ class Stack:
 
     def supervisors_without_phone(self) -> list[str]:
         """Web users with the supervisor role that no [[supervisors]] entry gives a phone."""
-        return people.supervisors_without_phone(self.settings)
+        users = UserDirectory.load(self.data_dir / USERS_FILE, base=project_users(self.settings))
+        phones = {s.id for s in self.settings.supervisors}
+        return sorted(
+            u.user_id for u in users.all() if u.role == Role.SUPERVISOR and u.user_id not in phones
+        )
 
     def people_problems(self) -> list[str]:
         """What the admin must fix in the configuration of people, one line each."""
-        return people.people_problems(self.settings)
+        return [
+            f"supervisor {user_id!r} ({self.data_dir / USERS_FILE}) has no phone: add a "
+            f'[[supervisors]] entry with id = "{user_id}" and softphone_endpoint or '
+            "mobile_number to the settings file; until then they can watch the wallboard "
+            "but not listen, whisper or barge"
+            for user_id in self.supervisors_without_phone()
+        ]
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Stack:
