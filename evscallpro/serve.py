@@ -23,7 +23,7 @@ Stdout, one JSON line each: the children's lines with "process" (and "node") add
 `call` and `record` from the nodes, `reconciled` reports; a child's own lifecycle lines are
 relayed as `process_ready`, `process_stopped`, `process_error`, and a restart as
 `process_exit` — then serve's own `{"event": "ready", "url": ...}` once every child is
-ready, and `{"event": "stopped", "live_calls_left_up": [...]}` at the end.
+ready and the gateway's /healthz says the nodes are up (waited a few seconds at most), and `{"event": "stopped", "live_calls_left_up": [...]}` at the end.
 
 `--call AGENT_ID:NUMBER` logs the agent in and places one call once ready, through the bus
 (a NodeCommand to the agent's node) (smoke tests).
@@ -38,13 +38,16 @@ import logging
 import signal
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from bus.protocol import LogIn, PlaceCall
+from bus.protocol import HEALTH_INTERVAL_S, LogIn, PlaceCall
 from bus.server import NatsServer, NatsServerError
 from core.domain import Refusal
 from evscallpro import asterisk_check, die_with_parent
@@ -59,6 +62,7 @@ log = logging.getLogger(__name__)
 LOGS_DIR = "logs"
 NATS_DIR = "nats"
 READY_TIMEOUT_S = 90.0  # a node is ready after its first reconciliation with Asterisk
+HEALTHY_WAIT_S = 4 * HEALTH_INTERVAL_S  # the gateway hears each node's health this often
 
 
 class ServeError(RuntimeError):
@@ -171,6 +175,9 @@ class Processes:
         if self.error is not None:
             self.stop()
             raise ServeError(str(self.error))
+        if self.url and not wait_healthy(self.url, HEALTHY_WAIT_S, self.finished):
+            log.warning("the gateway's /healthz is not ok %g s after every process was ready "
+                        "(see %s/healthz)", HEALTHY_WAIT_S, self.url)  # fmt: skip
         return self
 
     def _supervise(self) -> None:
@@ -227,6 +234,26 @@ class Processes:
             except Exception as exc:
                 log.warning("cannot read the live calls the nodes left up: %s", exc)
         return sorted(set(live))
+
+
+def wait_healthy(url: str, timeout_s: float, stop: threading.Event) -> bool:
+    """True once the gateway's /healthz answers 200. A node is ready after its first
+    reconciliation, but the gateway learns it from the node's health reports (one each
+    HEALTH_INTERVAL_S): serve's ready line waits for that, so ready means calls can be
+    placed. A 503 is waited out (until `timeout_s` or `stop`); any other answer is not."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:
+                return False
+        except OSError:
+            return False
+        # a child's HTTP endpoint, no event to wait on: look again shortly
+        if time.monotonic() >= deadline or stop.wait(0.1):
+            return False
 
 
 # ---------------------------------------------------------------------- checks
