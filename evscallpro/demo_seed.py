@@ -29,7 +29,8 @@ SETTINGS_FILE = "evscallpro-demo.toml"
 PHONES_FILE = "sim-phones.toml"
 CONTACTS_FILE = "contacts.csv"
 CAMPAIGNS_FILE = "campaigns.toml"
-# What `--reset` removes from the data dir (the call history); the seed is rewritten anyway.
+# What `--reset` removes from the data dir (the call history; glob patterns); the seed is
+# rewritten anyway.
 HISTORY = (
     "evscallpro.duckdb",
     "evscallpro.duckdb.wal",
@@ -37,6 +38,8 @@ HISTORY = (
     "calls.jsonl",
     "live-calls.jsonl",
     "recordings",
+    "nats",  # the local nats-server's JetStream: records in flight, live calls to adopt
+    "node-*",  # each node process's record outbox
 )
 
 
@@ -99,8 +102,7 @@ def seed_data_dir(
     """`hasher` sets the cost of new hashes (default: argon2's; tests use a cheap one)."""
     data_dir = Path(settings.data_dir)
     if reset:
-        for name in HISTORY:
-            target = data_dir / name
+        for target in [path for name in HISTORY for path in data_dir.glob(name)]:
             if target.is_dir():
                 shutil.rmtree(target)
             else:

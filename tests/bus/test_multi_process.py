@@ -28,8 +28,8 @@ from argon2 import PasswordHasher
 from asterisk.sim.testing import SimulatorThread
 from bus.server import NatsServer, free_port, start_cluster
 from gateway.users import Role, UserDirectory
-from tests.support.desk_client import Desk
-from tests.support.processes import ProductProcess
+from support.desk_client import Desk
+from support.processes import ProductProcess
 
 APP = "evs-multi"
 NODES = {"n1": ("a1", "a2"), "n2": ("a3", "a4")}
