@@ -32,6 +32,7 @@ from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from bus.bus_thread import BusThread
+from bus.jetstream_ready import SETUP_WITHIN_S, when_ready
 from bus.protocol import SESSIONS_BUCKET
 from gateway.sessions import Session
 
@@ -87,7 +88,7 @@ class KvSessions:
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self, timeout_s: float = 10.0) -> KvSessions:
+    def start(self, timeout_s: float = SETUP_WITHIN_S + 10.0) -> KvSessions:
         """Open (or create) the bucket and load every session before returning."""
         self.bus.run(self._open(), timeout_s)
         self.bus.run(self._watch(), timeout_s)
@@ -112,7 +113,9 @@ class KvSessions:
 
     async def _open(self) -> None:
         js = self.bus.nc.jetstream()
-        self._kv = await ensure_sessions_bucket(js, self.ttl_s, self.replicas, self.bucket)
+        self._kv = await when_ready(
+            lambda: ensure_sessions_bucket(js, self.ttl_s, self.replicas, self.bucket),
+            "sessions bucket")
 
     async def _watch(self) -> None:
         """Start a watch; returns once the bucket's current sessions are loaded: the

@@ -44,6 +44,7 @@ from analytics.reader import AnalyticsReader
 from analytics.store import CallStore
 from bus.archive_service import ArchiveService
 from bus.connect import connect
+from bus.jetstream_ready import when_ready
 from bus.lean_pull import LeanRecordWriter, lean_supported
 from bus.protocol import (
     PREFIX,
@@ -186,7 +187,7 @@ class AnalyticsProcess:
             loop.add_signal_handler(sig, stop.set)
         nc = await connect(self.bus, "analytics")
         js = nc.jetstream()
-        await ensure_stream(js, replicas=self.bus.replicas)
+        await when_ready(lambda: ensure_stream(js, replicas=self.bus.replicas), "records stream")
         store = CallStore(self.db_path)  # StoreBusy: another process holds it (a crash, retried)
         reader = AnalyticsReader(self.db_path)  # the same database instance, its own cursors
         options: dict[str, Any] = {

@@ -45,6 +45,7 @@ from prometheus_client import Gauge
 from actors.recovery import ReconcileReport
 from actors.sinks import FanOutSink, JsonLinesRecordSink
 from bus.connect import connect
+from bus.jetstream_ready import when_ready
 from bus.live_calls_kv import LiveCallsKV
 from bus.node_service import NodeService
 from bus.record_outbox import AgentIntervals, RecordOutbox
@@ -185,10 +186,11 @@ class NodeProcess:
         js = nc.jetstream()
 
         async def prepare() -> None:
-            await ensure_stream(js, bus.replicas)
+            await when_ready(lambda: ensure_stream(js, bus.replicas), "records stream")
 
         await prepare()
-        journal = await LiveCallsKV.open(js, self.node, bus.replicas)
+        journal = await when_ready(lambda: LiveCallsKV.open(js, self.node, bus.replicas),
+                                   "live-calls bucket")
         outbox = RecordOutbox(self.folder)
         outbox.start(RecordPublisher(js, self.node), prepare=prepare)
         intervals = AgentIntervals(outbox.write)

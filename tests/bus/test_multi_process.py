@@ -24,12 +24,12 @@ from typing import Any
 import duckdb
 import pytest
 from argon2 import PasswordHasher
+from support.desk_client import Desk
+from support.processes import ProductProcess
 
 from asterisk.sim.testing import SimulatorThread
 from bus.server import NatsServer, free_port, start_cluster
 from gateway.users import Role, UserDirectory
-from support.desk_client import Desk
-from support.processes import ProductProcess
 
 APP = "evs-multi"
 NODES = {"n1": ("a1", "a2"), "n2": ("a3", "a4")}
@@ -141,7 +141,7 @@ def sims() -> Iterator[dict[str, SimulatorThread]]:
 
 
 def live_call_of(desk: Desk, agent: str) -> bool:
-    state, step = desk.rows.get(agent, ("", ""))
+    _state, step = desk.rows.get(agent, ("", ""))
     return step == "connected"
 
 
@@ -242,7 +242,7 @@ async def scenario(folder: Path, cluster: list[NatsServer],
         assert not any(d.signed_out for d in [*desks.values(), *boards])
         calls = product.call_ids()
         assert len(calls) == 6, calls  # one per agent, then a1's and a3's second calls
-        await wait_records(product, calls)
+        await wait_records(product, bus_url, calls)
         for node, sim in sims.items():
             state = sim.state()
             assert len(state["channels"]) == 0, (node, state["channels"])
@@ -253,17 +253,35 @@ async def scenario(folder: Path, cluster: list[NatsServer],
         await asyncio.to_thread(product.stop)
 
 
-async def wait_records(product: Product, calls: set[str]) -> None:
-    """Once the writer has caught up: one row per call, no other row."""
-    db = product.folder / "data" / "evscallpro.duckdb"
-    rows: dict[str, int] = {}
-    for _ in range(int(STEP_S * 4)):
-        product.analytics.stop()
-        rows = count_rows(db)
-        if set(rows) >= calls:
-            break
-        await asyncio.to_thread(product.analytics.start)
-        await asyncio.sleep(0.25)  # noqa: ASYNC110 - the writer drains the stream meanwhile
+async def wait_records(product: Product, bus_url: str, calls: set[str]) -> None:
+    """Ask the archive (the analytics process, over the bus) until it holds every call,
+    then stop the writer and count the rows in the DuckDB file itself."""
+    import datetime as dt
+
+    import nats
+
+    from bus import archive_protocol as proto
+
+    nc = await nats.connect(bus_url.split(","), connect_timeout=2)
+    stored: set[str] = set()
+    try:
+        deadline = asyncio.get_running_loop().time() + STEP_S * 2
+        while True:
+            stored = set()
+            for agent in AGENTS:
+                query = proto.CallsForAgent(agent_id=agent, day=dt.datetime.now(dt.UTC).date())
+                with contextlib.suppress(Exception):  # the writer may still be starting
+                    msg = await nc.request(proto.ARCHIVE_SUBJECT, proto.encode_query(query),
+                                           timeout=5)
+                    stored |= {item.call_id for item in proto.decode_answer(query, msg.data)}
+            if stored >= calls or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await nc.close()
+    assert stored >= calls, f"the archive lacks {calls - stored}"
+    await asyncio.to_thread(product.analytics.stop)
+    rows = count_rows(product.folder / "data" / "evscallpro.duckdb")
     assert set(rows) == calls, f"missing {calls - set(rows)}, extra {set(rows) - calls}"
     assert all(count == 1 for count in rows.values()), rows
 

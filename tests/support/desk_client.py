@@ -65,8 +65,9 @@ class Desk:
     def move_to(self, base: str) -> None:
         """The load balancer now sends this browser to another gateway (same cookie)."""
         self.base = base
-        if self._ws is not None:
-            self._ws.transport.abort()
+        ws, self._ws = self._ws, None  # nothing more is sent on the old socket
+        if ws is not None:
+            ws.transport.abort()
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -89,13 +90,15 @@ class Desk:
                 backoff = min(1.0, backoff * 2)
                 continue
             backoff = 0.1
+            ws = self._ws
             try:
-                async for message in self._ws:
+                async for message in ws:
                     text = message if isinstance(message, str) else message.decode()
                     await self._on_frame(text)
-            except Exception:  # noqa: S110 - a dropped socket: reconnect below
+            except Exception:
                 pass
-            self._ws = None
+            if self._ws is ws:
+                self._ws = None
             if not self._closing:
                 self.reconnects += 1
 

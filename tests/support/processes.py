@@ -104,16 +104,13 @@ class ProductProcess:
                         f"{self.name}: no {what} within {timeout_s:.0f} s; "
                         f"exit {self.exit_code()}; stderr: {self.stderr_tail()}"
                     )
-                if self.exit_code() is not None and since >= 0:
-                    # a dead process writes nothing more: the reader has drained its lines
-                    if self._reader is not None and not self._reader.is_alive():
-                        for event in self.events[since:]:
-                            if predicate(event):
-                                return event
-                        raise ProcessFailed(
-                            f"{self.name}: exited {self.exit_code()} before {what}; "
-                            f"stderr: {self.stderr_tail()}"
-                        )
+                reader_done = self._reader is not None and not self._reader.is_alive()
+                if self.exit_code() is not None and reader_done:
+                    # a dead process writes nothing more, and its lines were all read above
+                    raise ProcessFailed(
+                        f"{self.name}: exited {self.exit_code()} before {what}; "
+                        f"stderr: {self.stderr_tail()}"
+                    )
                 self._cond.wait(min(left, 0.5))
 
     def exit_code(self) -> int | None:
