@@ -55,6 +55,9 @@ class CallPrompts(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         "sound:all-circuits-busy-now",
         "sound:please-try-call-later",
     )
+    # Played to the CUSTOMER when the agent leg is switched mid-call, before the hold music
+    # (empty: the hold music at once).
+    agent_switching: tuple[str, ...] = ("sound:pls-hold-while-try",)
 
 
 class CallSettings(msgspec.Struct, frozen=True, kw_only=True):

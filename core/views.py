@@ -35,6 +35,11 @@ class CallView(msgspec.Struct, frozen=True, kw_only=True):
     monitored_by: tuple[tuple[str, SupervisionMode], ...] = ()
     # Who ended the call first ("You hung up" / "The customer hung up"); None while live.
     ended_by: Party | None = None
+    # A mid-call switch of the agent leg: where to while it runs, then how the last one
+    # ended (a SwitchResult: "switched", "no_answer"...) so the desk can say why.
+    switching_to: WorkstationMode | None = None
+    switch_result: str = ""
+    switch_reason: str = ""
 
 
 class AgentView(msgspec.Struct, frozen=True, kw_only=True):
