@@ -30,7 +30,7 @@ from core.call_config import CallRequest
 from core.call_events import CallEnded, CallStepChanged
 from core.call_outcomes import final_step_for
 from core.call_record import call_record
-from core.domain import CallOutcome
+from core.domain import CallOutcome, WorkstationMode
 from core.records import StepTime
 from core.timers import TimerFired
 from core.views import AgentView, CallView
@@ -56,6 +56,13 @@ class PlaceCall(msgspec.Struct, frozen=True):
 class HangUpCall(msgspec.Struct, frozen=True):
     call_id: str
     by: str
+
+
+class SwitchCall(msgspec.Struct, frozen=True):
+    """Move the agent's connected call to another workstation (core/call_switch.py)."""
+
+    call_id: str
+    target: WorkstationMode
 
 
 class GetAgentView(msgspec.Struct, frozen=True):
@@ -112,6 +119,17 @@ class AgentActor(MachineActor[AgentMachine]):
                     return Refusal("unknown_call", f"no live call {call_id!r} for this agent")
                 try:
                     self.call_ref.tell(UiHangUp(requested_by=by))
+                except pykka.ActorDeadError:
+                    return Refusal("unknown_call", "the call already ended")
+                return None
+            case SwitchCall(call_id=call_id, target=target):
+                switch = self.machine.switch_request(call_id, target)
+                if isinstance(switch, Refusal):
+                    return switch
+                if self.call_ref is None:  # an adopted call: see CallCenterPort.switch_agent_leg
+                    return Refusal("unknown_call", "the call is not this agent's")
+                try:
+                    self.call_ref.tell(switch)
                 except pykka.ActorDeadError:
                     return Refusal("unknown_call", "the call already ended")
                 return None

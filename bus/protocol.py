@@ -77,6 +77,14 @@ class HangUp(msgspec.Struct, frozen=True, tag=True):
     call_id: str
 
 
+class SwitchAgentLeg(msgspec.Struct, frozen=True, tag=True):
+    """CallCenter.switch_agent_leg: move a connected call's agent leg (core/call_switch.py)."""
+
+    agent_id: str
+    call_id: str
+    target: WorkstationMode
+
+
 class SetWorkstation(msgspec.Struct, frozen=True, tag=True):
     agent_id: str
     mode: WorkstationMode
@@ -135,6 +143,7 @@ NodeCommand = (
     | Supervise
     | StopSupervision
     | GetSnapshot
+    | SwitchAgentLeg
 )
 
 

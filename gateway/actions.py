@@ -32,6 +32,13 @@ class HangUp(_Action, frozen=True, tag="hang_up"):
     call_id: NonEmpty
 
 
+class SwitchCall(_Action, frozen=True, tag="switch_call"):
+    """Move the connected call to the other workstation ("Move the call to my mobile")."""
+
+    call_id: NonEmpty
+    target: WorkstationMode
+
+
 class SetWorkstation(_Action, frozen=True, tag="set_workstation"):
     mode: WorkstationMode
     mobile_number: str = ""
@@ -76,6 +83,7 @@ class StopSupervision(_Action, frozen=True, tag="stop_supervision"):
 Action = (
     PlaceCall
     | HangUp
+    | SwitchCall
     | SetWorkstation
     | SetAvailable
     | LogIn
@@ -91,6 +99,7 @@ AGENT_ACTIONS: frozenset[type[_Action]] = frozenset(
     {
         PlaceCall,
         HangUp,
+        SwitchCall,
         SetWorkstation,
         SetAvailable,
         LogIn,

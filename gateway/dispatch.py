@@ -34,6 +34,7 @@ from gateway.actions import (
     ShowContact,
     StopSupervision,
     Supervise,
+    SwitchCall,
     decode_action,
 )
 from gateway.callbacks import Callback, CallbackStore, callback_id, due_epoch
@@ -143,6 +144,10 @@ class Dispatcher:
             case HangUp(call_id=call_id):
                 self._own_live_call(me, call_id)
                 await self._ask(lang, self._core.hang_up, me, call_id)
+            case SwitchCall(call_id=call_id, target=target):
+                self._own_live_call(me, call_id)
+                await self._ask(lang, self._core.switch_agent_leg, me, call_id, target)
+                return [("notice", self._render.notice(lang, f"switch.requested.{target}", "info"))]
             case SetWorkstation(mode=mode, mobile_number=mobile):
                 return await self._set_workstation(user, lang, mode, mobile)
             case SetAvailable():

@@ -33,6 +33,13 @@ class CallCenter(Protocol):
 
     def hang_up(self, agent_id: str, call_id: str) -> Refusal | None: ...
 
+    def switch_agent_leg(
+        self, agent_id: str, call_id: str, target: WorkstationMode
+    ) -> Refusal | None:
+        """Move the agent's connected call to the other workstation (softphone <-> mobile),
+        the customer held meanwhile; how it ends comes in the CallView (`switch_result`)."""
+        ...
+
     def set_workstation(
         self, agent_id: str, mode: WorkstationMode, mobile_number: str | None = None
     ) -> Refusal | None: ...

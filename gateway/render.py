@@ -45,6 +45,9 @@ class AgentDesk(msgspec.Struct, frozen=True, kw_only=True):
     agenda: list[Any] = []
     qualified: dict[str, Any] = {}
     started: dict[str, float] = {}
+    # The desk's WebSocket link is degraded (gateway/link_quality.py): a softphone call is
+    # offered the move to the mobile.
+    link_degraded: bool = False
 
 
 def _duration(seconds: float) -> str:
@@ -120,6 +123,8 @@ class Renderer:
             return self.outcome_label(lang, call)
         if call.step == CallStep.AGENT_DIALING:
             return self.catalog.t(lang, f"step.agent_dialing.{call.workstation}")
+        if call.step == CallStep.SWITCHING and call.switching_to is not None:
+            return self.catalog.t(lang, f"step.switching.{call.switching_to}")
         return self.catalog.t(lang, f"step.{call.step}")
 
     def supervisor_step_label(self, lang: str, call: CallView) -> str:
@@ -130,6 +135,8 @@ class Renderer:
             return self.catalog.t(lang, key)
         if call.step == CallStep.AGENT_DIALING:
             return self.catalog.t(lang, f"sup.step.agent_dialing.{call.workstation}")
+        if call.step == CallStep.SWITCHING and call.switching_to is not None:
+            return self.catalog.t(lang, f"sup.step.switching.{call.switching_to}")
         return self.catalog.t(lang, f"sup.step.{call.step}")
 
     def outcome_label(self, lang: str, call: CallView) -> str:
@@ -248,6 +255,7 @@ class Renderer:
             "agenda": desk.agenda,
             "qualified": desk.qualified,
             "started": desk.started,
+            "link_degraded": desk.link_degraded,
         }
 
     def agent_fragments(self, lang: str, desk: AgentDesk) -> str:
