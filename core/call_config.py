@@ -13,6 +13,7 @@ from enum import StrEnum
 
 import msgspec
 
+from core.costs import LegCost
 from core.domain import WorkstationMode
 
 E164 = re.compile(r"^\+[1-9]\d{5,14}$")
@@ -87,6 +88,8 @@ class CallSettings(msgspec.Struct, frozen=True, kw_only=True):
     prompt_guard_s: float = 20.0  # longest a prompt may play before the machine moves on
     bridge_guard_s: float = 5.0  # from customer answer to both legs bridged
     ending_guard_s: float = 10.0  # from hang-up requests to ChannelDestroyed of every leg
+    # What an agent leg costs per workstation (core/costs.py; empty: costs not configured).
+    agent_leg_costs: dict[str, LegCost] = {}
 
     def acceptance_for(self, workstation: WorkstationMode) -> bool:
         return self.acceptance_by_workstation.get(str(workstation), self.acceptance)

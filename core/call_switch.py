@@ -44,6 +44,7 @@ from core.call_actions import CallActions, http_detail
 from core.call_config import CallRequest, CallSettings
 from core.call_events import AgentLegSwitched
 from core.call_inputs import HangupFromUi, SwitchAgentLeg
+from core.costs import LegCost, cost_of
 from core.domain import CallOutcome, CallStep, LegRole, Party, SwitchResult, WorkstationMode
 from core.ids import app_args, playback_id, switch_leg_id
 from core.leg import FailureKind, Leg
@@ -81,7 +82,7 @@ class AgentSlot:
         self.joined_at: float | None = None
         self.end_reason = ""
 
-    def record(self, ended_at: float | None) -> AgentLegRecord:
+    def record(self, ended_at: float | None, costs: dict[str, LegCost]) -> AgentLegRecord:
         leg = self.leg.record()
         end = leg.ended_at if leg.ended_at is not None else ended_at
         billable = leg.billable_seconds
@@ -98,6 +99,7 @@ class AgentSlot:
             end_reason=self.end_reason or END_CALL_ENDED,
             hangup_cause=leg.hangup_cause,
             billable_seconds=billable,
+            cost=cost_of(costs, self.workstation, leg.answered_at is not None, billable),
         )
 
 
@@ -158,7 +160,8 @@ class SwitchActions(CallActions):
         legs: tuple[AgentLegRecord, ...] = ()
         if len(self._slots) > 1:
             end = record.ended_at if self.is_finished else None
-            legs = tuple(slot.record(end) for slot in self._slots)
+            costs = self.settings.agent_leg_costs
+            legs = tuple(slot.record(end, costs) for slot in self._slots)
         return msgspec.structs.replace(record, agent_leg=first, agent_legs=legs)
 
     def channel_ids(self) -> tuple[str, ...]:

@@ -47,6 +47,7 @@ class AgentLegRecord(msgspec.Struct, frozen=True, kw_only=True):
     end_reason: str = ""
     hangup_cause: int = 0
     billable_seconds: float = 0.0
+    cost: float | None = None  # [costs] (core/costs.py); None when costs are not configured
 
 
 class StepTime(msgspec.Struct, frozen=True):

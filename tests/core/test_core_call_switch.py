@@ -4,6 +4,7 @@ of the customer, until the call ends."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from call_events_factory import (
     Driver,
@@ -32,6 +33,7 @@ from core.call import CallMachine
 from core.call_config import CallPrompts, CallRequest, CallSettings
 from core.call_events import AgentLegSwitched, CallStepChanged
 from core.call_inputs import CallStart, HangupFromUi, SwitchAgentLeg
+from core.costs import LegCost, leg_cost
 from core.domain import CallOutcome, CallStep, Party, SwitchResult, WorkstationMode
 from core.timers import StartTimer, TimerFired
 
@@ -349,3 +351,28 @@ def test_a_second_switch_after_the_first_uses_a_new_leg_id() -> None:
     assert "c1-agent-s2" in d.m.channel_ids()
     steps = [e.step for e in d.events if isinstance(e, CallStepChanged)]
     assert steps[-3:] == [CallStep.SWITCHING, CallStep.CONNECTED, CallStep.SWITCHING]
+
+
+def test_each_agent_leg_has_its_cost_when_costs_are_configured() -> None:
+    costs = {"mobile": LegCost(per_minute=0.06, per_call=0.01), "softphone": LegCost()}
+    settings = msgspec.structs.replace(SETTINGS, agent_leg_costs=costs)
+    d = connected(settings=settings)
+    switch(d, WorkstationMode.MOBILE)
+    d.feed(stasis_start(NEW, "Up", "agent", "c1"), dtmf(NEW, "1"))
+    d.feed(entered_bridge(BRIDGE, NEW, [OLD, CUSTOMER, NEW]), destroyed(OLD, 16))
+    d.feed(hangup_request(CUSTOMER, 16), dt=60.0)  # one more minute on the mobile
+    d.feed(destroyed(CUSTOMER, 16), destroyed(NEW, 16))
+    softphone, mobile = d.record().agent_legs
+    assert softphone.cost == 0.0
+    assert mobile.cost == pytest.approx(0.01 + 0.06 * mobile.billable_seconds / 60, abs=1e-4)
+    assert mobile.billable_seconds > 60
+
+
+def test_no_costs_configured_means_no_cost() -> None:
+    d = connected()
+    switch(d, WorkstationMode.MOBILE)
+    d.feed(TimerFired("switch_answer"), destroyed(NEW, 19))
+    end_by_customer(d)
+    assert [leg.cost for leg in d.record().agent_legs] == [None, None]
+    assert leg_cost(LegCost(per_minute=1.0, per_call=5.0), answered=False, billable_seconds=90) == 0
+    assert leg_cost(LegCost(per_minute=1.0, per_call=5.0), answered=True, billable_seconds=90) == 6.5
