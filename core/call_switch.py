@@ -288,7 +288,12 @@ class SwitchActions(CallActions):
         """The new leg entered the bridge: hang up the old one; the new one is the agent."""
         switch = self._switch
         assert switch is not None
-        self._cancel_timer(T_SWITCH_BRIDGE)
+        for name in SWITCH_TIMERS:
+            self._cancel_timer(name)
+        if not switch.joining:  # in the bridge before we asked (never seen): as if asked
+            if switch.confirming:
+                self._send(StopPlayback(playback_id=playback_id(self.call_id, PB_PRESS1)))
+            self._stop_customer_hold(switch)
         old = self.agent
         old_slot = self._slot_of(old)
         if not old.going:

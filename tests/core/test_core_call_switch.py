@@ -376,3 +376,13 @@ def test_no_costs_configured_means_no_cost() -> None:
     assert [leg.cost for leg in d.record().agent_legs] == [None, None]
     assert leg_cost(LegCost(per_minute=1.0, per_call=5.0), answered=False, billable_seconds=90) == 0
     assert leg_cost(LegCost(per_minute=1.0, per_call=5.0), answered=True, billable_seconds=90) == 6.5
+
+
+def test_new_leg_seen_in_the_bridge_before_it_was_added_still_stops_the_hold() -> None:
+    """Never seen with Asterisk (the fuzz found it): the hold must not stay on."""
+    d = connected()
+    switch(d, WorkstationMode.MOBILE)
+    d.feed(playback_finished(HOLD_PB))
+    out = d.feed(entered_bridge(BRIDGE, NEW, [OLD, CUSTOMER, NEW]))
+    assert StopMusicOnHold(channel_id=CUSTOMER) in out
+    assert HangupChannel(channel_id=OLD) in out and d.m.step == CallStep.CONNECTED
