@@ -72,7 +72,15 @@ from core.call_actions import (
     http_detail,
 )
 from core.call_config import E164, CustomerDialMethod
-from core.call_inputs import CallInput, CallStart, ChannelsListed, HangupFromUi, SwitchAgentLeg
+from core.call_inputs import (
+    AgentLegRestored,
+    AgentLegUnavailable,
+    CallInput,
+    CallStart,
+    ChannelsListed,
+    HangupFromUi,
+    SwitchAgentLeg,
+)
 from core.call_outcomes import AGENT_OUTCOMES, outcome_for_http_error
 from core.call_switch import (
     PB_HOLD,
@@ -124,6 +132,8 @@ class Kind(StrEnum):
     SWITCH_PRESS1_DONE = "switch_press1_done"
     SWITCH_JOINED = "switch_joined"  # the new agent leg entered the call's bridge
     SWITCH_ORIGINATE_FAILED = "switch_originate_failed"
+    AGENT_LEG_RESTORED = "agent_leg_restored"  # the persistent leg, called again
+    AGENT_LEG_UNAVAILABLE = "agent_leg_unavailable"
     SWITCH_ANSWER_TIMER = T_SWITCH_ANSWER
     SWITCH_CONFIRM_TIMER = T_SWITCH_CONFIRM
     SWITCH_BRIDGE_TIMER = T_SWITCH_BRIDGE
@@ -150,6 +160,7 @@ class CallMachine(SwitchActions):
         if self.is_finished:
             log.debug("call %s: ignoring %s after the end", self.call_id, type(inp).__name__)
             return
+        self._now = at
         try:
             self._classify(inp, at)
         except Exception:
@@ -175,6 +186,10 @@ class CallMachine(SwitchActions):
                 self._on(Kind.UI_HANGUP, inp, at)
             case SwitchAgentLeg():
                 self._on(Kind.SWITCH, inp, at)
+            case AgentLegRestored():
+                self._on(Kind.AGENT_LEG_RESTORED, inp, at)
+            case AgentLegUnavailable():
+                self._on(Kind.AGENT_LEG_UNAVAILABLE, inp, at)
             case TimerFired(name=name) if self._timer_is_armed(name) and name in _TIMER_KINDS:
                 self._on(_TIMER_KINDS[name], inp, at)
             case AriCommandSucceeded():
@@ -435,7 +450,10 @@ class CallMachine(SwitchActions):
         self._fail_everything(CallOutcome.INTERNAL_ERROR, reason, at)
 
     def _party_hung_up(self, _: Any, at: float) -> None:
-        """bridging / connected: the first side to hang up ends the call, completed."""
+        """bridging / connected: the first side to hang up ends the call, completed (a
+        persistent agent leg dropping is called again instead: core/call_switch.py)."""
+        if self._lent_leg_dropped(at):
+            return
         for leg, party in ((self.agent, Party.AGENT), (self.customer, Party.CUSTOMER)):
             if leg is not None and leg.going and not leg.hangup_sent:
                 self._conclude(CallOutcome.COMPLETED, f"{party}_hung_up", party)
@@ -525,6 +543,8 @@ TRANSITIONS: dict[tuple[CallStep, Kind], Handler] = {
     (S.SWITCHING, Kind.ADD_TO_BRIDGE_FAILED): M._switch_bridge_failed,
     (S.SWITCHING, Kind.SWITCH_ORIGINATE_FAILED): M._switch_originate_failed,
     (S.SWITCHING, Kind.UI_HANGUP): M._switch_ui_hangup,
+    (S.SWITCHING, Kind.AGENT_LEG_RESTORED): M._agent_leg_restored,
+    (S.SWITCHING, Kind.AGENT_LEG_UNAVAILABLE): M._agent_leg_unavailable,
     # -- ending: the notice, then the legs' ChannelDestroyed, then a late CreateBridge
     (S.ENDING_NOTICE, Kind.NOTICE_DONE): M._end_notice,
     (S.ENDING_NOTICE, Kind.NOTICE_TIMER): M._end_notice,

@@ -106,6 +106,9 @@ class CallRequest(msgspec.Struct, frozen=True, kw_only=True):
     workstation: WorkstationMode = WorkstationMode.MOBILE
     contact_id: str | None = None
     requested_at: float = 0.0
+    # The channel of the agent's persistent leg, lent by the agent's session for this call
+    # (core/agent_leg_session.py): up and confirmed, not dialed; given back at the end.
+    lent_agent_leg: str = ""
 
     def problem(self) -> str:
         """Why the call cannot be placed ("no_workstation", "invalid_number"), "" if it can:

@@ -34,4 +34,22 @@ class AgentLegSwitched(msgspec.Struct, frozen=True, tag="agent_leg_switched"):
     reason: str = ""  # detail ("busy", "http 500: Allocation failed"...)
 
 
-CallEvent = CallStepChanged | CallEnded | AgentLegSwitched
+class AgentLegReturned(msgspec.Struct, frozen=True, tag="agent_leg_returned"):
+    """The call is over for the agent's persistent leg: give it back to the session
+    (ReturnLeg); the call did not hang it up."""
+
+    call_id: str
+    channel_id: str
+
+
+class AgentLegDropped(msgspec.Struct, frozen=True, tag="agent_leg_dropped"):
+    """The persistent leg hung up mid-call: the customer holds; tell the session (it calls
+    the leg again and answers AgentLegRestored or AgentLegUnavailable)."""
+
+    call_id: str
+    channel_id: str
+
+
+CallEvent = (
+    CallStepChanged | CallEnded | AgentLegSwitched | AgentLegReturned | AgentLegDropped
+)

@@ -37,6 +37,20 @@ class SwitchAgentLeg(msgspec.Struct, frozen=True, tag="switch_agent_leg"):
     requested_by: str = ""
 
 
+class AgentLegRestored(msgspec.Struct, frozen=True, tag="agent_leg_restored"):
+    """The agent's session called its persistent leg again after it dropped mid-call
+    (LegLent after LegLost, core/agent_leg_session.py): this channel, up and confirmed,
+    joins the call's bridge."""
+
+    channel_id: str
+
+
+class AgentLegUnavailable(msgspec.Struct, frozen=True, tag="agent_leg_unavailable"):
+    """The session could not call its leg again (LegUnavailable): the call ends."""
+
+    reason: str
+
+
 class ChannelsListed(msgspec.Struct, frozen=True, tag="channels_listed"):
     """The channels Asterisk lists after the events socket came back (it replays no
     event): a leg the call knew before `listed_at` (the machine's clock, when the listing
@@ -54,6 +68,8 @@ CallInput = (
     CallStart
     | HangupFromUi
     | SwitchAgentLeg
+    | AgentLegRestored
+    | AgentLegUnavailable
     | ChannelsListed
     | TimerFired
     | AriCommandSucceeded

@@ -42,8 +42,8 @@ from core.ari_commands import (
 from core.ari_events import ChannelDtmfReceived
 from core.call_actions import CallActions, http_detail
 from core.call_config import CallRequest, CallSettings
-from core.call_events import AgentLegSwitched
-from core.call_inputs import HangupFromUi, SwitchAgentLeg
+from core.call_events import AgentLegDropped, AgentLegReturned, AgentLegSwitched
+from core.call_inputs import AgentLegRestored, AgentLegUnavailable, HangupFromUi, SwitchAgentLeg
 from core.costs import LegCost, cost_of
 from core.domain import CallOutcome, CallStep, LegRole, Party, SwitchResult, WorkstationMode
 from core.ids import app_args, playback_id, switch_leg_id
@@ -126,6 +126,12 @@ class SwitchActions(CallActions):
 
     def __init__(self, request: CallRequest, settings: CallSettings) -> None:
         super().__init__(request, settings)
+        self._now = request.requested_at  # the time of the input being handled
+        # Channels of the agent's persistent legs (lent by its session): given back, never
+        # hung up (core/agent_leg_session.py).
+        self._session_legs: set[str] = set()
+        if request.lent_agent_leg:
+            self.agent = self._session_leg(request.lent_agent_leg, request.requested_at)
         self._slots = [AgentSlot(self.agent, request.workstation)]
         self._switch: Switch | None = None
         self.switch_result = ""
@@ -192,6 +198,78 @@ class SwitchActions(CallActions):
     def _is_switch_leg(self, channel_id: str) -> bool:
         return self._switch is not None and self._switch.leg.channel_id == channel_id
 
+    # ----------------------------------------------------------------- persistent leg
+    def _session_leg(self, channel_id: str, at: float) -> Leg:
+        """A leg of the agent's session: up, in Stasis, confirmed; the call did not dial it."""
+        leg = Leg(LegRole.AGENT, self.request.agent_endpoint, channel_id)
+        leg.dialed_at = leg.answered_at = at
+        leg.in_stasis = True
+        leg.known(at)
+        self._session_legs.add(channel_id)
+        return leg
+
+    def _originate_agent(self, at: float) -> None:
+        """A lent persistent leg is not dialed: the customer is, at once."""
+        if not self.request.lent_agent_leg:
+            super()._originate_agent(at)
+            return
+        self._set_step(CallStep.AGENT_ANSWERED, at, "persistent_leg")
+        self._agent_confirmed(at)
+
+    def _hang_up(self, leg: Leg, reason: str = "normal") -> None:
+        """A persistent leg is given back to the session, never hung up by the call."""
+        if leg.channel_id not in self._session_legs:
+            super()._hang_up(leg, reason)
+            return
+        if leg.destroyed:
+            return
+        leg.hangup_sent = True
+        leg.mark_destroyed(self._now, 0, "returned to the agent's session")
+        self._emit(AgentLegReturned(call_id=self.call_id, channel_id=leg.channel_id))
+
+    def _lent_leg_dropped(self, at: float) -> bool:
+        """connected: the persistent leg hung up on its own: the customer holds (prompt,
+        then music) while the session calls it again; True when so handled."""
+        agent, customer = self.agent, self.customer
+        if (
+            self._state != CallStep.CONNECTED
+            or agent.channel_id not in self._session_legs
+            or not agent.going
+            or agent.hangup_sent
+            or customer is None
+            or customer.going
+        ):
+            return False
+        old_slot = self._slot_of(agent)
+        old_slot.end_reason = END_HUNG_UP
+        placeholder = AgentSlot(Leg(LegRole.AGENT, agent.endpoint, ""), old_slot.workstation)
+        switch = self._switch = Switch(placeholder, old_slot.workstation, at)
+        switch.old_gone = True
+        self._hold_customer(switch)
+        self._start_timer(
+            T_SWITCH_ANSWER,
+            self.settings.agent_ring_timeout_s + self.settings.acceptance_timeout_s
+            + self.settings.stasis_guard_s,
+        )
+        self._emit(AgentLegDropped(call_id=self.call_id, channel_id=agent.channel_id))
+        self._set_step(CallStep.SWITCHING, at, "agent_leg_dropped")
+        return True
+
+    def _agent_leg_restored(self, inp: AgentLegRestored, at: float) -> None:
+        switch = self._switch
+        assert switch is not None
+        if switch.leg.channel_id or inp.channel_id in self._session_legs:
+            return  # not waiting for the session (a switch), or a leg seen already
+        self._cancel_timer(T_SWITCH_ANSWER)
+        switch.slot.leg = self._session_leg(inp.channel_id, at)
+        self._slots.append(switch.slot)
+        self._switch_join(switch)
+
+    def _agent_leg_unavailable(self, inp: AgentLegUnavailable, at: float) -> None:
+        switch = self._switch
+        if switch is not None and not switch.leg.channel_id:
+            self._switch_failed(SwitchResult.UNREACHABLE, inp.reason, at)
+
     # ----------------------------------------------------------------- handlers
     def _switch_requested(self, inp: SwitchAgentLeg, at: float) -> None:
         """connected: ring the new leg; the customer hears "please hold", then music."""
@@ -224,15 +302,7 @@ class SwitchActions(CallActions):
         self._start_timer(
             T_SWITCH_ANSWER, self.settings.agent_ring_timeout_s + self.settings.stasis_guard_s
         )
-        customer = self.customer
-        assert customer is not None
-        prompt = self.settings.prompts.agent_switching
-        if prompt:
-            switch.hold_prompt = True
-            self._play(customer, PB_HOLD, prompt)
-        else:
-            self._customer_moh(switch)
-        self.switch_result = self.switch_reason = ""
+        self._hold_customer(switch)
         self._set_step(CallStep.SWITCHING, at, f"to_{inp.target}")
 
     def _switch_progress(self, _: Any, at: float) -> None:
@@ -367,7 +437,7 @@ class SwitchActions(CallActions):
         new = switch.leg
         if switch.confirming and not switch.joining:
             self._send(StopPlayback(playback_id=playback_id(self.call_id, PB_PRESS1)))
-        if not new.destroyed and not new.going:
+        if new.channel_id and not new.destroyed and not new.going:  # "": the session's
             self._hang_up(new, reason="no_answer" if result == SwitchResult.NO_ANSWER else "normal")
         switch.slot.end_reason = str(result)
         self._switch_over(
@@ -419,6 +489,18 @@ class SwitchActions(CallActions):
                 reason=reason,
             )
         )
+
+    def _hold_customer(self, switch: Switch) -> None:
+        """The customer hears "please hold", then music, on its own channel in the bridge."""
+        customer = self.customer
+        assert customer is not None
+        prompt = self.settings.prompts.agent_switching
+        if prompt:
+            switch.hold_prompt = True
+            self._play(customer, PB_HOLD, prompt)
+        else:
+            self._customer_moh(switch)
+        self.switch_result = self.switch_reason = ""
 
     def _customer_moh(self, switch: Switch) -> None:
         customer = self.customer
