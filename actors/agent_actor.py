@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.agent_session_actor import LendTo, SessionView
 from actors.deps import ActorDeps
 from actors.machine_actor import NOT_A_QUERY, MachineActor
 from actors.messages import AdoptedCall, UiHangUp
@@ -26,8 +27,9 @@ from core.agent import (
     MobileNumberChanged,
     Refusal,
 )
+from core.agent_leg_session import OpenSession, ReturnLeg
 from core.call_config import CallRequest
-from core.call_events import CallEnded, CallStepChanged
+from core.call_events import AgentLegReturned, CallEnded, CallStepChanged
 from core.call_outcomes import final_step_for
 from core.call_record import call_record
 from core.domain import CallOutcome, WorkstationMode
@@ -65,6 +67,18 @@ class SwitchCall(msgspec.Struct, frozen=True):
     target: WorkstationMode
 
 
+class AttachSession(msgspec.Struct, frozen=True):
+    """The agent's persistent-leg session actor (actors/agent_session_actor.py)."""
+
+    session: Any
+
+
+class OpenAgentSession(msgspec.Struct, frozen=True):
+    """Call the agent's phone once for the session (also "Rappeler mon mobile")."""
+
+    workstation: WorkstationMode = WorkstationMode.MOBILE
+
+
 class GetAgentView(msgspec.Struct, frozen=True):
     pass
 
@@ -82,6 +96,8 @@ class AgentActor(MachineActor[AgentMachine]):
         self.audit = audit
         self.call_ref: Any = None
         self._last_published: AgentView | None = None
+        self.session: Any = None  # ActorRef[AgentSessionActor] once attached
+        self.session_view: SessionView | None = None
 
     def started(self) -> None:
         # Every configured agent is seen from the start (offline until they sign in), so
@@ -109,11 +125,31 @@ class AgentActor(MachineActor[AgentMachine]):
                 if isinstance(result, Refusal):
                     return result
                 self._flush()
+                lent = self.session_view if self.session_view and self.session_view.ready else None
+                if lent is not None:  # the persistent leg takes the call: no ringing
+                    result = msgspec.structs.replace(result, lent_agent_leg=lent.channel_id)
+                    self.session_view = None  # lent: not ready until the session says so
                 try:
                     self.call_ref = self.start_call(result, self.actor_ref)
                 except Exception as exc:  # no call actor: the agent must not stay on_call
                     return self._call_not_started(result, exc, now)
+                if lent is not None:
+                    self.tell_peer(self.session, LendTo(call_id=result.call_id, call=self.call_ref))
                 return None
+            case AttachSession(session=session):
+                self.session = session
+            case OpenAgentSession(workstation=workstation):
+                endpoint = self.machine.leg_endpoint(workstation)
+                if isinstance(endpoint, Refusal):
+                    return endpoint
+                if self.session is None:
+                    return Refusal("no_session", "persistent leg sessions are not set up")
+                self.tell_peer(self.session, OpenSession(endpoint=endpoint, workstation=workstation))
+                return None
+            case SessionView():
+                self.session_view = message
+            case AgentLegReturned(call_id=call_id):
+                self.tell_peer(self.session, ReturnLeg(call_id=call_id))
             case HangUpCall(call_id=call_id, by=by):
                 if self.call_ref is None or self.machine.call_id != call_id:
                     return Refusal("unknown_call", f"no live call {call_id!r} for this agent")

@@ -31,7 +31,7 @@ from analytics import metrics
 from core.ari_commands import HangupChannel
 from core.call import CallMachine
 from core.call_config import CallRequest
-from core.call_events import AgentLegSwitched, CallEnded, CallStepChanged
+from core.call_events import AgentLegReturned, AgentLegSwitched, CallEnded, CallStepChanged
 from core.call_inputs import CallStart, HangupFromUi
 from core.call_record import call_record
 from core.domain import CallOutcome, CallStep, SupervisionMode
@@ -117,6 +117,8 @@ class CallActor(MachineActor[CallMachine]):
                     event.call_id, event.source, event.target, event.result, event.reason,
                 )
                 self._publish()  # the desk says how the switch ended
+            case AgentLegReturned():  # a persistent leg: back to the agent's session
+                self.tell_peer(self.agent, event)
             case CallEnded(record=record):
                 named = named_record(record)  # core/softphone.py, until call.py names them
                 self.tell_peer(self.agent, msgspec.structs.replace(event, record=named))

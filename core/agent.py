@@ -269,8 +269,16 @@ class AgentMachine(Machine[AgentState, TimerCommand, AgentEvent]):
             return Refusal("switch_not_connected", "only a connected call can be moved")
         if view.workstation == target:
             return Refusal("switch_same_workstation", f"the call is already on your {target}")
+        endpoint = self.leg_endpoint(target)
+        if isinstance(endpoint, Refusal):
+            return endpoint
+        return SwitchAgentLeg(target=target, endpoint=endpoint, requested_by=self.agent_id)
+
+    def leg_endpoint(self, workstation: WorkstationMode) -> str | Refusal:
+        """The dial string of this agent's phone on `workstation` (a switch's new leg, a
+        persistent leg), or why there is none."""
         templates = self.templates
-        if target == WorkstationMode.MOBILE:
+        if workstation == WorkstationMode.MOBILE:
             if not self.mobile_number:
                 return Refusal("no_mobile", "no mobile number is set for you")
             endpoint = templates.render(templates.mobile, number=self.mobile_number)
@@ -280,7 +288,7 @@ class AgentMachine(Machine[AgentState, TimerCommand, AgentEvent]):
             endpoint = templates.render(templates.softphone, endpoint=self.softphone_endpoint)
         if not endpoint:
             return Refusal("bad_dial_template", "a dial template names an unknown placeholder")
-        return SwitchAgentLeg(target=target, endpoint=endpoint, requested_by=self.agent_id)
+        return endpoint
 
     # ----------------------------------------------------------------- inputs
     def _dispatch(self, inp: AgentInput, at: float) -> Refusal | None:
