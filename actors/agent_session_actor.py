@@ -19,6 +19,7 @@ import msgspec
 
 from actors.deps import ActorDeps
 from actors.machine_actor import NOT_A_QUERY, MachineActor
+from analytics import metrics
 from core.agent_leg_session import (
     AgentLegSession,
     AgentSessionEnded,
@@ -110,6 +111,7 @@ class AgentSessionActor(MachineActor[AgentLegSession]):
                     call.tell(AgentLegUnavailable(reason=reason))
             case AgentSessionEnded(record=record):
                 self.records.append(record)
+                metrics.agent_session_ended(record)
                 log.info("agent session %s ended: %s, %d calls", record.agent_id,
                          record.end_reason, record.calls)
                 self.tell_peer(self.agent, self.view())

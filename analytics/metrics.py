@@ -22,6 +22,7 @@ thread-safe and never raises on odd input):
     agent_leg_switched(event)                   one mid-call switch of the agent leg ended
                                                 (core.call_events.AgentLegSwitched): counts
                                                 direction x result, times the switched ones
+    agent_session_ended(record)                 one persistent agent-leg session ended
     ws_refused(reason)                          one browser WebSocket refused (origin,
                                                 session, too many sockets, rate...)
     start_http_server(port, addr)               /metrics for a headless core (the gateway
@@ -488,6 +489,41 @@ def agent_leg_switched(event: Any) -> None:
             AGENT_LEG_SWITCH_SECONDS.labels(direction=direction).observe(max(0.0, seconds))
     except Exception:
         log.exception("metrics: agent_leg_switched failed")
+
+
+# --- persistent agent-leg sessions (core/agent_leg_session.py) ------------------------------
+
+SESSION_END_REASONS = (
+    "agent_hung_up", "closed", "no_answer", "busy", "not_confirmed", "unreachable",
+    "internal_error", "other",
+)
+AGENT_SESSIONS_TOTAL = Counter(
+    "evscallpro_agent_sessions_total",
+    "Persistent agent-leg sessions ended, by why (agent_hung_up: the agent hung up the phone).",
+    ["end_reason"],
+)
+AGENT_SESSION_CALLS_TOTAL = Counter(
+    "evscallpro_agent_session_calls_total",
+    "Calls carried by a persistent agent leg (no ringing of the agent's phone per call).",
+)
+AGENT_SESSION_LEGS_TOTAL = Counter(
+    "evscallpro_agent_session_legs_total",
+    "Legs dialed for persistent sessions (1 per session, plus one per recall).",
+)
+for _reason in SESSION_END_REASONS:
+    AGENT_SESSIONS_TOTAL.labels(end_reason=_reason)
+
+
+def agent_session_ended(record: Any) -> None:
+    """One session ended (an AgentSessionRecord). Never raises."""
+    try:
+        reason = str(record.end_reason).split(":")[0]
+        label = reason if reason in SESSION_END_REASONS else "other"
+        AGENT_SESSIONS_TOTAL.labels(end_reason=label).inc()
+        AGENT_SESSION_CALLS_TOTAL.inc(max(0, int(record.calls)))
+        AGENT_SESSION_LEGS_TOTAL.inc(max(0, int(record.legs)))
+    except Exception:
+        log.exception("metrics: agent_session_ended failed")
 
 
 # --- exposition ------------------------------------------------------------------------------

@@ -47,3 +47,29 @@ def test_a_switch_counts_and_only_a_switched_one_is_timed() -> None:
     assert sample(name, direction=direction, result="no_answer") == no_answer + 1
     assert sample("evscallpro_agent_leg_switch_seconds_count", direction=direction) == count + 1
     assert sample("evscallpro_agent_leg_switch_seconds_sum", direction=direction) == total + 4.5
+
+
+def test_a_session_counts_by_reason_with_its_calls_and_legs() -> None:
+    from core.agent_leg_session import AgentSessionRecord
+    from core.domain import WorkstationMode
+
+    for reason in metrics.SESSION_END_REASONS:
+        assert sample("evscallpro_agent_sessions_total", end_reason=reason) is not None
+    before = sample("evscallpro_agent_sessions_total", end_reason="agent_hung_up") or 0.0
+    other = sample("evscallpro_agent_sessions_total", end_reason="other") or 0.0
+    calls = sample("evscallpro_agent_session_calls_total") or 0.0
+    record = AgentSessionRecord(
+        agent_id="a1", workstation=WorkstationMode.MOBILE, endpoint="PJSIP/x", started_at=1.0,
+        ended_at=2.0, end_reason="agent_hung_up", calls=7, legs=2,
+    )
+    metrics.agent_session_ended(record)
+    metrics.agent_session_ended(msgspec_replace(record, end_reason="weird: thing", calls=0))
+    assert sample("evscallpro_agent_sessions_total", end_reason="agent_hung_up") == before + 1
+    assert sample("evscallpro_agent_sessions_total", end_reason="other") == other + 1
+    assert sample("evscallpro_agent_session_calls_total") == calls + 7
+
+
+def msgspec_replace(record: object, **changes: object) -> object:
+    import msgspec
+
+    return msgspec.structs.replace(record, **changes)  # type: ignore[type-var]
