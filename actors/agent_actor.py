@@ -27,7 +27,7 @@ from core.agent import (
     MobileNumberChanged,
     Refusal,
 )
-from core.agent_leg_session import OpenSession, ReturnLeg
+from core.agent_leg_session import CloseSession, OpenSession, ReturnLeg
 from core.call_config import CallRequest
 from core.call_events import AgentLegReturned, CallEnded, CallStepChanged
 from core.call_outcomes import final_step_for
@@ -79,6 +79,10 @@ class OpenAgentSession(msgspec.Struct, frozen=True):
     workstation: WorkstationMode = WorkstationMode.MOBILE
 
 
+class CloseAgentSession(msgspec.Struct, frozen=True):
+    """Hang up the persistent leg ("Libérer mon mobile")."""
+
+
 class GetAgentView(msgspec.Struct, frozen=True):
     pass
 
@@ -97,7 +101,8 @@ class AgentActor(MachineActor[AgentMachine]):
         self.call_ref: Any = None
         self._last_published: AgentView | None = None
         self.session: Any = None  # ActorRef[AgentSessionActor] once attached
-        self.session_view: SessionView | None = None
+        self.session_view: SessionView | None = None  # None once lent, until the next one
+        self.session_seen: SessionView | None = None  # the latest, for the desk
 
     def started(self) -> None:
         # Every configured agent is seen from the start (offline until they sign in), so
@@ -106,7 +111,18 @@ class AgentActor(MachineActor[AgentMachine]):
         self.deps.publish(self._last_published)
 
     def answer(self, message: Any) -> Any:
-        return self.machine.view() if isinstance(message, GetAgentView) else NOT_A_QUERY
+        return self.view() if isinstance(message, GetAgentView) else NOT_A_QUERY
+
+    def view(self) -> AgentView:
+        """The machine's view, with the persistent leg's session when there is one."""
+        view = self.machine.view()
+        session = self.session_seen
+        if session is None:
+            return view
+        return msgspec.structs.replace(
+            view, leg_session=str(session.state), leg_session_reason=session.reason,
+            leg_session_calls=session.calls,
+        )
 
     def failed(self, exc: Exception) -> Refusal:  # never let one bad message stop the agent
         return Refusal("internal_error", f"{type(exc).__name__}")
@@ -138,6 +154,11 @@ class AgentActor(MachineActor[AgentMachine]):
                 return None
             case AttachSession(session=session):
                 self.session = session
+            case CloseAgentSession():
+                if self.session is None:
+                    return Refusal("no_session", "no persistent leg session is open")
+                self.tell_peer(self.session, CloseSession(reason="closed"))
+                return None
             case OpenAgentSession(workstation=workstation):
                 endpoint = self.machine.leg_endpoint(workstation)
                 if isinstance(endpoint, Refusal):
@@ -147,7 +168,8 @@ class AgentActor(MachineActor[AgentMachine]):
                 self.tell_peer(self.session, OpenSession(endpoint=endpoint, workstation=workstation))
                 return None
             case SessionView():
-                self.session_view = message
+                self.session_view = self.session_seen = message
+                self._flush(publish=True)
             case AgentLegReturned(call_id=call_id):
                 self.tell_peer(self.session, ReturnLeg(call_id=call_id))
             case HangUpCall(call_id=call_id, by=by):
@@ -222,7 +244,7 @@ class AgentActor(MachineActor[AgentMachine]):
         events = self.drain()
         # Publish whenever what the agent sees changed (a workstation change emits no event),
         # or when asked to (a call view update the desktop must show).
-        view: AgentView = self.machine.view()
+        view: AgentView = self.view()
         if events or publish or view != self._last_published:
             self._last_published = view
             self.deps.publish(view)

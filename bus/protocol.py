@@ -85,6 +85,17 @@ class SwitchAgentLeg(msgspec.Struct, frozen=True, tag=True):
     target: WorkstationMode
 
 
+class OpenAgentSession(msgspec.Struct, frozen=True, tag=True):
+    """CallCenter.open_agent_session: the persistent agent leg (core/agent_leg_session.py)."""
+
+    agent_id: str
+    workstation: WorkstationMode = WorkstationMode.MOBILE
+
+
+class CloseAgentSession(msgspec.Struct, frozen=True, tag=True):
+    agent_id: str
+
+
 class SetWorkstation(msgspec.Struct, frozen=True, tag=True):
     agent_id: str
     mode: WorkstationMode
@@ -144,6 +155,8 @@ NodeCommand = (
     | StopSupervision
     | GetSnapshot
     | SwitchAgentLeg
+    | OpenAgentSession
+    | CloseAgentSession
 )
 
 

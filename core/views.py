@@ -53,3 +53,8 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
     call: CallView | None = None
     # The last ended call, kept until it is qualified (the wrap-up form needs it).
     awaiting_disposition: CallView | None = None
+    # The persistent agent leg (core/agent_leg_session.py): its SessionState ("" when none
+    # was ever opened), why it ended, the calls it carried.
+    leg_session: str = ""
+    leg_session_reason: str = ""
+    leg_session_calls: int = 0

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.agent_actor import CloseAgentSession
 from actors.ari_link import AriLink, LinkNotice
 from actors.ari_port import AriPort
 from actors.call_journal import CallJournal
@@ -282,6 +283,10 @@ class CallCenterApp(CallCenterPort):
         if not self.started or agent is None or self.deps is None:
             return Refusal("unknown_agent", f"no agent {agent_id!r} in a running core")
         return self.sessions.open(agent_id, agent, self.deps, self.config.call, workstation)
+
+    def close_agent_session(self, agent_id: str) -> Refusal | None:
+        """Hang up the agent's persistent leg (its session ends)."""
+        return self._ask_agent(agent_id, CloseAgentSession())
 
     # ------------------------------------------------------------------ calls
     def start_call(

@@ -39,6 +39,14 @@ class SwitchCall(_Action, frozen=True, tag="switch_call"):
     target: WorkstationMode
 
 
+class OpenSession(_Action, frozen=True, tag="open_session"):
+    """Keep my mobile on the line between calls (the persistent agent leg)."""
+
+
+class CloseSession(_Action, frozen=True, tag="close_session"):
+    """Hang up my persistent mobile leg."""
+
+
 class SetWorkstation(_Action, frozen=True, tag="set_workstation"):
     mode: WorkstationMode
     mobile_number: str = ""
@@ -84,6 +92,8 @@ Action = (
     PlaceCall
     | HangUp
     | SwitchCall
+    | OpenSession
+    | CloseSession
     | SetWorkstation
     | SetAvailable
     | LogIn
@@ -100,6 +110,8 @@ AGENT_ACTIONS: frozenset[type[_Action]] = frozenset(
         PlaceCall,
         HangUp,
         SwitchCall,
+        OpenSession,
+        CloseSession,
         SetWorkstation,
         SetAvailable,
         LogIn,

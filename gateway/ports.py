@@ -40,6 +40,17 @@ class CallCenter(Protocol):
         the customer held meanwhile; how it ends comes in the CallView (`switch_result`)."""
         ...
 
+    def open_agent_session(
+        self, agent_id: str, workstation: WorkstationMode = WorkstationMode.MOBILE
+    ) -> Refusal | None:
+        """Call the agent's phone once and keep it up between calls (the persistent agent
+        leg, core/agent_leg_session.py); also "Rappeler mon mobile"."""
+        ...
+
+    def close_agent_session(self, agent_id: str) -> Refusal | None:
+        """Hang up the persistent leg (the session ends)."""
+        ...
+
     def set_workstation(
         self, agent_id: str, mode: WorkstationMode, mobile_number: str | None = None
     ) -> Refusal | None: ...

@@ -17,7 +17,7 @@ from asterisk.sim.testing import SimulatorThread
 from core.agent_leg_session import SessionState
 from core.domain import CallOutcome, CallStep, WorkstationMode
 from core.records import CallRecord
-from core.views import CallView
+from core.views import AgentView, CallView
 from evscallpro.core_config import AgentDirectoryEntry
 
 MOBILE = "+33600000007"
@@ -77,6 +77,9 @@ def test_several_calls_on_one_leg(make_core: Callable[..., Core]) -> None:
         assert record.agent_leg.hangup_cause_text == "returned to the agent's session"
         assert record.customer_leg is not None and record.customer_leg.answered_at is not None
     assert first.steps[1].step == CallStep.AGENT_ANSWERED  # no agent_dialing step
+    desk = core.views.wait_for(lambda v: isinstance(v, AgentView) and v.leg_session_calls == 2
+                               and v.leg_session == "waiting")
+    assert desk is not None  # the desk sees the session (gateway: agent_status.html)
 
 
 def test_leg_dropped_mid_call_is_called_again_and_hanging_up_ends_the_session(

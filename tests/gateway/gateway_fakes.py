@@ -134,6 +134,16 @@ class FakeCallCenter:
         self._update_call(agent_id, moving)
         return None
 
+    def open_agent_session(
+        self, agent_id: str, workstation: WorkstationMode = WorkstationMode.MOBILE
+    ) -> Refusal | None:
+        self.requests.append(("open_agent_session", (agent_id, workstation)))
+        return self._change(agent_id, leg_session="dialing", leg_session_reason="")
+
+    def close_agent_session(self, agent_id: str) -> Refusal | None:
+        self.requests.append(("close_agent_session", (agent_id,)))
+        return self._change(agent_id, leg_session="ended", leg_session_reason="closed")
+
     def switch_over(self, agent_id: str, result: str) -> CallView:
         """The switch under way ends: `result` is a core.domain.SwitchResult value."""
         call = self.call_of(agent_id)

@@ -207,3 +207,31 @@ def test_link_settings_are_checked() -> None:
     errors = "\n".join(validate(bad))
     for key in ("link_heartbeat_s", "link_window", "link_rtt_degraded_ms", "link_loss_degraded"):
         assert f"gateway.{key}" in errors
+
+
+async def test_the_desk_keeps_the_mobile_on_the_line_and_offers_to_call_it_back(
+    gateway: Gateway, fake: FakeCallCenter
+) -> None:
+    fake.log_in("alice")
+    fake.set_workstation("alice", WorkstationMode.MOBILE, "+33612345678")
+    fake.wait_idle()
+    b = Browser(gateway.base_url)  # type: ignore[attr-defined]
+    assert (await b.login("alice")).status == 200
+    try:
+        async with b.socket() as ws:
+            desk = await recv_until(ws, 'id="open-session"')
+            assert "Garder mon mobile en ligne entre les appels" in desk
+            await ws.send(send("open_session"))
+            ringing = await frames_until(ws, "Votre mobile va sonner", 'data-state="dialing"')
+            assert "Libérer mon mobile" in ringing
+            assert ("open_agent_session", ("alice", WorkstationMode.MOBILE)) in fake.requests
+            fake._change("alice", leg_session="waiting", leg_session_calls=3)
+            waiting = await recv_until(ws, 'data-state="waiting"')
+            assert "Mobile en ligne, en attente d&#39;appel (3 appels)" in waiting
+            fake._change("alice", leg_session="ended", leg_session_reason="agent_hung_up")
+            ended = await recv_until(ws, 'id="leg-session-ended"')
+            assert "Rappeler mon mobile" in ended and "session terminée (3 appels)" in ended
+            await ws.send(send("close_session"))
+            await frames_until(ws, 'data-reason="closed"')
+    finally:
+        await b.close()
