@@ -8,6 +8,7 @@ new CallActor's ref without waiting on it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 import msgspec
 import pykka
 
-from actors.agent_session_actor import LendTo, SessionView
+from actors.agent_session_actor import AgentSessionActor, LendTo, SessionView
 from actors.deps import ActorDeps
 from actors.machine_actor import NOT_A_QUERY, MachineActor
 from actors.messages import AdoptedCall, UiHangUp
@@ -27,8 +28,15 @@ from core.agent import (
     MobileNumberChanged,
     Refusal,
 )
-from core.agent_leg_session import CloseSession, OpenSession, ReturnLeg
-from core.call_config import CallRequest
+from core.agent_leg_mode import AgentLegMode, LegModePolicy
+from core.agent_leg_session import (
+    AgentLegSession,
+    CloseSession,
+    OpenSession,
+    ReturnLeg,
+    SessionState,
+)
+from core.call_config import CallRequest, CallSettings
 from core.call_events import AgentLegReturned, CallEnded, CallStepChanged
 from core.call_outcomes import final_step_for
 from core.call_record import call_record
@@ -94,6 +102,8 @@ class AgentActor(MachineActor[AgentMachine]):
         deps: ActorDeps,
         start_call: CallFactory,
         audit: AuditTrail | None = None,
+        leg_policy: LegModePolicy | None = None,
+        session_settings: CallSettings | None = None,
     ) -> None:
         super().__init__(machine, deps, timer_scope=f"agent:{machine.agent_id}")
         self.start_call = start_call
@@ -103,6 +113,11 @@ class AgentActor(MachineActor[AgentMachine]):
         self.session: Any = None  # ActorRef[AgentSessionActor] once attached
         self.session_view: SessionView | None = None  # None once lent, until the next one
         self.session_seen: SessionView | None = None  # the latest, for the desk
+        # The agent leg's mode (core/agent_leg_mode.py): with persistent or automatic, the
+        # actor opens the agent's session itself (session_settings: the call settings).
+        self.leg_policy = leg_policy
+        self.session_settings = session_settings
+        self._auto_session = False  # the open session was opened by the policy
 
     def started(self) -> None:
         # Every configured agent is seen from the start (offline until they sign in), so
@@ -141,6 +156,8 @@ class AgentActor(MachineActor[AgentMachine]):
                 if isinstance(result, Refusal):
                     return result
                 self._flush()
+                if self.leg_policy is not None:
+                    self.leg_policy.call_started(now)
                 lent = self.session_view if self.session_view and self.session_view.ready else None
                 if lent is not None:  # the persistent leg takes the call: no ringing
                     result = msgspec.structs.replace(result, lent_agent_leg=lent.channel_id)
@@ -211,9 +228,42 @@ class AgentActor(MachineActor[AgentMachine]):
                     self.call_ref = None
                 self.machine.receive(message, now)
                 self._flush(publish=True)
+                self._apply_leg_mode(record, now)
             case _:
                 log.debug("agent %s ignores %s", self.machine.agent_id, type(message).__name__)
         return None
+
+    def _apply_leg_mode(self, record: Any, now: float) -> None:
+        """persistent / automatic: open the agent's session when the policy says so (never
+        again after the agent hung the mobile up: "Rappeler mon mobile" is theirs), close
+        one the policy opened when per-call is cheaper again."""
+        policy, settings = self.leg_policy, self.session_settings
+        if policy is None or settings is None:
+            return
+        policy.call_ended(record)
+        mode = policy.decide(now)
+        if self.machine.workstation != WorkstationMode.MOBILE:
+            return
+        seen = self.session_seen
+        live = seen is not None and seen.state not in (SessionState.IDLE, SessionState.ENDED)
+        refused = seen is not None and seen.reason == "agent_hung_up"
+        if mode == AgentLegMode.PERSISTENT and not live and not refused:
+            endpoint = self.machine.leg_endpoint(WorkstationMode.MOBILE)
+            if isinstance(endpoint, Refusal):
+                return
+            if self.session is None:
+                machine = AgentLegSession(self.machine.agent_id, settings)
+                self.session = AgentSessionActor.start(machine, self.deps, self.actor_ref)
+            self._auto_session = True
+            self.tell_peer(self.session, OpenSession(endpoint=endpoint))
+        elif mode == AgentLegMode.PER_CALL and live and self._auto_session:
+            self._auto_session = False
+            self.tell_peer(self.session, CloseSession(reason="per_call_cheaper"))
+
+    def on_stop(self) -> None:
+        if self.session is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.session.stop()
 
     def _call_not_started(self, request: CallRequest, exc: Exception, at: float) -> Refusal:
         """The machine already went on_call; end that call at once (nothing was dialed, so

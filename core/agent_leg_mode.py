@@ -102,3 +102,50 @@ class CallRate:
     def _forget(self, at: float) -> None:
         while self._starts and self._starts[0] < at - self.window_s:
             self._starts.popleft()
+
+
+class LegModePolicy:
+    """`automatic` for one agent: folds the agent's calls (starts, and from each record the
+    minutes the agent leg was up before the customer answered and the talk) and says which
+    mode the next calls should use. Pure; the AgentActor asks `decide(at)` after each call."""
+
+    def __init__(
+        self,
+        configured: AgentLegMode,
+        cost: LegCost | None,
+        rate: CallRate | None = None,
+        margin: float = 0.1,
+    ) -> None:
+        self.configured = configured
+        self.cost = cost
+        self.rate = rate or CallRate()
+        self.margin = margin
+        self.current: AgentLegMode = (
+            AgentLegMode.PER_CALL if configured == AgentLegMode.AUTOMATIC else configured
+        )
+        self._setup: deque[float] = deque(maxlen=50)  # minutes, per call
+        self._talk: deque[float] = deque(maxlen=50)
+
+    def call_started(self, at: float) -> None:
+        self.rate.call_started(at)
+
+    def call_ended(self, record: object) -> None:
+        """Learn from a CallRecord: agent leg answered -> customer answered, and the talk."""
+        agent = getattr(record, "agent_leg", None)
+        connected = getattr(record, "connected_at", None)
+        customer = getattr(record, "customer_leg", None)
+        answered = getattr(agent, "answered_at", None)
+        if answered is not None and connected is not None and connected >= answered:
+            self._setup.append((connected - answered) / 60.0)
+        talk = getattr(customer, "billable_seconds", None)
+        if connected is not None and isinstance(talk, int | float):
+            self._talk.append(max(0.0, float(talk)) / 60.0)
+
+    def decide(self, at: float) -> AgentLegMode:
+        setup = sum(self._setup) / len(self._setup) if self._setup else 0.5
+        talk = sum(self._talk) / len(self._talk) if self._talk else 2.0
+        self.current = choose_mode(
+            self.configured, self.cost, self.rate.per_hour(at), setup, talk, self.current,
+            self.margin,
+        )
+        return self.current

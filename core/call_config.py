@@ -90,6 +90,10 @@ class CallSettings(msgspec.Struct, frozen=True, kw_only=True):
     ending_guard_s: float = 10.0  # from hang-up requests to ChannelDestroyed of every leg
     # What an agent leg costs per workstation (core/costs.py; empty: costs not configured).
     agent_leg_costs: dict[str, LegCost] = {}
+    # The agent leg of agents on the mobile: "per_call", "persistent" (a session opened at
+    # the first call) or "automatic" (chosen on the agent's call rate and these costs):
+    # core/agent_leg_mode.py, core/agent_leg_session.py.
+    agent_leg_mode: str = "per_call"
 
     def acceptance_for(self, workstation: WorkstationMode) -> bool:
         return self.acceptance_by_workstation.get(str(workstation), self.acceptance)

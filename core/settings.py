@@ -127,6 +127,8 @@ class CostSettings(_Section, frozen=True):
 
     enabled: bool = False
     currency: str = "EUR"
+    # The mobile agent leg: per_call (default), persistent, or automatic (on these costs).
+    agent_leg_mode: str = "per_call"
     mobile: LegCost = LegCost()
     softphone: LegCost = LegCost()
 
@@ -198,6 +200,9 @@ def validate(settings: CoreSettings) -> list[str]:
     if not _check_policy(settings.policy):  # people's numbers are checked against it
         errors += _check_people(settings)
     errors += _check_templates(settings.dial)
+    if settings.costs.agent_leg_mode not in ("per_call", "persistent", "automatic"):
+        errors.append(f"costs.agent_leg_mode: {settings.costs.agent_leg_mode!r} is not one of "
+                      "per_call, persistent, automatic")
     for name in ("mobile", "softphone"):
         problem = getattr(settings.costs, name).problem()
         if problem:
@@ -398,6 +403,7 @@ def call_settings(settings: CoreSettings, workstation: WorkstationMode | None = 
         recording=settings.recording.enabled,
         recording_format=settings.recording.format,
         agent_leg_costs=settings.costs.by_workstation(),
+        agent_leg_mode=settings.costs.agent_leg_mode,
     )
 
 

@@ -233,3 +233,36 @@ def test_call_rate_over_the_window() -> None:
         rate.call_started(at)
     assert rate.per_hour(1800.0) == pytest.approx(3 * 3600 / 1800)
     assert rate.per_hour(5000.0) is None  # the early calls left the window
+
+
+def test_the_policy_turns_persistent_for_a_busy_agent_and_back() -> None:
+    from core.agent_leg_mode import LegModePolicy
+    from core.domain import CallOutcome, LegRole
+    from core.records import CallRecord, LegRecord
+
+    def record(at: float) -> CallRecord:
+        agent = LegRecord(role=LegRole.AGENT, endpoint="x", channel_id="c-agent",
+                          answered_at=at + 10)
+        customer = LegRecord(role=LegRole.CUSTOMER, endpoint="y", channel_id="c-customer",
+                             answered_at=at + 40, billable_seconds=60.0)
+        return CallRecord(call_id="c", agent_id="a1", customer_number="+33622222222",
+                          workstation=WorkstationMode.MOBILE, agent_leg=agent,
+                          customer_leg=customer, outcome=CallOutcome.COMPLETED,
+                          started_at=at, connected_at=at + 40, ended_at=at + 100)
+
+    policy = LegModePolicy(AgentLegMode.AUTOMATIC, MOBILE_COST)
+    assert policy.decide(0.0) == AgentLegMode.PER_CALL  # nothing seen yet
+    at = 0.0
+    for _ in range(30):  # one call every 2 minutes: 30 per hour
+        policy.call_started(at)
+        policy.call_ended(record(at))
+        at += 120.0
+    assert policy.decide(at) == AgentLegMode.PERSISTENT
+    quiet = at + 3600.0 * 2  # then 3 calls an hour
+    for _ in range(3):
+        policy.call_started(quiet)
+        policy.call_ended(record(quiet))
+        quiet += 1200.0
+    assert policy.decide(quiet) == AgentLegMode.PER_CALL
+    fixed = LegModePolicy(AgentLegMode.PERSISTENT, None)
+    assert fixed.decide(0.0) == AgentLegMode.PERSISTENT

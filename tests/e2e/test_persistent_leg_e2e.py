@@ -109,3 +109,23 @@ def test_leg_dropped_mid_call_is_called_again_and_hanging_up_ends_the_session(
     assert ended.reason == "agent_hung_up"
     (session,) = core.app.sessions.records("a1")
     assert (session.calls, session.legs, session.end_reason) == (1, 2, "agent_hung_up")
+
+
+def test_persistent_mode_opens_the_session_after_the_first_call(
+    make_core: Callable[..., Core],
+) -> None:
+    """[costs] agent_leg_mode = "persistent": the first call rings the mobile as usual, then
+    the agent's actor keeps the mobile on the line for the next ones."""
+    alice = AgentDirectoryEntry(agent_id="a1", display_name="Alice", mobile_number=MOBILE,
+                                workstation=WorkstationMode.MOBILE)
+    settings = msgspec.structs.replace(SESSION_CALL, agent_leg_mode="persistent")
+    core = make_core(call=settings, agents=(alice,))
+    assert core.app.log_in("a1") is None
+    first = call_and_record(core, "+33600000008")
+    assert first.agent_leg.channel_id == f"{first.call_id}-agent"  # per call, rung
+    opened = core.views.wait_for(
+        lambda x: isinstance(x, AgentView) and x.leg_session == "waiting")
+    assert opened is not None, "the policy did not open the session"
+    second = call_and_record(core, "+33600000008")
+    assert second.agent_leg.channel_id == "a1-leg-1"
+    assert second.outcome == CallOutcome.COMPLETED, second.reason
