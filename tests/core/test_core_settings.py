@@ -220,6 +220,10 @@ def test_call_settings_projection_depends_on_workstation() -> None:
             "recovery.journal_compact_after_lines: 5 must be at least 100",
         ),
         (
+            {"costs": {"agent_leg_mode": "sometimes"}},
+            "costs.agent_leg_mode: 'sometimes' is not one of",
+        ),
+        (
             {"costs": {"mobile": {"per_minute": -0.1}}},
             "costs.mobile: costs cannot be negative",
         ),
