@@ -27,10 +27,11 @@ import msgspec
 from actors.deps import ActorDeps
 from actors.machine_actor import NOT_A_QUERY, MachineActor
 from actors.messages import AdoptedCall, ClaimRoutes, GetCallView, Monitoring, UiHangUp
+from analytics import metrics
 from core.ari_commands import HangupChannel
 from core.call import CallMachine
 from core.call_config import CallRequest
-from core.call_events import CallEnded, CallStepChanged
+from core.call_events import AgentLegReturned, AgentLegSwitched, CallEnded, CallStepChanged
 from core.call_inputs import CallStart, HangupFromUi
 from core.call_record import call_record
 from core.domain import CallOutcome, CallStep, SupervisionMode
@@ -109,6 +110,15 @@ class CallActor(MachineActor[CallMachine]):
                     self._journaled_connected = True  # the customer answered
                     self._journal("connected", connected_at)
                 self._publish()
+            case AgentLegSwitched():
+                metrics.agent_leg_switched(event)
+                log.info(
+                    "call %s: agent leg %s -> %s: %s %s",
+                    event.call_id, event.source, event.target, event.result, event.reason,
+                )
+                self._publish()  # the desk says how the switch ended
+            case AgentLegReturned():  # a persistent leg: back to the agent's session
+                self.tell_peer(self.agent, event)
             case CallEnded(record=record):
                 named = named_record(record)  # core/softphone.py, until call.py names them
                 self.tell_peer(self.agent, msgspec.structs.replace(event, record=named))

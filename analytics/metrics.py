@@ -19,6 +19,10 @@ thread-safe and never raises on odd input):
     records_written(n) / record_write_error()   AnalyticsWriter (DuckDB) outcomes
     records_pending(n)                          AnalyticsWriter backlog (journaled, uncommitted)
     journal_replayed(n)                         records replayed from the journal on start
+    agent_leg_switched(event)                   one mid-call switch of the agent leg ended
+                                                (core.call_events.AgentLegSwitched): counts
+                                                direction x result, times the switched ones
+    agent_session_ended(record)                 one persistent agent-leg session ended
     ws_refused(reason)                          one browser WebSocket refused (origin,
                                                 session, too many sockets, rate...)
     start_http_server(port, addr)               /metrics for a headless core (the gateway
@@ -470,6 +474,89 @@ def ws_refused(reason: str) -> None:
     the caller adds there, so that it too starts at 0)."""
     label = reason if reason in _refused_children or len(_refused_children) < 50 else _OTHER
     _child(_refused_children, label, lambda: WS_REFUSED_TOTAL.labels(reason=label)).inc()
+
+
+# --- mid-call switch of the agent leg (core/call_switch.py) ---------------------------------
+
+SWITCH_DIRECTIONS = ("softphone_to_mobile", "mobile_to_softphone")
+AGENT_LEG_SWITCHES_TOTAL = Counter(
+    "evscallpro_agent_leg_switches_total",
+    "Mid-call switches of the agent leg, by direction and result (switched, or why not).",
+    ["direction", "result"],
+)
+AGENT_LEG_SWITCH_SECONDS = Histogram(
+    "evscallpro_agent_leg_switch_seconds",
+    "Time from the switch request to the new agent leg in the call's bridge (switched only).",
+    ["direction"],
+    buckets=_SETUP_BUCKETS,
+)
+_switch_children: dict[tuple[str, str], Any] = {}
+
+
+def _create_switch_series() -> None:
+    from core.domain import SwitchResult
+
+    for direction in SWITCH_DIRECTIONS:
+        AGENT_LEG_SWITCH_SECONDS.labels(direction=direction)
+        for result in SwitchResult:
+            key = (direction, str(result))
+            _switch_children[key] = AGENT_LEG_SWITCHES_TOTAL.labels(
+                direction=direction, result=str(result)
+            )
+
+
+_create_switch_series()
+
+
+def agent_leg_switched(event: Any) -> None:
+    """One switch ended (an AgentLegSwitched). Never raises."""
+    try:
+        direction = f"{event.source}_to_{event.target}"
+        key = (direction, str(event.result))
+        child = _switch_children.get(key)
+        if child is None:
+            return
+        child.inc()
+        if str(event.result) == "switched":
+            seconds = float(event.at) - float(event.requested_at)
+            AGENT_LEG_SWITCH_SECONDS.labels(direction=direction).observe(max(0.0, seconds))
+    except Exception:
+        log.exception("metrics: agent_leg_switched failed")
+
+
+# --- persistent agent-leg sessions (core/agent_leg_session.py) ------------------------------
+
+SESSION_END_REASONS = (
+    "agent_hung_up", "closed", "no_answer", "busy", "not_confirmed", "unreachable",
+    "internal_error", "other",
+)
+AGENT_SESSIONS_TOTAL = Counter(
+    "evscallpro_agent_sessions_total",
+    "Persistent agent-leg sessions ended, by why (agent_hung_up: the agent hung up the phone).",
+    ["end_reason"],
+)
+AGENT_SESSION_CALLS_TOTAL = Counter(
+    "evscallpro_agent_session_calls_total",
+    "Calls carried by a persistent agent leg (no ringing of the agent's phone per call).",
+)
+AGENT_SESSION_LEGS_TOTAL = Counter(
+    "evscallpro_agent_session_legs_total",
+    "Legs dialed for persistent sessions (1 per session, plus one per recall).",
+)
+for _reason in SESSION_END_REASONS:
+    AGENT_SESSIONS_TOTAL.labels(end_reason=_reason)
+
+
+def agent_session_ended(record: Any) -> None:
+    """One session ended (an AgentSessionRecord). Never raises."""
+    try:
+        reason = str(record.end_reason).split(":")[0]
+        label = reason if reason in SESSION_END_REASONS else "other"
+        AGENT_SESSIONS_TOTAL.labels(end_reason=label).inc()
+        AGENT_SESSION_CALLS_TOTAL.inc(max(0, int(record.calls)))
+        AGENT_SESSION_LEGS_TOTAL.inc(max(0, int(record.legs)))
+    except Exception:
+        log.exception("metrics: agent_session_ended failed")
 
 
 # --- exposition ------------------------------------------------------------------------------

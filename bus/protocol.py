@@ -77,6 +77,25 @@ class HangUp(msgspec.Struct, frozen=True, tag=True):
     call_id: str
 
 
+class SwitchAgentLeg(msgspec.Struct, frozen=True, tag=True):
+    """CallCenter.switch_agent_leg: move a connected call's agent leg (core/call_switch.py)."""
+
+    agent_id: str
+    call_id: str
+    target: WorkstationMode
+
+
+class OpenAgentSession(msgspec.Struct, frozen=True, tag=True):
+    """CallCenter.open_agent_session: the persistent agent leg (core/agent_leg_session.py)."""
+
+    agent_id: str
+    workstation: WorkstationMode = WorkstationMode.MOBILE
+
+
+class CloseAgentSession(msgspec.Struct, frozen=True, tag=True):
+    agent_id: str
+
+
 class SetWorkstation(msgspec.Struct, frozen=True, tag=True):
     agent_id: str
     mode: WorkstationMode
@@ -135,6 +154,9 @@ NodeCommand = (
     | Supervise
     | StopSupervision
     | GetSnapshot
+    | SwitchAgentLeg
+    | OpenAgentSession
+    | CloseAgentSession
 )
 
 

@@ -45,10 +45,11 @@ import msgspec
 
 from core.call_config import CallRequest, DialTemplates
 from core.call_events import CallEnded, CallStepChanged
+from core.call_inputs import SwitchAgentLeg
 from core.call_outcomes import final_step_for
 from core.do_not_call import REFUSAL_CODE as DO_NOT_CALL
 from core.do_not_call import DoNotCallCheck
-from core.domain import AgentState, CallOutcome, WorkstationMode
+from core.domain import AgentState, CallOutcome, CallStep, WorkstationMode
 from core.domain import Refusal as Refusal  # re-exported: the agent's answers
 from core.machine import Machine
 from core.phone import DialingPolicy, NumberProblem
@@ -254,6 +255,40 @@ class AgentMachine(Machine[AgentState, TimerCommand, AgentEvent]):
             contact_id=contact_id,
             requested_at=at,
         )
+
+    def switch_request(self, call_id: str, target: WorkstationMode) -> SwitchAgentLeg | Refusal:
+        """The gate of the mid-call switch (core/call_switch.py): the agent's connected call
+        moves to `target` (its dial string rendered here, as for a call), or why not. The
+        agent's workstation for the next calls does not change."""
+        view = self.call
+        if self._state != AgentState.ON_CALL or self.call_id != call_id or view is None:
+            return Refusal("unknown_call", f"no live call {call_id!r} for this agent")
+        if view.step == CallStep.SWITCHING:
+            return Refusal("switch_in_progress", "the call is already being moved")
+        if view.step != CallStep.CONNECTED:
+            return Refusal("switch_not_connected", "only a connected call can be moved")
+        if view.workstation == target:
+            return Refusal("switch_same_workstation", f"the call is already on your {target}")
+        endpoint = self.leg_endpoint(target)
+        if isinstance(endpoint, Refusal):
+            return endpoint
+        return SwitchAgentLeg(target=target, endpoint=endpoint, requested_by=self.agent_id)
+
+    def leg_endpoint(self, workstation: WorkstationMode) -> str | Refusal:
+        """The dial string of this agent's phone on `workstation` (a switch's new leg, a
+        persistent leg), or why there is none."""
+        templates = self.templates
+        if workstation == WorkstationMode.MOBILE:
+            if not self.mobile_number:
+                return Refusal("no_mobile", "no mobile number is set for you")
+            endpoint = templates.render(templates.mobile, number=self.mobile_number)
+        else:
+            if not self.softphone_endpoint:
+                return Refusal("no_softphone", "no softphone endpoint is configured for you")
+            endpoint = templates.render(templates.softphone, endpoint=self.softphone_endpoint)
+        if not endpoint:
+            return Refusal("bad_dial_template", "a dial template names an unknown placeholder")
+        return endpoint
 
     # ----------------------------------------------------------------- inputs
     def _dispatch(self, inp: AgentInput, at: float) -> Refusal | None:

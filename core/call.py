@@ -68,13 +68,28 @@ from core.call_actions import (
     T_NOTICE,
     TELEPHONY_SHUTDOWN,
     BridgeState,
-    CallActions,
     CallCommand,
     http_detail,
 )
 from core.call_config import E164, CustomerDialMethod
-from core.call_inputs import CallInput, CallStart, ChannelsListed, HangupFromUi
+from core.call_inputs import (
+    AgentLegRestored,
+    AgentLegUnavailable,
+    CallInput,
+    CallStart,
+    ChannelsListed,
+    HangupFromUi,
+    SwitchAgentLeg,
+)
 from core.call_outcomes import AGENT_OUTCOMES, outcome_for_http_error
+from core.call_switch import (
+    PB_HOLD,
+    PB_PRESS1,
+    T_SWITCH_ANSWER,
+    T_SWITCH_BRIDGE,
+    T_SWITCH_CONFIRM,
+    SwitchActions,
+)
 from core.domain import CallOutcome, CallStep, Party
 from core.ids import playback_id
 from core.leg import FINAL_DIAL_STATUSES, FailureKind
@@ -110,6 +125,18 @@ class Kind(StrEnum):
     BRIDGE_TIMER = T_BRIDGE
     NOTICE_TIMER = T_NOTICE
     ENDING_TIMER = T_ENDING
+    # -- the mid-call switch of the agent leg (core/call_switch.py)
+    SWITCH = "switch"  # SwitchAgentLeg
+    SWITCH_DIGIT = "switch_digit"  # a DTMF on the new agent leg
+    SWITCH_HOLD_DONE = "switch_hold_done"  # the customer's "please hold" finished
+    SWITCH_PRESS1_DONE = "switch_press1_done"
+    SWITCH_JOINED = "switch_joined"  # the new agent leg entered the call's bridge
+    SWITCH_ORIGINATE_FAILED = "switch_originate_failed"
+    AGENT_LEG_RESTORED = "agent_leg_restored"  # the persistent leg, called again
+    AGENT_LEG_UNAVAILABLE = "agent_leg_unavailable"
+    SWITCH_ANSWER_TIMER = T_SWITCH_ANSWER
+    SWITCH_CONFIRM_TIMER = T_SWITCH_CONFIRM
+    SWITCH_BRIDGE_TIMER = T_SWITCH_BRIDGE
 
 
 _TIMER_KINDS = {str(kind): kind for kind in Kind if kind.name.endswith("_TIMER")}
@@ -117,12 +144,14 @@ _PLAYBACK_KINDS = {
     "announce": Kind.ANNOUNCE_DONE,
     "press1": Kind.PRESS1_DONE,
     "notice": Kind.NOTICE_DONE,
+    PB_HOLD: Kind.SWITCH_HOLD_DONE,
+    PB_PRESS1: Kind.SWITCH_PRESS1_DONE,
 }
 
 Handler = Callable[["CallMachine", Any, float], None]
 
 
-class CallMachine(CallActions):
+class CallMachine(SwitchActions):
     """One Connect-to-Phone call, from the agent's request to its `CallRecord`."""
 
     # ----------------------------------------------------------------- public surface
@@ -131,6 +160,7 @@ class CallMachine(CallActions):
         if self.is_finished:
             log.debug("call %s: ignoring %s after the end", self.call_id, type(inp).__name__)
             return
+        self._now = at
         try:
             self._classify(inp, at)
         except Exception:
@@ -154,6 +184,12 @@ class CallMachine(CallActions):
                 self._on(Kind.START, inp, at)
             case HangupFromUi():
                 self._on(Kind.UI_HANGUP, inp, at)
+            case SwitchAgentLeg():
+                self._on(Kind.SWITCH, inp, at)
+            case AgentLegRestored():
+                self._on(Kind.AGENT_LEG_RESTORED, inp, at)
+            case AgentLegUnavailable():
+                self._on(Kind.AGENT_LEG_UNAVAILABLE, inp, at)
             case TimerFired(name=name) if self._timer_is_armed(name) and name in _TIMER_KINDS:
                 self._on(_TIMER_KINDS[name], inp, at)
             case AriCommandSucceeded():
@@ -176,7 +212,10 @@ class CallMachine(CallActions):
                 if channel is not None:
                     self._in_bridge.add(channel.id)
                 customer = self.customer
-                if customer and {self.agent.channel_id, customer.channel_id} <= self._in_bridge:
+                switch = self.switching
+                if switch is not None and switch.leg.channel_id in self._in_bridge:
+                    self._on(Kind.SWITCH_JOINED, inp, at)
+                elif customer and {self.agent.channel_id, customer.channel_id} <= self._in_bridge:
                     self._on(Kind.BRIDGED, inp, at)
             case TimerFired() | UnhandledEvent() | BridgeDestroyed():
                 pass
@@ -192,6 +231,8 @@ class CallMachine(CallActions):
             log.debug("call %s: event for unknown channel %s", self.call_id, channel_id)
         elif isinstance(event, ChannelDtmfReceived) and channel_id == self.agent.channel_id:
             self._on(Kind.AGENT_DIGIT, event, at)
+        elif isinstance(event, ChannelDtmfReceived) and self._is_switch_leg(channel_id):
+            self._on(Kind.SWITCH_DIGIT, event, at)
         else:
             leg.observe(event, at)
             if leg.cut_by_shutdown:  # Asterisk is stopping: the call is cut whatever follows
@@ -220,6 +261,8 @@ class CallMachine(CallActions):
         match command:
             case OriginateChannel(channel_id=cid) if cid == self.agent.channel_id:
                 self._on(Kind.AGENT_ORIGINATE_FAILED, failed, at)
+            case OriginateChannel(channel_id=cid) if self._is_switch_leg(cid):
+                self._on(Kind.SWITCH_ORIGINATE_FAILED, failed, at)
             case (
                 OriginateChannel(channel_id=cid)
                 | CreateChannel(channel_id=cid)
@@ -407,7 +450,10 @@ class CallMachine(CallActions):
         self._fail_everything(CallOutcome.INTERNAL_ERROR, reason, at)
 
     def _party_hung_up(self, _: Any, at: float) -> None:
-        """bridging / connected: the first side to hang up ends the call, completed."""
+        """bridging / connected: the first side to hang up ends the call, completed (a
+        persistent agent leg dropping is called again instead: core/call_switch.py)."""
+        if self._lent_leg_dropped(at):
+            return
         for leg, party in ((self.agent, Party.AGENT), (self.customer, Party.CUSTOMER)):
             if leg is not None and leg.going and not leg.hangup_sent:
                 self._conclude(CallOutcome.COMPLETED, f"{party}_hung_up", party)
@@ -483,6 +529,22 @@ TRANSITIONS: dict[tuple[CallStep, Kind], Handler] = {
     (S.CONNECTED, Kind.BRIDGE_CREATED): M._add_legs,
     (S.CONNECTED, Kind.CREATE_BRIDGE_FAILED): M._bridge_failed,
     (S.CONNECTED, Kind.ADD_TO_BRIDGE_FAILED): M._bridge_failed,
+    # -- the agent leg moves to another workstation (core/call_switch.py): the customer
+    #    holds in the bridge while the new leg rings, [presses 1], joins; the old one goes
+    (S.CONNECTED, Kind.SWITCH): M._switch_requested,
+    (S.SWITCHING, Kind.LEG_CHANGED): M._switch_progress,
+    (S.SWITCHING, Kind.SWITCH_HOLD_DONE): M._switch_hold_done,
+    (S.SWITCHING, Kind.SWITCH_PRESS1_DONE): M._switch_press1_done,
+    (S.SWITCHING, Kind.SWITCH_DIGIT): M._switch_digit,
+    (S.SWITCHING, Kind.SWITCH_JOINED): M._switch_joined,
+    (S.SWITCHING, Kind.SWITCH_ANSWER_TIMER): M._switch_no_answer,
+    (S.SWITCHING, Kind.SWITCH_CONFIRM_TIMER): M._switch_not_confirmed,
+    (S.SWITCHING, Kind.SWITCH_BRIDGE_TIMER): M._switch_bridge_failed,
+    (S.SWITCHING, Kind.ADD_TO_BRIDGE_FAILED): M._switch_bridge_failed,
+    (S.SWITCHING, Kind.SWITCH_ORIGINATE_FAILED): M._switch_originate_failed,
+    (S.SWITCHING, Kind.UI_HANGUP): M._switch_ui_hangup,
+    (S.SWITCHING, Kind.AGENT_LEG_RESTORED): M._agent_leg_restored,
+    (S.SWITCHING, Kind.AGENT_LEG_UNAVAILABLE): M._agent_leg_unavailable,
     # -- ending: the notice, then the legs' ChannelDestroyed, then a late CreateBridge
     (S.ENDING_NOTICE, Kind.NOTICE_DONE): M._end_notice,
     (S.ENDING_NOTICE, Kind.NOTICE_TIMER): M._end_notice,

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 import msgspec
 
+from core.costs import LegCost
 from core.domain import WorkstationMode
 
 E164 = re.compile(r"^\+[1-9]\d{5,14}$")
@@ -55,6 +56,9 @@ class CallPrompts(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         "sound:all-circuits-busy-now",
         "sound:please-try-call-later",
     )
+    # Played to the CUSTOMER when the agent leg is switched mid-call, before the hold music
+    # (empty: the hold music at once).
+    agent_switching: tuple[str, ...] = ("sound:pls-hold-while-try",)
 
 
 class CallSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +88,12 @@ class CallSettings(msgspec.Struct, frozen=True, kw_only=True):
     prompt_guard_s: float = 20.0  # longest a prompt may play before the machine moves on
     bridge_guard_s: float = 5.0  # from customer answer to both legs bridged
     ending_guard_s: float = 10.0  # from hang-up requests to ChannelDestroyed of every leg
+    # What an agent leg costs per workstation (core/costs.py; empty: costs not configured).
+    agent_leg_costs: dict[str, LegCost] = {}
+    # The agent leg of agents on the mobile: "per_call", "persistent" (a session opened at
+    # the first call) or "automatic" (chosen on the agent's call rate and these costs):
+    # core/agent_leg_mode.py, core/agent_leg_session.py.
+    agent_leg_mode: str = "per_call"
 
     def acceptance_for(self, workstation: WorkstationMode) -> bool:
         return self.acceptance_by_workstation.get(str(workstation), self.acceptance)
@@ -100,6 +110,9 @@ class CallRequest(msgspec.Struct, frozen=True, kw_only=True):
     workstation: WorkstationMode = WorkstationMode.MOBILE
     contact_id: str | None = None
     requested_at: float = 0.0
+    # The channel of the agent's persistent leg, lent by the agent's session for this call
+    # (core/agent_leg_session.py): up and confirmed, not dialed; given back at the end.
+    lent_agent_leg: str = ""
 
     def problem(self) -> str:
         """Why the call cannot be placed ("no_workstation", "invalid_number"), "" if it can:

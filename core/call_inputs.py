@@ -11,6 +11,7 @@ import msgspec
 
 from core.ari_commands import AriCommandFailed, AriCommandSucceeded
 from core.ari_events import AriEvent, UnhandledEvent
+from core.domain import WorkstationMode
 from core.timers import TimerFired
 
 
@@ -23,6 +24,31 @@ class HangupFromUi(msgspec.Struct, frozen=True, tag="hangup_from_ui"):
     supervisor id (kept in the record's reason detail)."""
 
     by: str
+
+
+class SwitchAgentLeg(msgspec.Struct, frozen=True, tag="switch_agent_leg"):
+    """Move a connected call's agent leg to another workstation (the agent's "move the call
+    to my mobile" / "to my softphone"): `endpoint` is the new leg's dial string, rendered by
+    the agent's machine (core.agent.AgentMachine.switch_endpoint). The customer is held in
+    the bridge while it rings (core/call_switch.py)."""
+
+    target: WorkstationMode
+    endpoint: str
+    requested_by: str = ""
+
+
+class AgentLegRestored(msgspec.Struct, frozen=True, tag="agent_leg_restored"):
+    """The agent's session called its persistent leg again after it dropped mid-call
+    (LegLent after LegLost, core/agent_leg_session.py): this channel, up and confirmed,
+    joins the call's bridge."""
+
+    channel_id: str
+
+
+class AgentLegUnavailable(msgspec.Struct, frozen=True, tag="agent_leg_unavailable"):
+    """The session could not call its leg again (LegUnavailable): the call ends."""
+
+    reason: str
 
 
 class ChannelsListed(msgspec.Struct, frozen=True, tag="channels_listed"):
@@ -41,6 +67,9 @@ class ChannelsListed(msgspec.Struct, frozen=True, tag="channels_listed"):
 CallInput = (
     CallStart
     | HangupFromUi
+    | SwitchAgentLeg
+    | AgentLegRestored
+    | AgentLegUnavailable
     | ChannelsListed
     | TimerFired
     | AriCommandSucceeded

@@ -8,7 +8,7 @@ from __future__ import annotations
 from core.call_config import CallRequest
 from core.domain import CallOutcome, LegRole, Party
 from core.ids import agent_channel_id
-from core.records import CallRecord, LegRecord, StepTime
+from core.records import AgentLegRecord, CallRecord, LegRecord, StepTime
 
 
 def call_record(
@@ -24,6 +24,7 @@ def call_record(
     recording_name: str | None = None,
     connected_at: float | None = None,
     recovered: bool = False,
+    agent_legs: tuple[AgentLegRecord, ...] = (),
 ) -> CallRecord:
     """A record for `request`; without `agent_leg`, a bare agent leg (never dialed)."""
     if agent_leg is None:
@@ -49,4 +50,5 @@ def call_record(
         connected_at=connected_at,
         ended_at=ended_at,
         recovered=recovered,
+        agent_legs=agent_legs,
     )

@@ -33,6 +33,9 @@ class CallStep(StrEnum):
     CUSTOMER_DIALING = "customer_dialing"
     BRIDGING = "bridging"  # the customer answered: the bridge is being set up
     CONNECTED = "connected"  # both legs are in the call bridge
+    # Connected, the agent leg being moved to another workstation (core/call_switch.py): the
+    # customer stays in the bridge on hold while the new agent leg rings.
+    SWITCHING = "switching"
     ENDING_NOTICE = "ending_notice"  # the agent hears why the call failed, then is hung up
     ENDING = "ending"  # legs hung up: waiting for Asterisk to destroy them
     ENDING_BRIDGE = "ending_bridge"  # legs gone: waiting for a CreateBridge answer to destroy it
@@ -64,6 +67,20 @@ class CallOutcome(StrEnum):
     INTERNAL_ERROR = "internal_error"
     # Cut by the telephony side: Asterisk restarted or shut down, every channel at once.
     TELEPHONY_RESTARTED = "telephony_restarted"
+
+
+class SwitchResult(StrEnum):
+    """How a mid-call switch of the agent leg ended (core/call_switch.py): `switched`, or
+    why the call stayed where it was (the agent is told this name)."""
+
+    SWITCHED = "switched"
+    NO_ANSWER = "no_answer"  # the new leg did not answer in time
+    BUSY = "busy"
+    NOT_CONFIRMED = "not_confirmed"  # answered but no "1" (a voicemail, or nobody pressed)
+    UNREACHABLE = "unreachable"  # failed otherwise (not registered, congestion, HTTP error)
+    HUNG_UP = "hung_up"  # the new leg answered, then hung up before joining
+    BRIDGE_FAILED = "bridge_failed"  # the new leg could not join the call's bridge
+    CALL_ENDED = "call_ended"  # the call ended during the switch (customer, hang-up button)
 
 
 class Party(StrEnum):

@@ -3,7 +3,8 @@
 A restarted core rebuilds a call from Asterisk's channel ids alone, so these names ARE the
 call's identity (core.recovery_scan reads them back):
 
-  agent leg `<call_id>-agent`, customer leg `<call_id>-customer`, a Local channel's ;2 half
+  agent leg `<call_id>-agent` (the n-th mid-call switch's new agent leg
+  `<call_id>-agent-s<n>`), customer leg `<call_id>-customer`, a Local channel's ;2 half
   `<leg id>-2`, the call bridge `<call_id>-bridge`, the recording `<call_id>`, playbacks
   `<call_id>-pb-<what>`; app args `agent,<call_id>` / `customer,<call_id>`.
 """
@@ -15,11 +16,17 @@ CUSTOMER_SUFFIX = "-customer"
 LOCAL_HALF_SUFFIX = "-2"
 BRIDGE_SUFFIX = "-bridge"
 PLAYBACK_INFIX = "-pb-"
+SWITCH_INFIX = "-agent-s"  # + the switch's number: the new agent leg of a mid-call switch
 ROLE_SUFFIXES = {AGENT_SUFFIX: "agent", CUSTOMER_SUFFIX: "customer"}
 
 
 def agent_channel_id(call_id: str) -> str:
     return call_id + AGENT_SUFFIX
+
+
+def switch_leg_id(call_id: str, n: int) -> str:
+    """The new agent leg of the call's n-th mid-call switch (core/call_switch.py)."""
+    return f"{call_id}{SWITCH_INFIX}{n}"
 
 
 def customer_channel_id(call_id: str) -> str:
@@ -68,6 +75,9 @@ def call_id_of(some_id: str) -> str | None:
 
 def split_leg_id(channel_id: str) -> tuple[str, str] | None:
     """('<call_id>', role) for a ;1 / PJSIP leg id, None for anything else (;2 halves too)."""
+    head, infix, number = channel_id.rpartition(SWITCH_INFIX)
+    if infix and head and number.isdigit():
+        return head, "agent"
     for suffix, role in ROLE_SUFFIXES.items():
         if channel_id.endswith(suffix) and len(channel_id) > len(suffix):
             return channel_id[: -len(suffix)], role

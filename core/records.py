@@ -31,6 +31,25 @@ class LegRecord(msgspec.Struct, frozen=True, kw_only=True):
     billable_seconds: float = 0.0  # answered -> ended, 0 when never answered
 
 
+class AgentLegRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One agent leg of a call, in the order they were dialed: the first, then one per
+    mid-call switch (core/call_switch.py), the failed ones included."""
+
+    workstation: WorkstationMode
+    endpoint: str
+    channel_id: str
+    dialed_at: float | None = None
+    answered_at: float | None = None
+    joined_at: float | None = None  # entered the call's bridge (None: never joined)
+    ended_at: float | None = None
+    # call_ended (it stayed to the end), switched_away (replaced by the next leg),
+    # hung_up (the agent hung it up during a switch), else a SwitchResult (no_answer...)
+    end_reason: str = ""
+    hangup_cause: int = 0
+    billable_seconds: float = 0.0
+    cost: float | None = None  # [costs] (core/costs.py); None when costs are not configured
+
+
 class StepTime(msgspec.Struct, frozen=True):
     step: CallStep
     at: float
@@ -65,6 +84,9 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     connected_at: float | None = None
     ended_at: float
     recovered: bool = False  # built after a core restart from what Asterisk still knew
+    # Every agent leg when the agent leg was switched mid-call (`agent_leg` is the first);
+    # empty for a call that never switched.
+    agent_legs: tuple[AgentLegRecord, ...] = ()
 
 
 def with_disposition(record: CallRecord, disposition: Disposition) -> CallRecord:

@@ -104,6 +104,9 @@ def live_calls(
             continue
         call_id, role = split
         half = local_half_id(channel.id)
+        kept = calls.get(call_id, {}).get(role)
+        if kept is not None and kept.bridge_id is not None and channel.id not in bridge_of:
+            continue  # two agent legs (a mid-call switch): the one in the bridge is the call's
         calls.setdefault(call_id, {})[role] = LiveLeg(
             role=role,
             channel_id=channel.id,

@@ -25,6 +25,7 @@ from core.call_config import (
     DialTemplates,
     HoldAudio,
 )
+from core.costs import LegCost
 from core.domain import WorkstationMode
 from core.phone import DialingPolicy, NumberProblem, normalize
 
@@ -120,6 +121,24 @@ class RecoverySettings(_Section, frozen=True):
     journal_compact_above_bytes: int = 8 * 1024 * 1024
 
 
+class CostSettings(_Section, frozen=True):
+    """What an agent leg costs, per workstation (core/costs.py); `enabled = false` (the
+    default): no costs in the records."""
+
+    enabled: bool = False
+    currency: str = "EUR"
+    # The mobile agent leg: per_call (default), persistent, or automatic (on these costs).
+    agent_leg_mode: str = "per_call"
+    mobile: LegCost = LegCost()
+    softphone: LegCost = LegCost()
+
+    def by_workstation(self) -> dict[str, LegCost]:
+        if not self.enabled:
+            return {}
+        return {str(WorkstationMode.MOBILE): self.mobile,
+                str(WorkstationMode.SOFTPHONE): self.softphone}
+
+
 class CoreSettings(_Section, frozen=True):
     ari: AriSettings = AriSettings()
     agents: list[AgentSettings] = []
@@ -132,6 +151,7 @@ class CoreSettings(_Section, frozen=True):
     hold: HoldSettings = HoldSettings()
     policy: DialingPolicy = DialingPolicy()
     recovery: RecoverySettings = RecoverySettings()
+    costs: CostSettings = CostSettings()
 
 
 class SettingsError(Exception):
@@ -180,6 +200,13 @@ def validate(settings: CoreSettings) -> list[str]:
     if not _check_policy(settings.policy):  # people's numbers are checked against it
         errors += _check_people(settings)
     errors += _check_templates(settings.dial)
+    if settings.costs.agent_leg_mode not in ("per_call", "persistent", "automatic"):
+        errors.append(f"costs.agent_leg_mode: {settings.costs.agent_leg_mode!r} is not one of "
+                      "per_call, persistent, automatic")
+    for name in ("mobile", "softphone"):
+        problem = getattr(settings.costs, name).problem()
+        if problem:
+            errors.append(f"costs.{name}: {problem}")
     t = settings.timeouts
     for key, value, low, high in (
         ("agent_ring_s", t.agent_ring_s, 5, 120),
@@ -375,6 +402,8 @@ def call_settings(settings: CoreSettings, workstation: WorkstationMode | None = 
         customer_dial_timing=settings.dial.customer_dial_timing,
         recording=settings.recording.enabled,
         recording_format=settings.recording.format,
+        agent_leg_costs=settings.costs.by_workstation(),
+        agent_leg_mode=settings.costs.agent_leg_mode,
     )
 
 

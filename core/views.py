@@ -35,6 +35,11 @@ class CallView(msgspec.Struct, frozen=True, kw_only=True):
     monitored_by: tuple[tuple[str, SupervisionMode], ...] = ()
     # Who ended the call first ("You hung up" / "The customer hung up"); None while live.
     ended_by: Party | None = None
+    # A mid-call switch of the agent leg: where to while it runs, then how the last one
+    # ended (a SwitchResult: "switched", "no_answer"...) so the desk can say why.
+    switching_to: WorkstationMode | None = None
+    switch_result: str = ""
+    switch_reason: str = ""
 
 
 class AgentView(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,3 +53,8 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
     call: CallView | None = None
     # The last ended call, kept until it is qualified (the wrap-up form needs it).
     awaiting_disposition: CallView | None = None
+    # The persistent agent leg (core/agent_leg_session.py): its SessionState ("" when none
+    # was ever opened), why it ended, the calls it carried.
+    leg_session: str = ""
+    leg_session_reason: str = ""
+    leg_session_calls: int = 0

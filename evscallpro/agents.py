@@ -16,6 +16,7 @@ from actors.agent_actor import AgentActor, CallFactory
 from actors.deps import ActorDeps
 from actors.sinks import CallRecordSink
 from core.agent import AgentMachine, MobileNumberChanged
+from core.agent_leg_mode import AgentLegMode, LegModePolicy
 from evscallpro.core_config import CoreConfig
 from evscallpro.do_not_call import do_not_call_file
 
@@ -67,7 +68,11 @@ def start_agents(
             numbers_of_others=numbers,
         )
         machine.use_do_not_call(do_not_call)
-        ref = AgentActor.start(machine, deps, start_call, audit)
+        mode = AgentLegMode(config.call.agent_leg_mode)
+        policy = None
+        if mode != AgentLegMode.PER_CALL:  # core/agent_leg_mode.py: persistent / automatic
+            policy = LegModePolicy(mode, config.call.agent_leg_costs.get("mobile"))
+        ref = AgentActor.start(machine, deps, start_call, audit, policy, config.call)
         agents[entry.agent_id] = ref
         if not ref.is_alive():
             raise RuntimeError(f"agent actor {entry.agent_id} did not start")

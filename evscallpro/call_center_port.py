@@ -16,7 +16,7 @@ from typing import Any
 
 import pykka
 
-from actors.agent_actor import AgentRequest, GetAgentView, HangUpCall, PlaceCall
+from actors.agent_actor import AgentRequest, GetAgentView, HangUpCall, PlaceCall, SwitchCall
 from actors.messages import UiHangUp
 from actors.registry_messages import LiveCalls, Supervise
 from core.agent import LogIn, LogOut, Pause, SetAvailable, SetWorkstation, SubmitDisposition
@@ -73,6 +73,13 @@ class CallCenterPort:
         if unknown and self.hang_up_call(call_id, by=agent_id):
             return None
         return refusal
+
+    def switch_agent_leg(
+        self, agent_id: str, call_id: str, target: WorkstationMode
+    ) -> Refusal | None:
+        """Move the agent's connected call to `target` (core/call_switch.py); the agent's
+        machine checks it and renders the new leg's dial string."""
+        return self._ask_agent(agent_id, SwitchCall(call_id=call_id, target=target))
 
     def hang_up_call(self, call_id: str, by: str = "ui") -> bool:
         ref = self.live.calls.get(call_id)

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 import pykka
 
+from actors.agent_actor import CloseAgentSession
 from actors.ari_link import AriLink, LinkNotice
 from actors.ari_port import AriPort
 from actors.call_journal import LiveCallJournal
@@ -47,9 +48,11 @@ from analytics import metrics
 from core.ari_commands import AriCommandFailed, AriCommandOutcome, AriCommandSucceeded
 from core.call import CallMachine
 from core.call_config import CallRequest
+from core.domain import Refusal, WorkstationMode
 from core.records import CallRecord
 from core.supervision import supervision_sid
 from evscallpro import asterisk_check
+from evscallpro.agent_sessions import AgentSessions
 from evscallpro.agents import AuditTrail, start_agents
 from evscallpro.call_center_port import CallCenterPort, new_call_id
 from evscallpro.core_config import AgentDirectoryEntry, CoreConfig, SupervisorEntry
@@ -105,6 +108,7 @@ class CallCenterApp(CallCenterPort):
         self.link: AriLink | None = None
         self.deps: ActorDeps | None = None
         self.link_up = threading.Event()
+        self.sessions = AgentSessions()  # persistent agent legs, opened on demand
         self._supervisors = frozenset(s.supervisor_id for s in config.supervisors)
         self._supervisors_without_phone = frozenset(config.supervisors_without_phone)
         self._health = msgspec.structs.replace(self._health, app=config.app)
@@ -208,6 +212,7 @@ class CallCenterApp(CallCenterPort):
                     ref.actor_stopped.wait(2)
             self.registry.stop()
             self.registry = None
+        self.sessions.stop_all()
         for ref in list(self._agents.values()):
             ref.stop()
         self._agents.clear()
@@ -268,6 +273,20 @@ class CallCenterApp(CallCenterPort):
         if sweeper is not None:
             log.info("StasisStart for unowned channel %s: orphan sweep", channel_id)
             sweeper.trigger()
+
+    # ------------------------------------------------------------------ persistent legs
+    def open_agent_session(
+        self, agent_id: str, workstation: WorkstationMode = WorkstationMode.MOBILE
+    ) -> Refusal | None:
+        """Call the agent's phone once for a session of calls (core/agent_leg_session.py)."""
+        agent = self._agents.get(agent_id)
+        if not self.started or agent is None or self.deps is None:
+            return Refusal("unknown_agent", f"no agent {agent_id!r} in a running core")
+        return self.sessions.open(agent_id, agent, self.deps, self.config.call, workstation)
+
+    def close_agent_session(self, agent_id: str) -> Refusal | None:
+        """Hang up the agent's persistent leg (its session ends)."""
+        return self._ask_agent(agent_id, CloseAgentSession())
 
     # ------------------------------------------------------------------ calls
     def start_call(

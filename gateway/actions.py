@@ -32,6 +32,21 @@ class HangUp(_Action, frozen=True, tag="hang_up"):
     call_id: NonEmpty
 
 
+class SwitchCall(_Action, frozen=True, tag="switch_call"):
+    """Move the connected call to the other workstation ("Move the call to my mobile")."""
+
+    call_id: NonEmpty
+    target: WorkstationMode
+
+
+class OpenSession(_Action, frozen=True, tag="open_session"):
+    """Keep my mobile on the line between calls (the persistent agent leg)."""
+
+
+class CloseSession(_Action, frozen=True, tag="close_session"):
+    """Hang up my persistent mobile leg."""
+
+
 class SetWorkstation(_Action, frozen=True, tag="set_workstation"):
     mode: WorkstationMode
     mobile_number: str = ""
@@ -76,6 +91,9 @@ class StopSupervision(_Action, frozen=True, tag="stop_supervision"):
 Action = (
     PlaceCall
     | HangUp
+    | SwitchCall
+    | OpenSession
+    | CloseSession
     | SetWorkstation
     | SetAvailable
     | LogIn
@@ -91,6 +109,9 @@ AGENT_ACTIONS: frozenset[type[_Action]] = frozenset(
     {
         PlaceCall,
         HangUp,
+        SwitchCall,
+        OpenSession,
+        CloseSession,
         SetWorkstation,
         SetAvailable,
         LogIn,

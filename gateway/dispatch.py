@@ -23,8 +23,10 @@ from gateway.actions import (
     SUPERVISOR_ACTIONS,
     Action,
     BadAction,
+    CloseSession,
     HangUp,
     LogIn,
+    OpenSession,
     Pause,
     PlaceCall,
     Qualify,
@@ -34,6 +36,7 @@ from gateway.actions import (
     ShowContact,
     StopSupervision,
     Supervise,
+    SwitchCall,
     decode_action,
 )
 from gateway.callbacks import Callback, CallbackStore, callback_id, due_epoch
@@ -143,6 +146,15 @@ class Dispatcher:
             case HangUp(call_id=call_id):
                 self._own_live_call(me, call_id)
                 await self._ask(lang, self._core.hang_up, me, call_id)
+            case OpenSession():
+                await self._ask(lang, self._core.open_agent_session, me)
+                return [("notice", self._render.notice(lang, "session.requested", "info"))]
+            case CloseSession():
+                await self._ask(lang, self._core.close_agent_session, me)
+            case SwitchCall(call_id=call_id, target=target):
+                self._own_live_call(me, call_id)
+                await self._ask(lang, self._core.switch_agent_leg, me, call_id, target)
+                return [("notice", self._render.notice(lang, f"switch.requested.{target}", "info"))]
             case SetWorkstation(mode=mode, mobile_number=mobile):
                 return await self._set_workstation(user, lang, mode, mobile)
             case SetAvailable():

@@ -33,6 +33,24 @@ class CallCenter(Protocol):
 
     def hang_up(self, agent_id: str, call_id: str) -> Refusal | None: ...
 
+    def switch_agent_leg(
+        self, agent_id: str, call_id: str, target: WorkstationMode
+    ) -> Refusal | None:
+        """Move the agent's connected call to the other workstation (softphone <-> mobile),
+        the customer held meanwhile; how it ends comes in the CallView (`switch_result`)."""
+        ...
+
+    def open_agent_session(
+        self, agent_id: str, workstation: WorkstationMode = WorkstationMode.MOBILE
+    ) -> Refusal | None:
+        """Call the agent's phone once and keep it up between calls (the persistent agent
+        leg, core/agent_leg_session.py); also "Rappeler mon mobile"."""
+        ...
+
+    def close_agent_session(self, agent_id: str) -> Refusal | None:
+        """Hang up the persistent leg (the session ends)."""
+        ...
+
     def set_workstation(
         self, agent_id: str, mode: WorkstationMode, mobile_number: str | None = None
     ) -> Refusal | None: ...

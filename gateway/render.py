@@ -46,6 +46,9 @@ class AgentDesk(msgspec.Struct, frozen=True, kw_only=True):
     qualified: dict[str, Any] = {}
     started: dict[str, float] = {}
     history_unavailable: bool = False  # the archive did not answer: only today's live calls
+    # The desk's WebSocket link is degraded (gateway/link_quality.py): a softphone call is
+    # offered the move to the mobile.
+    link_degraded: bool = False
 
 
 def _duration(seconds: float) -> str:
@@ -121,6 +124,8 @@ class Renderer:
             return self.outcome_label(lang, call)
         if call.step == CallStep.AGENT_DIALING:
             return self.catalog.t(lang, f"step.agent_dialing.{call.workstation}")
+        if call.step == CallStep.SWITCHING and call.switching_to is not None:
+            return self.catalog.t(lang, f"step.switching.{call.switching_to}")
         return self.catalog.t(lang, f"step.{call.step}")
 
     def supervisor_step_label(self, lang: str, call: CallView) -> str:
@@ -131,6 +136,8 @@ class Renderer:
             return self.catalog.t(lang, key)
         if call.step == CallStep.AGENT_DIALING:
             return self.catalog.t(lang, f"sup.step.agent_dialing.{call.workstation}")
+        if call.step == CallStep.SWITCHING and call.switching_to is not None:
+            return self.catalog.t(lang, f"sup.step.switching.{call.switching_to}")
         return self.catalog.t(lang, f"sup.step.{call.step}")
 
     def outcome_label(self, lang: str, call: CallView) -> str:
@@ -250,6 +257,7 @@ class Renderer:
             "qualified": desk.qualified,
             "started": desk.started,
             "history_unavailable": desk.history_unavailable,
+            "link_degraded": desk.link_degraded,
         }
 
     def agent_fragments(self, lang: str, desk: AgentDesk) -> str:

@@ -43,6 +43,7 @@ from gateway.hub import (
     HubClient,
 )
 from gateway.i18n import LANGUAGES, Catalog
+from gateway.link_quality import LinkQuality, watch_link
 from gateway.ports import CallCenter
 from gateway.presence import PresenceWatch
 from gateway.ratelimit import BoundedLog, LoginThrottle, SlidingWindowLimiter
@@ -122,6 +123,7 @@ class Gateway:
         self._users_task: asyncio.Task[None] | None = None
         self._sockets: dict[str, set[ServerConnection]] = {}  # session cookie -> sockets
         self._user_sockets: dict[str, set[ServerConnection]] = {}  # user id -> sockets
+        self.links: dict[str, LinkQuality] = {}  # agent id -> its latest desk's link
         self.groups: dict[str, WallboardGroup] = {}  # language -> its broadcast group
         self._group_tasks: list[asyncio.Task[None]] = []
         self.stats_pages = StatsPages(
@@ -564,6 +566,7 @@ class Gateway:
             if (at := self.hub.started_at(c.call_id) or self._archived_started.get(c.call_id))
         }
         qualified = {c.call_id: q for c in history if (q := self.dispatcher.qualified.get(c.call_id))}
+        link = self.links.get(agent_id)
         return AgentDesk(
             view=view,
             last_call=self.hub.last_call(agent_id),
@@ -574,6 +577,7 @@ class Gateway:
             qualified=qualified,
             started=started,
             history_unavailable=agent_id in self._history_unavailable,
+            link_degraded=link is not None and link.degraded,
         )
 
     async def _socket(self, connection: ServerConnection) -> None:
@@ -603,6 +607,7 @@ class Gateway:
         self.hub.attach(client)
         metrics.CLIENTS.labels(role).inc()
         sender = asyncio.create_task(self._pump(connection, client, user, lang, cookie))
+        heartbeat = None if user.supervises else self._watch_link(connection, user.user_id)
         try:
             async for message in connection:
                 if self._user(connection.request)[0] is None:
@@ -635,6 +640,28 @@ class Gateway:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+            if heartbeat is not None:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
+
+    def _watch_link(self, connection: ServerConnection, agent_id: str) -> asyncio.Task[None] | None:
+        """Heartbeats on an agent's desk socket (gateway/link_quality.py); its desk is
+        redrawn when the link turns degraded or recovers."""
+        s = self.settings
+        if s.link_heartbeat_s <= 0:
+            return None
+        quality = LinkQuality(s.link_rtt_degraded_ms / 1000.0, s.link_loss_degraded, s.link_window)
+        self.links[agent_id] = quality  # the latest page of this agent is the one measured
+
+        def changed() -> None:
+            if self.links.get(agent_id) is quality:
+                log.info("desk link of %s %s (rtt %s s, loss %.0f%%)", agent_id,
+                         "degraded" if quality.degraded else "recovered", quality.rtt_s,
+                         quality.loss * 100)
+                self.hub.touch_agent(agent_id)
+
+        return asyncio.create_task(watch_link(connection, quality, s.link_heartbeat_s, changed))
 
     def _too_many_sockets(self, user: User, cookie: str) -> str | None:
         """Why one more socket for this session or user is refused, or None."""

@@ -114,6 +114,14 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     # An agent with no browser connected for this long leaves "available": paused with
     # reason "disconnected" (presence_action "pause") or signed out ("offline"). 0: never.
     presence_timeout_s: float = 60.0
+    # Each agent desk's link (gateway/link_quality.py): a WebSocket Ping every
+    # link_heartbeat_s (0: never); degraded when the median round-trip time of the last
+    # link_window heartbeats reaches link_rtt_degraded_ms or their loss link_loss_degraded:
+    # the desk then offers to move a softphone call to the mobile.
+    link_heartbeat_s: float = 2.0
+    link_window: int = 10
+    link_rtt_degraded_ms: float = 400.0
+    link_loss_degraded: float = 0.2
     presence_action: str = "pause"
     # Times are shown in this zone (IANA name); empty: Europe/Paris when the default
     # language is fr, UTC otherwise.
@@ -218,6 +226,17 @@ def _agent_day_problems(s: GatewaySettings, prefix: str) -> list[str]:
         errors.append(f"{prefix}presence_action: {s.presence_action!r} must be pause or offline")
     if s.presence_timeout_s < 0:
         errors.append(f"{prefix}presence_timeout_s: must be 0 (never) or more")
+    if s.link_heartbeat_s != 0 and not 0.2 <= s.link_heartbeat_s <= 60:
+        errors.append(f"{prefix}link_heartbeat_s: {s.link_heartbeat_s:g} is outside 0.2..60 "
+                      "seconds (0: no heartbeat)")
+    if not 1 <= s.link_window <= 100:
+        errors.append(f"{prefix}link_window: {s.link_window} is outside 1..100 heartbeats")
+    if not 10 <= s.link_rtt_degraded_ms <= 60000:
+        errors.append(f"{prefix}link_rtt_degraded_ms: {s.link_rtt_degraded_ms:g} is outside "
+                      "10..60000")
+    if not 0 < s.link_loss_degraded <= 1:
+        errors.append(f"{prefix}link_loss_degraded: {s.link_loss_degraded:g} is outside 0..1 "
+                      "(a share of the heartbeats, above 0)")
     if s.wrap_up_max_s is not None and s.wrap_up_max_s <= 0:
         errors.append(f"{prefix}wrap_up_max_s: {s.wrap_up_max_s:g} must be positive")
     for outcome, codes in s.dispositions_by_outcome.items():

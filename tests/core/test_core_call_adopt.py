@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from call_events_factory import (
     Driver,
     destroyed,
@@ -147,6 +148,21 @@ def test_adopt_from_listed_channels_and_bridges() -> None:
     m = adopt_call(request(), SETTINGS, live, 10.0)
     assert m.step == CallStep.CONNECTED
     assert all(isinstance(c, SetChannelVar) for c in m.commands_to_send())  # probes only
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_a_switched_call_is_adopted_with_the_agent_leg_in_the_bridge(order: int) -> None:
+    """Mid-switch or after it, two agent legs exist: the call's is the one in the bridge."""
+    channels = [
+        Channel(id=AGENT, name="PJSIP/agent-1001-00000001", state="Up"),
+        Channel(id="c1-agent-s1", name="PJSIP/carrier-00000003", state="Up"),
+        Channel(id=CUSTOMER, name="PJSIP/carrier-00000002", state="Up"),
+    ]
+    bridges = [Bridge(id=BRIDGE, channels=["c1-agent-s1", CUSTOMER])]
+    (live,) = live_calls(channels[::order], bridges)
+    assert live.agent is not None and live.agent.channel_id == "c1-agent-s1"
+    m = adopt_call(request(), SETTINGS, live, 10.0)
+    assert m.step == CallStep.CONNECTED and m.agent.channel_id == "c1-agent-s1"
 
 
 def test_agent_machine_adopts_a_live_call() -> None:

@@ -32,13 +32,22 @@ def test_every_id_a_call_owns_reads_back_to_its_call() -> None:
         "c-7-pb-announce",
         "c-7-pb-press1",
         "c-7-pb-notice",
+        "c-7-pb-switch-hold",
+        "c-7-pb-switch-press1",
     )
     assert {call_id_of(some_id) for some_id in owned} == {"c-7"}
 
 
 @pytest.mark.parametrize(
     ("some_id", "split"),
-    [("c-7-agent", ("c-7", "agent")), ("c-7-customer", ("c-7", "customer")), ("c-7-agent-2", None)],
+    [
+        ("c-7-agent", ("c-7", "agent")),
+        ("c-7-customer", ("c-7", "customer")),
+        ("c-7-agent-2", None),
+        ("c-7-agent-s1", ("c-7", "agent")),  # a mid-call switch's new agent leg
+        ("c-7-agent-s1-2", None),  # its Local ;2 half
+        ("c-7-agent-sx", None),
+    ],
 )
 def test_only_leg_ids_split_into_call_and_role(some_id: str, split: object) -> None:
     assert split_leg_id(some_id) == split

@@ -46,6 +46,18 @@ def test_empty_config_gives_defaults() -> None:
     assert settings.policy.default_region == "FR"
 
 
+def test_costs_reach_the_call_only_when_enabled() -> None:
+    off = parse_settings({"costs": {"mobile": {"per_minute": 0.05}}}, {})
+    assert isinstance(off, Settings)
+    assert call_settings(off).agent_leg_costs == {}
+    on = parse_settings({"costs": {"enabled": True, "mobile": {"per_minute": 0.05,
+                                                               "per_call": 0.02}}}, {})
+    assert isinstance(on, Settings)
+    costs = call_settings(on).agent_leg_costs
+    assert costs["mobile"].per_minute == 0.05 and costs["mobile"].per_call == 0.02
+    assert costs["softphone"].per_minute == 0.0
+
+
 def test_call_settings_projection_depends_on_workstation() -> None:
     settings = load_settings(EXAMPLE, env={})
     mobile = call_settings(settings, WorkstationMode.MOBILE)
@@ -206,6 +218,14 @@ def test_call_settings_projection_depends_on_workstation() -> None:
         (
             {"recovery": {"journal_compact_after_lines": 5}},
             "recovery.journal_compact_after_lines: 5 must be at least 100",
+        ),
+        (
+            {"costs": {"agent_leg_mode": "sometimes"}},
+            "costs.agent_leg_mode: 'sometimes' is not one of",
+        ),
+        (
+            {"costs": {"mobile": {"per_minute": -0.1}}},
+            "costs.mobile: costs cannot be negative",
         ),
         (
             {"recovery": {"journal_compact_above_bytes": 10}},

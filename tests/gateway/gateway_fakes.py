@@ -116,6 +116,46 @@ class FakeCallCenter:
         self._queue.put(call)
         return None
 
+    def switch_agent_leg(
+        self, agent_id: str, call_id: str, target: WorkstationMode
+    ) -> Refusal | None:
+        """Answers as the agent's machine would; the call itself does not move here."""
+        self.requests.append(("switch_agent_leg", (agent_id, call_id, target)))
+        with self._lock:
+            view = self._agents.get(agent_id)
+        if view is None or view.call is None or view.call.call_id != call_id:
+            return Refusal("unknown_call", "no such call")
+        if view.call.step != CallStep.CONNECTED:
+            return Refusal("switch_not_connected", "only a connected call can be moved")
+        moving = msgspec.structs.replace(
+            view.call, step=CallStep.SWITCHING, step_since=time.time(), switching_to=target,
+            switch_result="",
+        )
+        self._update_call(agent_id, moving)
+        return None
+
+    def open_agent_session(
+        self, agent_id: str, workstation: WorkstationMode = WorkstationMode.MOBILE
+    ) -> Refusal | None:
+        self.requests.append(("open_agent_session", (agent_id, workstation)))
+        return self._change(agent_id, leg_session="dialing", leg_session_reason="")
+
+    def close_agent_session(self, agent_id: str) -> Refusal | None:
+        self.requests.append(("close_agent_session", (agent_id,)))
+        return self._change(agent_id, leg_session="ended", leg_session_reason="closed")
+
+    def switch_over(self, agent_id: str, result: str) -> CallView:
+        """The switch under way ends: `result` is a core.domain.SwitchResult value."""
+        call = self.call_of(agent_id)
+        target = call.switching_to or call.workstation
+        ended = msgspec.structs.replace(
+            call, step=CallStep.CONNECTED, step_since=time.time(), switching_to=None,
+            switch_result=result,
+            workstation=target if result == "switched" else call.workstation,
+        )
+        self._update_call(agent_id, ended)
+        return ended
+
     def hang_up(self, agent_id: str, call_id: str) -> Refusal | None:
         self.requests.append(("hang_up", (agent_id, call_id)))
         with self._lock:

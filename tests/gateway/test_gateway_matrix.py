@@ -16,7 +16,7 @@ from gateway_fakes import FakeCallCenter
 from gateway_helpers import Browser, recv_until
 from websockets.exceptions import InvalidStatus
 
-from core.domain import CallOutcome, WorkstationMode
+from core.domain import CallOutcome, CallStep, WorkstationMode
 from gateway.contacts import ContactStore
 from gateway.server import Gateway
 from gateway.settings import GatewaySettings
@@ -38,6 +38,8 @@ def arrange(fake: FakeCallCenter, *, ended: bool) -> dict[str, str]:
         calls[agent] = fake.call_of(agent).call_id
         if ended:
             fake.fail(agent, CallOutcome.COMPLETED)
+        else:  # connected: what a mid-call switch needs
+            fake.advance(agent, CallStep.CONNECTED)
     fake.wait_idle()
     fake.requests.clear()
     return calls
@@ -47,6 +49,9 @@ def arrange(fake: FakeCallCenter, *, ended: bool) -> dict[str, str]:
 ACTIONS: dict[str, tuple[str, dict[str, str], bool]] = {
     "place_call": ("place_call", {"number": "+33145678901"}, False),
     "hang_up": ("hang_up", {"call_id": "{call}"}, False),
+    "switch_call": ("switch_agent_leg", {"call_id": "{call}", "target": "softphone"}, False),
+    "open_session": ("open_agent_session", {}, False),
+    "close_session": ("close_agent_session", {}, False),
     "set_workstation": ("set_workstation", {"mode": "softphone"}, False),
     "set_available": ("set_available", {}, False),
     "log_in": ("log_in", {}, False),
@@ -64,6 +69,9 @@ ACTIONS: dict[str, tuple[str, dict[str, str], bool]] = {
 EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("agent", "place_call"): (OK, OK),
     ("agent", "hang_up"): (OK, DENIED),
+    ("agent", "switch_call"): (OK, DENIED),
+    ("agent", "open_session"): (OK, OK),
+    ("agent", "close_session"): (OK, OK),
     ("agent", "set_workstation"): (OK, OK),
     ("agent", "set_available"): (OK, OK),
     ("agent", "log_in"): (OK, OK),
@@ -74,7 +82,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("agent", "supervise"): (DENIED, DENIED),
     ("agent", "stop_supervision"): (DENIED, DENIED),
     **{("supervisor", a): (DENIED, DENIED) for a in (
-        "place_call", "hang_up", "set_workstation", "set_available", "log_in", "pause",
+        "place_call", "hang_up", "switch_call", "open_session", "close_session",
+        "set_workstation", "set_available", "log_in", "pause",
         "qualify", "search_contacts", "show_contact")},
     ("supervisor", "supervise"): (OK, OK),
     ("supervisor", "stop_supervision"): (OK, OK),

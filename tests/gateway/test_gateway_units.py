@@ -14,6 +14,7 @@ from core.domain import (
     CallStep,
     Party,
     SupervisionMode,
+    SwitchResult,
     WorkstationMode,
 )
 from core.views import AgentView, CallView
@@ -98,6 +99,9 @@ def test_catalogs_cover_the_same_keys_and_every_template_key() -> None:
     dynamic += [f"outcome.{o}" for o in CallOutcome] + [f"outcome.completed.{p}" for p in Party]
     dynamic += [f"step.{s}" for s in CallStep if s != CallStep.AGENT_DIALING]
     dynamic += [f"step.agent_dialing.{w}" for w in WorkstationMode]
+    dynamic += [f"{p}step.switching.{w}" for w in WorkstationMode for p in ("", "sup.")]
+    dynamic += [f"switch.{k}.{w}" for w in WorkstationMode for k in ("to", "target", "requested")]
+    dynamic += [f"switch.result.{r}" for r in SwitchResult]
     dynamic += [f"sup.you_{m}" for m in SupervisionMode] + [f"monitor.{m}" for m in SupervisionMode]
     dynamic += [f"sup.{m}" for m in SupervisionMode]
     assert not [k for k in dynamic if not catalog.has("fr", k)]

@@ -25,9 +25,10 @@ import pytest
 from prometheus_tools import DASHBOARD, RULES, binary
 
 from asterisk.sim.testing import SimulatorThread
-from core.domain import WorkstationMode
+from core.domain import CallStep, WorkstationMode
 from core.records import CallRecord
 from core.settings import AgentSettings, AriSettings
+from core.views import CallView
 from evscallpro.settings_file import Settings
 from evscallpro.stack import Stack
 from gateway.settings import GatewaySettings
@@ -113,7 +114,8 @@ def stack(sim: SimulatorThread, tmp_path: Path) -> Iterator[tuple[Stack, _Record
         ari=AriSettings(url=sim.base_url),
         agents=[
             AgentSettings(id="a1", workstation=WorkstationMode.SOFTPHONE,
-                          softphone_endpoint="agent-1001"),
+                          softphone_endpoint="agent-1001",
+                          mobile_number="+33600000007"),  # answers, presses 1
             AgentSettings(id="a2", workstation=WorkstationMode.SOFTPHONE,
                           softphone_endpoint="agent-1002"),
         ],
@@ -238,10 +240,31 @@ def test_every_dashboard_and_rule_expression_returns_data(
     assert len(before) == 1
 
     app = product.call_center
+    views: list[CallView] = []
+    seen = threading.Condition()
+
+    def on_view(view: object) -> None:
+        if isinstance(view, CallView):
+            with seen:
+                views.append(view)
+                seen.notify_all()
+
+    def wait_view(what: Callable[[CallView], bool]) -> CallView:
+        with seen:
+            assert seen.wait_for(lambda: any(what(v) for v in views), WAIT_S)
+            return next(v for v in views if what(v))
+
+    app.subscribe(on_view)
     for agent_id in ("a1", "a2"):
         assert app.log_in(agent_id) is None
-    assert app.place_call("a1", "+33600000008") is None  # answers, hangs up after 5 s
+    assert app.place_call("a1", "+33600000001") is None  # answers and stays
     assert app.place_call("a2", "+33600000002") is None  # busy
+    # a1 moves the call to the mobile (the switch metrics), then hangs up
+    call = wait_view(lambda v: v.agent_id == "a1" and v.step == CallStep.CONNECTED)
+    assert app.switch_agent_leg("a1", call.call_id, WorkstationMode.MOBILE) is None
+    switched = wait_view(lambda v: v.agent_id == "a1" and v.switch_result != "")
+    assert switched.switch_result == "switched", switched.switch_reason
+    assert app.hang_up("a1", call.call_id) is None
     assert records.done.wait(WAIT_S), f"records: {records.records}"
     outcomes = sorted(str(r.outcome) for r in records.records)
     assert outcomes == ["completed", "customer_busy"]
