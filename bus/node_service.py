@@ -44,6 +44,7 @@ from nats.aio.subscription import Subscription
 from bus.protocol import (
     HEALTH_INTERVAL_S,
     PREFIX,
+    CloseAgentSession,
     GetSnapshot,
     HangUp,
     LogIn,
@@ -51,6 +52,7 @@ from bus.protocol import (
     NodeCommand,
     NodeHealth,
     NodeReply,
+    OpenAgentSession,
     Pause,
     PlaceCall,
     Qualify,
@@ -61,6 +63,7 @@ from bus.protocol import (
     Snapshot,
     StopSupervision,
     Supervise,
+    SwitchAgentLeg,
     ViewChange,
     command_decoder,
     command_subject,
@@ -86,6 +89,14 @@ class NodeCore(Protocol):
     ) -> Refusal | None: ...
 
     def hang_up(self, agent_id: str, call_id: str) -> Refusal | None: ...
+
+    def switch_agent_leg(
+        self, agent_id: str, call_id: str, target: WorkstationMode
+    ) -> Refusal | None: ...
+
+    def open_agent_session(self, agent_id: str, workstation: WorkstationMode) -> Refusal | None: ...
+
+    def close_agent_session(self, agent_id: str) -> Refusal | None: ...
 
     def set_workstation(
         self, agent_id: str, mode: WorkstationMode, mobile_number: str | None = None
@@ -155,6 +166,12 @@ def carry_out(core: NodeCore, command: NodeCommand) -> Refusal | None:
             return core.supervise(command.supervisor_id, command.call_id, command.mode)
         case StopSupervision():
             return core.stop_supervision(command.supervisor_id, command.call_id)
+        case SwitchAgentLeg():
+            return core.switch_agent_leg(command.agent_id, command.call_id, command.target)
+        case OpenAgentSession():
+            return core.open_agent_session(command.agent_id, command.workstation)
+        case CloseAgentSession():
+            return core.close_agent_session(command.agent_id)
     return Refusal("bad_command", f"{type(command).__name__} is not a node command")
 
 

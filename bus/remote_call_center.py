@@ -40,6 +40,7 @@ from bus import gateway_metrics as metrics
 from bus.bus_thread import BusThread
 from bus.protocol import (
     HEALTH_STALE_S,
+    CloseAgentSession,
     GetSnapshot,
     HangUp,
     LogIn,
@@ -47,6 +48,7 @@ from bus.protocol import (
     NodeCommand,
     NodeHealth,
     NodeReply,
+    OpenAgentSession,
     Pause,
     PlaceCall,
     Qualify,
@@ -55,6 +57,7 @@ from bus.protocol import (
     Snapshot,
     StopSupervision,
     Supervise,
+    SwitchAgentLeg,
     ViewChange,
     command_encoder,
     command_subject,
@@ -447,6 +450,19 @@ class RemoteCallCenter:
 
     def hang_up(self, agent_id: str, call_id: str) -> Refusal | None:
         return self._to_agent_node(agent_id, HangUp(agent_id, call_id))
+
+    def switch_agent_leg(
+        self, agent_id: str, call_id: str, target: WorkstationMode
+    ) -> Refusal | None:
+        return self._to_agent_node(agent_id, SwitchAgentLeg(agent_id, call_id, target))
+
+    def open_agent_session(
+        self, agent_id: str, workstation: WorkstationMode = WorkstationMode.MOBILE
+    ) -> Refusal | None:
+        return self._to_agent_node(agent_id, OpenAgentSession(agent_id, workstation))
+
+    def close_agent_session(self, agent_id: str) -> Refusal | None:
+        return self._to_agent_node(agent_id, CloseAgentSession(agent_id))
 
     def set_workstation(
         self, agent_id: str, mode: WorkstationMode, mobile_number: str | None = None
