@@ -5,9 +5,16 @@ The ARI simulator runs in its own process (`python -m evscallpro.cli sim`), the 
 (CallCenterApp: ARI link, port, Switchboard, one CallActor per call) in this one, under its
 own app name. Two hooks, installed after start, timestamp (time.perf_counter) each decoded
 event as the link hands it to the Switchboard and each command as an actor hands it to the
-ARI port. Latency = for an event of call C, the time to the first command of C sent after it,
-counted only when no other event of C arrived in between (so it is this event's reaction:
-decode -> Switchboard hop -> CallActor hop -> machine -> port).
+ARI port. Latency (causal, the figure the targets are about): from the events-socket frame handed to
+the ARI link (before its msgspec decode) to the first ARI command the CallActor hands to the
+port while handling that event (decode -> Switchboard hop -> CallActor hop -> machine ->
+port), for every event that made the call send something. The older, loose figure (the first
+command of the call after the event, when no other event of the call came in between: it
+also counts commands caused by a REST answer in between) is printed beside it.
+
+The floor (load-tests/floor.py): after phase 1, the same events, decoded again from the same
+frames, are fed to fresh CallMachines in one thread (no actors, loop or HTTP); core / floor is
+the ratio that holds from one machine to another.
 
 Phase 1 (latency): --calls complete calls (agent and customer answer, the customer hangs up
 after a few seconds) placed at --rate per second.
@@ -15,12 +22,16 @@ Phase 2 (hold): --hold calls placed at --rate per second that stay connected; me
 all are connected (or --ramp-max passes): connected count, threads, RSS; then every call is
 hung up from the core and the records counted.
 
-    .venv/bin/python load-tests/core_bench.py --calls 300 --rate 30 --hold 1000
+Progress lines while it runs, a summary, and a JSON result file (--json). Bounded: phase 1
+waits at most 120 s for its records, the ramp --ramp-max, the hang-up 120 s.
+
+    .venv/bin/python load-tests/core_bench.py --calls 300 --rate 60 --hold 1000 --json core.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -34,6 +45,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_sim import start_simulator  # noqa: E402  (load-tests/bench_sim.py)
+from floor import InputRecorder, replay  # noqa: E402  (load-tests/floor.py)
+
+from actors.call_actor import CallActor  # noqa: E402
+from actors.messages import Arrived  # noqa: E402
 
 from actors.sinks import MemoryRecordSink  # noqa: E402
 from core.ari_events import event_channel_id  # noqa: E402
@@ -87,6 +102,18 @@ class Probe:
         self.lock = threading.Lock()
         self.events: dict[str, list[float]] = {}
         self.commands: dict[str, list[float]] = {}
+        self.frame_at: dict[int, float] = {}  # id(decoded event) -> frame handed to the link
+        self.causal: list[float] = []  # ms, frame -> first command it caused
+        self.frames = 0
+        self.local = threading.local()  # in a CallActor thread: [frame time, first send]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.events.clear()
+            self.commands.clear()
+            self.frame_at.clear()
+            self.causal.clear()
+            self.frames = 0
 
     def event(self, call_id: str | None) -> None:
         if call_id:
@@ -118,6 +145,36 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    return {
+        "n": len(values),
+        "p50": round(pct(values, 0.5), 3),
+        "p90": round(pct(values, 0.9), 3),
+        "p99": round(pct(values, 0.99), 3),
+        "max": round(max(values), 3),
+        "mean": round(statistics.fmean(values), 3),
+    }
+
+
+def line(name: str, s: dict[str, float]) -> str:
+    if not s.get("n"):
+        return f"  {name}: no pairs"
+    return (
+        f"  {name}: n={s['n']:.0f} p50={s['p50']:.3f} ms p90={s['p90']:.3f} ms "
+        f"p99={s['p99']:.3f} ms max={s['max']:.2f} ms"
+    )
+
+
+def ratios(core: dict[str, float], floor: dict[str, float]) -> dict[str, float]:
+    return {
+        q: round(core[q] / floor[q], 1)
+        for q in ("p50", "p90", "p99", "max")
+        if core.get(q) and floor.get(q)
+    }
+
+
 def place(app: CallCenterApp, call_id: str, customer: str) -> None:
     app.start_call(
         CallRequest(
@@ -131,15 +188,19 @@ def place(app: CallCenterApp, call_id: str, customer: str) -> None:
     )
 
 
-def paced(n: int, rate: float, fn: Any) -> float:
+def paced(n: int, rate: float, fn: Any, progress: Any = None) -> float:
     started = time.perf_counter()
     tick = threading.Event()
+    next_report = started + 2.0
     for i in range(n):
         due = started + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
             tick.wait(delay)
         fn(i)
+        if progress is not None and time.perf_counter() >= next_report:
+            next_report += 2.0
+            progress(i + 1, time.perf_counter() - started)
     return time.perf_counter() - started
 
 
@@ -150,7 +211,17 @@ def main() -> int:
     parser.add_argument("--hold", type=int, default=1000)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--ramp-max", type=float, default=180.0)
+    parser.add_argument("--json", type=Path, help="write the results to this file")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor replay")
     args = parser.parse_args()
+    results: dict[str, Any] = {
+        "command": " ".join([".venv/bin/python", "load-tests/core_bench.py", *sys.argv[1:]]),
+        "calls": args.calls,
+        "rate": args.rate,
+        "hold": args.hold,
+        "started_at": time.time(),
+        "loadavg_start": os.getloadavg(),
+    }
 
     folder = Path(tempfile.mkdtemp(prefix="evs-core-bench-"))
     sim = start_simulator(
@@ -179,62 +250,140 @@ def main() -> int:
         sink=sink,
     )
     app.subscribe(on_view)
+    actor_on_receive = CallActor.on_receive
     try:
         app.start(wait_for_link_s=20)
         assert app.link is not None and app.port is not None
         deliver = app.link._deliver
+        on_frame = app.link.on_frame
         send = app.port.send
+        frame_clock = threading.local()
+        recorder = InputRecorder()
+        recorder.install()
 
-        def probed_deliver(event: Any) -> None:
-            probe.event(call_of(event_channel_id(getattr(event, "event", event))))
-            deliver(event)
+        def probed_on_frame(text: str | bytes) -> None:
+            frame_clock.at = time.perf_counter()
+            frame_clock.text = text
+            on_frame(text)
+
+        def probed_deliver(arrived: Any) -> None:
+            event = getattr(arrived, "event", arrived)
+            probe.frame_at[id(event)] = frame_clock.at
+            probe.frames += 1
+            recorder.note_frame(event, frame_clock.text)
+            probe.event(call_of(event_channel_id(event)))
+            deliver(arrived)
 
         def probed_send(command: Any, reply_to: Any) -> None:
+            pending = getattr(probe.local, "pending", None)
+            if pending is not None and pending[1] is None:
+                pending[1] = time.perf_counter()
             probe.command(command_call(command))
             send(command, reply_to)
 
+        def probed_on_receive(actor: Any, message: Any) -> Any:
+            if not isinstance(message, Arrived):
+                return actor_on_receive(actor, message)
+            pending = probe.local.pending = [probe.frame_at.get(id(message.event)), None]
+            try:
+                return actor_on_receive(actor, message)
+            finally:
+                probe.local.pending = None
+                if pending[0] is not None and pending[1] is not None:
+                    probe.causal.append((pending[1] - pending[0]) * 1000)
+
+        app.link.on_frame = probed_on_frame  # type: ignore[method-assign]
         app.link._deliver = probed_deliver
         app.port.send = probed_send  # type: ignore[method-assign]
+        CallActor.on_receive = probed_on_receive  # type: ignore[method-assign]
+
+        def placing(what: str) -> Any:
+            def report(n: int, elapsed: float) -> None:
+                with connected_lock:
+                    up = len(connected)
+                print(
+                    f"  {what}: {n} placed in {elapsed:.0f}s ({n / elapsed:.1f}/s), "
+                    f"{len(sink.records)} records, {up} ever connected, "
+                    f"{len(probe.causal)} pairs, load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+
+            return report
 
         # ---- phase 1: latency over complete calls
         ids = [f"lat{i:05d}" for i in range(args.calls)]
+        print(f"phase 1: {args.calls} complete calls at {args.rate}/s", flush=True)
+        phase_started = time.perf_counter()
         wall = paced(
-            args.calls, args.rate, lambda i: place(app, ids[i], "Local/bench-short@sim-phones")
+            args.calls,
+            args.rate,
+            lambda i: place(app, ids[i], "Local/bench-short@sim-phones"),
+            placing("phase 1"),
         )
         deadline = time.monotonic() + 120
         tick = threading.Event()
         while len(sink.records) < args.calls and time.monotonic() < deadline:
             tick.wait(0.2)
-        lat = probe.latencies_ms()
+        frames_per_s = probe.frames / (time.perf_counter() - phase_started)
         outcomes: dict[str, int] = {}
         for record in sink.records:
             outcomes[str(record.outcome)] = outcomes.get(str(record.outcome), 0) + 1
         print(
-            f"phase 1: {args.calls} calls placed in {wall:.1f}s ({args.rate}/s); "
-            f"records {len(sink.records)}: {outcomes}"
+            f"phase 1: {args.calls} calls placed in {wall:.1f}s ({args.calls / wall:.1f}/s); "
+            f"records {len(sink.records)}: {outcomes}; {probe.frames} ARI events "
+            f"({frames_per_s:.0f}/s over the phase)"
         )
-        if lat:
+        core = summary(list(probe.causal))
+        loose = summary(probe.latencies_ms())
+        print(line("event -> next command (causal, core)", core))
+        print(line("event -> next command (loose, as before)", loose))
+        results["phase1"] = {
+            "placed_per_s": round(args.calls / wall, 2),
+            "records": len(sink.records),
+            "outcomes": outcomes,
+            "ari_events": probe.frames,
+            "ari_events_per_s": round(frames_per_s, 1),
+            "core_ms": core,
+            "loose_ms": loose,
+            "loadavg": os.getloadavg(),
+        }
+        if not args.no_floor:
+            floor = replay(recorder)
+            fl = summary(floor.latencies_ms)
+            print(line("floor (decode + pure CallMachine, one thread)", fl))
             print(
-                f"  event -> next command: n={len(lat)} p50={pct(lat, 0.5):.2f} ms "
-                f"p90={pct(lat, 0.9):.2f} ms p99={pct(lat, 0.99):.2f} ms "
-                f"max={max(lat):.1f} ms mean={statistics.fmean(lat):.2f} ms"
+                f"  floor replay: {floor.calls} calls, {floor.events} events, "
+                f"{floor.diverged} diverged, {floor.without_frame} events without a frame; "
+                f"core / floor: {ratios(core, fl)}"
             )
+            results["phase1"]["floor_ms"] = fl
+            results["phase1"]["core_over_floor"] = ratios(core, fl)
+            results["phase1"]["floor_diverged"] = floor.diverged
+        recorder.clear()
 
         # ---- phase 2: concurrent calls held
-        probe.events.clear()
-        probe.commands.clear()
+        probe.clear()
+        recorder.uninstall()  # the ramp is measured without recording inputs
         base_records = len(sink.records)
         hold_ids = [f"hold{i:05d}" for i in range(args.hold)]
         threads_before = threading.active_count()
+        print(f"phase 2: {args.hold} calls held, placed at {args.rate}/s", flush=True)
         wall = paced(
-            args.hold, args.rate, lambda i: place(app, hold_ids[i], "Local/bench-agent@sim-phones")
+            args.hold,
+            args.rate,
+            lambda i: place(app, hold_ids[i], "Local/bench-agent@sim-phones"),
+            placing("phase 2"),
         )
         deadline = time.monotonic() + args.ramp_max
+        next_report = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             with connected_lock:
                 up = len(connected & set(hold_ids))
             if up >= args.hold:
                 break
+            if time.monotonic() >= next_report:
+                next_report += 2.0
+                print(f"  phase 2: {up}/{args.hold} connected", flush=True)
             tick.wait(0.5)
         with connected_lock:
             up = len(connected & set(hold_ids))
@@ -245,12 +394,22 @@ def main() -> int:
             f"(+{threading.active_count() - threads_before}), core RSS {rss_mib(os.getpid()):.0f} MiB, "
             f"simulator RSS {rss_mib(sim.pid):.0f} MiB"
         )
-        lat = probe.latencies_ms()
-        if lat:
-            print(
-                f"  during ramp, event -> next command: n={len(lat)} p50={pct(lat, 0.5):.2f} ms "
-                f"p99={pct(lat, 0.99):.2f} ms max={max(lat):.1f} ms"
-            )
+        ramp = summary(list(probe.causal))
+        print(line("during the ramp, event -> next command (causal, core)", ramp))
+        print(line("during the ramp (loose, as before)", summary(probe.latencies_ms())))
+        ratio = ratios(ramp, results.get("phase1", {}).get("floor_ms", {}))
+        print(f"  ramp core / phase-1 floor: {ratio}")
+        results["phase2"] = {
+            "placed_per_s": round(args.hold / wall, 2),
+            "connected": up,
+            "live_call_actors": live,
+            "threads": threading.active_count(),
+            "core_rss_mib": round(rss_mib(os.getpid()), 1),
+            "simulator_rss_mib": round(rss_mib(sim.pid), 1),
+            "ramp_core_ms": ramp,
+            "ramp_core_over_phase1_floor": ratio,
+            "loadavg": os.getloadavg(),
+        }
         started = time.perf_counter()
         for call_id in hold_ids:
             app.hang_up_call(call_id, by="bench")
@@ -265,9 +424,18 @@ def main() -> int:
             f"  hung up from the core: {ended} records ({completed} completed) in "
             f"{time.perf_counter() - started:.1f}s; live CallActors left {len(app.live_call_ids())}"
         )
+        results["phase2"].update(
+            hung_up_records=ended,
+            hung_up_completed=completed,
+            hang_up_s=round(time.perf_counter() - started, 2),
+        )
     finally:
+        CallActor.on_receive = actor_on_receive  # type: ignore[method-assign]
         app.stop()
         sim.stop()
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+        print(f"results written to {args.json}")
     return 0
 
 
