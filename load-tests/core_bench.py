@@ -49,7 +49,6 @@ from floor import InputRecorder, replay  # noqa: E402  (load-tests/floor.py)
 
 from actors.call_actor import CallActor  # noqa: E402
 from actors.messages import Arrived  # noqa: E402
-
 from actors.sinks import MemoryRecordSink  # noqa: E402
 from core.ari_events import event_channel_id  # noqa: E402
 from core.call_config import CallRequest, CallSettings  # noqa: E402
