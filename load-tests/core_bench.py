@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -47,16 +48,20 @@ sys.path.insert(0, str(ROOT))
 from bench_sim import start_simulator  # noqa: E402  (load-tests/bench_sim.py)
 from floor import InputRecorder, replay  # noqa: E402  (load-tests/floor.py)
 
+from actors import ari_link  # noqa: E402
+from actors import messages as actor_messages  # noqa: E402
 from actors.call_actor import CallActor  # noqa: E402
 from actors.messages import Arrived  # noqa: E402
 from actors.sinks import MemoryRecordSink  # noqa: E402
-from core.ari_events import event_channel_id  # noqa: E402
+from core.ari_events import decode_event_json, event_channel_id  # noqa: E402
 from core.call_config import CallRequest, CallSettings  # noqa: E402
 from core.domain import CallOutcome, CallStep  # noqa: E402
 from core.ids import call_id_of  # noqa: E402
 from core.views import CallView  # noqa: E402
 from evscallpro.root import CallCenterApp, CoreConfig  # noqa: E402
 
+# Absent before the ARI link batched its bursts: the bench also runs on older code (A/B).
+ArrivedBatch: Any = getattr(actor_messages, "ArrivedBatch", ())
 APP = "evscallpro-core-bench"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -83,6 +88,13 @@ def rss_mib(pid: int) -> float:
         return int(fh.read().split()[1]) * PAGE / 2**20
 
 
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process, in seconds (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def call_of(channel_or_bridge: str | None) -> str | None:
     return call_id_of(channel_or_bridge) if channel_or_bridge else None
 
@@ -104,6 +116,7 @@ class Probe:
         self.frame_at: dict[int, float] = {}  # id(decoded event) -> frame handed to the link
         self.causal: list[float] = []  # ms, frame -> first command it caused
         self.frames = 0
+        self.tells = 0  # ARI link -> Switchboard messages (a batch counts once)
         self.local = threading.local()  # in a CallActor thread: [frame time, first send]
 
     def clear(self) -> None:
@@ -113,6 +126,7 @@ class Probe:
             self.frame_at.clear()
             self.causal.clear()
             self.frames = 0
+            self.tells = 0
 
     def event(self, call_id: str | None) -> None:
         if call_id:
@@ -212,6 +226,11 @@ def main() -> int:
     parser.add_argument("--ramp-max", type=float, default=180.0)
     parser.add_argument("--json", type=Path, help="write the results to this file")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor replay")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="ms: sys.setswitchinterval for this (the core's) process, instead of the core's own",
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {
         "command": " ".join([".venv/bin/python", "load-tests/core_bench.py", *sys.argv[1:]]),
@@ -252,26 +271,31 @@ def main() -> int:
     actor_on_receive = CallActor.on_receive
     try:
         app.start(wait_for_link_s=20)
+        if args.switch_interval is not None:
+            sys.setswitchinterval(args.switch_interval / 1000)
+        results["switch_interval_ms"] = sys.getswitchinterval() * 1000
+        print(f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms", flush=True)
         assert app.link is not None and app.port is not None
         deliver = app.link._deliver
-        on_frame = app.link.on_frame
         send = app.port.send
-        frame_clock = threading.local()
         recorder = InputRecorder()
         recorder.install()
+        decode = ari_link.decode_event_json
 
-        def probed_on_frame(text: str | bytes) -> None:
-            frame_clock.at = time.perf_counter()
-            frame_clock.text = text
-            on_frame(text)
+        def probed_decode(text: str | bytes) -> Any:
+            at = time.perf_counter()  # the frame handed to the link, before its decode
+            event = decode(text)
+            probe.frame_at[id(event)] = at
+            recorder.note_frame(event, text)
+            return event
 
-        def probed_deliver(arrived: Any) -> None:
-            event = getattr(arrived, "event", arrived)
-            probe.frame_at[id(event)] = frame_clock.at
-            probe.frames += 1
-            recorder.note_frame(event, frame_clock.text)
-            probe.event(call_of(event_channel_id(event)))
-            deliver(arrived)
+        def probed_deliver(message: Any) -> None:
+            items = message.items if isinstance(message, ArrivedBatch) else (message,)
+            probe.tells += 1
+            for arrived in items:
+                probe.frames += 1
+                probe.event(call_of(event_channel_id(arrived.event)))
+            deliver(message)
 
         def probed_send(command: Any, reply_to: Any) -> None:
             pending = getattr(probe.local, "pending", None)
@@ -291,7 +315,7 @@ def main() -> int:
                 if pending[0] is not None and pending[1] is not None:
                     probe.causal.append((pending[1] - pending[0]) * 1000)
 
-        app.link.on_frame = probed_on_frame  # type: ignore[method-assign]
+        ari_link.decode_event_json = probed_decode
         app.link._deliver = probed_deliver
         app.port.send = probed_send  # type: ignore[method-assign]
         CallActor.on_receive = probed_on_receive  # type: ignore[method-assign]
@@ -313,6 +337,8 @@ def main() -> int:
         ids = [f"lat{i:05d}" for i in range(args.calls)]
         print(f"phase 1: {args.calls} complete calls at {args.rate}/s", flush=True)
         phase_started = time.perf_counter()
+        cpu_before = cpu_s(os.getpid()), cpu_s(sim.pid)
+        usage_before = resource.getrusage(resource.RUSAGE_SELF)
         wall = paced(
             args.calls,
             args.rate,
@@ -323,7 +349,14 @@ def main() -> int:
         tick = threading.Event()
         while len(sink.records) < args.calls and time.monotonic() < deadline:
             tick.wait(0.2)
-        frames_per_s = probe.frames / (time.perf_counter() - phase_started)
+        phase_s = time.perf_counter() - phase_started
+        frames_per_s = probe.frames / phase_s
+        core_cpu = cpu_s(os.getpid()) - cpu_before[0]
+        sim_cpu = cpu_s(sim.pid) - cpu_before[1]
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        switches = (usage.ru_nvcsw - usage_before.ru_nvcsw) + (
+            usage.ru_nivcsw - usage_before.ru_nivcsw
+        )
         outcomes: dict[str, int] = {}
         for record in sink.records:
             outcomes[str(record.outcome)] = outcomes.get(str(record.outcome), 0) + 1
@@ -331,6 +364,14 @@ def main() -> int:
             f"phase 1: {args.calls} calls placed in {wall:.1f}s ({args.calls / wall:.1f}/s); "
             f"records {len(sink.records)}: {outcomes}; {probe.frames} ARI events "
             f"({frames_per_s:.0f}/s over the phase)"
+        )
+        print(
+            f"  CPU over the phase ({phase_s:.1f} s): core {core_cpu:.1f} s "
+            f"({100 * core_cpu / phase_s:.0f}% of a core, "
+            f"{1e6 * core_cpu / max(1, probe.frames):.0f} µs per ARI event), "
+            f"simulator {sim_cpu:.1f} s ({100 * sim_cpu / phase_s:.0f}%); "
+            f"{switches / max(1, probe.frames):.2f} context switches per ARI event, "
+            f"{probe.frames / max(1, probe.tells):.2f} events per link -> Switchboard message"
         )
         core = summary(list(probe.causal))
         loose = summary(probe.latencies_ms())
@@ -342,6 +383,11 @@ def main() -> int:
             "outcomes": outcomes,
             "ari_events": probe.frames,
             "ari_events_per_s": round(frames_per_s, 1),
+            "core_cpu_s": round(core_cpu, 2),
+            "core_cpu_us_per_event": round(1e6 * core_cpu / max(1, probe.frames), 1),
+            "simulator_cpu_s": round(sim_cpu, 2),
+            "context_switches_per_event": round(switches / max(1, probe.frames), 2),
+            "events_per_switchboard_message": round(probe.frames / max(1, probe.tells), 2),
             "core_ms": core,
             "loose_ms": loose,
             "loadavg": os.getloadavg(),
@@ -430,6 +476,7 @@ def main() -> int:
         )
     finally:
         CallActor.on_receive = actor_on_receive  # type: ignore[method-assign]
+        ari_link.decode_event_json = decode_event_json
         app.stop()
         sim.stop()
     if args.json is not None:
