@@ -227,11 +227,18 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the results to this file")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor replay")
     parser.add_argument(
+        "--lean",
+        action="store_true",
+        help="long runs: no floor, no loose figure, no recorded inputs (memory stays flat)",
+    )
+    parser.add_argument(
         "--switch-interval",
         type=float,
         help="ms: sys.setswitchinterval for this (the core's) process, instead of the core's own",
     )
     args = parser.parse_args()
+    if args.lean:
+        args.no_floor = True
     results: dict[str, Any] = {
         "command": " ".join([".venv/bin/python", "load-tests/core_bench.py", *sys.argv[1:]]),
         "calls": args.calls,
@@ -279,14 +286,18 @@ def main() -> int:
         deliver = app.link._deliver
         send = app.port.send
         recorder = InputRecorder()
-        recorder.install()
+        if not args.no_floor:
+            recorder.install()
         decode = ari_link.decode_event_json
 
         def probed_decode(text: str | bytes) -> Any:
             at = time.perf_counter()  # the frame handed to the link, before its decode
             event = decode(text)
+            if len(probe.frame_at) > 200_000:  # unrouted events' entries: keep memory flat
+                probe.frame_at.clear()
             probe.frame_at[id(event)] = at
-            recorder.note_frame(event, text)
+            if not args.no_floor:
+                recorder.note_frame(event, text)
             return event
 
         def probed_deliver(message: Any) -> None:
@@ -294,20 +305,22 @@ def main() -> int:
             probe.tells += 1
             for arrived in items:
                 probe.frames += 1
-                probe.event(call_of(event_channel_id(arrived.event)))
+                if not args.lean:
+                    probe.event(call_of(event_channel_id(arrived.event)))
             deliver(message)
 
         def probed_send(command: Any, reply_to: Any) -> None:
             pending = getattr(probe.local, "pending", None)
             if pending is not None and pending[1] is None:
                 pending[1] = time.perf_counter()
-            probe.command(command_call(command))
+            if not args.lean:
+                probe.command(command_call(command))
             send(command, reply_to)
 
         def probed_on_receive(actor: Any, message: Any) -> Any:
             if not isinstance(message, Arrived):
                 return actor_on_receive(actor, message)
-            pending = probe.local.pending = [probe.frame_at.get(id(message.event)), None]
+            pending = probe.local.pending = [probe.frame_at.pop(id(message.event), None), None]
             try:
                 return actor_on_receive(actor, message)
             finally:

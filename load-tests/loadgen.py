@@ -14,7 +14,11 @@ center would drive it.
   is picked for each), hang up after a talk time drawn from a log-normal distribution (mean
   --talk-mean s, sigma --talk-sigma, capped at --talk-max), and qualify each call in wrap-up;
 - optionally --supervisors supervisors on the wallboard who listen to a random live call
-  every --listen-every seconds.
+  every --listen-every seconds;
+- optionally a crash: with --kill-at-live N, once N calls are in progress the product is
+  SIGKILLed and started again on the same data folder; the time from the new process's spawn
+  to its first `reconciled` line (with the calls it adopted) and to `ready` is measured, the
+  agents reconnect by themselves and the run goes on.
 
 A live progress line every 2 s (placed and records per second, calls in progress, errors,
 CPU and RSS of the product), a summary at the end, a JSON result file (--json). Bounded: calls
@@ -93,7 +97,7 @@ def parse_mix(text: str) -> list[tuple[str, float]]:
 
 
 def sim_config(rng: random.Random, mix: list[tuple[str, float]], agent_ring: float,
-               ring_min: float, ring_max: float) -> tuple[str, list[str]]:  # fmt: skip
+               ring_min: float, ring_max: float, talk_cap: float) -> tuple[str, list[str]]:  # fmt: skip
     """The simulator's TOML: agents' and supervisors' mobiles answer; each customer slot gets a
     profile drawn from the mix (an answering one rings a random time). Returns the text and
     the kind of each slot."""
@@ -109,8 +113,10 @@ def sim_config(rng: random.Random, mix: list[tuple[str, float]], agent_ring: flo
     lines.append("]")
     lines += ["[profiles.lg-agent]", 'kind = "answer"', f"ring_s = {agent_ring}"]
     for slot, kind in enumerate(slots):
+        # a customer hangs up by itself long after the agent should have (a lost hang-up
+        # must not leave a call up forever)
         lines += [f"[profiles.lg-c{slot}]", f'kind = "{kind}"',
-                  f"ring_s = {rng.uniform(ring_min, ring_max):.2f}"]  # fmt: skip
+                  f"ring_s = {rng.uniform(ring_min, ring_max):.2f}", f"talk_s = {talk_cap}"]  # fmt: skip
     return "\n".join(lines) + "\n", slots
 
 
@@ -151,6 +157,8 @@ class LoadGen:
         self.errors: collections.Counter[str] = collections.Counter()
         self.t0 = 0.0
         self.closed = False
+        self.crash: dict[str, Any] = {}
+        self.spawned_at = 0.0
 
     @property
     def base(self) -> str:
@@ -162,7 +170,7 @@ class LoadGen:
 
         a = self.args
         text, self.slots = sim_config(self.rng, parse_mix(a.mix), a.agent_ring, a.ring_min,
-                                      a.ring_max)  # fmt: skip
+                                      a.ring_max, 2 * a.talk_max + 30)  # fmt: skip
         self.sim = await asyncio.to_thread(start_simulator, text, self.folder,
                                            log=self.folder / "sim.log")  # fmt: skip
         self.port = free_port()
@@ -175,6 +183,7 @@ class LoadGen:
         await asyncio.to_thread(write_users, self.folder / "data", agent_ids, sup_ids)
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         self.serve = Serve(config, self.folder)
+        self.serve.on_line = self.on_line
         print(f"loadgen: folder {self.folder}; starting the product", flush=True)
         await self.serve.start(timeout_s=a.start_max)
         gate = asyncio.Semaphore(LOGINS_AT_ONCE)
@@ -222,6 +231,38 @@ class LoadGen:
         except Exception as exc:
             self.errors[f"metrics_{type(exc).__name__}"] += 1
             return {}
+
+    def on_line(self, event: dict[str, Any]) -> None:
+        """After a restart: when the new process reconciled (and what it adopted), got ready."""
+        if not self.spawned_at or event.get("event") not in ("reconciled", "ready"):
+            return
+        took = round(time.monotonic() - self.spawned_at, 3)
+        if event["event"] == "ready":
+            self.crash.setdefault("spawn_to_ready_s", took)
+        elif "spawn_to_reconciled_s" not in self.crash:
+            self.crash["spawn_to_reconciled_s"] = took
+            self.crash["adopted"] = len(event.get("adopted") or ())
+            self.crash["closed_while_away"] = len(event.get("closed_while_away") or ())
+
+    async def crash_at(self, live_calls: int, until: float) -> None:
+        """SIGKILL the product once `live_calls` calls are in progress, start it again."""
+        assert self.serve is not None
+        while time.monotonic() < until:
+            live = len(self.serve.calls) - len(self.serve.record_lines)
+            if live >= live_calls:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            self.crash = {"killed": False, "reason": f"{live_calls} calls never in progress"}
+            return
+        print(f"loadgen: {live} calls in progress: SIGKILL of the product", flush=True)
+        before = self.sample()
+        rss = sum(r for k, (_, r) in before["usage"].items() if "simulator" not in k)
+        self.crash = {"killed": True, "live_at_kill": live, "product_rss_at_kill_mib": round(rss, 1)}
+        await self.serve.kill()
+        self.spawned_at = time.monotonic()
+        await self.serve.start(timeout_s=self.args.start_max)
+        print(f"loadgen: product restarted: {self.crash}", flush=True)
 
     # -- agents ------------------------------------------------------------------------------
     def talk_time(self) -> float:
@@ -339,9 +380,16 @@ class LoadGen:
         reporter = asyncio.create_task(self.progress(stop))
         placing_started = time.time()
         supervising = asyncio.create_task(self.supervise(time.monotonic() + a.duration))
+        crashing = None
+        if a.kill_at_live:
+            crashing = asyncio.create_task(
+                self.crash_at(a.kill_at_live, time.monotonic() + a.duration + a.drain_max)
+            )
         wall = await self.place(a.duration)
         placing_ended = time.time()
         await supervising
+        if crashing is not None:
+            await crashing
         drained = await self.drain(a.drain_max)
         if not drained:
             print("loadgen: drain bound reached: the agents hang up what is still up",
@@ -436,6 +484,7 @@ class LoadGen:
             "qualified": sum(ag.qualified for ag in self.agents),
             "listens": sum(s.listens for s in self.supervisors),
             "drained": drained,
+            "crash": self.crash,
             "outcomes": dict(outcomes),
             "talk_time_s": dist(self.talk_times, 1.0),
             "click_to_customer_ringing_ms": dist(ringing),
@@ -493,6 +542,7 @@ def summary(r: dict[str, Any]) -> str:
         f"({r['product_rss_per_concurrent_call_kib']} KiB per concurrent call)",
         *(f"  {name}: CPU {p['cpu_s']} s ({p['cpu_percent']}%), RSS peak {p['rss_peak_mib']} MiB"
           for name, p in r["processes"].items()),
+        *([f"  crash: {r['crash']}"] if r["crash"] else []),
         f"  errors {r['errors']}",
     ])  # fmt: skip
 
@@ -516,6 +566,8 @@ def main() -> int:
     parser.add_argument("--customer-ring-timeout", type=int, default=10)
     parser.add_argument("--drain-max", type=float, default=60.0)
     parser.add_argument("--start-max", type=float, default=120.0)
+    parser.add_argument("--kill-at-live", type=int, default=0,
+                        help="SIGKILL and restart the product once this many calls are up")
     parser.add_argument("--folder", help="keep the run's files here (default: a temp folder)")
     parser.add_argument("--json", type=Path, help="write the results to this file")
     args = parser.parse_args()

@@ -224,6 +224,8 @@ def histogram_quantiles(
     """Quantiles (the upper bound of the bucket they fall in, seconds) of what a histogram
     counted between two scrapes, and its count; {} when nothing was counted."""
     prefix = f'{name}_bucket{{le="'
+    if after.get(f"{name}_count", 0.0) < before.get(f"{name}_count", 0.0):
+        before = {}  # the product restarted in between: its counters started again at 0
     buckets = sorted(
         (float(key[len(prefix) : -2]), after[key] - before.get(key, 0.0))
         for key in after
