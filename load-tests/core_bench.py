@@ -153,6 +153,34 @@ class Probe:
         return result
 
 
+class EventRate(threading.Thread):
+    """ARI events per second into the core: samples the probe's frame count every 0.25 s."""
+
+    def __init__(self, probe: Probe) -> None:
+        super().__init__(name="event-rate", daemon=True)
+        self.probe = probe
+        self.samples: list[tuple[float, int]] = []
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.25):
+            self.samples.append((time.perf_counter(), self.probe.frames))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(2)
+
+    def peak(self) -> float:
+        """The most events counted in any 1-s window."""
+        best, j = 0.0, 0
+        for i, (t, n) in enumerate(self.samples):
+            while self.samples[j][0] < t - 1.0:
+                j += 1
+            if i > j:
+                best = max(best, (n - self.samples[j][1]) / (t - self.samples[j][0]))
+        return best
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -348,6 +376,8 @@ def main() -> int:
 
         # ---- phase 1: latency over complete calls
         ids = [f"lat{i:05d}" for i in range(args.calls)]
+        rate_meter = EventRate(probe)
+        rate_meter.start()
         print(f"phase 1: {args.calls} complete calls at {args.rate}/s", flush=True)
         phase_started = time.perf_counter()
         cpu_before = cpu_s(os.getpid()), cpu_s(sim.pid)
@@ -363,6 +393,8 @@ def main() -> int:
         while len(sink.records) < args.calls and time.monotonic() < deadline:
             tick.wait(0.2)
         phase_s = time.perf_counter() - phase_started
+        rate_meter.stop()
+        peak_events_per_s = rate_meter.peak()
         frames_per_s = probe.frames / phase_s
         core_cpu = cpu_s(os.getpid()) - cpu_before[0]
         sim_cpu = cpu_s(sim.pid) - cpu_before[1]
@@ -376,7 +408,7 @@ def main() -> int:
         print(
             f"phase 1: {args.calls} calls placed in {wall:.1f}s ({args.calls / wall:.1f}/s); "
             f"records {len(sink.records)}: {outcomes}; {probe.frames} ARI events "
-            f"({frames_per_s:.0f}/s over the phase)"
+            f"({frames_per_s:.0f}/s over the phase, {peak_events_per_s:.0f}/s in its busiest second)"
         )
         print(
             f"  CPU over the phase ({phase_s:.1f} s): core {core_cpu:.1f} s "
@@ -396,6 +428,7 @@ def main() -> int:
             "outcomes": outcomes,
             "ari_events": probe.frames,
             "ari_events_per_s": round(frames_per_s, 1),
+            "ari_events_per_s_peak_1s": round(peak_events_per_s, 1),
             "core_cpu_s": round(core_cpu, 2),
             "core_cpu_us_per_event": round(1e6 * core_cpu / max(1, probe.frames), 1),
             "simulator_cpu_s": round(sim_cpu, 2),

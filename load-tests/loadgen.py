@@ -15,7 +15,7 @@ center would drive it.
   --talk-mean s, sigma --talk-sigma, capped at --talk-max), and qualify each call in wrap-up;
 - optionally --supervisors supervisors on the wallboard who listen to a random live call
   every --listen-every seconds;
-- optionally a crash: with --kill-at-live N, once N calls are in progress the product is
+- optionally a crash: with --kill-at-live N, once N calls are connected the product is
   SIGKILLed and started again on the same data folder; the time from the new process's spawn
   to its first `reconciled` line (with the calls it adopted) and to `ready` is measured, the
   agents reconnect by themselves and the run goes on.
@@ -245,20 +245,25 @@ class LoadGen:
             self.crash["closed_while_away"] = len(event.get("closed_while_away") or ())
 
     async def crash_at(self, live_calls: int, until: float) -> None:
-        """SIGKILL the product once `live_calls` calls are in progress, start it again."""
+        """SIGKILL the product once `live_calls` calls are connected, start it again."""
         assert self.serve is not None
+        serve = self.serve
         while time.monotonic() < until:
-            live = len(self.serve.calls) - len(self.serve.record_lines)
+            live = sum(1 for c, step in serve.steps.items()
+                       if step == "connected" and c not in serve.record_lines)  # fmt: skip
             if live >= live_calls:
                 break
             await asyncio.sleep(0.1)
         else:
-            self.crash = {"killed": False, "reason": f"{live_calls} calls never in progress"}
+            self.crash = {"killed": False, "reason": f"{live_calls} calls never connected at once"}
             return
-        print(f"loadgen: {live} calls in progress: SIGKILL of the product", flush=True)
+        in_progress = len(serve.calls) - len(serve.record_lines)
+        print(f"loadgen: {live} calls connected ({in_progress} in progress): SIGKILL of the "
+              "product", flush=True)  # fmt: skip
         before = self.sample()
         rss = sum(r for k, (_, r) in before["usage"].items() if "simulator" not in k)
-        self.crash = {"killed": True, "live_at_kill": live, "product_rss_at_kill_mib": round(rss, 1)}
+        self.crash = {"killed": True, "live_at_kill": in_progress, "connected_at_kill": live,
+                      "product_rss_at_kill_mib": round(rss, 1)}  # fmt: skip
         await self.serve.kill()
         self.spawned_at = time.monotonic()
         await self.serve.start(timeout_s=self.args.start_max)
@@ -567,7 +572,7 @@ def main() -> int:
     parser.add_argument("--drain-max", type=float, default=60.0)
     parser.add_argument("--start-max", type=float, default=120.0)
     parser.add_argument("--kill-at-live", type=int, default=0,
-                        help="SIGKILL and restart the product once this many calls are up")
+                        help="SIGKILL and restart the product once this many calls are connected")
     parser.add_argument("--folder", help="keep the run's files here (default: a temp folder)")
     parser.add_argument("--json", type=Path, help="write the results to this file")
     args = parser.parse_args()
