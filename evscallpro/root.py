@@ -53,6 +53,7 @@ from evscallpro import asterisk_check
 from evscallpro.agents import AuditTrail, start_agents
 from evscallpro.call_center_port import CallCenterPort, new_call_id
 from evscallpro.core_config import AgentDirectoryEntry, CoreConfig, SupervisorEntry
+from evscallpro.gc_tuning import tune_cyclic_gc
 from evscallpro.supervisions import SupervisionFactory
 
 __all__ = [
@@ -114,6 +115,7 @@ class CallCenterApp(CallCenterPort):
     def start(self, wait_for_link_s: float | None = 5.0) -> None:
         """Start every part in dependency order; raise if one does not come up."""
         threading.stack_size(ACTOR_STACK_SIZE)
+        tune_cyclic_gc()  # once per process: evscallpro/gc_tuning.py
         try:
             self._start_parts()
         except BaseException:

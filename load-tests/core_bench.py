@@ -31,6 +31,7 @@ waits at most 120 s for its records, the ramp --ramp-max, the hang-up 120 s.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -153,6 +154,32 @@ class Probe:
         return result
 
 
+class GcPauses:
+    """Every cyclic-GC collection in this (the core's) process: generation and duration."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], (time.perf_counter() - self._started) * 1000))
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for gen in (0, 1, 2):
+            ms = [d for g, d in self.pauses if g == gen]
+            if ms:
+                out[f"gen{gen}"] = {"n": len(ms), "max_ms": round(max(ms), 2),
+                                    "total_ms": round(sum(ms), 1)}  # fmt: skip
+        return out
+
+    def clear(self) -> None:
+        self.pauses.clear()
+
+
 class EventRate(threading.Thread):
     """ARI events per second into the core: samples the probe's frame count every 0.25 s."""
 
@@ -264,6 +291,12 @@ def main() -> int:
         type=float,
         help="ms: sys.setswitchinterval for this (the core's) process, instead of the core's own",
     )
+    parser.add_argument(
+        "--gc-mode",
+        choices=("default", "freeze", "tuned", "tuned10k"),
+        default=None,
+        help="A/B only: override the core's cyclic-GC setting after start",
+    )
     args = parser.parse_args()
     if args.lean:
         args.no_floor = True
@@ -306,6 +339,20 @@ def main() -> int:
     actor_on_receive = CallActor.on_receive
     try:
         app.start(wait_for_link_s=20)
+        if args.gc_mode == "default":
+            gc.set_threshold(700, 10, 10)
+            gc.unfreeze()
+        elif args.gc_mode == "freeze":
+            gc.freeze()
+        elif args.gc_mode == "tuned":
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 100)
+        elif args.gc_mode == "tuned10k":
+            gc.freeze()
+            gc.set_threshold(10_000, 20, 100)
+        results["gc_threshold"] = gc.get_threshold()
+        results["gc_frozen"] = gc.get_freeze_count()
+        print(f"cyclic GC thresholds {gc.get_threshold()}, {gc.get_freeze_count()} objects frozen")
         if args.switch_interval is not None:
             sys.setswitchinterval(args.switch_interval / 1000)
         results["switch_interval_ms"] = sys.getswitchinterval() * 1000
@@ -378,6 +425,8 @@ def main() -> int:
         ids = [f"lat{i:05d}" for i in range(args.calls)]
         rate_meter = EventRate(probe)
         rate_meter.start()
+        gc_pauses = GcPauses()
+        gc.callbacks.append(gc_pauses)
         print(f"phase 1: {args.calls} complete calls at {args.rate}/s", flush=True)
         phase_started = time.perf_counter()
         cpu_before = cpu_s(os.getpid()), cpu_s(sim.pid)
@@ -418,6 +467,7 @@ def main() -> int:
             f"{switches / max(1, probe.frames):.2f} context switches per ARI event, "
             f"{probe.frames / max(1, probe.tells):.2f} events per link -> Switchboard message"
         )
+        print(f"  cyclic GC in the core process: {gc_pauses.summary()}")
         core = summary(list(probe.causal))
         loose = summary(probe.latencies_ms())
         print(line("event -> next command (causal, core)", core))
@@ -429,6 +479,7 @@ def main() -> int:
             "ari_events": probe.frames,
             "ari_events_per_s": round(frames_per_s, 1),
             "ari_events_per_s_peak_1s": round(peak_events_per_s, 1),
+            "gc": gc_pauses.summary(),
             "core_cpu_s": round(core_cpu, 2),
             "core_cpu_us_per_event": round(1e6 * core_cpu / max(1, probe.frames), 1),
             "simulator_cpu_s": round(sim_cpu, 2),
@@ -454,6 +505,7 @@ def main() -> int:
 
         # ---- phase 2: concurrent calls held
         probe.clear()
+        gc_pauses.clear()
         recorder.uninstall()  # the ramp is measured without recording inputs
         base_records = len(sink.records)
         hold_ids = [f"hold{i:05d}" for i in range(args.hold)]
@@ -486,6 +538,7 @@ def main() -> int:
             f"simulator RSS {rss_mib(sim.pid):.0f} MiB"
         )
         ramp = summary(list(probe.causal))
+        print(f"  cyclic GC in the core process during the ramp: {gc_pauses.summary()}")
         print(line("during the ramp, event -> next command (causal, core)", ramp))
         print(line("during the ramp (loose, as before)", summary(probe.latencies_ms())))
         ratio = ratios(ramp, results.get("phase1", {}).get("floor_ms", {}))
@@ -498,6 +551,7 @@ def main() -> int:
             "core_rss_mib": round(rss_mib(os.getpid()), 1),
             "simulator_rss_mib": round(rss_mib(sim.pid), 1),
             "ramp_core_ms": ramp,
+            "ramp_gc": gc_pauses.summary(),
             "ramp_core_over_phase1_floor": ratio,
             "loadavg": os.getloadavg(),
         }
