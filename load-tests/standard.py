@@ -64,7 +64,7 @@ def core_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             f"{p1.get('records')} of {r['calls']} calls recorded, outcomes",
             f"{p1.get('outcomes')}; core CPU {p1.get('core_cpu_us_per_event')} µs per ARI "
-            f"event, {p1.get('ari_events_per_s')} ARI events/s",
+            f"event, {p1.get('ari_events_per_s')} ARI events/s; cyclic GC {p1.get('gc')}",
             _met(p1.get("outcomes", {}).get("completed") == r["calls"]),
         ),
     ]
