@@ -22,7 +22,11 @@ Phase 2 (hold): --hold calls placed at --rate per second that stay connected; me
 all are connected (or --ramp-max passes): connected count, threads, RSS; then every call is
 hung up from the core and the records counted.
 
-Progress lines while it runs, a summary, and a JSON result file (--json). Bounded: phase 1
+Also printed: CPU of the core and the simulator per ARI event, context switches per event,
+ARI events per second (over the phase and its busiest second), every cyclic-GC collection
+of the core's process (`--gc-mode default` puts Python's own GC settings back, for A/B
+against the core's tuning, evscallpro/gc_tuning.py). Progress lines while it runs, a summary,
+and a JSON result file (--json). Bounded: phase 1
 waits at most 120 s for its records, the ramp --ramp-max, the hang-up 120 s.
 
     .venv/bin/python load-tests/core_bench.py --calls 300 --rate 60 --hold 1000 --json core.json
