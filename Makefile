@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SYS_STAMP := $(VENV)/.system-deps
 
-.PHONY: demo test lint typecheck pytest bench setup clean sim
+.PHONY: demo test lint typecheck pytest bench bench-quick bench-all setup clean sim
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,7 +43,15 @@ sim: $(STAMP)
 demo: setup
 	$(BIN)/evscallpro demo
 
+# The standard scenarios of issue 12 (< 15 min on 2 cores); rewrites BENCHMARKS.md's section.
 bench: setup
+	$(BIN)/python load-tests/standard.py
+
+bench-quick: setup
+	$(BIN)/python load-tests/standard.py --quick
+
+# Every *_bench.py script, one after another (analytics, statistics, gateway...).
+bench-all: setup
 	$(BIN)/python load-tests/run_all.py
 
 clean:

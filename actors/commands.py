@@ -1,5 +1,8 @@
 """Execute a machine's commands: ARI commands go to the port (after their ids are claimed at
 the Switchboard, so no event can outrun its route), timer commands to the timer service.
+With the Switchboard's `Routes` shared in `deps.routes`, a claim or release is applied at once
+on the actor's own thread; otherwise it is told to the Switchboard actor (FIFO before the
+events it routes).
 
 Shared by CallActor, SupervisionActor, BridgeActor and AgentActor so each stays a thin shell.
 """
@@ -82,7 +85,7 @@ class CommandExecutor:
         claim = routes_for(command, self.owner)
         if claim is not None:
             self.claimed.append(claim)
-            self.deps.switchboard.tell(claim)
+            self._claim(claim)
             if isinstance(command, OriginateChannel | CreateChannel):
                 self.channels.append(command.channel_id)
             elif isinstance(command, SnoopChannel):
@@ -93,21 +96,31 @@ class CommandExecutor:
     def claim(self, claim: ClaimRoutes) -> None:
         """Own ids this actor did not create (adoption after a restart)."""
         self.claimed.append(claim)
-        self.deps.switchboard.tell(claim)
+        self._claim(claim)
+
+    def _claim(self, claim: ClaimRoutes) -> None:
+        routes = self.deps.routes
+        if routes is not None:
+            routes.claim(claim)
+        else:
+            self.deps.switchboard.tell(claim)
 
     def release_all(self) -> None:
         from actors.messages import ReleaseRoutes
 
+        routes = self.deps.routes
         for claim in self.claimed:
+            release = ReleaseRoutes(
+                channel_ids=claim.channel_ids,
+                bridge_ids=claim.bridge_ids,
+                playback_ids=claim.playback_ids,
+                recording_names=claim.recording_names,
+            )
             try:
-                self.deps.switchboard.tell(
-                    ReleaseRoutes(
-                        channel_ids=claim.channel_ids,
-                        bridge_ids=claim.bridge_ids,
-                        playback_ids=claim.playback_ids,
-                        recording_names=claim.recording_names,
-                    )
-                )
+                if routes is not None:
+                    routes.release(release)
+                else:
+                    self.deps.switchboard.tell(release)
             except Exception:
                 log.debug("switchboard gone; routes not released")
         self.claimed.clear()

@@ -12,7 +12,7 @@ from typing import Any
 from actors.ari_port import AriPort
 from actors.call_journal import LiveCallJournal
 from actors.sinks import CallRecordSink
-from actors.switchboard import SwitchboardRef
+from actors.switchboard import Routes, SwitchboardRef
 from actors.timers import TimerService
 from core.views import AgentView, CallView
 
@@ -31,3 +31,7 @@ class ActorDeps:
     # bridge is gone, so the composition root stops what is left here when it stops. Each
     # actor adds and removes only its own entry (single dict operations: no lock needed).
     live_bridges: dict[str, Any] = field(default_factory=dict)
+    # The Switchboard's routing table, when the composition root shares it: claims and
+    # releases are then applied at once on the actor's thread (actors/switchboard.py `Routes`);
+    # None: they are told to the Switchboard actor.
+    routes: Routes | None = None

@@ -7,11 +7,21 @@ nobody owns is dropped with a debug log and counted; a StasisStart nobody owns (
 our app that no actor expects: maybe an orphan) is also reported to `on_unowned_stasis`.
 Bridge membership events go to both the channel's owner and the bridge's owner when they
 differ.
+
+`Routes` is the table with its counters, shared by the Switchboard actor and, in the core
+(evscallpro/root.py), by the ARI link and the actors themselves: an actor's claims and
+releases are applied at once, on its own thread, before its command is sent (a few dict
+operations under a lock), and the link routes each decoded event on the loop thread, straight
+to its owner's inbox. Each event then crosses one thread boundary instead of two (issue 12's
+profile: the hops, not the machines, were the cost). The Switchboard actor still takes every
+message it took before (claims, releases, events told by the reconciler or tests, GetStats)
+and applies them to the same Routes.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import pykka
@@ -121,14 +131,77 @@ class RoutingTable:
         return owners
 
 
-class Switchboard(pykka.ThreadingActor):
+class Routes:
+    """The routing table and its counters, safe to use from any thread (see the module)."""
+
     def __init__(self, on_unowned_stasis: Callable[[str], None] | None = None) -> None:
-        super().__init__()
         self.on_unowned_stasis = on_unowned_stasis
         self.table = RoutingTable()
         self.routed = 0
         self.dropped = 0
         self.unhandled = 0
+        self._lock = threading.Lock()  # held for dict operations only, never while telling
+
+    def claim(self, msg: ClaimRoutes) -> None:
+        with self._lock:
+            self.table.claim(msg)
+
+    def release(self, msg: ReleaseRoutes) -> None:
+        with self._lock:
+            self.table.release(msg)
+
+    def stats(self) -> SwitchboardStats:
+        with self._lock:
+            return SwitchboardStats(
+                routed=self.routed,
+                dropped=self.dropped,
+                unhandled=self.unhandled,
+                routes=self.table.size(),
+            )
+
+    def route(self, message: object) -> None:
+        """An `Arrived` (or a bare event) to every owner of its event; any thread."""
+        event = message.event if isinstance(message, Arrived) else message
+        if isinstance(event, UnhandledEvent):
+            with self._lock:
+                self.unhandled += 1
+            return
+        if not isinstance(event, AriEvent):
+            with self._lock:
+                self.dropped += 1
+            log.warning("Switchboard: not a routable message: %s", type(message).__name__)
+            return
+        with self._lock:
+            owners = self.table.owners_of(event)
+            if not owners:
+                self.dropped += 1
+        if not owners:
+            log.debug("no owner for %s (%s)", type(event).__name__, event_channel_id(event))
+            if isinstance(event, StasisStart) and self.on_unowned_stasis is not None:
+                self.on_unowned_stasis(event.channel.id)
+            return
+        told = 0
+        for owner in owners:
+            try:
+                owner.tell(message)
+                told += 1
+            except pykka.ActorDeadError:
+                with self._lock:
+                    self.table.forget_owner(owner)
+        with self._lock:
+            self.routed += told
+            self.dropped += len(owners) - told
+
+
+class Switchboard(pykka.ThreadingActor):
+    def __init__(
+        self,
+        on_unowned_stasis: Callable[[str], None] | None = None,
+        routes: Routes | None = None,
+    ) -> None:
+        super().__init__()
+        self.routes = routes if routes is not None else Routes(on_unowned_stasis)
+        self.table = self.routes.table
 
     def on_receive(self, message: object) -> SwitchboardStats | None:
         try:
@@ -140,43 +213,14 @@ class Switchboard(pykka.ThreadingActor):
     def _handle(self, message: object) -> SwitchboardStats | None:
         match message:
             case ClaimRoutes():
-                self.table.claim(message)
+                self.routes.claim(message)
             case ReleaseRoutes():
-                self.table.release(message)
+                self.routes.release(message)
             case GetStats():
-                return SwitchboardStats(
-                    routed=self.routed,
-                    dropped=self.dropped,
-                    unhandled=self.unhandled,
-                    routes=self.table.size(),
-                )
-            case Arrived(event=UnhandledEvent()) | UnhandledEvent():
-                self.unhandled += 1
-            case Arrived(event=event) if not isinstance(event, UnhandledEvent):
-                self._route(event, message)
-            case _ if isinstance(message, AriEvent):  # told directly (tests, the reconciler)
-                self._route(message, message)
-            case _:
-                self.dropped += 1
-                log.warning("Switchboard: not a routable message: %s", type(message).__name__)
+                return self.routes.stats()
+            case _:  # Arrived, or an event told directly (tests, the reconciler)
+                self.routes.route(message)
         return None
-
-    def _route(self, event: AriEvent, envelope: Arrived | AriEvent) -> None:
-        """Tell `envelope` (the event, or its Arrived wrapper) to every owner of `event`."""
-        owners = self.table.owners_of(event)
-        if not owners:
-            self.dropped += 1
-            log.debug("no owner for %s (%s)", type(event).__name__, event_channel_id(event))
-            if isinstance(event, StasisStart) and self.on_unowned_stasis is not None:
-                self.on_unowned_stasis(event.channel.id)
-            return
-        for owner in owners:
-            try:
-                owner.tell(envelope)
-                self.routed += 1
-            except pykka.ActorDeadError:
-                self.table.forget_owner(owner)
-                self.dropped += 1
 
 
 SwitchboardRef = pykka.ActorRef[Switchboard]

@@ -42,7 +42,7 @@ from actors.registry_messages import (
     health_after,
 )
 from actors.sinks import CallRecordSink, MemoryRecordSink
-from actors.switchboard import Switchboard
+from actors.switchboard import Routes, Switchboard
 from actors.timers import TimerService
 from analytics import metrics
 from core.ari_commands import AriCommandFailed, AriCommandOutcome, AriCommandSucceeded
@@ -56,6 +56,7 @@ from evscallpro.agent_sessions import AgentSessions
 from evscallpro.agents import AuditTrail, start_agents
 from evscallpro.call_center_port import CallCenterPort, new_call_id
 from evscallpro.core_config import AgentDirectoryEntry, CoreConfig, SupervisorEntry
+from evscallpro.gc_tuning import tune_cyclic_gc
 from evscallpro.supervisions import SupervisionFactory
 
 __all__ = [
@@ -104,6 +105,7 @@ class CallCenterApp(CallCenterPort):
         self.loop_thread = EventLoopThread()
         self.port: AriPort | None = None
         self.switchboard: Any = None
+        self.routes: Routes | None = None
         self.timers: TimerService | None = None
         self.link: AriLink | None = None
         self.deps: ActorDeps | None = None
@@ -117,6 +119,7 @@ class CallCenterApp(CallCenterPort):
     def start(self, wait_for_link_s: float | None = 5.0) -> None:
         """Start every part in dependency order; raise if one does not come up."""
         threading.stack_size(ACTOR_STACK_SIZE)
+        tune_cyclic_gc()  # once per process: evscallpro/gc_tuning.py
         try:
             self._start_parts()
         except BaseException:
@@ -143,7 +146,11 @@ class CallCenterApp(CallCenterPort):
             on_outcome=_count_command,
         )
         self.port.start()
-        self.switchboard = Switchboard.start(on_unowned_stasis=self._unowned_stasis)
+        # One routing table: the link routes events on the loop thread, actors claim on theirs
+        # (actors/switchboard.py `Routes`); the Switchboard actor serves the reconciler's events
+        # and GetStats from the same table.
+        self.routes = Routes(on_unowned_stasis=self._unowned_stasis)
+        self.switchboard = Switchboard.start(routes=self.routes)
         if not self.switchboard.is_alive():
             raise RuntimeError("Switchboard did not start")
         self.timers = TimerService(self.loop_thread)
@@ -154,6 +161,7 @@ class CallCenterApp(CallCenterPort):
             sink=self.sink,
             publish=self.views.publish,
             journal=self.journal,
+            routes=self.routes,
         )
         self.registry = CallRegistry.start(
             self.deps, cfg.call, self.live, SupervisionFactory(cfg, self.deps), app=cfg.app
@@ -187,7 +195,7 @@ class CallCenterApp(CallCenterPort):
             cfg.ari_user,
             cfg.ari_password,
             cfg.app,
-            on_event=self.switchboard.tell,
+            on_event=self.routes.route,
             on_notice=self._on_link_notice,
             backoff_base_s=cfg.backoff_base_s,
             backoff_cap_s=cfg.backoff_cap_s,
@@ -268,7 +276,8 @@ class CallCenterApp(CallCenterPort):
         return {supervision_sid(call_id, sup) for call_id, sup in self.live.supervisions}
 
     def _unowned_stasis(self, channel_id: str) -> None:
-        """Switchboard thread: a channel entered our app and no actor owns it."""
+        """Routing thread (the loop's, or the Switchboard's): a channel entered our app and no
+        actor owns it."""
         sweeper = self.orphan_sweeper
         if sweeper is not None:
             log.info("StasisStart for unowned channel %s: orphan sweep", channel_id)

@@ -9,10 +9,11 @@ depend on the core's internals:
 - the simulator's admin API (`/_sim/...`, asterisk/sim/README.md) injects the ARI faults;
 - the core runs as `python -m evscallpro.cli serve --config FILE` in a subprocess, so it can
   be SIGKILLed and started again on the same data folder; its stdout (one JSON line per call
-  step and per record) tells which calls exist and which were recorded;
+  step and per record) tells which calls exist and which were recorded (`product.Serve`,
+  load-tests/product.py, shared with the load generator);
 - agents log in over HTTP (`POST /login`, Basic) and hold `/ws` with their session cookie
   as a browser does, send `place_call` and `qualify` (the wrap-up form), and reconnect (and
-  log in again when the session is gone) whenever their socket drops;
+  log in again when the session is gone) whenever their socket drops (`product.AgentClient`);
 - a clean state is polled (bounded) on the simulator's `/ari/channels` and `/ari/bridges`,
   the product's `/metrics` (`evscallpro_calls_in_progress`, `evscallpro_agents`) and the
   agents' own screens; after the run, the DuckDB file is read once `serve` has stopped.
@@ -33,9 +34,6 @@ import base64
 import collections
 import contextlib
 import json
-import os
-import re
-import signal
 import sys
 import tempfile
 import time
@@ -51,6 +49,7 @@ for _path in (str(ROOT), str(HERE)):
         sys.path.insert(0, _path)
 
 from bench_sim import Simulator, free_port, start_simulator  # noqa: E402
+from product import AgentClient, Serve, parse_metrics, write_serve_config, write_users  # noqa: E402
 
 APP = "evscallpro-faults"
 SIM_CONFIG = """
@@ -67,13 +66,6 @@ kind = "answer"
 ring_s = {ring}
 talk_s = {talk}
 """
-
-AGENT_STATE = re.compile(r'id="agent-state" data-state="([a-z_]+)"')
-WRAPUP = re.compile(r'<form ws-send class="card wrapup".*?name="call_id" value="([^"]+)"', re.S)
-# The dispositions the form offers depend on the call's outcome: qualify with the first one.
-OFFERED = re.compile(r'name="disposition" value="([^"]+)"')
-ERROR_NOTICE = re.compile(r'class="notice notice-error"[^>]*>([^<]*)<')
-METRIC = re.compile(r'^(evscallpro_[a-z_]+)(?:\{([^}]*)\})? ([-+0-9.eE]+|NaN)$', re.M)
 
 FAULTS = (
     "events_socket_dropped",
@@ -189,277 +181,6 @@ def agent_ids(n: int) -> list[str]:
     return [f"fa{i:04d}" for i in range(n)]
 
 
-def password(user_id: str) -> str:
-    return f"faults-{user_id}"
-
-
-# ============================================================================= processes
-class Serve:
-    """`evscallpro serve` in a subprocess; its stdout JSON lines are collected across starts."""
-
-    def __init__(self, config: Path, folder: Path) -> None:
-        self.config = config
-        self.folder = folder
-        self.proc: asyncio.subprocess.Process | None = None
-        self.reader: asyncio.Task[None] | None = None
-        self.ready = asyncio.Event()
-        self.stopped_line: dict[str, Any] | None = None
-        self.calls: dict[str, float] = {}  # call id -> first announced (monotonic)
-        self.record_lines: collections.Counter[str] = collections.Counter()
-        self.outcomes: dict[str, str] = {}  # call id -> "outcome/reason" of its record
-        self.starts = 0
-        self.stdout_log = (folder / "serve.stdout").open("a", encoding="utf-8")
-
-    async def start(self, timeout_s: float = 60.0) -> None:
-        self.ready = asyncio.Event()
-        self.starts += 1
-        stderr = (self.folder / f"serve-{self.starts}.stderr").open("wb")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "evscallpro.cli", "serve", "--config", str(self.config),
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=stderr,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        stderr.close()
-        self.reader = asyncio.create_task(self._read(self.proc))
-        waiter = asyncio.create_task(self.ready.wait())
-        done, _ = await asyncio.wait({waiter, self.reader}, timeout=timeout_s,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if waiter not in done:
-            waiter.cancel()
-            raise RuntimeError(f"serve did not get ready within {timeout_s:.0f} s "
-                               f"(see {self.folder}/serve-{self.starts}.stderr)")
-
-    async def _read(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        while True:
-            raw = await proc.stdout.readline()
-            if not raw:
-                return
-            line = raw.decode(errors="replace")
-            self.stdout_log.write(line)
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            kind = event.get("event")
-            if kind == "ready":
-                self.ready.set()
-            elif kind == "call":
-                self.calls.setdefault(event["call_id"], time.monotonic())
-            elif kind == "record":
-                record = event.get("record") or {}
-                if "outcome" in record:
-                    self.record_lines[record["call_id"]] += 1
-                    self.outcomes[record["call_id"]] = (
-                        f"{record['outcome']}/{record.get('reason', '')}")
-            elif kind == "stopped":
-                self.stopped_line = event
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-        if self.reader is not None:
-            await self.reader
-
-    async def stop(self, timeout_s: float = 30.0) -> None:
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), timeout_s)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-        if self.reader is not None:
-            await self.reader
-        self.stdout_log.flush()
-
-
-def write_serve_config(folder: Path, sim: Simulator, port: int, agents: list[str],
-                       agent_ring_s: int) -> Path:
-    lines = [
-        f'data_dir = "{folder / "data"}"',
-        "[ari]", f'url = "{sim.base_url}"', f'user = "{sim.user}"',
-        f'password = "{sim.password}"', f'app = "{APP}"',
-        "[gateway]", 'host = "127.0.0.1"', f"port = {port}",
-        "[timeouts]", f"agent_ring_s = {agent_ring_s}",
-        "[acceptance]", "mobile = false", "softphone = false",
-        "[recording]", "enabled = false",
-        "[prompts]", 'language = "en"',
-        "[prompts.en]", 'customer_being_called = ["sound:beep"]',
-    ]
-    for i, agent in enumerate(agents):
-        lines += ["[[agents]]", f'id = "{agent}"', f'name = "Agent {agent}"',
-                  'workstation = "mobile"', f'mobile_number = "+3361{i:07d}"']
-    path = folder / "serve.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def write_users(data_dir: Path, agents: list[str]) -> None:
-    from argon2 import PasswordHasher
-
-    from gateway.users import Role, UserDirectory
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # many logins, fast
-    users = UserDirectory([], data_dir / "users.json", hasher=cheap)
-    for i, agent in enumerate(agents):
-        users.add(agent, password(agent), Role.AGENT, f"Agent {agent}", f"+3361{i:07d}")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    users.save()
-
-
-# ============================================================================= agents
-class AgentClient:
-    """One agent's browser: logs in, holds /ws, qualifies each ended call, reconnects."""
-
-    def __init__(self, user_id: str, base: str, http: Any) -> None:
-        self.user_id = user_id
-        self.base = base
-        self.http = http
-        self.cookie = ""
-        self.ws: Any = None
-        self.state = ""
-        self.connected = asyncio.Event()
-        self.awaiting_since = 0.0  # a place_call was sent and its effect not seen yet
-        self.closing = False
-        self.dropped = False  # the current socket was cut by the harness
-        self.placed = 0
-        self.refused = 0
-        self.reconnects = 0
-        self.errors: collections.Counter[str] = collections.Counter()
-        self.task: asyncio.Task[None] | None = None
-
-    def idle(self) -> bool:
-        if self.awaiting_since and time.monotonic() - self.awaiting_since > 5.0:
-            self.awaiting_since = 0.0  # nothing came back: free the agent for another try
-        return (self.ws is not None and self.connected.is_set() and self.state == "available"
-                and not self.awaiting_since)
-
-    async def login(self) -> bool:
-        token = base64.b64encode(f"{self.user_id}:{password(self.user_id)}".encode()).decode()
-        try:
-            async with self.http.post(
-                self.base + "/login",
-                headers={"Origin": self.base, "Authorization": f"Basic {token}"},
-                allow_redirects=False,
-            ) as resp:
-                cookie = resp.headers.get("Set-Cookie", "")
-                if resp.status == 200 and cookie:
-                    self.cookie = cookie.split(";")[0]
-                    return True
-                self.errors[f"login_http_{resp.status}"] += 1
-        except Exception as exc:
-            self.errors[f"login_{type(exc).__name__}"] += 1
-        return False
-
-    async def run(self) -> None:
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidStatus
-
-        ws_url = self.base.replace("http://", "ws://") + "/ws"
-        backoff = 0.1
-        while not self.closing:
-            if not self.cookie and not await self.login():
-                await asyncio.sleep(backoff)
-                backoff = min(1.0, backoff * 2)
-                continue
-            try:
-                self.ws = await connect(
-                    ws_url, origin=self.base,  # type: ignore[arg-type]
-                    additional_headers={"Cookie": self.cookie}, compression=None,
-                    max_size=16 * 2**20, open_timeout=10,
-                )
-            except InvalidStatus as exc:
-                self.errors[f"ws_http_{exc.response.status_code}"] += 1
-                if exc.response.status_code == 401:  # the session is gone (core restarted)
-                    self.cookie = ""
-                await asyncio.sleep(backoff)
-                backoff = min(1.0, backoff * 2)
-                continue
-            except Exception as exc:
-                self.errors[f"ws_{type(exc).__name__}"] += 1
-                await asyncio.sleep(backoff)
-                backoff = min(1.0, backoff * 2)
-                continue
-            backoff = 0.1
-            self.dropped = False
-            qualified: set[str] = set()  # a fresh screen: qualify what it shows again
-            try:
-                async for message in self.ws:
-                    if self.dropped:  # frames still buffered from a cut socket: gone
-                        break
-                    text = message if isinstance(message, str) else message.decode()
-                    await self._on_frame(text, qualified)
-            except Exception as exc:  # a dropped socket: reconnect below
-                self.errors[f"read_{type(exc).__name__}"] += 1
-            self.connected.clear()
-            self.ws = None
-            self.state = ""
-            if not self.closing:
-                self.reconnects += 1
-
-    async def _on_frame(self, frame: str, qualified: set[str]) -> None:
-        for detail in ERROR_NOTICE.findall(frame):
-            self.errors[f"notice: {detail.strip()[:60]}"] += 1
-            if self.awaiting_since:
-                self.refused += 1
-                self.awaiting_since = 0.0
-        match = AGENT_STATE.search(frame)
-        if match:
-            if match.group(1) != "available":
-                self.awaiting_since = 0.0
-            self.state = match.group(1)
-            self.connected.set()
-        wrapup = WRAPUP.search(frame)
-        if wrapup and wrapup.group(1) not in qualified:
-            qualified.add(wrapup.group(1))
-            offered = OFFERED.search(frame, wrapup.end())
-            await self.send({"action": "qualify", "call_id": wrapup.group(1),
-                             "disposition": offered.group(1) if offered else "sale",
-                             "comment": "", "callback_at": ""})
-
-    async def send(self, message: dict[str, Any]) -> bool:
-        ws = self.ws
-        if ws is None:
-            return False
-        try:
-            await ws.send(json.dumps({**message, "HEADERS": {"HX-Request": "true"}}))
-            return True
-        except Exception as exc:
-            self.errors[f"send_{type(exc).__name__}"] += 1
-            return False
-
-    async def place_call(self, number: str) -> bool:
-        self.awaiting_since = time.monotonic()
-        if await self.send({"action": "place_call", "number": number, "contact_id": ""}):
-            self.placed += 1
-            return True
-        self.awaiting_since = 0.0
-        return False
-
-    def drop(self) -> None:
-        """The browser vanishes: the TCP connection is cut without a closing handshake."""
-        ws = self.ws
-        self.dropped = True
-        self.connected.clear()  # nothing more is sent on it (the reader sees the drop later)
-        self.state = ""
-        if ws is not None:
-            ws.transport.abort()
-
-    async def close(self) -> None:
-        self.closing = True
-        ws = self.ws
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-
-
 # ============================================================================= the rig
 class FaultRig:
     def __init__(self, spec: FaultSpec, folder: Path | None = None,
@@ -507,10 +228,7 @@ class FaultRig:
                 text = await resp.text()
         except Exception:
             return {}
-        out: dict[str, float] = {}
-        for name, labels, value in METRIC.findall(text):
-            out[f"{name}{{{labels}}}" if labels else name] = float(value)
-        return out
+        return parse_metrics(text)
 
     async def start(self) -> None:
         import aiohttp
@@ -521,7 +239,7 @@ class FaultRig:
         )
         self.port = free_port()
         config = write_serve_config(self.folder, self.sim, self.port, self.agent_ids,
-                                    self.spec.agent_ring_s)
+                                    self.spec.agent_ring_s, app=APP)
         await asyncio.to_thread(write_users, self.folder / "data", self.agent_ids)
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         self.serve = Serve(config, self.folder)

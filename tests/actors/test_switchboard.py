@@ -9,8 +9,8 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.messages import ClaimRoutes, GetStats, ReleaseRoutes
-from actors.switchboard import Switchboard
+from actors.messages import Arrived, ClaimRoutes, GetStats, ReleaseRoutes
+from actors.switchboard import Routes, Switchboard
 from core.ari_events import decode_event
 
 
@@ -137,5 +137,98 @@ def test_stasis_start_nobody_owns_is_reported_other_unowned_events_are_not() -> 
         stats = board.ask(GetStats())
         assert stats.dropped == 2
         assert reported == ["late-customer"]  # the owned one and the Varset are not reported
+    finally:
+        pykka.ActorRegistry.stop_all()
+
+
+# ---------------------------------------------------------------- Routes: the direct lane
+def test_routes_shared_with_the_switchboard_route_on_the_callers_thread() -> None:
+    """A claim applied on the actor's thread is in force at once: an event routed right after
+    it, from another thread (the ARI link's loop), reaches the owner without any hop through
+    the Switchboard actor, which sees the same table (GetStats)."""
+    routes = Routes()
+    board: Any = Switchboard.start(routes=routes)
+    try:
+        owner = Collector.start(expected=2)
+        routes.claim(ClaimRoutes(owner=owner, channel_ids=("c1-agent",)))
+        arrived = Arrived(event=ev("StasisStart", channel={"id": "c1-agent"}), at=0.0)
+        link = threading.Thread(target=routes.route, args=(arrived,))
+        link.start()
+        link.join(2)
+        board.tell(ev("ChannelVarset", variable="X", value="1", channel={"id": "c1-agent"}))
+        assert owner.proxy().done.get().wait(2)
+        got = owner.ask("get")
+        assert got[0] is arrived  # the envelope itself, its arrival time kept
+        assert type(got[1]).__name__ == "ChannelVarset"
+        stats = board.ask(GetStats())
+        assert (stats.routed, stats.dropped, stats.routes) == (2, 0, 1)
+        routes.release(ReleaseRoutes(channel_ids=("c1-agent",)))
+        routes.route(ev("ChannelVarset", variable="X", value="2", channel={"id": "c1-agent"}))
+        stats = board.ask(GetStats())
+        assert (stats.routed, stats.dropped, stats.routes) == (2, 1, 0)
+    finally:
+        pykka.ActorRegistry.stop_all()
+
+
+def test_routes_forget_a_dead_owner_and_count_unhandled_and_unowned() -> None:
+    reported: list[str] = []
+    routes = Routes(on_unowned_stasis=reported.append)
+    owner = Collector.start(expected=1)
+    try:
+        routes.claim(ClaimRoutes(owner=owner, channel_ids=("c1-agent", "c1-customer")))
+        owner.stop()
+        routes.route(ev("ChannelVarset", variable="X", value="1", channel={"id": "c1-agent"}))
+        routes.route(Arrived(event=decode_event({"type": "ChannelTalkingStarted"}), at=0.0))
+        routes.route(ev("StasisStart", channel={"id": "stray"}))
+        stats = routes.stats()
+        assert (stats.routed, stats.dropped, stats.unhandled) == (0, 2, 1)
+        assert stats.routes == 0  # the dead owner's other channel is forgotten too
+        assert reported == ["stray"]
+    finally:
+        pykka.ActorRegistry.stop_all()
+
+
+def test_an_executor_with_shared_routes_claims_before_sending_and_releases_at_once() -> None:
+    """With `deps.routes`, the ids a command creates are routed to the actor by the time the
+    port is asked to send it (no message to the Switchboard in between), and released on
+    the actor's thread when it ends."""
+    from actors.commands import CommandExecutor
+    from actors.deps import ActorDeps
+    from core.ari_commands import CreateBridge, OriginateChannel
+
+    routes = Routes()
+    owner = Collector.start(expected=1)
+    seen_at_send: list[int] = []
+
+    class Port:
+        def send(self, command: Any, reply_to: Any) -> None:
+            seen_at_send.append(routes.stats().routes)
+
+    class NoSwitchboard:
+        def tell(self, message: Any) -> None:
+            raise AssertionError(f"told the Switchboard {message!r}")
+
+    class NoTimers:
+        def cancel_all(self, scope: str) -> None:
+            pass
+
+    deps = ActorDeps(
+        switchboard=NoSwitchboard(),  # type: ignore[arg-type]
+        port=Port(),  # type: ignore[arg-type]
+        timers=NoTimers(),  # type: ignore[arg-type]
+        sink=None,  # type: ignore[arg-type]
+        routes=routes,
+    )
+    try:
+        executor = CommandExecutor(deps, owner, "c1")
+        executor.send_ari(
+            OriginateChannel(endpoint="PJSIP/+33611111111@trunk", channel_id="c1-agent", app="t")
+        )
+        executor.send_ari(CreateBridge(bridge_id="c1"))
+        assert seen_at_send == [1, 2]
+        routes.route(ev("StasisStart", channel={"id": "c1-agent"}))
+        assert owner.proxy().done.get().wait(2)
+        executor.release_all()
+        assert routes.stats().routes == 0
     finally:
         pykka.ActorRegistry.stop_all()
