@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from e2e_support import WAIT_S, Core, ViewLog, core_config, wait_channels
+from support.processes import needs_child_processes
 
 from actors.call_journal import CallJournal
 from actors.messages import AriAppReplaced
@@ -26,10 +27,13 @@ from actors.recovery import ReconcileReport
 from actors.sinks import MemoryRecordSink
 from analytics.reader import AnalyticsReader
 from asterisk.sim.testing import SimulatorThread
+from bus.protocol import HangUp
 from core.domain import AgentState, CallOutcome, CallStep, Party
 from core.ids import agent_channel_id, customer_channel_id
 from core.views import AgentView
+from evscallpro.node_client import NodeClient
 from evscallpro.root import CallCenterApp
+from evscallpro.settings_file import BusSettings
 
 pytestmark = pytest.mark.slow
 
@@ -161,6 +165,7 @@ class ServeProcess:
             text=True,
         )
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []  # every line wait_for went past
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
@@ -174,8 +179,17 @@ class ServeProcess:
     ) -> dict[str, Any]:
         while True:
             line = self.lines.get(timeout=timeout)
+            self.seen.append(line)
             if predicate(line):
                 return line
+
+    def seen_or_wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = WAIT_S
+    ) -> dict[str, Any]:
+        """The first line so far that matches, else the next one (for lines whose order
+        between processes is not given)."""
+        earlier = next((line for line in self.seen if predicate(line)), None)
+        return earlier if earlier is not None else self.wait_for(predicate, timeout)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -220,6 +234,7 @@ def restarted_core(
     return app, sink, reports
 
 
+@needs_child_processes
 def test_core_sigkilled_mid_call_is_adopted_and_the_agent_can_hang_up(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
@@ -253,9 +268,22 @@ def test_core_sigkilled_mid_call_is_adopted_and_the_agent_can_hang_up(
         app.stop()
 
 
+def record_of(serve: ServeProcess, call_id: str) -> dict[str, Any]:
+    """The call record of `call_id` from serve's stdout (dispositions are records too)."""
+    return serve.seen_or_wait_for(
+        lambda e: e["event"] == "record"
+        and e["record"].get("call_id") == call_id
+        and "outcome" in e["record"]
+    )["record"]
+
+
+@needs_child_processes
 def test_call_that_ended_while_the_core_was_dead_gets_its_record(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
+    """serve killed (its node with it), the call ends meanwhile; serve started again: the
+    node knows the call from its live calls (the KV bucket, kept by the local nats-server's
+    store in data_dir) and records it."""
     config = write_config(tmp_path, sim)
     serve, call_id = start_connected_call(sim, config, serve_proc)
     os.kill(serve.proc.pid, signal.SIGKILL)
@@ -263,18 +291,17 @@ def test_call_that_ended_while_the_core_was_dead_gets_its_record(
     sim.far_end_hangup(customer_channel_id(call_id), 16)
     sim.far_end_hangup(agent_channel_id(call_id), 16)
 
-    app, sink, reports = restarted_core(sim, tmp_path)
-    try:
-        report = reports.next()
-        assert report.closed_while_away == (call_id,)
-        record = sink.wait_for(lambda r: r.call_id == call_id, WAIT_S)
-        assert record is not None and record.recovered
-        assert record.outcome == CallOutcome.COMPLETED
-        assert record.reason == "ended_while_core_away"
-    finally:
-        app.stop()
+    restarted = ServeProcess(config)
+    serve_proc.append(restarted)
+    report = restarted.wait_for(lambda e: e["event"] == "reconciled")
+    assert report["closed_while_away"] == [call_id]
+    record = record_of(restarted, call_id)
+    assert record["recovered"]
+    assert record["outcome"] == "completed"
+    assert record["reason"] == "ended_while_core_away"
 
 
+@needs_child_processes
 def test_sigterm_stops_cleanly_and_leaves_the_call_up(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
@@ -287,6 +314,7 @@ def test_sigterm_stops_cleanly_and_leaves_the_call_up(
     assert legs_in_sim(sim, call_id) == {agent_channel_id(call_id), customer_channel_id(call_id)}
 
 
+@needs_child_processes
 def test_serve_runs_the_whole_stack_core_analytics_and_gateway(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
@@ -328,6 +356,7 @@ def test_application_replaced_stops_the_old_link(make_core: Callable[..., Core])
     assert link is not None and link.replaced
 
 
+@needs_child_processes
 def test_core_killed_while_customer_rings_the_new_core_follows_the_call_to_its_end(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
@@ -340,23 +369,22 @@ def test_core_killed_while_customer_rings_the_new_core_follows_the_call_to_its_e
     os.kill(serve.proc.pid, signal.SIGKILL)
     serve.proc.wait(10)
 
-    app, sink, reports = restarted_core(sim, tmp_path)
-    try:
-        report = reports.next()
-        assert report.adopted == (call_id,)
-        # The customer still rings under the new core; the agent gives up from the desktop.
-        assert legs_in_sim(sim, call_id) == {
-            agent_channel_id(call_id),
-            customer_channel_id(call_id),
-        }
-        assert app.hang_up("a1", call_id) is None
-        record = sink.wait_for(lambda r: r.call_id == call_id, WAIT_S)
-        assert record is not None and record.recovered
-        assert record.outcome == CallOutcome.CANCELLED, record.reason
-        assert record.connected_at is None
-        assert legs_in_sim(sim, call_id) == set()
-    finally:
-        app.stop()
+    restarted = ServeProcess(config)
+    serve_proc.append(restarted)
+    bus = restarted.wait_for(lambda e: e["event"] == "bus")["url"]  # the local nats-server
+    report = restarted.wait_for(lambda e: e["event"] == "reconciled")
+    assert report["adopted"] == [call_id]
+    restarted.wait_for(lambda e: e["event"] == "process_ready" and e["process"] == "node")
+    # The customer still rings under the new node (15 s of wall time in all: no need to
+    # wait for the gateway); the agent gives up from the desktop.
+    assert legs_in_sim(sim, call_id) == {agent_channel_id(call_id), customer_channel_id(call_id)}
+    with NodeClient(BusSettings(), [bus]) as client:
+        assert client.ask("main", HangUp("a1", call_id)).refusal is None
+    record = record_of(restarted, call_id)
+    assert record["recovered"]
+    assert record["outcome"] == "cancelled", record["reason"]
+    assert record["connected_at"] is None
+    assert legs_in_sim(sim, call_id) == set()
 
 
 def test_serve_refuses_a_bad_config_with_the_key_named(tmp_path: Path) -> None:
@@ -373,6 +401,7 @@ def test_serve_refuses_a_bad_config_with_the_key_named(tmp_path: Path) -> None:
     assert error["event"] == "error" and "customer_ring_s" in error["error"]
 
 
+@needs_child_processes
 def test_adoption_without_journal_rebuilds_the_call_from_channel_variables(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
@@ -380,7 +409,9 @@ def test_adoption_without_journal_rebuilds_the_call_from_channel_variables(
     serve, call_id = start_connected_call(sim, config, serve_proc)
     os.kill(serve.proc.pid, signal.SIGKILL)
     serve.proc.wait(10)
-    (tmp_path / "live-calls.jsonl").unlink()  # the journal is lost too
+    # The live calls are lost too: the core below starts on an empty journal (and the node's
+    # KV bucket, in data_dir/nats, is not read by an in-process core).
+    (tmp_path / "live-calls.jsonl").unlink(missing_ok=True)
 
     app, sink, reports = restarted_core(sim, tmp_path)
     try:
