@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from e2e_support import WAIT_S, Core, ViewLog, core_config, wait_channels
-from support.processes import needs_child_processes
 
 from actors.call_journal import CallJournal
 from actors.messages import AriAppReplaced
@@ -234,7 +233,6 @@ def restarted_core(
     return app, sink, reports
 
 
-@needs_child_processes
 def test_core_sigkilled_mid_call_is_adopted_and_the_agent_can_hang_up(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
@@ -277,7 +275,6 @@ def record_of(serve: ServeProcess, call_id: str) -> dict[str, Any]:
     )["record"]
 
 
-@needs_child_processes
 def test_call_that_ended_while_the_core_was_dead_gets_its_record(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
@@ -301,7 +298,6 @@ def test_call_that_ended_while_the_core_was_dead_gets_its_record(
     assert record["reason"] == "ended_while_core_away"
 
 
-@needs_child_processes
 def test_sigterm_stops_cleanly_and_leaves_the_call_up(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
@@ -314,7 +310,6 @@ def test_sigterm_stops_cleanly_and_leaves_the_call_up(
     assert legs_in_sim(sim, call_id) == {agent_channel_id(call_id), customer_channel_id(call_id)}
 
 
-@needs_child_processes
 def test_serve_runs_the_whole_stack_core_analytics_and_gateway(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
@@ -356,7 +351,6 @@ def test_application_replaced_stops_the_old_link(make_core: Callable[..., Core])
     assert link is not None and link.replaced
 
 
-@needs_child_processes
 def test_core_killed_while_customer_rings_the_new_core_follows_the_call_to_its_end(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
@@ -401,7 +395,6 @@ def test_serve_refuses_a_bad_config_with_the_key_named(tmp_path: Path) -> None:
     assert error["event"] == "error" and "customer_ring_s" in error["error"]
 
 
-@needs_child_processes
 def test_adoption_without_journal_rebuilds_the_call_from_channel_variables(
     sim: SimulatorThread, tmp_path: Path, serve_proc: list[ServeProcess]
 ) -> None:
