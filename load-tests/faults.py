@@ -14,8 +14,8 @@ depend on the core's internals:
   as a browser does, send `place_call` and `qualify` (the wrap-up form), and reconnect (and
   log in again when the session is gone) whenever their socket drops;
 - a clean state is polled (bounded) on the simulator's `/ari/channels` and `/ari/bridges`,
-  the product's `/metrics` (`evscallpro_calls_in_progress`, `evscallpro_agents`) and the
-  agents' own screens; after the run, the DuckDB file is read once `serve` has stopped.
+  the product's `/metrics` (`evscallpro_calls_in_progress`, `evscallpro_agents`: the analytics
+  process's, summed over nodes) and the agents' own screens; after the run, the DuckDB file is read once `serve` has stopped.
 
 One cycle per fault: calls are placed at `rate` for `lead_s`, the fault is injected, calls
 go on being placed for `during_s`, placing stops, then the harness waits (at most
@@ -204,6 +204,7 @@ class Serve:
         self.reader: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
         self.stopped_line: dict[str, Any] | None = None
+        self.analytics_metrics_url = ""  # the agent and call gauges live in that process
         self.calls: dict[str, float] = {}  # call id -> first announced (monotonic)
         self.record_lines: collections.Counter[str] = collections.Counter()
         self.outcomes: dict[str, str] = {}  # call id -> "outcome/reason" of its record
@@ -242,6 +243,8 @@ class Serve:
             except ValueError:
                 continue
             kind = event.get("event")
+            if kind == "process_ready" and event.get("process") == "analytics":
+                self.analytics_metrics_url = str(event.get("metrics_url", ""))
             if kind == "ready":
                 self.ready.set()
             elif kind == "call":
@@ -503,13 +506,20 @@ class FaultRig:
 
     async def metrics(self) -> dict[str, float]:
         try:
-            async with self.http.get(self.base + "/metrics") as resp:
+            served = self.serve.analytics_metrics_url if self.serve is not None else ""
+            async with self.http.get(served or self.base + "/metrics") as resp:
                 text = await resp.text()
         except Exception:
             return {}
         out: dict[str, float] = {}
         for name, labels, value in METRIC.findall(text):
-            out[f"{name}{{{labels}}}" if labels else name] = float(value)
+            # summed over the process and node labels: the whole call center's figure
+            kept = ",".join(
+                label for label in labels.split(",")
+                if label and not label.startswith(("node=", "process="))
+            )  # fmt: skip
+            key = f"{name}{{{kept}}}" if kept else name
+            out[key] = out.get(key, 0.0) + float(value)
         return out
 
     async def start(self) -> None:
