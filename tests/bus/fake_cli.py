@@ -3,7 +3,8 @@ processes' contract (docs/scale.md) on stdout and on the bus, so serve's supervi
 tested before the real children exist: `fake_cli.py <command> --config F [--bus-url URL]
 [--node ID] [--port P]`.
 
-- every command: connects to the bus (--bus-url, else it fails: exit 1), prints its ready
+- every command: connects to the bus (--bus-url, else the settings file's [bus] url; none
+  answering: exit 1), prints its ready
   line, stops on SIGTERM with a `stopped` line;
 - node: answers LogIn and PlaceCall on its command subject (queue node_queue), prints a
   `call` line per placed call and keeps the call "live" (in its KV bucket
@@ -51,7 +52,11 @@ async def main() -> int:
     p.add_argument("--port", type=int, default=None)
     args = p.parse_args()
     print(f"fake {args.command} {args.node} argv: {sys.argv[1:]}", file=sys.stderr, flush=True)
-    nc = await nats.connect(args.bus_url, connect_timeout=2, max_reconnect_attempts=0)
+    bus_url = args.bus_url
+    if not bus_url:  # as the real processes do: [bus] url of the settings file
+        with open(args.config, "rb") as handle:
+            bus_url = tomllib.load(handle).get("bus", {}).get("url", "")
+    nc = await nats.connect(bus_url, connect_timeout=2, max_reconnect_attempts=0)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from bus.server import NatsServer
+from evscallpro import toml_write
 from evscallpro.serve import Processes, child_specs, place_call
 from evscallpro.settings_file import Settings, parse_settings
 
@@ -125,3 +127,29 @@ def test_serve_processes_on_a_local_bus(
         ["gateway", "analytics"] if silent_nodes else ["gateway", "node", "node", "analytics"]
     )
     assert json.dumps(lines.seen)  # every line is JSON for serve's stdout
+
+
+def test_serve_with_a_bus_url_starts_no_nats_server(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    settings = two_nodes(tmp_path / "data", bus_url=nats_server.url)
+    config = tmp_path / "evscallpro.toml"
+    config.write_text(
+        toml_write.dumps({"bus": {"url": nats_server.url}, "gateway": {"port": 8125}}),
+        encoding="utf-8",
+    )
+    lines = Lines()
+    processes = Processes(config, settings, lines, program=FAKE_CLI)
+    processes.start()
+    try:
+        assert processes.nats is None
+        assert processes.bus_servers == [nats_server.url]
+        assert processes.url == "http://127.0.0.1:8125/"  # the settings file's port
+        assert "--bus-url" not in processes.ready_lines["node-n1"]["argv"]
+        place_call(settings, processes.bus_servers, "a1:+33600000009", lines)
+        assert lines.wait_for(lambda e: e["event"] == "call")["node"] == "n1"
+    finally:
+        live = processes.stop()
+    assert live == ["n1-call-1"]
+    assert not (tmp_path / "data" / "nats").exists()
+    assert nats_server.healthy()  # not ours to stop
