@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -45,7 +46,7 @@ from analytics.reader import AnalyticsReader
 from analytics.store import CallStore, StoreBusy
 from bus.archive_service import ArchiveService
 from bus.connect import connect
-from bus.lean_pull import LeanConnectionError, LeanRecordWriter, lean_supported
+from bus.lean_pull import LeanRecordWriter, lean_supported
 from bus.protocol import (
     PREFIX,
     GetSnapshot,
@@ -200,9 +201,6 @@ class AnalyticsProcess:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         nc = await self.join_bus(stop)
-        if nc is None:
-            emit({"event": "stopped", "process": "analytics", "written": 0})
-            return 0
         js = nc.jetstream()
         await ensure_stream(js, replicas=self.bus.replicas)
         try:
@@ -248,9 +246,12 @@ class AnalyticsProcess:
             store.close()
         return 0
 
-    async def join_bus(self, stop: asyncio.Event) -> NATS | None:
-        """The bus connection, or None when stopped first. A bus that does not answer in
-        JOIN_TIMEOUT_S raises (exit 1: the supervisor starts the process again later)."""
+    async def join_bus(self, stop: asyncio.Event) -> NATS:
+        """The bus connection. Stopped first: exit 0; no server answering within
+        JOIN_TIMEOUT_S: exit 1 (a crash: the supervisor starts the process again later).
+        Both exits are immediate (`os._exit`): nats-py's first connect, which retries
+        forever, does not always end when cancelled (a cancel landing in its own clean-up
+        is swallowed), and nothing is open yet to be closed."""
         emit({"event": "joining_bus", "process": "analytics", "servers": self.bus.servers()})
         joining = asyncio.create_task(connect(self.bus, "analytics"))
         stopping = asyncio.create_task(stop.wait())
@@ -259,11 +260,13 @@ class AnalyticsProcess:
         stopping.cancel()
         if joining in done:
             return joining.result()
-        joining.cancel()
-        with contextlib.suppress(BaseException):
-            await joining
         if stopping in done:
-            return None
-        raise LeanConnectionError(
-            f"no NATS server of {self.bus.servers()} answered within {JOIN_TIMEOUT_S:.0f} s"
-        )
+            emit({"event": "stopped", "process": "analytics", "written": 0})
+            code = 0
+        else:
+            log.error("analytics: no NATS server of %s answered within %.0f s",
+                      self.bus.servers(), JOIN_TIMEOUT_S)
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
