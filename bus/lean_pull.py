@@ -223,8 +223,9 @@ class LeanConnection:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def flush(self, timeout_s: float = PONG_TIMEOUT_S) -> None:
+    async def flush(self, timeout_s: float | None = None) -> None:
         """Everything written so far reached the server (PING answered by PONG)."""
+        timeout_s = PONG_TIMEOUT_S if timeout_s is None else timeout_s
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pongs.append(waiter)
         self._write(b"PING" + CRLF)
@@ -375,6 +376,14 @@ class LeanRecordWriter(RecordWriter):
     async def _request_next(self, subject: str, request: bytes) -> None:
         connection = await self._connected()
         connection.publish(subject.encode(), request, self._inbox.encode())
+
+    async def _pull(self, timeout_s: float) -> None:
+        if (self._pulling > 0 and time.monotonic() >= self._pull_deadline
+                and self.connection.is_connected):
+            # The last request passed its expiry with no 408 from the server: is it there?
+            # (a connection cut without a reset would be noticed only minutes later)
+            await self.connection.flush()
+        await super()._pull(timeout_s)
 
     async def _acknowledge(self, messages: list[Any]) -> None:
         """Every delivery's `+ACK` in one write, the last one confirmed by JetStream."""

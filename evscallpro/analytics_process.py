@@ -13,8 +13,9 @@ nats-py's CPU a record), except with a `.creds` file, which only nats-py speaks.
 Exactly once: a record is acknowledged to JetStream only after DuckDB committed it (see
 bus.records); there is no JSON-lines journal in this process: JetStream is the journal.
 
-stdout, one JSON object a line: `{"event": "ready", "process": "analytics", "metrics_url",
-"db"}` once the stream, the consumer, the archive service and /metrics are up;
+stdout, one JSON object a line: `{"event": "joining_bus", "servers"}` at start (the bus is
+waited for up to 30 s, then exit 1), `{"event": "ready", "process": "analytics",
+"metrics_url", "db"}` once the stream, the consumer, the archive service and /metrics are up;
 `{"event": "error", "error": ...}` then exit 2 for a configuration problem; on SIGTERM or
 SIGINT the batch in progress is committed and acknowledged, the prefetched records are handed
 back to JetStream, `{"event": "stopped", "written": N}`, exit 0. Any other exit is a crash
@@ -29,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -41,7 +43,7 @@ from nats.aio.msg import Msg
 
 from analytics import metrics
 from analytics.reader import AnalyticsReader
-from analytics.store import CallStore
+from analytics.store import CallStore, StoreBusy
 from bus.archive_service import ArchiveService
 from bus.connect import connect
 from bus.jetstream_ready import when_ready
@@ -66,6 +68,9 @@ DB_FILE = "evscallpro.duckdb"  # as Stack's (evscallpro.stack.DB_FILE)
 METRICS_LABELS = {"process": "analytics", "node": "analytics"}
 VIEWS = f"{PREFIX}.view.*"
 SNAPSHOT_TIMEOUT_S = 5.0
+SNAPSHOT_ATTEMPTS = 3
+JOIN_TIMEOUT_S = 30.0  # no bus by then: exit 1 (a crash: the supervisor retries, backing off)
+DRAIN_TIMEOUT_S = 5.0
 _EMIT_LOCK = threading.Lock()
 
 
@@ -168,13 +173,24 @@ class AnalyticsProcess:
         task.add_done_callback(self._tasks.discard)
 
     async def _snapshot(self, nc: NATS, node: str) -> None:
+        """A node that does not answer (down: no responders) is left to its views (its
+        next start is a new incarnation, which asks again); one too busy to answer in time
+        is asked again, a few times."""
         try:
-            reply = await nc.request(command_subject(node), command_encoder.encode(GetSnapshot()),
-                                     timeout=SNAPSHOT_TIMEOUT_S)
-            answer = reply_decoder.decode(reply.data)
-            if answer.snapshot is not None:
-                self.gauges.load(answer.snapshot)
-        except Exception as exc:  # the node is down or busy: its next views bring it back
+            for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
+                try:
+                    reply = await nc.request(command_subject(node),
+                                             command_encoder.encode(GetSnapshot()),
+                                             timeout=SNAPSHOT_TIMEOUT_S)
+                except TimeoutError:
+                    log.info("node %s: no snapshot in %.0f s (attempt %d)", node,
+                             SNAPSHOT_TIMEOUT_S, attempt)
+                    continue
+                answer = reply_decoder.decode(reply.data)
+                if answer.snapshot is not None:
+                    self.gauges.load(answer.snapshot)
+                return
+        except Exception as exc:  # no responders, a bad answer: the views fill the gauges
             log.info("no snapshot from node %s (%s): its views will fill the gauges", node,
                      type(exc).__name__)
         finally:
@@ -185,10 +201,15 @@ class AnalyticsProcess:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        nc = await connect(self.bus, "analytics")
+        nc = await self.join_bus(stop)
         js = nc.jetstream()
         await when_ready(lambda: ensure_stream(js, replicas=self.bus.replicas), "records stream")
-        store = CallStore(self.db_path)  # StoreBusy: another process holds it (a crash, retried)
+        try:
+            store = CallStore(self.db_path)
+        except StoreBusy as exc:  # another process holds it: a crash, the supervisor retries
+            log.error("analytics: the database is held by another process: %s", exc)
+            await nc.close()
+            return 1
         reader = AnalyticsReader(self.db_path)  # the same database instance, its own cursors
         options: dict[str, Any] = {
             "batch_size": self.batch_size, "ack_wait_s": self.ack_wait_s,
@@ -221,7 +242,32 @@ class AnalyticsProcess:
                   "handed_back": handed_back})
         finally:
             with contextlib.suppress(Exception):
-                await nc.drain()
+                await asyncio.wait_for(nc.drain(), DRAIN_TIMEOUT_S)  # the bus may be down
             reader.close()
             store.close()
         return 0
+
+    async def join_bus(self, stop: asyncio.Event) -> NATS:
+        """The bus connection. Stopped first: exit 0; no server answering within
+        JOIN_TIMEOUT_S: exit 1 (a crash: the supervisor starts the process again later).
+        Both exits are immediate (`os._exit`): nats-py's first connect, which retries
+        forever, does not always end when cancelled (a cancel landing in its own clean-up
+        is swallowed), and nothing is open yet to be closed."""
+        emit({"event": "joining_bus", "process": "analytics", "servers": self.bus.servers()})
+        joining = asyncio.create_task(connect(self.bus, "analytics"))
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({joining, stopping}, timeout=JOIN_TIMEOUT_S,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if joining in done:
+            return joining.result()
+        if stopping in done:
+            emit({"event": "stopped", "process": "analytics", "written": 0})
+            code = 0
+        else:
+            log.error("analytics: no NATS server of %s answered within %.0f s",
+                      self.bus.servers(), JOIN_TIMEOUT_S)
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

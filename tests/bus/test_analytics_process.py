@@ -201,10 +201,15 @@ async def test_records_reach_duckdb_once_archive_and_metrics_answer_sigterm_exit
         await msg.respond(msgspec.json.encode(NodeReply(snapshot=snapshot)))
 
     await nc.subscribe(command_subject("main"), cb=node_main)
+    await nc.flush()  # the server knows the responder before the process asks
     child = AnalyticsChild(config, nats_server.url)
     children.append(child)
     ready = child.event("ready")
     assert ready["process"] == "analytics" and ready["metrics_url"].startswith("http://")
+    url = ready["metrics_url"]
+    # the snapshot of "main" feeds the agent and call gauges
+    await until(lambda: metric(url, "evscallpro_calls_in_progress") == 1.0, "the snapshot")
+    assert metric(url, "evscallpro_agents", state="on_call") == 1.0
     js = nc.jetstream()
     await publish(js, 3000, "once")
     await publish(js, 500, "once")  # a node that published its first 500 again
@@ -213,13 +218,10 @@ async def test_records_reach_duckdb_once_archive_and_metrics_answer_sigterm_exit
     query = DashboardQuery(filter=WINDOW)
     reply = await nc.request(ARCHIVE_SUBJECT, encode_query(query), timeout=30)
     assert decode_answer(query, reply.data).calls == 3000
-    url = ready["metrics_url"]
     assert metric(url, "evscallpro_calls_total") == 3000
     assert metric(url, "evscallpro_records_written_total") == 3000
 
-    # the snapshot of "main", then views from any node, feed the agent and call gauges
-    await until(lambda: metric(url, "evscallpro_calls_in_progress") == 1.0, "the snapshot")
-    assert metric(url, "evscallpro_agents", state="on_call") == 1.0
+    # then views from any node
     view = AgentView(agent_id="b1", display_name="Bob", state=AgentState.AVAILABLE,
                      state_since=time.time())
     change = ViewChange(node="n2", incarnation=1, seq=1, agent=view)
@@ -301,3 +303,15 @@ def test_an_invalid_settings_file_is_an_error_line_and_exit_2(
     line = child.events.get(timeout=WAIT_S)
     assert line["event"] == "error" and "data_dir" in line["error"]
     assert child.process.wait(timeout=WAIT_S) == 2
+
+
+def test_sigterm_while_waiting_for_the_bus_is_a_clean_exit(
+    tmp_path: Path, children: list[AnalyticsChild]
+) -> None:
+    closed = "nats://127.0.0.1:1"  # a privileged port nothing listens on (a free port could
+    # be taken meanwhile by another test's server, which the process would then join)
+    child = AnalyticsChild(write_config(tmp_path), closed)
+    children.append(child)
+    assert child.event("joining_bus")["servers"] == [closed]
+    assert child.stop(signal.SIGTERM) == 0
+    assert child.event("stopped")["written"] == 0

@@ -5,6 +5,7 @@ committed but not acknowledged, a bad message, a lost connection, a password."""
 from __future__ import annotations
 
 import random
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,3 +199,30 @@ async def test_the_server_under_the_writer_lost_in_a_cluster_then_each_record_on
     finally:
         for server in servers:
             server.stop()
+
+
+async def test_a_server_that_stops_answering_is_noticed_and_left_for_a_live_one(
+    nats_server: NatsServer, store: CallStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bus.lean_pull.PONG_TIMEOUT_S", 1.0)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_stream(js)
+    for n in range(10):
+        await RecordPublisher(js, node="node1").publish(record(n))
+    writer = LeanRecordWriter(js, store, batch_size=10, ack_wait_s=2.0)
+    await drain(writer, 10)
+    assert nats_server.process is not None
+    nats_server.process.send_signal(signal.SIGSTOP)  # frozen: no reset, no answer
+    try:
+        with pytest.raises(ConnectionError):
+            for _ in range(10):  # each pull waits 0.5 s; the expired one is probed
+                await writer.write_once(timeout_s=0.5)
+        assert not writer.connection.is_connected
+    finally:
+        nats_server.process.send_signal(signal.SIGCONT)
+    await RecordPublisher(js, node="node1").publish(record(10))
+    await drain(writer, 11)
+    assert writer.reconnects >= 1 and store.count("calls") == 11
+    await writer.release()
+    await nc.close()
