@@ -18,7 +18,6 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -134,14 +133,6 @@ def _new_keys(statement: str) -> str:
     )
 
 
-# What the call metrics need of each call of the batch (analytics.metrics.record_calls_ended),
-# read from the staged entries: no Python decode of the JSON (BENCHMARKS.md, Bus).
-_CALL_FACTS = """
-SELECT "call".outcome, "call".workstation, "call".started_at, "call".connected_at,
-       "call".agent_leg.answered_at, "call".customer_leg.billable_seconds
-FROM bulk_entries WHERE "call" IS NOT NULL
-"""
-
 _STAGE_NEW = _STAGE.replace(_ENTRY_NO, "", 1)
 _INSERTS_NEW = tuple(_new_keys(s) for s in (_CALLS, _LEGS, _DISPOSITIONS, _INTERVALS))
 
@@ -150,7 +141,6 @@ def upsert_json_lines(
     con: duckdb.DuckDBPyConnection,
     lines: Sequence[bytes],
     spool_dir: Path | None = None,
-    call_facts: list[tuple[Any, ...]] | None = None,
 ) -> int:
     """Upsert every record of `lines` (JSON `JournalEntry`s) in one transaction.
 
@@ -160,8 +150,6 @@ def upsert_json_lines(
     lost) or repeated in the batch makes that transaction fail on the primary key: it is
     rolled back and the batch is upserted again, last entry winning per key.
 
-    `call_facts`, if given, gets one (outcome, workstation, started_at, connected_at,
-    agent answered_at, customer billable_seconds) tuple per call entry of the committed batch.
     """
     if not lines:
         return 0
@@ -170,9 +158,9 @@ def upsert_json_lines(
         with os.fdopen(fd, "wb") as spool:
             spool.write(b"\n".join(lines))
         try:
-            _transaction(con, name, upsert=False, call_facts=call_facts)
+            _transaction(con, name, upsert=False)
         except duckdb.ConstraintException:
-            _transaction(con, name, upsert=True, call_facts=call_facts)
+            _transaction(con, name, upsert=True)
     finally:
         os.unlink(name)
     return len(lines)
@@ -183,7 +171,6 @@ def _transaction(
     spool: str,
     *,
     upsert: bool,
-    call_facts: list[tuple[Any, ...]] | None = None,
 ) -> None:
     con.begin()
     try:
@@ -201,8 +188,6 @@ def _transaction(
         else:
             for statement in _INSERTS_NEW:
                 con.execute(statement)
-        if call_facts is not None:
-            call_facts[:] = con.execute(_CALL_FACTS).fetchall()
         con.execute("DROP TABLE bulk_entries")
         con.commit()
     except BaseException:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -77,7 +77,6 @@ __all__ = [
     "journal_replayed",
     "orphan_channels_hung_up",
     "record_call_ended",
-    "record_calls_ended",
     "record_write_error",
     "records_pending",
     "records_written",
@@ -294,38 +293,6 @@ def record_call_ended(record: Any) -> None:
     talk = _customer_billable(record)
     if talk is not None and talk > 0:
         CALL_TALK_SECONDS.observe(talk)
-
-
-def record_calls_ended(facts: Iterable[Sequence[Any]]) -> None:
-    """Count a batch of finished calls, each given as (outcome, workstation, started_at,
-    connected_at, agent leg answered_at, customer leg billable_seconds): what
-    `record_call_ended` reads of a CallRecord, as the bus writer gets it from DuckDB
-    (analytics.bulk). One counter increment per outcome x workstation of the batch."""
-    counts: collections.Counter[tuple[str, str]] = collections.Counter()
-    setup, talk = CALL_SETUP_SECONDS.observe, CALL_TALK_SECONDS.observe
-    for outcome, workstation, started, connected, agent_answered, billable in facts:
-        counts[(outcome, workstation)] += 1
-        if started is None:
-            continue
-        if connected is not None and connected >= started:
-            setup(connected - started)
-        if agent_answered is not None and agent_answered >= started:
-            mode = _enum_text(workstation, WorkstationMode, "unknown")
-            _child(
-                _agent_leg_children,
-                mode,
-                lambda mode=mode: AGENT_LEG_SETUP_SECONDS.labels(workstation=mode),
-            ).observe(agent_answered - started)
-        if billable is not None and billable > 0:
-            talk(billable)
-    for (outcome_value, workstation_value), n in counts.items():
-        outcome = _enum_text(outcome_value, CallOutcome, "unknown")
-        mode = _enum_text(workstation_value, WorkstationMode, "unknown")
-        _child(
-            _calls_children,
-            (outcome, mode),
-            lambda outcome=outcome, mode=mode: CALLS_TOTAL.labels(outcome=outcome, workstation=mode),
-        ).inc(n)
 
 
 def set_calls_in_progress(n: int) -> None:

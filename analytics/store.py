@@ -17,7 +17,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -133,8 +132,7 @@ class CallStore:
         return len(batch)
 
     def write_json(
-        self, lines: Sequence[bytes], call_facts: list[tuple[Any, ...]] | None = None
-    ) -> int:
+        self, lines: Sequence[bytes]) -> int:
         """Upsert records given as JSON `JournalEntry` lines (analytics.bulk), one transaction.
 
         The bus writer's store checkpoints after 1 GB of write-ahead log instead of DuckDB's
@@ -142,8 +140,7 @@ class CallStore:
         to 4x the batch itself, more as the table grew (BENCHMARKS.md). The price: a restart
         after a crash replays up to that much log."""
         _run(self.con, f"SET checkpoint_threshold = '{BULK_CHECKPOINT_THRESHOLD}'")
-        return upsert_json_lines(self.con, lines, spool_dir=self.path.parent,
-                                 call_facts=call_facts)
+        return upsert_json_lines(self.con, lines, spool_dir=self.path.parent)
 
     def _append(self, table: str, rows: list[Row]) -> None:
         if not rows:

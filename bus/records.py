@@ -26,7 +26,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import duckdb
 import msgspec
@@ -41,7 +40,6 @@ from nats.js.errors import NoStreamResponseError, NotFoundError
 from analytics.journal import JournalEntry, JournalRecord, entry_for, record_key
 from analytics.rows import RowError
 from analytics.store import Batch, CallStore
-from core.records import CallRecord
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +53,6 @@ ACK = b"+ACK"
 _RETRYABLE = (TimeoutError, NoRespondersError, NoStreamResponseError)
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(JournalEntry)
-
-
-def call_facts(record: CallRecord) -> tuple[Any, ...]:
-    """What the call metrics read of a record (as analytics.bulk reads it from DuckDB)."""
-    customer = record.customer_leg
-    return (str(record.outcome), str(record.workstation), record.started_at,
-            record.connected_at, record.agent_leg.answered_at,
-            customer.billable_seconds if customer is not None else None)
 
 
 def subject_for(node: str) -> str:
@@ -149,7 +139,6 @@ class RecordWriter:
         ack_wait_s: float = 30.0,
         on_written: Callable[[int], None] | None = None,
         on_batch: Callable[[list[bytes]], object] | None = None,
-        on_calls: Callable[[list[tuple[Any, ...]]], object] | None = None,
     ) -> None:
         self.js = js
         self.store = store
@@ -158,8 +147,6 @@ class RecordWriter:
         self.ack_wait_s = ack_wait_s
         self.on_written = on_written
         self.on_batch = on_batch  # a stored and acknowledged batch's payloads
-        # ... and the facts of its calls (analytics.metrics.record_calls_ended)
-        self.on_calls = on_calls
         self.written = 0
         self.bad_messages: list[bytes] = []
         self._inbox = ""
@@ -259,27 +246,23 @@ class RecordWriter:
         if not messages:
             return 0
         # DuckDB work off the loop: the writer's loop keeps its NATS heartbeats meanwhile.
-        facts: list[tuple[Any, ...]] | None = [] if self.on_calls is not None else None
         try:
-            await asyncio.to_thread(self.store.write_json, [m.data for m in messages], facts)
+            await asyncio.to_thread(self.store.write_json, [m.data for m in messages])
         except duckdb.Error as exc:
             log.warning(
                 "batch of %d records refused by DuckDB (%s): checking each", len(messages), exc
             )
-            facts = await asyncio.to_thread(self._write_checked, messages)
+            await asyncio.to_thread(self._write_checked, messages)
         await self._acknowledge(messages)
         self.written += len(messages)
         if self.on_written is not None:
             self.on_written(len(messages))
         if self.on_batch is not None:
             self.on_batch([m.data for m in messages])
-        if self.on_calls is not None and facts:
-            self.on_calls(facts)
         return len(messages)
 
-    def _write_checked(self, messages: list[Msg]) -> list[tuple[Any, ...]]:
+    def _write_checked(self, messages: list[Msg]) -> None:
         batch = Batch()
-        facts: list[tuple[Any, ...]] = []
         for message in messages:
             try:
                 record = decode(message.data)
@@ -287,11 +270,7 @@ class RecordWriter:
             except (msgspec.DecodeError, msgspec.ValidationError, RowError, ValueError) as exc:
                 log.error("record message %s refused: %s", message.reply, exc)
                 self.bad_messages.append(message.data)
-                continue
-            if isinstance(record, CallRecord):
-                facts.append(call_facts(record))
         self.store.write(batch)
-        return facts
 
     async def _acknowledge(self, messages: list[Msg]) -> None:
         """Each message acknowledged (redeliveries come in any order, so an AckAll on the

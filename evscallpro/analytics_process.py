@@ -3,9 +3,12 @@ and the reports, on the bus (docs/scale.md).
 
     EVS_RECORDS (JetStream) ── RecordWriter ──► data_dir/evscallpro.duckdb   (ack after commit)
     evs.archive (queue)     ── ArchiveService ─► AnalyticsReader (same database instance)
-    evs.view.*, GetSnapshot ── FleetGauges     ─► evscallpro_agents, evscallpro_calls_in_progress
-    records written         ── their facts (SQL) ─► evscallpro_calls_total, setup/talk histograms
-    /metrics                   labels process="analytics", node="analytics"
+    /metrics                   labels process="analytics", node="analytics": the writer's own
+                               (records written, write errors, pending)
+
+The call and agent metrics (evscallpro_calls_total, the setup/talk histograms,
+evscallpro_agents, evscallpro_calls_in_progress) are counted by each node process from its own
+records and views, so that they carry the node's label (the Grafana node selector).
 
 The writer pulls and acknowledges on its own lean NATS connection (bus.lean_pull: a fifth of
 nats-py's CPU a record), except with a `.creds` file, which only nats-py speaks.
@@ -39,7 +42,6 @@ from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 
 from analytics import metrics
 from analytics.reader import AnalyticsReader
@@ -48,16 +50,7 @@ from bus.archive_service import ArchiveService
 from bus.connect import connect
 from bus.jetstream_ready import when_ready
 from bus.lean_pull import LeanRecordWriter, lean_supported
-from bus.protocol import (
-    PREFIX,
-    GetSnapshot,
-    command_encoder,
-    command_subject,
-    reply_decoder,
-    view_decoder,
-)
 from bus.records import RecordWriter, ensure_stream
-from bus.view_gauges import FleetGauges
 from core.settings import SettingsError
 from evscallpro.process_metrics import start_metrics_server
 from evscallpro.settings_file import BusSettings, Settings, load_settings
@@ -66,9 +59,6 @@ log = logging.getLogger(__name__)
 
 DB_FILE = "evscallpro.duckdb"  # as Stack's (evscallpro.stack.DB_FILE)
 METRICS_LABELS = {"process": "analytics", "node": "analytics"}
-VIEWS = f"{PREFIX}.view.*"
-SNAPSHOT_TIMEOUT_S = 5.0
-SNAPSHOT_ATTEMPTS = 3
 JOIN_TIMEOUT_S = 30.0  # no bus by then: exit 1 (a crash: the supervisor retries, backing off)
 DRAIN_TIMEOUT_S = 5.0
 _EMIT_LOCK = threading.Lock()
@@ -151,50 +141,6 @@ class AnalyticsProcess:
         self.ack_wait_s = ack_wait_s
         self.batch_size = batch_size
         self.db_path = Path(settings.data_dir) / DB_FILE
-        self.gauges = FleetGauges()
-        self._asking: set[str] = set()  # nodes whose snapshot is being asked
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def on_view(self, nc: NATS, msg: Msg) -> None:
-        try:
-            change = view_decoder.decode(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.warning("view on %s not understood: %s", msg.subject, exc)
-            return
-        if self.gauges.apply(change):  # a node new or restarted, or a view missed
-            self.ask_snapshot(nc, change.node)
-
-    def ask_snapshot(self, nc: NATS, node: str) -> None:
-        if node in self._asking:
-            return
-        self._asking.add(node)
-        task = asyncio.create_task(self._snapshot(nc, node))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _snapshot(self, nc: NATS, node: str) -> None:
-        """A node that does not answer (down: no responders) is left to its views (its
-        next start is a new incarnation, which asks again); one too busy to answer in time
-        is asked again, a few times."""
-        try:
-            for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
-                try:
-                    reply = await nc.request(command_subject(node),
-                                             command_encoder.encode(GetSnapshot()),
-                                             timeout=SNAPSHOT_TIMEOUT_S)
-                except TimeoutError:
-                    log.info("node %s: no snapshot in %.0f s (attempt %d)", node,
-                             SNAPSHOT_TIMEOUT_S, attempt)
-                    continue
-                answer = reply_decoder.decode(reply.data)
-                if answer.snapshot is not None:
-                    self.gauges.load(answer.snapshot)
-                return
-        except Exception as exc:  # no responders, a bad answer: the views fill the gauges
-            log.info("no snapshot from node %s (%s): its views will fill the gauges", node,
-                     type(exc).__name__)
-        finally:
-            self._asking.discard(node)
 
     async def run(self) -> int:
         stop = asyncio.Event()
@@ -213,7 +159,7 @@ class AnalyticsProcess:
         reader = AnalyticsReader(self.db_path)  # the same database instance, its own cursors
         options: dict[str, Any] = {
             "batch_size": self.batch_size, "ack_wait_s": self.ack_wait_s,
-            "on_written": metrics.records_written, "on_calls": metrics.record_calls_ended,
+            "on_written": metrics.records_written,
         }
         writer = (LeanRecordWriter(js, store, bus=self.bus, **options)
                   if lean_supported(self.bus) else RecordWriter(js, store, **options))
@@ -222,20 +168,10 @@ class AnalyticsProcess:
         try:
             await writer.subscribe()
             await archive.start()
-
-            async def on_view(msg: Msg) -> None:
-                self.on_view(nc, msg)
-
-            views = await nc.subscribe(VIEWS, cb=on_view)
-            for node in self.settings.node_ids():
-                self.ask_snapshot(nc, node)
             metrics_url = start_metrics_server(METRICS_LABELS, self.metrics_port)
             emit({"event": "ready", "process": "analytics", "metrics_url": metrics_url,
                   "db": str(self.db_path)})
             await writer.run(stop)  # returns after the batch in progress, once stop is set
-            await views.unsubscribe()
-            for task in list(self._tasks):
-                task.cancel()
             await archive.stop()
             handed_back = await writer.release()
             emit({"event": "stopped", "process": "analytics", "written": writer.written,

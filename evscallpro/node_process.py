@@ -44,12 +44,14 @@ from prometheus_client import Gauge
 
 from actors.recovery import ReconcileReport
 from actors.sinks import FanOutSink, JsonLinesRecordSink
+from analytics import metrics
 from bus.connect import connect
 from bus.jetstream_ready import when_ready
 from bus.live_calls_kv import LiveCallsKV
 from bus.node_service import NodeService
 from bus.record_outbox import AgentIntervals, RecordOutbox
 from bus.records import RecordPublisher, ensure_stream
+from core.records import CallRecord
 from core.views import CallView
 from evscallpro import asterisk_check
 from evscallpro.core_parts import CoreParts, people_problems
@@ -97,6 +99,15 @@ def emit(event: dict[str, Any]) -> None:
     with _EMIT_LOCK:
         sys.stdout.write(line)
         sys.stdout.flush()
+
+
+class CallMetricsSink:
+    """evscallpro_calls_total and the setup/talk histograms, counted where the call ended:
+    this node's /metrics carries its `node` label."""
+
+    def write(self, record: object) -> None:
+        if isinstance(record, CallRecord):
+            metrics.record_call_ended(record)
 
 
 class StdoutSink:
@@ -198,11 +209,11 @@ class NodeProcess:
         LIVE_CALLS_UNSAVED.set_function(lambda: journal.pending)
         parts = CoreParts.build(
             self.mine,
-            sink=FanOutSink(outbox, StdoutSink()),
+            sink=FanOutSink(outbox, StdoutSink(), CallMetricsSink()),
             audit=JsonLinesRecordSink(Path(self.settings.data_dir) / AUDIT_FILE),
             journal=journal,
             on_reconciled=_on_reconciled,
-            view_listeners=[intervals.on_view, _on_view],
+            view_listeners=[intervals.on_view, _on_view, metrics.ViewMetrics().on_view],
         )
         app = parts.app
         service = NodeService(

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -212,7 +213,7 @@ async def test_node_sigkilled_with_a_live_call_is_adopted_from_the_bucket_elsewh
     nodes.append(node)
     reconciled = node.wait_for(lambda e: e["event"] == "reconciled")
     assert reconciled["adopted"] == [call_id]
-    node.wait_for(lambda e: e["event"] == "ready")
+    second_ready = node.wait_for(lambda e: e["event"] == "ready")
     # a supervisor of the configuration listens to the adopted call, through this node
     monitored: asyncio.Queue[ViewChange] = asyncio.Queue()
 
@@ -233,6 +234,12 @@ async def test_node_sigkilled_with_a_live_call_is_adopted_from_the_bucket_elsewh
     record = node.wait_for(lambda e: e["event"] == "record" and
                            e["record"].get("call_id") == call_id and "outcome" in e["record"])
     assert record["record"]["recovered"] is True
+    # the call and agent metrics are counted here, with this node's label
+    with urllib.request.urlopen(second_ready["metrics_url"], timeout=WAIT_S) as answer:
+        exposition = answer.read().decode()
+    assert re.search(r'evscallpro_calls_total\{node="n1",outcome="completed",process="node",'
+                     r'workstation="mobile"\} 1\.0', exposition), exposition[-2000:]
+    assert 'evscallpro_calls_in_progress{node="n1",process="node"} 0.0' in exposition
     assert record["record"]["connected_at"] is not None  # from the bucket
     assert node.wait_for(lambda e: e["event"] == "call" and e["call_id"] == call_id
                          and e["step"] == "ended")
