@@ -26,7 +26,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from core.domain import AgentState
-from core.views import CallView
+from core.views import AgentView, CallView
 from gateway import http, metrics
 from gateway.archive import ArchiveUnavailable, CallArchive, epoch, history_view, merge_history
 from gateway.callbacks import CallbackStore
@@ -64,6 +64,8 @@ from gateway.users import Role, User, UserDirectory
 from gateway.wallboard_group import Seat, WallboardGroup
 
 log = logging.getLogger(__name__)
+
+BACK_ON_SHIFT_S = 5.0  # an agent offline with the desk open: log_in asked at most this often
 # websockets logs request headers (Cookie, Authorization) at DEBUG: cap its logger at WARNING
 # so no session token or password can reach a log, whatever the root level.
 _WS_LOG = logging.getLogger("evscallpro.gateway.websockets")
@@ -123,6 +125,8 @@ class Gateway:
         self._users_task: asyncio.Task[None] | None = None
         self._sockets: dict[str, set[ServerConnection]] = {}  # session cookie -> sockets
         self._user_sockets: dict[str, set[ServerConnection]] = {}  # user id -> sockets
+        self._shift_asked: dict[str, float] = {}  # agent id -> monotonic time of a log_in
+        self._shift_tasks: set[asyncio.Task[None]] = set()
         self.links: dict[str, LinkQuality] = {}  # agent id -> its latest desk's link
         self.groups: dict[str, WallboardGroup] = {}  # language -> its broadcast group
         self._group_tasks: list[asyncio.Task[None]] = []
@@ -137,12 +141,20 @@ class Gateway:
     async def start(self) -> int:
         """Bind, subscribe to the core, seed the hub; returns the bound port."""
         loop = asyncio.get_running_loop()
+        self._main_loop = loop
         self.hub = Hub(loop)
         self.dispatcher = Dispatcher(
             self.call_center, self.hub, self.contacts, self.users, self.renderer, self.settings,
             callbacks=self.callbacks,
         )
-        self._unsubscribe = self.call_center.subscribe(self.hub.publish)
+        hub_off = self.call_center.subscribe(self.hub.publish)
+        shift_off = self.call_center.subscribe(self._offline_view)
+
+        def unsubscribe() -> None:
+            hub_off()
+            shift_off()
+
+        self._unsubscribe = unsubscribe
         self.hub.seed(await asyncio.to_thread(self.call_center.snapshot))
         self._start_presence()
         self._server = await serve(
@@ -580,6 +592,38 @@ class Gateway:
             link_degraded=link is not None and link.degraded,
         )
 
+    # -- an open desk keeps its agent on shift ---------------------------------------------
+
+    def _offline_view(self, view: AgentView | CallView) -> None:
+        """Any thread: an agent seen offline by the core (a node restarted, the core lost
+        the agent) is logged in again if their desk is open here."""
+        if isinstance(view, AgentView) and view.state == AgentState.OFFLINE:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
+                self._main_loop.call_soon_threadsafe(self._back_on_shift, view.agent_id)
+
+    def _back_on_shift(self, agent_id: str) -> None:
+        """Loop thread. An agent leaves their shift by signing out (the session ends, the
+        desk closes) or by leaving the desk (presence); a desk still open means the agent is
+        at work, so the core is asked to log them in (at most once per BACK_ON_SHIFT_S)."""
+        if not self._user_sockets.get(agent_id):
+            return
+        now = time.monotonic()
+        if now - self._shift_asked.get(agent_id, -BACK_ON_SHIFT_S) < BACK_ON_SHIFT_S:
+            return
+        self._shift_asked[agent_id] = now
+
+        async def log_in() -> None:
+            refusal = await asyncio.to_thread(self.call_center.log_in, agent_id)
+            if refusal is None:
+                log.info("agent %s was offline with the desk open: logged in again", agent_id)
+            else:
+                log.warning("agent %s offline with the desk open; log in refused: %s",
+                            agent_id, refusal)
+
+        task = asyncio.create_task(log_in())
+        self._shift_tasks.add(task)
+        task.add_done_callback(self._shift_tasks.discard)
+
     async def _socket(self, connection: ServerConnection) -> None:
         assert connection.request is not None
         user, cookie = self._user(connection.request)
@@ -603,6 +647,9 @@ class Gateway:
         if not user.supervises:
             if self.presence is not None:
                 self.presence.connected(user.user_id)
+            view = self.hub.agent(user.user_id)
+            if view is not None and view.state == AgentState.OFFLINE:
+                self._back_on_shift(user.user_id)
             await self._load_history(user.user_id)
         self.hub.attach(client)
         metrics.CLIENTS.labels(role).inc()

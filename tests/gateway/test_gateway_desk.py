@@ -10,7 +10,7 @@ import pytest
 from gateway_fakes import FakeCallCenter
 from gateway_helpers import Browser, recv_until
 
-from core.domain import CallOutcome, CallStep, SupervisionMode
+from core.domain import CallOutcome, CallStep, Refusal, SupervisionMode
 from gateway.server import Gateway
 
 
@@ -339,14 +339,42 @@ async def test_every_change_reaches_agent_and_wallboard(
         await sup.close()
 
 
-async def test_offline_agent_can_start_their_shift(gateway: Gateway, fake: FakeCallCenter) -> None:
+async def test_an_open_desk_brings_its_agent_back_on_shift_after_the_core_lost_them(
+    gateway: Gateway, fake: FakeCallCenter
+) -> None:
+    """A node restarted (or a core that lost the agent) says the agent is offline while the
+    desk is still open: the gateway logs the agent in again, once, with no click."""
     b = await agent_socket(gateway)
     try:
         async with b.socket() as ws:
             await recv_until(ws, "Disponible")
             fake.log_out("alice")  # e.g. the core restarted
+            await recv_until(ws, 'data-state="offline"')
+            frame = await recv_until(ws, 'data-state="available"')
+            assert 'id="log-in"' not in frame
+            after = fake.requests[fake.requests.index(("log_out", ("alice",))):]
+            assert after.count(("log_in", ("alice",))) == 1
+            fake.log_out("bob")  # Bob has no desk open here: left offline
+            fake.wait_idle()
+            assert ("log_in", ("bob",)) not in fake.requests
+    finally:
+        await b.close()
+
+
+async def test_offline_agent_can_start_their_shift(
+    gateway: Gateway, fake: FakeCallCenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the core refuses to log the agent in again, the desk offers the button."""
+    b = await agent_socket(gateway)
+    try:
+        async with b.socket() as ws:
+            await recv_until(ws, "Disponible")
+            log_in = fake.log_in
+            monkeypatch.setattr(fake, "log_in", lambda agent_id: Refusal("telephony_down"))
+            fake.log_out("alice")
             frame = await recv_until(ws, 'id="log-in"')
             assert "hors ligne" in frame
+            monkeypatch.setattr(fake, "log_in", log_in)
             await ws.send(send("log_in"))
             frame = await recv_until(ws, 'data-state="available"')
             assert 'id="log-in"' not in frame
