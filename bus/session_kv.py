@@ -84,26 +84,55 @@ class KvSessions:
         self._kv: KeyValue | None = None
         self._watcher: Any = None
         self._puts_since_watch: set[str] = set()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # the watch's
+        self._pruning: asyncio.Task[None] | None = None
+        self._rewatching: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self, timeout_s: float = 10.0) -> KvSessions:
-        """Open (or create) the bucket and load every session before returning."""
-        self.bus.run(self._open(), timeout_s)
-        self.bus.run(self._watch(), timeout_s)
+    def start(self, timeout_s: float = 30.0, attempt_s: float = 10.0) -> KvSessions:
+        """Open (or create) the bucket and load every session before returning. JetStream
+        may be unable to create the watch's consumer for a few seconds (a cluster electing
+        a new meta leader after a server was lost): each attempt is bounded by `attempt_s`,
+        and tried again until `timeout_s`, then the last error is raised."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                self.bus.run(self._open_and_watch(), max(0.5, min(attempt_s, left)))
+                break
+            except Exception as exc:
+                if time.monotonic() + 0.5 >= deadline:
+                    raise
+                log.warning("sessions bucket not ready (%s: %s): trying again",
+                            type(exc).__name__, exc)
+                threading.Event().wait(0.5)  # back-off between attempts of a blocking start
         self.bus.on_reconnected(self._rewatch)
-        self.bus.run(self._start_pruning(), timeout_s)
+        self.bus.run(self._start_pruning(), attempt_s)
         return self
+
+    async def _open_and_watch(self) -> None:
+        await self._stop_watch()  # a previous attempt's, if any
+        if self._kv is None:
+            await self._open()
+        await self._watch()
+
+    async def _stop_watch(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        if self._watcher is not None:
+            watcher, self._watcher = self._watcher, None
+            try:
+                await watcher.stop()
+            except Exception as exc:
+                log.debug("sessions watcher stop: %s", exc)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         async def stop() -> None:
-            for task in self._tasks:
-                task.cancel()
-            if self._watcher is not None:
-                try:
-                    await self._watcher.stop()
-                except Exception as exc:
-                    log.debug("sessions watcher stop: %s", exc)
+            for task in (self._pruning, self._rewatching):
+                if task is not None:
+                    task.cancel()
+            await self._stop_watch()
 
         try:
             self.bus.run(stop(), timeout_s)
@@ -173,13 +202,24 @@ class KvSessions:
             self._cache[entry.key] = session
 
     async def _rewatch(self) -> None:
-        """After a reconnection: a new watch, so deletes missed meanwhile are seen."""
-        if self._watcher is not None:
-            try:
-                await self._watcher.stop()
-            except Exception as exc:
-                log.debug("sessions watcher stop: %s", exc)
-        await self._watch()
+        """After a reconnection: a new watch (in the background, tried again until it
+        works: JetStream may be electing leaders), so deletes missed meanwhile are seen."""
+        async def rewatch() -> None:
+            delay = 0.5
+            while True:
+                try:
+                    await self._stop_watch()
+                    await self._watch()
+                    return
+                except Exception as exc:
+                    log.warning("sessions watch not restarted (%s: %s): trying again in %g s",
+                                type(exc).__name__, exc, delay)
+                    await asyncio.sleep(delay)  # back-off while JetStream recovers
+                    delay = min(delay * 2, 5.0)
+
+        if self._rewatching is not None:
+            self._rewatching.cancel()
+        self._rewatching = asyncio.get_running_loop().create_task(rewatch())
 
     async def _start_pruning(self) -> None:
         async def prune() -> None:
@@ -187,7 +227,7 @@ class KvSessions:
                 await asyncio.sleep(PRUNE_EVERY_S)
                 self.prune()
 
-        self._tasks.append(asyncio.get_running_loop().create_task(prune()))
+        self._pruning = asyncio.get_running_loop().create_task(prune())
 
     def prune(self) -> int:
         """Drop expired sessions from the cache (JetStream drops them by max age)."""

@@ -105,3 +105,27 @@ def test_the_buckets_max_age_is_the_session_ttl(gateways: Gateways) -> None:
         return info.config.max_age
 
     assert bus.run(max_age(), 5.0) == TTL_S
+
+
+class ConsumerRefusedOnce(KvSessions):
+    """The first watch cannot be created (JetStream electing a meta leader after a server
+    was lost answers nothing to a consumer creation for a few seconds)."""
+
+    attempts = 0
+
+    async def _open_and_watch(self) -> None:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise TimeoutError("consumer create: no meta leader")
+        await super()._open_and_watch()
+
+
+def test_a_watch_that_cannot_start_yet_is_tried_again(gateways: Gateways) -> None:
+    a = gateways.store()
+    cookie = a.create("alice", Role.AGENT)
+    bus = BusThread(BusSettings(url=gateways.url), "gateway").start()
+    backend = ConsumerRefusedOnce(bus, TTL_S).start(timeout_s=20.0)
+    gateways.started.append((bus, backend))
+    assert backend.attempts == 2
+    b = SessionStore(SECRET, TTL_S, backend=backend)
+    wait_until(lambda: b.lookup(cookie) is not None)
