@@ -32,6 +32,7 @@ from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from bus.bus_thread import BusThread
+from bus.jetstream_ready import SETUP_WITHIN_S, when_ready
 from bus.protocol import SESSIONS_BUCKET
 from gateway.sessions import Session
 
@@ -84,55 +85,27 @@ class KvSessions:
         self._kv: KeyValue | None = None
         self._watcher: Any = None
         self._puts_since_watch: set[str] = set()
-        self._tasks: list[asyncio.Task[None]] = []  # the watch's
-        self._pruning: asyncio.Task[None] | None = None
         self._rewatching: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self, timeout_s: float = 30.0, attempt_s: float = 10.0) -> KvSessions:
-        """Open (or create) the bucket and load every session before returning. JetStream
-        may be unable to create the watch's consumer for a few seconds (a cluster electing
-        a new meta leader after a server was lost): each attempt is bounded by `attempt_s`,
-        and tried again until `timeout_s`, then the last error is raised."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                self.bus.run(self._open_and_watch(), max(0.5, min(attempt_s, left)))
-                break
-            except Exception as exc:
-                if time.monotonic() + 0.5 >= deadline:
-                    raise
-                log.warning("sessions bucket not ready (%s: %s): trying again",
-                            type(exc).__name__, exc)
-                threading.Event().wait(0.5)  # back-off between attempts of a blocking start
+    def start(self, timeout_s: float = SETUP_WITHIN_S + 10.0) -> KvSessions:
+        """Open (or create) the bucket and load every session before returning."""
+        self.bus.run(self._open(), timeout_s)
+        self.bus.run(self._watch(), timeout_s)
         self.bus.on_reconnected(self._rewatch)
-        self.bus.run(self._start_pruning(), attempt_s)
+        self.bus.run(self._start_pruning(), timeout_s)
         return self
-
-    async def _open_and_watch(self) -> None:
-        await self._stop_watch()  # a previous attempt's, if any
-        if self._kv is None:
-            await self._open()
-        await self._watch()
-
-    async def _stop_watch(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        self._tasks.clear()
-        if self._watcher is not None:
-            watcher, self._watcher = self._watcher, None
-            try:
-                await watcher.stop()
-            except Exception as exc:
-                log.debug("sessions watcher stop: %s", exc)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         async def stop() -> None:
-            for task in (self._pruning, self._rewatching):
-                if task is not None:
-                    task.cancel()
-            await self._stop_watch()
+            for task in self._tasks:
+                task.cancel()
+            if self._watcher is not None:
+                try:
+                    await self._watcher.stop()
+                except Exception as exc:
+                    log.debug("sessions watcher stop: %s", exc)
 
         try:
             self.bus.run(stop(), timeout_s)
@@ -141,7 +114,9 @@ class KvSessions:
 
     async def _open(self) -> None:
         js = self.bus.nc.jetstream()
-        self._kv = await ensure_sessions_bucket(js, self.ttl_s, self.replicas, self.bucket)
+        self._kv = await when_ready(
+            lambda: ensure_sessions_bucket(js, self.ttl_s, self.replicas, self.bucket),
+            "sessions bucket")
 
     async def _watch(self) -> None:
         """Start a watch; returns once the bucket's current sessions are loaded: the
@@ -150,10 +125,13 @@ class KvSessions:
         messages already on their way. Past `load_timeout_s` it goes on with what it has
         (the last message may have expired meanwhile), saying so in the log."""
         assert self._kv is not None
-        info = await self.bus.nc.jetstream().stream_info(f"KV_{self.bucket}")
+        js = self.bus.nc.jetstream()
+        info = await when_ready(lambda: js.stream_info(f"KV_{self.bucket}"), "sessions bucket")
         last = info.state.last_seq if info.state.messages else 0
         self._puts_since_watch = set()
-        watcher = await self._kv.watchall()
+        # The watch is a consumer: none can be created while the cluster elects a meta
+        # leader (seconds after a server was lost).
+        watcher = await when_ready(self._new_watcher, "sessions watch")
         loaded = asyncio.Event()
         fresh: dict[str, Session] = {}
         progress = {"marker": 0, "revision": 0}
@@ -176,6 +154,7 @@ class KvSessions:
                     complete()
 
         self._watcher = watcher
+        self._tasks = [task for task in self._tasks if not task.done()]
         self._tasks.append(asyncio.get_running_loop().create_task(follow()))
         try:
             await asyncio.wait_for(loaded.wait(), self.load_timeout_s)
@@ -201,25 +180,35 @@ class KvSessions:
         with self._lock:
             self._cache[entry.key] = session
 
+    async def _new_watcher(self) -> Any:
+        assert self._kv is not None
+        return await self._kv.watchall()
+
     async def _rewatch(self) -> None:
-        """After a reconnection: a new watch (in the background, tried again until it
-        works: JetStream may be electing leaders), so deletes missed meanwhile are seen."""
+        """After a reconnection: a new watch, so deletes missed meanwhile are seen. In the
+        background (the other reconnection callbacks do not wait), tried again until it
+        works: JetStream may still be electing its leaders past when_ready's minute."""
         async def rewatch() -> None:
-            delay = 0.5
+            delay = 1.0
             while True:
+                if self._watcher is not None:
+                    try:
+                        await self._watcher.stop()
+                    except Exception as exc:
+                        log.debug("sessions watcher stop: %s", exc)
                 try:
-                    await self._stop_watch()
                     await self._watch()
                     return
                 except Exception as exc:
                     log.warning("sessions watch not restarted (%s: %s): trying again in %g s",
                                 type(exc).__name__, exc, delay)
-                    await asyncio.sleep(delay)  # back-off while JetStream recovers
-                    delay = min(delay * 2, 5.0)
+                await asyncio.sleep(delay)  # back-off while JetStream recovers
+                delay = min(delay * 2, 10.0)
 
         if self._rewatching is not None:
             self._rewatching.cancel()
         self._rewatching = asyncio.get_running_loop().create_task(rewatch())
+        self._tasks.append(self._rewatching)
 
     async def _start_pruning(self) -> None:
         async def prune() -> None:
@@ -227,7 +216,7 @@ class KvSessions:
                 await asyncio.sleep(PRUNE_EVERY_S)
                 self.prune()
 
-        self._pruning = asyncio.get_running_loop().create_task(prune())
+        self._tasks.append(asyncio.get_running_loop().create_task(prune()))
 
     def prune(self) -> int:
         """Drop expired sessions from the cache (JetStream drops them by max age)."""
