@@ -23,6 +23,11 @@ SNAPSHOTS = Counter(
     "GetSnapshot requests sent to nodes, by node and reason",
     ["target_node", "reason"],
 )
+NO_RESPONDERS_RETRIES = Counter(
+    "evscallpro_gateway_no_responders_retries_total",
+    "Requests sent again because nobody was subscribed yet (a node or analytics reconnecting)",
+    ["target_node"],
+)
 HEALTH_HOP = Histogram(
     "evscallpro_gateway_bus_hop_seconds",
     "A node's heartbeat, from its publish to this gateway's receipt",
@@ -42,3 +47,4 @@ def create_node_series(nodes: list[str]) -> None:
         for reason in SNAPSHOT_REASONS:
             SNAPSHOTS.labels(node, reason)
         HEALTH_HOP.labels(node)
+        NO_RESPONDERS_RETRIES.labels(node)

@@ -12,6 +12,7 @@ an analytics process that is missing, late or failing raises
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from analytics.dashboard import Dashboard, StatsFilter
 from bus import archive_protocol as proto
 from bus.bus_thread import BusThread
+from bus.gateway_metrics import NO_RESPONDERS_RETRIES
+from bus.remote_call_center import NO_RESPONDERS_RETRY_S
 from gateway.archive import ArchiveUnavailable
 
 
@@ -38,18 +41,33 @@ class RemoteArchive:
         self.export_timeout_s = export_timeout_s
 
     async def _request(self, query: proto.ArchiveQuery, timeout_s: float) -> Any:
-        try:
-            msg = await self.bus.nc.request(
-                proto.ARCHIVE_SUBJECT, proto.encode_query(query), timeout=timeout_s
-            )
-        except NoRespondersError as exc:
-            raise ArchiveUnavailable("no analytics process on the bus (evs.archive)") from exc
-        except (NatsTimeout, TimeoutError) as exc:
-            raise ArchiveUnavailable(
-                f"the analytics process did not answer within {timeout_s:g} s"
-            ) from exc
-        except Exception as exc:  # connection closed, draining
-            raise ArchiveUnavailable(f"the bus is unavailable: {type(exc).__name__}") from exc
+        """One query; "no responders" (the analytics process reconnecting, or none) is
+        asked again for NO_RESPONDERS_RETRY_S before the archive is called unavailable."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        retry_until = loop.time() + min(NO_RESPONDERS_RETRY_S, timeout_s)
+        delay = 0.02
+        while True:
+            try:
+                msg = await self.bus.nc.request(
+                    proto.ARCHIVE_SUBJECT, proto.encode_query(query),
+                    timeout=max(0.01, deadline - loop.time()),
+                )
+                break
+            except NoRespondersError as exc:
+                if loop.time() + delay > retry_until:
+                    raise ArchiveUnavailable(
+                        "no analytics process on the bus (evs.archive)") from exc
+                NO_RESPONDERS_RETRIES.labels("analytics").inc()
+                await asyncio.sleep(delay)  # nobody got it: ask again after a back-off
+                delay = min(delay * 2, 0.2)
+            except (NatsTimeout, TimeoutError) as exc:
+                raise ArchiveUnavailable(
+                    f"the analytics process did not answer within {timeout_s:g} s"
+                ) from exc
+            except Exception as exc:  # connection closed, draining
+                raise ArchiveUnavailable(
+                    f"the bus is unavailable: {type(exc).__name__}") from exc
         try:
             return proto.decode_answer(query, msg.data)
         except proto.ArchiveUnavailable as exc:

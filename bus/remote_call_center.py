@@ -76,6 +76,7 @@ from gateway.ports import ViewListener
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_S = 5.0
+NO_RESPONDERS_RETRY_S = 1.0  # a node reconnecting is subscribed again within milliseconds
 ENDED_CALL_KEPT_S = 300.0  # an ended call's view stays this long (a late change stays stale)
 
 View = AgentView | CallView
@@ -130,8 +131,10 @@ class RemoteCallCenter:
         *,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
         stale_s: float = HEALTH_STALE_S,
+        no_responders_retry_s: float = NO_RESPONDERS_RETRY_S,
     ) -> None:
         self.settings = settings
+        self.no_responders_retry_s = no_responders_retry_s
         self.bus = bus
         self.request_timeout_s = request_timeout_s
         self.stale_s = stale_s
@@ -388,15 +391,31 @@ class RemoteCallCenter:
 
     # -- requests -------------------------------------------------------------------------
     async def _request(self, node: str, command: NodeCommand) -> NodeReply | Refusal:
-        try:
-            msg = await self.bus.nc.request(
-                command_subject(node), command_encoder.encode(command),
-                timeout=self.request_timeout_s,
-            )
-        except (NatsTimeout, NoRespondersError, TimeoutError) as exc:
-            return self._unavailable(node, type(exc).__name__)
-        except Exception as exc:  # connection closed or draining
-            return self._unavailable(node, f"{type(exc).__name__}: {exc}")
+        """One command, answered within `request_timeout_s`. "No responders" (nobody
+        subscribed: the node is reconnecting to another server of the cluster, or its
+        interest has not crossed the routes yet) is tried again for no_responders_retry_s:
+        nobody received the command, so sending it again is safe."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout_s
+        retry_until = loop.time() + min(self.no_responders_retry_s, self.request_timeout_s)
+        delay = 0.02
+        while True:
+            try:
+                msg = await self.bus.nc.request(
+                    command_subject(node), command_encoder.encode(command),
+                    timeout=max(0.01, deadline - loop.time()),
+                )
+                break
+            except NoRespondersError as exc:
+                if loop.time() + delay > retry_until:
+                    return self._unavailable(node, type(exc).__name__)
+                metrics.NO_RESPONDERS_RETRIES.labels(node).inc()
+                await asyncio.sleep(delay)  # back-off before asking again: nobody got it
+                delay = min(delay * 2, 0.2)
+            except (NatsTimeout, TimeoutError) as exc:
+                return self._unavailable(node, type(exc).__name__)
+            except Exception as exc:  # connection closed or draining
+                return self._unavailable(node, f"{type(exc).__name__}: {exc}")
         try:
             return reply_decoder.decode(msg.data)
         except msgspec.DecodeError as exc:

@@ -85,6 +85,7 @@ class KvSessions:
         self._kv: KeyValue | None = None
         self._watcher: Any = None
         self._puts_since_watch: set[str] = set()
+        self._rewatching: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -124,10 +125,13 @@ class KvSessions:
         messages already on their way. Past `load_timeout_s` it goes on with what it has
         (the last message may have expired meanwhile), saying so in the log."""
         assert self._kv is not None
-        info = await self.bus.nc.jetstream().stream_info(f"KV_{self.bucket}")
+        js = self.bus.nc.jetstream()
+        info = await when_ready(lambda: js.stream_info(f"KV_{self.bucket}"), "sessions bucket")
         last = info.state.last_seq if info.state.messages else 0
         self._puts_since_watch = set()
-        watcher = await self._kv.watchall()
+        # The watch is a consumer: none can be created while the cluster elects a meta
+        # leader (seconds after a server was lost).
+        watcher = await when_ready(self._new_watcher, "sessions watch")
         loaded = asyncio.Event()
         fresh: dict[str, Session] = {}
         progress = {"marker": 0, "revision": 0}
@@ -150,6 +154,7 @@ class KvSessions:
                     complete()
 
         self._watcher = watcher
+        self._tasks = [task for task in self._tasks if not task.done()]
         self._tasks.append(asyncio.get_running_loop().create_task(follow()))
         try:
             await asyncio.wait_for(loaded.wait(), self.load_timeout_s)
@@ -175,14 +180,35 @@ class KvSessions:
         with self._lock:
             self._cache[entry.key] = session
 
+    async def _new_watcher(self) -> Any:
+        assert self._kv is not None
+        return await self._kv.watchall()
+
     async def _rewatch(self) -> None:
-        """After a reconnection: a new watch, so deletes missed meanwhile are seen."""
-        if self._watcher is not None:
-            try:
-                await self._watcher.stop()
-            except Exception as exc:
-                log.debug("sessions watcher stop: %s", exc)
-        await self._watch()
+        """After a reconnection: a new watch, so deletes missed meanwhile are seen. In the
+        background (the other reconnection callbacks do not wait), tried again until it
+        works: JetStream may still be electing its leaders past when_ready's minute."""
+        async def rewatch() -> None:
+            delay = 1.0
+            while True:
+                if self._watcher is not None:
+                    try:
+                        await self._watcher.stop()
+                    except Exception as exc:
+                        log.debug("sessions watcher stop: %s", exc)
+                try:
+                    await self._watch()
+                    return
+                except Exception as exc:
+                    log.warning("sessions watch not restarted (%s: %s): trying again in %g s",
+                                type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)  # back-off while JetStream recovers
+                delay = min(delay * 2, 10.0)
+
+        if self._rewatching is not None:
+            self._rewatching.cancel()
+        self._rewatching = asyncio.get_running_loop().create_task(rewatch())
+        self._tasks.append(self._rewatching)
 
     async def _start_pruning(self) -> None:
         async def prune() -> None:

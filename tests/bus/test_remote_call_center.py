@@ -3,11 +3,21 @@ routing, refusals, node_unavailable, ordering of views, snapshots, health."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_node import FakeNode, Views, agent, call, refusal, two_node_settings, wait_until
+from fake_node import (
+    WAIT_S,
+    FakeNode,
+    Views,
+    agent,
+    call,
+    refusal,
+    two_node_settings,
+    wait_until,
+)
 from prometheus_client import REGISTRY
 
 from bus.bus_thread import BusThread
@@ -88,6 +98,32 @@ def test_a_node_that_does_not_answer_gives_node_unavailable(
     nodes["n1"].stop()  # no responder at all
     gone = center.log_in("alice")
     assert gone is not None and gone.code == "node_unavailable"
+
+
+def test_a_node_subscribing_again_within_a_moment_gets_the_command(
+    nats_server: NatsServer, tmp_path: Path, nodes: dict[str, FakeNode]
+) -> None:
+    settings = two_node_settings(tmp_path, nats_server.url)
+    bus = BusThread(BusSettings(url=nats_server.url), "gateway").start()
+    rc = RemoteCallCenter(settings, bus, request_timeout_s=8.0, no_responders_retry_s=8.0)
+    nodes["n1"].stop()  # n1 reconnecting: nobody subscribed to its commands for a moment
+    retries = "evscallpro_gateway_no_responders_retries_total"
+    before = counted(retries, target_node="n1")
+    answers: list[object] = []
+    asking = threading.Thread(target=lambda: answers.append(rc.log_in("alice")))
+    asking.start()
+    back = None
+    try:
+        wait_until(lambda: counted(retries, target_node="n1") > before)  # asked: no one there
+        back = FakeNode(nats_server.url, "n1").start()
+        asking.join(WAIT_S)
+        assert answers == [None]  # carried out, not node_unavailable
+        assert LogIn("alice") in back.commands
+    finally:
+        asking.join(WAIT_S)
+        if back is not None:
+            back.stop()
+        bus.stop()
 
 
 def test_supervision_goes_to_the_node_holding_the_call(

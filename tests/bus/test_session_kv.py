@@ -4,9 +4,11 @@ users signed in; a revocation on one gateway reaches every other one."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fake_node import wait_until
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import KeyNotFoundError
 
 from bus.bus_thread import BusThread
@@ -105,3 +107,27 @@ def test_the_buckets_max_age_is_the_session_ttl(gateways: Gateways) -> None:
         return info.config.max_age
 
     assert bus.run(max_age(), 5.0) == TTL_S
+
+
+class ConsumerRefusedOnce(KvSessions):
+    """The first watch cannot be created (JetStream electing a meta leader after a server
+    was lost answers a consumer creation with a timeout for a few seconds)."""
+
+    attempts = 0
+
+    async def _new_watcher(self) -> Any:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise NatsTimeout
+        return await super()._new_watcher()
+
+
+def test_a_watch_that_cannot_start_yet_is_tried_again(gateways: Gateways) -> None:
+    a = gateways.store()
+    cookie = a.create("alice", Role.AGENT)
+    bus = BusThread(BusSettings(url=gateways.url), "gateway").start()
+    backend = ConsumerRefusedOnce(bus, TTL_S).start()
+    gateways.started.append((bus, backend))
+    assert backend.attempts == 2
+    b = SessionStore(SECRET, TTL_S, backend=backend)
+    wait_until(lambda: b.lookup(cookie) is not None)
