@@ -223,12 +223,18 @@ class FaultRig:
             return int(resp.status)
 
     async def metrics(self) -> dict[str, float]:
-        try:
-            async with self.http.get(self.base + "/metrics") as resp:
-                text = await resp.text()
-        except Exception:
-            return {}
-        return parse_metrics(text)
+        """The nodes' metrics (calls in progress, agents per state live there), summed."""
+        assert self.serve is not None
+        nodes = [url for name, url in self.serve.metrics_urls.items()
+                 if name not in ("gateway", "analytics")]
+        texts = []
+        for url in nodes:
+            try:
+                async with self.http.get(url) as resp:
+                    texts.append(await resp.text())
+            except Exception:
+                return {}
+        return parse_metrics("\n".join(texts)) if texts else {}
 
     async def start(self) -> None:
         import aiohttp

@@ -89,6 +89,8 @@ class Serve:
         self.outcomes: dict[str, str] = {}  # call id -> "outcome/reason" of its record
         self.records: dict[str, dict[str, Any]] = {}  # call id -> its (last) record
         self.on_line: Callable[[dict[str, Any]], None] | None = None
+        # node id (or "gateway", "analytics") -> its /metrics, from serve's process_ready lines
+        self.metrics_urls: dict[str, str] = {}
         self.starts = 0
         self.stdout_log = (folder / "serve.stdout").open("a", encoding="utf-8")
 
@@ -128,6 +130,9 @@ class Serve:
             except ValueError:
                 continue
             kind = event.get("event")
+            if kind == "process_ready" and event.get("metrics_url"):
+                name = event.get("node") or event.get("process", "")
+                self.metrics_urls[str(name)] = str(event["metrics_url"])
             if kind == "ready":
                 self.ready.set()
             elif kind == "call":
@@ -209,11 +214,18 @@ def write_users(data_dir: Path, agents: Sequence[str], supervisors: Sequence[str
     users.save()
 
 
+PROCESS_LABELS = re.compile(r'(?:^|,)(?:node|process)="[^"]*"')
+
+
 def parse_metrics(text: str) -> dict[str, float]:
-    """`name{labels}` (or `name`) -> value, for the product's own series."""
+    """`name{labels}` (or `name`) -> value, for the product's own series. The labels naming
+    the process (`node`, `process`: evscallpro/process_metrics.py) are left out and the
+    series that differ only by them are summed, so the pages of several processes add up."""
     out: dict[str, float] = {}
     for name, labels, value in METRIC.findall(text):
-        out[f"{name}{{{labels}}}" if labels else name] = float(value)
+        labels = PROCESS_LABELS.sub("", labels).strip(",")
+        key = f"{name}{{{labels}}}" if labels else name
+        out[key] = out.get(key, 0.0) + float(value)
     return out
 
 
