@@ -527,8 +527,11 @@ class LoadGen:
             errors.update(c.errors)
         buckets: collections.Counter[float] = collections.Counter()
         gc_runs: collections.Counter[str] = collections.Counter()
+        segments = []  # one per node process: with a kill, [the old node's, the new one's]
         for before, gc_before, after in self.scrape_pairs:
-            buckets.update(histogram_delta(before, after, "evscallpro_event_to_command_seconds"))
+            delta = histogram_delta(before, after, "evscallpro_event_to_command_seconds")
+            segments.append(ms(quantiles_of(delta)))
+            buckets.update(delta)
             for key, value in after.items():
                 if key.startswith("python_gc_collections_total{"):
                     gc_runs[key.split('"')[1]] += int(value - gc_before.get(key, 0.0))
@@ -555,8 +558,10 @@ class LoadGen:
             "click_to_customer_ringing_ms": dist(ringing),
             "click_to_connected_ms": dist(connected),
             "answer_to_connected_fragment_ms": dist(fragment),
-            "event_to_command_ms": {k: (round(v * 1000, 2) if k != "count" else v)
-                                    for k, v in quantiles_of(dict(buckets)).items()},
+            "event_to_command_ms": ms(quantiles_of(dict(buckets))),
+            # with --kill-at-live: up to the kill (the ramp), and the new node's (its adoption)
+            "event_to_command_before_kill_ms": segments[0] if self.crash.get("killed") else {},
+            "event_to_command_after_restart_ms": segments[-1] if self.crash.get("killed") else {},
             "node_gc_collections": dict(sorted(gc_runs.items())),
             "peak_in_progress_stdout": peak_live, "peak_concurrent_records": concurrency,
             "product_rss_start_mib": round(product_start, 1),
@@ -586,6 +591,11 @@ class LoadGen:
         except duckdb.Error as exc:
             self.errors[f"duckdb_{type(exc).__name__}"] += 1
             return set()
+
+
+def ms(quantiles: dict[str, float]) -> dict[str, float]:
+    """Quantiles in seconds (and a count) -> in ms."""
+    return {k: (round(v * 1000, 2) if k != "count" else v) for k, v in quantiles.items()}
 
 
 def cpu_rss(previous: dict[str, Any], now: dict[str, Any],
@@ -634,7 +644,9 @@ def summary(r: dict[str, Any]) -> str:
         f"  customer answer -> 'connected' at the agent's browser ms: "
         f"{d('answer_to_connected_fragment_ms')}",
         f"  event -> next command (the node's histogram, bucket bounds) ms: {e2c}; node GC "
-        f"collections by generation {r['node_gc_collections']}",
+        f"collections by generation (from its ready line) {r['node_gc_collections']}",
+        *([f"    up to the kill {r['event_to_command_before_kill_ms']}; the restarted node "
+           f"{r['event_to_command_after_restart_ms']}"] if r["crash"].get("killed") else []),
         f"  peak concurrent calls {r['peak_concurrent_records']}; node RSS "
         f"{r['node_rss_start_mib']} -> {r['node_rss_peak_mib']} MiB "
         f"({r['node_rss_per_concurrent_call_kib']} KiB per concurrent call); all processes "

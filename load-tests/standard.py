@@ -158,8 +158,10 @@ def loadgen_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         ),
         (
             "event -> next command on the node process (its own histogram, bucket bounds)",
-            f"{json.dumps(r.get('event_to_command_ms'))}; the node's cyclic GC collections by "
-            f"generation {json.dumps(r.get('node_gc_collections'))}",
+            f"whole run {json.dumps(r.get('event_to_command_ms'))}; up to the kill (the ramp) "
+            f"{json.dumps(r.get('event_to_command_before_kill_ms'))}; the restarted node "
+            f"{json.dumps(r.get('event_to_command_after_restart_ms'))}; the node's cyclic GC "
+            f"collections by generation {json.dumps(r.get('node_gc_collections'))}",
             "n/a",
         ),
     ]
