@@ -114,6 +114,15 @@ def sustained_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
+def per_process(processes: dict[str, dict[str, Any]]) -> str:
+    """`pid role` -> its figures, as "role (pid) 9.9% CPU, 71 MiB; ..." ."""
+    return "; ".join(
+        f"{key.partition(' ')[2]} ({key.partition(' ')[0]}) {p['cpu_percent']}% CPU, "
+        f"{p['rss_peak_mib']:.0f} MiB"
+        for key, p in processes.items()
+    )
+
+
 def loadgen_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     crash = r.get("crash", {})
     rss = crash.get("node_rss_at_kill_mib", r.get("node_rss_peak_mib"))
@@ -125,7 +134,7 @@ def loadgen_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"node process RSS {rss} MiB with {live} calls up "
             f"({r.get('node_rss_per_concurrent_call_kib')} KiB per concurrent call); all "
             f"processes {crash.get('product_rss_at_kill_mib', r.get('product_rss_peak_mib'))} MiB;"
-            f" per process {json.dumps(r.get('processes'))}",
+            f" per process (CPU over the run, peak RSS): {per_process(r.get('processes') or {})}",
             _met(rss is not None and rss < 512 and (live or 0) >= r["agents"]),
         ),
         (
