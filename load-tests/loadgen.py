@@ -569,8 +569,11 @@ class LoadGen:
             "product_rss_per_concurrent_call_kib": round(
                 1024 * (product_peak - product_start) / concurrency, 1) if concurrency else None,
             "node_rss_start_mib": round(node_start, 1), "node_rss_peak_mib": round(node_peak, 1),
-            "node_rss_per_concurrent_call_kib": round(
-                1024 * (node_peak - node_start) / concurrency, 1) if concurrency else None,
+            # with a kill: the old node's RSS with the calls it held (the new node's peak is
+            # its start and adoption)
+            "node_rss_per_concurrent_call_kib": per_call_kib(
+                self.crash.get("node_rss_at_kill_mib", node_peak) - node_start,
+                self.crash.get("live_at_kill", concurrency)),
             "processes": processes,
             "errors": dict(errors),
             "loadavg_end": os.getloadavg(),
@@ -591,6 +594,10 @@ class LoadGen:
         except duckdb.Error as exc:
             self.errors[f"duckdb_{type(exc).__name__}"] += 1
             return set()
+
+
+def per_call_kib(mib: float, calls: int) -> float | None:
+    return round(1024 * mib / calls, 1) if calls else None
 
 
 def ms(quantiles: dict[str, float]) -> dict[str, float]:
