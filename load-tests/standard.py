@@ -132,7 +132,8 @@ def loadgen_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             f"{r['agents']} agents logged in, {live} calls connected at once, node RSS < 512 MiB",
             f"node process RSS {rss} MiB with {live} calls up "
-            f"({r.get('node_rss_per_concurrent_call_kib')} KiB per concurrent call); all "
+            f"({r.get('node_rss_per_concurrent_call_kib')} KiB per concurrent call), peak over "
+            f"the run {r.get('node_rss_peak_mib')} MiB (the restarted node's adoption included); all "
             f"processes {crash.get('product_rss_at_kill_mib', r.get('product_rss_peak_mib'))} MiB;"
             f" per process (CPU over the run, peak RSS): {per_process(r.get('processes') or {})}",
             _met(rss is not None and rss < 512 and (live or 0) >= r["agents"]),
