@@ -94,6 +94,8 @@ APP = "evscallpro-loadgen"
 DEFAULT_MIX = "answer=0.75,busy=0.08,noanswer=0.07,reject=0.05,congestion=0.05"
 PROFILE_SLOTS = 10  # customer numbers +3362<slot><n>: one simulator profile per slot
 LOGINS_AT_ONCE = 10  # below the gateway's per-address login ceiling
+HANG_UP_TRIES = 5
+HANG_UP_AGAIN_S = 2.0  # the call still on the agent's screen this long after a hang-up
 
 
 def parse_mix(text: str) -> list[tuple[str, float]]:
@@ -340,8 +342,13 @@ class LoadGen:
 
         async def hang_up_later() -> None:
             await asyncio.sleep(talk)
-            if agent.live_call == call_id and not await agent.hang_up(call_id):
-                self.errors["hang_up_not_sent"] += 1
+            # a hang-up refused while the node restarts is clicked again, as an agent would
+            for _ in range(HANG_UP_TRIES):
+                if agent.live_call != call_id:
+                    return
+                if not await agent.hang_up(call_id):
+                    self.errors["hang_up_not_sent"] += 1
+                await asyncio.sleep(HANG_UP_AGAIN_S)
 
         task = asyncio.get_running_loop().create_task(hang_up_later())
         self.hangups.add(task)
