@@ -171,6 +171,8 @@ class LoadGen:
         self.closed = False
         self.crash: dict[str, Any] = {}
         self.killed_at = 0.0
+        self.reconciled_at: dict[str, float] = {}  # node id -> its first reconciled line
+        self.first_start: dict[str, float] = {}  # node id -> start -> reconciled, nothing up
         self.killed_node = ""
         # the node scrapes the figures are taken between: (before, after) per node process
         # (before for the histogram, before for the GC counters, after) per node process: the
@@ -260,9 +262,19 @@ class LoadGen:
         return dict(zip(nodes, got, strict=True))
 
     def on_line(self, event: dict[str, Any]) -> None:
-        """After the node's kill: the supervisor's exit line, the new node's reconciliation
-        (what it adopted) and its ready line."""
-        if not self.killed_at or event.get("node") != self.killed_node:
+        """At the first start, each node's start -> its (empty) reconciliation: the baseline
+        of a restart with nothing to adopt. After the node's kill: the supervisor's exit
+        line, the new node's reconciliation (what it adopted) and its ready line."""
+        if not self.killed_at:
+            if event.get("event") == "reconciled" and event.get("process") == "node":
+                self.reconciled_at.setdefault(str(event.get("node")), event["read_at"])
+            elif event.get("event") == "process_ready" and event.get("process") == "node":
+                spawned = started_monotonic(int(event.get("pid", 0)))
+                reconciled = self.reconciled_at.get(str(event.get("node")))
+                if spawned is not None and reconciled is not None:
+                    self.first_start[str(event.get("node"))] = round(reconciled - spawned, 3)
+            return
+        if event.get("node") != self.killed_node:
             return
         kind = event.get("event")
         took = round(event["read_at"] - self.killed_at, 3)
@@ -311,6 +323,8 @@ class LoadGen:
                       "connected_at_kill": live, "product_rss_at_kill_mib": round(rss, 1),
                       "node_rss_at_kill_mib": round(node_rss, 1)}  # fmt: skip
         self.killed_node = str(serve.children[name].get("node", ""))
+        if self.killed_node in self.first_start:  # the same node's start with nothing to adopt
+            self.crash["first_start_to_reconciled_s"] = self.first_start[self.killed_node]
         self.killed_at = time.monotonic()
         serve.kill_child(name)
         self.scrape_pairs.append((self.scraped.pop(name, {}), self.gc_scraped.pop(name, {}),

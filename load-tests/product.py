@@ -308,6 +308,8 @@ def _children(pid: int) -> list[int]:
 
 def role(argv: Sequence[str]) -> str:
     """What a process of the product is, from its command line."""
+    if "evscallpro.die_with_parent" in argv and "--" in argv:  # the launcher, before its exec
+        argv = argv[list(argv).index("--") + 1 :]
     if any(a.endswith("nats-server") for a in argv[:1]):
         return "nats-server"
     for i, arg in enumerate(argv):

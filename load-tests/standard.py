@@ -144,7 +144,9 @@ def loadgen_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{crash.get('adopted')} adopted of {crash.get('live_at_kill')} in progress "
             f"({crash.get('connected_at_kill')} connected); the new node's start -> its "
             f"`reconciled` {crash.get('spawn_to_reconciled_s')} s, -> ready "
-            f"{crash.get('spawn_to_ready_s')} s; kill -> restart {crash.get('kill_to_spawn_s')} s"
+            f"{crash.get('spawn_to_ready_s')} s (its first start, nothing to adopt: -> "
+            f"`reconciled` {crash.get('first_start_to_reconciled_s')} s); kill -> restart "
+            f"{crash.get('kill_to_spawn_s')} s"
             f" (supervisor back-off {crash.get('backoff_s')} s)",
             _met(
                 bool(crash.get("killed"))

@@ -150,6 +150,8 @@ def test_the_processes_of_serve_are_named_by_their_role() -> None:
     assert product.role([*python, "analytics", "--config", "f.toml"]) == "analytics"
     assert product.role([*python, "serve", "--config", "node.toml"]) == "serve"
     assert product.role(["/venv/bin/nats-server", "-js", "-p", "4222"]) == "nats-server"
+    launcher = ["/venv/bin/python", "-m", "evscallpro.die_with_parent", "--parent", "9", "--"]
+    assert product.role([*launcher, *python, "node", "--node", "n2"]) == "node-n2"
 
 
 def test_process_usage_sees_children_forked_by_any_thread() -> None:
