@@ -486,7 +486,7 @@ class LoadGen:
         stop.set()
         await reporter
         last = self.sample()
-        await self.close()  # the product stops: calls.jsonl is complete
+        await self.close()  # the product stops: analytics committed every record to DuckDB
         return self.result(first, last, wall, placing_started, placing_ended, drained)
 
     async def drain(self, bound_s: float) -> bool:
