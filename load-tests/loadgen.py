@@ -94,6 +94,7 @@ APP = "evscallpro-loadgen"
 DEFAULT_MIX = "answer=0.75,busy=0.08,noanswer=0.07,reject=0.05,congestion=0.05"
 PROFILE_SLOTS = 10  # customer numbers +3362<slot><n>: one simulator profile per slot
 LOGINS_AT_ONCE = 10  # below the gateway's per-address login ceiling
+WRITTEN_WAIT_S = 30.0  # at most, for the analytics process to write the last records
 HANG_UP_TRIES = 5
 HANG_UP_AGAIN_S = 2.0  # the call still on the agent's screen this long after a hang-up
 
@@ -171,6 +172,7 @@ class LoadGen:
         self.closed = False
         self.crash: dict[str, Any] = {}
         self.killed_at = 0.0
+        self.analytics_wait: dict[str, Any] = {}
         self.reconciled_at: dict[str, float] = {}  # node id -> its first reconciled line
         self.first_start: dict[str, float] = {}  # node id -> start -> reconciled, nothing up
         self.killed_node = ""
@@ -486,8 +488,29 @@ class LoadGen:
         stop.set()
         await reporter
         last = self.sample()
-        await self.close()  # the product stops: analytics committed every record to DuckDB
+        await self.analytics_caught_up(WRITTEN_WAIT_S)
+        await self.close()  # the product stops; then its DuckDB is read
         return self.result(first, last, wall, placing_started, placing_ended, drained)
+
+    async def analytics_caught_up(self, bound_s: float) -> None:
+        """Wait (bounded) until the analytics process counted as many ended calls written to
+        DuckDB (`evscallpro_calls_total`) as the nodes printed records: at its stop it
+        commits its batch in progress but leaves what it has not pulled in JetStream."""
+        assert self.serve is not None
+        url = self.serve.children.get("analytics", {}).get("metrics_url")
+        if not url:
+            return
+        wanted = len(self.serve.records)
+        started = time.monotonic()
+        written = 0.0
+        while time.monotonic() - started < bound_s:
+            metrics = await self.scrape(url)
+            written = sum(v for k, v in metrics.items() if k.startswith("evscallpro_calls_total{"))
+            if written >= wanted:
+                break
+            await asyncio.sleep(0.2)
+        self.analytics_wait = {"waited_s": round(time.monotonic() - started, 2),
+                               "calls_written": written, "records_printed": wanted}  # fmt: skip
 
     async def drain(self, bound_s: float) -> bool:
         assert self.serve is not None
@@ -569,6 +592,7 @@ class LoadGen:
             "records_missing": sorted(created - set(self.serve.records))[:20],
             "records_missing_count": len(created - set(self.serve.records)),
             "db_calls": len(created & db_ids), "db_missing_count": len(created - db_ids),
+            "analytics_wait": self.analytics_wait,
             "duplicates_stdout": len(dup_stdout),
             "qualified": sum(ag.qualified for ag in self.agents),
             "listens": sum(s.listens for s in self.supervisors),
