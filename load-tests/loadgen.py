@@ -47,7 +47,8 @@ Every figure comes from what the processes themselves record:
   the simulator; RSS per concurrent call from the node's;
 - records written vs calls placed: place_call sent, call ids the product announced, record
   lines on stdout (duplicates counted), rows of the analytics process's DuckDB `calls`
-  table (written from the records stream) after it stopped.
+  table (written from the records stream) after it stopped; before the stop the run waits
+  (30 s at most) for analytics to count as many calls written as the nodes recorded.
 
     .venv/bin/python load-tests/loadgen.py --agents 50 --rate 5 --duration 60 --json lg.json
 """
