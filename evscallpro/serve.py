@@ -21,8 +21,8 @@ role and no `[[supervisors]]` phone is reported ({"event": "config_problem", ...
 
 Stdout, one JSON line each: the children's lines with "process" (and "node") added —
 `call` and `record` from the nodes, `reconciled` reports; a child's own lifecycle lines are
-relayed as `process_ready`, `process_stopped`, `process_error`, and a restart as
-`process_exit` — then serve's own `{"event": "ready", "url": ...}` once every child is
+relayed as `process_ready` (with the child's `pid`), `process_stopped`, `process_error`, and
+a restart as `process_exit` — then serve's own `{"event": "ready", "url": ...}` once every child is
 ready and the gateway's /healthz says the nodes are up (waited a few seconds at most), and `{"event": "stopped", "live_calls_left_up": [...]}` at the end.
 
 `--call AGENT_ID:NUMBER` logs the agent in and places one call once ready, through the bus

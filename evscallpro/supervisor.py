@@ -10,7 +10,8 @@ configuration problem, logs on stderr, a clean stop on SIGTERM.
 - Relay: each child's stdout lines go to `emit` with `"process"` (and `"node"`) added. Its
   own lifecycle lines are renamed so that serve's own stay unambiguous: a child's `ready`
   is relayed as `process_ready`, `stopped` as `process_stopped`, `error` as
-  `process_error`.
+  `process_error`; `process_ready` and `process_exit` carry the child's `pid` (the load
+  tests kill one child, load-tests/loadgen.py `--kill-at-live`).
 - Restart: a child that exits while nobody asked is restarted after a back-off
   (`RestartSchedule`: 0.5 s doubling up to 30 s, back to 0.5 s once it stayed up 60 s),
   with a `process_exit` line and a log line giving its exit code and stderr tail. Exit code
@@ -150,6 +151,7 @@ class _Exited:
     child: _Child
     generation: int
     code: int
+    pid: int = 0
 
 
 class _Stop:
@@ -289,6 +291,7 @@ class Supervisor:
                 {
                     "event": "process_exit",
                     **child.label,
+                    "pid": event.pid,
                     "exit_code": event.code,
                     "up_for_s": round(up_for, 3),
                     "restart_in_s": decision.delay_s,
@@ -361,10 +364,10 @@ class Supervisor:
         for raw in stream:
             line = raw.strip()
             if line:
-                self._relay_line(child, generation, line)
-        self._events.put(_Exited(child, generation, popen.wait()))
+                self._relay_line(child, generation, line, popen.pid)
+        self._events.put(_Exited(child, generation, popen.wait(), popen.pid))
 
-    def _relay_line(self, child: _Child, generation: int, line: str) -> None:
+    def _relay_line(self, child: _Child, generation: int, line: str, pid: int) -> None:
         try:
             event = json.loads(line)
         except ValueError:
@@ -376,6 +379,8 @@ class Supervisor:
         out = {**event, **child.label}
         if kind in RENAMED:
             out["event"] = RENAMED[kind]
+        if kind == "ready":
+            out["pid"] = pid
         self._emit(out)
         if generation != child.generation:
             return

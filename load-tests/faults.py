@@ -225,8 +225,8 @@ class FaultRig:
     async def metrics(self) -> dict[str, float]:
         """The nodes' metrics (calls in progress, agents per state live there), summed."""
         assert self.serve is not None
-        nodes = [url for name, url in self.serve.metrics_urls.items()
-                 if name not in ("gateway", "analytics")]
+        nodes = [str(line["metrics_url"]) for line in self.serve.children.values()
+                 if line.get("process") == "node" and line.get("metrics_url")]
         texts = []
         for url in nodes:
             try:

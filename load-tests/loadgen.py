@@ -15,13 +15,16 @@ center would drive it.
   --talk-mean s, sigma --talk-sigma, capped at --talk-max), and qualify each call in wrap-up;
 - optionally --supervisors supervisors on the wallboard who listen to a random live call
   every --listen-every seconds;
-- optionally a crash: with --kill-at-live N, once N calls are connected the product is
-  SIGKILLed and started again on the same data folder; the time from the new process's spawn
-  to its first `reconciled` line (with the calls it adopted) and to `ready` is measured, the
-  agents reconnect by themselves and the run goes on.
+- optionally a crash: with --kill-at-live N, once N calls are connected the NODE process
+  (serve's child `evscallpro node`, found by the pid of its `process_ready` line) is
+  SIGKILLed; serve's supervisor restarts it after its back-off, and the new node adopts the
+  calls from its live-calls bucket. Measured: kill -> the supervisor's `process_exit` line
+  (with the back-off it chose, `restart_in_s`), kill -> the new node's start (its start time
+  in /proc), and from that start to its `reconciled` line (the calls it adopted) and to its
+  ready line. The gateway, analytics and nats-server stay up; the agents keep their sessions.
 
 A live progress line every 2 s (placed and records per second, calls in progress, errors,
-CPU and RSS of the product), a summary at the end, a JSON result file (--json). Bounded: calls
+CPU and RSS of the node process and of all the product's processes), a summary at the end, a JSON result file (--json). Bounded: calls
 are placed for --duration s, then the run waits at most --drain-max s for every call the
 product created to be recorded (at the bound, the agents hang up what is still up and get
 10 s more), then stops the product (SIGTERM) and the simulator.
@@ -34,13 +37,18 @@ Every figure comes from what the processes themselves record:
 - customer answer -> "connected" fragment at the agent's browser: the record's
   `connected_at` (the core's clock) to the arrival of the first frame showing the step
   `connected` (the client's clock; same machine);
-- event -> next command: the product's `evscallpro_event_to_command_seconds` histogram
-  (per node once each node serves its own /metrics), between a scrape at the start and one
-  at the end; quantiles are bucket upper bounds;
+- event -> next command: each node process's own `evscallpro_event_to_command_seconds`
+  histogram (its /metrics, the URL of its ready line), between a scrape at the start and one
+  at the end (around a kill: the old node up to the kill, the new one from 0); quantiles are
+  bucket upper bounds; beside it the node's cyclic GC collections by generation
+  (`python_gc_collections_total`: the tuning of evscallpro/gc_tuning.py makes them rare);
 - calls in progress: calls the product announced on stdout and has not recorded yet;
-- CPU and RSS: /proc of the serve process and each of its descendants, and the simulator;
+- CPU and RSS: /proc of each process (serve, node-<id>, gateway, analytics, nats-server) and
+  the simulator; RSS per concurrent call from the node's;
 - records written vs calls placed: place_call sent, call ids the product announced, record
-  lines on stdout (duplicates counted), lines in its calls.jsonl after it stopped.
+  lines on stdout (duplicates counted), rows of the analytics process's DuckDB `calls`
+  table (written from the records stream) after it stopped; before the stop the run waits
+  (30 s at most) for analytics to count as many calls written as the nodes recorded.
 
     .venv/bin/python load-tests/loadgen.py --agents 50 --rate 5 --duration 60 --json lg.json
 """
@@ -58,6 +66,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +82,11 @@ from product import (  # noqa: E402
     Serve,
     SupervisorClient,
     agent_number,
-    histogram_quantiles,
+    histogram_delta,
     parse_metrics,
     process_tree_usage,
+    quantiles_of,
+    started_monotonic,
     write_serve_config,
     write_users,
 )
@@ -84,6 +95,9 @@ APP = "evscallpro-loadgen"
 DEFAULT_MIX = "answer=0.75,busy=0.08,noanswer=0.07,reject=0.05,congestion=0.05"
 PROFILE_SLOTS = 10  # customer numbers +3362<slot><n>: one simulator profile per slot
 LOGINS_AT_ONCE = 10  # below the gateway's per-address login ceiling
+WRITTEN_WAIT_S = 30.0  # at most, for the analytics process to write the last records
+HANG_UP_TRIES = 5
+HANG_UP_AGAIN_S = 2.0  # the call still on the agent's screen this long after a hang-up
 
 
 def parse_mix(text: str) -> list[tuple[str, float]]:
@@ -158,7 +172,17 @@ class LoadGen:
         self.t0 = 0.0
         self.closed = False
         self.crash: dict[str, Any] = {}
-        self.spawned_at = 0.0
+        self.killed_at = 0.0
+        self.analytics_wait: dict[str, Any] = {}
+        self.reconciled_at: dict[str, float] = {}  # node id -> its first reconciled line
+        self.first_start: dict[str, float] = {}  # node id -> start -> reconciled, nothing up
+        self.killed_node = ""
+        # the node scrapes the figures are taken between: (before, after) per node process
+        # (before for the histogram, before for the GC counters, after) per node process: the
+        # GC counters from its ready line on (a process's start collects with the defaults)
+        self.scrape_pairs: list[tuple[dict[str, float], dict[str, float], dict[str, float]]] = []
+        self.scraped: dict[str, dict[str, float]] = {}  # node child -> its scrape at the start
+        self.gc_scraped: dict[str, dict[str, float]] = {}
 
     @property
     def base(self) -> str:
@@ -224,28 +248,60 @@ class LoadGen:
                 if self.sim is not None:
                     await asyncio.to_thread(self.sim.stop)
 
-    async def metrics(self) -> dict[str, float]:
+    async def scrape(self, url: str) -> dict[str, float]:
+        """One process's /metrics: the product's series and Python's GC counters."""
         try:
-            async with self.http.get(self.base + "/metrics") as resp:
-                return parse_metrics(await resp.text())
+            async with self.http.get(url) as resp:
+                text = await resp.text()
         except Exception as exc:
             self.errors[f"metrics_{type(exc).__name__}"] += 1
             return {}
+        return {**parse_metrics(text), **parse_metrics(text, "python_gc_collections")}
+
+    async def scrape_nodes(self) -> dict[str, dict[str, float]]:
+        assert self.serve is not None
+        nodes = self.serve.nodes()
+        got = await asyncio.gather(*(self.scrape(line["metrics_url"]) for line in nodes.values()))
+        return dict(zip(nodes, got, strict=True))
 
     def on_line(self, event: dict[str, Any]) -> None:
-        """After a restart: when the new process reconciled (and what it adopted), got ready."""
-        if not self.spawned_at or event.get("event") not in ("reconciled", "ready"):
+        """At the first start, each node's start -> its (empty) reconciliation: the baseline
+        of a restart with nothing to adopt. After the node's kill: the supervisor's exit
+        line, the new node's reconciliation (what it adopted) and its ready line."""
+        if not self.killed_at:
+            if event.get("event") == "reconciled" and event.get("process") == "node":
+                self.reconciled_at.setdefault(str(event.get("node")), event["read_at"])
+            elif event.get("event") == "process_ready" and event.get("process") == "node":
+                spawned = started_monotonic(int(event.get("pid", 0)))
+                reconciled = self.reconciled_at.get(str(event.get("node")))
+                if spawned is not None and reconciled is not None:
+                    self.first_start[str(event.get("node"))] = round(reconciled - spawned, 3)
             return
-        took = round(time.monotonic() - self.spawned_at, 3)
-        if event["event"] == "ready":
-            self.crash.setdefault("spawn_to_ready_s", took)
-        elif "spawn_to_reconciled_s" not in self.crash:
-            self.crash["spawn_to_reconciled_s"] = took
+        if event.get("node") != self.killed_node:
+            return
+        kind = event.get("event")
+        took = round(event["read_at"] - self.killed_at, 3)
+        if kind == "process_exit" and "kill_to_exit_seen_s" not in self.crash:
+            self.crash["kill_to_exit_seen_s"] = took
+            self.crash["backoff_s"] = event.get("restart_in_s")
+            self.crash["exit_code"] = event.get("exit_code")
+        elif kind == "reconciled" and "kill_to_reconciled_s" not in self.crash:
+            self.crash["kill_to_reconciled_s"] = took
             self.crash["adopted"] = len(event.get("adopted") or ())
             self.crash["closed_while_away"] = len(event.get("closed_while_away") or ())
+        elif kind == "process_ready" and "kill_to_ready_s" not in self.crash:
+            self.crash["kill_to_ready_s"] = took
+            spawned = started_monotonic(int(event.get("pid", 0)))
+            if spawned is not None:  # the new node's own start: the restart it is timed from
+                self.crash["kill_to_spawn_s"] = round(spawned - self.killed_at, 3)
+                self.crash["spawn_to_ready_s"] = round(event["read_at"] - spawned, 3)
+                if "kill_to_reconciled_s" in self.crash:
+                    self.crash["spawn_to_reconciled_s"] = round(
+                        self.killed_at + self.crash["kill_to_reconciled_s"] - spawned, 3)
 
     async def crash_at(self, live_calls: int, until: float) -> None:
-        """SIGKILL the product once `live_calls` calls are connected, start it again."""
+        """SIGKILL the node process once `live_calls` calls are connected; serve's supervisor
+        restarts it."""
         assert self.serve is not None
         serve = self.serve
         while time.monotonic() < until:
@@ -258,16 +314,36 @@ class LoadGen:
             self.crash = {"killed": False, "reason": f"{live_calls} calls never connected at once"}
             return
         in_progress = len(serve.calls) - len(serve.record_lines)
-        print(f"loadgen: {live} calls connected ({in_progress} in progress): SIGKILL of the "
-              "product", flush=True)  # fmt: skip
+        name = sorted(serve.nodes())[0]
+        old_pid = int(serve.children[name]["pid"])
+        print(f"loadgen: {live} calls connected ({in_progress} in progress): SIGKILL of {name} "
+              f"(pid {old_pid})", flush=True)  # fmt: skip
+        at_kill = await self.scrape_nodes()  # the old node's figures up to the kill
         before = self.sample()
         rss = sum(r for k, (_, r) in before["usage"].items() if "simulator" not in k)
-        self.crash = {"killed": True, "live_at_kill": in_progress, "connected_at_kill": live,
-                      "product_rss_at_kill_mib": round(rss, 1)}  # fmt: skip
-        await self.serve.kill()
-        self.spawned_at = time.monotonic()
-        await self.serve.start(timeout_s=self.args.start_max)
-        print(f"loadgen: product restarted: {self.crash}", flush=True)
+        node_rss = sum(r for k, (_, r) in before["usage"].items() if k.endswith(f" {name}"))
+        self.crash = {"killed": True, "node": name, "live_at_kill": in_progress,
+                      "connected_at_kill": live, "product_rss_at_kill_mib": round(rss, 1),
+                      "node_rss_at_kill_mib": round(node_rss, 1)}  # fmt: skip
+        self.killed_node = str(serve.children[name].get("node", ""))
+        if self.killed_node in self.first_start:  # the same node's start with nothing to adopt
+            self.crash["first_start_to_reconciled_s"] = self.first_start[self.killed_node]
+        self.killed_at = time.monotonic()
+        serve.kill_child(name)
+        self.scrape_pairs.append((self.scraped.pop(name, {}), self.gc_scraped.pop(name, {}),
+                                  at_kill.get(name, {})))  # fmt: skip
+        while time.monotonic() < until + self.args.start_max:
+            line = serve.children.get(name, {})
+            if int(line.get("pid", old_pid)) != old_pid and "kill_to_ready_s" in self.crash:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            self.crash["restarted"] = False
+            print(f"loadgen: {name} not restarted: {self.crash}", flush=True)
+            return
+        self.scraped[name] = {}  # the new node's histogram counts from 0 (its adoption included)
+        self.gc_scraped[name] = (await self.scrape_nodes()).get(name, {})
+        print(f"loadgen: {name} restarted by serve: {self.crash}", flush=True)
 
     # -- agents ------------------------------------------------------------------------------
     def talk_time(self) -> float:
@@ -283,8 +359,13 @@ class LoadGen:
 
         async def hang_up_later() -> None:
             await asyncio.sleep(talk)
-            if agent.live_call == call_id and not await agent.hang_up(call_id):
-                self.errors["hang_up_not_sent"] += 1
+            # a hang-up refused while the node restarts is clicked again, as an agent would
+            for _ in range(HANG_UP_TRIES):
+                if agent.live_call != call_id:
+                    return
+                if not await agent.hang_up(call_id):
+                    self.errors["hang_up_not_sent"] += 1
+                await asyncio.sleep(HANG_UP_AGAIN_S)
 
         task = asyncio.get_running_loop().create_task(hang_up_later())
         self.hangups.add(task)
@@ -356,15 +437,13 @@ class LoadGen:
                 await asyncio.wait_for(stop.wait(), 2.0)
             s = self.sample()
             dt = max(1e-6, s["t"] - previous["t"])
-            product = [v for k, v in s["usage"].items() if "simulator" not in k]
-            before = [v for k, v in previous["usage"].items() if "simulator" not in k]
-            cpu = (sum(c for c, _ in product) - sum(c for c, _ in before)) / dt
-            rss = sum(r for _, r in product)
+            cpu, rss = cpu_rss(previous, s, lambda k: "simulator" not in k)
+            node_cpu, node_rss = cpu_rss(previous, s, lambda k: " node-" in k)
             print(f"  t={s['t']:5.0f}s placed {s['placed']:6d} "
                   f"({(s['placed'] - previous['placed']) / dt:5.1f}/s) records {s['records']:6d} "
                   f"({(s['records'] - previous['records']) / dt:5.1f}/s) in progress {s['live']:5d} "
-                  f"errors {s['errors']:4d} | product CPU {100 * cpu:4.0f}% RSS {rss:5.0f} MiB",
-                  flush=True)  # fmt: skip
+                  f"errors {s['errors']:4d} | node CPU {node_cpu:3.0f}% RSS {node_rss:4.0f} MiB; "
+                  f"all CPU {cpu:3.0f}% RSS {rss:4.0f} MiB", flush=True)  # fmt: skip
             previous = s
 
     # -- the run -----------------------------------------------------------------------------
@@ -378,7 +457,8 @@ class LoadGen:
         a = self.args
         await self.start()
         assert self.serve is not None
-        metrics_before = await self.metrics()
+        self.scraped = await self.scrape_nodes()
+        self.gc_scraped = dict(self.scraped)
         first = self.sample()
         self.t0 = time.monotonic()
         stop = asyncio.Event()
@@ -403,13 +483,35 @@ class LoadGen:
                 if agent.live_call:
                     await agent.hang_up(agent.live_call)
             drained = await self.drain(10.0)
-        metrics_after = await self.metrics()
+        for name, after in (await self.scrape_nodes()).items():
+            self.scrape_pairs.append((self.scraped.pop(name, {}), self.gc_scraped.pop(name, {}),
+                                      after))  # fmt: skip
         stop.set()
         await reporter
         last = self.sample()
-        await self.close()  # the product stops: calls.jsonl is complete
-        return self.result(first, last, wall, placing_started, placing_ended, drained,
-                           metrics_before, metrics_after)  # fmt: skip
+        await self.analytics_caught_up(WRITTEN_WAIT_S)
+        await self.close()  # the product stops; then its DuckDB is read
+        return self.result(first, last, wall, placing_started, placing_ended, drained)
+
+    async def analytics_caught_up(self, bound_s: float) -> None:
+        """Wait (bounded) until the analytics process counted as many ended calls written to
+        DuckDB (`evscallpro_calls_total`) as the nodes printed records: at its stop it
+        commits its batch in progress but leaves what it has not pulled in JetStream."""
+        assert self.serve is not None
+        url = self.serve.children.get("analytics", {}).get("metrics_url")
+        if not url:
+            return
+        wanted = len(self.serve.records)
+        started = time.monotonic()
+        written = 0.0
+        while time.monotonic() - started < bound_s:
+            metrics = await self.scrape(url)
+            written = sum(v for k, v in metrics.items() if k.startswith("evscallpro_calls_total{"))
+            if written >= wanted:
+                break
+            await asyncio.sleep(0.2)
+        self.analytics_wait = {"waited_s": round(time.monotonic() - started, 2),
+                               "calls_written": written, "records_printed": wanted}  # fmt: skip
 
     async def drain(self, bound_s: float) -> bool:
         assert self.serve is not None
@@ -424,7 +526,6 @@ class LoadGen:
 
     def result(self, first: dict[str, Any], last: dict[str, Any], wall: float,
                placing_started: float, placing_ended: float, drained: bool,
-               metrics_before: dict[str, float], metrics_after: dict[str, float],
                ) -> dict[str, Any]:  # fmt: skip
         assert self.serve is not None
         a = self.args
@@ -444,18 +545,14 @@ class LoadGen:
                     if r.get("connected_at") and r["call_id"] in seen]  # fmt: skip
         peak_live = max((s["live"] for s in self.samples), default=0)
         concurrency = peak_from_records(records)
-        jsonl = self.folder / "data" / "calls.jsonl"
-        jsonl_ids: collections.Counter[str] = collections.Counter()
-        if jsonl.exists():  # record lines (dispositions are lines of their own, with `code`)
-            for line in jsonl.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line) if line.strip() else {}
-                if "outcome" in row:
-                    jsonl_ids[row["call_id"]] += 1
         created = set(self.serve.calls)
+        db_ids = self.written_call_ids()
         dup_stdout = {c: n for c, n in self.serve.record_lines.items() if n > 1}
-        dup_jsonl = {c: n for c, n in jsonl_ids.items() if n > 1}
         processes = {}
-        for key, (cpu_end, _) in last["usage"].items():
+        seen_last: dict[str, tuple[float, float]] = {}  # a killed process: its last sample
+        for sample in [*self.samples, last]:
+            seen_last.update(sample["usage"])
+        for key, (cpu_end, _) in seen_last.items():
             cpu_start, rss_start = first["usage"].get(key, (0.0, 0.0))
             peak_rss = max((s["usage"].get(key, (0, 0))[1] for s in self.samples), default=0)
             span = max(1e-6, last["t"])
@@ -466,12 +563,23 @@ class LoadGen:
         product_peak = max((sum(r for k, (_, r) in s["usage"].items() if "simulator" not in k)
                             for s in self.samples), default=0.0)  # fmt: skip
         product_start = sum(r for k, (_, r) in first["usage"].items() if "simulator" not in k)
+        node_start = sum(r for k, (_, r) in first["usage"].items() if " node-" in k)
+        node_peak = max((sum(r for k, (_, r) in s["usage"].items() if " node-" in k)
+                         for s in self.samples), default=0.0)  # fmt: skip
         clients = [*self.agents, *self.supervisors]
         errors = collections.Counter(self.errors)
         for c in clients:
             errors.update(c.errors)
-        e2c = histogram_quantiles(metrics_before, metrics_after,
-                                  "evscallpro_event_to_command_seconds")  # fmt: skip
+        buckets: collections.Counter[float] = collections.Counter()
+        gc_runs: collections.Counter[str] = collections.Counter()
+        segments = []  # one per node process: with a kill, [the old node's, the new one's]
+        for before, gc_before, after in self.scrape_pairs:
+            delta = histogram_delta(before, after, "evscallpro_event_to_command_seconds")
+            segments.append(ms(quantiles_of(delta)))
+            buckets.update(delta)
+            for key, value in after.items():
+                if key.startswith("python_gc_collections_total{"):
+                    gc_runs[key.split('"')[1]] += int(value - gc_before.get(key, 0.0))
         return {
             "command": " ".join([".venv/bin/python", "load-tests/loadgen.py", *sys.argv[1:]]),
             "seed": a.seed, "agents": a.agents, "supervisors": a.supervisors,
@@ -484,8 +592,9 @@ class LoadGen:
             "created": len(created), "records": len(records),
             "records_missing": sorted(created - set(self.serve.records))[:20],
             "records_missing_count": len(created - set(self.serve.records)),
-            "calls_jsonl_lines": sum(jsonl_ids.values()),
-            "duplicates_stdout": len(dup_stdout), "duplicates_jsonl": len(dup_jsonl),
+            "db_calls": len(created & db_ids), "db_missing_count": len(created - db_ids),
+            "analytics_wait": self.analytics_wait,
+            "duplicates_stdout": len(dup_stdout),
             "qualified": sum(ag.qualified for ag in self.agents),
             "listens": sum(s.listens for s in self.supervisors),
             "drained": drained,
@@ -495,18 +604,64 @@ class LoadGen:
             "click_to_customer_ringing_ms": dist(ringing),
             "click_to_connected_ms": dist(connected),
             "answer_to_connected_fragment_ms": dist(fragment),
-            "event_to_command_ms": {k: (round(v * 1000, 2) if k != "count" else v)
-                                    for k, v in e2c.items()},
+            "event_to_command_ms": ms(quantiles_of(dict(buckets))),
+            # with --kill-at-live: up to the kill (the ramp), and the new node's (its adoption)
+            "event_to_command_before_kill_ms": segments[0] if self.crash.get("killed") else {},
+            "event_to_command_after_restart_ms": segments[-1] if self.crash.get("killed") else {},
+            "node_gc_collections": dict(sorted(gc_runs.items())),
             "peak_in_progress_stdout": peak_live, "peak_concurrent_records": concurrency,
             "product_rss_start_mib": round(product_start, 1),
             "product_rss_peak_mib": round(product_peak, 1),
             "product_rss_per_concurrent_call_kib": round(
                 1024 * (product_peak - product_start) / concurrency, 1) if concurrency else None,
+            "node_rss_start_mib": round(node_start, 1), "node_rss_peak_mib": round(node_peak, 1),
+            # with a kill: the old node's RSS with the calls it held (the new node's peak is
+            # its start and adoption)
+            "node_rss_per_concurrent_call_kib": per_call_kib(
+                self.crash.get("node_rss_at_kill_mib", node_peak) - node_start,
+                self.crash.get("live_at_kill", concurrency)),
             "processes": processes,
             "errors": dict(errors),
             "loadavg_end": os.getloadavg(),
             "folder": str(self.folder),
         }
+
+
+    def written_call_ids(self) -> set[str]:
+        """The call ids of the analytics process's DuckDB `calls` table (after it stopped)."""
+        import duckdb
+
+        path = self.folder / "data" / "evscallpro.duckdb"
+        if not path.exists():
+            return set()
+        try:
+            with duckdb.connect(str(path), read_only=True) as db:
+                return {row[0] for row in db.execute("SELECT call_id FROM calls").fetchall()}
+        except duckdb.Error as exc:
+            self.errors[f"duckdb_{type(exc).__name__}"] += 1
+            return set()
+
+
+def per_call_kib(mib: float, calls: int) -> float | None:
+    return round(1024 * mib / calls, 1) if calls else None
+
+
+def ms(quantiles: dict[str, float]) -> dict[str, float]:
+    """Quantiles in seconds (and a count) -> in ms."""
+    return {k: (round(v * 1000, 2) if k != "count" else v) for k, v in quantiles.items()}
+
+
+def cpu_rss(previous: dict[str, Any], now: dict[str, Any],
+            keep: Callable[[str], bool]) -> tuple[float, float]:  # fmt: skip
+    """CPU share (%) between two samples (per process: a restarted one counts from its start)
+    and RSS now (MiB), of the processes `keep` selects."""
+    dt = max(1e-6, now["t"] - previous["t"])
+    cpu = rss = 0.0
+    for key, (c, r) in now["usage"].items():
+        if keep(key):
+            cpu += c - previous["usage"].get(key, (0.0, 0.0))[0]
+            rss += r
+    return 100 * cpu / dt, rss
 
 
 def peak_from_records(records: list[dict[str, Any]]) -> int:
@@ -534,17 +689,21 @@ def summary(r: dict[str, Any]) -> str:
         f"{r['skipped_no_idle_agent']}",
         f"  created {r['created']}, records {r['records']} (missing "
         f"{r['records_missing_count']}, duplicates stdout {r['duplicates_stdout']}, "
-        f"calls.jsonl {r['calls_jsonl_lines']} lines, duplicates {r['duplicates_jsonl']}); "
+        f"DuckDB calls {r['db_calls']}, missing there {r['db_missing_count']}); "
         f"qualified {r['qualified']}; drained {r['drained']}",
         f"  outcomes {r['outcomes']}",
         f"  click -> customer ringing ms: {d('click_to_customer_ringing_ms')}",
         f"  click -> connected ms: {d('click_to_connected_ms')}",
         f"  customer answer -> 'connected' at the agent's browser ms: "
         f"{d('answer_to_connected_fragment_ms')}",
-        f"  event -> next command (product histogram, bucket bounds) ms: {e2c}",
-        f"  peak concurrent calls {r['peak_concurrent_records']}; product RSS "
-        f"{r['product_rss_start_mib']} -> {r['product_rss_peak_mib']} MiB "
-        f"({r['product_rss_per_concurrent_call_kib']} KiB per concurrent call)",
+        f"  event -> next command (the node's histogram, bucket bounds) ms: {e2c}; node GC "
+        f"collections by generation (from its ready line) {r['node_gc_collections']}",
+        *([f"    up to the kill {r['event_to_command_before_kill_ms']}; the restarted node "
+           f"{r['event_to_command_after_restart_ms']}"] if r["crash"].get("killed") else []),
+        f"  peak concurrent calls {r['peak_concurrent_records']}; node RSS "
+        f"{r['node_rss_start_mib']} -> {r['node_rss_peak_mib']} MiB "
+        f"({r['node_rss_per_concurrent_call_kib']} KiB per concurrent call); all processes "
+        f"{r['product_rss_start_mib']} -> {r['product_rss_peak_mib']} MiB",
         *(f"  {name}: CPU {p['cpu_s']} s ({p['cpu_percent']}%), RSS peak {p['rss_peak_mib']} MiB"
           for name, p in r["processes"].items()),
         *([f"  crash: {r['crash']}"] if r["crash"] else []),
@@ -572,7 +731,8 @@ def main() -> int:
     parser.add_argument("--drain-max", type=float, default=60.0)
     parser.add_argument("--start-max", type=float, default=120.0)
     parser.add_argument("--kill-at-live", type=int, default=0,
-                        help="SIGKILL and restart the product once this many calls are connected")
+                        help="SIGKILL the node process once this many calls are connected "
+                             "(serve restarts it)")
     parser.add_argument("--folder", help="keep the run's files here (default: a temp folder)")
     parser.add_argument("--json", type=Path, help="write the results to this file")
     args = parser.parse_args()
@@ -588,7 +748,7 @@ def main() -> int:
         args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
         print(f"results written to {args.json}")
     ok = result["drained"] and not result["records_missing_count"] and not (
-        result["duplicates_stdout"] or result["duplicates_jsonl"])  # fmt: skip
+        result["duplicates_stdout"] or result["db_missing_count"])  # fmt: skip
     return 0 if ok else 1
 
 

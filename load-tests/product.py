@@ -6,15 +6,20 @@ Nothing here reads the product's internals, so it keeps working whatever process
 
 - `Serve`: `python -m evscallpro.cli serve --config FILE` in a subprocess; its stdout JSON lines
   (`ready`, `call` per step change, `record` per call record, `stopped`) are collected across
-  starts, each stamped with the time the line was read;
+  starts, each stamped with the time the line was read; serve being a supervisor of
+  processes, its children's `process_ready` lines (with their pid and /metrics URL) are kept
+  by child (`children`), so one child can be killed (`kill_child`, e.g. the node);
 - `write_serve_config` / `write_users`: a serve TOML and its users.json (agents on mobile
   phones `PJSIP/+3361...`, supervisors on `PJSIP/+3363...`);
 - `AgentClient`: one agent's browser: logs in over HTTP (`POST /login`, Basic), holds `/ws`
   with its session cookie, reads the agent page's fragments (agent state, call panel, wrap-up
   form), qualifies each ended call, reconnects (logging in again when the session is gone);
 - `SupervisorClient`: one supervisor's browser on the wallboard: listens to calls;
-- `parse_metrics` / `histogram_quantiles`: the product's `/metrics` text;
-- `process_tree_usage`: CPU seconds and RSS of a process and its descendants (/proc).
+- `parse_metrics` / `histogram_quantiles`: the product's `/metrics` text (one process's: the
+  `process` and `node` labels each process adds are dropped);
+- `process_tree_usage`: CPU seconds and RSS of a process and its descendants (/proc), each
+  named by its role (`serve`, `node-<id>`, `gateway`, `analytics`, `nats-server`);
+- `started_monotonic`: when a process started, on this process's monotonic clock (/proc).
 
 Not a benchmark itself (`run_all.py` runs `*_bench.py` only).
 """
@@ -55,7 +60,7 @@ LIVE_CALL = re.compile(r'name="action" value="hang_up">\s*<input type="hidden" n
                        r'value="([^"]+)"')
 SUPERVISE = re.compile(r'name="call_id" value="([^"]+)"><input type="hidden" name="mode" '
                        r'value="listen">')
-METRIC = re.compile(r'^(evscallpro_[a-z_]+)(?:\{([^}]*)\})? ([-+0-9.eE]+|NaN|\+Inf)$', re.M)
+METRIC = re.compile(r'^([a-z_]+)(?:\{([^}]*)\})? ([-+0-9.eE]+|NaN|\+Inf)$', re.M)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -89,8 +94,9 @@ class Serve:
         self.outcomes: dict[str, str] = {}  # call id -> "outcome/reason" of its record
         self.records: dict[str, dict[str, Any]] = {}  # call id -> its (last) record
         self.on_line: Callable[[dict[str, Any]], None] | None = None
-        # node id (or "gateway", "analytics") -> its /metrics, from serve's process_ready lines
-        self.metrics_urls: dict[str, str] = {}
+        # child name ("node-main", "gateway", "analytics") -> its last process_ready line, with
+        # `read_at` (monotonic) added; serve's supervisor adds the child's `pid`
+        self.children: dict[str, dict[str, Any]] = {}
         self.starts = 0
         self.stdout_log = (folder / "serve.stdout").open("a", encoding="utf-8")
 
@@ -130,11 +136,11 @@ class Serve:
             except ValueError:
                 continue
             kind = event.get("event")
-            if kind == "process_ready" and event.get("metrics_url"):
-                name = event.get("node") or event.get("process", "")
-                self.metrics_urls[str(name)] = str(event["metrics_url"])
+            event["read_at"] = time.monotonic()
             if kind == "ready":
                 self.ready.set()
+            elif kind == "process_ready":
+                self.children[child_name(event)] = event
             elif kind == "call":
                 self.calls.setdefault(event["call_id"], time.monotonic())
                 self.steps[event["call_id"]] = event.get("step", "")
@@ -157,6 +163,16 @@ class Serve:
         if self.reader is not None:
             await self.reader
 
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        """The node children's last ready lines, by child name."""
+        return {k: v for k, v in self.children.items() if v.get("process") == "node"}
+
+    def kill_child(self, name: str) -> int:
+        """SIGKILL one child of serve (its supervisor restarts it); returns its pid."""
+        pid = int(self.children[name]["pid"])
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
     async def stop(self, timeout_s: float = 30.0) -> None:
         if self.proc is None or self.proc.returncode is not None:
             return
@@ -169,6 +185,12 @@ class Serve:
         if self.reader is not None:
             await self.reader
         self.stdout_log.flush()
+
+
+def child_name(line: dict[str, Any]) -> str:
+    """The supervisor's name of the child a relayed line comes from."""
+    process = str(line.get("process", ""))
+    return f"node-{line['node']}" if process == "node" else process
 
 
 def write_serve_config(folder: Path, sim: Simulator, port: int, agents: Sequence[str],
@@ -214,18 +236,50 @@ def write_users(data_dir: Path, agents: Sequence[str], supervisors: Sequence[str
     users.save()
 
 
-PROCESS_LABELS = re.compile(r'(?:^|,)(?:node|process)="[^"]*"')
+PROCESS_LABELS = re.compile(r'(?:^|,)(?:process|node)="[^"]*"')
 
 
-def parse_metrics(text: str) -> dict[str, float]:
-    """`name{labels}` (or `name`) -> value, for the product's own series. The labels naming
-    the process (`node`, `process`: evscallpro/process_metrics.py) are left out and the
-    series that differ only by them are summed, so the pages of several processes add up."""
+def parse_metrics(text: str, prefix: str = "evscallpro_") -> dict[str, float]:
+    """`name{labels}` (or `name`) -> value, for the series whose name starts with `prefix`
+    (the product's own by default). The `process` and `node` labels every process adds
+    (evscallpro/process_metrics.py) are dropped, and series that differ only by them are
+    summed: the pages of several processes (every node's) add up."""
     out: dict[str, float] = {}
     for name, labels, value in METRIC.findall(text):
+        if not name.startswith(prefix):
+            continue
         labels = PROCESS_LABELS.sub("", labels).strip(",")
         key = f"{name}{{{labels}}}" if labels else name
         out[key] = out.get(key, 0.0) + float(value)
+    return out
+
+
+def histogram_delta(before: dict[str, float], after: dict[str, float],
+                    name: str) -> dict[float, float]:  # fmt: skip
+    """Bucket upper bound -> what a histogram counted (cumulative) between two scrapes of one
+    process; a counter lower after than before means the process restarted in between: its
+    counters started again at 0."""
+    prefix = f'{name}_bucket{{le="'
+    if after.get(f"{name}_count", 0.0) < before.get(f"{name}_count", 0.0):
+        before = {}
+    return {
+        float(key[len(prefix) : -2]): after[key] - before.get(key, 0.0)
+        for key in after
+        if key.startswith(prefix)
+    }
+
+
+def quantiles_of(buckets: dict[float, float],
+                 quantiles: tuple[float, ...] = (0.5, 0.9, 0.99)) -> dict[str, float]:  # fmt: skip
+    """Quantiles (the upper bound of the bucket they fall in) of cumulative bucket counts, and
+    the count; {} when nothing was counted."""
+    ordered = sorted(buckets.items())
+    total = ordered[-1][1] if ordered else 0.0
+    if total <= 0:
+        return {}
+    out = {"count": total}
+    for q in quantiles:
+        out[f"p{round(q * 100):d}"] = next(le for le, n in ordered if n >= q * total)
     return out
 
 
@@ -235,33 +289,55 @@ def histogram_quantiles(
 ) -> dict[str, float]:  # fmt: skip
     """Quantiles (the upper bound of the bucket they fall in, seconds) of what a histogram
     counted between two scrapes, and its count; {} when nothing was counted."""
-    prefix = f'{name}_bucket{{le="'
-    if after.get(f"{name}_count", 0.0) < before.get(f"{name}_count", 0.0):
-        before = {}  # the product restarted in between: its counters started again at 0
-    buckets = sorted(
-        (float(key[len(prefix) : -2]), after[key] - before.get(key, 0.0))
-        for key in after
-        if key.startswith(prefix)
-    )
-    total = buckets[-1][1] if buckets else 0.0
-    if total <= 0:
-        return {}
-    out = {"count": total}
-    for q in quantiles:
-        out[f"p{round(q * 100):d}"] = next(le for le, n in buckets if n >= q * total)
-    return out
+    return quantiles_of(histogram_delta(before, after, name), quantiles)
 
 
 def _children(pid: int) -> list[int]:
+    """Children of every thread of `pid` (serve's supervisor thread forks its children)."""
+    out: list[int] = []
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            return [int(p) for p in fh.read().split()]
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return []
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out += [int(p) for p in fh.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def role(argv: Sequence[str]) -> str:
+    """What a process of the product is, from its command line."""
+    if "evscallpro.die_with_parent" in argv and "--" in argv:  # the launcher, before its exec
+        argv = argv[list(argv).index("--") + 1 :]
+    if any(a.endswith("nats-server") for a in argv[:1]):
+        return "nats-server"
+    for i, arg in enumerate(argv):
+        if arg in ("serve", "gateway", "analytics"):
+            return arg
+        if arg == "node":
+            node = argv[argv.index("--node") + 1] if "--node" in argv[:-1] else "?"
+            return f"node-{node}"
+        if i > 6:
+            break
+    return " ".join(argv[1:5])
+
+
+def started_monotonic(pid: int) -> float | None:
+    """When `pid` started, on time.monotonic()'s scale (10 ms resolution: clock ticks)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            start_ticks = int(fh.read().rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+    age = time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / TICK
+    return time.monotonic() - age
 
 
 def process_tree_usage(pid: int) -> dict[int, tuple[str, float, float]]:
-    """pid -> (command name, CPU seconds, RSS MiB) for `pid` and every descendant."""
+    """pid -> (its role, CPU seconds, RSS MiB) for `pid` and every descendant."""
     out: dict[int, tuple[str, float, float]] = {}
     todo = [pid]
     while todo:
@@ -276,7 +352,7 @@ def process_tree_usage(pid: int) -> dict[int, tuple[str, float, float]]:
                 argv = fh.read().split(b"\0")
         except OSError:
             continue
-        name = " ".join(a.decode(errors="replace") for a in argv[1:5] if a) or head
+        name = role([a.decode(errors="replace") for a in argv if a]) or head
         out[p] = (name, (int(fields[11]) + int(fields[12])) / TICK, rss)
         todo.extend(_children(p))
     return out

@@ -11,6 +11,7 @@ Behaviours for the supervisor's tests (flags):
   --never-ready             prints nothing, waits to be stopped
   --ignore-sigterm          a stop needs SIGKILL
   --say TEXT                an extra stdout line after ready ({"event": "call", ...})
+  --no-pid                  its ready line does not say its pid (as the real node's)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> int:
     p.add_argument("--never-ready", action="store_true")
     p.add_argument("--ignore-sigterm", action="store_true")
     p.add_argument("--say", default="")
+    p.add_argument("--no-pid", action="store_true")
     args = p.parse_args()
     name = f"{args.process}-{args.node}" if args.node else args.process
 
@@ -76,6 +78,8 @@ def main() -> int:
         "start": starts,
         "metrics_url": "http://127.0.0.1:1/metrics",
     }
+    if args.no_pid:
+        del ready["pid"]
     if args.node:
         ready["node"] = args.node
     if args.process == "gateway":

@@ -203,6 +203,14 @@ async def test_node_sigkilled_with_a_live_call_is_adopted_from_the_bucket_elsewh
     # +33600000001: the simulator's customer who answers and stays on the line
     assert (await ask(nc, PlaceCall(agent_id="a1", customer_number="+33600000001"))).refusal is None
     call_id = node.wait_for(lambda e: e["event"] == "call" and e["step"] == "connected")["call_id"]
+    # the core's event -> next command histogram is the node process's (load-tests/loadgen.py)
+    with urllib.request.urlopen(ready["metrics_url"], timeout=WAIT_S) as answer:
+        counted = re.search(
+            rb'^evscallpro_event_to_command_seconds_count\{node="n1",process="node"\} (\S+)$',
+            answer.read(),
+            re.M,
+        )
+    assert counted is not None and float(counted.group(1)) > 0
     node.kill()
     assert legs_in_sim(sim, call_id) == {agent_channel_id(call_id), customer_channel_id(call_id)}
     assert not list((tmp_path / "machine-a").rglob("live-calls.jsonl"))  # the bucket holds them

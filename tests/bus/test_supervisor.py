@@ -212,6 +212,27 @@ def test_a_crashed_child_is_restarted_with_back_off_and_its_stderr_reported(
     assert run.error is None
 
 
+def test_ready_and_exit_lines_carry_the_pid_of_the_child_they_are_about(
+    supervise: Callable[..., Running], tmp_path: Path
+) -> None:
+    """The load generator SIGKILLs the node child by the pid of its process_ready line."""
+    run = supervise(
+        [spec("node-n1", "node", "--no-pid", node="n1")],
+        policy=BackoffPolicy(first_s=0.05, cap_s=1.0),
+    )
+    assert run.ready.wait(WAIT_S), run.error
+    first = run.lines.wait_for(lambda e: e["event"] == "process_ready")
+    pid = run.supervisor.pids()["node-n1"]
+    assert first["pid"] == pid
+    os.kill(pid, signal.SIGKILL)
+    exit_line = run.lines.wait_for(lambda e: e["event"] == "process_exit")
+    assert exit_line["pid"] == pid and exit_line["node"] == "n1"
+    second = run.lines.wait_for(lambda e: e["event"] == "process_ready" and e["pid"] != pid)
+    assert second["pid"] == run.supervisor.pids()["node-n1"]
+    run.stop()
+    assert run.error is None
+
+
 def test_a_configuration_error_at_start_stops_everything_with_the_child_named(
     supervise: Callable[..., Running], tmp_path: Path
 ) -> None:

@@ -3,8 +3,11 @@ figures BENCHMARKS.md prints come from these, so they are checked here without a
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -119,3 +122,50 @@ def test_floor_replay_feeds_fresh_machines_and_checks_them() -> None:
     finally:
         recorder.uninstall()
     assert CallMachine.receive.__qualname__ == "CallMachine.receive"  # unwrapped again
+
+
+def test_a_node_scrape_loses_the_labels_each_process_adds() -> None:
+    """A node's /metrics carries process="node", node=ID on every sample
+    (evscallpro/process_metrics.py): the harness reads one process at a time."""
+    text = (
+        f'{H}_bucket{{le="0.001",node="n1",process="node"}} 5.0\n'
+        f'{H}_bucket{{node="n1",process="node",le="+Inf"}} 8.0\n'
+        f'{H}_count{{node="n1",process="node"}} 8.0\n'
+        'python_gc_collections_total{generation="0",node="n1",process="node"} 4.0\n'
+    )
+    after = product.parse_metrics(text)
+    assert after == {f'{H}_bucket{{le="0.001"}}': 5.0, f'{H}_bucket{{le="+Inf"}}': 8.0,
+                     f"{H}_count": 8.0}  # fmt: skip
+    assert product.histogram_quantiles({}, after, H) == {"count": 8.0, "p50": 0.001,
+                                                         "p90": float("inf"),
+                                                         "p99": float("inf")}  # fmt: skip
+    gc_series = product.parse_metrics(text, "python_gc_collections")
+    assert gc_series == {'python_gc_collections_total{generation="0"}': 4.0}
+
+
+def test_the_processes_of_serve_are_named_by_their_role() -> None:
+    python = ["/venv/bin/python", "-m", "evscallpro.cli"]
+    assert product.role([*python, "node", "--config", "f.toml", "--node", "n1"]) == "node-n1"
+    assert product.role([*python, "gateway", "--config", "f.toml"]) == "gateway"
+    assert product.role([*python, "analytics", "--config", "f.toml"]) == "analytics"
+    assert product.role([*python, "serve", "--config", "node.toml"]) == "serve"
+    assert product.role(["/venv/bin/nats-server", "-js", "-p", "4222"]) == "nats-server"
+    launcher = ["/venv/bin/python", "-m", "evscallpro.die_with_parent", "--parent", "9", "--"]
+    assert product.role([*launcher, *python, "node", "--node", "n2"]) == "node-n2"
+
+
+def test_process_usage_sees_children_forked_by_any_thread() -> None:
+    """serve's supervisor thread forks the node, gateway and analytics processes: /proc lists
+    them under that thread, not under the main one."""
+    started: list[subprocess.Popen[bytes]] = []
+    forker = threading.Thread(
+        target=lambda: started.append(subprocess.Popen([sys.executable, "-c", "input()"],
+                                                       stdin=subprocess.PIPE)))  # fmt: skip
+    forker.start()
+    forker.join()
+    child = started[0]
+    try:
+        assert child.pid in product.process_tree_usage(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
