@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -24,33 +23,9 @@ from actors.sinks import CallRecordSink
 from actors.softphone_presence import SoftphonePresence
 from core.softphone import OFFLINE_HANGUP_BY
 from evscallpro.config_file import core_config_from_settings
+from evscallpro.people import supervisors_without_phone
 from evscallpro.root import CallCenterApp
 from evscallpro.settings_file import Settings
-from gateway.project import project_users
-from gateway.users import Role, UserDirectory
-
-USERS_FILE = "users.json"
-
-
-def supervisors_without_phone(settings: Settings) -> list[str]:
-    """Web users with the supervisor role that no [[supervisors]] entry gives a phone."""
-    users = UserDirectory.load(Path(settings.data_dir) / USERS_FILE, base=project_users(settings))
-    phones = {s.id for s in settings.supervisors}
-    return sorted(
-        u.user_id for u in users.all() if u.role == Role.SUPERVISOR and u.user_id not in phones
-    )
-
-
-def people_problems(settings: Settings) -> list[str]:
-    """What the admin must fix in the configuration of people, one line each."""
-    users_file = Path(settings.data_dir) / USERS_FILE
-    return [
-        f"supervisor {user_id!r} ({users_file}) has no phone: add a "
-        f'[[supervisors]] entry with id = "{user_id}" and softphone_endpoint or '
-        "mobile_number to the settings file; until then they can watch the wallboard "
-        "but not listen, whisper or barge"
-        for user_id in supervisors_without_phone(settings)
-    ]
 
 
 def softphone_presence(settings: Settings, app: CallCenterApp) -> SoftphonePresence | None:

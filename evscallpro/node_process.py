@@ -54,7 +54,8 @@ from bus.records import RecordPublisher, ensure_stream
 from core.records import CallRecord
 from core.views import CallView
 from evscallpro import asterisk_check
-from evscallpro.core_parts import CoreParts, people_problems
+from evscallpro.core_parts import CoreParts
+from evscallpro.people import people_problems
 from evscallpro.process_metrics import start_metrics_server
 from evscallpro.settings_file import Settings, SettingsError, load_settings
 

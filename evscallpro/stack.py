@@ -38,11 +38,8 @@ from actors.call_journal import CallJournal
 from actors.recovery import ReconcileReport
 from actors.sinks import CallRecordSink, FanOutSink, JsonLinesRecordSink
 from actors.softphone_presence import SoftphonePresence
-from evscallpro.core_parts import (
-    CoreParts,
-    people_problems,
-    supervisors_without_phone,
-)
+from evscallpro.core_parts import CoreParts
+from evscallpro.people import people_problems, supervisors_without_phone
 from evscallpro.root import CallCenterApp
 from evscallpro.settings_file import Settings
 from gateway.contacts import ContactStore
