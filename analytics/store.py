@@ -110,6 +110,7 @@ class CallStore:
         except duckdb.IOException as exc:
             raise StoreBusy(f"{self.path}: {exc}") from exc
         create_schema(self.con)
+        self._bulk_threshold_set = False
 
     def write(self, batch: Batch) -> int:
         """Upsert every row of the batch in one transaction; returns the number of records."""
@@ -139,7 +140,9 @@ class CallStore:
         16 MB: at the default, every other 20,000-record batch paid a checkpoint costing up
         to 4x the batch itself, more as the table grew (BENCHMARKS.md). The price: a restart
         after a crash replays up to that much log."""
-        _run(self.con, f"SET checkpoint_threshold = '{BULK_CHECKPOINT_THRESHOLD}'")
+        if not self._bulk_threshold_set:  # once per connection: a statement costs too
+            _run(self.con, f"SET checkpoint_threshold = '{BULK_CHECKPOINT_THRESHOLD}'")
+            self._bulk_threshold_set = True
         return upsert_json_lines(self.con, lines, spool_dir=self.path.parent)
 
     def _append(self, table: str, rows: list[Row]) -> None:

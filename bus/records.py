@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 STREAM = "EVS_RECORDS"
 SUBJECTS = "evs.records.>"
 WRITER_DURABLE = "evs-writer"
+LINGER_S = 0.5  # a batch not full waits this long for more records before its transaction
 DUPLICATE_WINDOW_S = 2 * 3600.0  # longer than the writer may be down (docs/scale.md)
 
 STATUS, DESCRIPTION = "Status", "Description"  # the headers of a JetStream status message
@@ -139,6 +140,7 @@ class RecordWriter:
         ack_wait_s: float = 30.0,
         on_written: Callable[[int], None] | None = None,
         on_batch: Callable[[list[bytes]], object] | None = None,
+        linger_s: float = LINGER_S,
     ) -> None:
         self.js = js
         self.store = store
@@ -147,6 +149,7 @@ class RecordWriter:
         self.ack_wait_s = ack_wait_s
         self.on_written = on_written
         self.on_batch = on_batch  # a stored and acknowledged batch's payloads
+        self.linger_s = linger_s
         self.written = 0
         self.bad_messages: list[bytes] = []
         self._inbox = ""
@@ -221,7 +224,7 @@ class RecordWriter:
     async def _request_next(self, subject: str, request: bytes) -> None:
         await self._nc.publish(subject, request, reply=self._inbox)
 
-    async def _take(self, timeout_s: float) -> list[Msg]:
+    async def _take(self, timeout_s: float, limit: int | None = None) -> list[Msg]:
         """Up to one batch: what was delivered already, else what arrives first within
         `timeout_s`. The next request leaves at once, so it is delivered during this batch's
         write: under load batches grow to `batch_size` by themselves, and a quiet stream
@@ -232,8 +235,9 @@ class RecordWriter:
             if not self._delivered:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrived.wait(), timeout_s)
-        taken = self._delivered[: self.batch_size]
-        del self._delivered[: self.batch_size]
+        size = self.batch_size if limit is None else limit
+        taken = self._delivered[:size]
+        del self._delivered[:size]
         if taken:
             await self._pull(max(timeout_s, 1.0))  # prefetch the next batch
         return taken
@@ -245,6 +249,12 @@ class RecordWriter:
         messages = await self._take(timeout_s)
         if not messages:
             return 0
+        # A DuckDB transaction costs tens of ms of CPU whatever its size (BENCHMARKS.md,
+        # Processes on the bus): a quiet stream's few records wait up to `linger_s` for
+        # others rather than each paying one. Under load batches fill before that.
+        deadline = time.monotonic() + self.linger_s
+        while len(messages) < self.batch_size and (left := deadline - time.monotonic()) > 0:
+            messages += await self._take(left, self.batch_size - len(messages))
         # DuckDB work off the loop: the writer's loop keeps its NATS heartbeats meanwhile.
         try:
             await asyncio.to_thread(self.store.write_json, [m.data for m in messages])
