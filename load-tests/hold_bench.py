@@ -158,9 +158,10 @@ def main() -> int:
                 delay = t0 + i / args.rate - time.time()
                 if delay > 0:
                     time.sleep(delay)  # pacing the load, not waiting for a result
-                for node in NODES:
+                for k, node in enumerate(NODES):
                     agent = agents_of[node][i]
-                    futures.append(pool.submit(ask, agent, PlaceCall(agent, f"+3362{i:02d}{agent[2:]}")))
+                    number = f"+3362{k * args.calls + i:07d}"  # the customer answers, stays up
+                    futures.append(pool.submit(ask, agent, PlaceCall(agent, number)))
                 if i % max(1, int(args.rate * 5)) == 0:
                     print(f"  t+{time.time() - t0:5.1f}s placed {i + 1}/node, connected "
                           f"{connected.counts()}", flush=True)
@@ -169,6 +170,9 @@ def main() -> int:
         placed_at = time.time()
         print(f"all placed in {placed_at - t0:.1f}s; refusals {len(refusals)} "
               f"{refusals[:3]}", flush=True)
+        if len(refusals) >= len(futures):
+            print("FAILED: every PlaceCall was refused")
+            return 1
         deadline = started_at + args.budget - args.hold - 20
         while len(connected.reached) < len(NODES) and time.monotonic() < deadline:
             time.sleep(0.5)  # polling the counts to print progress
