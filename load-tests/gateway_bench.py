@@ -23,6 +23,15 @@ coalesces to the latest state per client) are counted, not timed.
 
     .venv/bin/python load-tests/gateway_bench.py --agents 450 --supervisors 50 \
         --rate 8 --duration 45 --talk 8
+
+`--processes [--gateways 1|2] [--json FILE]`: the same load and measurement against the
+product as processes on a local nats-server (issue 8): one `evscallpro node` (run through
+this script, `--role node-probe`, so the StepProbe above is installed in the node process
+and the ARI event's arrival time is the node's own link stamp), one or two `evscallpro
+gateway` (session i on gateway i mod N), `evscallpro analytics`. "gateway part" is then
+node publish -> client, bus hop included; the hop itself (node publish -> gateway receive)
+is read from each gateway's /metrics (`evscallpro_bus_view_hop_seconds`, between a scrape
+before and after the clients' run). CPU and RSS per process from /proc.
 """
 
 from __future__ import annotations

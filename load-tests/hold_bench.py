@@ -197,10 +197,18 @@ def main() -> int:
             print(f"    {name:10s} CPU {usage.get(name + '_cpu', 0):5.1f} %"
                   f" ({ramp.get(name + '_cpu', 0):5.1f} %)  RSS {usage.get(name + '_rss_max', 0):6.1f} MiB")
         ok = len(connected.reached) == len(NODES)
+        outcomes: dict[str, int] = {}  # calls that ended before the hold: outcome (reason)
+        for node in NODES:
+            for line in children[f"node_{node}"].of("record"):
+                record = line["record"]
+                if "outcome" in record:
+                    key = f"{node} {record['outcome']} ({record.get('reason', '')})"
+                    outcomes[key] = outcomes.get(key, 0) + 1
+        print(f"call records (calls that ended): {outcomes or 'none'}")
         if args.json:
             Path(args.json).write_text(json.dumps({
                 "calls_per_node": args.calls, "rate_per_node": args.rate, "hold_s": args.hold,
-                "reached_s": reached, "held": held, "refusals": refusals[:20],
+                "reached_s": reached, "held": held, "ended_records": outcomes, "refusals": refusals[:20],
                 "load_average": {"start": load_start, "end": load_end},
                 "usage_holding": usage, "usage_ramp": ramp, "run_folder": str(folder),
             }, indent=2))
