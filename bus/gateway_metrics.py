@@ -1,7 +1,7 @@
 """Prometheus metrics of a gateway on the bus (RemoteCallCenter): requests to each node by
 result, snapshots asked by reason, and the heartbeat's trip from a node to this gateway.
 
-The heartbeat hop is `receive time - NodeHealth.at`: both clocks are time.time(), so it is
+The heartbeat hop (and the view hop, `receive time - ViewChange.published_at`) is `receive time - NodeHealth.at`: both clocks are time.time(), so it is
 the bus's latency only where node and gateway share a clock (one machine, or NTP-synced to
 well under a millisecond); a negative difference (clock skew) is not observed.
 
@@ -34,6 +34,13 @@ HEALTH_HOP = Histogram(
     ["target_node"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+VIEW_HOP = Histogram(
+    "evscallpro_bus_view_hop_seconds",
+    "A node's view change, from its publish (ViewChange.published_at) to this gateway's receipt",
+    ["target_node"],
+    buckets=(0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03,
+             0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0),
+)
 
 REQUEST_RESULTS = ("ok", "refused", "unavailable")
 SNAPSHOT_REASONS = ("start", "reconnect", "incarnation", "gap", "missed", "request")
@@ -48,3 +55,4 @@ def create_node_series(nodes: list[str]) -> None:
             SNAPSHOTS.labels(node, reason)
         HEALTH_HOP.labels(node)
         NO_RESPONDERS_RETRIES.labels(node)
+        VIEW_HOP.labels(node)

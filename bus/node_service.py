@@ -266,7 +266,8 @@ class NodeService:
             seq = self._seqs.get(key, 0) + 1
             self._seqs[key] = seq
             self._agents[view.agent_id] = SequencedAgent(seq=seq, view=view)
-            change = ViewChange(node=self.node, incarnation=self.incarnation, seq=seq, agent=view)
+            change = ViewChange(node=self.node, incarnation=self.incarnation, seq=seq, agent=view,
+                                published_at=time.time())
         else:
             key = ("call", view.call_id)
             seq = self._seqs.get(key, self._ended.pop(view.call_id, 0)) + 1
@@ -279,7 +280,8 @@ class NodeService:
             else:
                 self._seqs[key] = seq
                 self._calls[view.call_id] = SequencedCall(seq=seq, view=view)
-            change = ViewChange(node=self.node, incarnation=self.incarnation, seq=seq, call=view)
+            change = ViewChange(node=self.node, incarnation=self.incarnation, seq=seq, call=view,
+                                published_at=time.time())
         self._outgoing.put_nowait(self._encoder.encode(change))
 
     async def _publish_views(self) -> None:

@@ -193,6 +193,9 @@ class ViewChange(msgspec.Struct, frozen=True, kw_only=True):
     seq: int  # per view: (kind, id) counts 1, 2, 3... within one incarnation
     agent: AgentView | None = None  # exactly one of agent / call is set
     call: CallView | None = None
+    # time.time() when the node queued the change for publishing (0: a sender without it);
+    # the gateway observes receipt - published_at as evscallpro_bus_view_hop_seconds
+    published_at: float = 0.0
 
 
 class NodeHealth(msgspec.Struct, frozen=True, kw_only=True):

@@ -189,6 +189,7 @@ class RemoteCallCenter:
 
     # -- views ----------------------------------------------------------------------------
     async def _on_view(self, msg: Msg) -> None:
+        received = time.time()
         try:
             change = view_decoder.decode(msg.data)
         except msgspec.DecodeError as exc:
@@ -198,6 +199,8 @@ class RemoteCallCenter:
         if state is None:
             return
         state.heard_at = time.monotonic()
+        if change.published_at > 0 and received >= change.published_at:  # skew: not observed
+            metrics.VIEW_HOP.labels(change.node).observe(received - change.published_at)
         self.apply_change(state, change)
 
     def apply_change(self, state: NodeViews, change: ViewChange) -> None:

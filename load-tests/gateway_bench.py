@@ -23,6 +23,15 @@ coalesces to the latest state per client) are counted, not timed.
 
     .venv/bin/python load-tests/gateway_bench.py --agents 450 --supervisors 50 \
         --rate 8 --duration 45 --talk 8
+
+`--processes [--gateways 1|2] [--json FILE]`: the same load and measurement against the
+product as processes on a local nats-server (issue 8): one `evscallpro node` (run through
+this script, `--role node-probe`, so the StepProbe above is installed in the node process
+and the ARI event's arrival time is the node's own link stamp), one or two `evscallpro
+gateway` (session i on gateway i mod N), `evscallpro analytics`. "gateway part" is then
+node publish -> client, bus hop included; the hop itself (node publish -> gateway receive)
+is read from each gateway's /metrics (`evscallpro_bus_view_hop_seconds`, between a scrape
+before and after the clients' run). CPU and RSS per process from /proc.
 """
 
 from __future__ import annotations
@@ -280,8 +289,7 @@ async def run_clients(spec: dict[str, Any]) -> dict[str, Any]:
     import aiohttp
     from websockets.asyncio.client import connect
 
-    base: str = spec["base_url"]
-    ws_url = base.replace("http://", "ws://") + "/ws"
+    bases: list[str] = spec.get("base_urls") or [spec["base_url"]]
     stats = ClientStats()
     idle: deque[str] = deque()
     agents = {a: AgentSession(a, stats, idle) for a in spec["agents"]}
@@ -292,20 +300,23 @@ async def run_clients(spec: dict[str, Any]) -> dict[str, Any]:
     closing = asyncio.Event()
     marks: dict[str, float] = {"start": time.time()}
 
+    # --gateways N: session i on gateway i mod N (agents and wallboards spread alike)
+    base_of = {s.user_id: bases[i % len(bases)] for i, (s, _) in enumerate(sessions)}
     gate = asyncio.Semaphore(20)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         async def log_in(user_id: str) -> str | None:
             async with gate:
-                return await login(http, base, user_id, stats)
+                return await login(http, base_of[user_id], user_id, stats)
 
         cookies = await asyncio.gather(*(log_in(s.user_id) for s, _ in sessions))
     marks["logged_in"] = time.time()
 
     async def open_socket(session: AgentSession | SupervisorSession, cookie: str) -> bool:
+        base = base_of[session.user_id]
         async with gate:
             try:
                 session.ws = await asyncio.wait_for(connect(
-                    ws_url, origin=base, additional_headers={"Cookie": cookie},  # type: ignore[arg-type]
+                    base.replace("http://", "ws://") + "/ws", origin=base, additional_headers={"Cookie": cookie},  # type: ignore[arg-type]
                     compression=None, max_size=16 * 2**20, open_timeout=20,
                 ), 30)
                 return True
@@ -717,6 +728,306 @@ def server_main(args: argparse.Namespace) -> int:
     return 0
 
 
+# ============================================================================= processes
+# `--processes`: the product as `evscallpro node|gateway|analytics` processes on a local
+# nats-server (issue 8), instead of the one-process Stack. The node runs through this script
+# (`--role node-probe`): the same StepProbe is installed in the node process before
+# `evscallpro node` runs there, so each step's ARI event and its arrival time are the node's
+# own (its link's stamp), exactly as above; the probe's table is written at the node's stop.
+# The gateway's receipt of each view change is observed by the product itself
+# (evscallpro_bus_view_hop_seconds, read from the gateways' /metrics).
+
+HOP = "evscallpro_bus_view_hop_seconds"
+HOP_BUCKET = re.compile(HOP + r'_bucket\{([^}]*)\} ([-+0-9.eE]+|\+Inf)$', re.M)
+
+
+def node_probe_main(out_path: str, node_args: list[str]) -> int:
+    """`evscallpro node ...` in this process, with the StepProbe installed."""
+    probe = StepProbe()
+    probe.install()
+    import evscallpro.node_process as node_process
+    from evscallpro.cli import main as cli_main
+
+    original = node_process._on_view
+
+    def on_view(view: Any) -> None:  # called on the publishing actor's thread, as in Stack
+        probe.on_view(view)
+        original(view)
+
+    node_process._on_view = on_view
+    try:
+        return cli_main(node_args)
+    finally:
+        with probe.lock:
+            rows = [[c, st, agent, event, t_event, probe.first_pub.get((c, st), 0.0)]
+                    for (c, st), (agent, event, t_event) in probe.steps.items()]
+            pubs = [[c, st, t] for (c, st), t in probe.first_pub.items()]
+        Path(out_path).write_text(json.dumps({"steps": rows, "first_pub": pubs}))
+
+
+def load_probe(path: Path) -> StepProbe:
+    data = json.loads(path.read_text())
+    probe = StepProbe()
+    probe.first_pub = {(c, st): t for c, st, t in data["first_pub"]}
+    probe.steps = {(c, st): (agent, event, t_event)
+                   for c, st, agent, event, t_event, _ in data["steps"]}
+    return probe
+
+
+class Child:
+    """One product process: stdout JSON lines collected (a reader thread), stderr to a file."""
+
+    def __init__(self, name: str, argv: list[str], folder: Path) -> None:
+        self.name = name
+        self.lines: list[dict[str, Any]] = []
+        self.cond = threading.Condition()
+        self.popen = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=(folder / f"{name}.stderr").open("wb"),
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+        )
+        self.stderr = folder / f"{name}.stderr"
+        threading.Thread(target=self._read, name=f"read-{name}", daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for raw in self.popen.stdout:
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def ready(self, timeout_s: float = 90.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        with self.cond:
+            while True:
+                for line in self.lines:
+                    if line.get("event") == "ready":
+                        return line
+                    if line.get("event") == "error":
+                        raise SystemExit(f"{self.name}: {line}")
+                if time.monotonic() > deadline or self.popen.poll() is not None:
+                    tail = self.stderr.read_text(errors="replace")[-2000:]
+                    raise SystemExit(f"{self.name}: not ready (exit {self.popen.poll()}): {tail}")
+                self.cond.wait(0.5)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        with self.cond:
+            return [line for line in self.lines if line.get("event") == kind]
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+
+
+def processes_config(folder: Path, bus_url: str, sims: dict[str, Any],
+                     agents_of: dict[str, list[str]], n_sups: int) -> Path:
+    """The TOML of the processes: one [[nodes]] per simulator, agents assigned to nodes."""
+    lines = [
+        f'data_dir = "{folder / "data"}"',
+        "[bus]", f'url = "{bus_url}"',
+        "[gateway]", 'host = "127.0.0.1"', 'session_secret = "gateway-bench-secret-0123456789"',
+        "login_max_failures_per_address = 100000",  # every login comes from one address
+        "[acceptance]", "mobile = false", "softphone = false",
+        "[recording]", "enabled = false",
+        "[prompts]", 'language = "en"',
+        "[prompts.en]", 'customer_being_called = ["sound:beep"]',
+    ]  # fmt: skip
+    for node, sim in sims.items():
+        lines += ["[[nodes]]", f'id = "{node}"', "[nodes.ari]", f'url = "{sim.base_url}"',
+                  f'user = "{sim.user}"', f'password = "{sim.password}"',
+                  'app = "evscallpro-gateway-bench"']  # fmt: skip
+    index = 0
+    for node, agents in agents_of.items():
+        for agent in agents:
+            lines += ["[[agents]]", f'id = "{agent}"', f'name = "Agent {agent}"', f'node = "{node}"',
+                      'workstation = "mobile"', f'mobile_number = "+3361{index:07d}"']
+            index += 1
+    for i, sup in enumerate(supervisor_ids(n_sups)):
+        lines += ["[[supervisors]]", f'id = "{sup}"', f'name = "Supervisor {sup}"',
+                  f'mobile_number = "+3363{i:07d}"']
+    path = folder / "evscallpro.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def scrape(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+def hop_buckets(text: str) -> dict[float, float]:
+    """le -> cumulative count of evscallpro_bus_view_hop_seconds, summed over label sets."""
+    out: dict[float, float] = {}
+    for labels, value in HOP_BUCKET.findall(text):
+        le = re.search(r'le="([^"]+)"', labels)
+        if le:
+            bound = float("inf") if le.group(1) == "+Inf" else float(le.group(1))
+            out[bound] = out.get(bound, 0.0) + float(value)
+    return out
+
+
+def hop_quantiles(before: dict[float, float], after: dict[float, float]) -> dict[str, float]:
+    """Count and p50/p90/p99 (ms, linear inside the bucket, as PromQL's histogram_quantile)
+    of what the histogram counted between two scrapes."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    out: dict[str, float] = {"count": total}
+    if total <= 0:
+        return out
+    for q in (0.5, 0.9, 0.99):
+        rank = q * total
+        lower, below = 0.0, 0.0
+        for bound, cum in zip(bounds, counts, strict=True):
+            if cum >= rank:
+                upper = bound if bound != float("inf") else lower
+                inside = cum - below
+                frac = (rank - below) / inside if inside else 1.0
+                out[f"p{round(q * 100)}"] = (lower + (upper - lower) * frac) * 1000
+                break
+            lower, below = bound, cum
+    return out
+
+
+def processes_main(args: argparse.Namespace) -> int:
+    from bench_sim import start_simulator  # load-tests/bench_sim.py
+
+    from bus.server import NatsServer
+
+    folder = Path(tempfile.mkdtemp(prefix="evs-gateway-bench-processes-"))
+    logs = folder / "logs"
+    logs.mkdir()
+    nats = NatsServer(store_dir=folder / "nats").start()
+    sim = start_simulator(SIM_CONFIG.format(ring=args.ring, talk=args.talk), folder)
+    config = processes_config(folder, nats.url, {"n1": sim}, {"n1": agent_ids(args.agents)},
+                              args.supervisors)
+    write_users(folder / "data", args.agents, args.supervisors)
+    cli = [sys.executable, "-m", "evscallpro.cli"]
+    probe_out = folder / "probe-n1.json"
+    children: list[Child] = []
+    client: subprocess.Popen[bytes] | None = None
+    sampler: Sampler | None = None
+    try:
+        analytics = Child("analytics", [*cli, "analytics", "--config", str(config)], logs)
+        children.append(analytics)
+        node = Child("node-n1", [sys.executable, __file__, "--role", "node-probe",
+                                 "--out", str(probe_out), "--", "node", "--config", str(config),
+                                 "--node", "n1"], logs)
+        children.append(node)
+        gateways = [Child(f"gateway-{i + 1}", [*cli, "gateway", "--config", str(config),
+                                               "--port", "0"], logs)
+                    for i in range(args.gateways)]
+        children += gateways
+        analytics.ready()
+        node.ready()
+        ready = [g.ready() for g in gateways]
+        print(f"processes ready: nats {nats.url}, node n1, {len(gateways)} gateway(s) "
+              f"{[r['url'] for r in ready]}, analytics; load average {os.getloadavg()}", flush=True)
+        spec = {
+            "base_urls": [r["url"] for r in ready],
+            "agents": agent_ids(args.agents),
+            "supervisors": supervisor_ids(args.supervisors),
+            "rate": args.rate,
+            "duration": args.duration,
+            "drain_s": args.ring * 2 + args.talk + 15,
+        }
+        (folder / "spec.json").write_text(json.dumps(spec))
+        out = folder / "clients.json"
+        client = subprocess.Popen(
+            [sys.executable, __file__, "--role", "clients", "--spec", str(folder / "spec.json"),
+             "--out", str(out)],
+            cwd=ROOT, stdout=(folder / "clients.log").open("wb"), stderr=subprocess.STDOUT,
+        )
+        pids = {"node": node.pid, "analytics": analytics.pid, "nats": nats.process.pid,  # type: ignore[union-attr]
+                "sim": sim.pid, "clients": client.pid}
+        pids.update({f"gateway{i + 1}": g.pid for i, g in enumerate(gateways)})
+        sampler = Sampler(pids, None)
+        sampler.start()
+        hop_before = [hop_buckets(scrape(r["metrics_url"])) for r in ready]
+        load_start = os.getloadavg()
+        budget = 60 + args.duration + spec["drain_s"]
+        try:
+            code = client.wait(timeout=budget)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            print(f"client process did not finish within {budget:.0f}s; see {folder}/clients.log")
+            return 1
+        load_end = os.getloadavg()
+        hop_after = [hop_buckets(scrape(r["metrics_url"])) for r in ready]
+        if code != 0 or not out.exists():
+            print(f"client process failed (exit {code}); see {folder}/clients.log")
+            print((folder / "clients.log").read_text()[-3000:])
+            return 1
+        result = json.loads(out.read_text())
+        sampler.halt.set()
+        usage = sampler.window(result["marks"]["ready"], result["marks"]["drained"])
+        node.stop()  # its probe table is written at its stop
+        probe = load_probe(probe_out)
+        records = [type("Record", (), {"outcome": line["record"]["outcome"]})()
+                   for line in node.of("record") if "outcome" in line["record"]]
+        print(f"run folder {folder}; {args.gateways} gateway process(es); load average "
+              f"{load_start[0]:.2f} at the start of the clients, {load_end[0]:.2f} at the end")
+        timed = report(args, probe, result, usage, records)
+        hops = []
+        for i, (before, after) in enumerate(zip(hop_before, hop_after, strict=True)):
+            q = hop_quantiles(before, after)
+            hops.append(q)
+            print(f"bus hop (node publish -> gateway{i + 1} receive, {HOP}): " + " ".join(
+                f"{k}={v:.2f}" + ("" if k == "count" else " ms") for k, v in q.items()))
+        if args.json:
+            agent = latencies(probe, result["agent_seen"], False)
+            board = latencies(probe, result["supervisor_seen"], True)
+
+            def figures(values: list[float]) -> dict[str, float]:
+                if not values:
+                    return {"n": 0}
+                return {"n": len(values), "p50": pct(values, 0.5), "p90": pct(values, 0.9),
+                        "p99": pct(values, 0.99), "max": max(values)}
+
+            Path(args.json).write_text(json.dumps({
+                "mode": "processes", "gateways": args.gateways, "agents": args.agents,
+                "supervisors": args.supervisors, "rate": args.rate, "duration": args.duration,
+                "load_average": {"start": load_start, "end": load_end},
+                "placed": result["placed"], "errors": result["errors"],
+                "sessions": result["sessions"],
+                "agent_panel_ms": figures(agent["total"]), "agent_core_ms": figures(agent["core"]),
+                "agent_after_core_ms": figures(agent["gateway"]),
+                "wallboard_ms": figures(board["total"]),
+                "wallboard_after_core_ms": figures(board["gateway"]),
+                "bus_hop_ms": hops, "usage": usage, "run_folder": str(folder),
+            }, indent=2))
+            print(f"JSON result: {args.json}")
+        if not timed:
+            print("FAILED: a client kind timed no step (call panel / wallboard row HTML changed?)")
+            return 1
+    finally:
+        if sampler is not None:
+            sampler.halt.set()
+        if client is not None and client.poll() is None:
+            client.kill()
+        for child in reversed(children):
+            child.stop()
+        sim.stop()
+        nats.stop()
+    return 0
+
+
 def render_costs(repeat: int = 2000) -> int:
     """CPU cost of the fragments the gateway renders per delivery, on an idle thread."""
     from core.domain import AgentState, CallStep, WorkstationMode
@@ -762,7 +1073,14 @@ def msgspec_replace(view: Any, **changes: Any) -> Any:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--role", choices=("server", "clients", "render"), default="server")
+    parser.add_argument("--role", choices=("server", "clients", "render", "node-probe"),
+                        default="server")
+    parser.add_argument("--processes", action="store_true",
+                        help="the product as node, gateway and analytics processes on NATS")
+    parser.add_argument("--gateways", type=int, choices=(1, 2), default=1,
+                        help="(--processes) gateway processes; the clients are spread over them")
+    parser.add_argument("--json", default="", help="write the figures to this JSON file")
+    parser.add_argument("node_args", nargs="*", help="(node-probe role) evscallpro node args")
     parser.add_argument("--spec", help="(clients role) the spec file written by the server")
     parser.add_argument("--out", help="(clients role) where to write the results")
     parser.add_argument("--agents", type=int, default=450)
@@ -776,6 +1094,10 @@ def main() -> int:
     args = parser.parse_args()
     if args.role == "render":
         return render_costs()
+    if args.role == "node-probe":
+        if not args.out:
+            parser.error("--role node-probe needs --out")
+        return node_probe_main(args.out, args.node_args)
     if args.role == "clients":
         if not args.spec or not args.out:
             parser.error("--role clients needs --spec and --out")
@@ -785,6 +1107,10 @@ def main() -> int:
             parser.error(f"--{name} must be at least 1")
     if not (0 < args.rate <= 100 and 0 < args.duration <= 90):
         parser.error("--rate must be in (0, 100] and --duration in (0, 90] seconds")
+    if args.processes:
+        return processes_main(args)
+    if args.gateways != 1:
+        parser.error("--gateways 2 needs --processes")
     return server_main(args)
 
 

@@ -151,10 +151,11 @@ class FakeNode:
         self._publish(view_subject(self.node), command_encoder.encode(ViewChange(
             node=self.node, incarnation=incarnation or self.incarnation, seq=seq, agent=view)))
 
-    def publish_call(self, view: CallView, seq: int) -> None:
+    def publish_call(self, view: CallView, seq: int, published_at: float = 0.0) -> None:
         self.calls[view.call_id] = (seq, view)
         self._publish(view_subject(self.node), command_encoder.encode(ViewChange(
-            node=self.node, incarnation=self.incarnation, seq=seq, call=view)))
+            node=self.node, incarnation=self.incarnation, seq=seq, call=view,
+            published_at=published_at)))
 
     def publish_health(self, state: str = "up", reason: str = "") -> None:
         self._publish(health_subject(self.node), command_encoder.encode(NodeHealth(

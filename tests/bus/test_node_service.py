@@ -173,6 +173,8 @@ async def test_views_in_order_with_per_view_seq_and_a_snapshot_that_agrees(node:
         seqs = [c.seq for c in changes]
         assert seqs == list(range(1, len(seqs) + 1)), seqs  # in order, none lost
         assert {c.incarnation for c in changes} == {node.service.incarnation}
+        stamps = [c.published_at for c in changes]  # the bus hop's start, in publish order
+        assert all(t > 0 for t in stamps) and stamps == sorted(stamps), stamps
     steps = [c.call.step for c in call_changes(node.views, call_id) if c.call is not None]
     first_ended = steps.index(CallStep.ENDED)
     assert steps.index(CallStep.CONNECTED) < first_ended

@@ -4,6 +4,7 @@ routing, refusals, node_unavailable, ordering of views, snapshots, health."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,6 +175,25 @@ def test_a_stale_change_never_replaces_a_newer_view(
     assert AgentState.OFFLINE not in states  # the stale seq 1 was dropped
     held = {a.agent_id: a.state for a in center.snapshot()}
     assert held["alice"] == AgentState.ON_CALL
+
+
+def test_the_view_hop_is_observed_from_the_nodes_publish_stamp(
+    center: RemoteCallCenter, nodes: dict[str, FakeNode]
+) -> None:
+    views = Views()
+    center.subscribe(views)
+    name = "evscallpro_bus_view_hop_seconds"
+    before = counted(name + "_count", target_node="n1")
+    before_sum = counted(name + "_sum", target_node="n1")
+    before_fast = counted(name + "_bucket", target_node="n1", le="0.15")
+    nodes["n1"].publish_call(call("c-old", "alice"), seq=1)  # no stamp: not observed
+    views.wait_for(lambda v: getattr(v, "call_id", "") == "c-old")
+    assert counted(name + "_count", target_node="n1") == before
+    nodes["n1"].publish_call(call("c-hop", "alice"), seq=1, published_at=time.time() - 0.2)
+    views.wait_for(lambda v: getattr(v, "call_id", "") == "c-hop")
+    assert counted(name + "_count", target_node="n1") == before + 1
+    assert counted(name + "_sum", target_node="n1") - before_sum >= 0.2
+    assert counted(name + "_bucket", target_node="n1", le="0.15") == before_fast  # >= 0.2 s
 
 
 def test_a_gap_in_a_views_sequence_asks_a_snapshot(
