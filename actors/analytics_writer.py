@@ -40,11 +40,11 @@ from actors.messages import (
     WriterStatus,
 )
 from analytics import metrics
-from core.agent_leg_session import AgentSessionRecord
 from analytics.intervals import AgentIntervalTracker, AgentStateInterval
 from analytics.journal import Journal, JournalRecord, record_key
 from analytics.rows import RowError
 from analytics.store import DEFAULT_DB_PATH, Batch, CallStore
+from core.agent_leg_session import AgentSessionRecord
 from core.records import CallRecord, Disposition
 from core.views import AgentView, CallView
 

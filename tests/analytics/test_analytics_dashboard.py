@@ -17,9 +17,9 @@ from support.synthetic import generate_calls
 from analytics import rows
 from analytics.dashboard import StatsFilter, dashboard, period_window
 from analytics.intervals import AgentStateInterval
+from analytics.schema import SCHEMA_VERSION
 from analytics.stats import StatsError
 from analytics.stats_export import ExportTooLarge, export_filtered_calls
-from analytics.schema import SCHEMA_VERSION
 from analytics.store import Batch, CallStore
 from core.domain import AgentState, CallOutcome
 from core.records import CallRecord, Disposition
