@@ -161,3 +161,14 @@ def test_a_version_3_store_gets_the_new_tables(tmp_path: Path) -> None:
     assert store.con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchall() == [
         ("4",)]
     store.close()
+
+
+def test_the_in_process_writer_stores_what_it_is_told(start_writer, db_path: str) -> None:  # type: ignore[no-untyped-def]
+    from analytics_helpers import WAIT_S, count_rows
+
+    ref, _box = start_writer(batch_size=1000, flush_interval_s=60.0)
+    for record in records():
+        ref.tell(record)
+    ref.stop(timeout=WAIT_S)  # flushed on stop
+    assert count_rows(db_path, "agent_leg_sessions") == 12
+    assert count_rows(db_path, "call_agent_legs") == 47
