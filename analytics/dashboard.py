@@ -25,6 +25,7 @@ Definitions (the page's help text says the same in words):
 - who hung up first: `hung_up_first` of connected calls;
 - occupancy = (on_call + wrap_up) / (available + on_call + wrap_up), paused excluded,
   intervals clipped to the window (campaign does not apply: state time is not per campaign).
+- agent-leg cost per mode (per-call legs vs persistent sessions): analytics/leg_costs.py.
 """
 
 from __future__ import annotations
