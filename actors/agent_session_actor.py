@@ -66,7 +66,7 @@ class AgentSessionActor(MachineActor[AgentLegSession]):
         super().__init__(machine, deps, timer_scope=f"session:{machine.agent_id}")
         self.agent = agent  # ActorRef[AgentActor] told every SessionView
         self.calls: dict[str, Any] = {}  # call id -> handle of the call the leg is lent to
-        self.records: list[Any] = []  # AgentSessionRecord, newest last (not stored yet)
+        self.records: list[Any] = []  # AgentSessionRecord, newest last (also to the sink)
         self._lent: dict[str, str] = {}  # call id -> the first leg lent to it
 
     def view(self) -> SessionView:
@@ -112,6 +112,10 @@ class AgentSessionActor(MachineActor[AgentLegSession]):
             case AgentSessionEnded(record=record):
                 self.records.append(record)
                 metrics.agent_session_ended(record)
+                try:  # like a CallRecord: the outbox (JetStream) or the writer, then DuckDB
+                    self.deps.sink.write(record)
+                except Exception:
+                    log.exception("record sink failed for agent session %s", record.agent_id)
                 log.info("agent session %s ended: %s, %d calls", record.agent_id,
                          record.end_reason, record.calls)
                 self.tell_peer(self.agent, self.view())

@@ -1,6 +1,7 @@
 """AnalyticsWriter: the only DuckDB writer. Records arrive by tell(), leave in batches.
 
-    tell(CallRecord | Disposition | AgentStateInterval)   journaled at once, buffered
+    tell(CallRecord | Disposition | AgentStateInterval | AgentSessionRecord)
+                                                          journaled at once, buffered
     tell(AgentView)                                       cut into agent state intervals
     tell(RecordWithAck(record, on_durable))               same, `on_durable(key)` after fsync
     tell(FlushDue(...))                                    (its own timer) flush if due
@@ -43,6 +44,7 @@ from analytics.intervals import AgentIntervalTracker, AgentStateInterval
 from analytics.journal import Journal, JournalRecord, record_key
 from analytics.rows import RowError
 from analytics.store import DEFAULT_DB_PATH, Batch, CallStore
+from core.agent_leg_session import AgentSessionRecord
 from core.records import CallRecord, Disposition
 from core.views import AgentView, CallView
 
@@ -144,7 +146,7 @@ class AnalyticsWriter(pykka.ThreadingActor):
 
     def _dispatch(self, message: object) -> WriterStatus | None:
         match message:
-            case CallRecord() | Disposition() | AgentStateInterval():
+            case CallRecord() | Disposition() | AgentStateInterval() | AgentSessionRecord():
                 self._accept(message)
             case RecordWithAck(record=record, on_durable=on_durable):
                 self._accept(record)
@@ -176,10 +178,7 @@ class AnalyticsWriter(pykka.ThreadingActor):
             self._journal.append(record)
         except OSError as exc:  # disk full...: the record is only in memory, still try DuckDB
             self._journal_failed(f"append of {record_key(record)}", exc)
-        self._batch.calls += rows.calls
-        self._batch.legs += rows.legs
-        self._batch.dispositions += rows.dispositions
-        self._batch.intervals += rows.intervals
+        self._batch.extend(rows)
         if self._batch_full() and not self._failing:
             self._flush()
         else:
@@ -189,10 +188,7 @@ class AnalyticsWriter(pykka.ThreadingActor):
     def _buffer(self, record: JournalRecord) -> None:
         """A replayed record: already in the journal."""
         rows = _rows_of(record)
-        self._batch.calls += rows.calls
-        self._batch.legs += rows.legs
-        self._batch.dispositions += rows.dispositions
-        self._batch.intervals += rows.intervals
+        self._batch.extend(rows)
 
     def _batch_full(self) -> bool:
         pending = self.pending
@@ -202,7 +198,7 @@ class AnalyticsWriter(pykka.ThreadingActor):
 
     @property
     def pending(self) -> int:
-        return len(self._batch.calls) + len(self._batch.dispositions) + len(self._batch.intervals)
+        return len(self._batch)
 
     # --- flushing ---------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ The bus carries each record as the JSON of an `analytics.journal.JournalEntry`; 
 tens of thousands of them into Python objects and then into row tuples costs more than
 DuckDB needs to store them. Here the lines go to DuckDB as they are: one newline-delimited
 file per batch, parsed by DuckDB's JSON reader into a staging table, then turned into the
-rows of `calls`, `call_legs`, `dispositions` and `agent_state_intervals` in SQL — the same
+rows of `calls`, `call_legs`, `call_agent_legs`, `dispositions`, `agent_state_intervals`
+and `agent_leg_sessions` in SQL — the same
 columns `analytics.rows` builds one record at a time (tests/analytics/test_analytics_bulk.py
 holds the two paths to the same table contents) — all in one transaction.
 
@@ -33,16 +34,26 @@ _DISPOSITION = (
     "STRUCT(call_id VARCHAR, agent_id VARCHAR, code VARCHAR, comment VARCHAR, "
     "callback_at VARCHAR, submitted_at DOUBLE)"
 )
+_AGENT_LEG = (
+    "STRUCT(workstation VARCHAR, endpoint VARCHAR, channel_id VARCHAR, dialed_at DOUBLE, "
+    "answered_at DOUBLE, joined_at DOUBLE, ended_at DOUBLE, end_reason VARCHAR, "
+    "hangup_cause INTEGER, billable_seconds DOUBLE, cost DOUBLE)"
+)
 _CALL = (
     "STRUCT(call_id VARCHAR, agent_id VARCHAR, contact_id VARCHAR, customer_number VARCHAR, "
     "workstation VARCHAR, outcome VARCHAR, reason VARCHAR, hung_up_first VARCHAR, "
     "recording_name VARCHAR, started_at DOUBLE, connected_at DOUBLE, ended_at DOUBLE, "
     f'recovered BOOLEAN, steps STRUCT("step" VARCHAR, "at" DOUBLE)[], agent_leg {_LEG}, '
-    f"customer_leg {_LEG}, disposition {_DISPOSITION})"
+    f"customer_leg {_LEG}, disposition {_DISPOSITION}, agent_legs {_AGENT_LEG}[])"
 )
 _INTERVAL = (
     'STRUCT(agent_id VARCHAR, "state" VARCHAR, started_at DOUBLE, ended_at DOUBLE, '
     "pause_reason VARCHAR, workstation VARCHAR, call_id VARCHAR, call_connected BOOLEAN)"
+)
+_SESSION = (
+    "STRUCT(agent_id VARCHAR, workstation VARCHAR, endpoint VARCHAR, started_at DOUBLE, "
+    "answered_at DOUBLE, ended_at DOUBLE, end_reason VARCHAR, calls INTEGER, legs INTEGER, "
+    "billable_seconds DOUBLE, cost DOUBLE)"
 )
 
 
@@ -59,7 +70,8 @@ _ENTRY_NO = "row_number() OVER () AS entry_no, "
 _STAGE = f"""
 CREATE OR REPLACE TEMP TABLE bulk_entries AS
 SELECT {_ENTRY_NO}* FROM read_json(?, format = 'newline_delimited',
-    columns = {{'call': '{_CALL}', 'disposition': '{_DISPOSITION}', 'interval': '{_INTERVAL}'}})
+    columns = {{'call': '{_CALL}', 'disposition': '{_DISPOSITION}', 'interval': '{_INTERVAL}',
+               'agent_leg_session': '{_SESSION}'}})
 """
 
 _CALLS = f"""
@@ -91,6 +103,35 @@ WHERE l IS NOT NULL
 """
 _LEGS_LAST = "QUALIFY row_number() OVER (PARTITION BY call_id, l.role ORDER BY entry_no DESC) = 1"
 
+# A call's agent legs (only a switched call has any): leg_index is the position in the list.
+_AGENT_LEGS = f"""
+INSERT OR REPLACE INTO call_agent_legs
+SELECT call_id, leg_index, l.workstation, l.endpoint, l.channel_id, {_ts("l.dialed_at")},
+       {_ts("l.answered_at")}, {_ts("l.joined_at")}, {_ts("l.ended_at")},
+       coalesce(l.end_reason, ''), coalesce(l.hangup_cause, 0),
+       coalesce(l.billable_seconds, 0.0), l.cost
+FROM (SELECT entry_no, "call".call_id AS call_id,
+             unnest(range(len("call".agent_legs))) AS leg_index,
+             unnest("call".agent_legs) AS l
+      FROM bulk_entries WHERE len("call".agent_legs) > 0)
+"""
+_AGENT_LEGS_LAST = (
+    "QUALIFY row_number() OVER (PARTITION BY call_id, leg_index ORDER BY entry_no DESC) = 1"
+)
+
+_SESSIONS = f"""
+INSERT OR REPLACE INTO agent_leg_sessions
+SELECT s.agent_id, {_ts("s.started_at")}, s.workstation, s.endpoint, {_ts("s.answered_at")},
+       {_ts("s.ended_at")}, coalesce(s.end_reason, ''), coalesce(s.calls, 0),
+       coalesce(s.legs, 0), coalesce(s.billable_seconds, 0.0), s.cost
+FROM (SELECT entry_no, agent_leg_session AS s FROM bulk_entries
+      WHERE agent_leg_session IS NOT NULL)
+"""
+_SESSIONS_LAST = (
+    f"QUALIFY row_number() OVER (PARTITION BY s.agent_id, {_ts('s.started_at')} "
+    "ORDER BY entry_no DESC) = 1"
+)
+
 _DISPOSITIONS = f"""
 INSERT OR REPLACE INTO dispositions
 SELECT d.call_id, d.agent_id, d.code, coalesce(d.comment, ''), d.callback_at,
@@ -120,7 +161,9 @@ SELECT count(DISTINCT "call".call_id) < count("call".call_id),
        count(*) FILTER ("call".agent_leg.role = "call".customer_leg.role) > 0,
        count(DISTINCT coalesce(disposition, "call".disposition).call_id)
            < count(coalesce(disposition, "call".disposition)),
-       count(DISTINCT ("interval".agent_id, {_ts('"interval".started_at')})) < count("interval")
+       count(DISTINCT ("interval".agent_id, {_ts('"interval".started_at')})) < count("interval"),
+       count(DISTINCT (agent_leg_session.agent_id, {_ts("agent_leg_session.started_at")}))
+           < count(agent_leg_session)
 FROM bulk_entries
 """
 
@@ -134,7 +177,10 @@ def _new_keys(statement: str) -> str:
 
 
 _STAGE_NEW = _STAGE.replace(_ENTRY_NO, "", 1)
-_INSERTS_NEW = tuple(_new_keys(s) for s in (_CALLS, _LEGS, _DISPOSITIONS, _INTERVALS))
+_INSERTS_NEW = tuple(
+    _new_keys(s)
+    for s in (_CALLS, _LEGS, _AGENT_LEGS, _DISPOSITIONS, _INTERVALS, _SESSIONS)
+)
 
 
 def upsert_json_lines(
@@ -177,12 +223,14 @@ def _transaction(
         # Only the upsert's "last entry wins" needs the entries numbered (about 1.5 us each).
         con.execute(_STAGE if upsert else _STAGE_NEW, [spool])
         if upsert:
-            calls, legs, dispositions, intervals = con.execute(_REPEATS).fetchall()[0]
+            calls, legs, dispositions, intervals, sessions = con.execute(_REPEATS).fetchall()[0]
             for statement, last, repeats in (
                 (_CALLS, _CALLS_LAST, calls),
                 (_LEGS, _LEGS_LAST, calls or legs),
+                (_AGENT_LEGS, _AGENT_LEGS_LAST, calls),  # keyed by call id + position
                 (_DISPOSITIONS, _DISPOSITIONS_LAST, dispositions),
                 (_INTERVALS, _INTERVALS_LAST, intervals),
+                (_SESSIONS, _SESSIONS_LAST, sessions),
             ):
                 con.execute(statement + last if repeats else statement)
         else:

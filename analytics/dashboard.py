@@ -25,6 +25,7 @@ Definitions (the page's help text says the same in words):
 - who hung up first: `hung_up_first` of connected calls;
 - occupancy = (on_call + wrap_up) / (available + on_call + wrap_up), paused excluded,
   intervals clipped to the window (campaign does not apply: state time is not per campaign).
+- agent-leg cost per mode (per-call legs vs persistent sessions): analytics/leg_costs.py.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 import msgspec
 
+from analytics.leg_costs import ModeCost, agent_leg_costs
 from analytics.stats import StatsError, _window
+from core.costs import LegCost
 from core.domain import AgentState, CallOutcome, Party, WorkstationMode
 
 NORMAL_CAUSES = (0, 16, 31)
@@ -141,6 +144,8 @@ class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
     series: list[Bucket]
     agents: list[AgentLine]
     billed_days: list[BilledDay]
+    # what the agent legs cost per mode, per call vs persistent (analytics.leg_costs)
+    leg_costs: list[ModeCost] = []
 
 
 # --- periods ---------------------------------------------------------------------------------
@@ -263,6 +268,7 @@ def dashboard(
     today: date | None = None,
     *,
     use_rollup: bool = True,
+    costs: dict[str, LegCost] | None = None,
 ) -> Dashboard:
     """The page's figures. A window of whole local days longer than 50 hours, without an
     agent or a campaign filter, reads its finished days (before `today`, the local date,
@@ -273,7 +279,7 @@ def dashboard(
 
     board = rollup_page.dashboard_from_rollup(con, flt, today) if use_rollup else None
     if board is not None:
-        return board
+        return msgspec.structs.replace(board, leg_costs=agent_leg_costs(con, flt, costs))
     where, params = _where(flt)
     bucket = "hour" if flt.end - flt.start <= timedelta(hours=50) else "day"
     parties = [p.value for p in Party]
@@ -350,6 +356,7 @@ def dashboard(
         series=series,
         agents=agents,
         billed_days=billed_days,
+        leg_costs=agent_leg_costs(con, flt, costs),
     )
 
 

@@ -21,23 +21,26 @@ from typing import IO
 import msgspec
 
 from analytics.intervals import AgentStateInterval
+from core.agent_leg_session import AgentSessionRecord
 from core.records import CallRecord, Disposition
 
 log = logging.getLogger(__name__)
 
-JournalRecord = CallRecord | Disposition | AgentStateInterval
+JournalRecord = CallRecord | Disposition | AgentStateInterval | AgentSessionRecord
 
 
 class JournalEntry(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One line: exactly one of the three fields is set."""
+    """One line: exactly one of the fields is set (`agent_leg_session` is optional: lines
+    written before it existed decode as before)."""
 
     call: CallRecord | None = None
     disposition: Disposition | None = None
     interval: AgentStateInterval | None = None
+    agent_leg_session: AgentSessionRecord | None = None
 
     @property
     def record(self) -> JournalRecord:
-        record = self.call or self.disposition or self.interval
+        record = self.call or self.disposition or self.interval or self.agent_leg_session
         if record is None:
             raise ValueError("empty journal entry")
         return record
@@ -49,6 +52,8 @@ def record_key(record: JournalRecord) -> str:
         return f"call:{record.call_id}"
     if isinstance(record, Disposition):
         return f"disposition:{record.call_id}"
+    if isinstance(record, AgentSessionRecord):
+        return f"agent_leg_session:{record.agent_id}@{record.started_at}"
     return f"interval:{record.agent_id}@{record.started_at}"
 
 
@@ -59,6 +64,8 @@ def entry_for(record: JournalRecord) -> JournalEntry:
         return JournalEntry(disposition=record)
     if isinstance(record, AgentStateInterval):
         return JournalEntry(interval=record)
+    if isinstance(record, AgentSessionRecord):
+        return JournalEntry(agent_leg_session=record)
     raise TypeError(f"not a journal record: {type(record).__name__}")
 
 

@@ -23,12 +23,16 @@ import duckdb
 from analytics import dashboard as dash
 from analytics import stats, stats_export
 from analytics.store import DEFAULT_DB_PATH, create_schema
+from core.costs import LegCost
 from core.domain import CallOutcome
 
 
 class AnalyticsReader:
-    def __init__(self, db_path: str | Path = DEFAULT_DB_PATH) -> None:
+    def __init__(
+        self, db_path: str | Path = DEFAULT_DB_PATH, costs: dict[str, LegCost] | None = None
+    ) -> None:
         self.path = Path(db_path)
+        self.costs = costs or {}  # [costs]: the agent legs' rates (the page's cost per mode)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
 
@@ -79,7 +83,7 @@ class AnalyticsReader:
 
     def dashboard(self, flt: dash.StatsFilter) -> dash.Dashboard:
         """The statistics page's numbers (analytics.dashboard)."""
-        return dash.dashboard(self._connection(), flt)
+        return dash.dashboard(self._connection(), flt, costs=self.costs)
 
     def export_calls(
         self, out: str | Path, fmt: str, flt: dash.StatsFilter, max_rows: int | None = None

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from analytics.intervals import AgentStateInterval
+from core.agent_leg_session import AgentSessionRecord
 from core.domain import CallStep
 from core.records import CallRecord, Disposition, LegRecord
 
@@ -110,6 +111,52 @@ def leg_rows(record: CallRecord) -> list[Row]:
     if record.customer_leg is not None:
         legs.append(record.customer_leg)
     return [leg_row(record.call_id, leg) for leg in legs]
+
+
+def agent_leg_rows(record: CallRecord) -> list[Row]:
+    """One row per agent leg of a switched call (none for a call that never switched)."""
+    try:
+        return [
+            (
+                record.call_id,
+                index,
+                str(leg.workstation),
+                leg.endpoint,
+                leg.channel_id,
+                ts(leg.dialed_at),
+                ts(leg.answered_at),
+                ts(leg.joined_at),
+                ts(leg.ended_at),
+                leg.end_reason,
+                int(leg.hangup_cause),
+                float(leg.billable_seconds),
+                None if leg.cost is None else float(leg.cost),
+            )
+            for index, leg in enumerate(record.agent_legs)
+        ]
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        raise RowError(f"agent legs of call {getattr(record, 'call_id', '?')!r}: {exc}") from exc
+
+
+def agent_session_row(session: AgentSessionRecord) -> Row:
+    try:
+        return (
+            session.agent_id,
+            ts(session.started_at),
+            str(session.workstation),
+            session.endpoint,
+            ts(session.answered_at),
+            ts(session.ended_at),
+            session.end_reason,
+            int(session.calls),
+            int(session.legs),
+            float(session.billable_seconds),
+            None if session.cost is None else float(session.cost),
+        )
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        raise RowError(
+            f"agent-leg session of agent {getattr(session, 'agent_id', '?')!r}: {exc}"
+        ) from exc
 
 
 def disposition_row(disposition: Disposition) -> Row:

@@ -8,15 +8,21 @@ crash rewrites the same rows instead of duplicating them.
     call_legs               the agent leg and the customer leg of each call (LegRecord)
     dispositions            the agent's qualification, decided in wrap-up (records.Disposition)
     agent_state_intervals   closed [started_at, ended_at) intervals of one agent in one state
+    call_agent_legs         every agent leg of a call switched mid-call (AgentLegRecord),
+                            keyed by call id + leg index (0 = the first leg)
+    agent_leg_sessions      one persistent agent-leg session (AgentSessionRecord), keyed by
+                            agent id + started_at
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 # 2: calls.agent_confirming_at, agent_billable_seconds, agent_hangup_cause
 # 3: agent_state_intervals.call_connected
+# 4: tables call_agent_legs and agent_leg_sessions (new tables: nothing to backfill, the
+#    records written before were not stored)
 
 CALL_COLUMNS: Final = (
     "call_id",
@@ -81,6 +87,36 @@ INTERVAL_COLUMNS: Final = (
     "workstation",
     "call_id",
     "call_connected",  # version 3, appended: wrap-up of a connected call
+)
+
+AGENT_LEG_COLUMNS: Final = (
+    "call_id",
+    "leg_index",
+    "workstation",
+    "endpoint",
+    "channel_id",
+    "dialed_at",
+    "answered_at",
+    "joined_at",
+    "ended_at",
+    "end_reason",
+    "hangup_cause",
+    "billable_seconds",
+    "cost",
+)
+
+AGENT_SESSION_COLUMNS: Final = (
+    "agent_id",
+    "started_at",
+    "workstation",
+    "endpoint",
+    "answered_at",
+    "ended_at",
+    "end_reason",
+    "calls",
+    "legs",
+    "billable_seconds",
+    "cost",
 )
 
 DDL: Final = (
@@ -164,6 +200,41 @@ DDL: Final = (
     )
     """,
     "ALTER TABLE agent_state_intervals ADD COLUMN IF NOT EXISTS call_connected BOOLEAN",
+    # version 4
+    """
+    CREATE TABLE IF NOT EXISTS call_agent_legs (
+        call_id VARCHAR NOT NULL,
+        leg_index INTEGER NOT NULL,      -- order dialed: 0 the first leg, then one per switch
+        workstation VARCHAR NOT NULL,
+        endpoint VARCHAR NOT NULL,
+        channel_id VARCHAR NOT NULL,
+        dialed_at TIMESTAMP,
+        answered_at TIMESTAMP,
+        joined_at TIMESTAMP,             -- entered the call's bridge, NULL when never
+        ended_at TIMESTAMP,
+        end_reason VARCHAR NOT NULL DEFAULT '',  -- call_ended, switched_away, no_answer...
+        hangup_cause INTEGER NOT NULL DEFAULT 0,
+        billable_seconds DOUBLE NOT NULL DEFAULT 0,
+        cost DOUBLE,                     -- [costs]; NULL when not configured
+        PRIMARY KEY (call_id, leg_index)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS agent_leg_sessions (
+        agent_id VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        workstation VARCHAR NOT NULL,
+        endpoint VARCHAR NOT NULL,
+        answered_at TIMESTAMP,           -- the first leg answered
+        ended_at TIMESTAMP NOT NULL,
+        end_reason VARCHAR NOT NULL DEFAULT '',  -- agent_hung_up, closed, no_answer...
+        calls INTEGER NOT NULL DEFAULT 0,        -- customers bridged onto the session
+        legs INTEGER NOT NULL DEFAULT 0,         -- legs dialed (1 + recalls)
+        billable_seconds DOUBLE NOT NULL DEFAULT 0,
+        cost DOUBLE,                     -- [costs]; NULL when not configured
+        PRIMARY KEY (agent_id, started_at)
+    )
+    """,
     # The view statistics and exports read: one row per call with its disposition.
     """
     CREATE OR REPLACE VIEW call_report AS

@@ -23,7 +23,17 @@ import duckdb
 from analytics import schema
 from analytics.bulk import BULK_CHECKPOINT_THRESHOLD, upsert_json_lines
 from analytics.intervals import AgentStateInterval
-from analytics.rows import Row, RowError, call_row, disposition_row, interval_row, leg_rows
+from analytics.rows import (
+    Row,
+    RowError,
+    agent_leg_rows,
+    agent_session_row,
+    call_row,
+    disposition_row,
+    interval_row,
+    leg_rows,
+)
+from core.agent_leg_session import AgentSessionRecord
 from core.records import CallRecord, Disposition
 
 log = logging.getLogger(__name__)
@@ -41,22 +51,36 @@ class Batch:
     legs: list[Row] = field(default_factory=list)
     dispositions: list[Row] = field(default_factory=list)
     intervals: list[Row] = field(default_factory=list)
+    agent_legs: list[Row] = field(default_factory=list)  # call_agent_legs (switched calls)
+    sessions: list[Row] = field(default_factory=list)  # agent_leg_sessions
 
     def __len__(self) -> int:
-        return len(self.calls) + len(self.dispositions) + len(self.intervals)
+        """The number of records (a call's legs come with it and do not count)."""
+        return len(self.calls) + len(self.dispositions) + len(self.intervals) + len(self.sessions)
+
+    def extend(self, other: Batch) -> None:
+        self.calls += other.calls
+        self.legs += other.legs
+        self.dispositions += other.dispositions
+        self.intervals += other.intervals
+        self.agent_legs += other.agent_legs
+        self.sessions += other.sessions
 
     def add(self, record: object) -> None:
         """The rows of one record (a CallRecord also brings its legs and disposition)."""
         if isinstance(record, CallRecord):
-            calls, legs = call_row(record), leg_rows(record)
+            calls, legs, agent_legs = call_row(record), leg_rows(record), agent_leg_rows(record)
             self.calls.append(calls)
             self.legs.extend(legs)
+            self.agent_legs.extend(agent_legs)
             if record.disposition is not None:
                 self.dispositions.append(disposition_row(record.disposition))
         elif isinstance(record, Disposition):
             self.dispositions.append(disposition_row(record))
         elif isinstance(record, AgentStateInterval):
             self.intervals.append(interval_row(record))
+        elif isinstance(record, AgentSessionRecord):
+            self.sessions.append(agent_session_row(record))
         else:
             raise RowError(f"not a record: {type(record).__name__}")
 
@@ -123,6 +147,9 @@ class CallStore:
             self._append("dispositions", _dedupe(batch.dispositions, (0,)))
             # agent_state_intervals' key is (agent_id, started_at): columns 0 and 2.
             self._append("agent_state_intervals", _dedupe(batch.intervals, (0, 2)))
+            self._append("call_agent_legs", _dedupe(batch.agent_legs, (0, 1)))
+            # agent_leg_sessions' key is (agent_id, started_at): columns 0 and 1.
+            self._append("agent_leg_sessions", _dedupe(batch.sessions, (0, 1)))
             self.con.commit()
         except Exception:
             try:
@@ -153,7 +180,8 @@ class CallStore:
         appender.flush()
 
     def count(self, table: str) -> int:
-        if table not in ("calls", "call_legs", "dispositions", "agent_state_intervals"):
+        if table not in ("calls", "call_legs", "dispositions", "agent_state_intervals",
+                         "call_agent_legs", "agent_leg_sessions"):
             raise ValueError(f"unknown table {table!r}")
         return int(_run(self.con, f"SELECT count(*) FROM {table}")[0][0])
 

@@ -156,7 +156,8 @@ class AnalyticsProcess:
             log.error("analytics: the database is held by another process: %s", exc)
             await nc.close()
             return 1
-        reader = AnalyticsReader(self.db_path)  # the same database instance, its own cursors
+        reader = AnalyticsReader(  # the same database instance, its own cursors
+            self.db_path, costs=self.settings.costs.by_workstation())
         options: dict[str, Any] = {
             "batch_size": self.batch_size, "ack_wait_s": self.ack_wait_s,
             "on_written": metrics.records_written,

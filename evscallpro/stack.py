@@ -94,6 +94,7 @@ class Stack:
         self.analytics = AnalyticsService(
             WriterConfig(db_path=str(self.db_path), flush_interval_s=flush_interval_s)
         )
+        self.analytics.reader.costs = settings.costs.by_workstation()  # the page's cost per mode
         self.app: CallCenterApp | None = None
         self.gateway: GatewayThread | None = None
         self.presence: SoftphonePresence | None = None

@@ -17,6 +17,7 @@ from support.synthetic import generate_calls
 from analytics import rows
 from analytics.dashboard import StatsFilter, dashboard, period_window
 from analytics.intervals import AgentStateInterval
+from analytics.schema import SCHEMA_VERSION
 from analytics.stats import StatsError
 from analytics.stats_export import ExportTooLarge, export_filtered_calls
 from analytics.store import Batch, CallStore
@@ -215,7 +216,8 @@ def test_a_version_1_store_gets_the_new_columns_filled(tmp_path: Path) -> None:
             "SELECT DISTINCT agent_confirming_at FROM calls WHERE announcing_at IS NOT NULL"
         ).fetchall()
         assert confirming == [(datetime(2026, 5, 28, 20, 26, 40, 500000),)]
-        assert s.con.execute("SELECT value FROM schema_info").fetchall() == [("3",)]
+        version = s.con.execute("SELECT value FROM schema_info").fetchall()
+        assert version == [(str(SCHEMA_VERSION),)]
         assert len(s.con.execute("SELECT * FROM call_report").fetchall()) == 30
         assert dict(s.con.execute(
             "SELECT call_id, call_connected FROM agent_state_intervals").fetchall()) == {

@@ -30,6 +30,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from actors.analytics_service import AnalyticsService
 from actors.analytics_writer import FlushNow, WriterConfig
 from analytics.intervals import AgentStateInterval
+from core.agent_leg_session import AgentSessionRecord
+from core.costs import LegCost
 from core.domain import AgentState, CallOutcome, CallStep, LegRole, Party, WorkstationMode
 from core.records import CallRecord, Disposition, LegRecord, StepTime
 from core.views import CallView
@@ -133,6 +135,15 @@ def dataset(claire: str, ines: str) -> tuple[list[CallRecord], list[Disposition]
     return calls, dispositions, intervals
 
 
+# [costs]: the mobile leg 0.05 set up + 0.12 a minute; the softphone free
+RATES = {"mobile": LegCost(per_minute=0.12, per_call=0.05), "softphone": LegCost()}
+# alice's persistent mobile leg, 10 min before c1: called twice, 900 s answered, 2.00
+SESSION = AgentSessionRecord(agent_id="alice", workstation=WorkstationMode.MOBILE,
+                             endpoint="PJSIP/+33612345678@trunk", started_at=T0 - 600,
+                             answered_at=T0 - 595, ended_at=T0 + 330, end_reason="agent_hung_up",
+                             calls=0, legs=2, billable_seconds=900.0, cost=2.0)
+
+
 @pytest.fixture
 def stats_server(tmp_path: Path) -> Iterator[tuple[GatewayThread, FakeCallCenter]]:
     users = UserDirectory(hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
@@ -148,8 +159,9 @@ def stats_server(tmp_path: Path) -> Iterator[tuple[GatewayThread, FakeCallCenter
     analytics = AnalyticsService(WriterConfig(db_path=str(tmp_path / "calls.duckdb")))
     analytics.start()
     calls, dispositions, intervals = dataset(ids["Claire Petit"], ids["Inès Moreau"])
-    for record in [*calls, *dispositions, *intervals]:
+    for record in [*calls, *dispositions, *intervals, SESSION]:
         analytics.sink.write(record)
+    analytics.reader.costs = RATES
     assert analytics.writer is not None
     analytics.writer.ask(FlushNow(), timeout=10)
     fake = FakeCallCenter()
@@ -224,6 +236,12 @@ def test_supervisor_statistics_match_the_hand_computed_figures(
     # per local day, over the selected agents: one day, 530 s and 460 s
     expect(page.locator("#stats-billed-days tbody tr td")).to_have_text(
         ["2026-05-28", "8.8 min", "7.7 min"])
+    # cost per mode: the six calls dialed their agent leg (530 s); answered on the mobile:
+    # c1 0.05 + 0.12 * 106/60 = 0.262, c2 0.05 + 0.628 = 0.678, c3 0.05 + 0.032 = 0.082
+    # (c4 never answered, the softphone free): 1.022; alice's session as recorded
+    expect(page.locator("#stats-leg-costs tbody tr td")).to_have_text(
+        ["Un appel agent par appel", "6", "8.8 min", "1.02",
+         "Appel agent permanent (session)", "2", "15.0 min", "2.00"])
     expect(page.locator("body")).to_have_attribute("data-charts", "drawn")
     shot(page, "20-statistics-fr")
 
@@ -288,6 +306,8 @@ def test_statistics_in_english_and_agent_sees_only_own(
     page.goto("/stats")
     expect(page.locator("h1")).to_contain_text("Statistics")
     expect(page.locator("#kpi-calls")).to_have_text("6")
+    expect(page.locator("#stats-leg-costs tbody tr[data-mode=persistent] td").first).to_have_text(
+        "Persistent agent leg (session)")
     expect(page.locator("body")).to_have_attribute("data-charts", "drawn")
     shot(page, "21-statistics-en")
     assert_no_htmx_errors(page)

@@ -14,7 +14,7 @@ import msgspec
 from e2e_support import FAST_CALL, WAIT_S, Core
 
 from asterisk.sim.testing import SimulatorThread
-from core.agent_leg_session import SessionState
+from core.agent_leg_session import AgentSessionRecord, SessionState
 from core.domain import CallOutcome, CallStep, WorkstationMode
 from core.records import CallRecord
 from core.views import AgentView, CallView
@@ -109,6 +109,9 @@ def test_leg_dropped_mid_call_is_called_again_and_hanging_up_ends_the_session(
     assert ended.reason == "agent_hung_up"
     (session,) = core.app.sessions.records("a1")
     assert (session.calls, session.legs, session.end_reason) == (1, 2, "agent_hung_up")
+    # stored like a call's record: the record sink gets it (-> outbox/writer -> DuckDB)
+    stored = core.sink.wait_for(lambda r: isinstance(r, AgentSessionRecord), WAIT_S)
+    assert stored == session
 
 
 def test_persistent_mode_opens_the_session_after_the_first_call(
