@@ -34,6 +34,9 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _PLACEHOLDERS = re.compile(r"{([^{}]*)}")
 
 
+LEG_MODES = ("per_call", "persistent", "automatic")
+
+
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
 
@@ -59,6 +62,9 @@ class AgentSettings(_Section, frozen=True):
     # node. An agent's calls go through its node's Asterisk. Supervisors ignore it: they
     # supervise the calls of every node, from the node that holds the call.
     node: str = ""
+    # This agent's agent-leg mode ("per_call", "persistent", "automatic"); None: the
+    # `[costs] agent_leg_mode` of every agent (core/agent_leg_mode.py).
+    agent_leg_mode: str | None = None
 
 
 class SupervisorSettings(AgentSettings, frozen=True):
@@ -200,9 +206,13 @@ def validate(settings: CoreSettings) -> list[str]:
     if not _check_policy(settings.policy):  # people's numbers are checked against it
         errors += _check_people(settings)
     errors += _check_templates(settings.dial)
-    if settings.costs.agent_leg_mode not in ("per_call", "persistent", "automatic"):
+    if settings.costs.agent_leg_mode not in LEG_MODES:
         errors.append(f"costs.agent_leg_mode: {settings.costs.agent_leg_mode!r} is not one of "
                       "per_call, persistent, automatic")
+    for index, agent in enumerate(settings.agents):
+        if agent.agent_leg_mode is not None and agent.agent_leg_mode not in LEG_MODES:
+            errors.append(f"agents[{index}].agent_leg_mode: {agent.agent_leg_mode!r} is not one "
+                          "of per_call, persistent, automatic")
     for name in ("mobile", "softphone"):
         problem = getattr(settings.costs, name).problem()
         if problem:

@@ -17,7 +17,7 @@ from actors.deps import ActorDeps
 from actors.sinks import CallRecordSink
 from core.agent import AgentMachine, MobileNumberChanged
 from core.agent_leg_mode import AgentLegMode, LegModePolicy
-from evscallpro.core_config import CoreConfig
+from evscallpro.core_config import AgentDirectoryEntry, CoreConfig
 from evscallpro.do_not_call import do_not_call_file
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def start_agents(
             numbers_of_others=numbers,
         )
         machine.use_do_not_call(do_not_call)
-        mode = AgentLegMode(config.call.agent_leg_mode)
+        mode = leg_mode_of(entry, config.call.agent_leg_mode)
         policy = None
         if mode != AgentLegMode.PER_CALL:  # core/agent_leg_mode.py: persistent / automatic
             policy = LegModePolicy(mode, config.call.agent_leg_costs.get("mobile"))
@@ -76,3 +76,8 @@ def start_agents(
         agents[entry.agent_id] = ref
         if not ref.is_alive():
             raise RuntimeError(f"agent actor {entry.agent_id} did not start")
+
+
+def leg_mode_of(entry: AgentDirectoryEntry, default: str) -> AgentLegMode:
+    """The agent's own `agent_leg_mode`, else the call center's (`[costs]`)."""
+    return AgentLegMode(entry.agent_leg_mode or default)

@@ -34,6 +34,7 @@ def core_config_from_settings(settings: Settings) -> CoreConfig:
             softphone_endpoint=agent.softphone_endpoint or "",
             mobile_number=agent.mobile_number or "",
             workstation=agent.workstation,
+            agent_leg_mode=agent.agent_leg_mode,
         )
         for agent in settings.agents
     )

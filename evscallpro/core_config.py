@@ -17,6 +17,7 @@ class AgentDirectoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     softphone_endpoint: str = ""  # endpoint name, e.g. "agent-1001" (see DialTemplates.softphone)
     mobile_number: str = ""  # E.164
     workstation: WorkstationMode | None = None  # the workstation chosen at start, if any
+    agent_leg_mode: str | None = None  # None: CallSettings.agent_leg_mode ([costs])
 
 
 class SupervisorEntry(msgspec.Struct, frozen=True, kw_only=True):
