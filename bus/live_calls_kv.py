@@ -29,8 +29,10 @@ import contextlib
 import logging
 import re
 import threading
+import time
 
 import msgspec
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError
@@ -42,6 +44,8 @@ from core.call_config import CallRequest
 from core.domain import CallStep
 
 log = logging.getLogger(__name__)
+
+LOAD_TIMEOUT_S = 10.0  # reading the bucket at start: past it, go on with what was read
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _encoder = msgspec.json.Encoder()
@@ -98,22 +102,43 @@ class LiveCallsKV:
     @classmethod
     async def open(cls, js: JetStreamContext, node: str, replicas: int = 1) -> LiveCallsKV:
         kv = await open_bucket(js, node, replicas)
-        calls: dict[str, JournaledCall] = {}
-        watcher = await kv.watchall(ignore_deletes=True)
+        # The watch's end-of-initial-values marker can come before entries already on
+        # their way (nats-py): read until the marker AND the bucket's last message as the
+        # stream gave it before the watch (deletes included, so it is always seen).
+        info = await js.stream_info(f"KV_{live_calls_bucket(node)}")
+        last = info.state.last_seq if info.state.messages else 0
+        by_key: dict[str, JournaledCall] = {}
+        marker, revision = False, 0
+        deadline = time.monotonic() + LOAD_TIMEOUT_S
+        watcher = await kv.watchall()
         try:
-            while (entry := await watcher.updates(timeout=10.0)) is not None:
-                if entry.value is None:
+            while not (marker and revision >= last):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log.warning("node %s: live calls read up to #%d, the bucket's last change "
+                                "#%d not seen within %g s; going on", node, revision, last,
+                                LOAD_TIMEOUT_S)
+                    break
+                try:
+                    entry = await watcher.updates(timeout=left)
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                if entry is None:
+                    marker = True
+                    continue
+                revision = max(revision, entry.revision or 0)
+                if entry.operation in ("DEL", "PURGE") or entry.value is None:
+                    by_key.pop(entry.key, None)
                     continue
                 try:
-                    call = _decoder.decode(entry.value)
+                    by_key[entry.key] = _decoder.decode(entry.value)
                 except msgspec.DecodeError as exc:
                     log.warning("live call %s unreadable in the bucket, skipped (%s)",
                                 entry.key, exc)
-                    continue
-                calls[call.request.call_id] = call
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
+        calls = {call.request.call_id: call for call in by_key.values()}
         log.info("node %s: %d live calls in %s", node, len(calls), live_calls_bucket(node))
         return cls(js, kv, node, calls)
 
