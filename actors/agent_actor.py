@@ -31,6 +31,7 @@ from core.agent import (
 from core.agent_leg_mode import AgentLegMode, LegModePolicy
 from core.agent_leg_session import (
     AgentLegSession,
+    CallOver,
     CloseSession,
     OpenSession,
     ReturnLeg,
@@ -226,6 +227,8 @@ class AgentActor(MachineActor[AgentMachine]):
             case CallEnded(record=record):
                 if record.call_id == self.machine.call_id:
                     self.call_ref = None
+                if self.session is not None:  # a call ended while its leg was being recalled
+                    self.tell_peer(self.session, CallOver(call_id=record.call_id))
                 self.machine.receive(message, now)
                 self._flush(publish=True)
                 self._apply_leg_mode(record, now)

@@ -23,6 +23,7 @@ from analytics import metrics
 from core.agent_leg_session import (
     AgentLegSession,
     AgentSessionEnded,
+    CallOver,
     LegLent,
     LegUnavailable,
     LendLeg,
@@ -85,7 +86,7 @@ class AgentSessionActor(MachineActor[AgentLegSession]):
             case LendTo(call_id=call_id, call=call):
                 self.calls[call_id] = call
                 self.feed(LendLeg(call_id))
-            case ReturnLeg(call_id=call_id):
+            case ReturnLeg(call_id=call_id) | CallOver(call_id=call_id):
                 self.feed(message)
                 self.calls.pop(call_id, None)
             case _:

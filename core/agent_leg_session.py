@@ -95,6 +95,12 @@ class ReturnLeg(msgspec.Struct, frozen=True, tag="return_leg"):
 
 
 # -- events --------------------------------------------------------------------------------
+class CallOver(msgspec.Struct, frozen=True, tag="call_over"):
+    """A call of this agent ended (whatever became of the leg lent to it)."""
+
+    call_id: str
+
+
 class SessionStateChanged(msgspec.Struct, frozen=True, tag="session_state_changed"):
     agent_id: str
     state: SessionState
@@ -140,7 +146,7 @@ class AgentSessionEnded(msgspec.Struct, frozen=True, tag="agent_session_ended"):
     record: AgentSessionRecord
 
 
-SessionInput = OpenSession | CloseSession | LendLeg | ReturnLeg | TimerFired | Any
+SessionInput = OpenSession | CloseSession | LendLeg | ReturnLeg | CallOver | TimerFired | Any
 SessionEvent = SessionStateChanged | LegLent | LegLost | LegUnavailable | AgentSessionEnded
 
 _REASON = {
@@ -208,6 +214,11 @@ class AgentLegSession(Machine[SessionState, AriCommand, SessionEvent]):
                 self.call_id = None
                 self._hold()
                 self._set(S.WAITING, at)
+            case CallOver(call_id=call_id) if state == S.RECALLING and call_id == self.call_id:
+                # The call ended while its leg was being called again (the customer hung
+                # up on hold, the guard gave up): the leg, once back, waits for the next.
+                self.calls += 1
+                self.call_id = None
             case TimerFired(name=name) if self._timer_is_armed(name):
                 self._timer(name, at)
             case AriCommandFailed(command=OriginateChannel(channel_id=cid)) if self._is_leg(cid):

@@ -21,6 +21,7 @@ from core.agent_leg_mode import AgentLegMode, CallRate, choose_mode, hourly_cost
 from core.agent_leg_session import (
     AgentLegSession,
     AgentSessionEnded,
+    CallOver,
     CloseSession,
     LegLent,
     LegLost,
@@ -134,6 +135,22 @@ def test_leg_dropped_mid_call_is_called_again_while_the_customer_holds() -> None
     r.feed(ReturnLeg("c1"), CloseSession("log_out"), destroyed(LEG2, 16))
     record = r.record()
     assert (record.legs, record.calls, record.end_reason) == (2, 1, "log_out")
+
+
+def test_a_call_that_ends_while_its_leg_is_recalled_frees_the_session() -> None:
+    """The customer hangs up on hold while the mobile is called again: the leg, once back,
+    waits for the next call instead of being lent to a call that is gone."""
+    r = waiting()
+    r.feed(LendLeg("c1"))
+    r.feed(hangup_request(LEG1, 16))
+    assert r.m.state == SessionState.RECALLING
+    r.feed(CallOver("c1"))
+    r.feed(destroyed(LEG1, 16), stasis_start(LEG2, "Up"), dtmf(LEG2, "1"))
+    assert [e for e in r.of(LegLent) if e.channel_id == LEG2] == []  # not lent again
+    assert r.m.state == SessionState.WAITING
+    assert r.m.calls == 1
+    r.feed(CallOver("c1"))  # said twice (the return and the end): changes nothing
+    assert r.m.state == SessionState.WAITING and r.m.calls == 1
 
 
 def test_recall_failing_leaves_the_call_without_agent_and_ends_the_session() -> None:
