@@ -214,6 +214,13 @@ class AgentLegSession(Machine[SessionState, AriCommand, SessionEvent]):
                 self.call_id = None
                 self._hold()
                 self._set(S.WAITING, at)
+            case CallOver(call_id=call_id) if state == S.IN_CALL and call_id == self.call_id:
+                # The call ended without giving the leg back (its end and the leg's loss
+                # crossed): the leg waits for the next call; if it is gone, the session ends.
+                self.calls += 1
+                self.call_id = None
+                self._hold()
+                self._set(S.WAITING, at)
             case CallOver(call_id=call_id) if state == S.RECALLING and call_id == self.call_id:
                 # The call ended while its leg was being called again (the customer hung
                 # up on hold, the guard gave up): the leg, once back, waits for the next.

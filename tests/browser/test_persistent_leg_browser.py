@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from test_softphone import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, shot
+from test_softphone import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, shot, wait_until
 
 from actors.sinks import MemoryRecordSink
 from core.records import CallRecord
@@ -106,6 +106,11 @@ def test_the_mobile_stays_on_the_line_across_calls_and_comes_back_after_a_drop(
     # The mobile drops mid-call: the session calls it again, the call gets it back.
     call_martine(page)
     demo.simulator.far_end_hangup(f"{AGENT}-leg-1", 16)
+    # The recalled leg in the call's bridge (the session's "in_call" was already shown
+    # before the drop: hanging up before the recall would test another story)
+    recalled, sim = f"{AGENT}-leg-2", demo.simulator
+    wait_until(lambda: any(recalled in b.get("channels", ()) for b in sim.state()["bridges"]),
+               "the recalled mobile in the call's bridge", timeout=30.0)
     expect(session).to_have_attribute("data-state", "in_call", timeout=30000)
     expect(page.locator("#call-step")).to_have_attribute("data-step", "connected",
                                                         timeout=30000)

@@ -153,6 +153,18 @@ def test_a_call_that_ends_while_its_leg_is_recalled_frees_the_session() -> None:
     assert r.m.state == SessionState.WAITING and r.m.calls == 1
 
 
+def test_a_call_over_before_its_leg_drop_is_seen_never_lends_the_leg_again() -> None:
+    """The call's end crosses the mobile's hang-up: the session does not call the mobile
+    back for a call that is gone; the leg lost while waiting ends the session."""
+    r = waiting()
+    r.feed(LendLeg("c1"))
+    r.feed(CallOver("c1"))
+    assert r.m.state == SessionState.WAITING and r.m.calls == 1
+    out = r.feed(hangup_request(LEG1, 16), destroyed(LEG1, 16))
+    assert not [c for c in out if isinstance(c, OriginateChannel)]
+    assert r.m.state in (SessionState.ENDING, SessionState.ENDED)
+
+
 def test_recall_failing_leaves_the_call_without_agent_and_ends_the_session() -> None:
     r = waiting()
     r.feed(LendLeg("c1"), hangup_request(LEG1, 16), destroyed(LEG1, 16))
