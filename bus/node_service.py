@@ -34,7 +34,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -71,9 +70,9 @@ from bus.protocol import (
     node_queue,
     view_subject,
 )
-from core.domain import CallStep, Refusal, SupervisionMode, WorkstationMode
-from core.telephony import TelephonyHealth
+from core.domain import CallStep, Refusal
 from core.views import AgentView, CallView
+from gateway.ports import CallCenter
 
 log = logging.getLogger(__name__)
 
@@ -81,55 +80,8 @@ ENDED_CALLS_KEPT = 10_000  # the seq of so many ended calls is kept, for a view 
 COMMAND_THREADS = 32  # concurrent blocking requests into the core (each waits <= 5 s)
 
 
-class NodeCore(Protocol):
-    """What the service needs of a core: evscallpro.root.CallCenterApp is one."""
-
-    def place_call(
-        self, agent_id: str, customer_number: str, contact_id: str | None = None
-    ) -> Refusal | None: ...
-
-    def hang_up(self, agent_id: str, call_id: str) -> Refusal | None: ...
-
-    def switch_agent_leg(
-        self, agent_id: str, call_id: str, target: WorkstationMode
-    ) -> Refusal | None: ...
-
-    def open_agent_session(self, agent_id: str, workstation: WorkstationMode) -> Refusal | None: ...
-
-    def close_agent_session(self, agent_id: str) -> Refusal | None: ...
-
-    def set_workstation(
-        self, agent_id: str, mode: WorkstationMode, mobile_number: str | None = None
-    ) -> Refusal | None: ...
-
-    def log_in(self, agent_id: str) -> Refusal | None: ...
-
-    def log_out(self, agent_id: str) -> Refusal | None: ...
-
-    def set_available(self, agent_id: str) -> Refusal | None: ...
-
-    def pause(self, agent_id: str, reason: str) -> Refusal | None: ...
-
-    def qualify(
-        self,
-        agent_id: str,
-        call_id: str,
-        disposition: str,
-        comment: str = "",
-        callback_at: str | None = None,
-    ) -> Refusal | None: ...
-
-    def supervise(
-        self, supervisor_id: str, call_id: str, mode: SupervisionMode
-    ) -> Refusal | None: ...
-
-    def stop_supervision(self, supervisor_id: str, call_id: str) -> Refusal | None: ...
-
-    def snapshot(self) -> list[AgentView]: ...
-
-    def telephony_health(self) -> TelephonyHealth: ...
-
-    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]: ...
+# What the service needs of a core is the UI's port, whole: evscallpro.root.CallCenterApp is one.
+NodeCore = CallCenter
 
 
 def ping_subject(node: str) -> str:
