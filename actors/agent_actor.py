@@ -266,7 +266,7 @@ class AgentActor(MachineActor[AgentMachine]):
     def on_stop(self) -> None:
         if self.session is not None:
             with contextlib.suppress(pykka.ActorDeadError):
-                self.session.stop()
+                self.session.stop(block=False)
 
     def _call_not_started(self, request: CallRequest, exc: Exception, at: float) -> Refusal:
         """The machine already went on_call; end that call at once (nothing was dialed, so

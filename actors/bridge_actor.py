@@ -21,13 +21,14 @@ import pykka
 from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
 from actors.messages import Arrived, Shutdown, Teller
+from actors.runtime import PooledActor
 from core.bridge import BridgeCommand, BridgeMachine, BridgeSettings, OpenBridge, OrderBridge
 from core.timers import TimerFired
 
 log = logging.getLogger(__name__)
 
 
-class BridgeActor(pykka.ThreadingActor):
+class BridgeActor(PooledActor):
     def __init__(self, machine: BridgeMachine, deps: ActorDeps, owner: Teller | None) -> None:
         super().__init__()
         self.machine = machine

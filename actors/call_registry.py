@@ -38,6 +38,7 @@ from actors.registry_messages import (
     ToCall,
     health_after,
 )
+from actors.runtime import PooledActor
 from actors.unplaced_call import unplaced_call
 from core.call import CallMachine
 from core.call_config import CallSettings
@@ -49,7 +50,7 @@ from core.telephony import TelephonyHealth
 
 log = logging.getLogger(__name__)
 
-class CallRegistry(pykka.ThreadingActor):
+class CallRegistry(PooledActor):
     def __init__(
         self,
         deps: ActorDeps,

@@ -23,6 +23,7 @@ import pykka
 from actors.commands import CommandExecutor
 from actors.deps import ActorDeps
 from actors.messages import Arrived, Shutdown
+from actors.runtime import PooledActor
 from analytics import metrics
 from core.timers import TimerFired
 
@@ -44,7 +45,7 @@ class RunnableMachine(Protocol):
 M = TypeVar("M", bound=RunnableMachine)
 
 
-class MachineActor(pykka.ThreadingActor, Generic[M]):
+class MachineActor(PooledActor, Generic[M]):
     def __init__(self, machine: M, deps: ActorDeps, timer_scope: str) -> None:
         super().__init__()
         self.machine = machine

@@ -34,6 +34,7 @@ from actors.messages import (
     SwitchboardStats,
     Teller,
 )
+from actors.runtime import PooledActor
 from core.ari_events import (
     AriEvent,
     BridgeDestroyed,
@@ -193,7 +194,7 @@ class Routes:
             self.dropped += len(owners) - told
 
 
-class Switchboard(pykka.ThreadingActor):
+class Switchboard(PooledActor):
     def __init__(
         self,
         on_unowned_stasis: Callable[[str], None] | None = None,

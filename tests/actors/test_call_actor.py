@@ -32,11 +32,18 @@ class RecordingPort:
 
     def __init__(self) -> None:
         self.sent: list[Any] = []
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
 
     def send(self, command: Any, reply_to: Any) -> None:
         with self.lock:
             self.sent.append(command)
+            self.lock.notify_all()
+
+    def first(self, kind: type, timeout: float = 5.0) -> Any:
+        """The first command of `kind` sent, once the actor sent it."""
+        with self.lock:
+            self.lock.wait_for(lambda: any(isinstance(c, kind) for c in self.sent), timeout)
+            return next(c for c in self.sent if isinstance(c, kind))
 
 
 class ExplodingMachine(CallMachine):
@@ -153,7 +160,7 @@ def test_reconcile_ends_only_calls_whose_known_legs_vanished(deps: Any) -> None:
 
     req = request("r1")
     ref = CallActor.start(req, CallMachine(req, CallSettings()), deps)
-    originate = next(c for c in deps.port.sent if isinstance(c, OriginateChannel))
+    originate = deps.port.first(OriginateChannel)
     ref.tell(AriCommandSucceeded(command=originate, status=200, body={"id": "r1-agent"}))
     # The agent leg still exists; the customer was never dialed: nothing vanished.
     ref.tell(ChannelsListed(channel_ids=frozenset({"r1-agent", "r1-agent-2"})))
@@ -175,7 +182,7 @@ def test_reconcile_ignores_a_leg_first_known_after_the_listing(deps: Any) -> Non
 
     req = request("r2")
     ref = CallActor.start(req, CallMachine(req, CallSettings()), deps)
-    originate = next(c for c in deps.port.sent if isinstance(c, OriginateChannel))
+    originate = deps.port.first(OriginateChannel)
     listed_at = clock.time()
     ref.tell(AriCommandSucceeded(command=originate, status=200, body={"id": "r2-agent"}))
     ref.tell(ChannelsListed(channel_ids=frozenset(), listed_at=listed_at))
