@@ -225,9 +225,12 @@ class AriPort:
         self.sent = 0
         self.failed = 0
         self.retried = 0
+        self._closing = False
+        self._running: set[asyncio.Task[None]] = set()
 
     # -- lifecycle (called from the composition root) ------------------------------------
     def start(self) -> None:
+        self._closing = False
         self._loop_thread.submit(self._open()).result(5)
 
     async def _open(self) -> None:
@@ -239,6 +242,7 @@ class AriPort:
             )
 
     def stop(self) -> None:
+        self._closing = True  # a command failing from now on is not tried again
         if self._loop_thread.running:
             try:
                 self._loop_thread.submit(self._close()).result(5)
@@ -253,7 +257,12 @@ class AriPort:
     # -- commands ---------------------------------------------------------------------------
     def send(self, command: AriCommand, reply_to: Teller | None) -> None:
         """Perform `command`; tell the outcome to `reply_to` (if any). Returns at once."""
-        self._loop_thread.submit(self._execute(command, reply_to))
+        self._loop_thread.post(self._spawn, command, reply_to)
+
+    def _spawn(self, command: AriCommand, reply_to: Teller | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._execute(command, reply_to))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _execute(self, command: AriCommand, reply_to: Teller | None) -> None:
         loop = asyncio.get_running_loop()
@@ -265,7 +274,7 @@ class AriPort:
                 self._on_outcome(outcome, loop.time() - started)
             if not isinstance(outcome, AriCommandFailed):
                 break
-            if not is_retryable(command, outcome.status):
+            if not is_retryable(command, outcome.status) or self._closing:
                 break
             failures += 1
             wait = self.retry.wait_before(failures)

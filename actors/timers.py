@@ -2,7 +2,7 @@
 `message` to `reply_to` after `delay` seconds unless `cancel(key)` came first.
 
 Thread-safe and non-blocking for callers (everything hops onto the loop with
-`call_soon_threadsafe`); one `loop.call_later` handle per live timer, so thousands of calls
+`EventLoopThread.post`, batched with the caller's ARI commands); one `loop.call_later` handle per live timer, so thousands of calls
 cost no threads. Keys are the owners' (e.g. (call_id, timer name)); restarting a key replaces it.
 """
 
@@ -25,18 +25,16 @@ class TimerService:
         self.fired = 0
 
     def start(self, key: Hashable, delay_s: float, message: object, reply_to: Teller) -> None:
-        self._loop_thread.loop.call_soon_threadsafe(
-            self._start, key, max(0.0, delay_s), message, reply_to
-        )
+        self._loop_thread.post(self._start, key, max(0.0, delay_s), message, reply_to)
 
     def cancel(self, key: Hashable) -> None:
         if self._loop_thread.running:
-            self._loop_thread.loop.call_soon_threadsafe(self._cancel, key)
+            self._loop_thread.post(self._cancel, key)
 
     def cancel_all(self, prefix: Hashable) -> None:
         """Cancel every timer whose key is a tuple starting with `prefix` (a call ended)."""
         if self._loop_thread.running:
-            self._loop_thread.loop.call_soon_threadsafe(self._cancel_prefix, prefix)
+            self._loop_thread.post(self._cancel_prefix, prefix)
 
     @property
     def pending(self) -> int:

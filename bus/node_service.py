@@ -11,8 +11,9 @@ a thread pool of the service, never on the loop, and each command is a task of i
 slow answer does not hold the next command back (the in-process gateway calls them the same
 way, from several threads).
 
-Views come from actor threads. Each one is handed to the loop with `call_soon_threadsafe`
-(FIFO: the views of one actor keep their order), where it gets its sequence number (per
+Views come from the actors' threads. Each one is handed to the loop with a `HandOver`
+(FIFO: the views of one actor keep their order; the views of one wake-up share one
+`call_soon_threadsafe`), where it gets its sequence number (per
 view: an agent, a call; counted from 1 in this incarnation), updates the service's table of
 the latest view of each agent and each live call, and is queued for publishing, all in one
 step on the loop. `GetSnapshot` answers from that table, on the loop too, so the snapshot
@@ -40,6 +41,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from actors.loop import HandOver
 from bus.protocol import (
     HEALTH_INTERVAL_S,
     PREFIX,
@@ -150,6 +152,7 @@ class NodeService:
         self.metrics_url = metrics_url
         self.health_interval_s = health_interval_s
         self.loop = asyncio.get_running_loop()
+        self._views_in = HandOver(lambda: self.loop)
         self._encoder = msgspec.json.Encoder()
         self._seqs: dict[tuple[str, str], int] = {}
         self._agents: dict[str, SequencedAgent] = {}
@@ -209,7 +212,7 @@ class NodeService:
         """Any thread (the core's actors): to the loop, in the order they come."""
         if isinstance(view, AgentView | CallView):
             with contextlib.suppress(RuntimeError):  # the loop closed: the process is ending
-                self.loop.call_soon_threadsafe(self._sequence, view)
+                self._views_in.post(self._sequence, view)
 
     def _sequence(self, view: AgentView | CallView) -> None:
         """On the loop: number the view, keep it as its latest, queue its change."""

@@ -131,3 +131,38 @@ def test_many_actors_share_a_few_threads(pool: ActorPool) -> None:
         ref.stop(block=False)
     for ref in refs:
         assert ref.actor_stopped.wait(5)
+
+
+def test_posts_to_the_loop_keep_their_order_and_share_wake_ups() -> None:
+    from actors.loop import EventLoopThread
+
+    loop_thread = EventLoopThread("test-hand-over")
+    loop_thread.start()
+    try:
+        seen: list[int] = []
+        done = threading.Event()
+        hold = threading.Event()
+        loop_thread.post(hold.wait, 5)  # the loop is busy while the posts below pile up
+        for i in range(1000):
+            loop_thread.post(seen.append, i)
+        loop_thread.post(done.set)
+        hold.set()
+        assert done.wait(5)
+        assert seen == list(range(1000))
+        assert loop_thread._hand_over.wakeups <= 3
+    finally:
+        loop_thread.stop()
+
+
+def test_a_failing_post_does_not_lose_the_next_ones() -> None:
+    from actors.loop import EventLoopThread
+
+    loop_thread = EventLoopThread("test-hand-over-failure")
+    loop_thread.start()
+    try:
+        done = threading.Event()
+        loop_thread.post(lambda: 1 / 0)
+        loop_thread.post(done.set)
+        assert done.wait(5)
+    finally:
+        loop_thread.stop()
