@@ -597,9 +597,15 @@ class Gateway:
     def _offline_view(self, view: AgentView | CallView) -> None:
         """Any thread: an agent seen offline by the core (a node restarted, the core lost
         the agent) is logged in again if their desk is open here."""
-        if isinstance(view, AgentView) and view.state == AgentState.OFFLINE:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
+        if not isinstance(view, AgentView):
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
+            if view.state == AgentState.OFFLINE:
                 self._main_loop.call_soon_threadsafe(self._back_on_shift, view.agent_id)
+            elif view.agent_id in self._shift_asked:
+                # back on shift: the next time the core loses them is a new time, not a
+                # repeat to hold back (the throttle is for a core that keeps refusing)
+                self._main_loop.call_soon_threadsafe(self._shift_asked.pop, view.agent_id, None)
 
     def _back_on_shift(self, agent_id: str) -> None:
         """Loop thread. An agent leaves their shift by signing out (the session ends, the

@@ -354,6 +354,13 @@ async def test_an_open_desk_brings_its_agent_back_on_shift_after_the_core_lost_t
             assert 'id="log-in"' not in frame
             after = fake.requests[fake.requests.index(("log_out", ("alice",))):]
             assert after.count(("log_in", ("alice",))) == 1
+            # lost again a moment later (a node restarting twice): back on shift again, the
+            # throttle holds back repeats only while the agent stays offline
+            fake.log_out("alice")
+            await recv_until(ws, 'data-state="offline"')
+            await recv_until(ws, 'data-state="available"')
+            after = fake.requests[fake.requests.index(("log_out", ("alice",))):]
+            assert after.count(("log_in", ("alice",))) == 2
             fake.log_out("bob")  # Bob has no desk open here: left offline
             fake.wait_idle()
             assert ("log_in", ("bob",)) not in fake.requests
