@@ -56,6 +56,8 @@ class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):
     closed_while_away: tuple[str, ...] = ()
     telephony_restarted: bool = False  # Asterisk's startup time changed since the last one
     error: str = ""
+    listing_s: float = 0.0  # GET /asterisk/info, /channels, /bridges
+    adopting_s: float = 0.0  # matching the listing with the journal, rebuilding the calls
 
 
 class Reconciler:
@@ -142,6 +144,7 @@ class Reconciler:
         return self._restart_unreported
 
     async def _reconcile(self, generation: int) -> ReconcileReport:
+        began = time.perf_counter()
         restarted = await self._telephony_restarted()
         listed_at = time.time()  # the call machines' clock
         owned_before = self.live_call_refs()  # a call that ends during the listing stays ours
@@ -152,6 +155,7 @@ class Reconciler:
                 generation=generation, channels=0, told_actors=0, error=LISTING_FAILED
             )
         self._restart_unreported = False
+        listed = time.perf_counter()
         live_ids = frozenset(c.id for c in channels)
 
         # The journal is read on both sides of the snapshot of this process's calls: a call
@@ -215,6 +219,8 @@ class Reconciler:
             adopted=tuple(adopted),
             closed_while_away=tuple(closed),
             telephony_restarted=restarted,
+            listing_s=round(listed - began, 3),
+            adopting_s=round(time.perf_counter() - listed, 3),
         )
 
     async def orphan_legs(self) -> tuple[str, ...] | None:

@@ -101,6 +101,7 @@ class LiveCallsKV:
 
     @classmethod
     async def open(cls, js: JetStreamContext, node: str, replicas: int = 1) -> LiveCallsKV:
+        began = time.monotonic()
         kv = await open_bucket(js, node, replicas)
         # The watch's end-of-initial-values marker can come before entries already on
         # their way (nats-py): read until the marker AND the bucket's last message as the
@@ -139,7 +140,8 @@ class LiveCallsKV:
             with contextlib.suppress(Exception):
                 await watcher.stop()
         calls = {call.request.call_id: call for call in by_key.values()}
-        log.info("node %s: %d live calls in %s", node, len(calls), live_calls_bucket(node))
+        log.info("node %s: %d live calls in %s (%d entries read in %.2f s)", node, len(calls),
+                 live_calls_bucket(node), revision, time.monotonic() - began)
         return cls(js, kv, node, calls)
 
     # ------------------------------------------------------------------ actor threads

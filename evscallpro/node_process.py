@@ -30,11 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -55,6 +53,7 @@ from core.records import CallRecord
 from core.views import CallView
 from evscallpro import asterisk_check
 from evscallpro.core_parts import CoreParts
+from evscallpro.line_out import LineOut
 from evscallpro.people import people_problems
 from evscallpro.process_metrics import start_metrics_server
 from evscallpro.settings_file import Settings, SettingsError, load_settings
@@ -92,14 +91,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=run)
 
 
-_EMIT_LOCK = threading.Lock()
+LINES = LineOut()  # stdout: the actors' lines never wait on serve reading them
 
 
 def emit(event: dict[str, Any]) -> None:
-    line = json.dumps(event) + "\n"
-    with _EMIT_LOCK:
-        sys.stdout.write(line)
-        sys.stdout.flush()
+    """A lifecycle line (ready, reconciled, stopped, errors): written before returning."""
+    LINES.now(event)
 
 
 class CallMetricsSink:
@@ -113,12 +110,12 @@ class CallMetricsSink:
 
 class StdoutSink:
     def write(self, record: object) -> None:
-        emit({"event": "record", "record": msgspec.to_builtins(record)})
+        LINES.soon({"event": "record", "record": msgspec.to_builtins(record)})
 
 
 def _on_view(view: object) -> None:
     if isinstance(view, CallView):
-        emit({"event": "call", "call_id": view.call_id, "step": str(view.step)})
+        LINES.soon({"event": "call", "call_id": view.call_id, "step": str(view.step)})
 
 
 def _on_reconciled(report: ReconcileReport) -> None:

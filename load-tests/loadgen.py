@@ -289,6 +289,8 @@ class LoadGen:
             self.crash["kill_to_reconciled_s"] = took
             self.crash["adopted"] = len(event.get("adopted") or ())
             self.crash["closed_while_away"] = len(event.get("closed_while_away") or ())
+            self.crash["reconcile_listing_s"] = event.get("listing_s")
+            self.crash["reconcile_adopting_s"] = event.get("adopting_s")
         elif kind == "process_ready" and "kill_to_ready_s" not in self.crash:
             self.crash["kill_to_ready_s"] = took
             spawned = started_monotonic(int(event.get("pid", 0)))
