@@ -7,6 +7,7 @@ that response time does not reveal which user ids exist.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from enum import StrEnum
@@ -17,7 +18,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _HASHER = PasswordHasher()
-_DUMMY_HASH = _HASHER.hash("not-a-real-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Hashed at the first unknown user, not at import (~0.2 s: every process imports this)."""
+    return _HASHER.hash("not-a-real-password")
 
 
 class Role(StrEnum):
@@ -151,7 +157,7 @@ class UserDirectory:
     def verify(self, user_id: str, password: str) -> User | None:
         """The user if the password matches, else None."""
         user = self.get(user_id)
-        stored = user.password_hash if user is not None else _DUMMY_HASH
+        stored = user.password_hash if user is not None else _dummy_hash()
         try:
             _HASHER.verify(stored, password)
         except (VerificationError, InvalidHashError):

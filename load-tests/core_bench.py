@@ -56,6 +56,7 @@ from floor import InputRecorder, replay  # noqa: E402  (load-tests/floor.py)
 from actors import ari_link  # noqa: E402
 from actors import messages as actor_messages  # noqa: E402
 from actors.call_actor import CallActor  # noqa: E402
+from actors.call_journal import CallJournal  # noqa: E402
 from actors.messages import Arrived  # noqa: E402
 from actors.sinks import MemoryRecordSink  # noqa: E402
 from core.ari_events import decode_event_json, event_channel_id  # noqa: E402
@@ -284,6 +285,12 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--ramp-max", type=float, default=180.0)
     parser.add_argument("--json", type=Path, help="write the results to this file")
+    parser.add_argument(
+        "--adopt",
+        action="store_true",
+        help="after phase 2: stop the core with the --hold calls up, start a new one on the "
+        "same live-calls journal and time its adoption of them (start -> reconciled)",
+    )
     parser.add_argument("--no-floor", action="store_true", help="skip the floor replay")
     parser.add_argument(
         "--lean",
@@ -328,17 +335,17 @@ def main() -> int:
                 connected.add(view.call_id)
 
     settings = CallSettings(app=APP, language="en", prompts=msgspec_prompts_none())
-    app = CallCenterApp(
-        CoreConfig(
-            ari_url=sim.base_url,
-            ari_user=sim.user,
-            ari_password=sim.password,
-            app=APP,
-            call=settings,
-            request_timeout_s=30.0,
-        ),
-        sink=sink,
+    config = CoreConfig(
+        ari_url=sim.base_url,
+        ari_user=sim.user,
+        ari_password=sim.password,
+        app=APP,
+        call=settings,
+        request_timeout_s=30.0,
     )
+    # --adopt: the calls are journaled as the node journals them (there, in its bucket)
+    journal = CallJournal(folder / "live-calls.jsonl") if args.adopt else None
+    app = CallCenterApp(config, sink=sink, journal=journal)
     app.subscribe(on_view)
     actor_on_receive = CallActor.on_receive
     try:
@@ -559,6 +566,8 @@ def main() -> int:
             "ramp_core_over_phase1_floor": ratio,
             "loadavg": os.getloadavg(),
         }
+        if args.adopt:
+            app = adopt_after_restart(app, config, sink, journal, args.hold, results["phase2"])
         started = time.perf_counter()
         for call_id in hold_ids:
             app.hang_up_call(call_id, by="bench")
@@ -587,6 +596,47 @@ def main() -> int:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
         print(f"results written to {args.json}")
     return 0
+
+
+def adopt_after_restart(
+    app: CallCenterApp,
+    config: CoreConfig,
+    sink: MemoryRecordSink,
+    journal: CallJournal | None,
+    held: int,
+    results: dict[str, Any],
+) -> CallCenterApp:
+    """Stop the core with the calls up (as a crash leaves them), start a new core on the
+    same journal, and time start -> reconciled (its adoption of every live call)."""
+    reports: list[Any] = []
+    app.stop()  # the live calls stay up in Asterisk
+    again = CallCenterApp(
+        config,
+        sink=sink,
+        journal=CallJournal(journal.path) if journal is not None else None,
+        on_reconciled=reports.append,
+    )
+    started = time.perf_counter()
+    again.start(wait_for_link_s=120)
+    took = time.perf_counter() - started
+    report = reports[0] if reports else None
+    adopted = len(report.adopted) if report is not None else 0
+    live = len(again.live_call_ids())
+    print(
+        f"adoption: a new core adopted {adopted} of {held} live calls, start -> reconciled "
+        f"{took:.2f} s (listing {getattr(report, 'listing_s', '?')} s, adopting "
+        f"{getattr(report, 'adopting_s', '?')} s); live CallActors {live}",
+        flush=True,
+    )
+    results["adoption"] = {
+        "held": held,
+        "adopted": adopted,
+        "live_call_actors": live,
+        "start_to_reconciled_s": round(took, 3),
+        "listing_s": getattr(report, "listing_s", None),
+        "adopting_s": getattr(report, "adopting_s", None),
+    }
+    return again
 
 
 def msgspec_prompts_none() -> Any:
