@@ -77,3 +77,20 @@ class LineOut:
                 while not self._queued:
                     self._wake.wait()
             self.flush()
+
+
+def log_without_blocking(level: int, fmt: str) -> None:
+    """Logging for a process whose actors share one thread: records go to a queue, and a
+    listener thread writes them to stderr (a slow reader of the pipe holds no call back).
+    The listener is stopped, and what it holds written, at exit."""
+    import logging
+    import logging.handlers
+    import queue
+
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setFormatter(logging.Formatter(fmt))
+    listener = logging.handlers.QueueListener(records, to_stderr, respect_handler_level=True)
+    logging.basicConfig(level=level, handlers=[logging.handlers.QueueHandler(records)])
+    listener.start()
+    atexit.register(listener.stop)

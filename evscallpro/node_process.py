@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ from core.records import CallRecord
 from core.views import CallView
 from evscallpro import asterisk_check
 from evscallpro.core_parts import CoreParts
-from evscallpro.line_out import LineOut
+from evscallpro.line_out import LineOut, log_without_blocking
 from evscallpro.people import people_problems
 from evscallpro.process_metrics import start_metrics_server
 from evscallpro.settings_file import Settings, SettingsError, load_settings
@@ -154,10 +153,9 @@ def node_settings(args: argparse.Namespace) -> tuple[Settings, Settings, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    log_without_blocking(
+        logging.INFO if args.verbose else logging.WARNING,
+        "%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         settings, mine, metrics_port = node_settings(args)

@@ -84,6 +84,19 @@ def core_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
                 _met(p2.get("connected") == r["hold"] and p2.get("core_rss_mib", 1e9) < 512),
             )
         )
+    adoption = p2.get("adoption")
+    if adoption:
+        rows.append(
+            (
+                f"a new core (in-process, its journal) adopts the {adoption['held']} live calls "
+                "within 5 s of its start",
+                f"{adoption['adopted']} adopted, start -> reconciled "
+                f"{adoption['start_to_reconciled_s']} s (listing {adoption['listing_s']} s, "
+                f"adopting {adoption['adopting_s']} s)",
+                _met(adoption["adopted"] == adoption["held"]
+                     and adoption["start_to_reconciled_s"] <= 5),
+            )
+        )
     return rows
 
 
@@ -204,8 +217,8 @@ SCENARIOS = [
     Scenario(
         "core at 60 calls/s, then 1,000 calls ramping at 60/s",
         "core_bench.py",
-        ["--calls", "600", "--rate", "60", "--hold", "1000"],
-        ["--calls", "60", "--rate", "30", "--hold", "60"],
+        ["--calls", "600", "--rate", "60", "--hold", "1000", "--adopt"],
+        ["--calls", "60", "--rate", "30", "--hold", "60", "--adopt"],
         240,
         core_rows,
     ),
