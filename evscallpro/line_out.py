@@ -91,6 +91,9 @@ def log_without_blocking(level: int, fmt: str) -> None:
     to_stderr = logging.StreamHandler(sys.stderr)
     to_stderr.setFormatter(logging.Formatter(fmt))
     listener = logging.handlers.QueueListener(records, to_stderr, respect_handler_level=True)
-    logging.basicConfig(level=level, handlers=[logging.handlers.QueueHandler(records)])
+    to_queue = logging.handlers.QueueHandler(records)
+    # the message (and its traceback) only: the listener's handler adds time, level and name
+    to_queue.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=level, handlers=[to_queue])
     listener.start()
     atexit.register(listener.stop)

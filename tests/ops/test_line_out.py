@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 from evscallpro.line_out import LineOut
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class SlowStream(io.StringIO):
@@ -54,3 +60,31 @@ def test_a_lifecycle_line_comes_after_the_lines_queued_before_it() -> None:
     got = lines(stream)
     assert got[-1] == {"event": "ready"}
     assert [g["n"] for g in got[:-1]] == list(range(50))
+
+
+def test_the_node_logs_through_a_queue_once_formatted(tmp_path: Path) -> None:
+    """In a process of its own (logging is global): one time/level/name prefix per line,
+    the traceback kept, the level respected, everything written by exit."""
+    script = tmp_path / "logs.py"
+    script.write_text(
+        "import logging\n"
+        "from evscallpro.line_out import log_without_blocking\n"
+        "log_without_blocking(logging.WARNING, '%(levelname)s %(name)s: %(message)s')\n"
+        "log = logging.getLogger('evs.test')\n"
+        "log.warning('hello %s', 'world')\n"
+        "try:\n"
+        "    1 / 0\n"
+        "except ZeroDivisionError:\n"
+        "    log.exception('failed')\n"
+        "log.info('not shown')\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True,
+    )
+    err = done.stderr.splitlines()
+    assert err[0] == "WARNING evs.test: hello world"
+    assert err[1] == "ERROR evs.test: failed"
+    assert "ZeroDivisionError: division by zero" in done.stderr
+    assert "not shown" not in done.stderr
