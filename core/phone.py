@@ -23,6 +23,12 @@ class NumberProblem(msgspec.Struct, frozen=True):
 
 def normalize(raw: str, region: str = DEFAULT_REGION) -> str | NumberProblem:
     """'06 12 34 56 78' (region FR) -> '+33612345678'; national forms use `region`."""
+    parsed = _parse(raw, region)
+    return parsed if isinstance(parsed, NumberProblem) else parsed[1]
+
+
+def _parse(raw: str, region: str) -> tuple[phonenumbers.PhoneNumber, str] | NumberProblem:
+    """The parsed valid number and its E.164 form (one parse for both), or why not."""
     text = (raw or "").strip()
     if not text:
         return NumberProblem("invalid_number", "the phone number is empty")
@@ -34,7 +40,7 @@ def normalize(raw: str, region: str = DEFAULT_REGION) -> str | NumberProblem:
         return NumberProblem("invalid_number", f"{text!r} is not a phone number ({exc})")
     if not phonenumbers.is_valid_number(number):
         return NumberProblem("invalid_number", f"{text!r} is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class DialingPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -56,10 +62,10 @@ class DialingPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     def check(self, raw: str) -> str | NumberProblem:
         """The E.164 form of `raw` when it may be dialed, otherwise why not."""
-        e164 = normalize(raw, self.default_region)
-        if isinstance(e164, NumberProblem):
-            return e164
-        number = phonenumbers.parse(e164, None)
+        parsed = _parse(raw, self.default_region)
+        if isinstance(parsed, NumberProblem):
+            return parsed
+        number, e164 = parsed
         country = phonenumbers.region_code_for_number(number) or "?"
         allowed = {region.upper() for region in self.allowed_regions}
         if allowed and country not in allowed:

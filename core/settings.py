@@ -289,8 +289,8 @@ def _check_people(settings: CoreSettings) -> list[str]:
     for section, people in (("agents", settings.agents), ("supervisors", settings.supervisors)):
         for index, person in enumerate(people):
             key = f"{section}[{index}]"
-            errors += _check_person(key, person, settings.policy, ids)
-            number = _agent_mobile(settings.policy, person)
+            number = _agent_mobile(settings.policy, person)  # once: parsing is the cost
+            errors += _check_person(key, person, number, ids)
             if isinstance(number, str):
                 if number in numbers:
                     errors.append(
@@ -313,14 +313,15 @@ def _agent_mobile(policy: DialingPolicy, person: AgentSettings) -> str | NumberP
     return policy.check_agent_mobile(person.mobile_number)
 
 
-def _check_person(key: str, person: AgentSettings, policy: DialingPolicy, seen: set[str]) -> list[str]:
+def _check_person(
+    key: str, person: AgentSettings, checked: str | NumberProblem | None, seen: set[str]
+) -> list[str]:
     errors = []
     if not _ID.match(person.id):
         errors.append(f"{key}.id: {person.id!r} is not a valid id (letters, digits, _ . -)")
     elif person.id in seen:
         errors.append(f"{key}.id: {person.id!r} is used twice")
     seen.add(person.id)
-    checked = _agent_mobile(policy, person)
     if isinstance(checked, NumberProblem):
         if checked.code == "invalid_number":
             errors.append(

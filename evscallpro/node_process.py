@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -121,6 +122,34 @@ def _on_reconciled(report: ReconcileReport) -> None:
     emit({"event": "reconciled", **msgspec.to_builtins(report)})
 
 
+class StartSteps:
+    """How long each step of the start took, from the process's own start (its imports and
+    the Asterisk check are in the first step): said on the ready line."""
+
+    def __init__(self) -> None:
+        self.taken: dict[str, float] = {"process": round(time.time() - process_started_at(), 3)}
+        self._last = time.monotonic()
+
+    def done(self, step: str) -> None:
+        now = time.monotonic()
+        self.taken[step] = round(now - self._last, 3)
+        self._last = now
+
+
+def process_started_at() -> float:
+    """This process's start (epoch seconds), from /proc; now where /proc is missing."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+
+
 class ConfigProblem(Exception):
     """The configuration (file or arguments) cannot run this node: exit 2, no restart."""
 
@@ -182,6 +211,7 @@ class NodeProcess:
         self.folder = node_folder(settings, node)
 
     async def run(self) -> int:
+        steps = StartSteps()
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -191,6 +221,7 @@ class NodeProcess:
         bus = self.settings.bus
         nc = await connect(bus, f"node {self.node}")  # raises: a crash, restarted by serve
         js = nc.jetstream()
+        steps.done("bus")
 
         async def prepare() -> None:
             await when_ready(lambda: ensure_stream(js, bus.replicas), "records stream")
@@ -198,6 +229,7 @@ class NodeProcess:
         await prepare()
         journal = await when_ready(lambda: LiveCallsKV.open(js, self.node, bus.replicas),
                                    "live-calls bucket")
+        steps.done("live_calls")
         outbox = RecordOutbox(self.folder)
         outbox.start(RecordPublisher(js, self.node), prepare=prepare)
         intervals = AgentIntervals(outbox.write)
@@ -219,6 +251,7 @@ class NodeProcess:
         service.attach()  # before the core starts: the agents' first views are numbered
         try:
             stop_core = await asyncio.to_thread(parts.start, LINK_TIMEOUT_S)
+            steps.done("core")  # its agents, the ARI link, the first reconciliation
         except Exception as exc:  # ARI not answering: a crash, restarted with back-off
             log.error("node %s: the core did not start: %s", self.node, exc)
             await service.stop()
@@ -228,8 +261,10 @@ class NodeProcess:
             return 1
         await service.start()
         await service.seed_agents()
+        steps.done("service")
         emit({
             "event": "ready",
+            "start_steps_s": steps.taken,
             "process": "node",
             "node": self.node,
             "app": app.config.app,

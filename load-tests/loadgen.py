@@ -293,6 +293,7 @@ class LoadGen:
             self.crash["reconcile_adopting_s"] = event.get("adopting_s")
         elif kind == "process_ready" and "kill_to_ready_s" not in self.crash:
             self.crash["kill_to_ready_s"] = took
+            self.crash["restart_steps_s"] = event.get("start_steps_s")
             spawned = started_monotonic(int(event.get("pid", 0)))
             if spawned is not None:  # the new node's own start: the restart it is timed from
                 self.crash["kill_to_spawn_s"] = round(spawned - self.killed_at, 3)
