@@ -277,9 +277,9 @@ def dashboard(
     check_filter(flt)
     from analytics import rollup_page  # the rollup path builds on this module's helpers
 
-    board = rollup_page.dashboard_from_rollup(con, flt, today) if use_rollup else None
+    board = rollup_page.dashboard_from_rollup(con, flt, today, costs) if use_rollup else None
     if board is not None:
-        return msgspec.structs.replace(board, leg_costs=agent_leg_costs(con, flt, costs))
+        return board
     where, params = _where(flt)
     bucket = "hour" if flt.end - flt.start <= timedelta(hours=50) else "day"
     parties = [p.value for p in Party]

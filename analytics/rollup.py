@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import duckdb
+import msgspec
 
+from analytics import leg_costs
+from core.costs import LegCost
 from core.domain import CallOutcome, Party
 
 NORMAL_CAUSES = (0, 16, 31)
@@ -44,7 +47,8 @@ _PARTIES = [p.value for p in Party]
 DDL = (
     """CREATE TABLE IF NOT EXISTS stats_rollup_days (
         tz VARCHAR NOT NULL, day DATE NOT NULL,
-        calls BIGINT NOT NULL, intervals BIGINT NOT NULL, built_at TIMESTAMP NOT NULL, PRIMARY KEY (tz, day))""",
+        calls BIGINT NOT NULL, intervals BIGINT NOT NULL, rates VARCHAR NOT NULL,
+        built_at TIMESTAMP NOT NULL, PRIMARY KEY (tz, day))""",
     f"""CREATE TABLE IF NOT EXISTS stats_rollup_calls (
         tz VARCHAR NOT NULL, day DATE NOT NULL, agent_id VARCHAR NOT NULL,
         workstation VARCHAR NOT NULL, outcome VARCHAR NOT NULL,
@@ -58,8 +62,19 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS stats_rollup_hist (
         tz VARCHAR NOT NULL, day DATE NOT NULL, workstation VARCHAR NOT NULL,
         kind VARCHAR NOT NULL, second BIGINT NOT NULL, n BIGINT NOT NULL)""",
+    # the values of each histogram bucket, sorted: the exact percentiles read the few buckets
+    # their ranks fall in from here instead of scanning the window's calls
+    """CREATE TABLE IF NOT EXISTS stats_rollup_values (
+        tz VARCHAR NOT NULL, day DATE NOT NULL, workstation VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL, second BIGINT NOT NULL, vals DOUBLE[] NOT NULL)""",
+    # per-call agent legs (analytics.leg_costs.per_call_sql), at the rates of `rates`
+    """CREATE TABLE IF NOT EXISTS stats_rollup_legs (
+        tz VARCHAR NOT NULL, day DATE NOT NULL, workstation VARCHAR NOT NULL,
+        legs BIGINT NOT NULL, seconds DOUBLE NOT NULL, cost DOUBLE NOT NULL,
+        cost_n BIGINT NOT NULL)""",
 )
-TABLES = ("stats_rollup_days", "stats_rollup_calls", "stats_rollup_states", "stats_rollup_hist")
+TABLES = ("stats_rollup_days", "stats_rollup_calls", "stats_rollup_states", "stats_rollup_hist",
+          "stats_rollup_values", "stats_rollup_legs")
 SETUP = "(epoch(agent_answered_at) - epoch(started_at))"
 VALUES = {"talk": ("talk_seconds", "connected_at IS NOT NULL"),
           "setup": (SETUP, "agent_answered_at IS NOT NULL")}
@@ -82,8 +97,18 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchone() or (0,)
     if present == len(TABLES):
         return  # the DDL costs ~3 ms per fetch, this check ~0.5
-    for ddl in DDL:
-        con.execute(ddl)
+    with _build_lock:  # a rollup of an older layout: derived data, dropped and built again
+        for table in TABLES:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        for ddl in DDL:
+            con.execute(ddl)
+
+
+def rates_key(rates: dict[str, LegCost]) -> str:
+    """The leg rates a day's `stats_rollup_legs` was built with: other rates, other costs."""
+    return msgspec.json.encode(
+        sorted((mode, r.per_call, r.per_minute) for mode, r in rates.items())
+    ).decode()
 
 
 def forget(con: duckdb.DuckDBPyConnection) -> None:
@@ -124,6 +149,18 @@ def hist_sql(local: str, ws: str) -> str:
     parts = [
         f"""SELECT CAST({local} AS DATE) AS day, workstation, '{kind}' AS kind,
                    {bucket_sql(kind)} AS second, count(*) AS n
+            FROM calls WHERE started_at >= ? AND started_at < ? AND {cond} {ws}
+            GROUP BY ALL"""
+        for kind, (expr, cond) in VALUES.items()
+    ]
+    return " UNION ALL ".join(parts)
+
+
+def values_sql(local: str, ws: str) -> str:
+    """Per day, workstation, kind and histogram bucket: the bucket's values, sorted."""
+    parts = [
+        f"""SELECT CAST({local} AS DATE) AS day, workstation, '{kind}' AS kind,
+                   {bucket_sql(kind)} AS second, list_sort(list({expr})) AS vals
             FROM calls WHERE started_at >= ? AND started_at < ? AND {cond} {ws}
             GROUP BY ALL"""
         for kind, (expr, cond) in VALUES.items()
@@ -183,13 +220,17 @@ class DayRange:
         return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
 
-def fresh_days(con: duckdb.DuckDBPyConnection, rng: DayRange) -> None:
-    """Build the days of `rng` that are missing or whose records changed since built."""
+def fresh_days(
+    con: duckdb.DuckDBPyConnection, rng: DayRange, rates: dict[str, LegCost] | None = None
+) -> None:
+    """Build the days of `rng` that are missing, built at other leg rates, or whose records
+    changed since built."""
     calls_fp, intervals_fp = _fingerprint_sql(None)
+    key = rates_key(rates or {})
     stored = con.execute(
         """SELECT count(*), coalesce(sum(calls), 0), coalesce(sum(intervals), 0)
-           FROM stats_rollup_days WHERE tz = ? AND day >= ? AND day <= ?""",
-        [rng.tz, rng.first, rng.last],
+           FROM stats_rollup_days WHERE tz = ? AND day >= ? AND day <= ? AND rates = ?""",
+        [rng.tz, rng.first, rng.last, key],
     ).fetchone()
     assert stored is not None
     n_days = len(rng.days())
@@ -200,10 +241,12 @@ def fresh_days(con: duckdb.DuckDBPyConnection, rng: DayRange) -> None:
         if tuple(int(v) for v in now) == tuple(int(v) for v in stored[1:]):
             return  # every day built and nothing changed: the common case, two cheap scans
     with _build_lock:
-        _rebuild_changed(con, rng)
+        _rebuild_changed(con, rng, rates or {}, key)
 
 
-def _rebuild_changed(con: duckdb.DuckDBPyConnection, rng: DayRange) -> None:
+def _rebuild_changed(
+    con: duckdb.DuckDBPyConnection, rng: DayRange, rates: dict[str, LegCost], key: str
+) -> None:
     local, lp = rng.local("started_at")
     calls_fp, intervals_fp = _fingerprint_sql(local)
     seen: dict[date, list[int]] = {d: [0, 0] for d in rng.days()}
@@ -215,8 +258,8 @@ def _rebuild_changed(con: duckdb.DuckDBPyConnection, rng: DayRange) -> None:
         row[0]: [int(v) for v in row[1:]]
         for row in con.execute(
             """SELECT day, calls, intervals
-               FROM stats_rollup_days WHERE tz = ? AND day >= ? AND day <= ?""",
-            [rng.tz, rng.first, rng.last],
+               FROM stats_rollup_days WHERE tz = ? AND day >= ? AND day <= ? AND rates = ?""",
+            [rng.tz, rng.first, rng.last, key],
         ).fetchall()
     }
     stale: set[date] = set()
@@ -241,7 +284,7 @@ def _rebuild_changed(con: duckdb.DuckDBPyConnection, rng: DayRange) -> None:
                 f"DELETE FROM {table} WHERE tz = ? AND day IN (SELECT unnest(?::DATE[]))",
                 [rng.tz, days],
             )
-        _insert_days(con, sub, stale, seen)
+        _insert_days(con, sub, stale, seen, rates, key)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -249,7 +292,8 @@ def _rebuild_changed(con: duckdb.DuckDBPyConnection, rng: DayRange) -> None:
 
 
 def _insert_days(
-    con: duckdb.DuckDBPyConnection, rng: DayRange, stale: set[date], seen: dict[date, list[int]]
+    con: duckdb.DuckDBPyConnection, rng: DayRange, stale: set[date], seen: dict[date, list[int]],
+    rates: dict[str, LegCost], key: str,
 ) -> None:
     keep = list(stale)
     local, lp = rng.local("started_at")
@@ -260,10 +304,24 @@ def _insert_days(
         [rng.tz, *lp, rng.lo, rng.hi, keep],
     )
     con.execute(
-        f"""INSERT INTO stats_rollup_hist
-            SELECT ?, * FROM ({hist_sql(local, '')}) h
-            WHERE h.day IN (SELECT unnest(?::DATE[]))""",
+        f"""INSERT INTO stats_rollup_values
+            SELECT ?, * FROM ({values_sql(local, '')}) v
+            WHERE v.day IN (SELECT unnest(?::DATE[]))""",
         [rng.tz, *lp, rng.lo, rng.hi, *lp, rng.lo, rng.hi, keep],
+    )
+    con.execute(
+        """INSERT INTO stats_rollup_hist
+           SELECT tz, day, workstation, kind, second, len(vals) FROM stats_rollup_values
+           WHERE tz = ? AND day IN (SELECT unnest(?::DATE[]))""",
+        [rng.tz, keep],
+    )
+    c_local, c_lp = rng.local("c.started_at")
+    legs_sql, legs_params = leg_costs.per_call_sql(
+        rates, "c.started_at >= ? AND c.started_at < ?", f"CAST({c_local} AS DATE)")
+    con.execute(
+        f"""INSERT INTO stats_rollup_legs
+            SELECT ?, * FROM ({legs_sql}) g WHERE g.day IN (SELECT unnest(?::DATE[]))""",
+        [rng.tz, *c_lp, rng.lo, rng.hi, *legs_params, keep],
     )
     for day in sorted(stale):  # states: clipped to each day, one query per day
         lo, hi = rng.utc(day), rng.utc(day + timedelta(days=1))
@@ -273,8 +331,8 @@ def _insert_days(
         )
         fp = seen[day]
         con.execute(
-            "INSERT INTO stats_rollup_days VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
-            [rng.tz, day, *fp],
+            "INSERT INTO stats_rollup_days VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)",
+            [rng.tz, day, *fp, key],
         )
 
 
@@ -288,10 +346,12 @@ def exact_quantiles(
     where: str,
     params: list[Any],
     qs: Iterable[float] = (0.5, 0.9),
+    fetch: Callable[[list[int]], dict[int, list[float]]] | None = None,
 ) -> list[float] | None:
     """`quantile_cont` of the `kind` values the filter selects, from their per-second counts
-    and the values of the few seconds the ranks fall in. None when the counts no longer match
-    the values (a record written in between): the caller then asks DuckDB directly."""
+    and the values of the few seconds the ranks fall in (`fetch(buckets)`: each bucket's
+    values, sorted; by default read from `calls` with the filter). None when the counts no
+    longer match the values (a record written in between): the caller then asks DuckDB."""
     total = sum(hist.values())
     if total == 0:
         return [math.nan for _ in qs]
@@ -317,14 +377,7 @@ def exact_quantiles(
         rn = (total - 1) * q
         wanted.append((rn, math.floor(rn), math.ceil(rn)))
     needed = sorted({bucket(r) for _, f, c in wanted for r in (f, c)})
-    expr, cond = VALUES[kind]
-    rows = con.execute(
-        f"""SELECT {bucket_sql(kind)} AS b, list_sort(list({expr})) FROM calls
-            WHERE {where} AND {cond} AND {bucket_sql(kind)} IN (SELECT unnest(?::BIGINT[]))
-            GROUP BY b""",
-        [*params, needed],
-    ).fetchall()
-    values: dict[int, list[float]] = {int(b): list(v) for b, v in rows}
+    values = (fetch or (lambda b: bucket_values(con, kind, b, where, params)))(needed)
     for s in needed:
         if len(values.get(s, ())) != hist[s]:
             return None
@@ -338,6 +391,35 @@ def exact_quantiles(
         lo_v = at(f)
         out.append(lo_v if f == c else lo_v + (at(c) - lo_v) * (rn - f))
     return out
+
+
+def bucket_values(
+    con: duckdb.DuckDBPyConnection, kind: str, buckets: list[int], where: str, params: list[Any]
+) -> dict[int, list[float]]:
+    """The sorted `kind` values of `buckets`, over the calls `where` selects."""
+    expr, cond = VALUES[kind]
+    rows = con.execute(
+        f"""SELECT {bucket_sql(kind)} AS b, list_sort(list({expr})) FROM calls
+            WHERE {where} AND {cond} AND {bucket_sql(kind)} IN (SELECT unnest(?::BIGINT[]))
+            GROUP BY b""",
+        [*params, buckets],
+    ).fetchall()
+    return {int(b): list(v) for b, v in rows}
+
+
+def rolled_values(
+    con: duckdb.DuckDBPyConnection, tz: str, first: date, last: date, kind: str,
+    buckets: list[int], ws: str, ws_params: list[Any],
+) -> dict[int, list[float]]:
+    """The values of `buckets` over the built days [first, last], each bucket sorted."""
+    rows = con.execute(
+        f"""SELECT second, flatten(list(vals)) FROM stats_rollup_values
+            WHERE tz = ? AND day >= ? AND day <= ? AND kind = ? {ws}
+              AND second IN (SELECT unnest(?::BIGINT[]))
+            GROUP BY second""",
+        [tz, first, last, kind, *ws_params, buckets],
+    ).fetchall()
+    return {int(b): sorted(v) for b, v in rows}
 
 
 def local_midnight(day: date) -> datetime:

@@ -8,12 +8,13 @@ finished day in the window): `analytics.dashboard` then runs its live queries.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from analytics import rollup
+from analytics import leg_costs, rollup
 from analytics.dashboard import (
     BilledDay,
     Bucket,
@@ -25,6 +26,7 @@ from analytics.dashboard import (
     _utc,
     zone,
 )
+from core.costs import LegCost
 
 _PARTIES = rollup._PARTIES
 
@@ -48,12 +50,13 @@ def _plan(flt: StatsFilter, today: date | None) -> tuple[date, date, date] | Non
 
 
 def dashboard_from_rollup(
-    con: duckdb.DuckDBPyConnection, flt: StatsFilter, today: date | None
+    con: duckdb.DuckDBPyConnection, flt: StatsFilter, today: date | None,
+    costs: dict[str, LegCost] | None = None,
 ) -> Dashboard | None:
     plan = _plan(flt, today)
     if plan is None:
         return None
-    first, last, after = plan
+    first, last, _ = plan
     tzinfo = zone(flt.tz)
 
     def local(column: str, lo: datetime, hi: datetime) -> tuple[str, list[Any]]:
@@ -64,12 +67,12 @@ def dashboard_from_rollup(
     try:
         try:
             rollup.ensure_tables(cur)
-            rollup.fresh_days(cur, rng)
+            rollup.fresh_days(cur, rng, costs)
         except duckdb.Error:
             return None  # a read-only store, or another process building: the live path
         cur.execute("BEGIN TRANSACTION")  # one snapshot for the rollup and today's rows
         try:
-            return _read(cur, flt, rng, _utc(last + timedelta(days=1), tzinfo), after)
+            return _read(cur, flt, rng, _utc(last + timedelta(days=1), tzinfo), costs or {})
         finally:
             cur.execute("COMMIT")
     finally:
@@ -78,7 +81,7 @@ def dashboard_from_rollup(
 
 def _read(
     cur: duckdb.DuckDBPyConnection, flt: StatsFilter, rng: rollup.DayRange,
-    live_lo: datetime, after: date,
+    live_lo: datetime, rates: dict[str, LegCost],
 ) -> Dashboard:
     ws, ws_params = rollup._ws(flt.workstation)
     key = [flt.tz, rng.first, rng.last]
@@ -130,7 +133,31 @@ def _read(
         hist[kind][int(second)] += int(n)
     where = f"started_at >= ? AND started_at < ? {ws}"
     params = [flt.start, flt.end, *ws_params]
-    quantiles = {kind: _quantiles(cur, kind, hist[kind], where, params) for kind in hist}
+
+    def values(kind: str) -> Callable[[list[int]], dict[int, list[float]]]:
+        def fetch(buckets: list[int]) -> dict[int, list[float]]:
+            got = rollup.rolled_values(cur, flt.tz, rng.first, rng.last, kind, buckets,
+                                       ws, ws_params)
+            if flt.end > live_lo:  # today's values of the same buckets, live
+                live = rollup.bucket_values(cur, kind, buckets, f"started_at >= ? AND "
+                                            f"started_at < ? {ws}", [live_lo, flt.end, *ws_params])
+                for b, v in live.items():
+                    got[b] = sorted([*got.get(b, []), *v])
+            return got
+        return fetch
+
+    quantiles = {kind: _quantiles(cur, kind, hist[kind], where, params, values(kind))
+                 for kind in hist}
+    legs = cur.execute(
+        f"""SELECT day, workstation, legs, seconds, cost, cost_n FROM stats_rollup_legs
+            WHERE tz = ? AND day >= ? AND day <= ? {ws}""",
+        [*key, *ws_params],
+    ).fetchall()
+    if flt.end > live_lo:
+        legs_sql, legs_params = leg_costs.per_call_sql(
+            rates, f"c.started_at >= ? AND c.started_at < ? {ws}")
+        legs += cur.execute(legs_sql, [live_lo, flt.end, *ws_params, *legs_params]).fetchall()
+    leg_lines = [leg_costs.per_call_line(rates, legs), leg_costs.sessions_line(cur, flt, rates)]
 
     totals = [0] * 11 + [0] * len(_PARTIES)
     agents: dict[str, list[float]] = {}
@@ -205,16 +232,17 @@ def _read(
         agents=lines,
         billed_days=[BilledDay(day=day, agent_billed_seconds=v[0], customer_billed_seconds=v[1])
                      for day, v in sorted(days.items())],
+        leg_costs=leg_lines,
     )
 
 
 def _quantiles(
     cur: duckdb.DuckDBPyConnection, kind: str, hist: dict[int, int], where: str,
-    params: list[Any],
+    params: list[Any], fetch: Callable[[list[int]], dict[int, list[float]]],
 ) -> tuple[float | None, float | None]:
     if not any(hist.values()):
         return None, None
-    exact = rollup.exact_quantiles(cur, kind, hist, where, params)
+    exact = rollup.exact_quantiles(cur, kind, hist, where, params, fetch=fetch)
     if exact is None:  # the counts and the values disagree: ask DuckDB over the window
         expr, cond = rollup.VALUES[kind]
         row = cur.execute(

@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 from support.synthetic import generate_calls
+from test_analytics_agent_legs import switched
 
 from analytics import rollup, rows
 from analytics.dashboard import Dashboard, StatsFilter, dashboard, period_window
 from analytics.intervals import AgentStateInterval
 from analytics.store import Batch, CallStore
+from core.costs import LegCost
 from core.domain import AgentState, WorkstationMode
 
 TZ = "Europe/Paris"
@@ -66,6 +68,12 @@ def _same(fast: Dashboard, live: Dashboard) -> None:
             for x, y in zip(a, b, strict=True):
                 for f in type(x).__struct_fields__:
                     assert close(getattr(x, f), getattr(y, f)), (x.agent_id, f)
+        elif field == "leg_costs":
+            assert [(m.mode, m.legs, m.cost is None) for m in a] == [
+                (m.mode, m.legs, m.cost is None) for m in b]
+            for x, y in zip(a, b, strict=True):
+                assert close(x.seconds, y.seconds), x.mode
+                assert x.cost is None or close(x.cost, y.cost), x.mode
         elif field == "billed_days":
             assert [d.day for d in a] == [d.day for d in b]
             for x, y in zip(a, b, strict=True):
@@ -149,3 +157,57 @@ def test_exact_quantiles_match_duckdb_with_ties_and_bucket_edges(tmp_path: Path,
     (want,) = con.execute(
         "SELECT quantile_cont(talk_seconds, [0.0, 0.5, 0.9, 1.0]) FROM calls").fetchone()
     assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_leg_costs_and_percentiles_from_the_rollup_match_the_live_queries_at_any_rates(
+    tmp_path: Path,
+) -> None:
+    """The per-call agent legs (switched calls at their recorded costs, the others at the
+    configured rates) and the percentile buckets' values come from per-day tables for the
+    finished days: the same figures as the live queries; other rates build the days again."""
+    records = [switched(r, n) if n % 3 == 0 else r for n, r in
+               enumerate(generate_calls(700, agents=4, start=START, spacing=700.0, seed=8))]
+    s = CallStore(tmp_path / "legs.duckdb")
+    s.write(Batch(calls=[rows.call_row(r) for r in records],
+                  legs=[leg for r in records for leg in rows.leg_rows(r)],
+                  agent_legs=[leg for r in records for leg in rows.agent_leg_rows(r)],
+                  intervals=[rows.interval_row(i) for i in _intervals(records)]))
+    start, end = period_window("7d", TODAY, TZ)
+    con = s.cursor()
+    rates = {"mobile": LegCost(per_minute=0.12, per_call=0.05),
+             "softphone": LegCost(per_minute=0.01, per_call=0.0)}
+    for mode in (None, *(m.value for m in WorkstationMode)):
+        flt = StatsFilter(start=start, end=end, tz=TZ, workstation=mode)
+        fast = dashboard(con, flt, TODAY, costs=rates)
+        live = dashboard(con, flt, TODAY, use_rollup=False, costs=rates)
+        assert fast.leg_costs[0].legs > 100 and fast.leg_costs[0].cost
+        _same(fast, live)
+    (vals,) = con.execute("SELECT sum(len(vals)) FROM stats_rollup_values").fetchone() or (0,)
+    assert vals > 500  # the percentiles read these, not the finished days' calls
+    before = _rollup_days(con)
+    cheaper = {"mobile": LegCost(per_minute=0.06, per_call=0.01)}
+    flt = StatsFilter(start=start, end=end, tz=TZ)
+    other = dashboard(con, flt, TODAY, costs=cheaper)
+    _same(other, dashboard(con, flt, TODAY, use_rollup=False, costs=cheaper))
+    assert other.leg_costs[0].cost != fast.leg_costs[0].cost
+    assert _rollup_days(con) == before
+    (keys,) = con.execute("SELECT list(DISTINCT rates) FROM stats_rollup_days").fetchone() or ([],)
+    assert keys == [rollup.rates_key(cheaper)]
+    s.close()
+
+
+def test_a_rollup_of_an_older_layout_is_dropped_and_built_again(tmp_path: Path) -> None:
+    records = list(generate_calls(300, agents=3, start=START, spacing=1500.0, seed=5))
+    s = CallStore(tmp_path / "old.duckdb")
+    _write(s, records, _intervals(records))
+    con = s.cursor()
+    # the first layout: four tables, days without their leg rates
+    con.execute("""CREATE TABLE stats_rollup_days (tz VARCHAR, day DATE, calls BIGINT,
+                   intervals BIGINT, built_at TIMESTAMP)""")
+    for table in ("stats_rollup_calls", "stats_rollup_states", "stats_rollup_hist"):
+        con.execute(f"CREATE TABLE {table} (tz VARCHAR, day DATE)")
+    start, end = period_window("7d", TODAY, TZ)
+    flt = StatsFilter(start=start, end=end, tz=TZ)
+    _same(dashboard(con, flt, TODAY), dashboard(con, flt, TODAY, use_rollup=False))
+    assert len(_rollup_days(con)) == 6
+    s.close()
