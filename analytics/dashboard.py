@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 import msgspec
 
+from analytics import page_pool
 from analytics.leg_costs import ModeCost, agent_leg_costs
 from analytics.stats import StatsError, _window
 from core.costs import LegCost
@@ -287,9 +288,10 @@ def dashboard(
         f"count(*) FILTER (WHERE connected_at IS NOT NULL AND hung_up_first = '{p}')"
         for p in parties
     )
-    ((calls, attempted, connected, talk_avg, talk_q, talk_sum, setup_avg, setup_q, asked,
-      accepted, guarded, *hung),) = _query(
+    # the queries are independent: side by side on their own cursors (analytics.page_pool)
+    main_job = page_pool.submit(
         con,
+        _query,
         f"""
         SELECT count(*),
                count(*) FILTER (WHERE outcome <> 'rejected'),
@@ -308,25 +310,29 @@ def dashboard(
         """,
         params,
     )
+    local, local_params = _local("started_at", flt)
+    series_job = page_pool.submit(
+        con,
+        _query,
+        f"""
+        SELECT date_trunc('{bucket}', {local}) AS b, outcome, count(*)
+        FROM calls WHERE {where} GROUP BY ALL ORDER BY b, outcome
+        """,
+        [*local_params, *params],
+    )
+    legs_job = page_pool.submit(con, _legs, flt)
+    wrap_job = page_pool.submit(con, _wrap_up, flt)
+    states_job = page_pool.submit(con, _states, flt)
+    costs_job = page_pool.submit(con, agent_leg_costs, flt, costs)
+
+    ((calls, attempted, connected, talk_avg, talk_q, talk_sum, setup_avg, setup_q, asked,
+      accepted, guarded, *hung),) = main_job.result()
     talk_p50, talk_p90 = talk_q if talk_q is not None else (None, None)
     setup_p50, setup_p90 = setup_q if setup_q is not None else (None, None)
-
-    local, local_params = _local("started_at", flt)
-    series = [
-        Bucket(b, o, int(n))
-        for b, o, n in _query(
-            con,
-            f"""
-            SELECT date_trunc('{bucket}', {local}) AS b, outcome, count(*)
-            FROM calls WHERE {where} GROUP BY ALL ORDER BY b, outcome
-            """,
-            [*local_params, *params],
-        )
-    ]
-
-    per_agent, modes, billed_days = _legs(con, flt)
-    wrap = _wrap_up(con, flt)
-    states = _states(con, flt)
+    series = [Bucket(b, o, int(n)) for b, o, n in series_job.result()]
+    per_agent, modes, billed_days = legs_job.result()
+    wrap = wrap_job.result()
+    states = states_job.result()
     agents = _agent_lines(per_agent, wrap, states)
     wrap_total = sum(wrap.values())
     return Dashboard(
@@ -356,7 +362,7 @@ def dashboard(
         series=series,
         agents=agents,
         billed_days=billed_days,
-        leg_costs=agent_leg_costs(con, flt, costs),
+        leg_costs=costs_job.result(),
     )
 
 

@@ -220,28 +220,38 @@ class DayRange:
         return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
 
+_VERSION_SQL = """
+    SELECT count(*), coalesce(sum(calls), 0), coalesce(sum(intervals), 0), max(built_at),
+           (SELECT path FROM duckdb_databases() WHERE database_name = current_database()),
+           (SELECT count(*) FROM calls WHERE started_at >= ? AND started_at < ?),
+           (SELECT count(*) FROM agent_state_intervals WHERE started_at >= ? AND started_at < ?)
+    FROM stats_rollup_days WHERE tz = ? AND day >= ? AND day <= ? AND rates = ?"""
+
+
 def fresh_days(
     con: duckdb.DuckDBPyConnection, rng: DayRange, rates: dict[str, LegCost] | None = None
-) -> None:
+) -> tuple[Any, ...]:
     """Build the days of `rng` that are missing, built at other leg rates, or whose records
-    changed since built."""
-    calls_fp, intervals_fp = _fingerprint_sql(None)
+    changed since built. Answers the built days' version: (database file, days, calls,
+    intervals, last built_at), a new one whenever a day of the window is built again; the
+    file is None for an in-memory database."""
     key = rates_key(rates or {})
-    stored = con.execute(
-        """SELECT count(*), coalesce(sum(calls), 0), coalesce(sum(intervals), 0)
-           FROM stats_rollup_days WHERE tz = ? AND day >= ? AND day <= ? AND rates = ?""",
-        [rng.tz, rng.first, rng.last, key],
-    ).fetchone()
+    params = [rng.lo, rng.hi, rng.lo, rng.hi, rng.tz, rng.first, rng.last, key]
+    try:
+        stored = con.execute(_VERSION_SQL, params).fetchone()
+    except (duckdb.CatalogException, duckdb.BinderException):  # no rollup, or an older one
+        ensure_tables(con)
+        stored = con.execute(_VERSION_SQL, params).fetchone()
     assert stored is not None
-    n_days = len(rng.days())
-    if stored[0] == n_days:
-        c = con.execute(calls_fp, [rng.lo, rng.hi]).fetchall()
-        i = con.execute(intervals_fp, [rng.lo, rng.hi]).fetchall()
-        now = (c[0][1] if c else 0, i[0][1] if i else 0)
-        if tuple(int(v) for v in now) == tuple(int(v) for v in stored[1:]):
-            return  # every day built and nothing changed: the common case, two cheap scans
+    days, calls, intervals, built_at, path, calls_now, intervals_now = stored
+    if days == len(rng.days()) and (calls, intervals) == (calls_now, intervals_now):
+        # every day built and nothing changed: the common case, two cheap count scans
+        return (path, days, calls, intervals, built_at)
     with _build_lock:
         _rebuild_changed(con, rng, rates or {}, key)
+    stored = con.execute(_VERSION_SQL, params).fetchone()
+    assert stored is not None
+    return (stored[4], *stored[:4])
 
 
 def _rebuild_changed(
@@ -339,22 +349,12 @@ def _insert_days(
 # --- exact percentiles from histograms -------------------------------------------------------
 
 
-def exact_quantiles(
-    con: duckdb.DuckDBPyConnection,
-    kind: str,
-    hist: dict[int, int],
-    where: str,
-    params: list[Any],
-    qs: Iterable[float] = (0.5, 0.9),
-    fetch: Callable[[list[int]], dict[int, list[float]]] | None = None,
-) -> list[float] | None:
-    """`quantile_cont` of the `kind` values the filter selects, from their per-second counts
-    and the values of the few seconds the ranks fall in (`fetch(buckets)`: each bucket's
-    values, sorted; by default read from `calls` with the filter). None when the counts no
-    longer match the values (a record written in between): the caller then asks DuckDB."""
+def _ranks(
+    hist: dict[int, int], qs: Iterable[float]
+) -> tuple[dict[int, int], Callable[[int], int], list[tuple[float, int, int]], list[int]]:
+    """Ranks below each bucket, rank -> bucket, (rank, floor, ceiling) per q, the buckets
+    those ranks fall in."""
     total = sum(hist.values())
-    if total == 0:
-        return [math.nan for _ in qs]
     seconds = sorted(s for s, n in hist.items() if n)
     below: dict[int, int] = {}
     acc = 0
@@ -377,6 +377,30 @@ def exact_quantiles(
         rn = (total - 1) * q
         wanted.append((rn, math.floor(rn), math.ceil(rn)))
     needed = sorted({bucket(r) for _, f, c in wanted for r in (f, c)})
+    return below, bucket, wanted, needed
+
+
+def needed_buckets(hist: dict[int, int], qs: Iterable[float] = (0.5, 0.9)) -> list[int]:
+    """The buckets whose values `exact_quantiles` reads (none for no value)."""
+    return _ranks(hist, qs)[3] if sum(hist.values()) else []
+
+
+def exact_quantiles(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    hist: dict[int, int],
+    where: str,
+    params: list[Any],
+    qs: Iterable[float] = (0.5, 0.9),
+    fetch: Callable[[list[int]], dict[int, list[float]]] | None = None,
+) -> list[float] | None:
+    """`quantile_cont` of the `kind` values the filter selects, from their per-second counts
+    and the values of the few seconds the ranks fall in (`fetch(buckets)`: each bucket's
+    values, sorted; by default read from `calls` with the filter). None when the counts no
+    longer match the values (a record written in between): the caller then asks DuckDB."""
+    if sum(hist.values()) == 0:
+        return [math.nan for _ in qs]
+    below, bucket, wanted, needed = _ranks(hist, qs)
     values = (fetch or (lambda b: bucket_values(con, kind, b, where, params)))(needed)
     for s in needed:
         if len(values.get(s, ())) != hist[s]:
