@@ -145,15 +145,15 @@ def calls_groups_sql(local: str, ws: str) -> str:
         GROUP BY ALL"""
 
 
-def hist_sql(local: str, ws: str) -> str:
-    parts = [
-        f"""SELECT CAST({local} AS DATE) AS day, workstation, '{kind}' AS kind,
-                   {bucket_sql(kind)} AS second, count(*) AS n
+def live_hist_sql(ws: str) -> str:
+    """Per kind and bucket over [?, ?) (+ ws): today's part of a window's histograms, which
+    needs neither the day nor the workstation (the rollup's are built from `values_sql`)."""
+    return " UNION ALL ".join(
+        f"""SELECT '{kind}' AS kind, {bucket_sql(kind)} AS second, count(*) AS n
             FROM calls WHERE started_at >= ? AND started_at < ? AND {cond} {ws}
             GROUP BY ALL"""
-        for kind, (expr, cond) in VALUES.items()
-    ]
-    return " UNION ALL ".join(parts)
+        for kind, (_, cond) in VALUES.items()
+    )
 
 
 def values_sql(local: str, ws: str) -> str:

@@ -250,13 +250,9 @@ def _read(
         try:
             hist_rows = []
             if live is not None:
-                hist_rows = [
-                    (kind, second, n)
-                    for _, _, kind, second, n in cur.execute(
-                        rollup.hist_sql(local, ws),
-                        [*lp, *live, *ws_params, *lp, *live, *ws_params],
-                    ).fetchall()
-                ]
+                hist_rows = cur.execute(
+                    rollup.live_hist_sql(ws), [*live, *ws_params, *live, *ws_params]
+                ).fetchall()
             fresh = part_job.result()
             if fresh is None:
                 return None

@@ -14,7 +14,7 @@ import pytest
 from support.synthetic import generate_calls
 from test_analytics_agent_legs import switched
 
-from analytics import rollup, rows
+from analytics import page_pool, rollup, rollup_page, rows
 from analytics.dashboard import Dashboard, StatsFilter, dashboard, period_window
 from analytics.intervals import AgentStateInterval
 from analytics.store import Batch, CallStore
@@ -210,4 +210,54 @@ def test_a_rollup_of_an_older_layout_is_dropped_and_built_again(tmp_path: Path) 
     flt = StatsFilter(start=start, end=end, tz=TZ)
     _same(dashboard(con, flt, TODAY), dashboard(con, flt, TODAY, use_rollup=False))
     assert len(_rollup_days(con)) == 6
+    s.close()
+
+
+def test_the_finished_days_kept_in_memory_serve_until_a_day_is_built_again(
+    tmp_path: Path,
+) -> None:
+    """The finished days' part of a window is read once per rollup version: a record of
+    today is counted at the next fetch (today is live), a late record for a finished day
+    builds its day again and the next fetch reads the new part."""
+    records = list(generate_calls(400, agents=3, start=START, spacing=1300.0, seed=12))
+    today_calls = [r for r in records
+                   if datetime.fromtimestamp(r.started_at, ZoneInfo(TZ)).date() == TODAY]
+    assert today_calls
+    held = [today_calls[-1], records[3]]  # one call of today, one of a finished day
+    s = CallStore(tmp_path / "kept.duckdb")
+    kept = [r for r in records if r not in held]
+    _write(s, kept, _intervals(kept))
+    start, end = period_window("7d", TODAY, TZ)
+    flt = StatsFilter(start=start, end=end, tz=TZ)
+    con = s.cursor()
+    first = dashboard(con, flt, TODAY)
+    entries = set(rollup_page._cache)
+    _write(s, [held[0]], _intervals([held[0]], spanning=False))
+    second = dashboard(con, flt, TODAY)
+    assert set(rollup_page._cache) == entries  # the same part, from memory
+    assert second.calls == first.calls + 1
+    _same(second, dashboard(con, flt, TODAY, use_rollup=False))
+    _write(s, [held[1]], _intervals([held[1]], spanning=False))
+    third = dashboard(con, flt, TODAY)
+    assert set(rollup_page._cache) - entries  # a new version: read again
+    assert third.calls == second.calls + 1
+    _same(third, dashboard(con, flt, TODAY, use_rollup=False))
+    s.close()
+
+
+def test_the_page_is_the_same_with_its_queries_in_turn_or_side_by_side(tmp_path: Path) -> None:
+    records = list(generate_calls(300, agents=3, start=START, spacing=1800.0, seed=21))
+    s = CallStore(tmp_path / "pool.duckdb")
+    _write(s, records, _intervals(records))
+    con = s.cursor()
+    for period in ("today", "7d"):
+        start, end = period_window(period, TODAY, TZ)
+        flt = StatsFilter(start=start, end=end, tz=TZ)
+        side_by_side = dashboard(con, flt, TODAY)
+        page_pool.PARALLEL = False
+        try:
+            in_turn = dashboard(con, flt, TODAY)
+        finally:
+            page_pool.PARALLEL = True
+        _same(side_by_side, in_turn)
     s.close()
