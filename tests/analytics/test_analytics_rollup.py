@@ -261,3 +261,28 @@ def test_the_page_is_the_same_with_its_queries_in_turn_or_side_by_side(tmp_path:
             page_pool.PARALLEL = True
         _same(side_by_side, in_turn)
     s.close()
+
+
+def test_a_late_record_is_seen_whether_the_window_or_the_rest_of_the_table_is_counted(
+    tmp_path: Path,
+) -> None:
+    """The check of a window's rows counts the window, or the table less the rows outside
+    it when the window holds most of the table: a late record shows either way."""
+    records = list(generate_calls(500, agents=3, start=START, spacing=1100.0, seed=17))
+    late = next(r for r in records
+                if datetime.fromtimestamp(r.started_at, ZoneInfo(TZ)).date() == date(2026, 3, 26))
+    kept = [r for r in records if r is not late]
+    s = CallStore(tmp_path / "late.duckdb")
+    _write(s, kept, _intervals(kept))
+    con = s.cursor()
+    lo, hi = period_window("custom", TODAY, TZ, date(2026, 3, 25), date(2026, 3, 27))
+    small = StatsFilter(start=lo, end=hi, tz=TZ)  # fewer than half of the rows
+    start, end = period_window("7d", TODAY, TZ)
+    large = StatsFilter(start=start, end=end, tz=TZ)  # most of the table
+    before = {f: dashboard(con, f, TODAY).calls for f in (small, large)}
+    _write(s, [late], _intervals([late], spanning=False))
+    for f in (small, large):
+        after = dashboard(con, f, TODAY)
+        assert after.calls == before[f] + 1
+        _same(after, dashboard(con, f, TODAY, use_rollup=False))
+    s.close()
