@@ -220,22 +220,12 @@ class DayRange:
         return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
 
-_STORED_SQL = """
+_VERSION_SQL = """
     SELECT count(*), coalesce(sum(calls), 0), coalesce(sum(intervals), 0), max(built_at),
            (SELECT path FROM duckdb_databases() WHERE database_name = current_database()),
-           (SELECT count(*) FROM calls), (SELECT count(*) FROM agent_state_intervals)
+           (SELECT count(*) FROM calls WHERE started_at >= ? AND started_at < ?),
+           (SELECT count(*) FROM agent_state_intervals WHERE started_at >= ? AND started_at < ?)
     FROM stats_rollup_days WHERE tz = ? AND day >= ? AND day <= ? AND rates = ?"""
-
-
-def _count_sql(table: str, outside: bool) -> str:
-    """Rows of `table` started in [?, ?): counted in the window, or (when the window holds
-    most of the table) the table's count less the rows before and after it: the same number
-    (`started_at` is NOT NULL; one statement, one snapshot), fewer rows read. The table's
-    count needs no scan."""
-    if not outside:
-        return f"(SELECT count(*) FROM {table} WHERE started_at >= ? AND started_at < ?)"
-    return (f"((SELECT count(*) FROM {table}) - (SELECT count(*) FROM {table} "
-            f"WHERE started_at < ?) - (SELECT count(*) FROM {table} WHERE started_at >= ?))")
 
 
 def fresh_days(
@@ -246,29 +236,22 @@ def fresh_days(
     intervals, last built_at), a new one whenever a day of the window is built again; the
     file is None for an in-memory database."""
     key = rates_key(rates or {})
-    params = [rng.tz, rng.first, rng.last, key]
+    params = [rng.lo, rng.hi, rng.lo, rng.hi, rng.tz, rng.first, rng.last, key]
     try:
-        stored = con.execute(_STORED_SQL, params).fetchone()
+        stored = con.execute(_VERSION_SQL, params).fetchone()
     except (duckdb.CatalogException, duckdb.BinderException):  # no rollup, or an older one
         ensure_tables(con)
-        stored = con.execute(_STORED_SQL, params).fetchone()
+        stored = con.execute(_VERSION_SQL, params).fetchone()
     assert stored is not None
-    days, calls, intervals, built_at, path, all_calls, all_intervals = stored
-    if days == len(rng.days()):
-        # every day built: have their rows changed? (the common case: no; two count scans)
-        outside = (all_calls - calls < calls, all_intervals - intervals < intervals)
-        now = con.execute(
-            f"SELECT {_count_sql('calls', outside[0])}, "
-            f"{_count_sql('agent_state_intervals', outside[1])}",
-            [rng.lo, rng.hi] * 2,
-        ).fetchone()
-        if now == (calls, intervals):
-            return (path, days, calls, intervals, built_at)
+    days, calls, intervals, built_at, path, calls_now, intervals_now = stored
+    if days == len(rng.days()) and (calls, intervals) == (calls_now, intervals_now):
+        # every day built and nothing changed: the common case, two cheap count scans
+        return (path, days, calls, intervals, built_at)
     with _build_lock:
         _rebuild_changed(con, rng, rates or {}, key)
-    again = con.execute(_STORED_SQL, params).fetchone()
-    assert again is not None
-    return (again[4], *again[:4])
+    stored = con.execute(_VERSION_SQL, params).fetchone()
+    assert stored is not None
+    return (stored[4], *stored[:4])
 
 
 def _rebuild_changed(
