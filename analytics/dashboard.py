@@ -1,8 +1,9 @@
 """The statistics page's numbers: a handful of SQL aggregates over the store, one filter.
 
 `dashboard(con, StatsFilter(...))` answers everything the "Statistiques / Statistics" page
-shows in five queries (calls, calls per bucket, per agent/workstation/day with the agent leg,
-wrap-up time, agent state time). Windows are half-open [start, end) in naive UTC, like the
+shows in six queries (calls, calls per bucket, per agent/workstation/day with the agent leg,
+wrap-up time, agent state time, agent-leg costs), run side by side (analytics.page_pool);
+long windows read their finished days from the per-day rollup (analytics.rollup). Windows are half-open [start, end) in naive UTC, like the
 store; buckets (hours, days) are in the call center's zone (`tz`), computed in SQL from the
 zone's UTC offsets over the window, so a DST change inside the window is right.
 

@@ -12,6 +12,9 @@ that needs a day; on the reader's own cursor, so the writer never waits), never 
 - `stats_rollup_states`: per agent, workstation and state: seconds clipped to the day, plus
   `wrap_up_connected`: wrap-up seconds after connected calls, by the day they start in;
 - `stats_rollup_hist`: per workstation, talk times counted per second, setup times per 10 ms;
+- `stats_rollup_values`: the sorted values of each of those buckets;
+- `stats_rollup_legs`: per workstation, the per-call agent legs (analytics.leg_costs) at the
+  leg rates the days were built with (`stats_rollup_days.rates`: other rates, built again);
 - `stats_rollup_days`: the day's row counts when built (calls started that day, state
   intervals started that day). Every fetch counts the window's rows (a scan of `started_at`
   only) and compares; a record that arrives late for a finished day (adopted after a restart,
@@ -22,7 +25,7 @@ that needs a day; on the reader's own cursor, so the writer never waits), never 
 Percentiles stay exact (the same values and interpolation as DuckDB's `quantile_cont`): the
 histograms (finished days + today live) give how many values lie below each bucket, so the
 ranks a percentile needs fall in known buckets; only the values of those (at most four)
-buckets are read back from `calls` and sorted.
+buckets are read: the finished days' from `stats_rollup_values`, today's from `calls`.
 """
 
 from __future__ import annotations

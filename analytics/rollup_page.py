@@ -243,7 +243,6 @@ def _read(
     if live is not None:  # today (and any day after it), live, with the rollup's SQL
         groups_job = page_pool.submit(con, _live_groups, local, [*lp, *live, *ws_params], ws)
         states_job = page_pool.submit(con, _live_states, *live, ws, ws_params)
-    legs_job = page_pool.submit(con, _live_legs, flt, live_lo, rates, ws, ws_params, live is not None)
     cur = con.cursor()
     try:
         cur.execute("BEGIN TRANSACTION")  # today's histograms and values: one snapshot
@@ -253,6 +252,8 @@ def _read(
                 hist_rows = cur.execute(
                     rollup.live_hist_sql(ws), [*live, *ws_params, *live, *ws_params]
                 ).fetchall()
+            # today's agent legs here too: this thread would otherwise wait for the others
+            live_legs = _live_legs(cur, flt, live_lo, rates, ws, ws_params, live is not None)
             fresh = part_job.result()
             if fresh is None:
                 return None
@@ -261,7 +262,7 @@ def _read(
             return _page(con, cur, flt, part, key, hist_rows, live, ws, ws_params,
                          groups_job.result() if live is not None else [],
                          states_job.result() if live is not None else [],
-                         legs_job.result(), rates)
+                         live_legs, rates)
         finally:
             cur.execute("COMMIT")
     finally:
