@@ -4,7 +4,8 @@ measured while the AnalyticsWriter keeps writing records into the same database.
 What is measured: the wall time of an HTTP GET of the statistics page by a logged-in
 supervisor (the real gateway on its own thread, its AnalyticsReader on the writer's database
 instance): parsing the request, the five DuckDB queries of `analytics.dashboard`, the Jinja
-template and the response, as a browser gets it (the browser's own chart drawing excluded).
+template and the response, as a browser gets it (the browser's own chart drawing excluded);
+and, apart, the page's queries alone: the reader's `dashboard()` timed inside those requests.
 Periods: `today`, `7d` and `30d` (every call of the store; the finished days from the
 per-day rollup of analytics.rollup, built by each period's first fetch, printed apart).
 
