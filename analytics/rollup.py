@@ -12,7 +12,8 @@ that needs a day; on the reader's own cursor, so the writer never waits), never 
 - `stats_rollup_states`: per agent, workstation and state: seconds clipped to the day, plus
   `wrap_up_connected`: wrap-up seconds after connected calls, by the day they start in;
 - `stats_rollup_hist`: per workstation, talk times counted per second, setup times per 10 ms;
-- `stats_rollup_values`: the sorted values of each of those buckets;
+- `stats_rollup_values`: the values of each of those buckets (and their count, which the
+  histogram is built from);
 - `stats_rollup_legs`: per workstation, the per-call agent legs (analytics.leg_costs) at the
   leg rates the days were built with (`stats_rollup_days.rates`: other rates, built again);
 - `stats_rollup_days`: the day's row counts when built (calls started that day, state
@@ -69,7 +70,8 @@ DDL = (
     # their ranks fall in from here instead of scanning the window's calls
     """CREATE TABLE IF NOT EXISTS stats_rollup_values (
         tz VARCHAR NOT NULL, day DATE NOT NULL, workstation VARCHAR NOT NULL,
-        kind VARCHAR NOT NULL, second BIGINT NOT NULL, vals DOUBLE[] NOT NULL)""",
+        kind VARCHAR NOT NULL, second BIGINT NOT NULL, n BIGINT NOT NULL,
+        vals DOUBLE[] NOT NULL)""",
     # per-call agent legs (analytics.leg_costs.per_call_sql), at the rates of `rates`
     """CREATE TABLE IF NOT EXISTS stats_rollup_legs (
         tz VARCHAR NOT NULL, day DATE NOT NULL, workstation VARCHAR NOT NULL,
@@ -160,10 +162,11 @@ def live_hist_sql(ws: str) -> str:
 
 
 def values_sql(local: str, ws: str) -> str:
-    """Per day, workstation, kind and histogram bucket: the bucket's values, sorted."""
+    """Per day, workstation, kind and histogram bucket: how many values, and the values
+    (in no order: the reader sorts the few buckets it reads)."""
     parts = [
         f"""SELECT CAST({local} AS DATE) AS day, workstation, '{kind}' AS kind,
-                   {bucket_sql(kind)} AS second, list_sort(list({expr})) AS vals
+                   {bucket_sql(kind)} AS second, count(*) AS n, list({expr}) AS vals
             FROM calls WHERE started_at >= ? AND started_at < ? AND {cond} {ws}
             GROUP BY ALL"""
         for kind, (expr, cond) in VALUES.items()
@@ -324,7 +327,7 @@ def _insert_days(
     )
     con.execute(
         """INSERT INTO stats_rollup_hist
-           SELECT tz, day, workstation, kind, second, len(vals) FROM stats_rollup_values
+           SELECT tz, day, workstation, kind, second, n FROM stats_rollup_values
            WHERE tz = ? AND day IN (SELECT unnest(?::DATE[]))""",
         [rng.tz, keep],
     )
