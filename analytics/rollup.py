@@ -66,12 +66,14 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS stats_rollup_hist (
         tz VARCHAR NOT NULL, day DATE NOT NULL, workstation VARCHAR NOT NULL,
         kind VARCHAR NOT NULL, second BIGINT NOT NULL, n BIGINT NOT NULL)""",
-    # the values of each histogram bucket, sorted: the exact percentiles read the few buckets
-    # their ranks fall in from here instead of scanning the window's calls
+    # the values of the histogram buckets the percentiles asked for, kept at the first ask
+    # (`stats_rollup_buckets`: the days and buckets kept): the exact percentiles read the few
+    # buckets their ranks fall in from here instead of scanning the window's calls
     """CREATE TABLE IF NOT EXISTS stats_rollup_values (
         tz VARCHAR NOT NULL, day DATE NOT NULL, workstation VARCHAR NOT NULL,
-        kind VARCHAR NOT NULL, second BIGINT NOT NULL, n BIGINT NOT NULL,
-        vals DOUBLE[] NOT NULL)""",
+        kind VARCHAR NOT NULL, second BIGINT NOT NULL, vals DOUBLE[] NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS stats_rollup_buckets (
+        tz VARCHAR NOT NULL, day DATE NOT NULL, kind VARCHAR NOT NULL, second BIGINT NOT NULL)""",
     # per-call agent legs (analytics.leg_costs.per_call_sql), at the rates of `rates`
     """CREATE TABLE IF NOT EXISTS stats_rollup_legs (
         tz VARCHAR NOT NULL, day DATE NOT NULL, workstation VARCHAR NOT NULL,
@@ -79,7 +81,7 @@ DDL = (
         cost_n BIGINT NOT NULL)""",
 )
 TABLES = ("stats_rollup_days", "stats_rollup_calls", "stats_rollup_states", "stats_rollup_hist",
-          "stats_rollup_values", "stats_rollup_legs")
+          "stats_rollup_values", "stats_rollup_buckets", "stats_rollup_legs")
 SETUP = "(epoch(agent_answered_at) - epoch(started_at))"
 VALUES = {"talk": ("talk_seconds", "connected_at IS NOT NULL"),
           "setup": (SETUP, "agent_answered_at IS NOT NULL")}
@@ -161,15 +163,13 @@ def live_hist_sql(ws: str) -> str:
     )
 
 
-def values_sql(local: str, ws: str) -> str:
-    """Per day, workstation, kind and histogram bucket: how many values, and the values
-    (in no order: the reader sorts the few buckets it reads)."""
+def hist_sql(local: str, ws: str) -> str:
     parts = [
         f"""SELECT CAST({local} AS DATE) AS day, workstation, '{kind}' AS kind,
-                   {bucket_sql(kind)} AS second, count(*) AS n, list({expr}) AS vals
+                   {bucket_sql(kind)} AS second, count(*) AS n
             FROM calls WHERE started_at >= ? AND started_at < ? AND {cond} {ws}
             GROUP BY ALL"""
-        for kind, (expr, cond) in VALUES.items()
+        for kind, (_, cond) in VALUES.items()
     ]
     return " UNION ALL ".join(parts)
 
@@ -320,16 +320,10 @@ def _insert_days(
         [rng.tz, *lp, rng.lo, rng.hi, keep],
     )
     con.execute(
-        f"""INSERT INTO stats_rollup_values
-            SELECT ?, * FROM ({values_sql(local, '')}) v
-            WHERE v.day IN (SELECT unnest(?::DATE[]))""",
+        f"""INSERT INTO stats_rollup_hist
+            SELECT ?, * FROM ({hist_sql(local, '')}) h
+            WHERE h.day IN (SELECT unnest(?::DATE[]))""",
         [rng.tz, *lp, rng.lo, rng.hi, *lp, rng.lo, rng.hi, keep],
-    )
-    con.execute(
-        """INSERT INTO stats_rollup_hist
-           SELECT tz, day, workstation, kind, second, n FROM stats_rollup_values
-           WHERE tz = ? AND day IN (SELECT unnest(?::DATE[]))""",
-        [rng.tz, keep],
     )
     c_local, c_lp = rng.local("c.started_at")
     legs_sql, legs_params = leg_costs.per_call_sql(
@@ -435,6 +429,61 @@ def bucket_values(
         [*params, buckets],
     ).fetchall()
     return {int(b): list(v) for b, v in rows}
+
+
+def keep_values(
+    con: duckdb.DuckDBPyConnection, rng: DayRange, wanted: list[tuple[str, int]]
+) -> None:
+    """Keep in `stats_rollup_values` the values of the `wanted` (kind, bucket)s over the
+    built days of `rng` that do not have them yet: one scan of the days' calls per kind, the
+    first time a percentile's rank falls in a bucket (then read from here)."""
+    with _build_lock:  # one filler at a time, and never while days are built again
+        have = {
+            (kind, int(second)): int(n)
+            for kind, second, n in con.execute(
+                """SELECT kind, second, count(*) FROM stats_rollup_buckets
+                   WHERE tz = ? AND day >= ? AND day <= ?
+                     AND second IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL""",
+                [rng.tz, rng.first, rng.last, sorted({b for _, b in wanted})],
+            ).fetchall()
+        }
+        todo = [(k, b) for k, b in wanted if have.get((k, b), 0) < len(rng.days())]
+        if not todo:
+            return
+        local, lp = rng.local("started_at")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for kind in sorted({k for k, _ in todo}):
+                buckets = sorted({b for k, b in todo if k == kind})
+                con.execute(  # the days already kept for a bucket are kept again: dropped first
+                    """DELETE FROM stats_rollup_values WHERE tz = ? AND day >= ? AND day <= ?
+                         AND kind = ? AND second IN (SELECT unnest(?::BIGINT[]))""",
+                    [rng.tz, rng.first, rng.last, kind, buckets],
+                )
+                con.execute(
+                    """DELETE FROM stats_rollup_buckets WHERE tz = ? AND day >= ? AND day <= ?
+                         AND kind = ? AND second IN (SELECT unnest(?::BIGINT[]))""",
+                    [rng.tz, rng.first, rng.last, kind, buckets],
+                )
+                expr, cond = VALUES[kind]
+                con.execute(
+                    f"""INSERT INTO stats_rollup_values
+                        SELECT ?, CAST({local} AS DATE) AS day, workstation, ?,
+                               {bucket_sql(kind)} AS b, list({expr})
+                        FROM calls WHERE started_at >= ? AND started_at < ? AND {cond}
+                          AND {bucket_sql(kind)} IN (SELECT unnest(?::BIGINT[]))
+                        GROUP BY ALL""",
+                    [rng.tz, *lp, kind, rng.lo, rng.hi, buckets],
+                )
+                con.execute(
+                    """INSERT INTO stats_rollup_buckets
+                       SELECT ?, d, ?, b FROM unnest(?::DATE[]) t(d), unnest(?::BIGINT[]) u(b)""",
+                    [rng.tz, kind, rng.days(), buckets],
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
 
 def rolled_values(

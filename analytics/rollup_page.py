@@ -145,7 +145,7 @@ def _fresh_part(
 
 def _bucket_values(
     con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, part: _Finished,
-    key: tuple[Any, ...],
+    key: tuple[Any, ...], rng: rollup.DayRange,
     needed: dict[str, list[int]], ws: str, ws_params: list[Any],
     live: tuple[datetime, datetime] | None,
 ) -> dict[str, dict[int, list[float]]]:
@@ -156,6 +156,7 @@ def _bucket_values(
     if missing:  # on a cursor of its own: a snapshot taken after the part was built
         rolled = con.cursor()
         try:
+            rollup.keep_values(rolled, rng, missing)
             rows = rolled.execute(
                 f"""SELECT kind, second, flatten(list(vals)) FROM stats_rollup_values
                     WHERE tz = ? AND day >= ? AND day <= ? {ws}
@@ -259,7 +260,7 @@ def _read(
                 return None
             key, part = fresh
             hist_rows += part.hist
-            return _page(con, cur, flt, part, key, hist_rows, live, ws, ws_params,
+            return _page(con, cur, flt, rng, part, key, hist_rows, live, ws, ws_params,
                          groups_job.result() if live is not None else [],
                          states_job.result() if live is not None else [],
                          live_legs, rates)
@@ -271,7 +272,7 @@ def _read(
 
 def _page(
     con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, flt: StatsFilter,
-    part: _Finished, key: tuple[Any, ...], hist_rows: list[tuple[Any, ...]],
+    rng: rollup.DayRange, part: _Finished, key: tuple[Any, ...], hist_rows: list[tuple[Any, ...]],
     live: tuple[datetime, datetime] | None, ws: str, ws_params: list[Any],
     live_groups: list[tuple[Any, ...]], live_states: list[tuple[Any, ...]],
     live_legs: tuple[list[tuple[Any, ...]], ModeCost], rates: dict[str, LegCost],
@@ -285,7 +286,7 @@ def _page(
     where = f"started_at >= ? AND started_at < ? {ws}"
     params = [flt.start, flt.end, *ws_params]
     needed = {kind: rollup.needed_buckets(h) for kind, h in hist.items()}
-    found = _bucket_values(con, cur, part, key, needed, ws, ws_params, live)
+    found = _bucket_values(con, cur, part, key, rng, needed, ws, ws_params, live)
     quantiles = {kind: _quantiles(cur, kind, hist[kind], where, params, found[kind])
                  for kind in hist}
 

@@ -182,8 +182,16 @@ def test_leg_costs_and_percentiles_from_the_rollup_match_the_live_queries_at_any
         live = dashboard(con, flt, TODAY, use_rollup=False, costs=rates)
         assert fast.leg_costs[0].legs > 100 and fast.leg_costs[0].cost
         _same(fast, live)
-    (vals,) = con.execute("SELECT sum(len(vals)) FROM stats_rollup_values").fetchone() or (0,)
-    assert vals > 500  # the percentiles read these, not the finished days' calls
+    # the percentiles' buckets kept at the first ask (then read, not the finished days' calls):
+    # a few buckets (at most 8 per filter: 2 kinds, 2 percentiles, 2 ranks), each for every
+    # finished day of the window
+    buckets, values = con.execute(
+        "SELECT count(DISTINCT (kind, second)), sum(len(vals)) FROM stats_rollup_values"
+    ).fetchone() or (0, 0)
+    marks, marked = con.execute(
+        "SELECT count(*), count(DISTINCT (kind, second)) FROM stats_rollup_buckets"
+    ).fetchone() or (0, 0)
+    assert 0 < buckets <= marked <= 3 * 8 and values > 0 and marks == 6 * marked
     before = _rollup_days(con)
     cheaper = {"mobile": LegCost(per_minute=0.06, per_call=0.01)}
     flt = StatsFilter(start=start, end=end, tz=TZ)
