@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import http.cookiejar
 import statistics
 import sys
@@ -198,8 +199,22 @@ def measure(
     clock.times.clear()
     for _ in range(samples + 1):
         t0 = time.perf_counter()
-        with opener.open(url, timeout=120) as answer:
-            body = answer.read()
+        asked = len(clock.times)
+        try:
+            with opener.open(url, timeout=120) as answer:
+                body = answer.read()
+        except http.client.RemoteDisconnected:
+            # the gateway's HTTP handshake lasts at most 10 s (websockets' open_timeout): a
+            # first fetch that builds many days at 10 M calls can take longer; its build
+            # goes on, the next fetch uses it
+            waited = (time.perf_counter() - t0) * 1000
+            print(f"  a fetch of {url.rsplit('=', 1)[-1]} dropped by the gateway after "
+                  f"{waited:.0f} ms (handshake timeout): fetched again", flush=True)
+            while len(clock.times) == asked and time.perf_counter() - t0 < 600:
+                time.sleep(0.05)  # its queries go on: not counted with the next fetch
+            print(f"  (its queries took {clock.times[-1]:.0f} ms)", flush=True)
+            clock.times.clear()
+            continue
         times.append((time.perf_counter() - t0) * 1000)
         if b'id="kpi-calls"' not in body:
             raise SystemExit(f"the page has no figures: {body[:300]!r}")
