@@ -12,8 +12,8 @@ that needs a day; on the reader's own cursor, so the writer never waits), never 
 - `stats_rollup_states`: per agent, workstation and state: seconds clipped to the day, plus
   `wrap_up_connected`: wrap-up seconds after connected calls, by the day they start in;
 - `stats_rollup_hist`: per workstation, talk times counted per second, setup times per 10 ms;
-- `stats_rollup_values`: the values of each of those buckets (and their count, which the
-  histogram is built from);
+- `stats_rollup_values`: the values of the buckets the percentiles asked for, kept at the
+  first ask (`keep_values`; `stats_rollup_buckets`: the days and buckets kept);
 - `stats_rollup_legs`: per workstation, the per-call agent legs (analytics.leg_costs) at the
   leg rates the days were built with (`stats_rollup_days.rates`: other rates, built again);
 - `stats_rollup_days`: the day's row counts when built (calls started that day, state
