@@ -486,20 +486,5 @@ def keep_values(
             raise
 
 
-def rolled_values(
-    con: duckdb.DuckDBPyConnection, tz: str, first: date, last: date, kind: str,
-    buckets: list[int], ws: str, ws_params: list[Any],
-) -> dict[int, list[float]]:
-    """The values of `buckets` over the built days [first, last], each bucket sorted."""
-    rows = con.execute(
-        f"""SELECT second, flatten(list(vals)) FROM stats_rollup_values
-            WHERE tz = ? AND day >= ? AND day <= ? AND kind = ? {ws}
-              AND second IN (SELECT unnest(?::BIGINT[]))
-            GROUP BY second""",
-        [tz, first, last, kind, *ws_params, buckets],
-    ).fetchall()
-    return {int(b): sorted(v) for b, v in rows}
-
-
 def local_midnight(day: date) -> datetime:
     return datetime.combine(day, time())
