@@ -1,8 +1,9 @@
 """The statistics page's numbers: a handful of SQL aggregates over the store, one filter.
 
 `dashboard(con, StatsFilter(...))` answers everything the "Statistiques / Statistics" page
-shows in five queries (calls, calls per bucket, per agent/workstation/day with the agent leg,
-wrap-up time, agent state time). Windows are half-open [start, end) in naive UTC, like the
+shows in six queries (calls, calls per bucket, per agent/workstation/day with the agent leg,
+wrap-up time, agent state time, agent-leg costs), run side by side (analytics.page_pool);
+long windows read their finished days from the per-day rollup (analytics.rollup). Windows are half-open [start, end) in naive UTC, like the
 store; buckets (hours, days) are in the call center's zone (`tz`), computed in SQL from the
 zone's UTC offsets over the window, so a DST change inside the window is right.
 
@@ -40,6 +41,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 import msgspec
 
+from analytics import page_pool
 from analytics.leg_costs import ModeCost, agent_leg_costs
 from analytics.stats import StatsError, _window
 from core.costs import LegCost
@@ -277,9 +279,9 @@ def dashboard(
     check_filter(flt)
     from analytics import rollup_page  # the rollup path builds on this module's helpers
 
-    board = rollup_page.dashboard_from_rollup(con, flt, today) if use_rollup else None
+    board = rollup_page.dashboard_from_rollup(con, flt, today, costs) if use_rollup else None
     if board is not None:
-        return msgspec.structs.replace(board, leg_costs=agent_leg_costs(con, flt, costs))
+        return board
     where, params = _where(flt)
     bucket = "hour" if flt.end - flt.start <= timedelta(hours=50) else "day"
     parties = [p.value for p in Party]
@@ -287,9 +289,10 @@ def dashboard(
         f"count(*) FILTER (WHERE connected_at IS NOT NULL AND hung_up_first = '{p}')"
         for p in parties
     )
-    ((calls, attempted, connected, talk_avg, talk_q, talk_sum, setup_avg, setup_q, asked,
-      accepted, guarded, *hung),) = _query(
+    # the queries are independent: side by side on their own cursors (analytics.page_pool)
+    main_job = page_pool.submit(
         con,
+        _query,
         f"""
         SELECT count(*),
                count(*) FILTER (WHERE outcome <> 'rejected'),
@@ -308,25 +311,29 @@ def dashboard(
         """,
         params,
     )
+    local, local_params = _local("started_at", flt)
+    series_job = page_pool.submit(
+        con,
+        _query,
+        f"""
+        SELECT date_trunc('{bucket}', {local}) AS b, outcome, count(*)
+        FROM calls WHERE {where} GROUP BY ALL ORDER BY b, outcome
+        """,
+        [*local_params, *params],
+    )
+    legs_job = page_pool.submit(con, _legs, flt)
+    wrap_job = page_pool.submit(con, _wrap_up, flt)
+    states_job = page_pool.submit(con, _states, flt)
+    leg_lines = agent_leg_costs(con, flt, costs)  # on this thread, which would wait anyway
+
+    ((calls, attempted, connected, talk_avg, talk_q, talk_sum, setup_avg, setup_q, asked,
+      accepted, guarded, *hung),) = main_job.result()
     talk_p50, talk_p90 = talk_q if talk_q is not None else (None, None)
     setup_p50, setup_p90 = setup_q if setup_q is not None else (None, None)
-
-    local, local_params = _local("started_at", flt)
-    series = [
-        Bucket(b, o, int(n))
-        for b, o, n in _query(
-            con,
-            f"""
-            SELECT date_trunc('{bucket}', {local}) AS b, outcome, count(*)
-            FROM calls WHERE {where} GROUP BY ALL ORDER BY b, outcome
-            """,
-            [*local_params, *params],
-        )
-    ]
-
-    per_agent, modes, billed_days = _legs(con, flt)
-    wrap = _wrap_up(con, flt)
-    states = _states(con, flt)
+    series = [Bucket(b, o, int(n)) for b, o, n in series_job.result()]
+    per_agent, modes, billed_days = legs_job.result()
+    wrap = wrap_job.result()
+    states = states_job.result()
     agents = _agent_lines(per_agent, wrap, states)
     wrap_total = sum(wrap.values())
     return Dashboard(
@@ -356,7 +363,7 @@ def dashboard(
         series=series,
         agents=agents,
         billed_days=billed_days,
-        leg_costs=agent_leg_costs(con, flt, costs),
+        leg_costs=leg_lines,
     )
 
 

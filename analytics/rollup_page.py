@@ -7,13 +7,14 @@ finished day in the window): `analytics.dashboard` then runs its live queries.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from analytics import rollup
+from analytics import leg_costs, page_pool, rollup
 from analytics.dashboard import (
     BilledDay,
     Bucket,
@@ -25,6 +26,8 @@ from analytics.dashboard import (
     _utc,
     zone,
 )
+from analytics.leg_costs import ModeCost
+from core.costs import LegCost
 
 _PARTIES = rollup._PARTIES
 
@@ -48,89 +51,244 @@ def _plan(flt: StatsFilter, today: date | None) -> tuple[date, date, date] | Non
 
 
 def dashboard_from_rollup(
-    con: duckdb.DuckDBPyConnection, flt: StatsFilter, today: date | None
+    con: duckdb.DuckDBPyConnection, flt: StatsFilter, today: date | None,
+    costs: dict[str, LegCost] | None = None,
 ) -> Dashboard | None:
     plan = _plan(flt, today)
     if plan is None:
         return None
-    first, last, after = plan
+    first, last, _ = plan
     tzinfo = zone(flt.tz)
 
     def local(column: str, lo: datetime, hi: datetime) -> tuple[str, list[Any]]:
         return _local(column, StatsFilter(start=lo, end=hi, tz=flt.tz))
 
     rng = rollup.DayRange(flt.tz, first, last, lambda d: _utc(d, tzinfo), local)
+    return _read(con, flt, rng, _utc(last + timedelta(days=1), tzinfo), costs or {})
+
+
+class _Finished:
+    """The finished days' part of a window, as read from the rollup: the same for every
+    fetch until a day of the window is built again (a new version), so kept in memory."""
+
+    def __init__(self, groups: list[tuple[Any, ...]], states: list[tuple[Any, ...]],
+                 hist: list[tuple[Any, ...]], legs: list[tuple[Any, ...]]) -> None:
+        self.groups, self.states, self.hist, self.legs = groups, states, hist, legs
+        self.values: dict[tuple[str, int], list[float]] = {}  # (kind, bucket): sorted values
+
+
+_CACHE_SIZE = 16
+_cache: OrderedDict[tuple[Any, ...], _Finished] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _finished(
+    cur: duckdb.DuckDBPyConnection, key: tuple[Any, ...], ws: str, ws_params: list[Any],
+    cacheable: bool,
+) -> _Finished:
+    with _cache_lock:
+        hit = _cache.get(key) if cacheable else None
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    days = list(key[1:4])  # tz, first, last
+    measures = ", ".join(f"sum({m})" for m in _MEASURES)
+    # per agent and workstation (agents, modes, totals), per day and outcome (series, days)
+    groups = cur.execute(
+        f"""SELECT grouping(agent_id) = 0, agent_id, workstation, day, outcome, {measures}
+            FROM stats_rollup_calls WHERE tz = ? AND day >= ? AND day <= ? {ws}
+            GROUP BY GROUPING SETS ((agent_id, workstation), (day, outcome))""",
+        [*days, *ws_params],
+    ).fetchall()
+    states = cur.execute(
+        f"""SELECT agent_id, state, sum(seconds) FROM stats_rollup_states
+            WHERE tz = ? AND day >= ? AND day <= ? {ws} GROUP BY ALL""",
+        [*days, *ws_params],
+    ).fetchall()
+    hist = cur.execute(
+        f"""SELECT kind, second, sum(n) FROM stats_rollup_hist
+            WHERE tz = ? AND day >= ? AND day <= ? {ws} GROUP BY ALL""",
+        [*days, *ws_params],
+    ).fetchall()
+    legs = cur.execute(
+        f"""SELECT day, workstation, legs, seconds, cost, cost_n FROM stats_rollup_legs
+            WHERE tz = ? AND day >= ? AND day <= ? {ws}""",
+        [*days, *ws_params],
+    ).fetchall()
+    part = _Finished(groups, states, hist, legs)
+    if cacheable:
+        with _cache_lock:
+            _cache[key] = part
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return part
+
+
+def _fresh_part(
+    cur: duckdb.DuckDBPyConnection, rng: rollup.DayRange, rates: dict[str, LegCost],
+    workstation: str | None, ws: str, ws_params: list[Any],
+) -> tuple[tuple[Any, ...], _Finished] | None:
+    """The window's finished days, built if needed, and their part of the page; None when
+    the rollup cannot be built (a read-only store, another process building)."""
+    try:
+        version = rollup.fresh_days(cur, rng, rates)
+    except duckdb.Error:
+        return None
+    key = (version[0], rng.tz, rng.first, rng.last, workstation, rollup.rates_key(rates),
+           *version[1:])
+    cur.execute("BEGIN TRANSACTION")  # the four tables as one build left them
+    try:
+        return key, _finished(cur, key, ws, ws_params, cacheable=version[0] is not None)
+    finally:
+        cur.execute("COMMIT")
+
+
+def _bucket_values(
+    con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, part: _Finished,
+    key: tuple[Any, ...], rng: rollup.DayRange,
+    needed: dict[str, list[int]], ws: str, ws_params: list[Any],
+    live: tuple[datetime, datetime] | None,
+) -> dict[str, dict[int, list[float]]]:
+    """The sorted values of the `needed` buckets per kind: the finished days' from the rollup
+    (kept with the part), today's live, merged."""
+    with _cache_lock:
+        missing = [(k, b) for k, bs in needed.items() for b in bs if (k, b) not in part.values]
+    if missing:  # on a cursor of its own: a snapshot taken after the part was built
+        rolled = con.cursor()
+        try:
+            rollup.keep_values(rolled, rng, missing)
+            rows = rolled.execute(
+                f"""SELECT kind, second, flatten(list(vals)) FROM stats_rollup_values
+                    WHERE tz = ? AND day >= ? AND day <= ? {ws}
+                      AND second IN (SELECT unnest(?::BIGINT[]))
+                      AND kind || ':' || second IN (SELECT unnest(?::VARCHAR[]))
+                    GROUP BY ALL""",
+                [*key[1:4], *ws_params, sorted({b for _, b in missing}),
+                 [f"{k}:{b}" for k, b in missing]],
+            ).fetchall()
+        finally:
+            rolled.close()
+        got = {(k, int(b)): sorted(v) for k, b, v in rows}
+        with _cache_lock:
+            for k, b in missing:
+                part.values[(k, b)] = got.get((k, b), [])
+    with _cache_lock:
+        out = {k: {b: part.values[(k, b)] for b in bs} for k, bs in needed.items()}
+    if live is not None and any(needed.values()):
+        parts, params = [], []
+        for kind, buckets in needed.items():
+            if not buckets:
+                continue
+            expr, cond = rollup.VALUES[kind]
+            parts.append(
+                f"""SELECT '{kind}', {rollup.bucket_sql(kind)} AS b, list({expr})
+                    FROM calls WHERE started_at >= ? AND started_at < ? AND {cond} {ws}
+                      AND {rollup.bucket_sql(kind)} IN (SELECT unnest(?::BIGINT[]))
+                    GROUP BY b""")
+            params += [*live, *ws_params, buckets]
+        for kind, b, v in cur.execute(" UNION ALL ".join(parts), params).fetchall():
+            out[kind][int(b)] = sorted([*out[kind][int(b)], *v])
+    return out
+
+
+_MEASURES = ["calls", "attempted", "connected", "talk", "agent_billed", "dropped", "asked",
+             "accepted", "guarded", "setup_sum", "setup_n", *(f"hung_{p}" for p in _PARTIES)]
+
+
+def _live_groups(
+    cur: duckdb.DuckDBPyConnection, local: str, params: list[Any], ws: str
+) -> list[tuple[Any, ...]]:
+    # today's few hundred groups count once per agent and once per day (as the grouping
+    # sets over the rollup do): summed in Python, not by a second GROUP BY in SQL
+    out: list[tuple[Any, ...]] = []
+    for day, agent_id, mode, outcome, *values in cur.execute(
+        rollup.calls_groups_sql(local, ws), params
+    ).fetchall():
+        out.append((True, agent_id, mode, None, None, *values))
+        out.append((False, None, None, day, outcome, *values))
+    return out
+
+
+def _live_states(
+    cur: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime, ws: str, ws_params: list[Any]
+) -> list[tuple[Any, ...]]:
+    return [
+        (agent_id, state, seconds)
+        for agent_id, _, state, seconds in cur.execute(
+            rollup.states_sql(ws), [lo, hi, lo, hi, *ws_params, lo, hi, *ws_params]
+        ).fetchall()
+    ]
+
+
+def _live_legs(
+    cur: duckdb.DuckDBPyConnection, flt: StatsFilter, lo: datetime, rates: dict[str, LegCost],
+    ws: str, ws_params: list[Any], live: bool,
+) -> tuple[list[tuple[Any, ...]], ModeCost]:
+    """Today's per-call agent-leg groups (if the window reaches today), the sessions' line."""
+    legs: list[tuple[Any, ...]] = []
+    if live:
+        sql, params = leg_costs.per_call_sql(rates, f"c.started_at >= ? AND c.started_at < ? {ws}")
+        legs = cur.execute(sql, [lo, flt.end, *ws_params, *params]).fetchall()
+    return legs, leg_costs.sessions_line(cur, flt, rates)
+
+
+def _read(
+    con: duckdb.DuckDBPyConnection, flt: StatsFilter, rng: rollup.DayRange,
+    live_lo: datetime, rates: dict[str, LegCost],
+) -> Dashboard | None:
+    ws, ws_params = rollup._ws(flt.workstation)
+    live = (live_lo, flt.end) if flt.end > live_lo else None
+    local, lp = _local("started_at", StatsFilter(start=live_lo, end=max(flt.end, live_lo),
+                                                 tz=flt.tz))
+    part_job = page_pool.submit(con, _fresh_part, rng, rates, flt.workstation, ws, ws_params)
+    if live is not None:  # today (and any day after it), live, with the rollup's SQL
+        groups_job = page_pool.submit(con, _live_groups, local, [*lp, *live, *ws_params], ws)
+        states_job = page_pool.submit(con, _live_states, *live, ws, ws_params)
     cur = con.cursor()
     try:
+        cur.execute("BEGIN TRANSACTION")  # today's histograms and values: one snapshot
         try:
-            rollup.ensure_tables(cur)
-            rollup.fresh_days(cur, rng)
-        except duckdb.Error:
-            return None  # a read-only store, or another process building: the live path
-        cur.execute("BEGIN TRANSACTION")  # one snapshot for the rollup and today's rows
-        try:
-            return _read(cur, flt, rng, _utc(last + timedelta(days=1), tzinfo), after)
+            hist_rows = []
+            if live is not None:
+                hist_rows = cur.execute(
+                    rollup.live_hist_sql(ws), [*live, *ws_params, *live, *ws_params]
+                ).fetchall()
+            # today's agent legs here too: this thread would otherwise wait for the others
+            live_legs = _live_legs(cur, flt, live_lo, rates, ws, ws_params, live is not None)
+            fresh = part_job.result()
+            if fresh is None:
+                return None
+            key, part = fresh
+            hist_rows += part.hist
+            return _page(con, cur, flt, rng, part, key, hist_rows, live, ws, ws_params,
+                         groups_job.result() if live is not None else [],
+                         states_job.result() if live is not None else [],
+                         live_legs, rates)
         finally:
             cur.execute("COMMIT")
     finally:
         cur.close()
 
 
-def _read(
-    cur: duckdb.DuckDBPyConnection, flt: StatsFilter, rng: rollup.DayRange,
-    live_lo: datetime, after: date,
+def _page(
+    con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection, flt: StatsFilter,
+    rng: rollup.DayRange, part: _Finished, key: tuple[Any, ...], hist_rows: list[tuple[Any, ...]],
+    live: tuple[datetime, datetime] | None, ws: str, ws_params: list[Any],
+    live_groups: list[tuple[Any, ...]], live_states: list[tuple[Any, ...]],
+    live_legs: tuple[list[tuple[Any, ...]], ModeCost], rates: dict[str, LegCost],
 ) -> Dashboard:
-    ws, ws_params = rollup._ws(flt.workstation)
-    key = [flt.tz, rng.first, rng.last]
-    measures = ["calls", "attempted", "connected", "talk", "agent_billed", "dropped", "asked",
-                "accepted", "guarded", "setup_sum", "setup_n", *(f"hung_{p}" for p in _PARTIES)]
-    rolled = (f"SELECT day, agent_id, workstation, outcome, {', '.join(measures)} "
-              f"FROM stats_rollup_calls WHERE tz = ? AND day >= ? AND day <= ? {ws}")
-    union_params: list[Any] = [*key, *ws_params]
-    if flt.end > live_lo:  # today (and any day after it), live, with the same columns
-        local, lp = _local("started_at", StatsFilter(start=live_lo, end=flt.end, tz=flt.tz))
-        rolled += " UNION ALL " + rollup.calls_groups_sql(local, ws)
-        union_params += [*lp, live_lo, flt.end, *ws_params]
-    # per agent and workstation (agents, modes, totals), per day and outcome (series, days)
-    sums = ", ".join(f"sum({m})" for m in measures)
-    groups = cur.execute(
-        f"""SELECT grouping(agent_id) = 0, agent_id, workstation, day, outcome, {sums}
-            FROM ({rolled}) g
-            GROUP BY GROUPING SETS ((agent_id, workstation), (day, outcome))""",
-        union_params,
-    ).fetchall()
-    states_rows = cur.execute(
-        f"""SELECT agent_id, state, sum(seconds) FROM stats_rollup_states
-            WHERE tz = ? AND day >= ? AND day <= ? {ws} GROUP BY ALL""",
-        [*key, *ws_params],
-    ).fetchall()
-    hist_rows = cur.execute(
-        f"""SELECT kind, second, sum(n) FROM stats_rollup_hist
-            WHERE tz = ? AND day >= ? AND day <= ? {ws} GROUP BY ALL""",
-        [*key, *ws_params],
-    ).fetchall()
-    if flt.end > live_lo:
-        states_rows += [
-            (agent_id, state, seconds)
-            for agent_id, _, state, seconds in cur.execute(
-                rollup.states_sql(ws),
-                [live_lo, flt.end, live_lo, flt.end, *ws_params, live_lo, flt.end, *ws_params],
-            ).fetchall()
-        ]
-        hist_rows += [
-            (kind, second, n)
-            for _, _, kind, second, n in cur.execute(
-                rollup.hist_sql(local, ws),
-                [*lp, live_lo, flt.end, *ws_params, *lp, live_lo, flt.end, *ws_params],
-            ).fetchall()
-        ]
-
+    groups = [*part.groups, *live_groups]
+    states_rows = [*part.states, *live_states]
+    leg_lines = [leg_costs.per_call_line(rates, [*part.legs, *live_legs[0]]), live_legs[1]]
     hist: dict[str, dict[int, int]] = {"talk": defaultdict(int), "setup": defaultdict(int)}
     for kind, second, n in hist_rows:
         hist[kind][int(second)] += int(n)
     where = f"started_at >= ? AND started_at < ? {ws}"
     params = [flt.start, flt.end, *ws_params]
-    quantiles = {kind: _quantiles(cur, kind, hist[kind], where, params) for kind in hist}
+    needed = {kind: rollup.needed_buckets(h) for kind, h in hist.items()}
+    found = _bucket_values(con, cur, part, key, rng, needed, ws, ws_params, live)
+    quantiles = {kind: _quantiles(cur, kind, hist[kind], where, params, found[kind])
+                 for kind in hist}
 
     totals = [0] * 11 + [0] * len(_PARTIES)
     agents: dict[str, list[float]] = {}
@@ -205,16 +363,17 @@ def _read(
         agents=lines,
         billed_days=[BilledDay(day=day, agent_billed_seconds=v[0], customer_billed_seconds=v[1])
                      for day, v in sorted(days.items())],
+        leg_costs=leg_lines,
     )
 
 
 def _quantiles(
     cur: duckdb.DuckDBPyConnection, kind: str, hist: dict[int, int], where: str,
-    params: list[Any],
+    params: list[Any], found: dict[int, list[float]],
 ) -> tuple[float | None, float | None]:
     if not any(hist.values()):
         return None, None
-    exact = rollup.exact_quantiles(cur, kind, hist, where, params)
+    exact = rollup.exact_quantiles(cur, kind, hist, where, params, fetch=lambda _: found)
     if exact is None:  # the counts and the values disagree: ask DuckDB over the window
         expr, cond = rollup.VALUES[kind]
         row = cur.execute(
