@@ -196,6 +196,25 @@ def loadgen_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
+def stats_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    for store in r.get("stores", []):
+        target = 50 if store["calls"] <= 1_000_000 else 300
+        for period, f in store["periods"].items():
+            q, page = f["queries_ms"], f["page_ms"]
+            rows.append(
+                (
+                    f"statistics page queries at {store['calls']:,} calls, {period}, while "
+                    f"records are written: <= {target} ms",
+                    f"queries median {q['median']:g} / p90 {q['p90']:g} / max {q['max']:g} ms; "
+                    f"full page median {page['median']:g} ms ({q['n']} fetches; "
+                    f"{store.get('written_during_fetches')} records written meanwhile)",
+                    _met(q["median"] <= target),
+                )
+            )
+    return rows
+
+
 def setup_rows(r: Any) -> list[tuple[str, str, str]]:
     rows = []
     for timing in r if isinstance(r, list) else []:
@@ -261,6 +280,14 @@ SCENARIOS = [
         ],
         420,
         loadgen_rows,
+    ),
+    Scenario(
+        "statistics page at 1 million calls",
+        "stats_bench.py",
+        ["--calls", "1000000", "--samples", "10"],
+        ["--calls", "20000", "--samples", "3"],
+        240,
+        stats_rows,
     ),
     Scenario(
         "setup time the agent feels",

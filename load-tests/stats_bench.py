@@ -27,6 +27,8 @@ import argparse
 import base64
 import http.client
 import http.cookiejar
+import json
+import os
 import statistics
 import sys
 import tempfile
@@ -36,6 +38,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -225,13 +228,20 @@ def measure(
     return times[1:], clock.times[1:]
 
 
+def figures(times: list[float]) -> dict[str, float]:
+    ordered = sorted(times)
+    return {"n": len(times), "median": round(statistics.median(times), 1),
+            "p90": round(ordered[int(0.9 * (len(times) - 1))], 1), "max": round(max(times), 1)}
+
+
 def summary(times: list[float]) -> str:
     return (f"median {statistics.median(times):.0f} ms, "
             f"p90 {sorted(times)[int(0.9 * (len(times) - 1))]:.0f} ms, max {max(times):.0f} ms")
 
 
-def run(calls: int, samples: int, write_rate: int, periods: list[str]) -> None:
+def run(calls: int, samples: int, write_rate: int, periods: list[str]) -> dict[str, Any]:
     print(f"== {calls:,} calls", flush=True)
+    result: dict[str, Any] = {"calls": calls, "write_rate": write_rate, "periods": {}}
     with tempfile.TemporaryDirectory(prefix="stats-bench-") as folder:
         db = Path(folder) / "calls.duckdb"
         now = datetime.now(UTC).timestamp()
@@ -257,10 +267,13 @@ def run(calls: int, samples: int, write_rate: int, periods: list[str]) -> None:
                                          samples, clock)
                 print(f"  GET /stats?period={period}: {summary(times)} over {samples} fetches;"
                       f" its queries (dashboard()): {summary(queries)}", flush=True)
+                result["periods"][period] = {"page_ms": figures(times),
+                                             "queries_ms": figures(queries)}
             after = service.writer.ask(GetWriterStatus(), timeout=30).written  # type: ignore[union-attr]
             elapsed = time.perf_counter() - t_before
             print(f"  the writer committed {after - before:,} records during the fetches "
                   f"({(after - before) / elapsed:.0f}/s over {elapsed:.0f} s)", flush=True)
+            result["written_during_fetches"] = after - before
         finally:
             feeder.stop_event.set()
             feeder.join(5)
@@ -268,6 +281,8 @@ def run(calls: int, samples: int, write_rate: int, periods: list[str]) -> None:
             service.stop()
         print(f"  records told to the writer meanwhile: {feeder.sent:,} "
               f"({write_rate}/s asked)", flush=True)
+    result["loadavg"] = os.getloadavg()
+    return result
 
 
 def main() -> int:
@@ -276,9 +291,11 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--write-rate", type=int, default=200, help="records per second")
     parser.add_argument("--periods", nargs="+", default=["today", "7d", "30d"])
+    parser.add_argument("--json", type=Path, help="write the results to this file")
     args = parser.parse_args()
-    for calls in args.calls:
-        run(calls, args.samples, args.write_rate, args.periods)
+    results = [run(calls, args.samples, args.write_rate, args.periods) for calls in args.calls]
+    if args.json is not None:
+        args.json.write_text(json.dumps({"stores": results}, indent=2), encoding="utf-8")
     return 0
 
 
