@@ -56,7 +56,7 @@ from floor import InputRecorder, replay  # noqa: E402  (load-tests/floor.py)
 from actors import ari_link  # noqa: E402
 from actors import messages as actor_messages  # noqa: E402
 from actors.call_actor import CallActor  # noqa: E402
-from actors.call_journal import CallJournal  # noqa: E402
+from actors.call_journal import JournaledCall  # noqa: E402
 from actors.messages import Arrived  # noqa: E402
 from actors.sinks import MemoryRecordSink  # noqa: E402
 from core.ari_events import decode_event_json, event_channel_id  # noqa: E402
@@ -343,8 +343,9 @@ def main() -> int:
         call=settings,
         request_timeout_s=30.0,
     )
-    # --adopt: the calls are journaled as the node journals them (there, in its bucket)
-    journal = CallJournal(folder / "live-calls.jsonl") if args.adopt else None
+    # --adopt: the calls are journaled as the node journals them: in memory at once, the
+    # node's bucket being written behind, on its loop (bus/live_calls_kv.py)
+    journal = HeldJournal() if args.adopt else None
     app = CallCenterApp(config, sink=sink, journal=journal)
     app.subscribe(on_view)
     actor_on_receive = CallActor.on_receive
@@ -598,11 +599,43 @@ def main() -> int:
     return 0
 
 
+class HeldJournal:
+    """The live-calls journal as a node holds it: a table in memory (the node's bucket is
+    written behind it, off the actors' thread, and read back whole at its start)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, JournaledCall] = {}
+        self._lock = threading.Lock()
+
+    def started(self, request: CallRequest, at: float) -> None:
+        with self._lock:
+            self._calls[request.call_id] = JournaledCall(request=request)
+
+    def connected(self, call_id: str, at: float) -> None:
+        with self._lock:
+            call = self._calls.get(call_id)
+            if call is not None:
+                self._calls[call_id] = JournaledCall(
+                    request=call.request, last_step=CallStep.CONNECTED, connected_at=at
+                )
+
+    def ended(self, call_id: str, at: float) -> None:
+        with self._lock:
+            self._calls.pop(call_id, None)
+
+    def live_calls(self) -> dict[str, JournaledCall]:
+        with self._lock:
+            return dict(self._calls)
+
+    def compact(self) -> None:
+        """Nothing to compact."""
+
+
 def adopt_after_restart(
     app: CallCenterApp,
     config: CoreConfig,
     sink: MemoryRecordSink,
-    journal: CallJournal | None,
+    journal: HeldJournal | None,
     held: int,
     results: dict[str, Any],
 ) -> CallCenterApp:
@@ -613,7 +646,7 @@ def adopt_after_restart(
     again = CallCenterApp(
         config,
         sink=sink,
-        journal=CallJournal(journal.path) if journal is not None else None,
+        journal=journal,  # what the restarted node reads back from its bucket
         on_reconciled=reports.append,
     )
     started = time.perf_counter()
