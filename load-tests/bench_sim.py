@@ -23,8 +23,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from asterisk.sim.config import load_config  # noqa: E402
+from core.call_config import CallSettings  # noqa: E402
+from evscallpro.root import CoreConfig  # noqa: E402
 
 START_TIMEOUT_S = 20.0
+
+
+def core_config(sim: Simulator, call: CallSettings, **more: object) -> CoreConfig:
+    """The settings of a core driving `sim` (its URL, credentials, the call's app)."""
+    return CoreConfig(
+        ari_url=sim.base_url,
+        ari_user=sim.user,
+        ari_password=sim.password,
+        app=call.app,
+        call=call,
+        request_timeout_s=30.0,
+        **more,  # type: ignore[arg-type]
+    )
 
 
 def free_port() -> int:

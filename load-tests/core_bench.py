@@ -50,7 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_sim import start_simulator  # noqa: E402  (load-tests/bench_sim.py)
+from bench_sim import core_config, start_simulator  # noqa: E402  (load-tests/bench_sim.py)
 from floor import InputRecorder, replay  # noqa: E402  (load-tests/floor.py)
 
 from actors import ari_link  # noqa: E402
@@ -335,14 +335,7 @@ def main() -> int:
                 connected.add(view.call_id)
 
     settings = CallSettings(app=APP, language="en", prompts=msgspec_prompts_none())
-    config = CoreConfig(
-        ari_url=sim.base_url,
-        ari_user=sim.user,
-        ari_password=sim.password,
-        app=APP,
-        call=settings,
-        request_timeout_s=30.0,
-    )
+    config = core_config(sim, settings)
     # --adopt: the calls are journaled as the node journals them: in memory at once, the
     # node's bucket being written behind, on its loop (bus/live_calls_kv.py)
     journal = HeldJournal() if args.adopt else None

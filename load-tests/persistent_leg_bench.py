@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_sim import start_simulator  # noqa: E402  (load-tests/bench_sim.py)
+from bench_sim import core_config, start_simulator  # noqa: E402  (load-tests/bench_sim.py)
 
 from actors.sinks import MemoryRecordSink  # noqa: E402
 from core.agent_leg_session import SessionState  # noqa: E402
@@ -35,7 +35,7 @@ from core.call_config import CallSettings, DialTemplates  # noqa: E402
 from core.domain import WorkstationMode  # noqa: E402
 from core.records import CallRecord  # noqa: E402
 from evscallpro.core_config import AgentDirectoryEntry  # noqa: E402
-from evscallpro.root import CallCenterApp, CoreConfig  # noqa: E402
+from evscallpro.root import CallCenterApp  # noqa: E402
 
 APP = "evscallpro-leg-bench"
 AGENT_MOBILE = "+33612340777"
@@ -71,12 +71,12 @@ def run_mode(sim: Any, persistent: bool, calls: int, wait_s: float) -> dict[str,
     alice = AgentDirectoryEntry(agent_id="a1", display_name="Alice", mobile_number=AGENT_MOBILE,
                                 workstation=WorkstationMode.MOBILE)
     app = CallCenterApp(
-        CoreConfig(
-            ari_url=sim.base_url, ari_user=sim.user, ari_password=sim.password, app=APP,
+        core_config(
+            sim,
+            CallSettings(app=APP, language="fr",
+                         acceptance_by_workstation={"mobile": True, "softphone": False}),
             templates=DialTemplates(trunk="carrier"),
-            call=CallSettings(app=APP, language="fr",
-                              acceptance_by_workstation={"mobile": True, "softphone": False}),
-            agents=(alice,), request_timeout_s=30.0,
+            agents=(alice,),
         ),
         sink=sink,
     )

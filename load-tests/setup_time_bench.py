@@ -30,13 +30,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_sim import start_simulator  # noqa: E402  (load-tests/bench_sim.py)
+from bench_sim import core_config, start_simulator  # noqa: E402  (load-tests/bench_sim.py)
 
 from actors.sinks import MemoryRecordSink  # noqa: E402
 from core.call_config import CallRequest, CallSettings, CustomerDialTiming  # noqa: E402
 from core.domain import CallOutcome, CallStep  # noqa: E402
 from core.records import CallRecord  # noqa: E402
-from evscallpro.root import CallCenterApp, CoreConfig  # noqa: E402
+from evscallpro.root import CallCenterApp  # noqa: E402
 
 APP = "evscallpro-setup-bench"
 TARGET_MS = 300.0  # customer ringing at most this long after the agent's confirmation
@@ -78,17 +78,7 @@ def run_timing(
 ) -> dict[str, Any]:
     sink = MemoryRecordSink()
     settings = CallSettings(app=APP, language=language, customer_dial_timing=timing)
-    app = CallCenterApp(
-        CoreConfig(
-            ari_url=sim.base_url,
-            ari_user=sim.user,
-            ari_password=sim.password,
-            app=APP,
-            call=settings,
-            request_timeout_s=30.0,
-        ),
-        sink=sink,
-    )
+    app = CallCenterApp(core_config(sim, settings), sink=sink)
     prefix = f"{timing.value[:5]}{int(time.time())}-"
     try:
         app.start(wait_for_link_s=20)

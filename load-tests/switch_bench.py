@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_sim import start_simulator  # noqa: E402  (load-tests/bench_sim.py)
+from bench_sim import core_config, start_simulator  # noqa: E402  (load-tests/bench_sim.py)
 
 from actors.messages import GetCallView, UiHangUp  # noqa: E402
 from actors.sinks import MemoryRecordSink  # noqa: E402
@@ -37,7 +37,7 @@ from core.call_inputs import SwitchAgentLeg  # noqa: E402
 from core.domain import CallStep, WorkstationMode  # noqa: E402
 from core.records import CallRecord  # noqa: E402
 from core.views import CallView  # noqa: E402
-from evscallpro.root import CallCenterApp, CoreConfig  # noqa: E402
+from evscallpro.root import CallCenterApp  # noqa: E402
 
 APP = "evscallpro-switch-bench"
 
@@ -105,10 +105,7 @@ def run_direction(sim: Any, target: WorkstationMode, calls: int, wait_s: float) 
         app=APP, language="fr", acceptance_by_workstation={"mobile": True, "softphone": False}
     )
     app = CallCenterApp(
-        CoreConfig(
-            ari_url=sim.base_url, ari_user=sim.user, ari_password=sim.password, app=APP,
-            call=settings, request_timeout_s=30.0,
-        ),
+        core_config(sim, settings),
         sink=sink,
     )
     connected = Connected()
