@@ -229,16 +229,25 @@ def _local(column: str, flt: StatsFilter) -> tuple[str, list[Any]]:
 # --- the filter ------------------------------------------------------------------------------
 
 
-def _where(flt: StatsFilter, alias: str = "") -> tuple[str, list[Any]]:
+def person_clauses(
+    flt: StatsFilter, clauses: list[str], params: list[Any], alias: str = ""
+) -> tuple[list[str], list[Any]]:
+    """`clauses` and `params` with the filter's agent and workstation added (on `alias`)."""
     p = f"{alias}." if alias else ""
-    clauses = [f"{p}started_at >= ?", f"{p}started_at < ?"]
-    params: list[Any] = [flt.start, flt.end]
     if flt.agent_id:
         clauses.append(f"{p}agent_id = ?")
         params.append(flt.agent_id)
     if flt.workstation:
         clauses.append(f"{p}workstation = ?")
         params.append(flt.workstation)
+    return clauses, params
+
+
+def _where(flt: StatsFilter, alias: str = "") -> tuple[str, list[Any]]:
+    p = f"{alias}." if alias else ""
+    clauses, params = person_clauses(
+        flt, [f"{p}started_at >= ?", f"{p}started_at < ?"], [flt.start, flt.end], alias
+    )
     if flt.campaign_contacts is not None:
         clauses.append(f"{p}contact_id IN (SELECT unnest(?::VARCHAR[]))")
         params.append(list(flt.campaign_contacts))
@@ -459,14 +468,11 @@ def _wrap_up(con: duckdb.DuckDBPyConnection, flt: StatsFilter) -> dict[str, floa
     intervals answer alone (`call_connected`, their own agent and workstation; a wrap-up
     counts in the window it starts in); a campaign needs the calls' contacts: joined."""
     if flt.campaign_contacts is None:
-        clauses = ["state = 'wrap_up'", "call_connected", "started_at >= ?", "started_at < ?"]
-        params: list[Any] = [flt.start, flt.end]
-        if flt.agent_id:
-            clauses.append("agent_id = ?")
-            params.append(flt.agent_id)
-        if flt.workstation:
-            clauses.append("workstation = ?")
-            params.append(flt.workstation)
+        clauses, params = person_clauses(
+            flt,
+            ["state = 'wrap_up'", "call_connected", "started_at >= ?", "started_at < ?"],
+            [flt.start, flt.end],
+        )
         sql = (f"SELECT agent_id, sum(seconds) FROM agent_state_intervals "
                f"WHERE {' AND '.join(clauses)} GROUP BY ALL")
         return {agent: float(seconds) for agent, seconds in _query(con, sql, params)}
@@ -487,14 +493,7 @@ def _wrap_up(con: duckdb.DuckDBPyConnection, flt: StatsFilter) -> dict[str, floa
 
 
 def _states(con: duckdb.DuckDBPyConnection, flt: StatsFilter) -> dict[str, dict[str, float]]:
-    clauses = ["ended_at > ?", "started_at < ?"]
-    params: list[Any] = [flt.start, flt.end]
-    if flt.agent_id:
-        clauses.append("agent_id = ?")
-        params.append(flt.agent_id)
-    if flt.workstation:
-        clauses.append("workstation = ?")
-        params.append(flt.workstation)
+    clauses, params = person_clauses(flt, ["ended_at > ?", "started_at < ?"], [flt.start, flt.end])
     rows = _query(
         con,
         f"""

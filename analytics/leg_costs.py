@@ -119,14 +119,11 @@ def sql_round4(value: float) -> float:
 def sessions_line(
     cursor: duckdb.DuckDBPyConnection, flt: StatsFilter, rates: dict[str, LegCost]
 ) -> ModeCost:
-    session_where = ["s.started_at >= ?", "s.started_at < ?"]
-    session_params: list[Any] = [flt.start, flt.end]
-    if flt.agent_id:
-        session_where.append("s.agent_id = ?")
-        session_params.append(flt.agent_id)
-    if flt.workstation:
-        session_where.append("s.workstation = ?")
-        session_params.append(flt.workstation)
+    from analytics.dashboard import person_clauses  # the page's filter
+
+    session_where, session_params = person_clauses(
+        flt, ["s.started_at >= ?", "s.started_at < ?"], [flt.start, flt.end], "s"
+    )
     if flt.campaign_contacts is not None:
         session_where.append("false")
     ((s_legs, s_seconds, s_cost),) = cursor.execute(
