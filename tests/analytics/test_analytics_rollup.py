@@ -49,6 +49,14 @@ def _intervals(records: list, spanning: bool = True) -> list[AgentStateInterval]
     return out
 
 
+def _filled_store(path: Path, calls: int, spacing: float, seed: int) -> CallStore:
+    """A store holding `calls` calls of 3 agents from START, with their state intervals."""
+    records = list(generate_calls(calls, agents=3, start=START, spacing=spacing, seed=seed))
+    s = CallStore(path)
+    _write(s, records, _intervals(records))
+    return s
+
+
 def _write(store: CallStore, records: list, intervals: list[AgentStateInterval]) -> None:  # type: ignore[type-arg]
     store.write(Batch(calls=[rows.call_row(r) for r in records],
                       legs=[leg for r in records for leg in rows.leg_rows(r)],
@@ -128,9 +136,7 @@ def test_rollup_and_live_give_the_same_figures_and_a_late_record_rebuilds_its_da
 
 
 def test_a_window_entirely_in_the_past_is_all_rollup(tmp_path: Path) -> None:
-    records = list(generate_calls(500, agents=3, start=START, spacing=700.0, seed=4))
-    s = CallStore(tmp_path / "past.duckdb")
-    _write(s, records, _intervals(records))
+    s = _filled_store(tmp_path / "past.duckdb", 500, 700.0, seed=4)
     start, end = period_window("custom", TODAY, TZ, date(2026, 3, 25), date(2026, 3, 28))
     flt = StatsFilter(start=start, end=end, tz=TZ)
     con = s.cursor()
@@ -205,9 +211,7 @@ def test_leg_costs_and_percentiles_from_the_rollup_match_the_live_queries_at_any
 
 
 def test_a_rollup_of_an_older_layout_is_dropped_and_built_again(tmp_path: Path) -> None:
-    records = list(generate_calls(300, agents=3, start=START, spacing=1500.0, seed=5))
-    s = CallStore(tmp_path / "old.duckdb")
-    _write(s, records, _intervals(records))
+    s = _filled_store(tmp_path / "old.duckdb", 300, 1500.0, seed=5)
     con = s.cursor()
     # the first layout: four tables, days without their leg rates
     con.execute("""CREATE TABLE stats_rollup_days (tz VARCHAR, day DATE, calls BIGINT,
@@ -254,9 +258,7 @@ def test_the_finished_days_kept_in_memory_serve_until_a_day_is_built_again(
 
 
 def test_the_page_is_the_same_with_its_queries_in_turn_or_side_by_side(tmp_path: Path) -> None:
-    records = list(generate_calls(300, agents=3, start=START, spacing=1800.0, seed=21))
-    s = CallStore(tmp_path / "pool.duckdb")
-    _write(s, records, _intervals(records))
+    s = _filled_store(tmp_path / "pool.duckdb", 300, 1800.0, seed=21)
     con = s.cursor()
     for period in ("today", "7d"):
         start, end = period_window(period, TODAY, TZ)
