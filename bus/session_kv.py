@@ -97,15 +97,18 @@ class KvSessions:
         self.bus.run(self._start_pruning(), timeout_s)
         return self
 
+    async def _stop_watcher(self) -> None:
+        if self._watcher is not None:
+            try:
+                await self._watcher.stop()
+            except Exception as exc:  # the connection is gone: nothing left to stop
+                log.debug("sessions watcher stop: %s", exc)
+
     def stop(self, timeout_s: float = 5.0) -> None:
         async def stop() -> None:
             for task in self._tasks:
                 task.cancel()
-            if self._watcher is not None:
-                try:
-                    await self._watcher.stop()
-                except Exception as exc:
-                    log.debug("sessions watcher stop: %s", exc)
+            await self._stop_watcher()
 
         try:
             self.bus.run(stop(), timeout_s)
@@ -191,11 +194,7 @@ class KvSessions:
         async def rewatch() -> None:
             delay = 1.0
             while True:
-                if self._watcher is not None:
-                    try:
-                        await self._watcher.stop()
-                    except Exception as exc:
-                        log.debug("sessions watcher stop: %s", exc)
+                await self._stop_watcher()
                 try:
                     await self._watch()
                     return
