@@ -675,37 +675,13 @@ def server_main(args: argparse.Namespace) -> int:
         gateway_tid = next(
             (t.native_id for t in threading.enumerate() if t.name == "gateway"), None
         )
-        spec = {
-            "base_url": stack.url,
-            "agents": agent_ids(args.agents),
-            "supervisors": supervisor_ids(args.supervisors),
-            "rate": args.rate,
-            "duration": args.duration,
-            "drain_s": args.ring * 2 + args.talk + 15,
-        }
-        (folder / "spec.json").write_text(json.dumps(spec))
-        out = folder / "clients.json"
-        log_file = (folder / "clients.log").open("wb")
-        client = subprocess.Popen(
-            [sys.executable, __file__, "--role", "clients", "--spec", str(folder / "spec.json"),
-             "--out", str(out)],
-            cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-        )
+        client, out, spec = start_clients(args, folder, {"base_url": stack.url})
         sampler = Sampler({"server": os.getpid(), "sim": sim.pid, "clients": client.pid},
                           gateway_tid, meter)
         sampler.start()
-        budget = 60 + args.duration + spec["drain_s"]
-        try:
-            code = client.wait(timeout=budget)
-        except subprocess.TimeoutExpired:
-            client.kill()
-            print(f"client process did not finish within {budget:.0f}s; see {folder}/clients.log")
+        result = finish_clients(client, folder, out, 60 + args.duration + spec["drain_s"])
+        if result is None:
             return 1
-        if code != 0 or not out.exists():
-            print(f"client process failed (exit {code}); see {folder}/clients.log")
-            print((folder / "clients.log").read_text()[-3000:])
-            return 1
-        result = json.loads(out.read_text())
         sampler.halt.set()
         usage = sampler.window(result["marks"]["ready"], result["marks"]["drained"])
         print(f"run folder {folder}; server GIL switch interval {sys.getswitchinterval() * 1000:g} ms")
@@ -939,21 +915,7 @@ def processes_main(args: argparse.Namespace) -> int:
         ready = [g.ready() for g in gateways]
         print(f"processes ready: nats {nats.url}, node n1, {len(gateways)} gateway(s) "
               f"{[r['url'] for r in ready]}, analytics; load average {os.getloadavg()}", flush=True)
-        spec = {
-            "base_urls": [r["url"] for r in ready],
-            "agents": agent_ids(args.agents),
-            "supervisors": supervisor_ids(args.supervisors),
-            "rate": args.rate,
-            "duration": args.duration,
-            "drain_s": args.ring * 2 + args.talk + 15,
-        }
-        (folder / "spec.json").write_text(json.dumps(spec))
-        out = folder / "clients.json"
-        client = subprocess.Popen(
-            [sys.executable, __file__, "--role", "clients", "--spec", str(folder / "spec.json"),
-             "--out", str(out)],
-            cwd=ROOT, stdout=(folder / "clients.log").open("wb"), stderr=subprocess.STDOUT,
-        )
+        client, out, spec = start_clients(args, folder, {"base_urls": [r["url"] for r in ready]})
         pids = {"node": node.pid, "analytics": analytics.pid, "nats": nats.process.pid,  # type: ignore[union-attr]
                 "sim": sim.pid, "clients": client.pid}
         pids.update({f"gateway{i + 1}": g.pid for i, g in enumerate(gateways)})
@@ -961,20 +923,11 @@ def processes_main(args: argparse.Namespace) -> int:
         sampler.start()
         hop_before = [hop_buckets(scrape(r["metrics_url"])) for r in ready]
         load_start = os.getloadavg()
-        budget = 60 + args.duration + spec["drain_s"]
-        try:
-            code = client.wait(timeout=budget)
-        except subprocess.TimeoutExpired:
-            client.kill()
-            print(f"client process did not finish within {budget:.0f}s; see {folder}/clients.log")
+        result = finish_clients(client, folder, out, 60 + args.duration + spec["drain_s"])
+        if result is None:
             return 1
         load_end = os.getloadavg()
         hop_after = [hop_buckets(scrape(r["metrics_url"])) for r in ready]
-        if code != 0 or not out.exists():
-            print(f"client process failed (exit {code}); see {folder}/clients.log")
-            print((folder / "clients.log").read_text()[-3000:])
-            return 1
-        result = json.loads(out.read_text())
         sampler.halt.set()
         usage = sampler.window(result["marks"]["ready"], result["marks"]["drained"])
         node.stop()  # its probe table is written at its stop
@@ -1069,6 +1022,47 @@ def msgspec_replace(view: Any, **changes: Any) -> Any:
     import msgspec
 
     return msgspec.structs.replace(view, **changes)
+
+
+def start_clients(
+    args: argparse.Namespace, folder: Path, where: dict[str, Any]
+) -> tuple[subprocess.Popen[bytes], Path, dict[str, Any]]:
+    """The client process (agents and supervisors over the WebSocket protocol) of this run,
+    told where the gateway(s) listen; (the process, its result file, its spec)."""
+    spec = {
+        **where,
+        "agents": agent_ids(args.agents),
+        "supervisors": supervisor_ids(args.supervisors),
+        "rate": args.rate,
+        "duration": args.duration,
+        "drain_s": args.ring * 2 + args.talk + 15,
+    }
+    (folder / "spec.json").write_text(json.dumps(spec))
+    out = folder / "clients.json"
+    client = subprocess.Popen(
+        [sys.executable, __file__, "--role", "clients", "--spec", str(folder / "spec.json"),
+         "--out", str(out)],
+        cwd=ROOT, stdout=(folder / "clients.log").open("wb"), stderr=subprocess.STDOUT,
+    )
+    return client, out, spec
+
+
+def finish_clients(
+    client: subprocess.Popen[bytes], folder: Path, out: Path, budget: float
+) -> dict[str, Any] | None:
+    """The client process's result, or None (said why) if it failed or overran `budget`."""
+    try:
+        code = client.wait(timeout=budget)
+    except subprocess.TimeoutExpired:
+        client.kill()
+        print(f"client process did not finish within {budget:.0f}s; see {folder}/clients.log")
+        return None
+    if code != 0 or not out.exists():
+        print(f"client process failed (exit {code}); see {folder}/clients.log")
+        print((folder / "clients.log").read_text()[-3000:])
+        return None
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
 
 
 def main() -> int:
