@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bus.records import RecordWriter
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from bus.records import RecordPublisher, RecordWriter, ensure_stream
 from core.domain import CallOutcome, LegRole, WorkstationMode
 from core.records import CallRecord, LegRecord
 
@@ -38,3 +42,12 @@ async def drain(writer: RecordWriter, expected: int, within_s: float = 30.0) -> 
     while writer.written < expected and time.monotonic() < deadline:
         if not await writer.write_once(timeout_s=0.25):
             await asyncio.sleep(0.05)
+
+
+async def records_bus(url: str) -> tuple[Client, JetStreamContext, RecordPublisher]:
+    """A connection to the test's server, its JetStream with the records stream, and node1's
+    publisher."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await ensure_stream(js)
+    return nc, js, RecordPublisher(js, node="node1")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nats
 import pytest
-from bus_helpers import drain, record
+from bus_helpers import drain, record, records_bus
 
 from analytics.store import CallStore
 from bus.lean_pull import Delivery, LeanConnection, LeanRecordWriter
@@ -72,10 +72,7 @@ def store(tmp_path: Path) -> Iterator[CallStore]:
 async def test_each_record_once_despite_repeats_and_a_bad_message(
     nats_server: NatsServer, store: CallStore
 ) -> None:
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await ensure_stream(js)
-    publisher = RecordPublisher(js, node="node1")
+    nc, js, publisher = await records_bus(nats_server.url)
     for n in range(300):
         await publisher.publish(record(n))
     await js.publish("evs.records.node1", b"\xc1 not a record")

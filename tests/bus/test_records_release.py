@@ -8,21 +8,17 @@ import contextlib
 import time
 from pathlib import Path
 
-import nats
-from bus_helpers import drain, record
+from bus_helpers import drain, record, records_bus
 
 from analytics.store import CallStore
-from bus.records import STREAM, WRITER_DURABLE, RecordPublisher, RecordWriter, ensure_stream
+from bus.records import STREAM, WRITER_DURABLE, RecordWriter
 from bus.server import NatsServer
 
 
 async def test_release_hands_the_prefetched_batch_back_for_the_next_writer(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await ensure_stream(js)
-    publisher = RecordPublisher(js, node="node1")
+    nc, js, publisher = await records_bus(nats_server.url)
     for n in range(30):
         await publisher.publish(record(n))
     store = CallStore(tmp_path / "calls.duckdb")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import nats
-from bus_helpers import drain, record
+from bus_helpers import drain, record, records_bus
 from nats.aio.msg import Msg
 
 from analytics.store import CallStore
@@ -19,10 +19,7 @@ from bus.server import NatsServer
 async def test_each_record_once_in_duckdb_despite_repeats(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await ensure_stream(js)
-    publisher = RecordPublisher(js, node="node1")
+    nc, js, publisher = await records_bus(nats_server.url)
     fresh = [await publisher.publish(record(n)) for n in range(20)]
     repeats = [await publisher.publish(record(n)) for n in range(5)]  # a node that retried
     assert fresh == [True] * 20
@@ -93,10 +90,7 @@ async def test_undecodable_message_is_kept_aside_not_redelivered(
 async def test_a_writer_that_dies_holding_a_prefetched_batch_loses_none_of_it(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await ensure_stream(js)
-    publisher = RecordPublisher(js, node="node1")
+    nc, js, publisher = await records_bus(nats_server.url)
     for n in range(30):
         await publisher.publish(record(n))
     store = CallStore(tmp_path / "calls.duckdb")

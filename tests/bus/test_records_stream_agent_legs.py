@@ -8,11 +8,11 @@ from pathlib import Path
 
 import msgspec
 import nats
-from bus_helpers import drain, record
+from bus_helpers import drain, record, records_bus
 from nats.aio.msg import Msg
 
 from analytics.store import CallStore
-from bus.records import RecordPublisher, RecordWriter, ensure_stream
+from bus.records import RecordWriter
 from bus.server import NatsServer
 from core.agent_leg_session import AgentSessionRecord
 from core.domain import WorkstationMode
@@ -57,10 +57,7 @@ def rows(store: CallStore) -> list[list[tuple[object, ...]]]:
 async def test_agent_legs_and_sessions_through_jetstream_once(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
-    await ensure_stream(js)
-    publisher = RecordPublisher(js, node="node1")
+    nc, js, publisher = await records_bus(nats_server.url)
     for n in range(6):
         assert await publisher.publish(switched(n))
         assert await publisher.publish(session(n))
