@@ -203,20 +203,18 @@ class PooledActor(pykka.Actor):
         if not self._set_up:
             self._set_up = True
             self._actor_loop_setup()
+        envelope = None
         for _ in range(self.throughput):
             if self.actor_stopped.is_set():
-                self._tear_down()
-                return
+                break
             envelope = inbox.take()
-            if envelope is None:
-                if self.actor_stopped.is_set():
-                    self._tear_down()
-                return
+            if envelope is None:  # idle again: the next put schedules the actor
+                break
             self._handle_envelope(envelope)
         if self.actor_stopped.is_set():
             self._tear_down()
-            return
-        self.actor_pool.schedule(self)  # mail may be left: back to the end of the queue
+        elif envelope is not None:  # its turn is used up, mail may be left: to the queue's end
+            self.actor_pool.schedule(self)
 
     def _tear_down(self) -> None:
         """Answer what is left (ActorDeadError), as Pykka's own loop does; late mail too."""
