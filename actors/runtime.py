@@ -67,7 +67,6 @@ class ActorPool:
         self._idle = 0
         self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
-        self.turns = 0  # actor turns run (tests, benches)
 
     def _ensure_started(self) -> None:
         if len(self._threads) == self.workers:
@@ -98,7 +97,6 @@ class ActorPool:
                     cond.wait()
                     self._idle -= 1
                 actor = ready.popleft()
-            self.turns += 1
             try:
                 actor._run_turn()
             except BaseException:

@@ -29,7 +29,6 @@ class LineOut:
         self._write_lock = threading.Lock()  # one writer at a time, lines kept in order
         self._wake = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
-        self.written = 0
 
     @property
     def stream(self) -> TextIO:
@@ -59,7 +58,6 @@ class LineOut:
             try:
                 stream.write(b"".join(lines).decode())
                 stream.flush()
-                self.written += len(lines)
             except (OSError, ValueError):  # the reader is gone (closed pipe): nothing to do
                 pass
 
